@@ -1,0 +1,90 @@
+//! The process from start to exit: start-up order, running, shutdown order.
+//!
+//! Start-up: connect, PING and subscribe (fail fast, exit 1 within 5 s), bind
+//! HTTP (exit 1 naming `SETT_HTTP_ADDR`), serve, log `orchestrator_startup`.
+//! Shutdown: stop reading events, let in-flight claims finish (5 s at most),
+//! close the listener, log `orchestrator_shutdown`, exit 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::blackboard::Keys;
+use crate::config::Config;
+use crate::log::Line;
+use crate::{engine, health, http, metrics, session, shutdown, Shared, VERSION};
+
+/// How long start-up keeps trying to reach Redis before exiting 1.
+pub const STARTUP_REDIS_BUDGET: Duration = Duration::from_secs(4);
+
+/// Runs the orchestrator; returns the process exit status.
+pub async fn run(config: Config) -> i32 {
+    raise_open_files_limit();
+    let client = match session::client(&config) {
+        Ok(c) => c,
+        Err(e) => return fail_start("redis_client", &e),
+    };
+    let (trigger, stop) = shutdown::channel();
+    let _signals = match shutdown::listen_for_signals(trigger) {
+        Ok(task) => task,
+        Err(e) => return fail_start("signals", &format!("cannot install signal handlers: {e}")),
+    };
+    let keys = Keys::new(&config.instance);
+    let first = match session::connect_at_startup(&client, &keys, STARTUP_REDIS_BUDGET).await {
+        Ok(s) => s,
+        Err(e) => {
+            let why = format!("cannot reach Redis at {}: {e}", config.redis_display());
+            return fail_start("redis_connect", &why);
+        }
+    };
+    let listener = match http::bind(config.http_addr).await {
+        Ok(l) => l,
+        Err(e) => return fail_start("http_bind", &format!("SETT_HTTP_ADDR: cannot listen on {}: {e}", config.http_addr)),
+    };
+    let http_addr = listener.local_addr().map_or(config.http_addr, |a| a);
+    let shared = Arc::new(Shared {
+        config,
+        keys,
+        metrics: metrics::Metrics::default(),
+        health: health::Health::default(),
+        shutdown: stop,
+    });
+    let (close_http, http_stop) = shutdown::channel();
+    let http = smol::spawn(http::serve(listener, shared.clone(), http_stop));
+    Line::info("orchestrator_startup")
+        .str("instance", &shared.config.instance)
+        .str("version", VERSION)
+        .display("http_addr", http_addr)
+        .str("redis", &shared.config.redis_display())
+        .bool("reconcile", shared.config.reconcile)
+        .emit();
+    let result = engine::run(shared.clone(), client, first).await;
+    close_http.trigger();
+    http.await;
+    match result {
+        Ok(()) => {
+            Line::info("orchestrator_shutdown").bool("forced", false).emit();
+            0
+        }
+        Err(engine::GaveUp) => 1,
+    }
+}
+
+/// A start-up failure: one JSON line on stdout, one plain line on stderr, exit 1.
+fn fail_start(stage: &str, why: &str) -> i32 {
+    Line::error("startup_failed").str("stage", stage).str("error", why).emit();
+    eprintln!("sett-orchestrator: {why}");
+    1
+}
+
+/// Idle probe connections and a burst of clients need descriptors; the soft
+/// limit is often 1024 while the hard limit is far higher (Go does the same).
+fn raise_open_files_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max.min(65_536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

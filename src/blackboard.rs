@@ -1,0 +1,267 @@
+//! The blackboard schema: key and channel names, and the wire types we read
+//! (artefact events) and write (claims), byte for byte as in the contract.
+//!
+//! Keys are only ever built from ids that passed [`parse_canonical_uuid`], so a
+//! hostile event cannot make us touch `sett:i:artefact:../x` or `a*:b`.
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Status of every claim this phase creates.
+pub const PENDING_REVIEW: &str = "pending_review";
+/// Structural type that never gets a claim.
+pub const TERMINAL: &str = "Terminal";
+/// How many bytes of a bad message a `malformed_event` log line may show.
+pub const SAMPLE_BYTES: usize = 200;
+
+/// Key and channel names of one Sett instance.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// `instance` must already satisfy the instance-name rule (see `config`).
+    pub fn new(instance: &str) -> Keys {
+        Keys { prefix: format!("sett:{instance}:") }
+    }
+
+    pub fn artefact(&self, id: &Uuid) -> String {
+        format!("{}artefact:{}", self.prefix, id.hyphenated())
+    }
+
+    pub fn claim(&self, id: &Uuid) -> String {
+        format!("{}claim:{}", self.prefix, id.hyphenated())
+    }
+
+    pub fn claim_by_artefact(&self, artefact_id: &Uuid) -> String {
+        format!("{}claim_by_artefact:{}", self.prefix, artefact_id.hyphenated())
+    }
+
+    pub fn artefact_events(&self) -> String {
+        format!("{}artefact_events", self.prefix)
+    }
+
+    pub fn claim_events(&self) -> String {
+        format!("{}claim_events", self.prefix)
+    }
+
+    /// The SCAN pattern for artefact hashes (it also matches junk; see [`Keys::artefact_id_of`]).
+    pub fn artefact_pattern(&self) -> String {
+        format!("{}artefact:*", self.prefix)
+    }
+
+    /// The artefact id of a key found by SCAN, if the key is exactly
+    /// `sett:{i}:artefact:<canonical UUID>`.
+    pub fn artefact_id_of(&self, key: &[u8]) -> Option<Uuid> {
+        let rest = key.strip_prefix(self.prefix.as_bytes())?.strip_prefix(b"artefact:")?;
+        parse_canonical_uuid(std::str::from_utf8(rest).ok()?)
+    }
+}
+
+/// Accepts only the canonical lowercase `8-4-4-4-12` form.
+pub fn parse_canonical_uuid(s: &str) -> Option<Uuid> {
+    let b = s.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    for (i, &c) in b.iter().enumerate() {
+        let ok = match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    Uuid::try_parse(s).ok()
+}
+
+/// Why an artefact event was rejected. Reasons are fixed texts: they never
+/// echo message content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MalformedEvent {
+    NotJson,
+    TooDeep,
+    NotObject,
+    MissingId,
+    IdNotString,
+    IdNotUuid,
+    BadShape,
+}
+
+impl MalformedEvent {
+    pub fn reason(self) -> &'static str {
+        match self {
+            MalformedEvent::NotJson => "not valid JSON (or not UTF-8)",
+            MalformedEvent::TooDeep => "JSON nested too deeply",
+            MalformedEvent::NotObject => "not a JSON object",
+            MalformedEvent::MissingId => "no id field",
+            MalformedEvent::IdNotString => "id is not a string",
+            MalformedEvent::IdNotUuid => "id is not a canonical lowercase UUID",
+            MalformedEvent::BadShape => "unexpected JSON shape (e.g. a repeated field)",
+        }
+    }
+}
+
+/// What we need of an event: only its id. Everything else (payload included)
+/// is skipped by the parser without being stored: the stored hash is the truth.
+#[derive(Deserialize)]
+struct EventHead {
+    id: Option<serde_json::Value>,
+}
+
+/// Decodes an artefact event down to its artefact id.
+pub fn decode_event(message: &[u8]) -> Result<Uuid, MalformedEvent> {
+    let first = message.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some() && first != Some(&b'{') {
+        // Still reject garbage as "not JSON" rather than "not an object".
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(message) {
+            Ok(_) => MalformedEvent::NotObject,
+            Err(e) => classify(&e),
+        });
+    }
+    let head: EventHead = serde_json::from_slice(message).map_err(|e| classify(&e))?;
+    match head.id {
+        None | Some(serde_json::Value::Null) => Err(MalformedEvent::MissingId),
+        Some(serde_json::Value::String(s)) => parse_canonical_uuid(&s).ok_or(MalformedEvent::IdNotUuid),
+        Some(_) => Err(MalformedEvent::IdNotString),
+    }
+}
+
+fn classify(e: &serde_json::Error) -> MalformedEvent {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => MalformedEvent::BadShape,
+        _ if e.to_string().starts_with("recursion limit exceeded") => MalformedEvent::TooDeep,
+        _ => MalformedEvent::NotJson,
+    }
+}
+
+/// At most [`SAMPLE_BYTES`] of a bad message for the log, cut before any
+/// `"payload"` value so a payload (which may hold secrets) is never shown.
+pub fn safe_sample(message: &[u8]) -> String {
+    let mut end = message.len().min(SAMPLE_BYTES);
+    if let Some(at) = find(&message[..end], b"\"payload\"") {
+        end = at + b"\"payload\"".len();
+    }
+    String::from_utf8_lossy(&message[..end]).into_owned()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `claim_events` message: the claim as JSON, fields in contract order.
+pub fn claim_json(claim_id: &Uuid, artefact_id: &Uuid) -> String {
+    format!(
+        "{{\"id\":\"{}\",\"artefact_id\":\"{}\",\"status\":\"{PENDING_REVIEW}\",\
+         \"granted_review_agents\":[],\"granted_parallel_agents\":[],\"granted_exclusive_agent\":\"\"}}",
+        claim_id.hyphenated(),
+        artefact_id.hyphenated()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6";
+
+    #[test]
+    fn keys_follow_the_contract() {
+        let k = Keys::new("prod");
+        let id = Uuid::parse_str(ID).unwrap();
+        assert_eq!(k.artefact(&id), format!("sett:prod:artefact:{ID}"));
+        assert_eq!(k.claim(&id), format!("sett:prod:claim:{ID}"));
+        assert_eq!(k.claim_by_artefact(&id), format!("sett:prod:claim_by_artefact:{ID}"));
+        assert_eq!(k.artefact_events(), "sett:prod:artefact_events");
+        assert_eq!(k.claim_events(), "sett:prod:claim_events");
+        assert_eq!(k.artefact_pattern(), "sett:prod:artefact:*");
+    }
+
+    #[test]
+    fn scanned_keys_must_be_exact() {
+        let k = Keys::new("prod");
+        assert_eq!(k.artefact_id_of(format!("sett:prod:artefact:{ID}").as_bytes()), Some(ID.parse().unwrap()));
+        for junk in [
+            "sett:prod:artefact:".to_string(),
+            "sett:prod:artefact:x".to_string(),
+            format!("sett:prod:artefact:{ID}:extra"),
+            format!("sett:prod:artefact:{}", ID.to_uppercase()),
+            format!("sett:other:artefact:{ID}"),
+            "sett:prod:artefact:\u{ff}".to_string(),
+        ] {
+            assert_eq!(k.artefact_id_of(junk.as_bytes()), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn only_canonical_uuids() {
+        assert!(parse_canonical_uuid(ID).is_some());
+        for bad in [
+            "",
+            "../x",
+            "a*:b",
+            "4A7C8F1E-2B3D-4C5E-8F90-A1B2C3D4E5F6",
+            "4a7c8f1e2b3d4c5e8f90a1b2c3d4e5f6",
+            "{4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6}",
+            "urn:uuid:4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6",
+            "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5fg",
+            "4a7c8f1e+2b3d-4c5e-8f90-a1b2c3d4e5f6",
+        ] {
+            assert!(parse_canonical_uuid(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn events_decode_to_their_id() {
+        let ok = format!(
+            r#"{{"id":"{ID}","logical_id":"{ID}","version":1,"structural_type":"Standard","type":"GoalDefined","payload":"hi","source_artefacts":null,"produced_by_role":"user","extra":{{"x":[1]}}}}"#
+        );
+        assert_eq!(decode_event(ok.as_bytes()), Ok(ID.parse().unwrap()));
+        let cases: &[(&[u8], MalformedEvent)] = &[
+            (b"", MalformedEvent::NotJson),
+            (b"not json", MalformedEvent::NotJson),
+            (b"{", MalformedEvent::NotJson),
+            (b"[1,2]", MalformedEvent::NotObject),
+            (b"\"str\"", MalformedEvent::NotObject),
+            (b"{}", MalformedEvent::MissingId),
+            (b"{\"id\":null}", MalformedEvent::MissingId),
+            (b"{\"id\":5}", MalformedEvent::IdNotString),
+            (b"{\"id\":\"../x\"}", MalformedEvent::IdNotUuid),
+            (b"{\"id\":\"a*:b\"}", MalformedEvent::IdNotUuid),
+            (b"{\"id\":\"\xff\xfe\"}", MalformedEvent::NotJson),
+            (b"{\"id\":\"x\",\"id\":\"y\"}", MalformedEvent::BadShape),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(decode_event(msg), Err(*want), "{}", String::from_utf8_lossy(msg));
+        }
+        // Deep nesting in a skipped field is skipped without recursion; in `id` it is refused.
+        let deep = format!("{{\"id\":\"{ID}\",\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(decode_event(deep.as_bytes()), Ok(ID.parse().unwrap()));
+        let deep_id = format!("{{\"id\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(decode_event(deep_id.as_bytes()), Err(MalformedEvent::TooDeep));
+    }
+
+    #[test]
+    fn samples_hide_payloads() {
+        let msg = br#"{"id":"nope","payload":"hunter2 secret"}"#;
+        let s = safe_sample(msg);
+        assert_eq!(s, r#"{"id":"nope","payload""#);
+        assert_eq!(safe_sample(&[b'x'; 500]).len(), SAMPLE_BYTES);
+        assert_eq!(safe_sample(b"\xff\xfe"), "\u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn claim_json_is_byte_exact() {
+        let c = Uuid::parse_str("11111111-2222-4333-8444-555555555555").unwrap();
+        let a = Uuid::parse_str(ID).unwrap();
+        assert_eq!(
+            claim_json(&c, &a),
+            format!(
+                r#"{{"id":"11111111-2222-4333-8444-555555555555","artefact_id":"{ID}","status":"pending_review","granted_review_agents":[],"granted_parallel_agents":[],"granted_exclusive_agent":""}}"#
+            )
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! sett-orchestrator: watches a Sett blackboard in Redis and gives every
+//! non-Terminal artefact exactly one claim (Phase 1).
+//!
+//! One module per concept: `config` (environment), `blackboard` (keys and wire
+//! types), `claim` (the atomic claim script), `engine` (subscription and
+//! workers), `reconcile` (catch-up scan), `session` (connections and
+//! reconnects), `http` (the responder), `health`, `metrics`, `shutdown`,
+//! `log`, and `app` (start-up and shutdown order). `main.rs` only dispatches.
+
+pub mod app;
+pub mod blackboard;
+pub mod claim;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod health;
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod reconcile;
+pub mod session;
+pub mod shutdown;
+
+/// State every task shares: read-mostly, behind one `Arc`.
+pub struct Shared {
+    pub config: config::Config,
+    pub keys: blackboard::Keys,
+    pub metrics: metrics::Metrics,
+    pub health: health::Health,
+    pub shutdown: shutdown::Shutdown,
+}
+
+/// The version printed by `--version` and exported as `build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

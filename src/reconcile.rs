@@ -1,0 +1,121 @@
+//! Catch-up: after every subscribe, claim what Pub/Sub never delivered.
+//!
+//! Pub/Sub is at-most-once: whatever was published while we were down,
+//! reconnecting, or dropped by Redis is gone from the channel, but not from
+//! the blackboard. Subscribing first and then walking `sett:{i}:artefact:*`
+//! leaves no window uncovered. The walk streams SCAN batches (memory stays
+//! flat), skips artefacts that already have an index entry (one pipelined
+//! EXISTS per batch), and runs the same atomic claim script for the rest, a
+//! few at a time, so Terminal artefacts stay unclaimed and racing replicas
+//! still make one claim.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use redis::aio::MultiplexedConnection;
+use smol::channel::{Receiver, Sender};
+
+use crate::engine::{claim_and_report, Reported, Source};
+use crate::log::Line;
+use crate::metrics::inc;
+use crate::Shared;
+
+/// Keys asked for per SCAN step.
+const SCAN_COUNT: usize = 1000;
+/// Claim scripts the catch-up keeps in flight (live events have their own pool).
+const CLAIMS_IN_FLIGHT: usize = 32;
+
+#[derive(Default)]
+struct Totals {
+    scanned: u64,
+    unclaimed: u64,
+    claimed: u64,
+}
+
+/// Serves catch-up requests (one per subscribe, more when the queue overflowed)
+/// until the session ends. Requests that arrive during a pass coalesce into one.
+pub async fn run(shared: Arc<Shared>, conn: MultiplexedConnection, requests: Receiver<()>, lost: Sender<String>) {
+    while requests.recv().await.is_ok() {
+        if shared.shutdown.is_triggered() {
+            return;
+        }
+        let started = Instant::now();
+        Line::info("reconcile_started").emit();
+        let mut totals = Totals::default();
+        match pass(&shared, &conn, &mut totals).await {
+            Ok(complete) => {
+                inc(&shared.metrics.reconcile_runs);
+                Line::info("reconcile_complete")
+                    .num("scanned", totals.scanned)
+                    .num("unclaimed", totals.unclaimed)
+                    .num("claimed", totals.claimed)
+                    .num("duration_ms", started.elapsed().as_millis() as u64)
+                    .bool("interrupted", !complete)
+                    .emit();
+            }
+            Err(e) => {
+                inc(&shared.metrics.redis_errors);
+                Line::error("redis_error").str("operation", "reconcile").str("error", &e).emit();
+                let _ = lost.try_send(format!("catch-up scan: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// One walk over the artefacts. `Ok(false)` when shutdown cut it short;
+/// `Err` (the reason) when Redis failed under it.
+async fn pass(shared: &Arc<Shared>, conn: &MultiplexedConnection, totals: &mut Totals) -> Result<bool, String> {
+    let mut conn = conn.clone();
+    let pattern = shared.keys.artefact_pattern();
+    let mut cursor: u64 = 0;
+    loop {
+        if shared.shutdown.is_triggered() {
+            return Ok(false);
+        }
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids: Vec<_> = keys.iter().filter_map(|k| shared.keys.artefact_id_of(k)).collect();
+        totals.scanned += ids.len() as u64;
+        shared.metrics.reconcile_scanned.fetch_add(ids.len() as u64, Relaxed);
+        if !ids.is_empty() {
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.exists(shared.keys.claim_by_artefact(id));
+            }
+            let claimed: Vec<bool> = pipe.query_async(&mut conn).await.map_err(|e| e.to_string())?;
+            let unclaimed: Vec<_> = ids.iter().zip(claimed).filter(|(_, c)| !c).map(|(id, _)| *id).collect();
+            totals.unclaimed += unclaimed.len() as u64;
+            for chunk in unclaimed.chunks(CLAIMS_IN_FLIGHT) {
+                let tasks: Vec<_> = chunk
+                    .iter()
+                    .map(|id| {
+                        let (shared, mut conn, id) = (shared.clone(), conn.clone(), *id);
+                        smol::spawn(async move {
+                            claim_and_report(&shared, &mut conn, &id, Instant::now(), Source::Reconcile).await
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    match task.await {
+                        Reported::Created => totals.claimed += 1,
+                        Reported::NotCreated => {}
+                        Reported::ConnectionLost => return Err("claim connection lost".into()),
+                    }
+                }
+            }
+        }
+        cursor = next;
+        if cursor == 0 {
+            return Ok(true);
+        }
+    }
+}
