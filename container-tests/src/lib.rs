@@ -1,0 +1,1 @@
+//! Container tests live in tests/.
