@@ -38,7 +38,12 @@ pub async fn run(config: Config) -> i32 {
     };
     let listener = match http::bind(config.http_addr).await {
         Ok(l) => l,
-        Err(e) => return fail_start("http_bind", &format!("SETT_HTTP_ADDR: cannot listen on {}: {e}", config.http_addr)),
+        Err(e) => {
+            return fail_start(
+                "http_bind",
+                &format!("SETT_HTTP_ADDR: cannot listen on {}: {e}", config.http_addr),
+            )
+        }
     };
     let http_addr = listener.local_addr().map_or(config.http_addr, |a| a);
     let shared = Arc::new(Shared {
@@ -62,7 +67,9 @@ pub async fn run(config: Config) -> i32 {
     http.await;
     match result {
         Ok(()) => {
-            Line::info("orchestrator_shutdown").bool("forced", false).emit();
+            Line::info("orchestrator_shutdown")
+                .bool("forced", false)
+                .emit();
             0
         }
         Err(engine::GaveUp) => 1,
@@ -71,7 +78,10 @@ pub async fn run(config: Config) -> i32 {
 
 /// A start-up failure: one JSON line on stdout, one plain line on stderr, exit 1.
 fn fail_start(stage: &str, why: &str) -> i32 {
-    Line::error("startup_failed").str("stage", stage).str("error", why).emit();
+    Line::error("startup_failed")
+        .str("stage", stage)
+        .str("error", why)
+        .emit();
     eprintln!("sett-orchestrator: {why}");
     1
 }
@@ -81,7 +91,10 @@ fn fail_start(stage: &str, why: &str) -> i32 {
 fn raise_open_files_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max.min(65_536);
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);

@@ -23,7 +23,9 @@ pub struct Keys {
 impl Keys {
     /// `instance` must already satisfy the instance-name rule (see `config`).
     pub fn new(instance: &str) -> Keys {
-        Keys { prefix: format!("sett:{instance}:") }
+        Keys {
+            prefix: format!("sett:{instance}:"),
+        }
     }
 
     pub fn artefact(&self, id: &Uuid) -> String {
@@ -35,7 +37,11 @@ impl Keys {
     }
 
     pub fn claim_by_artefact(&self, artefact_id: &Uuid) -> String {
-        format!("{}claim_by_artefact:{}", self.prefix, artefact_id.hyphenated())
+        format!(
+            "{}claim_by_artefact:{}",
+            self.prefix,
+            artefact_id.hyphenated()
+        )
     }
 
     pub fn artefact_events(&self) -> String {
@@ -54,7 +60,9 @@ impl Keys {
     /// The artefact id of a key found by SCAN, if the key is exactly
     /// `sett:{i}:artefact:<canonical UUID>`.
     pub fn artefact_id_of(&self, key: &[u8]) -> Option<Uuid> {
-        let rest = key.strip_prefix(self.prefix.as_bytes())?.strip_prefix(b"artefact:")?;
+        let rest = key
+            .strip_prefix(self.prefix.as_bytes())?
+            .strip_prefix(b"artefact:")?;
         parse_canonical_uuid(std::str::from_utf8(rest).ok()?)
     }
 }
@@ -116,15 +124,19 @@ pub fn decode_event(message: &[u8]) -> Result<Uuid, MalformedEvent> {
     let first = message.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some() && first != Some(&b'{') {
         // Still reject garbage as "not JSON" rather than "not an object".
-        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(message) {
-            Ok(_) => MalformedEvent::NotObject,
-            Err(e) => classify(&e),
-        });
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(message) {
+                Ok(_) => MalformedEvent::NotObject,
+                Err(e) => classify(&e),
+            },
+        );
     }
     let head: EventHead = serde_json::from_slice(message).map_err(|e| classify(&e))?;
     match head.id {
         None | Some(serde_json::Value::Null) => Err(MalformedEvent::MissingId),
-        Some(serde_json::Value::String(s)) => parse_canonical_uuid(&s).ok_or(MalformedEvent::IdNotUuid),
+        Some(serde_json::Value::String(s)) => {
+            parse_canonical_uuid(&s).ok_or(MalformedEvent::IdNotUuid)
+        }
         Some(_) => Err(MalformedEvent::IdNotString),
     }
 }
@@ -174,7 +186,10 @@ mod tests {
         let id = Uuid::parse_str(ID).unwrap();
         assert_eq!(k.artefact(&id), format!("sett:prod:artefact:{ID}"));
         assert_eq!(k.claim(&id), format!("sett:prod:claim:{ID}"));
-        assert_eq!(k.claim_by_artefact(&id), format!("sett:prod:claim_by_artefact:{ID}"));
+        assert_eq!(
+            k.claim_by_artefact(&id),
+            format!("sett:prod:claim_by_artefact:{ID}")
+        );
         assert_eq!(k.artefact_events(), "sett:prod:artefact_events");
         assert_eq!(k.claim_events(), "sett:prod:claim_events");
         assert_eq!(k.artefact_pattern(), "sett:prod:artefact:*");
@@ -183,7 +198,10 @@ mod tests {
     #[test]
     fn scanned_keys_must_be_exact() {
         let k = Keys::new("prod");
-        assert_eq!(k.artefact_id_of(format!("sett:prod:artefact:{ID}").as_bytes()), Some(ID.parse().unwrap()));
+        assert_eq!(
+            k.artefact_id_of(format!("sett:prod:artefact:{ID}").as_bytes()),
+            Some(ID.parse().unwrap())
+        );
         for junk in [
             "sett:prod:artefact:".to_string(),
             "sett:prod:artefact:x".to_string(),
@@ -235,13 +253,25 @@ mod tests {
             (b"{\"id\":\"x\",\"id\":\"y\"}", MalformedEvent::BadShape),
         ];
         for (msg, want) in cases {
-            assert_eq!(decode_event(msg), Err(*want), "{}", String::from_utf8_lossy(msg));
+            assert_eq!(
+                decode_event(msg),
+                Err(*want),
+                "{}",
+                String::from_utf8_lossy(msg)
+            );
         }
         // Deep nesting in a skipped field is skipped without recursion; in `id` it is refused.
-        let deep = format!("{{\"id\":\"{ID}\",\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            "{{\"id\":\"{ID}\",\"x\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         assert_eq!(decode_event(deep.as_bytes()), Ok(ID.parse().unwrap()));
         let deep_id = format!("{{\"id\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(decode_event(deep_id.as_bytes()), Err(MalformedEvent::TooDeep));
+        assert_eq!(
+            decode_event(deep_id.as_bytes()),
+            Err(MalformedEvent::TooDeep)
+        );
     }
 
     #[test]

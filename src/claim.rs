@@ -42,15 +42,28 @@ return {'created'}
 
 static CLAIM_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CLAIM_LUA));
 
+/// The claim script itself, KEYS and ARGV as above (sett-bench pipelines it to measure the ceiling).
+pub fn claim_script() -> &'static redis::Script {
+    &CLAIM_SCRIPT
+}
+
 /// What the script decided for one artefact.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClaimOutcome {
-    Created { claim_id: Uuid },
+    Created {
+        claim_id: Uuid,
+    },
     NotFound,
-    Terminal { artefact_type: String },
-    Duplicate { existing_claim_id: String },
+    Terminal {
+        artefact_type: String,
+    },
+    Duplicate {
+        existing_claim_id: String,
+    },
     /// The stored artefact cannot be judged (wrong key type, no structural_type).
-    Invalid { reason: String },
+    Invalid {
+        reason: String,
+    },
 }
 
 /// Why a claim attempt failed.
@@ -65,7 +78,9 @@ impl ClaimError {
     /// True when the connection itself is gone, so the session must be rebuilt.
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            ClaimError::Redis(e) => e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error(),
+            ClaimError::Redis(e) => {
+                e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+            }
             ClaimError::UnexpectedReply => false,
         }
     }
@@ -115,8 +130,12 @@ fn parse_reply(reply: &[Value], claim_id: Uuid) -> Result<ClaimOutcome, ClaimErr
     Ok(match tag.as_str() {
         "created" => ClaimOutcome::Created { claim_id },
         "not_found" => ClaimOutcome::NotFound,
-        "terminal" => ClaimOutcome::Terminal { artefact_type: detail()? },
-        "duplicate" => ClaimOutcome::Duplicate { existing_claim_id: detail()? },
+        "terminal" => ClaimOutcome::Terminal {
+            artefact_type: detail()?,
+        },
+        "duplicate" => ClaimOutcome::Duplicate {
+            existing_claim_id: detail()?,
+        },
         "invalid" => ClaimOutcome::Invalid { reason: detail()? },
         _ => return Err(ClaimError::UnexpectedReply),
     })
@@ -144,15 +163,25 @@ mod tests {
     fn replies_parse() {
         let id = Uuid::new_v4();
         let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        assert_eq!(parse_reply(&[bulk("created")], id).unwrap(), ClaimOutcome::Created { claim_id: id });
-        assert_eq!(parse_reply(&[bulk("not_found")], id).unwrap(), ClaimOutcome::NotFound);
+        assert_eq!(
+            parse_reply(&[bulk("created")], id).unwrap(),
+            ClaimOutcome::Created { claim_id: id }
+        );
+        assert_eq!(
+            parse_reply(&[bulk("not_found")], id).unwrap(),
+            ClaimOutcome::NotFound
+        );
         assert_eq!(
             parse_reply(&[bulk("terminal"), bulk("FinalReport")], id).unwrap(),
-            ClaimOutcome::Terminal { artefact_type: "FinalReport".into() }
+            ClaimOutcome::Terminal {
+                artefact_type: "FinalReport".into()
+            }
         );
         assert_eq!(
             parse_reply(&[bulk("duplicate"), bulk("abc")], id).unwrap(),
-            ClaimOutcome::Duplicate { existing_claim_id: "abc".into() }
+            ClaimOutcome::Duplicate {
+                existing_claim_id: "abc".into()
+            }
         );
         assert!(parse_reply(&[bulk("terminal")], id).is_err());
         assert!(parse_reply(&[bulk("what")], id).is_err());

@@ -22,7 +22,12 @@ pub enum Command {
 
 pub fn parse(args: impl IntoIterator<Item = String>) -> Command {
     let args: Vec<String> = args.into_iter().collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] | ["run"] => Command::Run,
         ["healthcheck"] => Command::Healthcheck,
         ["-h"] | ["--help"] | ["help"] => Command::Help,
@@ -74,20 +79,32 @@ pub fn probe_addr(http_addr: Option<&str>) -> Result<SocketAddr, String> {
 pub fn healthcheck(http_addr: Option<&str>) -> Result<(), String> {
     let timeout = Duration::from_secs(2);
     let addr = probe_addr(http_addr)?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send to {addr}: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("cannot send to {addr}: {e}"))?;
     let mut answer = Vec::with_capacity(512);
-    stream.take(16 * 1024).read_to_end(&mut answer).map_err(|e| format!("no answer from {addr}: {e}"))?;
+    stream
+        .take(16 * 1024)
+        .read_to_end(&mut answer)
+        .map_err(|e| format!("no answer from {addr}: {e}"))?;
     let text = String::from_utf8_lossy(&answer);
     let status_line = text.lines().next().unwrap_or("");
     if status_line.starts_with("HTTP/1.1 200") {
         return Ok(());
     }
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    Err(format!("{status_line} {}", crate::log::truncate(body, 200)).trim().to_string())
+    Err(format!("{status_line} {}", crate::log::truncate(body, 200))
+        .trim()
+        .to_string())
 }
 
 #[cfg(test)]
@@ -104,7 +121,10 @@ mod tests {
         assert_eq!(parse(args(&["healthcheck"])), Command::Healthcheck);
         assert_eq!(parse(args(&["--help"])), Command::Help);
         assert_eq!(parse(args(&["--version"])), Command::Version);
-        assert_eq!(parse(args(&["--bogus"])), Command::Unknown("--bogus".into()));
+        assert_eq!(
+            parse(args(&["--bogus"])),
+            Command::Unknown("--bogus".into())
+        );
         for (name, _) in VARIABLES {
             assert!(help().contains(name));
         }
@@ -113,8 +133,14 @@ mod tests {
     #[test]
     fn probe_addresses() {
         assert_eq!(probe_addr(None).unwrap().to_string(), "127.0.0.1:8080");
-        assert_eq!(probe_addr(Some("[::]:9000")).unwrap().to_string(), "[::1]:9000");
-        assert_eq!(probe_addr(Some("10.1.2.3:81")).unwrap().to_string(), "10.1.2.3:81");
+        assert_eq!(
+            probe_addr(Some("[::]:9000")).unwrap().to_string(),
+            "[::1]:9000"
+        );
+        assert_eq!(
+            probe_addr(Some("10.1.2.3:81")).unwrap().to_string(),
+            "10.1.2.3:81"
+        );
         assert!(probe_addr(Some("nope")).is_err());
     }
 }

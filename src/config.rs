@@ -55,7 +55,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { var, reason: reason.into() }
+    ConfigError::Invalid {
+        var,
+        reason: reason.into(),
+    }
 }
 
 impl Config {
@@ -66,7 +69,8 @@ impl Config {
 
     /// Reads the variables through `lookup` (the environment, or a table in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let instance = lookup("SETT_INSTANCE_NAME").ok_or(ConfigError::Missing("SETT_INSTANCE_NAME"))?;
+        let instance =
+            lookup("SETT_INSTANCE_NAME").ok_or(ConfigError::Missing("SETT_INSTANCE_NAME"))?;
         check_instance_name(&instance).map_err(|r| invalid("SETT_INSTANCE_NAME", r))?;
         let redis_url = lookup("REDIS_URL").ok_or(ConfigError::Missing("REDIS_URL"))?;
         check_redis_url(&redis_url).map_err(|r| invalid("REDIS_URL", r))?;
@@ -87,7 +91,14 @@ impl Config {
             Some(v) if v.is_empty() => return Err(invalid("SETT_REDIS_CA_FILE", "empty path")),
             Some(v) => Some(PathBuf::from(v)),
         };
-        Ok(Config { instance, redis_url, http_addr, retry_timeout, reconcile, redis_ca_file })
+        Ok(Config {
+            instance,
+            redis_url,
+            http_addr,
+            retry_timeout,
+            reconcile,
+            redis_ca_file,
+        })
     }
 
     /// The Redis URL with its password. Never log this; log [`Config::redis_display`].
@@ -104,9 +115,15 @@ impl Config {
 /// Sett's instance-name rule: 1 to 63 of `a-z 0-9 -`, not starting or ending with `-`.
 pub fn check_instance_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 63 {
-        return Err(format!("must be 1 to 63 characters (got {})", name.chars().count()));
+        return Err(format!(
+            "must be 1 to 63 characters (got {})",
+            name.chars().count()
+        ));
     }
-    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err("only lowercase letters, digits and '-' are allowed".into());
     }
     if name.starts_with('-') || name.ends_with('-') {
@@ -137,7 +154,9 @@ pub fn check_redis_url(raw: &str) -> Result<(), String> {
             return Err("the path must be a database number, e.g. /0".into());
         }
     }
-    redis::Client::open(raw).map(drop).map_err(|_| "not accepted by the Redis client".to_string())
+    redis::Client::open(raw)
+        .map(drop)
+        .map_err(|_| "not accepted by the Redis client".to_string())
 }
 
 /// The URL with user and password removed: `scheme://host:port/db`.
@@ -156,10 +175,16 @@ pub fn redact_url(raw: &str) -> String {
 pub fn parse_http_addr(raw: &str) -> Result<SocketAddr, String> {
     let raw = raw.trim();
     if let Some(port) = raw.strip_prefix(':') {
-        let port: u16 = port.parse().map_err(|_| "port must be a number 0-65535".to_string())?;
-        return Ok(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)));
+        let port: u16 = port
+            .parse()
+            .map_err(|_| "port must be a number 0-65535".to_string())?;
+        return Ok(SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::UNSPECIFIED,
+            port,
+        )));
     }
-    raw.parse().map_err(|_| "expected host:port with a numeric IP, e.g. 0.0.0.0:8080 or [::]:8080".into())
+    raw.parse()
+        .map_err(|_| "expected host:port with a numeric IP, e.g. 0.0.0.0:8080 or [::]:8080".into())
 }
 
 /// Whole seconds (`90`) or a number with `ms`, `s` or `m`; more than zero, at most a day.
@@ -174,7 +199,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     } else {
         (raw, 1_000)
     };
-    let n: u64 = digits.parse().map_err(|_| "expected a duration such as 60, 60s, 500ms or 2m".to_string())?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "expected a duration such as 60, 60s, 500ms or 2m".to_string())?;
     let ms = n.saturating_mul(unit_ms);
     if ms == 0 || ms > 86_400_000 {
         return Err("must be more than zero and at most 24h".into());
@@ -195,10 +222,18 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
-    const OK: &[(&str, &str)] = &[("SETT_INSTANCE_NAME", "prod"), ("REDIS_URL", "redis://localhost:6379")];
+    const OK: &[(&str, &str)] = &[
+        ("SETT_INSTANCE_NAME", "prod"),
+        ("REDIS_URL", "redis://localhost:6379"),
+    ];
 
     #[test]
     fn defaults() {
@@ -215,16 +250,32 @@ mod tests {
         for good in ["a", "prod", "dev-1", "0", &"a".repeat(63)] {
             assert_eq!(check_instance_name(good), Ok(()), "{good}");
         }
-        for bad in ["", "-a", "a-", "Prod", "a_b", "a.b", "a b", "ä", &"a".repeat(64), "a:b", "*"] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Prod",
+            "a_b",
+            "a.b",
+            "a b",
+            "ä",
+            &"a".repeat(64),
+            "a:b",
+            "*",
+        ] {
             assert!(check_instance_name(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn missing_variables() {
-        let e = Config::from_lookup(env(&[("REDIS_URL", "redis://x")])).err().unwrap();
+        let e = Config::from_lookup(env(&[("REDIS_URL", "redis://x")]))
+            .err()
+            .unwrap();
         assert_eq!(e, ConfigError::Missing("SETT_INSTANCE_NAME"));
-        let e = Config::from_lookup(env(&[("SETT_INSTANCE_NAME", "x")])).err().unwrap();
+        let e = Config::from_lookup(env(&[("SETT_INSTANCE_NAME", "x")]))
+            .err()
+            .unwrap();
         assert_eq!(e, ConfigError::Missing("REDIS_URL"));
     }
 
@@ -241,14 +292,24 @@ mod tests {
         ] {
             assert_eq!(check_redis_url(good), Ok(()), "{good}");
         }
-        for bad in ["", "localhost:6379", "http://localhost", "redis://", "redis://host:99999", "redis://h/x"] {
+        for bad in [
+            "",
+            "localhost:6379",
+            "http://localhost",
+            "redis://",
+            "redis://host:99999",
+            "redis://h/x",
+        ] {
             assert!(check_redis_url(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn errors_never_show_the_password() {
-        let pairs = [("SETT_INSTANCE_NAME", "x"), ("REDIS_URL", "http://u:hunter2@host")];
+        let pairs = [
+            ("SETT_INSTANCE_NAME", "x"),
+            ("REDIS_URL", "http://u:hunter2@host"),
+        ];
         let e = Config::from_lookup(env(&pairs)).err().unwrap();
         assert!(e.to_string().starts_with("REDIS_URL is invalid"));
         assert!(!e.to_string().contains("hunter2"));
@@ -258,9 +319,18 @@ mod tests {
 
     #[test]
     fn http_addresses() {
-        assert_eq!(parse_http_addr(":9000").unwrap().to_string(), "0.0.0.0:9000");
-        assert_eq!(parse_http_addr("127.0.0.1:80").unwrap().to_string(), "127.0.0.1:80");
-        assert_eq!(parse_http_addr("[::]:8080").unwrap().to_string(), "[::]:8080");
+        assert_eq!(
+            parse_http_addr(":9000").unwrap().to_string(),
+            "0.0.0.0:9000"
+        );
+        assert_eq!(
+            parse_http_addr("127.0.0.1:80").unwrap().to_string(),
+            "127.0.0.1:80"
+        );
+        assert_eq!(
+            parse_http_addr("[::]:8080").unwrap().to_string(),
+            "[::]:8080"
+        );
         for bad in ["", "8080", "localhost:8080", ":x", "1.2.3.4:70000"] {
             assert!(parse_http_addr(bad).is_err(), "{bad}");
         }
@@ -275,9 +345,23 @@ mod tests {
         for bad in ["", "0", "-1", "1h", "abc", "99999999999999999999"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        let off = [("SETT_INSTANCE_NAME", "x"), ("REDIS_URL", "redis://h"), ("SETT_RECONCILE", "off")];
+        let off = [
+            ("SETT_INSTANCE_NAME", "x"),
+            ("REDIS_URL", "redis://h"),
+            ("SETT_RECONCILE", "off"),
+        ];
         assert!(!Config::from_lookup(env(&off)).unwrap().reconcile);
-        let bad = [("SETT_INSTANCE_NAME", "x"), ("REDIS_URL", "redis://h"), ("SETT_RECONCILE", "maybe")];
-        assert!(matches!(Config::from_lookup(env(&bad)), Err(ConfigError::Invalid { var: "SETT_RECONCILE", .. })));
+        let bad = [
+            ("SETT_INSTANCE_NAME", "x"),
+            ("REDIS_URL", "redis://h"),
+            ("SETT_RECONCILE", "maybe"),
+        ];
+        assert!(matches!(
+            Config::from_lookup(env(&bad)),
+            Err(ConfigError::Invalid {
+                var: "SETT_RECONCILE",
+                ..
+            })
+        ));
     }
 }

@@ -76,14 +76,23 @@ pub async fn run(shared: Arc<Shared>, client: Client, first: Session) -> Result<
         shared.health.session_down(&reason);
         shared.metrics.redis_up.store(0, Relaxed);
         inc(&shared.metrics.redis_errors);
-        Line::error("redis_error").str("operation", "session").str("error", &reason).emit();
+        Line::error("redis_error")
+            .str("operation", "session")
+            .str("error", &reason)
+            .emit();
         session = match reconnect(&shared, &client, lost_at).await {
             Reconnect::Connected(s) => s,
             Reconnect::ShuttingDown => return Ok(()),
             Reconnect::GaveUp => {
                 Line::error("redis_unavailable")
-                    .str("error", "Redis unreachable for longer than SETT_REDIS_RETRY_TIMEOUT; exiting")
-                    .num("retry_timeout_ms", shared.config.retry_timeout.as_millis() as u64)
+                    .str(
+                        "error",
+                        "Redis unreachable for longer than SETT_REDIS_RETRY_TIMEOUT; exiting",
+                    )
+                    .num(
+                        "retry_timeout_ms",
+                        shared.config.retry_timeout.as_millis() as u64,
+                    )
                     .emit();
                 return Err(GaveUp);
             }
@@ -92,17 +101,33 @@ pub async fn run(shared: Arc<Shared>, client: Client, first: Session) -> Result<
 }
 
 async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
-    let Session { conn, mut events, sink } = session;
+    let Session {
+        conn,
+        mut events,
+        sink,
+    } = session;
     let (lost_tx, lost_rx) = smol::channel::bounded::<String>(1);
     let (queue_tx, queue_rx) = smol::channel::unbounded::<Pending>();
     let (reconcile_tx, reconcile_rx) = smol::channel::bounded::<()>(1);
     let workers: Vec<_> = (0..MAX_IN_FLIGHT)
-        .map(|_| smol::spawn(worker(shared.clone(), conn.clone(), queue_rx.clone(), lost_tx.clone())))
+        .map(|_| {
+            smol::spawn(worker(
+                shared.clone(),
+                conn.clone(),
+                queue_rx.clone(),
+                lost_tx.clone(),
+            ))
+        })
         .collect();
     let watchdog = smol::spawn(watchdog(conn.clone(), sink, lost_tx.clone()));
     let catch_up = shared.config.reconcile.then(|| {
         let _ = reconcile_tx.try_send(());
-        smol::spawn(reconcile::run(shared.clone(), conn.clone(), reconcile_rx, lost_tx.clone()))
+        smol::spawn(reconcile::run(
+            shared.clone(),
+            conn.clone(),
+            reconcile_rx,
+            lost_tx.clone(),
+        ))
     });
     shared.health.session_up(conn);
     shared.metrics.redis_up.store(1, Relaxed);
@@ -123,7 +148,9 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
         match step {
             // Checked on every message too, so a flood cannot hold off SIGTERM.
             _ if shared.shutdown.is_triggered() => break SessionEnd::Shutdown,
-            Step::Message(Some(msg)) => accept_message(shared, msg.get_payload_bytes(), &queue_tx, &reconcile_tx),
+            Step::Message(Some(msg)) => {
+                accept_message(shared, msg.get_payload_bytes(), &queue_tx, &reconcile_tx)
+            }
             Step::Message(None) => break SessionEnd::Lost("subscription closed by Redis".into()),
             Step::Stop => break SessionEnd::Shutdown,
             Step::Lost(reason) => break SessionEnd::Lost(reason),
@@ -145,7 +172,9 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
                 }
             };
             if within(DRAIN_TIMEOUT, drain).await.is_none() {
-                Line::warn("shutdown_drain_timeout").num("timeout_ms", DRAIN_TIMEOUT.as_millis() as u64).emit();
+                Line::warn("shutdown_drain_timeout")
+                    .num("timeout_ms", DRAIN_TIMEOUT.as_millis() as u64)
+                    .emit();
             }
         }
         SessionEnd::Lost(_) => {
@@ -158,7 +187,9 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
                 task.cancel().await;
             }
             if abandoned > 0 {
-                Line::warn("events_abandoned").num("count", abandoned as u64).emit();
+                Line::warn("events_abandoned")
+                    .num("count", abandoned as u64)
+                    .emit();
             }
         }
     }
@@ -166,7 +197,12 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
 }
 
 /// Cuts one subscription message down to an id and queues it.
-fn accept_message(shared: &Shared, message: &[u8], queue: &Sender<Pending>, reconcile: &Sender<()>) {
+fn accept_message(
+    shared: &Shared,
+    message: &[u8],
+    queue: &Sender<Pending>,
+    reconcile: &Sender<()>,
+) {
     let received = Instant::now();
     let artefact_id = match decode_event(message) {
         Ok(id) => id,
@@ -180,7 +216,14 @@ fn accept_message(shared: &Shared, message: &[u8], queue: &Sender<Pending>, reco
             return;
         }
     };
-    if queue.len() >= MAX_QUEUED || queue.try_send(Pending { artefact_id, received }).is_err() {
+    if queue.len() >= MAX_QUEUED
+        || queue
+            .try_send(Pending {
+                artefact_id,
+                received,
+            })
+            .is_err()
+    {
         inc(&shared.metrics.events_dropped);
         Line::warn("event_dropped")
             .display("artefact_id", artefact_id.hyphenated())
@@ -190,9 +233,21 @@ fn accept_message(shared: &Shared, message: &[u8], queue: &Sender<Pending>, reco
     }
 }
 
-async fn worker(shared: Arc<Shared>, mut conn: MultiplexedConnection, queue: Receiver<Pending>, lost: Sender<String>) {
+async fn worker(
+    shared: Arc<Shared>,
+    mut conn: MultiplexedConnection,
+    queue: Receiver<Pending>,
+    lost: Sender<String>,
+) {
     while let Ok(p) = queue.recv().await {
-        let reported = claim_and_report(&shared, &mut conn, &p.artefact_id, p.received, Source::Event).await;
+        let reported = claim_and_report(
+            &shared,
+            &mut conn,
+            &p.artefact_id,
+            p.received,
+            Source::Event,
+        )
+        .await;
         if reported == Reported::ConnectionLost {
             let _ = lost.try_send("claim connection lost".into());
             return;
@@ -235,7 +290,10 @@ pub async fn claim_and_report(
         Ok(_) if !from_event => {}
         Ok(ClaimOutcome::Terminal { artefact_type }) => {
             inc(&m.terminal_skipped);
-            Line::info("terminal_skipped").display("artefact_id", id).str("type", &artefact_type).emit();
+            Line::info("terminal_skipped")
+                .display("artefact_id", id)
+                .str("type", &artefact_type)
+                .emit();
         }
         Ok(ClaimOutcome::Duplicate { existing_claim_id }) => {
             inc(&m.duplicate_events);
@@ -246,11 +304,16 @@ pub async fn claim_and_report(
         }
         Ok(ClaimOutcome::NotFound) => {
             inc(&m.artefacts_not_found);
-            Line::warn("artefact_not_found").display("artefact_id", id).emit();
+            Line::warn("artefact_not_found")
+                .display("artefact_id", id)
+                .emit();
         }
         Ok(ClaimOutcome::Invalid { reason }) => {
             inc(&m.artefacts_invalid);
-            Line::warn("artefact_invalid").display("artefact_id", id).str("reason", &reason).emit();
+            Line::warn("artefact_invalid")
+                .display("artefact_id", id)
+                .str("reason", &reason)
+                .emit();
         }
         Err(e) => return report_claim_error(shared, id, &e),
     }
@@ -259,7 +322,11 @@ pub async fn claim_and_report(
 
 fn report_claim_error(shared: &Shared, id: uuid::fmt::Hyphenated, e: &ClaimError) -> Reported {
     inc(&shared.metrics.redis_errors);
-    Line::error("redis_error").str("operation", "claim").display("artefact_id", id).display("error", e).emit();
+    Line::error("redis_error")
+        .str("operation", "claim")
+        .display("artefact_id", id)
+        .display("error", e)
+        .emit();
     if e.is_connection_lost() {
         Reported::ConnectionLost
     } else {
@@ -271,7 +338,11 @@ fn report_claim_error(shared: &Shared, id: uuid::fmt::Hyphenated, e: &ClaimError
 async fn watchdog(mut conn: MultiplexedConnection, mut sink: PubSubSink, lost: Sender<String>) {
     loop {
         smol::Timer::after(WATCHDOG_PERIOD).await;
-        let command = within(PING_TIMEOUT, redis::cmd("PING").query_async::<Value>(&mut conn)).await;
+        let command = within(
+            PING_TIMEOUT,
+            redis::cmd("PING").query_async::<Value>(&mut conn),
+        )
+        .await;
         let subscription = within(PING_TIMEOUT, sink.ping::<Value>()).await;
         let failure = match (command, subscription) {
             (Some(Ok(_)), Some(Ok(_))) => continue,

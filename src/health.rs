@@ -53,9 +53,18 @@ impl Health {
     pub async fn check(&self) -> Result<(), String> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let (Some(mut conn), true) = (conn, self.is_up()) else {
-            return Err(self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone());
+            return Err(self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone());
         };
-        let ping = async { redis::cmd("PING").query_async::<String>(&mut conn).await.map_err(|e| e.to_string()) };
+        let ping = async {
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
         let timeout = async {
             smol::Timer::after(PING_TIMEOUT).await;
             Err("PING timed out after 2s".to_string())

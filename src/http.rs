@@ -50,7 +50,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => {
+            return Err(HeadError::TooLarge)
+        }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
         Err(_) => return Err(HeadError::Malformed),
@@ -58,14 +60,20 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let (Some(method), Some(target)) = (req.method, req.path) else {
         return Err(HeadError::Malformed);
     };
-    Ok(Some(RequestHead { method: method.to_string(), path: route_path(target).ok_or(HeadError::Malformed)? }))
+    Ok(Some(RequestHead {
+        method: method.to_string(),
+        path: route_path(target).ok_or(HeadError::Malformed)?,
+    }))
 }
 
 /// The path of an origin-form (`/x?q`) or absolute-form (`http://h/x`) target.
 fn route_path(target: &str) -> Option<String> {
     let path = if target.starts_with('/') {
         target
-    } else if let Some(rest) = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://")) {
+    } else if let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
         rest.find('/').map_or("/", |i| &rest[i..])
     } else {
         return None;
@@ -84,7 +92,12 @@ pub struct Response {
 
 impl Response {
     fn json(status: u16, body: String) -> Response {
-        Response { status, body, content_type: "application/json", allow: false }
+        Response {
+            status,
+            body,
+            content_type: "application/json",
+            allow: false,
+        }
     }
 
     /// The bytes on the wire; HEAD gets the same head without the body.
@@ -124,7 +137,10 @@ fn error_response(status: u16, message: &str) -> Response {
 
 fn unhealthy(redis_state: &str, error: &str) -> Response {
     let mut body = format!("{{\"status\":\"unhealthy\",\"redis\":\"{redis_state}\",\"error\":");
-    push_json_str(&mut body, crate::log::truncate(error, crate::log::MAX_TEXT_BYTES));
+    push_json_str(
+        &mut body,
+        crate::log::truncate(error, crate::log::MAX_TEXT_BYTES),
+    );
     body.push('}');
     Response::json(503, body)
 }
@@ -150,10 +166,20 @@ pub async fn respond(shared: &Shared, head: &RequestHead) -> Response {
         },
         path => {
             if path == "/readyz" && shared.shutdown.is_triggered() {
-                return unhealthy(if shared.health.is_up() { "connected" } else { "disconnected" }, "shutting down");
+                return unhealthy(
+                    if shared.health.is_up() {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    },
+                    "shutting down",
+                );
             }
             match shared.health.check().await {
-                Ok(()) => Response::json(200, "{\"status\":\"healthy\",\"redis\":\"connected\"}".into()),
+                Ok(()) => Response::json(
+                    200,
+                    "{\"status\":\"healthy\",\"redis\":\"connected\"}".into(),
+                ),
                 Err(e) => unhealthy("disconnected", &e),
             }
         }
@@ -170,8 +196,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Shutdown) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         // The slot is taken before accept: at the cap we stop accepting.
-        let Some(slot) = stop.unless_triggered(slots.acquire_arc()).await else { break };
-        let Some(accepted) = stop.unless_triggered(listener.accept()).await else { break };
+        let Some(slot) = stop.unless_triggered(slots.acquire_arc()).await else {
+            break;
+        };
+        let Some(accepted) = stop.unless_triggered(listener.accept()).await else {
+            break;
+        };
         match accepted {
             Ok((stream, _peer)) => {
                 let shared = shared.clone();
@@ -247,33 +277,69 @@ mod tests {
     use super::*;
 
     fn head(method: &str, path: &str) -> Result<Option<RequestHead>, HeadError> {
-        Ok(Some(RequestHead { method: method.into(), path: path.into() }))
+        Ok(Some(RequestHead {
+            method: method.into(),
+            path: path.into(),
+        }))
     }
 
     #[test]
     fn parses_heads() {
-        assert_eq!(parse_head(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), head("GET", "/healthz"));
-        assert_eq!(parse_head(b"HEAD /readyz?x=1 HTTP/1.0\r\n\r\n"), head("HEAD", "/readyz"));
-        assert_eq!(parse_head(b"GET http://h:8080/livez HTTP/1.1\r\n\r\n"), head("GET", "/livez"));
-        assert_eq!(parse_head(b"GET http://h HTTP/1.1\r\n\r\n"), head("GET", "/"));
-        assert_eq!(parse_head(b"get /healthz HTTP/1.1\r\n\r\n"), head("get", "/healthz"));
+        assert_eq!(
+            parse_head(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            head("GET", "/healthz")
+        );
+        assert_eq!(
+            parse_head(b"HEAD /readyz?x=1 HTTP/1.0\r\n\r\n"),
+            head("HEAD", "/readyz")
+        );
+        assert_eq!(
+            parse_head(b"GET http://h:8080/livez HTTP/1.1\r\n\r\n"),
+            head("GET", "/livez")
+        );
+        assert_eq!(
+            parse_head(b"GET http://h HTTP/1.1\r\n\r\n"),
+            head("GET", "/")
+        );
+        assert_eq!(
+            parse_head(b"get /healthz HTTP/1.1\r\n\r\n"),
+            head("get", "/healthz")
+        );
         // A body or a second (pipelined) request after the head is ignored.
-        assert_eq!(parse_head(b"GET /livez HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n"), head("GET", "/livez"));
+        assert_eq!(
+            parse_head(b"GET /livez HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n"),
+            head("GET", "/livez")
+        );
     }
 
     #[test]
     fn partial_and_bad_heads() {
         assert_eq!(parse_head(b""), Ok(None));
         assert_eq!(parse_head(b"GET /healthz HTTP/1.1\r\nHost:"), Ok(None));
-        assert_eq!(parse_head(b"\x16\x03\x01\x02\x00"), Err(HeadError::Malformed));
-        assert_eq!(parse_head(b"GET /x HTTP/2.0\r\n\r\n"), Err(HeadError::Malformed));
-        assert_eq!(parse_head(b"GET * HTTP/1.1\r\n\r\n"), Err(HeadError::Malformed));
-        assert_eq!(parse_head(b"GET /a b HTTP/1.1\r\n\r\n"), Err(HeadError::Malformed));
+        assert_eq!(
+            parse_head(b"\x16\x03\x01\x02\x00"),
+            Err(HeadError::Malformed)
+        );
+        assert_eq!(
+            parse_head(b"GET /x HTTP/2.0\r\n\r\n"),
+            Err(HeadError::Malformed)
+        );
+        assert_eq!(
+            parse_head(b"GET * HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Malformed)
+        );
+        assert_eq!(
+            parse_head(b"GET /a b HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Malformed)
+        );
         let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
         huge.resize(MAX_HEAD_BYTES, b'a');
         assert_eq!(parse_head(&huge), Err(HeadError::TooLarge));
         let many: String = (0..100).map(|i| format!("X{i}: y\r\n")).collect();
-        assert_eq!(parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()), Err(HeadError::TooLarge));
+        assert_eq!(
+            parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()),
+            Err(HeadError::TooLarge)
+        );
     }
 
     #[test]
@@ -284,7 +350,9 @@ mod tests {
         assert!(text.contains("\r\nAllow: GET, HEAD\r\n"));
         assert!(text.contains("\r\nConnection: close\r\n"));
         assert!(text.ends_with("\r\n\r\n{\"error\":\"method not allowed\"}"));
-        let head = String::from_utf8(unhealthy("disconnected", "a \"quoted\" error").to_bytes(true)).unwrap();
+        let head =
+            String::from_utf8(unhealthy("disconnected", "a \"quoted\" error").to_bytes(true))
+                .unwrap();
         assert!(head.contains("Content-Length: 74\r\n"), "{head}");
         assert!(head.ends_with("\r\n\r\n"));
         let body = unhealthy("disconnected", "a \"quoted\" error").body;

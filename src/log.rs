@@ -177,7 +177,10 @@ mod tests {
     #[test]
     fn timestamps() {
         let mut s = String::new();
-        write_timestamp(&mut s, UNIX_EPOCH + Duration::from_millis(1_795_750_554_123));
+        write_timestamp(
+            &mut s,
+            UNIX_EPOCH + Duration::from_millis(1_795_750_554_123),
+        );
         assert_eq!(s, "2026-11-27T03:35:54.123Z");
         s.clear();
         write_timestamp(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400)); // leap day

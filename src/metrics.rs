@@ -8,8 +8,9 @@ use std::time::Duration;
 
 const PREFIX: &str = "sett_orchestrator_";
 /// Upper bounds (seconds) of the claim-duration histogram buckets.
-const BUCKETS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -44,32 +45,89 @@ impl Metrics {
             self.duration_buckets[i].fetch_add(1, Relaxed);
         }
         self.duration_count.fetch_add(1, Relaxed);
-        self.duration_sum_nanos.fetch_add(took.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+        self.duration_sum_nanos
+            .fetch_add(took.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
     }
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         let counters: [(&str, &AtomicU64, &str); 12] = [
-            ("claims_created_total", &self.claims_created, "Claims created by this process."),
-            ("terminal_skipped_total", &self.terminal_skipped, "Terminal artefacts seen (no claim)."),
-            ("duplicate_events_total", &self.duplicate_events, "Events for artefacts that already had a claim."),
-            ("malformed_events_total", &self.malformed_events, "Artefact events rejected as malformed."),
-            ("artefacts_not_found_total", &self.artefacts_not_found, "Events whose artefact hash was absent."),
-            ("artefacts_invalid_total", &self.artefacts_invalid, "Stored artefacts that could not be judged."),
-            ("redis_errors_total", &self.redis_errors, "Failed Redis operations."),
-            ("redis_reconnects_total", &self.redis_reconnects, "Sessions re-established after Redis was lost."),
-            ("events_dropped_total", &self.events_dropped, "Events not queued (queue full); left to catch-up."),
-            ("reconcile_runs_total", &self.reconcile_runs, "Completed catch-up scans."),
-            ("reconcile_scanned_total", &self.reconcile_scanned, "Artefact keys examined by catch-up scans."),
-            ("reconcile_claimed_total", &self.reconcile_claimed, "Claims created by catch-up scans."),
+            (
+                "claims_created_total",
+                &self.claims_created,
+                "Claims created by this process.",
+            ),
+            (
+                "terminal_skipped_total",
+                &self.terminal_skipped,
+                "Terminal artefacts seen (no claim).",
+            ),
+            (
+                "duplicate_events_total",
+                &self.duplicate_events,
+                "Events for artefacts that already had a claim.",
+            ),
+            (
+                "malformed_events_total",
+                &self.malformed_events,
+                "Artefact events rejected as malformed.",
+            ),
+            (
+                "artefacts_not_found_total",
+                &self.artefacts_not_found,
+                "Events whose artefact hash was absent.",
+            ),
+            (
+                "artefacts_invalid_total",
+                &self.artefacts_invalid,
+                "Stored artefacts that could not be judged.",
+            ),
+            (
+                "redis_errors_total",
+                &self.redis_errors,
+                "Failed Redis operations.",
+            ),
+            (
+                "redis_reconnects_total",
+                &self.redis_reconnects,
+                "Sessions re-established after Redis was lost.",
+            ),
+            (
+                "events_dropped_total",
+                &self.events_dropped,
+                "Events not queued (queue full); left to catch-up.",
+            ),
+            (
+                "reconcile_runs_total",
+                &self.reconcile_runs,
+                "Completed catch-up scans.",
+            ),
+            (
+                "reconcile_scanned_total",
+                &self.reconcile_scanned,
+                "Artefact keys examined by catch-up scans.",
+            ),
+            (
+                "reconcile_claimed_total",
+                &self.reconcile_claimed,
+                "Claims created by catch-up scans.",
+            ),
         ];
         for (name, value, help) in counters {
             metric_head(&mut out, name, "counter", help);
             let _ = writeln!(out, "{PREFIX}{name} {}", value.load(Relaxed));
         }
         let gauges: [(&str, &AtomicI64, &str); 2] = [
-            ("redis_up", &self.redis_up, "1 while connected and subscribed, else 0."),
-            ("claims_in_flight", &self.claims_in_flight, "Claim scripts sent and not yet answered."),
+            (
+                "redis_up",
+                &self.redis_up,
+                "1 while connected and subscribed, else 0.",
+            ),
+            (
+                "claims_in_flight",
+                &self.claims_in_flight,
+                "Claim scripts sent and not yet answered.",
+            ),
         ];
         for (name, value, help) in gauges {
             metric_head(&mut out, name, "gauge", help);
@@ -77,13 +135,22 @@ impl Metrics {
         }
         self.render_histogram(&mut out);
         metric_head(&mut out, "build_info", "gauge", "Build information.");
-        let _ = writeln!(out, "{PREFIX}build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            out,
+            "{PREFIX}build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         out
     }
 
     fn render_histogram(&self, out: &mut String) {
         let name = "claim_duration_seconds";
-        metric_head(out, name, "histogram", "Event received to claim script answered.");
+        metric_head(
+            out,
+            name,
+            "histogram",
+            "Event received to claim script answered.",
+        );
         let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(&self.duration_buckets) {
             cumulative += count.load(Relaxed);
@@ -115,7 +182,9 @@ mod tests {
         m.observe_claim(Duration::from_secs(10));
         let text = m.render();
         assert!(text.contains("\nsett_orchestrator_claims_created_total 2\n"));
-        assert!(text.contains("sett_orchestrator_claim_duration_seconds_bucket{le=\"0.00025\"} 0\n"));
+        assert!(
+            text.contains("sett_orchestrator_claim_duration_seconds_bucket{le=\"0.00025\"} 0\n")
+        );
         assert!(text.contains("sett_orchestrator_claim_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("sett_orchestrator_claim_duration_seconds_bucket{le=\"2.5\"} 1\n"));
         assert!(text.contains("sett_orchestrator_claim_duration_seconds_bucket{le=\"+Inf\"} 2\n"));

@@ -35,7 +35,12 @@ struct Totals {
 
 /// Serves catch-up requests (one per subscribe, more when the queue overflowed)
 /// until the session ends. Requests that arrive during a pass coalesce into one.
-pub async fn run(shared: Arc<Shared>, conn: MultiplexedConnection, requests: Receiver<()>, lost: Sender<String>) {
+pub async fn run(
+    shared: Arc<Shared>,
+    conn: MultiplexedConnection,
+    requests: Receiver<()>,
+    lost: Sender<String>,
+) {
     while requests.recv().await.is_ok() {
         if shared.shutdown.is_triggered() {
             return;
@@ -56,7 +61,10 @@ pub async fn run(shared: Arc<Shared>, conn: MultiplexedConnection, requests: Rec
             }
             Err(e) => {
                 inc(&shared.metrics.redis_errors);
-                Line::error("redis_error").str("operation", "reconcile").str("error", &e).emit();
+                Line::error("redis_error")
+                    .str("operation", "reconcile")
+                    .str("error", &e)
+                    .emit();
                 let _ = lost.try_send(format!("catch-up scan: {e}"));
                 return;
             }
@@ -66,7 +74,11 @@ pub async fn run(shared: Arc<Shared>, conn: MultiplexedConnection, requests: Rec
 
 /// One walk over the artefacts. `Ok(false)` when shutdown cut it short;
 /// `Err` (the reason) when Redis failed under it.
-async fn pass(shared: &Arc<Shared>, conn: &MultiplexedConnection, totals: &mut Totals) -> Result<bool, String> {
+async fn pass(
+    shared: &Arc<Shared>,
+    conn: &MultiplexedConnection,
+    totals: &mut Totals,
+) -> Result<bool, String> {
     let mut conn = conn.clone();
     let pattern = shared.keys.artefact_pattern();
     let mut cursor: u64 = 0;
@@ -83,16 +95,30 @@ async fn pass(shared: &Arc<Shared>, conn: &MultiplexedConnection, totals: &mut T
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
-        let ids: Vec<_> = keys.iter().filter_map(|k| shared.keys.artefact_id_of(k)).collect();
+        let ids: Vec<_> = keys
+            .iter()
+            .filter_map(|k| shared.keys.artefact_id_of(k))
+            .collect();
         totals.scanned += ids.len() as u64;
-        shared.metrics.reconcile_scanned.fetch_add(ids.len() as u64, Relaxed);
+        shared
+            .metrics
+            .reconcile_scanned
+            .fetch_add(ids.len() as u64, Relaxed);
         if !ids.is_empty() {
             let mut pipe = redis::pipe();
             for id in &ids {
                 pipe.exists(shared.keys.claim_by_artefact(id));
             }
-            let claimed: Vec<bool> = pipe.query_async(&mut conn).await.map_err(|e| e.to_string())?;
-            let unclaimed: Vec<_> = ids.iter().zip(claimed).filter(|(_, c)| !c).map(|(id, _)| *id).collect();
+            let claimed: Vec<bool> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            let unclaimed: Vec<_> = ids
+                .iter()
+                .zip(claimed)
+                .filter(|(_, c)| !c)
+                .map(|(id, _)| *id)
+                .collect();
             totals.unclaimed += unclaimed.len() as u64;
             for chunk in unclaimed.chunks(CLAIMS_IN_FLIGHT) {
                 let tasks: Vec<_> = chunk
@@ -100,7 +126,14 @@ async fn pass(shared: &Arc<Shared>, conn: &MultiplexedConnection, totals: &mut T
                     .map(|id| {
                         let (shared, mut conn, id) = (shared.clone(), conn.clone(), *id);
                         smol::spawn(async move {
-                            claim_and_report(&shared, &mut conn, &id, Instant::now(), Source::Reconcile).await
+                            claim_and_report(
+                                &shared,
+                                &mut conn,
+                                &id,
+                                Instant::now(),
+                                Source::Reconcile,
+                            )
+                            .await
                         })
                     })
                     .collect();

@@ -46,12 +46,21 @@ impl std::fmt::Display for ConnectError {
 /// The Redis client for `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` when set.
 pub fn client(config: &crate::config::Config) -> Result<Client, String> {
     let Some(path) = &config.redis_ca_file else {
-        return Client::open(config.redis_url()).map_err(|_| "REDIS_URL is not accepted by the Redis client".into());
+        return Client::open(config.redis_url())
+            .map_err(|_| "REDIS_URL is not accepted by the Redis client".into());
     };
-    let pem = std::fs::read(path).map_err(|e| format!("SETT_REDIS_CA_FILE: cannot read {}: {e}", path.display()))?;
-    let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
-    Client::build_with_tls(config.redis_url(), certs)
-        .map_err(|e| format!("SETT_REDIS_CA_FILE: not usable with REDIS_URL: {:?}", e.kind()))
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("SETT_REDIS_CA_FILE: cannot read {}: {e}", path.display()))?;
+    let certs = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    Client::build_with_tls(config.redis_url(), certs).map_err(|e| {
+        format!(
+            "SETT_REDIS_CA_FILE: not usable with REDIS_URL: {:?}",
+            e.kind()
+        )
+    })
 }
 
 /// Runs `fut`, or gives up after `limit`.
@@ -70,7 +79,9 @@ pub async fn connect(client: &Client, keys: &Keys) -> Result<Session, ConnectErr
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(None);
-        let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(keys.artefact_events()).await?;
@@ -86,7 +97,11 @@ pub async fn connect(client: &Client, keys: &Keys) -> Result<Session, ConnectErr
 
 /// Connects at start-up, retrying briefly (Redis may be starting beside us),
 /// for at most `budget`.
-pub async fn connect_at_startup(client: &Client, keys: &Keys, budget: Duration) -> Result<Session, ConnectError> {
+pub async fn connect_at_startup(
+    client: &Client,
+    keys: &Keys,
+    budget: Duration,
+) -> Result<Session, ConnectError> {
     let deadline = Instant::now() + budget;
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -114,7 +129,12 @@ pub async fn reconnect(shared: &Shared, client: &Client, lost_at: Instant) -> Re
     let mut backoff = FIRST_BACKOFF;
     let mut attempts: u64 = 0;
     loop {
-        if shared.shutdown.unless_triggered(smol::Timer::after(backoff)).await.is_none() {
+        if shared
+            .shutdown
+            .unless_triggered(smol::Timer::after(backoff))
+            .await
+            .is_none()
+        {
             return Reconnect::ShuttingDown;
         }
         attempts += 1;

@@ -47,7 +47,10 @@ impl Shutdown {
     }
 
     /// Runs `fut` to completion, or returns `None` as soon as shutdown begins.
-    pub async fn unless_triggered<T>(&self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    pub async fn unless_triggered<T>(
+        &self,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
         async { Some(fut.await) }
             .or(async {
                 self.wait().await;
@@ -71,7 +74,9 @@ pub fn listen_for_signals(trigger: Trigger) -> std::io::Result<smol::Task<()>> {
     let mut signals = signal_hook_async_std::Signals::new([SIGTERM, SIGINT])?;
     Ok(smol::spawn(async move {
         if let Some(first) = signals.next().await {
-            Line::info("shutdown_requested").str("signal", signal_name(first)).emit();
+            Line::info("shutdown_requested")
+                .str("signal", signal_name(first))
+                .emit();
             trigger.trigger();
         }
         if let Some(second) = signals.next().await {

@@ -1,1 +1,104 @@
-fn main() {}
+//! sett-bench: plays the Go producer against a running orchestrator and
+//! measures what comes back (see `--help` and notes/issue4-bench.md).
+//!
+//! Modules: `cli` (arguments), `producer` (HSET + PUBLISH), `listener`
+//! (`claim_events`), `tally` (sent vs claimed, missing, duplicated), `board`
+//! (claim hashes on the blackboard, cleanup), `procstat` (`/proc`), `run`
+//! (one measured run, and the `--limit` ceiling), `startup`, `suite`
+//! (`make bench`) and `report` (table and JSON).
+
+mod board;
+mod cli;
+mod listener;
+mod procstat;
+mod producer;
+mod report;
+mod run;
+mod startup;
+mod suite;
+mod tally;
+
+use std::process::ExitCode;
+
+use cli::Mode;
+
+fn main() -> ExitCode {
+    let o = match cli::parse(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("sett-bench: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match execute(&o) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sett-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> Result<(), String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", table());
+    }
+    Ok(())
+}
+
+fn execute(o: &cli::Options) -> Result<(), String> {
+    match o.mode {
+        Mode::Burst { .. } | Mode::Paced { .. } => {
+            let r = run::load(o)?;
+            print(o.json, &r, || r.table())
+        }
+        Mode::Limit {
+            count,
+            in_flight,
+            per_call,
+        } => {
+            let r = run::limit(o, count, in_flight, per_call)?;
+            print(o.json, &r, || r.table())
+        }
+        Mode::Startup => {
+            let bin = o.bin.as_deref().ok_or("--bin is required")?;
+            let runs = startup::measure(
+                bin,
+                &o.redis_url,
+                &o.instance,
+                if o.runs == 0 { 5 } else { o.runs },
+            )?;
+            print(o.json, &runs, || {
+                runs.iter()
+                    .map(|r| {
+                        format!(
+                            "healthy {:.2} ms  SIGTERM->exit {:.2} ms (code {:?})  idle RSS {} KiB  threads {}\n",
+                            r.healthy_ms, r.sigterm_to_exit_ms, r.exit_code, r.idle_rss_kb, r.threads
+                        )
+                    })
+                    .collect()
+            })
+        }
+        Mode::Suite => {
+            let r = suite::run(o)?;
+            if let Some(path) = &o.out {
+                let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+                std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            print(o.json, &r, || suite::table(&r))
+        }
+    }
+}

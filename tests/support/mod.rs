@@ -6,10 +6,13 @@
 
 #![allow(dead_code)]
 
+pub mod verify;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,7 +23,11 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
@@ -90,9 +97,9 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed (make test installs it)");
         self.child = Some(child);
-        let port = self.port;
+        let (port, url) = (self.port, self.url());
         assert!(
-            wait_until(PATIENCE, || redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            wait_until(PATIENCE, || redis::Client::open(url.as_str())
                 .and_then(|c| c.get_connection())
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
                 .is_ok()),
@@ -100,12 +107,30 @@ impl RedisServer {
         );
     }
 
+    /// The URL to reach it, with the `--requirepass` password when it has one.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.password() {
+            Some(pw) => self.url_with_password(pw),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The `--requirepass` argument it was started with, if any.
+    pub fn password(&self) -> Option<&str> {
+        let at = self.extra.iter().position(|a| a == "--requirepass")?;
+        self.extra.get(at + 1).map(String::as_str)
+    }
+
+    /// `redis://:{password}@127.0.0.1:{port}` (any password, right or wrong).
+    pub fn url_with_password(&self, password: &str) -> String {
+        format!("redis://:{password}@127.0.0.1:{}", self.port)
     }
 
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// SIGKILLs the server (the port stays reserved for [`RedisServer::restart`]).
@@ -136,11 +161,16 @@ pub struct Orchestrator {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// How many of stdout and stderr have reached end of file.
+    closed: Arc<AtomicUsize>,
 }
 
-fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+fn capture(
+    stream: impl Read + Send + 'static,
+    closed: &Arc<AtomicUsize>,
+) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
+    let (sink, closed) = (lines.clone(), closed.clone());
     thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             match line {
@@ -148,6 +178,7 @@ fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
                 Err(_) => break,
             }
         }
+        closed.fetch_add(1, Ordering::SeqCst);
     });
     lines
 }
@@ -165,14 +196,25 @@ impl Orchestrator {
             .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
             .unwrap_or(0);
         let mut cmd = Command::new(BIN);
-        cmd.env_clear().args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env_clear()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn orchestrator");
-        let stdout = capture(child.stdout.take().unwrap());
-        let stderr = capture(child.stderr.take().unwrap());
-        Orchestrator { http_port, child, stdout, stderr }
+        let closed = Arc::new(AtomicUsize::new(0));
+        let stdout = capture(child.stdout.take().unwrap(), &closed);
+        let stderr = capture(child.stderr.take().unwrap(), &closed);
+        Orchestrator {
+            http_port,
+            child,
+            stdout,
+            stderr,
+            closed,
+        }
     }
 
     /// Starts one on `redis` for `instance` and waits for `orchestrator_startup`.
@@ -183,7 +225,11 @@ impl Orchestrator {
     pub fn start_env(redis: &RedisServer, instance: &str, extra: &[(&str, &str)]) -> Orchestrator {
         let addr = format!("127.0.0.1:{}", free_port());
         let url = redis.url();
-        let mut env = vec![("SETT_INSTANCE_NAME", instance), ("REDIS_URL", url.as_str()), ("SETT_HTTP_ADDR", addr.as_str())];
+        let mut env = vec![
+            ("SETT_INSTANCE_NAME", instance),
+            ("REDIS_URL", url.as_str()),
+            ("SETT_HTTP_ADDR", addr.as_str()),
+        ];
         env.extend_from_slice(extra);
         let o = Orchestrator::spawn(&env);
         o.wait_for_event("orchestrator_startup");
@@ -217,7 +263,12 @@ impl Orchestrator {
 
     pub fn wait_for_events(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
         let ok = wait_until(PATIENCE, || self.events(event).len() >= n);
-        assert!(ok, "expected {n} {event} lines; stdout: {:#?}\nstderr: {:#?}", self.stdout(), self.stderr());
+        assert!(
+            ok,
+            "expected {n} {event} lines; stdout: {:#?}\nstderr: {:#?}",
+            self.stdout(),
+            self.stderr()
+        );
         self.events(event)
     }
 
@@ -240,9 +291,25 @@ impl Orchestrator {
         status
     }
 
+    /// Waits (bounded) until stdout and stderr are both at end of file, so
+    /// `stdout()`/`stderr()` are complete; call after the process exited.
+    pub fn wait_output_closed(&self) -> bool {
+        wait_until(PATIENCE, || self.closed.load(Ordering::SeqCst) == 2)
+    }
+
+    /// Every stdout and stderr line, for "never appears anywhere" checks.
+    pub fn all_output(&self) -> Vec<String> {
+        let mut all = self.stdout();
+        all.extend(self.stderr());
+        all
+    }
+
     /// `(status, body)` of `GET path` on the HTTP port.
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_request(self.http_port, &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+        http_request(
+            self.http_port,
+            &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        )
     }
 
     /// Polls `path` until it answers `status`.
@@ -258,15 +325,47 @@ impl Drop for Orchestrator {
     }
 }
 
+/// Asserts every stdout line is a JSON object with string `ts`, `level` and `event`.
+pub fn assert_all_json(orch: &Orchestrator) {
+    for line in orch.stdout() {
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        for field in ["ts", "level", "event"] {
+            assert!(v[field].is_string(), "no string {field} in: {line}");
+        }
+        assert!(
+            ["info", "warn", "error"].contains(&v["level"].as_str().unwrap()),
+            "bad level: {line}"
+        );
+    }
+}
+
+/// Sends raw bytes, returns the whole response (head and body) as text.
+pub fn http_exchange(port: u16, raw: &[u8]) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(raw);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Sends raw bytes, returns `(status, body)`; `(0, "")` when nothing came back.
 pub fn http_request(port: u16, raw: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = s.write_all(raw.as_bytes());
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -278,7 +377,10 @@ pub struct Producer {
 
 impl Producer {
     pub fn new(redis: &RedisServer, instance: &str) -> Producer {
-        Producer { instance: instance.to_string(), conn: redis.conn() }
+        Producer {
+            instance: instance.to_string(),
+            conn: redis.conn(),
+        }
     }
 
     pub fn artefact_key(&self, id: &str) -> String {
@@ -328,7 +430,10 @@ impl Producer {
     }
 
     pub fn count(&mut self, pattern: &str) -> usize {
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("sett:{}:{pattern}", self.instance)).query(&mut self.conn).unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("sett:{}:{pattern}", self.instance))
+            .query(&mut self.conn)
+            .unwrap();
         keys.len()
     }
 
@@ -342,7 +447,10 @@ impl Producer {
 
     pub fn claim_of(&mut self, artefact_id: &str) -> Option<String> {
         redis::cmd("GET")
-            .arg(format!("sett:{}:claim_by_artefact:{artefact_id}", self.instance))
+            .arg(format!(
+                "sett:{}:claim_by_artefact:{artefact_id}",
+                self.instance
+            ))
             .query(&mut self.conn)
             .unwrap()
     }
@@ -365,7 +473,9 @@ impl ClaimListener {
             pubsub.subscribe(&channel).unwrap();
             ready_tx.send(()).unwrap();
             while let Ok(msg) = pubsub.get_message() {
-                sink.lock().unwrap().push(msg.get_payload::<String>().unwrap());
+                sink.lock()
+                    .unwrap()
+                    .push(msg.get_payload::<String>().unwrap());
             }
         });
         ready_rx.recv().unwrap();
@@ -378,7 +488,11 @@ impl ClaimListener {
 
     pub fn wait_for(&self, n: usize) -> Vec<String> {
         let ok = wait_until(PATIENCE, || self.messages.lock().unwrap().len() >= n);
-        assert!(ok, "expected {n} claim events, got {}", self.messages.lock().unwrap().len());
+        assert!(
+            ok,
+            "expected {n} claim events, got {}",
+            self.messages.lock().unwrap().len()
+        );
         self.messages()
     }
 }

@@ -1,0 +1,216 @@
+//! The command line of sett-bench: hand-parsed `--flag value` pairs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+sett-bench: load generator and meter for sett-orchestrator
+
+  sett-bench --burst N | --rate R --count N  [load options]   one load run
+  sett-bench --limit [--count N] [--in-flight M] [--per-call]  the claim-script ceiling (pipelined
+                                                              EVALSHA; --per-call: claim_artefact calls)
+  sett-bench startup --bin PATH [--runs 5]                    start-up to healthy, SIGTERM to exit
+  sett-bench suite --bin PATH --pid P [--runs 3] [--out FILE]  everything `make bench` reports
+
+Common:   --redis-url URL (default $REDIS_URL)  --instance NAME (default $SETT_INSTANCE_NAME or 'bench')
+          --json (machine-readable output instead of the table)
+Load:     --payload-bytes B (256)  --duplicates K (1: each event published K times)
+          --structural-type T (Standard)  --pid P (orchestrator: RSS, CPU, threads from /proc)
+          --wait-ms MS (10000: how long to wait for claims after the last send)
+          --settle-ms MS (300: extra listening for late duplicates)
+";
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    Burst {
+        count: usize,
+    },
+    Paced {
+        rate: f64,
+        count: usize,
+    },
+    /// `per_call`: one `claim_artefact` call per claim (the orchestrator's client
+    /// path); else pipelined EVALSHA batches (what Redis itself sustains).
+    Limit {
+        count: usize,
+        in_flight: usize,
+        per_call: bool,
+    },
+    Startup,
+    Suite,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub mode: Mode,
+    pub redis_url: String,
+    pub instance: String,
+    pub payload_bytes: usize,
+    pub duplicates: usize,
+    pub structural_type: String,
+    pub pid: Option<i32>,
+    pub wait: Duration,
+    pub settle: Duration,
+    pub json: bool,
+    pub bin: Option<PathBuf>,
+    pub runs: usize,
+    /// `suite`: also write the full results as JSON here.
+    pub out: Option<PathBuf>,
+}
+
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut args = args.into_iter().peekable();
+    let sub = match args.peek().map(String::as_str) {
+        Some("startup") | Some("suite") => args.next(),
+        _ => None,
+    };
+    let mut o = Options {
+        mode: Mode::Suite,
+        redis_url: std::env::var("REDIS_URL").unwrap_or_default(),
+        instance: std::env::var("SETT_INSTANCE_NAME").unwrap_or_else(|_| "bench".into()),
+        payload_bytes: 256,
+        duplicates: 1,
+        structural_type: "Standard".into(),
+        pid: None,
+        wait: Duration::from_secs(10),
+        settle: Duration::from_millis(300),
+        json: false,
+        bin: None,
+        runs: 0,
+        out: None,
+    };
+    let (mut burst, mut rate, mut count, mut limit, mut in_flight, mut per_call) =
+        (None, None, None, false, 256, false);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--json" => o.json = true,
+            "--limit" => limit = true,
+            "--per-call" => per_call = true,
+            "--help" | "-h" => return Err(String::new()),
+            "--burst" => burst = Some(number(&flag, &value()?)?),
+            "--rate" => rate = Some(number::<f64>(&flag, &value()?)?),
+            "--count" => count = Some(number(&flag, &value()?)?),
+            "--in-flight" => in_flight = number(&flag, &value()?)?,
+            "--redis-url" => o.redis_url = value()?,
+            "--instance" => o.instance = value()?,
+            "--payload-bytes" => o.payload_bytes = number(&flag, &value()?)?,
+            "--duplicates" => o.duplicates = number(&flag, &value()?)?,
+            "--structural-type" => o.structural_type = value()?,
+            "--pid" => o.pid = Some(number(&flag, &value()?)?),
+            "--wait-ms" => o.wait = Duration::from_millis(number(&flag, &value()?)?),
+            "--settle-ms" => o.settle = Duration::from_millis(number(&flag, &value()?)?),
+            "--bin" => o.bin = Some(PathBuf::from(value()?)),
+            "--runs" => o.runs = number(&flag, &value()?)?,
+            "--out" => o.out = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    o.mode = match (sub.as_deref(), burst, rate, count, limit) {
+        (Some("startup"), ..) => Mode::Startup,
+        (Some("suite"), ..) => Mode::Suite,
+        (None, None, None, count, true) => Mode::Limit {
+            count: count.unwrap_or(10_000),
+            in_flight,
+            per_call,
+        },
+        (None, Some(n), None, None, false) => Mode::Burst { count: n },
+        (None, None, Some(r), Some(n), false) if r > 0.0 => Mode::Paced { rate: r, count: n },
+        _ => {
+            return Err(
+                "choose one of: --burst N, --rate R --count N, --limit, startup, suite".into(),
+            )
+        }
+    };
+    if o.redis_url.is_empty() {
+        return Err("--redis-url (or REDIS_URL) is required".into());
+    }
+    sett_orchestrator::config::check_instance_name(&o.instance)
+        .map_err(|e| format!("--instance: {e}"))?;
+    if o.structural_type.is_empty() || !o.structural_type.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(
+            "--structural-type: letters and digits only, e.g. Standard, Review, Terminal".into(),
+        );
+    }
+    if o.duplicates == 0 {
+        return Err("--duplicates must be at least 1".into());
+    }
+    if matches!(o.mode, Mode::Startup | Mode::Suite) && o.bin.is_none() {
+        return Err("startup and suite need --bin PATH (the orchestrator binary)".into());
+    }
+    if o.mode == Mode::Suite && o.pid.is_none() {
+        return Err("suite needs --pid P (the running orchestrator on --redis-url)".into());
+    }
+    Ok(o)
+}
+
+fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("{flag}: '{v}' is not a number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Options, String> {
+        parse(
+            format!("--redis-url redis://x {s}")
+                .split_whitespace()
+                .map(String::from),
+        )
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(p("--burst 10").unwrap().mode, Mode::Burst { count: 10 });
+        assert_eq!(
+            p("--rate 1000 --count 5").unwrap().mode,
+            Mode::Paced {
+                rate: 1000.0,
+                count: 5
+            }
+        );
+        assert_eq!(
+            p("--limit --in-flight 8").unwrap().mode,
+            Mode::Limit {
+                count: 10_000,
+                in_flight: 8,
+                per_call: false
+            }
+        );
+        assert_eq!(
+            p("--limit --per-call").unwrap().mode,
+            Mode::Limit {
+                count: 10_000,
+                in_flight: 256,
+                per_call: true
+            }
+        );
+        let o =
+            p("--burst 3 --duplicates 2 --payload-bytes 4096 --structural-type Terminal --json")
+                .unwrap();
+        assert_eq!(
+            (
+                o.duplicates,
+                o.payload_bytes,
+                o.structural_type.as_str(),
+                o.json
+            ),
+            (2, 4096, "Terminal", true)
+        );
+        assert!(p("--burst 3 --rate 5").is_err());
+        assert!(p("--rate 5").is_err());
+        assert!(p("--burst 3 --duplicates 0").is_err());
+        assert!(p("--burst x").is_err());
+        assert!(p("--burst 3 --instance Bad_Name").is_err());
+        assert!(parse([
+            "suite".to_string(),
+            "--redis-url".into(),
+            "redis://x".into()
+        ])
+        .is_err());
+    }
+}

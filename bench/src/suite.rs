@@ -1,0 +1,342 @@
+//! `make bench`: every scenario on one Redis and one orchestrator, medians of
+//! repeated short runs, one table with each figure next to its budget.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::cli::{Mode, Options};
+use crate::report::RunReport;
+use crate::startup::{self, StartupRun};
+use crate::{procstat, run};
+
+const COUNT: usize = 10_000;
+const IN_FLIGHT: usize = 256;
+
+#[derive(Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub runs: Vec<RunReport>,
+}
+
+#[derive(Serialize)]
+pub struct SuiteReport {
+    pub idle_rss_kb: u64,
+    pub idle_threads: Vec<String>,
+    pub scenarios: Vec<Scenario>,
+    pub startup: Vec<StartupRun>,
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn repeat(name: &str, runs: usize, o: &Options) -> Result<Scenario, String> {
+    let mut out = Vec::new();
+    for i in 0..runs {
+        eprintln!("sett-bench: {name}, run {}/{runs}", i + 1);
+        out.push(match o.mode {
+            Mode::Limit {
+                count,
+                in_flight,
+                per_call,
+            } => run::limit(o, count, in_flight, per_call)?,
+            _ => run::load(o)?,
+        });
+    }
+    Ok(Scenario {
+        name: name.into(),
+        runs: out,
+    })
+}
+
+pub fn run(o: &Options) -> Result<SuiteReport, String> {
+    let pid = o.pid.ok_or("suite needs --pid")?;
+    let bin = o.bin.clone().ok_or("suite needs --bin")?;
+    let runs = if o.runs == 0 { 3 } else { o.runs };
+    let idle = procstat::snapshot(pid)?;
+    let idle_threads = procstat::thread_names(pid);
+    let with = |mode: Mode, payload_bytes: usize| Options {
+        mode,
+        payload_bytes,
+        ..o.clone()
+    };
+    let scenarios = vec![
+        repeat(
+            "ceiling: pipelined EVALSHA, 256 in flight",
+            runs,
+            &with(
+                Mode::Limit {
+                    count: COUNT,
+                    in_flight: IN_FLIGHT,
+                    per_call: false,
+                },
+                256,
+            ),
+        )?,
+        repeat(
+            "ceiling': claim_artefact x 256 in flight",
+            runs,
+            &with(
+                Mode::Limit {
+                    count: COUNT,
+                    in_flight: IN_FLIGHT,
+                    per_call: true,
+                },
+                256,
+            ),
+        )?,
+        repeat(
+            "burst 10k x 256 B",
+            runs,
+            &with(Mode::Burst { count: COUNT }, 256),
+        )?,
+        repeat(
+            "paced 10k at 1000/s",
+            1,
+            &with(
+                Mode::Paced {
+                    rate: 1000.0,
+                    count: COUNT,
+                },
+                256,
+            ),
+        )?,
+        repeat(
+            "burst 10k x 4 KiB",
+            runs,
+            &with(Mode::Burst { count: COUNT }, 4096),
+        )?,
+        repeat(
+            "burst 10k x 64 KiB",
+            runs,
+            &with(Mode::Burst { count: COUNT }, 65536),
+        )?,
+    ];
+    eprintln!("sett-bench: start-up and SIGTERM, 5 fresh processes");
+    let mut instance = format!("{}-startup", o.instance);
+    instance.truncate(63);
+    let startup = startup::measure(&bin, &o.redis_url, &instance, 5)?;
+    Ok(SuiteReport {
+        idle_rss_kb: idle.rss_kb,
+        idle_threads,
+        scenarios,
+        startup,
+    })
+}
+
+fn med(s: &Scenario, f: impl Fn(&RunReport) -> Option<f64>) -> Option<f64> {
+    let v: Vec<f64> = s.runs.iter().filter_map(f).collect();
+    (!v.is_empty()).then(|| median(v))
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// The one table `make bench` prints.
+pub fn table(r: &SuiteReport) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "{:<42} {:>4} {:>6} {:>6} {:>5} {:>4} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>22} {:>8} {:>4}",
+        "scenario", "runs", "sent", "claim", "miss", "dup", "claims/s", "Redis%", "p50 ms", "p90", "p99", "p99.9", "max", "RSS KiB before/peak/aft", "CPU us/c", "thr"
+    );
+    for s in &r.scenarios {
+        let sum = |f: fn(&RunReport) -> u64| s.runs.iter().map(f).sum::<u64>();
+        let lat = |f: fn(&crate::report::Latency) -> f64| med(s, |r| r.latency.as_ref().map(f));
+        let proc_ =
+            |f: fn(&crate::report::ProcReport) -> f64| med(s, |r| r.process.as_ref().map(f));
+        let peak_max = s
+            .runs
+            .iter()
+            .filter_map(|r| r.process.as_ref().map(|p| p.rss_peak_kb))
+            .max();
+        let rss = match (
+            proc_(|p| p.rss_before_kb as f64),
+            peak_max,
+            proc_(|p| p.rss_after_kb as f64),
+        ) {
+            (Some(b), Some(p), Some(a)) => format!("{b:.0}/{p}/{a:.0}"),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            t,
+            "{:<42} {:>4} {:>6} {:>6} {:>5} {:>4} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>22} {:>8} {:>4}",
+            s.name,
+            s.runs.len(),
+            sum(|r| r.tally.sent),
+            sum(|r| r.tally.claimed),
+            sum(|r| r.tally.missing),
+            sum(|r| r.tally.duplicated),
+            cell(med(s, |r| Some(r.claims_per_s)), 0),
+            cell(med(s, |r| (r.elapsed_s > 0.0).then(|| 100.0 * r.redis_cpu_s / r.elapsed_s)), 0),
+            cell(lat(|l| l.p50_ms), 3),
+            cell(lat(|l| l.p90_ms), 3),
+            cell(lat(|l| l.p99_ms), 3),
+            cell(lat(|l| l.p999_ms), 3),
+            cell(lat(|l| l.max_ms), 3),
+            rss,
+            cell(proc_(|p| p.cpu_us_per_claim.unwrap_or(f64::NAN)), 1),
+            cell(proc_(|p| p.threads as f64), 0),
+        );
+    }
+    let _ = writeln!(
+        t,
+        "(sent/claimed/missing/dup: sums over runs; peak RSS: max over runs; other figures: medians. \
+         Redis%: redis-server CPU time / elapsed, 100 = one core saturated)"
+    );
+    t.push_str(&budgets(r));
+    t
+}
+
+fn budgets(r: &SuiteReport) -> String {
+    let find = |prefix: &str| r.scenarios.iter().find(|s| s.name.starts_with(prefix));
+    let rate = |prefix: &str| {
+        find(prefix)
+            .and_then(|s| med(s, |r| Some(r.claims_per_s)))
+            .unwrap_or(f64::NAN)
+    };
+    let peak = |prefix: &str| {
+        find(prefix)
+            .and_then(|s| {
+                s.runs
+                    .iter()
+                    .filter_map(|r| r.process.as_ref().map(|p| p.rss_peak_kb))
+                    .max()
+            })
+            .unwrap_or(u64::MAX)
+    };
+    let (ceiling, per_call, burst) = (rate("ceiling:"), rate("ceiling'"), rate("burst 10k x 256"));
+    let ratio = burst / ceiling;
+    let lost: u64 = r
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.runs)
+        .map(|r| r.tally.missing + r.tally.duplicated)
+        .sum();
+    let p99 = find("paced")
+        .and_then(|s| med(s, |r| r.latency.as_ref().map(|l| l.p99_ms)))
+        .unwrap_or(f64::NAN);
+    let healthy = median(r.startup.iter().map(|s| s.healthy_ms).collect());
+    let healthy_max = r.startup.iter().map(|s| s.healthy_ms).fold(0.0, f64::max);
+    let exit = median(r.startup.iter().map(|s| s.sigterm_to_exit_ms).collect());
+    let exit_max = r
+        .startup
+        .iter()
+        .map(|s| s.sigterm_to_exit_ms)
+        .fold(0.0, f64::max);
+    let fresh_idle = median(r.startup.iter().map(|s| s.idle_rss_kb as f64).collect());
+    let clean_exits = r.startup.iter().all(|s| s.exit_code == Some(0));
+    let burst_cpu = find("burst 10k x 256")
+        .and_then(|s| med(s, |r| r.process.as_ref().and_then(|p| p.cpu_us_per_claim)))
+        .unwrap_or(f64::NAN);
+    let rows = [
+        (
+            "burst / ceiling (claims/s)",
+            format!("{burst:.0} / {ceiling:.0} = {ratio:.2}"),
+            ">= 0.75",
+            verdict(ratio >= 0.75),
+        ),
+        (
+            "burst / ceiling' (claim_artefact calls)",
+            format!("{burst:.0} / {per_call:.0} = {:.2}", burst / per_call),
+            "report",
+            "-",
+        ),
+        (
+            "missing + duplicated, all runs",
+            lost.to_string(),
+            "0",
+            verdict(lost == 0),
+        ),
+        (
+            "p99 publish -> claim at 1000/s",
+            format!("{p99:.3} ms"),
+            "<= 1 ms",
+            verdict(p99 <= 1.0),
+        ),
+        (
+            "RSS idle (bench orchestrator / fresh median)",
+            format!("{} / {fresh_idle:.0} KiB", r.idle_rss_kb),
+            "<= 2048 KiB",
+            verdict(r.idle_rss_kb <= 2048 && fresh_idle <= 2048.0),
+        ),
+        (
+            "RSS peak, 4 KiB burst",
+            format!("{} KiB", peak("burst 10k x 4 KiB")),
+            "<= 12288 KiB",
+            verdict(peak("burst 10k x 4 KiB") <= 12 * 1024),
+        ),
+        (
+            "RSS peak, 64 KiB burst",
+            format!("{} KiB", peak("burst 10k x 64 KiB")),
+            "<= 16384 KiB",
+            verdict(peak("burst 10k x 64 KiB") <= 16 * 1024),
+        ),
+        (
+            "start-up to healthy (median / max of 5)",
+            format!("{healthy:.1} / {healthy_max:.1} ms"),
+            "<= 20 ms",
+            verdict(healthy <= 20.0),
+        ),
+        (
+            "SIGTERM to exit (median / max of 5)",
+            format!(
+                "{exit:.1} / {exit_max:.1} ms{}",
+                if clean_exits { "" } else { ", NOT all exit 0" }
+            ),
+            "<= 50 ms",
+            verdict(exit <= 50.0 && clean_exits),
+        ),
+        (
+            "CPU per claim, 256 B burst",
+            format!("{burst_cpu:.1} us"),
+            "report",
+            "-",
+        ),
+        (
+            "threads",
+            format!("{} ({})", r.idle_threads.len(), r.idle_threads.join(", ")),
+            "report",
+            "-",
+        ),
+    ];
+    let mut t = String::from("\n");
+    let _ = writeln!(
+        t,
+        "{:<42} {:>30} {:>14} {:>7}",
+        "budget", "measured", "budget", "verdict"
+    );
+    for (name, measured, budget, v) in rows {
+        let _ = writeln!(t, "{name:<42} {measured:>30} {budget:>14} {v:>7}");
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn medians() {
+        assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(super::median(vec![]).is_nan());
+    }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make test-integration: the container tests (container-tests/) against the
+# sett-orchestrator:latest image that `make docker-orchestrator` just built,
+# next to a Redis image built here from the host's redis-server (no registry),
+# then the aarch64 build's smoke test under qemu (tests/aarch64.rs).
+#
+# Without Docker the container tests are skipped with the reason, except in
+# CI (CI=true), where that is a failure.
+# SETT_CT_REDIS_IMAGE=redis:7-alpine uses a registry image instead of building one.
+# SETT_SKIP_AARCH64=1 leaves out the aarch64 cross-build and its qemu smoke test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v docker >/dev/null 2>&1; then
+  why="the docker CLI is not installed"
+elif ! docker_error=$(docker info 2>&1 >/dev/null); then
+  why="the Docker daemon does not answer: $(printf '%s' "$docker_error" | head -1)"
+else
+  why=""
+fi
+if [ -n "$why" ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "container tests: FAILED: $why (Docker is required when CI=true)" >&2
+    exit 1
+  fi
+  echo "container tests: SKIPPED: $why" >&2
+else
+  if [ -z "${SETT_CT_REDIS_IMAGE:-}" ]; then
+    # FROM scratch + redis-server + the libraries ldd names, each at its path.
+    ctx=$(mktemp -d)
+    trap 'rm -rf "$ctx"' EXIT
+    real=$(readlink -f "$(command -v redis-server)")
+    install -D -m 0755 "$real" "$ctx/rootfs/usr/bin/redis-server"
+    ldd "$real" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+      while read -r lib; do install -D -m 0755 "$(readlink -f "$lib")" "$ctx/rootfs$lib"; done
+    cp docker/redis-test.Dockerfile "$ctx/Dockerfile"
+    if ! docker build -q -t sett-ct-redis:test "$ctx" >"$ctx/build.log" 2>&1; then
+      cat "$ctx/build.log" >&2
+      exit 1
+    fi
+    export SETT_CT_REDIS_IMAGE=sett-ct-redis:test
+    echo "container tests: Redis image $SETT_CT_REDIS_IMAGE ($(docker image inspect -f '{{.Size}}' "$SETT_CT_REDIS_IMAGE") bytes)"
+  fi
+  # Two at a time: each test has its own network, Redis and orchestrator.
+  cargo test --locked -p sett-container-tests -- --test-threads=2
+fi
+
+if [ "${SETT_SKIP_AARCH64:-}" = 1 ]; then
+  echo "aarch64 smoke: SKIPPED (SETT_SKIP_AARCH64=1)" >&2
+  exit 0
+fi
+ARCH=aarch64 scripts/ensure-deps.sh qemu
+scripts/build.sh aarch64
+SETT_AARCH64_REQUIRED=1 cargo test --locked -p sett-orchestrator --test aarch64

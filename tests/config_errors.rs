@@ -1,0 +1,182 @@
+//! The process refuses to start: every configuration error, Redis unreachable,
+//! the HTTP port taken. Each exits 1 with exactly one stderr line that names the
+//! cause, and never prints a Redis password.
+
+mod support;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use support::*;
+
+const SECRET: &str = "hunter2-secret";
+/// Bound on how long a refused start may take (start-up retries Redis for ~4 s).
+const EXIT_LIMIT: Duration = Duration::from_secs(15);
+
+/// Runs the binary with `env`, waits for it to exit, returns it (output complete).
+fn run_to_exit(env: &[(&str, &str)]) -> (Orchestrator, i32) {
+    let mut orch = Orchestrator::spawn(env);
+    let status = orch
+        .wait_exit(EXIT_LIMIT)
+        .unwrap_or_else(|| panic!("still running after {EXIT_LIMIT:?}: {env:?}"));
+    assert!(orch.wait_output_closed(), "output not closed: {env:?}");
+    (
+        orch,
+        status.code().expect("exited with a status, not a signal"),
+    )
+}
+
+#[test]
+fn each_configuration_error_exits_1_with_one_line_naming_the_variable() {
+    let ok_url = "redis://127.0.0.1:1";
+    let long = "a".repeat(64);
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("REDIS_URL", ok_url)], "SETT_INSTANCE_NAME"),
+        (
+            vec![("SETT_INSTANCE_NAME", "Prod"), ("REDIS_URL", ok_url)],
+            "SETT_INSTANCE_NAME",
+        ),
+        (
+            vec![("SETT_INSTANCE_NAME", "-prod"), ("REDIS_URL", ok_url)],
+            "SETT_INSTANCE_NAME",
+        ),
+        (
+            vec![("SETT_INSTANCE_NAME", &long), ("REDIS_URL", ok_url)],
+            "SETT_INSTANCE_NAME",
+        ),
+        (vec![("SETT_INSTANCE_NAME", "")], "SETT_INSTANCE_NAME"),
+        (vec![("SETT_INSTANCE_NAME", "prod")], "REDIS_URL"),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", "http://127.0.0.1:6379"),
+            ],
+            "REDIS_URL",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", "127.0.0.1:6379"),
+            ],
+            "REDIS_URL",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_HTTP_ADDR", "localhost:80"),
+            ],
+            "SETT_HTTP_ADDR",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_HTTP_ADDR", ":99999"),
+            ],
+            "SETT_HTTP_ADDR",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_REDIS_RETRY_TIMEOUT", "soon"),
+            ],
+            "SETT_REDIS_RETRY_TIMEOUT",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_REDIS_RETRY_TIMEOUT", "0"),
+            ],
+            "SETT_REDIS_RETRY_TIMEOUT",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_RECONCILE", "maybe"),
+            ],
+            "SETT_RECONCILE",
+        ),
+    ];
+    for (env, var) in &cases {
+        let (orch, code) = run_to_exit(env);
+        assert_eq!(code, 1, "{env:?}");
+        assert_eq!(orch.stdout(), Vec::<String>::new(), "{env:?}");
+        let stderr = orch.stderr();
+        assert_eq!(stderr.len(), 1, "{env:?}: {stderr:?}");
+        assert!(stderr[0].contains(var), "{env:?}: {stderr:?}");
+    }
+}
+
+#[test]
+fn an_invalid_redis_url_never_shows_its_password() {
+    for url in [
+        format!("http://:{SECRET}@127.0.0.1:6379"),
+        format!("redis://:{SECRET}@127.0.0.1:99999"),
+        format!("redis://user:{SECRET}@127.0.0.1:6379/notadb"),
+    ] {
+        let (orch, code) = run_to_exit(&[("SETT_INSTANCE_NAME", "prod"), ("REDIS_URL", &url)]);
+        assert_eq!(code, 1);
+        assert_eq!(orch.stdout(), Vec::<String>::new());
+        let stderr = orch.stderr();
+        assert_eq!(stderr.len(), 1, "{stderr:?}");
+        assert!(stderr[0].contains("REDIS_URL"), "{stderr:?}");
+        assert!(!stderr[0].contains(SECRET), "password printed: {stderr:?}");
+    }
+}
+
+#[test]
+fn unreachable_redis_at_start_exits_1_without_the_password() {
+    let port = free_port();
+    let url = format!("redis://:{SECRET}@127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("SETT_INSTANCE_NAME", "prod"),
+        ("REDIS_URL", url.as_str()),
+        ("SETT_HTTP_ADDR", addr.as_str()),
+    ];
+    let (orch, code) = run_to_exit(&env);
+    assert_eq!(code, 1);
+    let stderr = orch.stderr();
+    assert_eq!(stderr.len(), 1, "{stderr:?}");
+    assert!(stderr[0].contains("cannot reach Redis"), "{stderr:?}");
+    assert!(
+        stderr[0].contains(&format!("127.0.0.1:{port}")),
+        "{stderr:?}"
+    );
+    let failed = orch.events("startup_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["stage"], "redis_connect");
+    assert_eq!(orch.events("orchestrator_startup").len(), 0);
+    for line in orch.all_output() {
+        assert!(!line.contains(SECRET), "password printed: {line}");
+    }
+    assert_all_json(&orch);
+}
+
+#[test]
+fn a_taken_http_port_exits_1_naming_sett_http_addr() {
+    let redis = RedisServer::start();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let url = redis.url();
+    let (orch, code) = run_to_exit(&[
+        ("SETT_INSTANCE_NAME", "prod"),
+        ("REDIS_URL", &url),
+        ("SETT_HTTP_ADDR", &addr),
+    ]);
+    assert_eq!(code, 1);
+    let stderr = orch.stderr();
+    assert_eq!(stderr.len(), 1, "{stderr:?}");
+    assert!(stderr[0].contains("SETT_HTTP_ADDR"), "{stderr:?}");
+    assert!(stderr[0].contains(&addr), "{stderr:?}");
+    let failed = orch.events("startup_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["stage"], "http_bind");
+    assert_eq!(orch.events("orchestrator_startup").len(), 0);
+    assert_all_json(&orch);
+    drop(taken);
+}

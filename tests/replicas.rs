@@ -1,0 +1,88 @@
+//! Several orchestrators on one instance: the atomic claim script makes
+//! exactly one claim per artefact, however the replicas race.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+
+use support::*;
+
+const ARTEFACTS: usize = 600;
+const REPLICAS: usize = 3;
+
+#[test]
+fn three_replicas_make_exactly_one_claim_per_artefact() {
+    let redis = RedisServer::start();
+    let listener = ClaimListener::start(&redis, "rep");
+    let orchs: Vec<Orchestrator> = (0..REPLICAS)
+        .map(|_| Orchestrator::start(&redis, "rep"))
+        .collect();
+    for o in &orchs {
+        o.wait_for_event("reconcile_complete");
+    }
+    let mut p = Producer::new(&redis, "rep");
+    let ids: HashSet<String> = (0..ARTEFACTS)
+        .map(|i| p.write("Standard", &format!("a{i}")))
+        .collect();
+
+    // Every replica sees every event: each ends as one creation somewhere and
+    // a duplicate everywhere else. Once all are counted, nothing is left to come.
+    let outcomes = |orchs: &[Orchestrator]| -> usize {
+        orchs
+            .iter()
+            .map(|o| o.events("claim_created").len() + o.events("duplicate_artefact").len())
+            .sum()
+    };
+    let all_seen = wait_until(PATIENCE, || outcomes(&orchs) >= ARTEFACTS * REPLICAS);
+    assert!(
+        all_seen,
+        "only {} of {} outcomes",
+        outcomes(&orchs),
+        ARTEFACTS * REPLICAS
+    );
+    assert_eq!(outcomes(&orchs), ARTEFACTS * REPLICAS);
+    let created: usize = orchs.iter().map(|o| o.events("claim_created").len()).sum();
+    assert_eq!(created, ARTEFACTS);
+
+    assert_eq!(p.claims(), ARTEFACTS);
+    assert_eq!(p.index_entries(), ARTEFACTS);
+    let events = listener.wait_for(ARTEFACTS);
+    assert!(!wait_until(
+        std::time::Duration::from_millis(500),
+        || listener.messages().len() > ARTEFACTS
+    ));
+    assert_eq!(events.len(), ARTEFACTS);
+    let announced: HashSet<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(e).unwrap()["artefact_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(announced, ids);
+
+    let mut claim_of: HashMap<String, String> = HashMap::new();
+    for id in &ids {
+        let claim_id = p
+            .claim_of(id)
+            .unwrap_or_else(|| panic!("no index for {id}"));
+        let claim: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("sett:rep:claim:{claim_id}"))
+            .query(&mut p.conn)
+            .unwrap();
+        assert_eq!(claim.len(), 6, "{claim:?}");
+        assert_eq!(&claim["artefact_id"], id);
+        assert_eq!(claim["id"], claim_id);
+        claim_of.insert(id.clone(), claim_id);
+    }
+    // Every duplicate names the one claim that exists.
+    for o in &orchs {
+        for d in o.events("duplicate_artefact") {
+            let artefact = d["artefact_id"].as_str().unwrap();
+            assert_eq!(d["existing_claim_id"], claim_of[artefact].as_str());
+        }
+        assert_all_json(o);
+    }
+}
