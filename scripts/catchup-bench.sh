@@ -12,6 +12,7 @@ bin=target/release/sett-orchestrator
 cargo build --release --locked -p sett-orchestrator
 command -v redis-server >/dev/null || scripts/ensure-deps.sh
 
+redis_cpu() { redis-cli -p "$1" INFO cpu | awk -F: '/^used_cpu_(user|sys):/ {t += $2} END {print t}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir=$(mktemp -d)
 redis_pid="" orch_pid=""
@@ -53,6 +54,7 @@ measure() {
   echo "bench: $n artefacts ($((n / 100)) unclaimed), $(redis-cli -p "$port" DBSIZE) keys, filled in $((SECONDS - t0)) s;" \
     "Redis $(redis-cli -p "$port" INFO memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')"
 
+  redis_cpu=$(redis_cpu "$port")
   http_port=$(free_port)
   SETT_INSTANCE_NAME=$inst REDIS_URL="redis://127.0.0.1:$port" SETT_HTTP_ADDR="127.0.0.1:$http_port" \
     "$bin" >"$dir/orch.log" 2>&1 &
@@ -62,13 +64,15 @@ measure() {
     sleep 0.1
   done
   echo "bench: $(grep '"event":"reconcile_complete"' "$dir/orch.log")"
-  echo "bench: orchestrator $(grep -E '^(VmHWM|VmRSS)' /proc/$orch_pid/status | tr -s ' \t' ' ' | paste -sd ',')"
+  echo "bench: orchestrator $(grep -E '^(VmHWM|VmRSS)' /proc/$orch_pid/status | tr -s ' \t' ' ' | paste -sd ',')," \
+    "CPU $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s user + %.1f s system", $14 / hz, $15 / hz}' "/proc/$orch_pid/stat");" \
+    "Redis CPU during the scan $(awk -v a="$redis_cpu" -v b="$(redis_cpu "$port")" 'BEGIN {printf "%.1f s", b - a}')"
   curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null | grep -E '^sett_orchestrator_reconcile' || true
   kill -TERM "$orch_pid"; wait "$orch_pid" || true; orch_pid=""
 
   local index claims
-  index=$(redis-cli -p "$port" --scan --pattern "sett:$inst:claim_by_artefact:*" --count 10000 | wc -l)
-  claims=$(redis-cli -p "$port" --scan --pattern "sett:$inst:claim:*" --count 10000 | wc -l)
+  index=$(redis-cli -p "$port" --scan --pattern "sett:$inst:claim_by_artefact:*" | wc -l)
+  claims=$(redis-cli -p "$port" --scan --pattern "sett:$inst:claim:*" | wc -l)
   echo "bench: afterwards $index index keys, $claims claim hashes (want $n each)"
   [ "$index" = "$n" ] && [ "$claims" = "$n" ] || { echo "bench: WRONG COUNTS" >&2; exit 1; }
   kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""

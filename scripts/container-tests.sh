@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make test-integration: the container tests (container-tests/) against the
-# sett-orchestrator:latest image that `make docker-orchestrator` just built,
-# next to a Redis image built here from the host's redis-server (no registry),
-# then the aarch64 build's smoke test under qemu (tests/aarch64.rs).
+# make test-integration: builds the image (scripts/docker-build.sh, as `make
+# docker-orchestrator` does) and a Redis image from the host's redis-server
+# (no registry), runs the container tests (container-tests/) against them,
+# then cross-builds for aarch64 and runs its smoke test under qemu (tests/aarch64.rs).
+# Usage: scripts/container-tests.sh [IMAGE] [VERSION]
 #
 # Without Docker the container tests are skipped with the reason, except in
 # CI (CI=true), where that is a failure.
@@ -10,6 +11,8 @@
 # SETT_SKIP_AARCH64=1 leaves out the aarch64 cross-build and its qemu smoke test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+image=${1:-sett-orchestrator}
+version=${2:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}
 
 if ! command -v docker >/dev/null 2>&1; then
   why="the docker CLI is not installed"
@@ -25,6 +28,8 @@ if [ -n "$why" ]; then
   fi
   echo "container tests: SKIPPED: $why" >&2
 else
+  scripts/docker-build.sh "$image" "$version"
+  export SETT_CT_IMAGE="$image:latest"
   if [ -z "${SETT_CT_REDIS_IMAGE:-}" ]; then
     # FROM scratch + redis-server + the libraries ldd names, each at its path.
     ctx=$(mktemp -d)
@@ -42,7 +47,8 @@ else
     echo "container tests: Redis image $SETT_CT_REDIS_IMAGE ($(docker image inspect -f '{{.Size}}' "$SETT_CT_REDIS_IMAGE") bytes)"
   fi
   # Two at a time: each test has its own network, Redis and orchestrator.
-  cargo test --locked -p sett-container-tests -- --test-threads=2
+  # --nocapture: the measured image size, peak memory and stop time are printed.
+  cargo test --locked -p sett-container-tests -- --test-threads=2 --nocapture
 fi
 
 if [ "${SETT_SKIP_AARCH64:-}" = 1 ]; then

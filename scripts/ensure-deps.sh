@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, when missing: redis-server and
-# redis-cli, musl-tools, and the Rust musl target. Idempotent; quiet when all is there.
+# redis-cli, musl-tools, openssl (the TLS tests make a CA), and the Rust musl
+# target; with ARCH=aarch64 (as `make build-orchestrator ARCH=aarch64` exports
+# it) also the aarch64 musl target and Debian's aarch64 C cross compiler, which
+# ring's C and assembly need (.cargo/config.toml points cc at it).
+# Extra arguments: promtool, qemu, openssl. Idempotent; quiet when all is there.
 set -euo pipefail
+arch=${ARCH:-x86_64}
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+if [ "$arch" = aarch64 ]; then
+  command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+fi
 for extra in "$@"; do
   case "$extra" in
     promtool) command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus) ;;
@@ -24,7 +33,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     (service redis-server stop || systemctl stop redis-server || true) >/dev/null 2>&1
   fi
 fi
-if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-  echo "ensure-deps: adding the x86_64-unknown-linux-musl target" >&2
-  rustup target add x86_64-unknown-linux-musl >/dev/null
-fi
+for target in x86_64-unknown-linux-musl "$arch-unknown-linux-musl"; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    echo "ensure-deps: adding the $target target" >&2
+    rustup target add "$target" >/dev/null
+  fi
+done

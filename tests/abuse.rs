@@ -22,13 +22,20 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 fn raise_fd_limit(want: u64) {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
         if lim.rlim_cur < want {
             lim.rlim_cur = want.min(lim.rlim_max);
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
         }
-        assert!(lim.rlim_cur >= want, "open-files hard limit {} is below {want}", lim.rlim_max);
+        assert!(
+            lim.rlim_cur >= want,
+            "open-files hard limit {} is below {want}",
+            lim.rlim_max
+        );
     }
 }
 
@@ -50,7 +57,9 @@ impl XorShift {
             0 => (0..len).map(|_| self.next() as u8).collect(),
             // A request line with random method and target.
             1 => {
-                let junk: String = (0..len % 64).map(|_| (b'!' + (self.next() % 90) as u8) as char).collect();
+                let junk: String = (0..len % 64)
+                    .map(|_| (b'!' + (self.next() % 90) as u8) as char)
+                    .collect();
                 format!("{junk} /{junk} HTTP/1.1\r\n\r\n").into_bytes()
             }
             // A valid start, then a header line of random length (often over 8 KiB).
@@ -63,13 +72,18 @@ impl XorShift {
 
 /// Sends one request on a new connection; the status answered, 0 if none.
 fn send_garbage(port: u16, raw: &[u8]) -> u16 {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return 0 };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // The server may answer and close before reading it all: a reset is fine.
     let _ = s.write_all(raw);
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    std::str::from_utf8(out.get(9..12).unwrap_or_default()).ok().and_then(|c| c.parse().ok()).unwrap_or(0)
+    std::str::from_utf8(out.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -87,7 +101,8 @@ fn idle_connections_and_garbage_starve_neither_probes_nor_claims() {
         .map(|i| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
             if i % 2 == 1 {
-                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\n").unwrap();
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\n")
+                    .unwrap();
             }
             (s, Instant::now())
         })
@@ -121,7 +136,10 @@ fn idle_connections_and_garbage_starve_neither_probes_nor_claims() {
     });
     // The bound: a new client's /healthz within 1 s while all this goes on.
     for t in &probe_times {
-        assert!(*t < Duration::from_secs(1), "/healthz took {t:?}: {probe_times:?}");
+        assert!(
+            *t < Duration::from_secs(1),
+            "/healthz took {t:?}: {probe_times:?}"
+        );
     }
     assert!(sent.load(SeqCst) > 0);
     let answers = answers.into_inner().unwrap();
@@ -129,7 +147,10 @@ fn idle_connections_and_garbage_starve_neither_probes_nor_claims() {
         // 0: the server answered and closed before our write ended (reset);
         // 408: a request that never completed a head (e.g. empty); 200: a
         // valid GET with a long (under 8 KiB) header.
-        assert!([0, 200, 400, 404, 405, 408, 431].contains(status), "garbage got {status}: {answers:?}");
+        assert!(
+            [0, 200, 400, 404, 405, 408, 431].contains(status),
+            "garbage got {status}: {answers:?}"
+        );
     }
 
     // Every idle connection gets its 408 and is closed, but not before 5 s.
@@ -152,27 +173,52 @@ fn idle_connections_and_garbage_starve_neither_probes_nor_claims() {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
                     Err(e) => panic!("idle connection {i}: {e}"),
                 }
-                closed.push((*i, idle[*i].1.elapsed(), String::from_utf8_lossy(got).into_owned()));
+                closed.push((
+                    *i,
+                    idle[*i].1.elapsed(),
+                    String::from_utf8_lossy(got).into_owned(),
+                ));
                 return false;
             }
         });
         thread::sleep(Duration::from_millis(50));
     }
-    assert!(open.is_empty(), "{} idle connections still open", open.len());
+    assert!(
+        open.is_empty(),
+        "{} idle connections still open",
+        open.len()
+    );
     for (i, after, answer) in &closed {
-        assert!(answer.starts_with("HTTP/1.1 408 "), "idle connection {i} got: {answer:?}");
-        assert!(*after >= HEAD_TIMEOUT - Duration::from_millis(100), "idle connection {i} closed after {after:?}");
+        assert!(
+            answer.starts_with("HTTP/1.1 408 "),
+            "idle connection {i} got: {answer:?}"
+        );
+        assert!(
+            *after >= HEAD_TIMEOUT - Duration::from_millis(100),
+            "idle connection {i} closed after {after:?}"
+        );
     }
     idle.clear();
 
     // Memory: a few KiB per connection, nothing kept per garbage request.
     let (rss_end, rss_peak) = rss_kib(orch.pid());
     eprintln!("RSS KiB: start {rss_start}, end {rss_end}, peak {rss_peak}; probes {probe_times:?}; garbage {answers:?}");
-    assert!(rss_peak < rss_start + 32 * 1024, "peak RSS {rss_peak} KiB (start {rss_start} KiB)");
+    assert!(
+        rss_peak < rss_start + 32 * 1024,
+        "peak RSS {rss_peak} KiB (start {rss_start} KiB)"
+    );
 
     let mut p = Producer::new(&redis, inst);
-    assert!(wait_until(PATIENCE, || p.index_entries() == ids.len()), "claimed {}", p.index_entries());
-    assert!(!orch.stderr().iter().any(|l| l.contains("panicked")), "{:#?}", orch.stderr());
+    assert!(
+        wait_until(PATIENCE, || p.index_entries() == ids.len()),
+        "claimed {}",
+        p.index_entries()
+    );
+    assert!(
+        !orch.stderr().iter().any(|l| l.contains("panicked")),
+        "{:#?}",
+        orch.stderr()
+    );
     stop(&mut orch);
     let events = all_claim_events(&redis, inst, &listener);
     assert_exactly_once(&mut p, &ids, &[], Some(&events));
@@ -180,7 +226,9 @@ fn idle_connections_and_garbage_starve_neither_probes_nor_claims() {
 
 /// Splits a raw response stream into the status codes of its responses.
 fn statuses(raw: &str) -> Vec<u16> {
-    raw.match_indices("HTTP/1.1 ").filter_map(|(at, _)| raw.get(at + 9..at + 12)?.parse().ok()).collect()
+    raw.match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| raw.get(at + 9..at + 12)?.parse().ok())
+        .collect()
 }
 
 #[test]
@@ -190,24 +238,90 @@ fn odd_requests_get_defined_answers_and_no_panic() {
     let port = orch.http_port;
     let many_headers: String = (0..100).map(|i| format!("X-{i}: y\r\n")).collect();
     let cases: Vec<(&str, Vec<u8>, Vec<u16>)> = vec![
-        ("oversized head", format!("GET /livez HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000)).into_bytes(), vec![431]),
-        ("100 headers", format!("GET /livez HTTP/1.1\r\n{many_headers}\r\n").into_bytes(), vec![431]),
-        ("body on GET", b"GET /livez HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello".to_vec(), vec![200]),
-        ("chunked body on GET", b"GET /livez HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(), vec![200]),
+        (
+            "oversized head",
+            format!("GET /livez HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000)).into_bytes(),
+            vec![431],
+        ),
+        (
+            "100 headers",
+            format!("GET /livez HTTP/1.1\r\n{many_headers}\r\n").into_bytes(),
+            vec![431],
+        ),
+        (
+            "body on GET",
+            b"GET /livez HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+            vec![200],
+        ),
+        (
+            "chunked body on GET",
+            b"GET /livez HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            vec![200],
+        ),
         // One answer per connection (Connection: close); the rest is not read.
-        ("pipelined", b"GET /livez HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\nGET /livez HTTP/1.1\r\n\r\n".to_vec(), vec![200]),
-        ("HTTP/1.0", b"GET /livez HTTP/1.0\r\n\r\n".to_vec(), vec![200]),
-        ("absolute URI", b"GET http://example.invalid:1/livez?x=1 HTTP/1.1\r\n\r\n".to_vec(), vec![200]),
+        (
+            "pipelined",
+            b"GET /livez HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\nGET /livez HTTP/1.1\r\n\r\n"
+                .to_vec(),
+            vec![200],
+        ),
+        (
+            "HTTP/1.0",
+            b"GET /livez HTTP/1.0\r\n\r\n".to_vec(),
+            vec![200],
+        ),
+        (
+            "absolute URI",
+            b"GET http://example.invalid:1/livez?x=1 HTTP/1.1\r\n\r\n".to_vec(),
+            vec![200],
+        ),
         // Methods are case-sensitive (RFC 9110): `get` is not GET.
-        ("lowercase method", b"get /livez HTTP/1.1\r\n\r\n".to_vec(), vec![405]),
-        ("POST", b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_vec(), vec![405]),
-        ("unknown path", b"GET /admin HTTP/1.1\r\n\r\n".to_vec(), vec![404]),
-        ("HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), vec![400]),
-        ("TLS hello", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), vec![400]),
-        ("bare LF", b"GET /livez HTTP/1.1\nHost: x\n\n".to_vec(), vec![200]),
-        ("NUL in target", b"GET /li\0vez HTTP/1.1\r\n\r\n".to_vec(), vec![400]),
-        ("asterisk target", b"OPTIONS * HTTP/1.1\r\n\r\n".to_vec(), vec![400]),
-        ("half a head, then close", b"GET /livez HTT".to_vec(), vec![]),
+        (
+            "lowercase method",
+            b"get /livez HTTP/1.1\r\n\r\n".to_vec(),
+            vec![405],
+        ),
+        (
+            "POST",
+            b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            vec![405],
+        ),
+        (
+            "unknown path",
+            b"GET /admin HTTP/1.1\r\n\r\n".to_vec(),
+            vec![404],
+        ),
+        (
+            "HTTP/2 preface",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+            vec![400],
+        ),
+        (
+            "TLS hello",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(),
+            vec![400],
+        ),
+        (
+            "bare LF",
+            b"GET /livez HTTP/1.1\nHost: x\n\n".to_vec(),
+            vec![200],
+        ),
+        (
+            "NUL in target",
+            b"GET /li\0vez HTTP/1.1\r\n\r\n".to_vec(),
+            vec![400],
+        ),
+        (
+            "asterisk target",
+            b"OPTIONS * HTTP/1.1\r\n\r\n".to_vec(),
+            vec![400],
+        ),
+        (
+            "half a head, then close",
+            b"GET /livez HTT".to_vec(),
+            vec![],
+        ),
         ("nothing, then close", b"".to_vec(), vec![]),
     ];
     for (name, raw, want) in &cases {
@@ -225,14 +339,26 @@ fn odd_requests_get_defined_answers_and_no_panic() {
         };
         assert_eq!(&statuses(&answer), want, "{name}: {answer:?}");
         if let Some((head, body)) = answer.split_once("\r\n\r\n") {
-            let length: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
             assert_eq!(body.len(), length, "{name}: {answer:?}");
             assert!(head.contains("\r\nConnection: close"), "{name}: {head}");
         }
     }
     let head = http_exchange(port, b"HEAD /livez HTTP/1.1\r\n\r\n");
-    assert!(head.starts_with("HTTP/1.1 200 ") && head.ends_with("\r\n\r\n"), "HEAD: {head:?}");
+    assert!(
+        head.starts_with("HTTP/1.1 200 ") && head.ends_with("\r\n\r\n"),
+        "HEAD: {head:?}"
+    );
     assert_eq!(orch.get("/livez").0, 200);
     stop(&mut orch);
-    assert!(!orch.all_output().iter().any(|l| l.contains("panicked")), "{:#?}", orch.stderr());
+    assert!(
+        !orch.all_output().iter().any(|l| l.contains("panicked")),
+        "{:#?}",
+        orch.stderr()
+    );
 }

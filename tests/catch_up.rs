@@ -244,18 +244,36 @@ fn the_exactly_once_check_catches_what_it_should() {
         p.store(id, "Standard", "x");
         let claim = uuid();
         claim_hash(&claim, id).query::<()>(&mut p.conn).unwrap();
-        redis::cmd("SET").arg(format!("sett:{inst}:claim_by_artefact:{id}")).arg(&claim).query::<()>(&mut p.conn).unwrap();
+        redis::cmd("SET")
+            .arg(format!("sett:{inst}:claim_by_artefact:{id}"))
+            .arg(&claim)
+            .query::<()>(&mut p.conn)
+            .unwrap();
         events.push(format!(r#"{{"id":"{claim}","artefact_id":"{id}"}}"#));
     }
     assert_exactly_once(&mut p, &ids, &[], Some(&events));
     let fails = |p: &mut Producer, ids: &[String], events: &[String]| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_exactly_once(p, ids, &[], Some(events)))).is_err()
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_exactly_once(p, ids, &[], Some(events))
+        }))
+        .is_err()
     };
     let doubled: Vec<String> = events.iter().chain(&events[..1]).cloned().collect();
-    assert!(fails(&mut p, &ids, &doubled), "a doubled announcement passed");
-    assert!(fails(&mut p, &ids, &events[1..]), "a missing announcement passed");
-    assert!(fails(&mut p, &ids[1..], &events[1..]), "a claim nobody asked for passed");
+    assert!(
+        fails(&mut p, &ids, &doubled),
+        "a doubled announcement passed"
+    );
+    assert!(
+        fails(&mut p, &ids, &events[1..]),
+        "a missing announcement passed"
+    );
+    assert!(
+        fails(&mut p, &ids[1..], &events[1..]),
+        "a claim nobody asked for passed"
+    );
     // A second claim hash for the first artefact (as a check-then-set race would leave).
-    claim_hash(&uuid(), &ids[0]).query::<()>(&mut p.conn).unwrap();
+    claim_hash(&uuid(), &ids[0])
+        .query::<()>(&mut p.conn)
+        .unwrap();
     assert!(fails(&mut p, &ids, &events), "a second claim passed");
 }

@@ -52,6 +52,7 @@ fn kill_9_mid_stream_then_restart_claims_every_artefact_once() {
     let done = second.wait_for_event("reconcile_complete");
     assert_eq!(done["scanned"], TOTAL, "{done}");
     assert_eq!(done["claimed"], TOTAL - claimed_by_first, "{done}");
+    eprintln!("kill -9 at {written_at_kill} written, {claimed_by_first} claimed; restart: {done}");
     stop(&mut second);
     let events = all_claim_events(&redis, inst, &listener);
     assert_exactly_once(&mut p, &ids, &[], Some(&events));
@@ -110,6 +111,11 @@ fn subscription_killed_by_redis_then_500_more_in_the_same_pipeline() {
     );
     // Catch-up ran once at start and once after the resubscribe.
     let done = orch.wait_for_events("reconcile_complete", 2);
+    let back = orch.wait_for_event("redis_reconnected");
+    eprintln!(
+        "CLIENT KILL: {delivered} of {AFTER} delivered; {back}; {}",
+        done[1]
+    );
     assert!(
         done[1]["claimed"].as_u64().unwrap() >= AFTER as u64 - delivered as u64,
         "{:?}",
@@ -157,6 +163,11 @@ fn subscriber_dropped_for_a_full_output_buffer_misses_nothing() {
         p.index_entries()
     );
     stop(&mut orch);
+    let reconnects = orch.events("redis_reconnected").len();
+    eprintln!(
+        "64 KiB burst: {reconnects} reconnects; {:?}",
+        orch.events("reconcile_complete")
+    );
     let events = all_claim_events(&redis, inst, &listener);
     assert_exactly_once(&mut p, &ids, &[], Some(&events));
     assert!(

@@ -51,6 +51,7 @@ fn three_replicas_one_killed_one_restarted_make_exactly_3000_claims() {
     // They really raced: the survivors saw events another replica had claimed.
     let duplicates = b.events("duplicate_artefact").len() + c.events("duplicate_artefact").len();
     assert!(duplicates > 0, "no replica ever lost a race");
+    eprintln!("replicas: kill at {at_kill}, restart at {at_restart}, {duplicates} races lost by survivors");
 }
 
 /// Writes `total` artefacts like [`paced_stream`], but rides out a Redis
@@ -107,13 +108,15 @@ fn redis_restarted_mid_stream_everything_is_claimed_once_it_returns() {
         at_restart < TOTAL,
         "the restart must land mid-stream ({at_restart})"
     );
-    orch.wait_for_event("redis_reconnected");
+    let back = orch.wait_for_event("redis_reconnected");
     let mut p = Producer::new(&redis, inst);
     assert!(
         wait_until(PATIENCE, || p.index_entries() == TOTAL),
         "claimed {}",
         p.index_entries()
     );
+    let passes = orch.events("reconcile_complete");
+    eprintln!("Redis restart at {at_restart} written: {back}; {passes:?}");
     stop(&mut orch);
     // The claim events of the first Redis went with its connections: the
     // blackboard is checked, the announcements are covered by the other tests.

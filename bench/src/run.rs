@@ -34,7 +34,11 @@ fn redis_cpu_s(conn: &mut MultiplexedConnection) -> Result<f64, String> {
 
 pub fn connect(url: &str) -> Result<MultiplexedConnection, String> {
     let client = redis::Client::open(url).map_err(|e| format!("--redis-url: {e}"))?;
-    smol::block_on(client.get_multiplexed_async_connection())
+    // No response timeout: a 64 KiB burst pipeline on a busy machine may take seconds.
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(10)))
+        .set_response_timeout(None);
+    smol::block_on(client.get_multiplexed_async_connection_with_config(&config))
         .map_err(|e| format!("connect to Redis: {e}"))
 }
 

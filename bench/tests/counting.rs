@@ -209,27 +209,24 @@ fn a_claimer_that_skips_every_other_event_leaves_half_missing() {
     assert_eq!(v["mode"], "paced 500/s");
 }
 
-/// target/<profile>/sett-orchestrator next to this test binary (cargo test
-/// --workspace builds it); built here if absent.
+/// `$SETT_ORCHESTRATOR_BIN`, else target/<profile>/sett-orchestrator next to this
+/// test binary: `cargo test --workspace` builds it for the root package's tests.
+/// (Not built from here: a nested cargo would wait forever on the outer one's lock.)
 fn orchestrator_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
-    let bin = dir.join("sett-orchestrator");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "sett-orchestrator",
-                "--bin",
-                "sett-orchestrator",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the orchestrator failed");
+    if let Ok(bin) = std::env::var("SETT_ORCHESTRATOR_BIN") {
+        return PathBuf::from(bin);
     }
-    assert!(bin.exists(), "no orchestrator binary at {}", bin.display());
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("sett-orchestrator");
+    assert!(
+        bin.exists(),
+        "no orchestrator binary at {}: run `cargo test --workspace` (it builds it) or `cargo build -p sett-orchestrator` first",
+        bin.display()
+    );
     bin
 }
 

@@ -13,8 +13,13 @@ use common::*;
 /// The workspace's version, which the image's tag and label must carry.
 fn crate_version() -> String {
     let manifest = include_str!("../../Cargo.toml");
-    let line = manifest.lines().find(|l| l.starts_with("version = ")).expect("version line");
-    line.trim_start_matches("version = ").trim_matches('"').to_string()
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with("version = "))
+        .expect("version line");
+    line.trim_start_matches("version = ")
+        .trim_matches('"')
+        .to_string()
 }
 
 #[test]
@@ -24,13 +29,23 @@ fn the_image_is_only_the_binary_small_and_labelled() {
     }
     let image = orchestrator_image();
     let size: u64 = inspect(&image, "{{.Size}}").parse().unwrap();
-    println!("image {image}: {size} bytes ({:.2} MB); target under 2.5 MB: {}", size as f64 / 1e6, size < 2_500_000);
+    println!(
+        "image {image}: {size} bytes ({:.2} MB); target under 2.5 MB: {}",
+        size as f64 / 1e6,
+        size < 2_500_000
+    );
     assert!(size < 5_000_000, "image is {size} bytes, over 5 MB");
     // One layer (the COPY of the binary) on an empty base.
     assert_eq!(inspect(&image, "{{len .RootFS.Layers}}"), "1");
     assert_eq!(inspect(&image, "{{.Config.User}}"), "65534:65534");
-    assert_eq!(inspect(&image, "{{json .Config.ExposedPorts}}"), r#"{"8080/tcp":{}}"#);
-    assert_eq!(inspect(&image, "{{json .Config.Entrypoint}}"), r#"["/sett-orchestrator"]"#);
+    assert_eq!(
+        inspect(&image, "{{json .Config.ExposedPorts}}"),
+        r#"{"8080/tcp":{}}"#
+    );
+    assert_eq!(
+        inspect(&image, "{{json .Config.Entrypoint}}"),
+        r#"["/sett-orchestrator"]"#
+    );
     assert_eq!(
         inspect(&image, "{{json .Config.Healthcheck.Test}}"),
         r#"["CMD","/sett-orchestrator","healthcheck"]"#
@@ -38,15 +53,23 @@ fn the_image_is_only_the_binary_small_and_labelled() {
     let labels: BTreeMap<String, String> =
         serde_json::from_str(&inspect(&image, "{{json .Config.Labels}}")).unwrap();
     assert_eq!(labels["org.opencontainers.image.version"], crate_version());
-    assert!(labels["org.opencontainers.image.source"].starts_with("https://"), "{labels:?}");
+    assert!(
+        labels["org.opencontainers.image.source"].starts_with("https://"),
+        "{labels:?}"
+    );
     // :VERSION is the same image as :latest.
     let name = image.rsplit_once(':').map_or(image.as_str(), |(n, _)| n);
-    assert_eq!(inspect(&format!("{name}:{}", crate_version()), "{{.Id}}"), inspect(&image, "{{.Id}}"));
+    assert_eq!(
+        inspect(&format!("{name}:{}", crate_version()), "{{.Id}}"),
+        inspect(&image, "{{.Id}}")
+    );
 }
 
 #[test]
 fn an_artefact_in_the_redis_container_gets_its_claim_from_the_orchestrator_container() {
-    if !docker_or_skip("an_artefact_in_the_redis_container_gets_its_claim_from_the_orchestrator_container") {
+    if !docker_or_skip(
+        "an_artefact_in_the_redis_container_gets_its_claim_from_the_orchestrator_container",
+    ) {
         return;
     }
     let mut stack = Stack::redis("ct1");
@@ -55,10 +78,16 @@ fn an_artefact_in_the_redis_container_gets_its_claim_from_the_orchestrator_conta
     let mut conn = stack.conn();
     let terminal = stack.write(&mut conn, "Terminal", "the end");
     let id = stack.write(&mut conn, "Standard", "hello from the host");
-    assert!(wait_until(PATIENCE, || !listener.messages().is_empty()), "no claim event; log:\n{}", stack.orch_log());
+    assert!(
+        wait_until(PATIENCE, || !listener.messages().is_empty()),
+        "no claim event; log:\n{}",
+        stack.orch_log()
+    );
     let claim_id = stack.claim_of(&mut conn, &id).expect("index key");
-    let hash: BTreeMap<String, String> =
-        redis::cmd("HGETALL").arg(format!("sett:ct1:claim:{claim_id}")).query(&mut conn).unwrap();
+    let hash: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("sett:ct1:claim:{claim_id}"))
+        .query(&mut conn)
+        .unwrap();
     let want: BTreeMap<String, String> = [
         ("id", claim_id.as_str()),
         ("artefact_id", id.as_str()),
@@ -81,12 +110,19 @@ fn an_artefact_in_the_redis_container_gets_its_claim_from_the_orchestrator_conta
     );
     // Redis was found by container name: the startup line names it.
     let startup = &stack.events("orchestrator_startup")[0];
-    assert_eq!(startup["redis"], format!("redis://{}:6379", stack.redis_name));
+    assert_eq!(
+        startup["redis"],
+        format!("redis://{}:6379", stack.redis_name)
+    );
 
     // The process runs as nobody (65534), as the Docker host sees it.
     let (ok, top, err) = docker(&["top", stack.orch().id(), "-o", "pid,uid,gid,comm"]);
     assert!(ok, "docker top: {err}");
-    let rows: Vec<Vec<&str>> = top.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = top
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows.len(), 1, "exactly one process in the container: {top}");
     // ps shows at most 15 characters of the command name.
     assert_eq!(rows[0][1..3], ["65534", "65534"], "{top}");
@@ -106,7 +142,11 @@ fn it_becomes_healthy_and_docker_stop_exits_0_within_the_grace_period() {
         health = inspect(&id, "{{.State.Health.Status}}");
         health == "healthy"
     });
-    assert!(healthy, "health stayed '{health}': {}", inspect(&id, "{{json .State.Health}}"));
+    assert!(
+        healthy,
+        "health stayed '{health}': {}",
+        inspect(&id, "{{json .State.Health}}")
+    );
     assert_eq!(stack.http_status("/livez"), 200);
     assert_eq!(stack.http_status("/readyz"), 200);
 
@@ -148,18 +188,33 @@ fn a_10000_artefact_burst_is_fully_claimed_within_50_mib() {
         }
         pipe.query::<()>(&mut conn).unwrap();
     }
-    let done = wait_until(Duration::from_secs(240), || stack.count(&mut conn, "claim_by_artefact:*") >= N);
+    let done = wait_until(Duration::from_secs(240), || {
+        stack.count(&mut conn, "claim_by_artefact:*") >= N
+    });
     let claimed = stack.count(&mut conn, "claim_by_artefact:*");
-    assert!(done, "{claimed} of {N} claimed; running: {}", inspect(&id, "{{.State.Running}}"));
+    assert!(
+        done,
+        "{claimed} of {N} claimed; running: {}",
+        inspect(&id, "{{.State.Running}}")
+    );
     // Every announcement arrives (bounded wait), then exactly N and no more.
-    assert!(wait_until(PATIENCE, || listener.len() >= N), "{} claim events", listener.len());
+    assert!(
+        wait_until(PATIENCE, || listener.len() >= N),
+        "{} claim events",
+        listener.len()
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(claimed, N);
     assert_eq!(stack.count(&mut conn, "claim:*"), N);
     let announced: Vec<String> = listener
         .messages()
         .iter()
-        .map(|m| serde_json::from_str::<serde_json::Value>(m).unwrap()["artefact_id"].as_str().unwrap().to_string())
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(m).unwrap()["artefact_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(announced.len(), N);
     assert_eq!(announced.into_iter().collect::<BTreeSet<_>>(), written);
@@ -170,7 +225,10 @@ fn a_10000_artefact_burst_is_fully_claimed_within_50_mib() {
     let full_id = inspect(&id, "{{.Id}}");
     match memory_cgroup_file(&full_id, "memory.max_usage_in_bytes") {
         Some(peak) => {
-            println!("peak memory of the orchestrator container: {peak} bytes ({:.1} MiB) of 50 MiB", peak as f64 / 1048576.0);
+            println!(
+                "peak memory of the orchestrator container: {peak} bytes ({:.1} MiB) of 50 MiB",
+                peak as f64 / 1048576.0
+            );
             assert!(peak <= LIMIT as u64);
         }
         None => println!("peak memory: the memory cgroup is not readable from here"),
@@ -190,7 +248,9 @@ fn a_redis_partition_turns_healthz_503_and_claims_resume_after_it() {
     assert!(wait_until(PATIENCE, || stack.http_status("/healthz") == 200));
     let mut conn = stack.conn();
     let before = stack.write(&mut conn, "Standard", "before");
-    assert!(wait_until(PATIENCE, || stack.claim_of(&mut conn, &before).is_some()));
+    assert!(wait_until(PATIENCE, || stack
+        .claim_of(&mut conn, &before)
+        .is_some()));
 
     let (ok, _, err) = docker(&["network", "disconnect", &stack.network, &stack.redis_name]);
     assert!(ok, "disconnect: {err}");
@@ -200,7 +260,11 @@ fn a_redis_partition_turns_healthz_503_and_claims_resume_after_it() {
         status == 503
     });
     assert!(down, "/healthz answered {status} while Redis was cut off");
-    assert_eq!(stack.http_status("/livez"), 200, "the process itself is alive");
+    assert_eq!(
+        stack.http_status("/livez"),
+        200,
+        "the process itself is alive"
+    );
 
     let (ok, _, err) = docker(&["network", "connect", &stack.network, &stack.redis_name]);
     assert!(ok, "connect: {err}");
@@ -208,13 +272,25 @@ fn a_redis_partition_turns_healthz_503_and_claims_resume_after_it() {
         status = stack.http_status("/healthz");
         status == 200
     });
-    assert!(up, "/healthz answered {status} after Redis came back; log:\n{}", stack.orch_log());
-    assert!(!stack.events("redis_reconnected").is_empty(), "log:\n{}", stack.orch_log());
+    assert!(
+        up,
+        "/healthz answered {status} after Redis came back; log:\n{}",
+        stack.orch_log()
+    );
+    assert!(
+        !stack.events("redis_reconnected").is_empty(),
+        "log:\n{}",
+        stack.orch_log()
+    );
 
     // Redis's published port moved with the reconnect: a new connection.
     let mut conn = stack.conn();
     let after = stack.write(&mut conn, "Standard", "after");
-    assert!(wait_until(PATIENCE, || stack.claim_of(&mut conn, &after).is_some()), "log:\n{}", stack.orch_log());
+    assert!(
+        wait_until(PATIENCE, || stack.claim_of(&mut conn, &after).is_some()),
+        "log:\n{}",
+        stack.orch_log()
+    );
     assert_eq!(stack.count(&mut conn, "claim_by_artefact:*"), 2);
     assert_eq!(stack.count(&mut conn, "claim:*"), 2);
 }

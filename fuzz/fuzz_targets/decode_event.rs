@@ -5,7 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sett_orchestrator::blackboard::{decode_event, parse_canonical_uuid, safe_sample, SAMPLE_BYTES};
+use sett_orchestrator::blackboard::{
+    decode_event, parse_canonical_uuid, safe_sample, SAMPLE_BYTES,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(id) = decode_event(data) {
@@ -14,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
         // serde_json::Value has a nesting limit the decoder does not need; when
         // it does parse, it must agree on the id.
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
-            assert_eq!(value["id"].as_str(), Some(text.as_str()), "decoder and JSON disagree");
+            assert_eq!(
+                value["id"].as_str(),
+                Some(text.as_str()),
+                "decoder and JSON disagree"
+            );
         }
     }
     let sample = safe_sample(data);
@@ -22,6 +28,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(sample.len() <= 3 * SAMPLE_BYTES, "{}", sample.len());
     let marker = "\"payload\"";
     if let Some(at) = sample.find(marker) {
-        assert_eq!(at + marker.len(), sample.len(), "sample goes past the payload marker: {sample:?}");
+        assert_eq!(
+            at + marker.len(),
+            sample.len(),
+            "sample goes past the payload marker: {sample:?}"
+        );
     }
 });

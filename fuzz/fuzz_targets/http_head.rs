@@ -21,16 +21,25 @@ fuzz_target!(|data: &[u8]| {
             longer.truncate(MAX_HEAD_BYTES);
             assert_eq!(parse_head(&longer), whole);
         }
-        Ok(None) => assert!(buf.len() < MAX_HEAD_BYTES, "a full buffer must be an answer"),
+        Ok(None) => assert!(
+            buf.len() < MAX_HEAD_BYTES,
+            "a full buffer must be an answer"
+        ),
         Err(HeadError::TooLarge) | Err(HeadError::Malformed) => {}
     }
     // The server parses after every read: a prefix of a head that will be
     // accepted must never have been refused (sampled prefixes keep it fast).
     if matches!(whole, Ok(Some(_))) {
         let step = (buf.len() / 64).max(1);
-        let cuts = (0..buf.len()).step_by(step).chain(buf.len().saturating_sub(16)..buf.len());
+        let cuts = (0..buf.len())
+            .step_by(step)
+            .chain(buf.len().saturating_sub(16)..buf.len());
         for cut in cuts {
-            assert!(parse_head(&buf[..cut]).is_ok(), "prefix of {cut} bytes refused: {:?}", parse_head(&buf[..cut]));
+            assert!(
+                parse_head(&buf[..cut]).is_ok(),
+                "prefix of {cut} bytes refused: {:?}",
+                parse_head(&buf[..cut])
+            );
         }
     }
 });

@@ -190,12 +190,18 @@ impl Orchestrator {
     }
 
     pub fn spawn_args(env: &[(&str, &str)], args: &[&str]) -> Orchestrator {
+        Orchestrator::spawn_program(BIN, env, args)
+    }
+
+    /// Spawns `program` (the binary, or e.g. `qemu-aarch64` with the binary as
+    /// its first argument) with exactly `env`; does not wait for start-up.
+    pub fn spawn_program(program: &str, env: &[(&str, &str)], args: &[&str]) -> Orchestrator {
         let http_port = env
             .iter()
             .find(|(k, _)| *k == "SETT_HTTP_ADDR")
             .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
             .unwrap_or(0);
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(program);
         cmd.env_clear()
             .args(args)
             .stdin(Stdio::null())
@@ -463,9 +469,13 @@ pub struct ClaimListener {
 
 impl ClaimListener {
     pub fn start(redis: &RedisServer, instance: &str) -> ClaimListener {
+        ClaimListener::start_on(redis.conn(), instance)
+    }
+
+    /// Listens on `conn` (e.g. a TLS connection the test opened itself).
+    pub fn start_on(mut conn: redis::Connection, instance: &str) -> ClaimListener {
         let messages = Arc::new(Mutex::new(Vec::new()));
         let sink = messages.clone();
-        let mut conn = redis.conn();
         let channel = format!("sett:{instance}:claim_events");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         thread::spawn(move || {

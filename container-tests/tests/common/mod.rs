@@ -13,14 +13,17 @@
 
 #![allow(dead_code)]
 
+mod blackboard;
+
+pub use blackboard::{write_pipeline, ClaimListener};
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::core::{AccessMode, IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::SyncRunner;
 use testcontainers::{Container, GenericImage, ImageExt};
 
@@ -41,24 +44,33 @@ pub fn redis_image() -> String {
 /// Whether Docker answers. Without it the tests are skipped (saying so), but
 /// in CI (`CI=true`) a missing Docker is a failure.
 pub fn docker_or_skip(test: &str) -> bool {
-    let answer = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    let answer = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
     let why = match answer {
         Err(e) => format!("the docker CLI cannot be run ({e})"),
         Ok(out) if !out.status.success() => {
-            format!("the Docker daemon does not answer: {}", String::from_utf8_lossy(&out.stderr).trim())
+            format!(
+                "the Docker daemon does not answer: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
         }
         Ok(_) => return true,
     };
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test}: Docker is required when CI=true, but {why}");
     }
-    eprintln!("SKIPPED {test}: {why}");
+    // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
     false
 }
 
 /// Runs `docker args…`; returns (success, stdout trimmed, stderr trimmed).
 pub fn docker(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("docker").args(args).output().expect("run docker");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
@@ -105,46 +117,120 @@ pub struct Stack {
     pub redis_name: String,
     pub instance: String,
     pub redis: Container<GenericImage>,
+    /// Redis's plain port, published to the host for the test's own client.
+    plain_port: u16,
     pub orchestrator: Option<Container<GenericImage>>,
+}
+
+/// A read-only bind mount of `host` at `container`.
+pub fn mount(host: &str, container: &str) -> Mount {
+    Mount::bind_mount(host, container).with_access_mode(AccessMode::ReadOnly)
+}
+
+/// A fresh name suffix, so that parallel tests never share a container or network.
+pub fn suffix() -> String {
+    uuid()[..8].to_string()
 }
 
 impl Stack {
     /// A fresh network `sett-ct-…` with Redis on it, reachable from the host.
     pub fn redis(instance: &str) -> Stack {
-        let suffix = &uuid()[..8];
+        Stack::redis_with(instance, &suffix(), 6379, &[], None)
+    }
+
+    /// Redis named `sett-ct-redis-{suffix}` on network `sett-ct-net-{suffix}`,
+    /// `args` added to its command line (e.g. TLS settings), `files` mounted,
+    /// and its plain port `plain_port` published to the host.
+    pub fn redis_with(
+        instance: &str,
+        suffix: &str,
+        plain_port: u16,
+        args: &[&str],
+        files: Option<Mount>,
+    ) -> Stack {
         let network = format!("sett-ct-net-{suffix}");
         let redis_name = format!("sett-ct-redis-{suffix}");
-        let redis = generic(&redis_image())
-            .with_exposed_port(6379.tcp())
+        let port = plain_port.to_string();
+        let mut cmd = vec![
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--port",
+            &port,
+        ];
+        cmd.extend_from_slice(args);
+        let mut request = generic(&redis_image())
+            .with_exposed_port(plain_port.tcp())
             .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
             .with_network(&network)
             .with_container_name(&redis_name)
-            .with_cmd(["--protected-mode", "no", "--save", "", "--appendonly", "no"])
-            .start()
-            .unwrap_or_else(|e| panic!("start {} (scripts/container-tests.sh builds it): {e}", redis_image()));
-        Stack { network, redis_name, instance: instance.into(), redis, orchestrator: None }
+            .with_cmd(cmd);
+        if let Some(files) = files {
+            request = request.with_mount(files);
+        }
+        let redis = request.start().unwrap_or_else(|e| {
+            panic!(
+                "start {} (scripts/container-tests.sh builds it): {e}",
+                redis_image()
+            )
+        });
+        Stack {
+            network,
+            redis_name,
+            instance: instance.into(),
+            redis,
+            plain_port,
+            orchestrator: None,
+        }
     }
 
     /// Starts the orchestrator image on the network, Redis addressed by its
     /// container name; waits for `orchestrator_startup`. `memory`: bytes, like `--memory`.
     pub fn start_orchestrator(&mut self, memory: Option<i64>, env: &[(&str, &str)]) {
+        self.start_orchestrator_with(memory, env, None);
+    }
+
+    /// As [`Stack::start_orchestrator`], with `files` mounted; `env` may also
+    /// replace `REDIS_URL` (the last value of a variable wins).
+    pub fn start_orchestrator_with(
+        &mut self,
+        memory: Option<i64>,
+        env: &[(&str, &str)],
+        files: Option<Mount>,
+    ) {
         let mut request = generic(&orchestrator_image())
             .with_exposed_port(8080.tcp())
-            .with_wait_for(WaitFor::message_on_stdout("\"event\":\"orchestrator_startup\""))
+            .with_wait_for(WaitFor::message_on_stdout(
+                "\"event\":\"orchestrator_startup\"",
+            ))
             .with_network(&self.network)
-            .with_container_name(format!("{}-orch", self.redis_name.replace("-redis-", "-")))
+            .with_container_name(self.orchestrator_name())
             .with_env_var("SETT_INSTANCE_NAME", &self.instance)
             .with_env_var("REDIS_URL", format!("redis://{}:6379", self.redis_name));
         for (k, v) in env {
             request = request.with_env_var(*k, *v);
         }
+        if let Some(files) = files {
+            request = request.with_mount(files);
+        }
         if let Some(bytes) = memory {
             request = request.with_host_config_modifier(move |hc| hc.memory = Some(bytes));
         }
-        let container = request
-            .start()
-            .unwrap_or_else(|e| panic!("start {} (make docker-orchestrator builds it): {e}", orchestrator_image()));
+        let container = request.start().unwrap_or_else(|e| {
+            panic!(
+                "start {} (make docker-orchestrator builds it): {e}",
+                orchestrator_image()
+            )
+        });
         self.orchestrator = Some(container);
+    }
+
+    /// `sett-ct-{suffix}-orch`.
+    pub fn orchestrator_name(&self) -> String {
+        format!("{}-orch", self.redis_name.replace("-redis-", "-"))
     }
 
     pub fn orch(&self) -> &Container<GenericImage> {
@@ -154,7 +240,9 @@ impl Stack {
     /// Redis's published port on the host (it changes when the container is
     /// reconnected to its network, so ask again each time).
     pub fn redis_port(&self) -> u16 {
-        self.redis.get_host_port_ipv4(6379.tcp()).expect("redis host port")
+        self.redis
+            .get_host_port_ipv4(self.plain_port.tcp())
+            .expect("redis host port")
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -173,7 +261,9 @@ impl Stack {
 
     /// `GET path` on the orchestrator's published HTTP port; status 0 if no answer.
     pub fn http_status(&self, path: &str) -> u16 {
-        let Ok(port) = self.orch().get_host_port_ipv4(8080.tcp()) else { return 0 };
+        let Ok(port) = self.orch().get_host_port_ipv4(8080.tcp()) else {
+            return 0;
+        };
         http_status(port, path)
     }
 
@@ -192,17 +282,31 @@ impl Stack {
     }
 
     /// Writes an artefact the way the Go producer does: HSET, then PUBLISH.
-    pub fn write(&self, conn: &mut redis::Connection, structural_type: &str, payload: &str) -> String {
+    pub fn write(
+        &self,
+        conn: &mut redis::Connection,
+        structural_type: &str,
+        payload: &str,
+    ) -> String {
         let id = uuid();
-        write_pipeline(&self.instance, &mut redis::pipe(), &id, structural_type, payload)
-            .query::<()>(conn)
-            .unwrap();
+        write_pipeline(
+            &self.instance,
+            &mut redis::pipe(),
+            &id,
+            structural_type,
+            payload,
+        )
+        .query::<()>(conn)
+        .unwrap();
         id
     }
 
     pub fn claim_of(&self, conn: &mut redis::Connection, artefact_id: &str) -> Option<String> {
         redis::cmd("GET")
-            .arg(format!("sett:{}:claim_by_artefact:{artefact_id}", self.instance))
+            .arg(format!(
+                "sett:{}:claim_by_artefact:{artefact_id}",
+                self.instance
+            ))
             .query(conn)
             .unwrap()
     }
@@ -222,78 +326,19 @@ impl Stack {
     }
 }
 
-/// Adds HSET + PUBLISH of one artefact to `pipe`.
-pub fn write_pipeline<'a>(
-    instance: &str,
-    pipe: &'a mut redis::Pipeline,
-    id: &str,
-    structural_type: &str,
-    payload: &str,
-) -> &'a mut redis::Pipeline {
-    let event = serde_json::json!({
-        "id": id, "logical_id": id, "version": 1, "structural_type": structural_type,
-        "type": "GoalDefined", "payload": payload, "source_artefacts": [], "produced_by_role": "user"
-    });
-    pipe.cmd("HSET")
-        .arg(format!("sett:{instance}:artefact:{id}"))
-        .arg(&[
-            ("id", id),
-            ("logical_id", id),
-            ("version", "1"),
-            ("structural_type", structural_type),
-            ("type", "GoalDefined"),
-            ("payload", payload),
-            ("source_artefacts", "[]"),
-            ("produced_by_role", "user"),
-        ])
-        .ignore()
-        .cmd("PUBLISH")
-        .arg(format!("sett:{instance}:artefact_events"))
-        .arg(event.to_string())
-        .ignore()
-}
-
 /// `GET path` on 127.0.0.1:port; the status, or 0 when nothing answers.
 pub fn http_status(port: u16, path: &str) -> u16 {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) else { return 0 };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) else {
+        return 0;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
+    let _ = s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
-
-/// Collects every message on `claim_events` in a background thread.
-pub struct ClaimListener {
-    messages: Arc<Mutex<Vec<String>>>,
-}
-
-impl ClaimListener {
-    pub fn start(mut conn: redis::Connection, instance: &str) -> ClaimListener {
-        let messages = Arc::new(Mutex::new(Vec::new()));
-        let sink = messages.clone();
-        let channel = format!("sett:{instance}:claim_events");
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        thread::spawn(move || {
-            let mut pubsub = conn.as_pubsub();
-            pubsub.subscribe(&channel).unwrap();
-            ready_tx.send(()).unwrap();
-            while let Ok(msg) = pubsub.get_message() {
-                sink.lock().unwrap().push(msg.get_payload::<String>().unwrap());
-            }
-        });
-        ready_rx.recv().unwrap();
-        ClaimListener { messages }
-    }
-
-    pub fn messages(&self) -> Vec<String> {
-        self.messages.lock().unwrap().clone()
-    }
-
-    pub fn len(&self) -> usize {
-        self.messages.lock().unwrap().len()
-    }
 }
 
 /// The container's memory cgroup (v1), as seen from the Docker host, if readable here.

@@ -1,0 +1,306 @@
+//! TLS to Redis (`rediss://`): a real `redis-server` serving only TLS
+//! (`--port 0 --tls-port …`) with a certificate from a test CA that the test
+//! makes with the openssl CLI. With `SETT_REDIS_CA_FILE` naming that CA, claims
+//! are made; with only the built-in web PKI roots, or another CA, the
+//! orchestrator refuses the server and exits 1 saying why.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use support::*;
+
+/// Runs openssl with `args` in `dir`; it must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed (scripts/ensure-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A self-signed CA, `{name}.crt` and `{name}.key` in `dir`; returns the certificate's path.
+fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    let (key, crt, subject) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN=Sett test CA {name}"),
+    );
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &key,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-new", "-key", &key, "-out", &crt, "-days", "2", "-subj", &subject,
+        ],
+    );
+    dir.join(crt)
+}
+
+/// `server.crt` and `server.key` for localhost and 127.0.0.1, signed by `ca`.
+fn make_server_cert(dir: &Path, ca: &str) {
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "server.key",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    let ext = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+               keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n";
+    std::fs::write(dir.join("server.ext"), ext).unwrap();
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
+/// A TLS-only redis-server with a certificate for `localhost` and 127.0.0.1
+/// signed by its own test CA; killed on drop.
+struct TlsRedis {
+    port: u16,
+    dir: PathBuf,
+    ca: PathBuf,
+    child: Child,
+}
+
+impl TlsRedis {
+    fn start() -> TlsRedis {
+        let dir = std::env::temp_dir().join(format!("sett-test-tls-{}", uuid()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = make_ca(&dir, "ca");
+        make_server_cert(&dir, "ca");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                "server.crt",
+                "--tls-key-file",
+                "server.key",
+                "--tls-ca-cert-file",
+                "ca.crt",
+            ])
+            .args([
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
+            .arg(&dir)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (make test installs it)");
+        let server = TlsRedis {
+            port,
+            dir,
+            ca,
+            child,
+        };
+        let up = wait_until(PATIENCE, || {
+            server
+                .client()
+                .get_connection()
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+        assert!(
+            up,
+            "redis-server did not serve TLS on port {port} (is it built with TLS?)"
+        );
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("rediss://localhost:{}", self.port)
+    }
+
+    /// A client of the test's own that trusts the test CA.
+    fn client(&self) -> redis::Client {
+        let pem = std::fs::read(&self.ca).unwrap();
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        redis::Client::build_with_tls(self.url(), certs).unwrap()
+    }
+
+    fn conn(&self) -> redis::Connection {
+        self.client().get_connection().unwrap()
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts the orchestrator on `redis` with `extra` variables; does not wait.
+fn spawn(redis: &TlsRedis, instance: &str, extra: &[(&str, &str)]) -> Orchestrator {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = redis.url();
+    let mut env = vec![
+        ("SETT_INSTANCE_NAME", instance),
+        ("REDIS_URL", url.as_str()),
+        ("SETT_HTTP_ADDR", addr.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    Orchestrator::spawn(&env)
+}
+
+/// Waits for exit 1, then checks the one plain stderr line and the JSON
+/// `startup_failed` line, and that nothing else started.
+fn assert_refused(orch: &mut Orchestrator, stage: &str, why: &str) {
+    let status = orch
+        .wait_exit(PATIENCE)
+        .expect("the orchestrator should exit");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "stdout: {:?}\nstderr: {:?}",
+        orch.stdout(),
+        orch.stderr()
+    );
+    assert!(orch.wait_output_closed());
+    assert_eq!(orch.stderr(), vec![format!("sett-orchestrator: {why}")]);
+    let failed = orch.events("startup_failed");
+    assert_eq!(failed.len(), 1, "{:?}", orch.stdout());
+    assert_eq!(failed[0]["level"], "error");
+    assert_eq!(failed[0]["stage"], stage);
+    assert_eq!(failed[0]["error"], why);
+    assert!(orch.events("orchestrator_startup").is_empty());
+}
+
+#[test]
+fn a_claim_is_made_over_rediss_when_the_private_ca_is_trusted() {
+    let redis = TlsRedis::start();
+    let listener = ClaimListener::start_on(redis.conn(), "tls1");
+    let ca = redis.ca.display().to_string();
+    let orch = spawn(&redis, "tls1", &[("SETT_REDIS_CA_FILE", &ca)]);
+    let startup = orch.wait_for_event("orchestrator_startup");
+    assert_eq!(startup["redis"], redis.url());
+    let mut p = Producer {
+        instance: "tls1".into(),
+        conn: redis.conn(),
+    };
+    let id = p.write("Standard", "over TLS");
+    let events = listener.wait_for(1);
+    let claim_id = p.claim_of(&id).expect("index key");
+    let hash: std::collections::BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("sett:tls1:claim:{claim_id}"))
+        .query(&mut p.conn)
+        .unwrap();
+    assert_eq!(hash["artefact_id"], id);
+    assert_eq!(hash["status"], "pending_review");
+    assert_eq!(hash.len(), 6);
+    assert_eq!(
+        events,
+        vec![format!(
+            r#"{{"id":"{claim_id}","artefact_id":"{id}","status":"pending_review","granted_review_agents":[],"granted_parallel_agents":[],"granted_exclusive_agent":""}}"#
+        )]
+    );
+    assert!(orch.wait_status("/healthz", 200));
+}
+
+#[test]
+fn with_only_the_web_pki_roots_the_self_signed_server_is_refused() {
+    let redis = TlsRedis::start();
+    let mut orch = spawn(&redis, "tls2", &[]);
+    let why = format!(
+        "cannot reach Redis at {}: invalid peer certificate: UnknownIssuer",
+        redis.url()
+    );
+    assert_refused(&mut orch, "redis_connect", &why);
+    let mut conn = redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert_eq!(keys, Vec::<String>::new());
+}
+
+#[test]
+fn a_ca_file_of_another_ca_does_not_make_the_server_trusted() {
+    let redis = TlsRedis::start();
+    let other = make_ca(&redis.dir, "other").display().to_string();
+    let mut orch = spawn(&redis, "tls3", &[("SETT_REDIS_CA_FILE", &other)]);
+    let why = format!(
+        "cannot reach Redis at {}: invalid peer certificate: UnknownIssuer",
+        redis.url()
+    );
+    assert_refused(&mut orch, "redis_connect", &why);
+}
+
+#[test]
+fn an_unreadable_ca_file_is_named_in_the_startup_error() {
+    let redis = TlsRedis::start();
+    let missing = redis.dir.join("no-such-ca.pem").display().to_string();
+    let mut orch = spawn(&redis, "tls4", &[("SETT_REDIS_CA_FILE", &missing)]);
+    let why = format!(
+        "SETT_REDIS_CA_FILE: cannot read {missing}: No such file or directory (os error 2)"
+    );
+    assert_refused(&mut orch, "redis_client", &why);
+}
