@@ -5,7 +5,8 @@
 # the orchestrator's log; then SIGTERM and everything is gone again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v redis-server >/dev/null 2>&1 || scripts/ensure-deps.sh
+# redis-server, redis-cli, musl-tools and the musl target (quiet when all are there).
+scripts/ensure-deps.sh
 # shellcheck source=scripts/lib-private.sh
 . scripts/lib-private.sh
 

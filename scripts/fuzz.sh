@@ -4,7 +4,9 @@
 # fuzz/seeds/<target>; new inputs go to fuzz/corpus/<target> (not committed).
 # A crash stops the run: libFuzzer saves it under fuzz/artifacts/<target>/,
 # and it becomes a regression test next to the code it broke.
-# Not part of `make test`. FUZZ_TARGETS picks targets (default: all three).
+# Inputs go up to 20,000 bytes, past the 8 KiB head limit (libFuzzer's default
+# stops at 4 KiB). Not part of `make test`. FUZZ_TARGETS picks targets
+# (default: all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-180}
@@ -25,5 +27,5 @@ for t in $targets; do
   mkdir -p "fuzz/corpus/$t"
   echo "fuzz: $t for ${seconds}s" >&2
   time cargo +nightly fuzz run "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    -max_total_time="$seconds" -max_len=20000 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 done
