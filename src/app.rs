@@ -19,7 +19,7 @@ pub const STARTUP_REDIS_BUDGET: Duration = Duration::from_secs(4);
 /// Runs the orchestrator; returns the process exit status.
 pub async fn run(config: Config) -> i32 {
     raise_open_files_limit();
-    let client = match session::client(&config) {
+    let clients = match session::clients(&config) {
         Ok(c) => c,
         Err(e) => return fail_start("redis_client", &e),
     };
@@ -29,7 +29,7 @@ pub async fn run(config: Config) -> i32 {
         Err(e) => return fail_start("signals", &format!("cannot install signal handlers: {e}")),
     };
     let keys = Keys::new(&config.instance);
-    let first = match session::connect_at_startup(&client, &keys, STARTUP_REDIS_BUDGET).await {
+    let first = match session::connect_at_startup(&clients, &keys, STARTUP_REDIS_BUDGET).await {
         Ok(s) => s,
         Err(e) => {
             let why = format!("cannot reach Redis at {}: {e}", config.redis_display());
@@ -62,7 +62,7 @@ pub async fn run(config: Config) -> i32 {
         .str("redis", &shared.config.redis_display())
         .bool("reconcile", shared.config.reconcile)
         .emit();
-    let result = engine::run(shared.clone(), client, first).await;
+    let result = engine::run(shared.clone(), clients, first).await;
     close_http.trigger();
     http.await;
     match result {

@@ -28,20 +28,24 @@ impl Keys {
         }
     }
 
+    fn key(&self, kind: &str, id: &Uuid) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + kind.len() + 36);
+        key.push_str(&self.prefix);
+        key.push_str(kind);
+        push_uuid(&mut key, id);
+        key
+    }
+
     pub fn artefact(&self, id: &Uuid) -> String {
-        format!("{}artefact:{}", self.prefix, id.hyphenated())
+        self.key("artefact:", id)
     }
 
     pub fn claim(&self, id: &Uuid) -> String {
-        format!("{}claim:{}", self.prefix, id.hyphenated())
+        self.key("claim:", id)
     }
 
     pub fn claim_by_artefact(&self, artefact_id: &Uuid) -> String {
-        format!(
-            "{}claim_by_artefact:{}",
-            self.prefix,
-            artefact_id.hyphenated()
-        )
+        self.key("claim_by_artefact:", artefact_id)
     }
 
     pub fn artefact_events(&self) -> String {
@@ -164,14 +168,24 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Appends the canonical text of `id` (without the formatting machinery: this is per claim).
+pub fn push_uuid(out: &mut String, id: &Uuid) {
+    out.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+}
+
 /// The `claim_events` message: the claim as JSON, fields in contract order.
 pub fn claim_json(claim_id: &Uuid, artefact_id: &Uuid) -> String {
-    format!(
-        "{{\"id\":\"{}\",\"artefact_id\":\"{}\",\"status\":\"{PENDING_REVIEW}\",\
-         \"granted_review_agents\":[],\"granted_parallel_agents\":[],\"granted_exclusive_agent\":\"\"}}",
-        claim_id.hyphenated(),
-        artefact_id.hyphenated()
-    )
+    let mut json = String::with_capacity(200);
+    json.push_str("{\"id\":\"");
+    push_uuid(&mut json, claim_id);
+    json.push_str("\",\"artefact_id\":\"");
+    push_uuid(&mut json, artefact_id);
+    json.push_str("\",\"status\":\"");
+    json.push_str(PENDING_REVIEW);
+    json.push_str(
+        "\",\"granted_review_agents\":[],\"granted_parallel_agents\":[],\"granted_exclusive_agent\":\"\"}",
+    );
+    json
 }
 
 #[cfg(test)]

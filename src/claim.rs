@@ -9,7 +9,7 @@
 use std::sync::LazyLock;
 
 use redis::aio::MultiplexedConnection;
-use redis::{RedisError, Value};
+use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use uuid::Uuid;
 
 use crate::blackboard::{claim_json, Keys};
@@ -95,25 +95,139 @@ impl std::fmt::Display for ClaimError {
     }
 }
 
-/// Runs the claim script for one artefact (EVALSHA; loads it on NOSCRIPT).
+/// Loads the claim script into Redis's script cache (once per session).
+pub async fn load_script(conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+    CLAIM_SCRIPT
+        .prepare_invoke()
+        .load_async(conn)
+        .await
+        .map(drop)
+}
+
+/// Runs the claim script for one artefact.
 pub async fn claim_artefact(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     artefact_id: &Uuid,
 ) -> Result<ClaimOutcome, ClaimError> {
-    let claim_id = Uuid::new_v4();
-    let reply: Vec<Value> = CLAIM_SCRIPT
-        .key(keys.artefact(artefact_id))
-        .key(keys.claim_by_artefact(artefact_id))
-        .key(keys.claim(&claim_id))
-        .arg(claim_id.hyphenated().to_string())
-        .arg(artefact_id.hyphenated().to_string())
-        .arg(keys.claim_events())
-        .arg(claim_json(&claim_id, artefact_id))
-        .invoke_async(conn)
+    let mut results = claim_batch(conn, keys, std::slice::from_ref(artefact_id)).await?;
+    results.pop().ok_or(ClaimError::UnexpectedReply)?
+}
+
+/// Runs the claim script for each artefact, as one pipeline of EVALSHAs (one
+/// write, one round trip). Scripts that met NOSCRIPT (a restarted or flushed
+/// Redis) are retried once after SCRIPT LOAD; the others are never re-run.
+/// `Err` only when the pipeline as a whole failed (connection lost).
+pub async fn claim_batch(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    artefact_ids: &[Uuid],
+) -> Result<Vec<Result<ClaimOutcome, ClaimError>>, ClaimError> {
+    let claim_ids: Vec<Uuid> = artefact_ids.iter().map(|_| new_claim_id()).collect();
+    let mut replies = run_pipeline(conn, keys, artefact_ids, &claim_ids, None).await?;
+    if replies.iter().any(is_noscript) {
+        load_script(conn).await.map_err(ClaimError::Redis)?;
+        let retry: Vec<usize> = (0..replies.len())
+            .filter(|&i| is_noscript(&replies[i]))
+            .collect();
+        let again = run_pipeline(conn, keys, artefact_ids, &claim_ids, Some(&retry)).await?;
+        for (i, reply) in retry.into_iter().zip(again) {
+            replies[i] = reply;
+        }
+    }
+    Ok(replies
+        .into_iter()
+        .zip(claim_ids)
+        .map(|(reply, claim_id)| match reply {
+            Ok(values) => parse_reply(&values, claim_id),
+            Err(e) => Err(ClaimError::Redis(e)),
+        })
+        .collect())
+}
+
+fn is_noscript(reply: &RedisResult<Vec<Value>>) -> bool {
+    matches!(reply, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
+}
+
+/// EVALSHA for the artefacts at `only` (all when `None`).
+async fn run_pipeline(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    artefact_ids: &[Uuid],
+    claim_ids: &[Uuid],
+    only: Option<&[usize]>,
+) -> Result<Vec<RedisResult<Vec<Value>>>, ClaimError> {
+    let all: Vec<usize>;
+    let indices = match only {
+        Some(i) => i,
+        None => {
+            all = (0..artefact_ids.len()).collect();
+            &all
+        }
+    };
+    let channel = keys.claim_events();
+    let mut pipe = redis::pipe();
+    for &i in indices {
+        let (artefact_id, claim_id) = (&artefact_ids[i], &claim_ids[i]);
+        pipe.cmd("EVALSHA")
+            .arg(CLAIM_SCRIPT.get_hash())
+            .arg(3)
+            .arg(keys.artefact(artefact_id))
+            .arg(keys.claim_by_artefact(artefact_id))
+            .arg(keys.claim(claim_id))
+            .arg(
+                &*claim_id
+                    .hyphenated()
+                    .encode_lower(&mut Uuid::encode_buffer()),
+            )
+            .arg(
+                &*artefact_id
+                    .hyphenated()
+                    .encode_lower(&mut Uuid::encode_buffer()),
+            )
+            .arg(&channel)
+            .arg(claim_json(claim_id, artefact_id));
+    }
+    pipe.ignore_errors()
+        .query_async(conn)
         .await
-        .map_err(ClaimError::Redis)?;
-    parse_reply(&reply, claim_id)
+        .map_err(ClaimError::Redis)
+}
+
+/// A random (version 4) claim id. Random bytes are drawn from the kernel 4 KiB
+/// at a time rather than with one `getrandom` call per claim.
+pub fn new_claim_id() -> Uuid {
+    thread_local! {
+        static POOL: std::cell::RefCell<(usize, [u8; 4096])> = const { std::cell::RefCell::new((4096, [0; 4096])) };
+    }
+    POOL.with(|pool| {
+        let (used, bytes) = &mut *pool.borrow_mut();
+        if *used + 16 > bytes.len() {
+            if !fill_random(bytes) {
+                return Uuid::new_v4();
+            }
+            *used = 0;
+        }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&bytes[*used..*used + 16]);
+        *used += 16;
+        uuid::Builder::from_random_bytes(id).into_uuid()
+    })
+}
+
+fn fill_random(buf: &mut [u8]) -> bool {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the kernel writes at most rest.len() bytes into rest.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+    true
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -186,5 +300,15 @@ mod tests {
         assert!(parse_reply(&[bulk("terminal")], id).is_err());
         assert!(parse_reply(&[bulk("what")], id).is_err());
         assert!(parse_reply(&[], id).is_err());
+    }
+
+    #[test]
+    fn claim_ids_are_distinct_v4_uuids() {
+        let ids: std::collections::HashSet<Uuid> = (0..1000).map(|_| new_claim_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|id| id.get_version_num() == 4));
+        assert!(ids
+            .iter()
+            .all(|id| id.get_variant() == uuid::Variant::RFC4122));
     }
 }

@@ -1,34 +1,35 @@
-//! The claim engine: reads `artefact_events`, claims, and survives Redis loss.
+//! The claim engine: turns queued artefact ids into claims, and survives
+//! Redis loss.
 //!
-//! The subscription is read as fast as it arrives and each message is cut down
-//! to its artefact id at once (payloads may be megabytes; Redis disconnects a
-//! subscriber that falls behind). Ids go to a queue served by a fixed pool of
-//! workers, which pipeline their claim scripts over one multiplexed connection.
-//! Whatever slips through a gap (queue full, connection lost, restart) is found
-//! by the catch-up scan (`reconcile`) that follows every subscribe.
+//! The subscription (see `subscription`) queues only ids. A fixed pool of
+//! workers takes them in batches and sends each batch as one pipeline of claim
+//! scripts over the one multiplexed command connection: one event costs one
+//! round trip when idle, and a burst is pipelined instead of served one round
+//! trip at a time. Whatever slips through a gap (queue full, connection lost,
+//! restart) is found by the catch-up scan (`reconcile`) after every subscribe.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{FutureExt as _, StreamExt as _};
-use redis::aio::{MultiplexedConnection, PubSubSink};
-use redis::{Client, Value};
+use futures_lite::FutureExt as _;
+use redis::aio::MultiplexedConnection;
+use redis::Value;
 use smol::channel::{Receiver, Sender};
 use uuid::Uuid;
 
-use crate::blackboard::{decode_event, safe_sample};
-use crate::claim::{claim_artefact, ClaimError, ClaimOutcome};
+use crate::claim::{claim_batch, ClaimError, ClaimOutcome};
 use crate::health::PING_TIMEOUT;
 use crate::log::Line;
 use crate::metrics::inc;
-use crate::session::{reconnect, within, Reconnect, Session};
+use crate::session::{reconnect, within, Clients, Reconnect, Session};
+use crate::subscription::{Notice, Pending};
 use crate::{reconcile, Shared};
 
-/// Claim scripts in flight at most, per process.
-pub const MAX_IN_FLIGHT: usize = 256;
-/// Ids waiting for a worker at most (~32 B each); beyond that they are left to catch-up.
-pub const MAX_QUEUED: usize = 100_000;
+/// Workers, each with at most one batch in flight.
+const WORKERS: usize = 8;
+/// Claims per batch at most: WORKERS x BATCH = 256 claim scripts in flight at most.
+pub const BATCH: usize = 32;
 /// How long in-flight claims may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
@@ -49,12 +50,6 @@ pub enum Reported {
     ConnectionLost,
 }
 
-/// An artefact id waiting for a worker.
-struct Pending {
-    artefact_id: Uuid,
-    received: Instant,
-}
-
 enum SessionEnd {
     Shutdown,
     Lost(String),
@@ -65,7 +60,7 @@ enum SessionEnd {
 pub struct GaveUp;
 
 /// Runs sessions until shutdown, reconnecting whenever one is lost.
-pub async fn run(shared: Arc<Shared>, client: Client, first: Session) -> Result<(), GaveUp> {
+pub async fn run(shared: Arc<Shared>, clients: Clients, first: Session) -> Result<(), GaveUp> {
     let mut session = first;
     loop {
         let reason = match run_session(&shared, session).await {
@@ -80,7 +75,7 @@ pub async fn run(shared: Arc<Shared>, client: Client, first: Session) -> Result<
             .str("operation", "session")
             .str("error", &reason)
             .emit();
-        session = match reconnect(&shared, &client, lost_at).await {
+        session = match reconnect(&shared, &clients, lost_at).await {
             Reconnect::Connected(s) => s,
             Reconnect::ShuttingDown => return Ok(()),
             Reconnect::GaveUp => {
@@ -103,42 +98,33 @@ pub async fn run(shared: Arc<Shared>, client: Client, first: Session) -> Result<
 async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
     let Session {
         conn,
-        mut events,
-        sink,
+        subscription,
+        inbox,
     } = session;
     let (lost_tx, lost_rx) = smol::channel::bounded::<String>(1);
-    let (queue_tx, queue_rx) = smol::channel::unbounded::<Pending>();
     let (reconcile_tx, reconcile_rx) = smol::channel::bounded::<()>(1);
-    let workers: Vec<_> = (0..MAX_IN_FLIGHT)
+    let workers: Vec<_> = (0..WORKERS)
         .map(|_| {
-            smol::spawn(worker(
-                shared.clone(),
-                conn.clone(),
-                queue_rx.clone(),
-                lost_tx.clone(),
-            ))
+            let (shared, conn) = (shared.clone(), conn.clone());
+            smol::spawn(worker(shared, conn, inbox.work.clone(), lost_tx.clone()))
         })
         .collect();
-    let watchdog = smol::spawn(watchdog(conn.clone(), sink, lost_tx.clone()));
+    let watchdog = smol::spawn(watchdog(conn.clone(), subscription, lost_tx.clone()));
     let catch_up = shared.config.reconcile.then(|| {
         let _ = reconcile_tx.try_send(());
-        smol::spawn(reconcile::run(
-            shared.clone(),
-            conn.clone(),
-            reconcile_rx,
-            lost_tx.clone(),
-        ))
+        let task = reconcile::run(shared.clone(), conn.clone(), reconcile_rx, lost_tx.clone());
+        smol::spawn(task)
     });
     shared.health.session_up(conn);
     shared.metrics.redis_up.store(1, Relaxed);
 
     enum Step {
-        Message(Option<redis::Msg>),
+        Notice(Option<Notice>),
         Stop,
         Lost(String),
     }
     let end = loop {
-        let step = async { Step::Message(events.next().await) }
+        let step = async { Step::Notice(inbox.notices.recv().await.ok()) }
             .or(async {
                 shared.shutdown.wait().await;
                 Step::Stop
@@ -146,19 +132,18 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
             .or(async { Step::Lost(lost_rx.recv().await.unwrap_or_default()) })
             .await;
         match step {
-            // Checked on every message too, so a flood cannot hold off SIGTERM.
-            _ if shared.shutdown.is_triggered() => break SessionEnd::Shutdown,
-            Step::Message(Some(msg)) => {
-                accept_message(shared, msg.get_payload_bytes(), &queue_tx, &reconcile_tx)
-            }
-            Step::Message(None) => break SessionEnd::Lost("subscription closed by Redis".into()),
+            Step::Notice(Some(notice)) => match log_notice(shared, notice, &reconcile_tx) {
+                Some(reason) => break SessionEnd::Lost(reason),
+                None => continue,
+            },
+            Step::Notice(None) => break SessionEnd::Lost("subscription closed".into()),
             Step::Stop => break SessionEnd::Shutdown,
             Step::Lost(reason) => break SessionEnd::Lost(reason),
         }
     };
-    drop(events);
+    // Stop taking events; what is queued stays receivable.
+    inbox.work.close();
     watchdog.cancel().await;
-    queue_tx.close();
     reconcile_tx.close();
     match end {
         SessionEnd::Shutdown => {
@@ -178,17 +163,23 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
             }
         }
         SessionEnd::Lost(_) => {
-            // The connection is gone: queued ids are left to the catch-up after reconnecting.
-            let abandoned = queue_rx.len();
+            // Queued ids are left to the catch-up after reconnecting. Batches in
+            // flight are not cancelled: a script Redis already ran is still
+            // logged and counted when its answer arrives (or fails within the
+            // response timeout).
+            let mut abandoned = 0u64;
+            while inbox.work.try_recv().is_ok() {
+                abandoned += 1;
+            }
             for w in workers {
-                w.cancel().await;
+                w.detach();
             }
             if let Some(task) = catch_up {
                 task.cancel().await;
             }
             if abandoned > 0 {
                 Line::warn("events_abandoned")
-                    .num("count", abandoned as u64)
+                    .num("count", abandoned)
                     .emit();
             }
         }
@@ -196,41 +187,32 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
     end
 }
 
-/// Cuts one subscription message down to an id and queues it.
-fn accept_message(
-    shared: &Shared,
-    message: &[u8],
-    queue: &Sender<Pending>,
-    reconcile: &Sender<()>,
-) {
-    let received = Instant::now();
-    let artefact_id = match decode_event(message) {
-        Ok(id) => id,
-        Err(why) => {
+/// Logs and counts a notice; `Some(reason)` when the session is lost.
+fn log_notice(shared: &Shared, notice: Notice, reconcile: &Sender<()>) -> Option<String> {
+    match notice {
+        Notice::Malformed {
+            reason,
+            bytes,
+            sample,
+        } => {
             inc(&shared.metrics.malformed_events);
             Line::warn("malformed_event")
-                .str("reason", why.reason())
-                .num("bytes", message.len() as u64)
-                .str("sample", &safe_sample(message))
+                .str("reason", reason)
+                .num("bytes", bytes as u64)
+                .str("sample", &sample)
                 .emit();
-            return;
         }
-    };
-    if queue.len() >= MAX_QUEUED
-        || queue
-            .try_send(Pending {
-                artefact_id,
-                received,
-            })
-            .is_err()
-    {
-        inc(&shared.metrics.events_dropped);
-        Line::warn("event_dropped")
-            .display("artefact_id", artefact_id.hyphenated())
-            .str("reason", "claim queue full; catch-up will claim it")
-            .emit();
-        let _ = reconcile.try_send(());
+        Notice::Dropped(artefact_id) => {
+            inc(&shared.metrics.events_dropped);
+            Line::warn("event_dropped")
+                .uuid("artefact_id", &artefact_id)
+                .str("reason", "claim queue full; catch-up will claim it")
+                .emit();
+            let _ = reconcile.try_send(());
+        }
+        Notice::Disconnected => return Some("subscription connection lost".into()),
     }
+    None
 }
 
 async fn worker(
@@ -239,36 +221,61 @@ async fn worker(
     queue: Receiver<Pending>,
     lost: Sender<String>,
 ) {
-    while let Ok(p) = queue.recv().await {
-        let reported = claim_and_report(
-            &shared,
-            &mut conn,
-            &p.artefact_id,
-            p.received,
-            Source::Event,
-        )
-        .await;
-        if reported == Reported::ConnectionLost {
+    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
+    while let Ok(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let ids: Vec<Uuid> = batch.iter().map(|p| p.artefact_id).collect();
+        let received: Vec<Instant> = batch.drain(..).map(|p| p.received).collect();
+        let reported = claim_and_report(&shared, &mut conn, &ids, &received, Source::Event).await;
+        if reported.contains(&Reported::ConnectionLost) {
             let _ = lost.try_send("claim connection lost".into());
             return;
         }
     }
 }
 
-/// Claims one artefact and logs and counts the outcome.
+/// Claims a batch of artefacts (one pipeline) and logs and counts each outcome.
+/// `received[i]` is when `ids[i]` arrived (for `latency_ms`).
 pub async fn claim_and_report(
     shared: &Shared,
     conn: &mut MultiplexedConnection,
+    ids: &[Uuid],
+    received: &[Instant],
+    source: Source,
+) -> Vec<Reported> {
+    let m = &shared.metrics;
+    m.claims_in_flight.fetch_add(ids.len() as i64, Relaxed);
+    let results = claim_batch(conn, &shared.keys, ids).await;
+    m.claims_in_flight.fetch_sub(ids.len() as i64, Relaxed);
+    match results {
+        Ok(results) => ids
+            .iter()
+            .zip(received)
+            .zip(results)
+            .map(|((id, at), result)| report(shared, id, at.elapsed(), result, source))
+            .collect(),
+        Err(e) => ids
+            .iter()
+            .map(|id| report_claim_error(shared, id, &e))
+            .collect(),
+    }
+}
+
+fn report(
+    shared: &Shared,
     artefact_id: &Uuid,
-    received: Instant,
+    took: Duration,
+    result: Result<ClaimOutcome, ClaimError>,
     source: Source,
 ) -> Reported {
     let m = &shared.metrics;
-    m.claims_in_flight.fetch_add(1, Relaxed);
-    let result = claim_artefact(conn, &shared.keys, artefact_id).await;
-    m.claims_in_flight.fetch_sub(1, Relaxed);
-    let took = received.elapsed();
-    let id = artefact_id.hyphenated();
+    let id = artefact_id;
     let from_event = source == Source::Event;
     match result {
         Ok(ClaimOutcome::Created { claim_id }) => {
@@ -278,8 +285,8 @@ pub async fn claim_and_report(
                 inc(&m.reconcile_claimed);
             }
             Line::info("claim_created")
-                .display("artefact_id", id)
-                .display("claim_id", claim_id.hyphenated())
+                .uuid("artefact_id", id)
+                .uuid("claim_id", &claim_id)
                 .str("status", crate::blackboard::PENDING_REVIEW)
                 .millis("latency_ms", took)
                 .str("source", if from_event { "event" } else { "reconcile" })
@@ -291,40 +298,40 @@ pub async fn claim_and_report(
         Ok(ClaimOutcome::Terminal { artefact_type }) => {
             inc(&m.terminal_skipped);
             Line::info("terminal_skipped")
-                .display("artefact_id", id)
+                .uuid("artefact_id", id)
                 .str("type", &artefact_type)
                 .emit();
         }
         Ok(ClaimOutcome::Duplicate { existing_claim_id }) => {
             inc(&m.duplicate_events);
             Line::warn("duplicate_artefact")
-                .display("artefact_id", id)
+                .uuid("artefact_id", id)
                 .str("existing_claim_id", &existing_claim_id)
                 .emit();
         }
         Ok(ClaimOutcome::NotFound) => {
             inc(&m.artefacts_not_found);
             Line::warn("artefact_not_found")
-                .display("artefact_id", id)
+                .uuid("artefact_id", id)
                 .emit();
         }
         Ok(ClaimOutcome::Invalid { reason }) => {
             inc(&m.artefacts_invalid);
             Line::warn("artefact_invalid")
-                .display("artefact_id", id)
+                .uuid("artefact_id", id)
                 .str("reason", &reason)
                 .emit();
         }
-        Err(e) => return report_claim_error(shared, id, &e),
+        Err(e) => return report_claim_error(shared, artefact_id, &e),
     }
     Reported::NotCreated
 }
 
-fn report_claim_error(shared: &Shared, id: uuid::fmt::Hyphenated, e: &ClaimError) -> Reported {
+fn report_claim_error(shared: &Shared, artefact_id: &Uuid, e: &ClaimError) -> Reported {
     inc(&shared.metrics.redis_errors);
     Line::error("redis_error")
         .str("operation", "claim")
-        .display("artefact_id", id)
+        .uuid("artefact_id", artefact_id)
         .display("error", e)
         .emit();
     if e.is_connection_lost() {
@@ -335,16 +342,17 @@ fn report_claim_error(shared: &Shared, id: uuid::fmt::Hyphenated, e: &ClaimError
 }
 
 /// PINGs both connections every second; a miss ends the session.
-async fn watchdog(mut conn: MultiplexedConnection, mut sink: PubSubSink, lost: Sender<String>) {
+async fn watchdog(
+    mut conn: MultiplexedConnection,
+    mut subscription: MultiplexedConnection,
+    lost: Sender<String>,
+) {
     loop {
         smol::Timer::after(WATCHDOG_PERIOD).await;
-        let command = within(
-            PING_TIMEOUT,
-            redis::cmd("PING").query_async::<Value>(&mut conn),
-        )
-        .await;
-        let subscription = within(PING_TIMEOUT, sink.ping::<Value>()).await;
-        let failure = match (command, subscription) {
+        let ping = redis::cmd("PING");
+        let command = within(PING_TIMEOUT, ping.query_async::<Value>(&mut conn)).await;
+        let sub = within(PING_TIMEOUT, ping.query_async::<Value>(&mut subscription)).await;
+        let failure = match (command, sub) {
             (Some(Ok(_)), Some(Ok(_))) => continue,
             (None, _) => "command connection: PING timed out".to_string(),
             (Some(Err(e)), _) => format!("command connection: {e}"),

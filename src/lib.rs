@@ -3,7 +3,7 @@
 //!
 //! One module per concept: `config` (environment), `blackboard` (keys and wire
 //! types), `claim` (the atomic claim script), `engine` (subscription and
-//! workers), `reconcile` (catch-up scan), `session` (connections and
+//! workers), `subscription` (events cut down to ids), `reconcile` (catch-up scan), `session` (connections and
 //! reconnects), `http` (the responder), `health`, `metrics`, `shutdown`,
 //! `log`, and `app` (start-up and shutdown order). `main.rs` only dispatches.
 
@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod session;
 pub mod shutdown;
+pub mod subscription;
 
 /// State every task shares: read-mostly, behind one `Arc`.
 pub struct Shared {

@@ -70,6 +70,15 @@ impl Line {
         self
     }
 
+    /// A UUID field in canonical form.
+    pub fn uuid(mut self, key: &str, id: &uuid::Uuid) -> Line {
+        self.key(key);
+        self.buf.push('"');
+        crate::blackboard::push_uuid(&mut self.buf, id);
+        self.buf.push('"');
+        self
+    }
+
     pub fn display(self, key: &str, value: impl std::fmt::Display) -> Line {
         let text = value.to_string();
         self.str(key, &text)
@@ -123,6 +132,15 @@ pub fn truncate(s: &str, max: usize) -> &str {
 /// Appends `s` as a JSON string literal.
 pub fn push_json_str(buf: &mut String, s: &str) {
     buf.push('"');
+    // Fast path: most values (ids, event names) need no escaping.
+    if !s
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b >= 0x7f)
+    {
+        buf.push_str(s);
+        buf.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => buf.push_str("\\\""),

@@ -6,7 +6,7 @@
 //! leaves no window uncovered. The walk streams SCAN batches (memory stays
 //! flat), skips artefacts that already have an index entry (one pipelined
 //! EXISTS per batch), and runs the same atomic claim script for the rest, a
-//! few at a time, so Terminal artefacts stay unclaimed and racing replicas
+//! pipelined batch at a time, so Terminal artefacts stay unclaimed and racing replicas
 //! still make one claim.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -120,25 +120,13 @@ async fn pass(
                 .map(|(id, _)| *id)
                 .collect();
             totals.unclaimed += unclaimed.len() as u64;
+            // One pipeline per chunk: at most CLAIMS_IN_FLIGHT scripts in flight.
             for chunk in unclaimed.chunks(CLAIMS_IN_FLIGHT) {
-                let tasks: Vec<_> = chunk
-                    .iter()
-                    .map(|id| {
-                        let (shared, mut conn, id) = (shared.clone(), conn.clone(), *id);
-                        smol::spawn(async move {
-                            claim_and_report(
-                                &shared,
-                                &mut conn,
-                                &id,
-                                Instant::now(),
-                                Source::Reconcile,
-                            )
-                            .await
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    match task.await {
+                let now = vec![Instant::now(); chunk.len()];
+                let reported =
+                    claim_and_report(shared, &mut conn, chunk, &now, Source::Reconcile).await;
+                for r in reported {
+                    match r {
                         Reported::Created => totals.claimed += 1,
                         Reported::NotCreated => {}
                         Reported::ConnectionLost => return Err("claim connection lost".into()),

@@ -1,5 +1,6 @@
 //! A Redis session: one multiplexed command connection (claims, PINGs, SCAN)
-//! and one subscription on `artefact_events`, made and lost together.
+//! and one RESP3 subscription connection on `artefact_events` (see
+//! `subscription`), made and lost together.
 //!
 //! Also the reconnect policy: exponential backoff from 50 ms to 3 s, until
 //! `SETT_REDIS_RETRY_TIMEOUT` has passed since Redis was lost.
@@ -7,24 +8,35 @@
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt as _;
-use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, ProtocolVersion, RedisError};
 
 use crate::blackboard::Keys;
 use crate::log::Line;
 use crate::metrics::inc;
+use crate::subscription::{self, Inbox};
 use crate::Shared;
 
 /// Time one connection attempt (TCP, TLS, AUTH, PING, SUBSCRIBE) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
+/// A command unanswered this long fails (and ends the session), so no claim waits forever.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Session {
     pub conn: MultiplexedConnection,
-    pub events: PubSubStream,
-    /// Kept for PINGs on the subscription connection (and to keep it open).
-    pub sink: PubSubSink,
+    /// The subscription's connection: kept to PING it and to keep it open.
+    pub subscription: MultiplexedConnection,
+    pub inbox: Inbox,
+}
+
+/// The clients for `REDIS_URL`: the subscription's speaks RESP3 (Redis 6 or
+/// later), so its messages arrive as push messages.
+#[derive(Clone)]
+pub struct Clients {
+    commands: Client,
+    subscription: Client,
 }
 
 /// Why a connection attempt failed, as shown in logs and `/healthz`.
@@ -43,8 +55,23 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-/// The Redis client for `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` when set.
-pub fn client(config: &crate::config::Config) -> Result<Client, String> {
+/// The clients for `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` when set.
+pub fn clients(config: &crate::config::Config) -> Result<Clients, String> {
+    let commands = client(config)?;
+    let info = commands.get_connection_info().clone();
+    let resp3 = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    let subscription = Client::open(info.set_redis_settings(resp3))
+        .map_err(|_| "REDIS_URL is not accepted by the Redis client".to_string())?;
+    Ok(Clients {
+        commands,
+        subscription,
+    })
+}
+
+fn client(config: &crate::config::Config) -> Result<Client, String> {
     let Some(path) = &config.redis_ca_file else {
         return Client::open(config.redis_url())
             .map_err(|_| "REDIS_URL is not accepted by the Redis client".into());
@@ -73,20 +100,29 @@ pub async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = T
         .await
 }
 
-/// Connects, PINGs and subscribes.
-pub async fn connect(client: &Client, keys: &Keys) -> Result<Session, ConnectError> {
+/// Subscribes, connects for commands, PINGs and loads the claim script.
+pub async fn connect(clients: &Clients, keys: &Keys) -> Result<Session, ConnectError> {
     let attempt = async {
+        let (on_push, inbox) = subscription::channel();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(None);
-        let mut conn = client
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let mut subscription = clients
+            .subscription
+            .get_multiplexed_async_connection_with_config(&config.clone().set_push_sender(on_push))
+            .await?;
+        subscription.subscribe(keys.artefact_events()).await?;
+        let mut conn = clients
+            .commands
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(keys.artefact_events()).await?;
-        let (sink, events) = pubsub.split();
-        Ok::<_, RedisError>(Session { conn, events, sink })
+        crate::claim::load_script(&mut conn).await?;
+        Ok::<_, RedisError>(Session {
+            conn,
+            subscription,
+            inbox,
+        })
     };
     match within(CONNECT_TIMEOUT, attempt).await {
         Some(Ok(session)) => Ok(session),
@@ -98,14 +134,14 @@ pub async fn connect(client: &Client, keys: &Keys) -> Result<Session, ConnectErr
 /// Connects at start-up, retrying briefly (Redis may be starting beside us),
 /// for at most `budget`.
 pub async fn connect_at_startup(
-    client: &Client,
+    clients: &Clients,
     keys: &Keys,
     budget: Duration,
 ) -> Result<Session, ConnectError> {
     let deadline = Instant::now() + budget;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let result = connect(client, keys).await;
+        let result = connect(clients, keys).await;
         match result {
             Ok(s) => return Ok(s),
             Err(e) if Instant::now() + backoff >= deadline => return Err(e),
@@ -125,7 +161,7 @@ pub enum Reconnect {
 }
 
 /// Reconnects after a loss, until connected, shut down or out of time.
-pub async fn reconnect(shared: &Shared, client: &Client, lost_at: Instant) -> Reconnect {
+pub async fn reconnect(shared: &Shared, clients: &Clients, lost_at: Instant) -> Reconnect {
     let mut backoff = FIRST_BACKOFF;
     let mut attempts: u64 = 0;
     loop {
@@ -138,7 +174,7 @@ pub async fn reconnect(shared: &Shared, client: &Client, lost_at: Instant) -> Re
             return Reconnect::ShuttingDown;
         }
         attempts += 1;
-        match connect(client, &shared.keys).await {
+        match connect(clients, &shared.keys).await {
             Ok(session) => {
                 inc(&shared.metrics.redis_reconnects);
                 Line::info("redis_reconnected")
