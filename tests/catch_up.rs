@@ -167,7 +167,7 @@ fn reconcile_off_leaves_the_backlog_alone() {
 /// the checks themselves take milliseconds.
 #[test]
 fn a_long_catch_up_holds_up_neither_probes_nor_live_events() {
-    const BACKLOG: u64 = 25_000;
+    const BACKLOG: u64 = 40_000;
     let redis = RedisServer::start();
     let inst = "cu-busy";
     let unclaimed = fill_backlog(&redis, inst, 0xc0ffee, BACKLOG, 0);
