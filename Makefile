@@ -5,7 +5,7 @@ TARGET := $(ARCH)-unknown-linux-musl
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 IMAGE ?= sett-orchestrator
 
-.PHONY: all deps build-orchestrator run test test-unit test-integration lint bench demo fuzz docker-orchestrator clean
+.PHONY: all deps test-deps build-orchestrator run test test-unit test-integration lint bench demo fuzz docker-orchestrator clean
 
 all: build-orchestrator
 
@@ -21,7 +21,11 @@ run: build-orchestrator
 	@scripts/run.sh bin/sett-orchestrator
 
 ## Everything CI runs: lint, unit and integration tests, container tests.
-test: deps lint test-unit test-integration
+test: test-deps lint test-unit test-integration
+
+# What only the tests need: promtool (the /metrics check) and qemu-user (the aarch64 smoke).
+test-deps:
+	@scripts/ensure-deps.sh promtool qemu
 
 lint:
 	cargo fmt --all -- --check

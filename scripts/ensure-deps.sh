@@ -32,6 +32,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if [[ " ${need_apt[*]} " == *" redis-server "* ]]; then
     (service redis-server stop || systemctl stop redis-server || true) >/dev/null 2>&1
   fi
+  # Likewise the prometheus package starts a server; only promtool is wanted.
+  if [[ " ${need_apt[*]} " == *" prometheus "* ]]; then
+    (service prometheus stop || systemctl stop prometheus || true) >/dev/null 2>&1
+  fi
 fi
 for target in x86_64-unknown-linux-musl "$arch-unknown-linux-musl"; do
   if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then

@@ -1,0 +1,231 @@
+//! The built orchestrator as a child process with its output captured, and raw HTTP helpers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use super::*;
+
+/// The orchestrator binary as a child process, its stdout and stderr captured.
+pub struct Orchestrator {
+    pub http_port: u16,
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// How many of stdout and stderr have reached end of file.
+    closed: Arc<AtomicUsize>,
+}
+
+fn capture(
+    stream: impl Read + Send + 'static,
+    closed: &Arc<AtomicUsize>,
+) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (sink, closed) = (lines.clone(), closed.clone());
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            match line {
+                Ok(l) => sink.lock().unwrap().push(l),
+                Err(_) => break,
+            }
+        }
+        closed.fetch_add(1, Ordering::SeqCst);
+    });
+    lines
+}
+
+impl Orchestrator {
+    /// Spawns the binary with exactly `env` (plus PATH); does not wait for start-up.
+    pub fn spawn(env: &[(&str, &str)]) -> Orchestrator {
+        Orchestrator::spawn_args(env, &[])
+    }
+
+    pub fn spawn_args(env: &[(&str, &str)], args: &[&str]) -> Orchestrator {
+        Orchestrator::spawn_program(BIN, env, args)
+    }
+
+    /// Spawns `program` (the binary, or e.g. `qemu-aarch64` with the binary as
+    /// its first argument) with exactly `env`; does not wait for start-up.
+    pub fn spawn_program(program: &str, env: &[(&str, &str)], args: &[&str]) -> Orchestrator {
+        let http_port = env
+            .iter()
+            .find(|(k, _)| *k == "SETT_HTTP_ADDR")
+            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+            .unwrap_or(0);
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn orchestrator");
+        let closed = Arc::new(AtomicUsize::new(0));
+        let stdout = capture(child.stdout.take().unwrap(), &closed);
+        let stderr = capture(child.stderr.take().unwrap(), &closed);
+        Orchestrator {
+            http_port,
+            child,
+            stdout,
+            stderr,
+            closed,
+        }
+    }
+
+    /// Starts one on `redis` for `instance` and waits for `orchestrator_startup`.
+    pub fn start(redis: &RedisServer, instance: &str) -> Orchestrator {
+        Orchestrator::start_env(redis, instance, &[])
+    }
+
+    pub fn start_env(redis: &RedisServer, instance: &str, extra: &[(&str, &str)]) -> Orchestrator {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let url = redis.url();
+        let mut env = vec![
+            ("SETT_INSTANCE_NAME", instance),
+            ("REDIS_URL", url.as_str()),
+            ("SETT_HTTP_ADDR", addr.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        let o = Orchestrator::spawn(&env);
+        o.wait_for_event("orchestrator_startup");
+        o
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Parsed stdout lines whose `event` is `event`.
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        self.stdout()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == event)
+            .collect()
+    }
+
+    pub fn wait_for_event(&self, event: &str) -> serde_json::Value {
+        self.wait_for_events(event, 1).remove(0)
+    }
+
+    pub fn wait_for_events(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
+        let ok = wait_until(PATIENCE, || self.events(event).len() >= n);
+        assert!(
+            ok,
+            "expected {n} {event} lines; stdout: {:#?}\nstderr: {:#?}",
+            self.stdout(),
+            self.stderr()
+        );
+        self.events(event)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for exit at most `limit`; `None` if still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(limit, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
+    }
+
+    /// Waits (bounded) until stdout and stderr are both at end of file, so
+    /// `stdout()`/`stderr()` are complete; call after the process exited.
+    pub fn wait_output_closed(&self) -> bool {
+        wait_until(PATIENCE, || self.closed.load(Ordering::SeqCst) == 2)
+    }
+
+    /// Every stdout and stderr line, for "never appears anywhere" checks.
+    pub fn all_output(&self) -> Vec<String> {
+        let mut all = self.stdout();
+        all.extend(self.stderr());
+        all
+    }
+
+    /// `(status, body)` of `GET path` on the HTTP port.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_request(
+            self.http_port,
+            &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        )
+    }
+
+    /// Polls `path` until it answers `status`.
+    pub fn wait_status(&self, path: &str, status: u16) -> bool {
+        wait_until(PATIENCE, || self.get(path).0 == status)
+    }
+}
+
+impl Drop for Orchestrator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts every stdout line is a JSON object with string `ts`, `level` and `event`.
+pub fn assert_all_json(orch: &Orchestrator) {
+    for line in orch.stdout() {
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        for field in ["ts", "level", "event"] {
+            assert!(v[field].is_string(), "no string {field} in: {line}");
+        }
+        assert!(
+            ["info", "warn", "error"].contains(&v["level"].as_str().unwrap()),
+            "bad level: {line}"
+        );
+    }
+}
+
+/// Sends raw bytes, returns the whole response (head and body) as text.
+pub fn http_exchange(port: u16, raw: &[u8]) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(raw);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends raw bytes, returns `(status, body)`; `(0, "")` when nothing came back.
+pub fn http_request(port: u16, raw: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(raw.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
