@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::claim::{claim_batch, ClaimError, ClaimOutcome};
 use crate::health::PING_TIMEOUT;
-use crate::log::Line;
+use crate::log::{Line, Lines};
 use crate::metrics::inc;
 use crate::session::{reconnect, within, Clients, Reconnect, Session};
 use crate::subscription::{Notice, Pending};
@@ -253,18 +253,21 @@ pub async fn claim_and_report(
     m.claims_in_flight.fetch_add(ids.len() as i64, Relaxed);
     let results = claim_batch(conn, &shared.keys, ids).await;
     m.claims_in_flight.fetch_sub(ids.len() as i64, Relaxed);
-    match results {
+    let mut lines = Lines::default();
+    let reported = match results {
         Ok(results) => ids
             .iter()
             .zip(received)
             .zip(results)
-            .map(|((id, at), result)| report(shared, id, at.elapsed(), result, source))
+            .map(|((id, at), result)| report(shared, id, at.elapsed(), result, source, &mut lines))
             .collect(),
         Err(e) => ids
             .iter()
-            .map(|id| report_claim_error(shared, id, &e))
+            .map(|id| report_claim_error(shared, id, &e, &mut lines))
             .collect(),
-    }
+    };
+    lines.emit();
+    reported
 }
 
 fn report(
@@ -273,9 +276,10 @@ fn report(
     took: Duration,
     result: Result<ClaimOutcome, ClaimError>,
     source: Source,
+    out: &mut Lines,
 ) -> Reported {
     let m = &shared.metrics;
-    let id = artefact_id;
+
     let from_event = source == Source::Event;
     match result {
         Ok(ClaimOutcome::Created { claim_id }) => {
@@ -284,56 +288,64 @@ fn report(
             if !from_event {
                 inc(&m.reconcile_claimed);
             }
-            Line::info("claim_created")
-                .uuid("artefact_id", id)
-                .uuid("claim_id", &claim_id)
-                .str("status", crate::blackboard::PENDING_REVIEW)
-                .millis("latency_ms", took)
-                .str("source", if from_event { "event" } else { "reconcile" })
-                .emit();
+            out.push(
+                Line::info("claim_created")
+                    .uuid("artefact_id", artefact_id)
+                    .uuid("claim_id", &claim_id)
+                    .str("status", crate::blackboard::PENDING_REVIEW)
+                    .millis("latency_ms", took)
+                    .str("source", if from_event { "event" } else { "reconcile" }),
+            );
             return Reported::Created;
         }
         // Catch-up sees these on every pass: counted by the scan, not logged.
         Ok(_) if !from_event => {}
         Ok(ClaimOutcome::Terminal { artefact_type }) => {
             inc(&m.terminal_skipped);
-            Line::info("terminal_skipped")
-                .uuid("artefact_id", id)
-                .str("type", &artefact_type)
-                .emit();
+            out.push(
+                Line::info("terminal_skipped")
+                    .uuid("artefact_id", artefact_id)
+                    .str("type", &artefact_type),
+            );
         }
         Ok(ClaimOutcome::Duplicate { existing_claim_id }) => {
             inc(&m.duplicate_events);
-            Line::warn("duplicate_artefact")
-                .uuid("artefact_id", id)
-                .str("existing_claim_id", &existing_claim_id)
-                .emit();
+            out.push(
+                Line::warn("duplicate_artefact")
+                    .uuid("artefact_id", artefact_id)
+                    .str("existing_claim_id", &existing_claim_id),
+            );
         }
         Ok(ClaimOutcome::NotFound) => {
             inc(&m.artefacts_not_found);
-            Line::warn("artefact_not_found")
-                .uuid("artefact_id", id)
-                .emit();
+            out.push(Line::warn("artefact_not_found").uuid("artefact_id", artefact_id));
         }
         Ok(ClaimOutcome::Invalid { reason }) => {
             inc(&m.artefacts_invalid);
-            Line::warn("artefact_invalid")
-                .uuid("artefact_id", id)
-                .str("reason", &reason)
-                .emit();
+            out.push(
+                Line::warn("artefact_invalid")
+                    .uuid("artefact_id", artefact_id)
+                    .str("reason", &reason),
+            );
         }
-        Err(e) => return report_claim_error(shared, artefact_id, &e),
+        Err(e) => return report_claim_error(shared, artefact_id, &e, out),
     }
     Reported::NotCreated
 }
 
-fn report_claim_error(shared: &Shared, artefact_id: &Uuid, e: &ClaimError) -> Reported {
+fn report_claim_error(
+    shared: &Shared,
+    artefact_id: &Uuid,
+    e: &ClaimError,
+    out: &mut Lines,
+) -> Reported {
     inc(&shared.metrics.redis_errors);
-    Line::error("redis_error")
-        .str("operation", "claim")
-        .uuid("artefact_id", artefact_id)
-        .display("error", e)
-        .emit();
+    out.push(
+        Line::error("redis_error")
+            .str("operation", "claim")
+            .uuid("artefact_id", artefact_id)
+            .display("error", e),
+    );
     if e.is_connection_lost() {
         Reported::ConnectionLost
     } else {

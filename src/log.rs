@@ -117,6 +117,26 @@ impl Line {
     }
 }
 
+/// Lines gathered to be written together: a claim batch logs up to 32 lines
+/// with one `write` instead of 32. Each line stays whole.
+#[derive(Default)]
+pub struct Lines {
+    buf: String,
+}
+
+impl Lines {
+    pub fn push(&mut self, line: Line) {
+        self.buf.push_str(&line.finish());
+        self.buf.push('\n');
+    }
+
+    pub fn emit(self) {
+        if !self.buf.is_empty() {
+            let _ = std::io::stdout().lock().write_all(self.buf.as_bytes());
+        }
+    }
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {

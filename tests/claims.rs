@@ -171,3 +171,30 @@ fn an_event_without_its_artefact_hash_makes_no_claim() {
     assert_eq!(orch.events("artefact_not_found").len(), 1);
     assert_all_json(&orch);
 }
+
+#[test]
+fn claims_go_on_after_the_script_cache_is_flushed() {
+    let redis = RedisServer::start();
+    let listener = ClaimListener::start(&redis, "t5");
+    let orch = settled(&redis, "t5");
+    let mut p = Producer::new(&redis, "t5");
+    let first = p.write("Standard", "before");
+    listener.wait_for(1);
+    // The claim script is loaded once per session; a flush makes EVALSHA answer NOSCRIPT.
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query::<()>(&mut p.conn)
+        .unwrap();
+    let second = p.write("Standard", "after");
+    listener.wait_for(2);
+    assert!(p.claim_of(&first).is_some());
+    assert!(p.claim_of(&second).is_some());
+    assert_eq!(p.claims(), 2);
+    assert_eq!(orch.wait_for_events("claim_created", 2).len(), 2);
+    assert!(
+        orch.events("redis_error").is_empty(),
+        "{:#?}",
+        orch.stdout()
+    );
+    assert_all_json(&orch);
+}
