@@ -155,17 +155,22 @@ fn classify(e: &serde_json::Error) -> MalformedEvent {
 }
 
 /// At most [`SAMPLE_BYTES`] of a bad message for the log, cut before any
-/// `"payload"` value so a payload (which may hold secrets) is never shown.
+/// payload value so a payload (which may hold secrets) is never shown: right
+/// after the first `payload` in any letter case (`"Payload"` from an untagged
+/// Go struct too), and before any `\u` escape (which could spell the name).
 pub fn safe_sample(message: &[u8]) -> String {
     let mut end = message.len().min(SAMPLE_BYTES);
-    if let Some(at) = find(&message[..end], b"\"payload\"") {
-        end = at + b"\"payload\"".len();
+    let head = &message[..end];
+    if let Some(at) = head
+        .windows(7)
+        .position(|w| w.eq_ignore_ascii_case(b"payload"))
+    {
+        end = at + 7 + usize::from(head.get(at + 7) == Some(&b'"'));
+    }
+    if let Some(at) = head[..end].windows(2).position(|w| w == b"\\u") {
+        end = at;
     }
     String::from_utf8_lossy(&message[..end]).into_owned()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Appends the canonical text of `id` (without the formatting machinery: this is per claim).
@@ -294,6 +299,14 @@ mod tests {
         let s = safe_sample(msg);
         assert_eq!(s, r#"{"id":"nope","payload""#);
         assert_eq!(safe_sample(&[b'x'; 500]).len(), SAMPLE_BYTES);
+        assert_eq!(
+            safe_sample(br#"{"ID":"x","Payload":"s3cret"}"#),
+            r#"{"ID":"x","Payload""#
+        );
+        assert_eq!(
+            safe_sample(br#"{"id":"x","pay\u006coad":"s3cret"}"#),
+            r#"{"id":"x","pay"#
+        );
         assert_eq!(safe_sample(b"\xff\xfe"), "\u{fffd}\u{fffd}");
     }
 

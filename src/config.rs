@@ -159,12 +159,15 @@ pub fn check_redis_url(raw: &str) -> Result<(), String> {
         .map_err(|_| "not accepted by the Redis client".to_string())
 }
 
-/// The URL with user and password removed: `scheme://host:port/db`.
+/// The URL without credentials or query (`unix://` URLs may carry `?pass=`):
+/// `scheme://host:port/db`.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) => {
             let _ = url.set_password(None);
             let _ = url.set_username("");
+            url.set_query(None);
+            url.set_fragment(None);
             url.to_string()
         }
         Err(_) => "<invalid>".into(),
@@ -315,6 +318,14 @@ mod tests {
         assert!(!e.to_string().contains("hunter2"));
         assert_eq!(redact_url("redis://u:hunter2@host:1/2"), "redis://host:1/2");
         assert!(!redact_url("redis://:hunter2@host").contains("hunter2"));
+        assert_eq!(
+            redact_url("unix:///run/redis.sock?db=1&user=u&pass=hunter2"),
+            "unix:///run/redis.sock"
+        );
+        assert_eq!(
+            redact_url("redis+unix:///s.sock?pass=hunter2"),
+            "redis+unix:///s.sock"
+        );
     }
 
     #[test]

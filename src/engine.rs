@@ -18,10 +18,10 @@ use redis::Value;
 use smol::channel::{Receiver, Sender};
 use uuid::Uuid;
 
-use crate::claim::{claim_batch, ClaimError, ClaimOutcome};
 use crate::health::PING_TIMEOUT;
-use crate::log::{Line, Lines};
+use crate::log::{Line, RateLimit};
 use crate::metrics::inc;
+use crate::outcome::{claim_and_report, Reported, Source};
 use crate::session::{reconnect, within, Clients, Reconnect, Session};
 use crate::subscription::{Notice, Pending};
 use crate::{reconcile, Shared};
@@ -33,22 +33,6 @@ pub const BATCH: usize = 32;
 /// How long in-flight claims may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
-
-/// Where an artefact id came from (live event or catch-up scan).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Event,
-    Reconcile,
-}
-
-/// What became of one claim attempt, for the caller's bookkeeping.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Reported {
-    Created,
-    NotCreated,
-    /// The connection is gone: the caller must end the session.
-    ConnectionLost,
-}
 
 enum SessionEnd {
     Shutdown,
@@ -106,7 +90,8 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
     let workers: Vec<_> = (0..WORKERS)
         .map(|_| {
             let (shared, conn) = (shared.clone(), conn.clone());
-            smol::spawn(worker(shared, conn, inbox.work.clone(), lost_tx.clone()))
+            let (queue, lost, retry) = (inbox.work.clone(), lost_tx.clone(), reconcile_tx.clone());
+            smol::spawn(worker(shared, conn, queue, lost, retry))
         })
         .collect();
     let watchdog = smol::spawn(watchdog(conn.clone(), subscription, lost_tx.clone()));
@@ -118,6 +103,7 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
     shared.health.session_up(conn);
     shared.metrics.redis_up.store(1, Relaxed);
 
+    let mut limit = RateLimit::default();
     enum Step {
         Notice(Option<Notice>),
         Stop,
@@ -132,10 +118,12 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
             .or(async { Step::Lost(lost_rx.recv().await.unwrap_or_default()) })
             .await;
         match step {
-            Step::Notice(Some(notice)) => match log_notice(shared, notice, &reconcile_tx) {
-                Some(reason) => break SessionEnd::Lost(reason),
-                None => continue,
-            },
+            Step::Notice(Some(notice)) => {
+                match log_notice(shared, notice, &reconcile_tx, &mut limit) {
+                    Some(reason) => break SessionEnd::Lost(reason),
+                    None => continue,
+                }
+            }
             Step::Notice(None) => break SessionEnd::Lost("subscription closed".into()),
             Step::Stop => break SessionEnd::Shutdown,
             Step::Lost(reason) => break SessionEnd::Lost(reason),
@@ -188,7 +176,23 @@ async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
 }
 
 /// Logs and counts a notice; `Some(reason)` when the session is lost.
-fn log_notice(shared: &Shared, notice: Notice, reconcile: &Sender<()>) -> Option<String> {
+/// Lines for bad or dropped events are rate-limited (a flood of junk must not
+/// turn into a flood of log writes); every event is still counted.
+fn log_notice(
+    shared: &Shared,
+    notice: Notice,
+    reconcile: &Sender<()>,
+    limit: &mut RateLimit,
+) -> Option<String> {
+    if matches!(notice, Notice::Malformed { .. } | Notice::Dropped(_)) && !limit.allow() {
+        if let Notice::Dropped(_) = notice {
+            inc(&shared.metrics.events_dropped);
+            let _ = reconcile.try_send(());
+        } else {
+            inc(&shared.metrics.malformed_events);
+        }
+        return None;
+    }
     match notice {
         Notice::Malformed {
             reason,
@@ -220,6 +224,7 @@ async fn worker(
     mut conn: MultiplexedConnection,
     queue: Receiver<Pending>,
     lost: Sender<String>,
+    catch_up: Sender<()>,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
     while let Ok(first) = queue.recv().await {
@@ -237,119 +242,10 @@ async fn worker(
             let _ = lost.try_send("claim connection lost".into());
             return;
         }
-    }
-}
-
-/// Claims a batch of artefacts (one pipeline) and logs and counts each outcome.
-/// `received[i]` is when `ids[i]` arrived (for `latency_ms`).
-pub async fn claim_and_report(
-    shared: &Shared,
-    conn: &mut MultiplexedConnection,
-    ids: &[Uuid],
-    received: &[Instant],
-    source: Source,
-) -> Vec<Reported> {
-    let m = &shared.metrics;
-    m.claims_in_flight.fetch_add(ids.len() as i64, Relaxed);
-    let results = claim_batch(conn, &shared.keys, ids).await;
-    m.claims_in_flight.fetch_sub(ids.len() as i64, Relaxed);
-    let mut lines = Lines::default();
-    let reported = match results {
-        Ok(results) => ids
-            .iter()
-            .zip(received)
-            .zip(results)
-            .map(|((id, at), result)| report(shared, id, at.elapsed(), result, source, &mut lines))
-            .collect(),
-        Err(e) => ids
-            .iter()
-            .map(|id| report_claim_error(shared, id, &e, &mut lines))
-            .collect(),
-    };
-    lines.emit();
-    reported
-}
-
-fn report(
-    shared: &Shared,
-    artefact_id: &Uuid,
-    took: Duration,
-    result: Result<ClaimOutcome, ClaimError>,
-    source: Source,
-    out: &mut Lines,
-) -> Reported {
-    let m = &shared.metrics;
-
-    let from_event = source == Source::Event;
-    match result {
-        Ok(ClaimOutcome::Created { claim_id }) => {
-            inc(&m.claims_created);
-            m.observe_claim(took);
-            if !from_event {
-                inc(&m.reconcile_claimed);
-            }
-            out.push(
-                Line::info("claim_created")
-                    .uuid("artefact_id", artefact_id)
-                    .uuid("claim_id", &claim_id)
-                    .str("status", crate::blackboard::PENDING_REVIEW)
-                    .millis("latency_ms", took)
-                    .str("source", if from_event { "event" } else { "reconcile" }),
-            );
-            return Reported::Created;
+        if reported.contains(&Reported::Failed) {
+            // Not lost: the catch-up scan retries what Redis refused.
+            let _ = catch_up.try_send(());
         }
-        // Catch-up sees these on every pass: counted by the scan, not logged.
-        Ok(_) if !from_event => {}
-        Ok(ClaimOutcome::Terminal { artefact_type }) => {
-            inc(&m.terminal_skipped);
-            out.push(
-                Line::info("terminal_skipped")
-                    .uuid("artefact_id", artefact_id)
-                    .str("type", &artefact_type),
-            );
-        }
-        Ok(ClaimOutcome::Duplicate { existing_claim_id }) => {
-            inc(&m.duplicate_events);
-            out.push(
-                Line::warn("duplicate_artefact")
-                    .uuid("artefact_id", artefact_id)
-                    .str("existing_claim_id", &existing_claim_id),
-            );
-        }
-        Ok(ClaimOutcome::NotFound) => {
-            inc(&m.artefacts_not_found);
-            out.push(Line::warn("artefact_not_found").uuid("artefact_id", artefact_id));
-        }
-        Ok(ClaimOutcome::Invalid { reason }) => {
-            inc(&m.artefacts_invalid);
-            out.push(
-                Line::warn("artefact_invalid")
-                    .uuid("artefact_id", artefact_id)
-                    .str("reason", &reason),
-            );
-        }
-        Err(e) => return report_claim_error(shared, artefact_id, &e, out),
-    }
-    Reported::NotCreated
-}
-
-fn report_claim_error(
-    shared: &Shared,
-    artefact_id: &Uuid,
-    e: &ClaimError,
-    out: &mut Lines,
-) -> Reported {
-    inc(&shared.metrics.redis_errors);
-    out.push(
-        Line::error("redis_error")
-            .str("operation", "claim")
-            .uuid("artefact_id", artefact_id)
-            .display("error", e),
-    );
-    if e.is_connection_lost() {
-        Reported::ConnectionLost
-    } else {
-        Reported::NotCreated
     }
 }
 

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
 
 /// How long a health PING may take before Redis counts as unreachable.
@@ -59,16 +58,11 @@ impl Health {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone());
         };
-        let ping = async {
-            redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        let timeout = async {
-            smol::Timer::after(PING_TIMEOUT).await;
-            Err("PING timed out after 2s".to_string())
-        };
-        ping.or(timeout).await.map(drop)
+        let ping = redis::cmd("PING");
+        match crate::session::within(PING_TIMEOUT, ping.query_async::<String>(&mut conn)).await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("PING timed out after 2s".to_string()),
+        }
     }
 }

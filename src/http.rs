@@ -27,6 +27,9 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_CONNECTIONS: usize = 2048;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_HEADERS: usize = 64;
+/// After answering, how long and how much we read and discard before closing.
+const LINGER_TIMEOUT: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// A parsed request head: what routing needs.
 #[derive(Debug, PartialEq, Eq)]
@@ -238,7 +241,21 @@ async fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         let _ = stream.flush().await;
     };
     let _ = crate::session::within(WRITE_TIMEOUT, write).await;
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    // Closing with unread bytes (a body, a pipelined request) makes the kernel
+    // send a reset that can destroy the response in flight: half-close, then
+    // read and discard what the client still sends, briefly and boundedly.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut sink = [0u8; 1024];
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = crate::session::within(LINGER_TIMEOUT, drain).await;
 }
 
 enum ReadOutcome {

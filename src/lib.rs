@@ -2,10 +2,12 @@
 //! non-Terminal artefact exactly one claim (Phase 1).
 //!
 //! One module per concept: `config` (environment), `blackboard` (keys and wire
-//! types), `claim` (the atomic claim script), `engine` (subscription and
-//! workers), `subscription` (events cut down to ids), `reconcile` (catch-up scan), `session` (connections and
-//! reconnects), `http` (the responder), `health`, `metrics`, `shutdown`,
-//! `log`, and `app` (start-up and shutdown order). `main.rs` only dispatches.
+//! types), `claim` (the atomic claim script), `subscription` (events cut down
+//! to ids), `engine` (claim workers and session supervisor), `outcome`
+//! (logging and counting each claim), `reconcile` (catch-up scan), `session`
+//! (connections and reconnects), `http` (the responder), `health`, `metrics`,
+//! `shutdown`, `log`, `cli`, and `app` (start-up and shutdown order).
+//! `main.rs` only dispatches.
 
 pub mod app;
 pub mod blackboard;
@@ -17,6 +19,7 @@ pub mod health;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod outcome;
 pub mod reconcile;
 pub mod session;
 pub mod shutdown;

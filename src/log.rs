@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How far free-form text (error messages, artefact types) is cut in a log line.
 pub const MAX_TEXT_BYTES: usize = 200;
@@ -134,6 +134,46 @@ impl Lines {
         if !self.buf.is_empty() {
             let _ = std::io::stdout().lock().write_all(self.buf.as_bytes());
         }
+    }
+}
+
+/// At most [`RateLimit::PER_SECOND`] lines a second; then one
+/// `log_lines_suppressed` line with the count when the next second allows more.
+#[derive(Default)]
+pub struct RateLimit {
+    window: Option<Instant>,
+    used: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    pub const PER_SECOND: u32 = 50;
+
+    pub fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .window
+            .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1))
+        {
+            self.window = Some(now);
+            self.used = 0;
+            if self.suppressed > 0 {
+                Line::warn("log_lines_suppressed")
+                    .num("count", self.suppressed)
+                    .str(
+                        "reason",
+                        "more than 50 malformed_event/event_dropped lines in a second",
+                    )
+                    .emit();
+                self.suppressed = 0;
+            }
+        }
+        if self.used < Self::PER_SECOND {
+            self.used += 1;
+            return true;
+        }
+        self.suppressed += 1;
+        false
     }
 }
 

@@ -11,14 +11,15 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
+use redis::RedisError;
 use smol::channel::{Receiver, Sender};
 
-use crate::engine::{claim_and_report, Reported, Source};
 use crate::log::Line;
 use crate::metrics::inc;
+use crate::outcome::{claim_and_report, Reported, Source};
 use crate::Shared;
 
 /// Keys asked for per SCAN step.
@@ -26,35 +27,72 @@ const SCAN_COUNT: usize = 1000;
 /// Claim scripts the catch-up keeps in flight (live events have their own pool).
 const CLAIMS_IN_FLIGHT: usize = 32;
 
+/// Least time between two passes, and the first wait before retrying failed
+/// claims; it doubles while passes keep failing (a poisoned key must not make
+/// the scan run back to back), up to RETRY_MAX.
+const PASS_SPACING: Duration = Duration::from_secs(1);
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
 #[derive(Default)]
 struct Totals {
     scanned: u64,
     unclaimed: u64,
     claimed: u64,
+    /// Claims Redis refused (e.g. MISCONF, OOM, READONLY): retried by another pass.
+    failed: u64,
 }
 
-/// Serves catch-up requests (one per subscribe, more when the queue overflowed)
-/// until the session ends. Requests that arrive during a pass coalesce into one.
+/// Why a pass stopped early.
+struct PassError {
+    reason: String,
+    /// Only a lost connection ends the session; other errors end the pass.
+    connection_lost: bool,
+}
+
+impl From<RedisError> for PassError {
+    fn from(e: RedisError) -> Self {
+        let connection_lost =
+            e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error();
+        PassError {
+            reason: e.to_string(),
+            connection_lost,
+        }
+    }
+}
+
+/// Serves catch-up requests (one per subscribe, more when the queue overflowed
+/// or a claim failed) until the session ends. Requests that arrive during a
+/// pass coalesce into one; a pass whose claims failed is retried after 5 s,
+/// then 10 s, 20 s… (at most 5 min) while failures go on.
 pub async fn run(
     shared: Arc<Shared>,
     conn: MultiplexedConnection,
     requests: Receiver<()>,
     lost: Sender<String>,
 ) {
-    while requests.recv().await.is_ok() {
+    let mut retry = false;
+    let mut retry_after = RETRY_FIRST;
+    loop {
+        if !retry && requests.recv().await.is_err() {
+            return;
+        }
         if shared.shutdown.is_triggered() {
             return;
         }
         let started = Instant::now();
         Line::info("reconcile_started").emit();
         let mut totals = Totals::default();
-        match pass(&shared, &conn, &mut totals).await {
+        let result = pass(&shared, &conn, &mut totals).await;
+        retry = totals.failed > 0;
+        match result {
             Ok(complete) => {
                 inc(&shared.metrics.reconcile_runs);
                 Line::info("reconcile_complete")
                     .num("scanned", totals.scanned)
                     .num("unclaimed", totals.unclaimed)
                     .num("claimed", totals.claimed)
+                    .num("failed", totals.failed)
                     .num("duration_ms", started.elapsed().as_millis() as u64)
                     .bool("interrupted", !complete)
                     .emit();
@@ -63,22 +101,40 @@ pub async fn run(
                 inc(&shared.metrics.redis_errors);
                 Line::error("redis_error")
                     .str("operation", "reconcile")
-                    .str("error", &e)
+                    .str("error", &e.reason)
                     .emit();
-                let _ = lost.try_send(format!("catch-up scan: {e}"));
-                return;
+                if e.connection_lost {
+                    let _ = lost.try_send(format!("catch-up scan: {}", e.reason));
+                    return;
+                }
+                retry = true;
             }
+        }
+        let pause = if retry {
+            let pause = retry_after;
+            retry_after = (retry_after * 2).min(RETRY_MAX);
+            pause
+        } else {
+            retry_after = RETRY_FIRST;
+            PASS_SPACING
+        };
+        if shared
+            .shutdown
+            .unless_triggered(smol::Timer::after(pause))
+            .await
+            .is_none()
+        {
+            return;
         }
     }
 }
 
-/// One walk over the artefacts. `Ok(false)` when shutdown cut it short;
-/// `Err` (the reason) when Redis failed under it.
+/// One walk over the artefacts. `Ok(false)` when shutdown cut it short.
 async fn pass(
     shared: &Arc<Shared>,
     conn: &MultiplexedConnection,
     totals: &mut Totals,
-) -> Result<bool, String> {
+) -> Result<bool, PassError> {
     let mut conn = conn.clone();
     let pattern = shared.keys.artefact_pattern();
     let mut cursor: u64 = 0;
@@ -93,8 +149,7 @@ async fn pass(
             .arg("COUNT")
             .arg(SCAN_COUNT)
             .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let ids: Vec<_> = keys
             .iter()
             .filter_map(|k| shared.keys.artefact_id_of(k))
@@ -109,10 +164,7 @@ async fn pass(
             for id in &ids {
                 pipe.exists(shared.keys.claim_by_artefact(id));
             }
-            let claimed: Vec<bool> = pipe
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
+            let claimed: Vec<bool> = pipe.query_async(&mut conn).await?;
             let unclaimed: Vec<_> = ids
                 .iter()
                 .zip(claimed)
@@ -129,7 +181,13 @@ async fn pass(
                     match r {
                         Reported::Created => totals.claimed += 1,
                         Reported::NotCreated => {}
-                        Reported::ConnectionLost => return Err("claim connection lost".into()),
+                        Reported::Failed => totals.failed += 1,
+                        Reported::ConnectionLost => {
+                            return Err(PassError {
+                                reason: "claim connection lost".into(),
+                                connection_lost: true,
+                            })
+                        }
                     }
                 }
             }

@@ -141,7 +141,11 @@ pub async fn connect_at_startup(
     let deadline = Instant::now() + budget;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let result = connect(clients, keys).await;
+        // No attempt may run past the budget (each could take CONNECT_TIMEOUT).
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = within(left, connect(clients, keys))
+            .await
+            .unwrap_or(Err(ConnectError::TimedOut));
         match result {
             Ok(s) => return Ok(s),
             Err(e) if Instant::now() + backoff >= deadline => return Err(e),

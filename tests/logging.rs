@@ -135,3 +135,49 @@ fn a_wrong_password_fails_the_start_without_printing_it() {
     assert_eq!(orch.events("startup_failed").len(), 1);
     assert_all_json(&orch);
 }
+
+/// A flood of junk is counted in full but logged at most 50 lines a second,
+/// with the rest summed up in `log_lines_suppressed` lines.
+#[test]
+fn a_flood_of_bad_messages_is_counted_but_rate_limited_in_the_log() {
+    let redis = RedisServer::start();
+    let orch = Orchestrator::start(&redis, "flood");
+    let mut p = Producer::new(&redis, "flood");
+    let mut pipe = redis::pipe();
+    for i in 0..500 {
+        pipe.cmd("PUBLISH")
+            .arg("sett:flood:artefact_events")
+            .arg(format!("junk {i}"))
+            .ignore();
+    }
+    pipe.query::<()>(&mut p.conn).unwrap();
+    let counted = "sett_orchestrator_malformed_events_total 500\n";
+    assert!(wait_until(PATIENCE, || orch
+        .get("/metrics")
+        .1
+        .contains(counted)));
+    // One more, more than a second later, releases the summary of the suppressed lines.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    p.publish_raw(b"junk last");
+    // The summary is written just before the first line a new second allows.
+    let last_logged = wait_until(PATIENCE, || {
+        orch.events("malformed_event")
+            .iter()
+            .any(|l| l["sample"] == "junk last")
+    });
+    assert!(last_logged, "{:#?}", orch.stdout());
+    let logged = orch.events("malformed_event").len() as u64;
+    let suppressed: u64 = orch
+        .events("log_lines_suppressed")
+        .iter()
+        .map(|l| l["count"].as_u64().unwrap())
+        .sum();
+    assert!(logged < 501, "{logged} lines: not limited");
+    assert_eq!(
+        logged + suppressed,
+        501,
+        "{logged} logged + {suppressed} suppressed"
+    );
+    assert_eq!(orch.get("/healthz").0, 200);
+    assert_all_json(&orch);
+}

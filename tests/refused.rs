@@ -1,0 +1,57 @@
+//! A claim Redis refuses while the connection stays up (MISCONF, OOM,
+//! NOREPLICAS, READONLY…) is not lost: the catch-up scan retries it.
+
+mod support;
+
+use support::*;
+
+#[test]
+fn a_refused_claim_is_retried_by_the_catch_up_scan() {
+    let redis = RedisServer::start();
+    let listener = ClaimListener::start(&redis, "refused");
+    let orch = Orchestrator::start(&redis, "refused");
+    orch.wait_for_event("reconcile_complete");
+    let mut p = Producer::new(&redis, "refused");
+    let id = uuid();
+    p.store(&id, "Standard", "x");
+    // With no replica attached, every write (the claim script's too) is refused.
+    redis::cmd("CONFIG")
+        .arg(&["SET", "min-replicas-to-write", "1"])
+        .query::<()>(&mut p.conn)
+        .unwrap();
+    p.publish_raw(Producer::event_json(&id, "Standard", "x").as_bytes());
+    let refused = orch.wait_for_event("redis_error");
+    assert_eq!(refused["operation"], "claim");
+    assert_eq!(refused["artefact_id"], id.as_str());
+    assert!(
+        refused["error"].as_str().unwrap().contains("NOREPLICAS"),
+        "{refused}"
+    );
+    // The scan it triggers is refused too, and says so.
+    let failed_pass = wait_until(PATIENCE, || {
+        orch.events("reconcile_complete")
+            .iter()
+            .any(|e| e["failed"] == 1)
+    });
+    assert!(failed_pass, "{:#?}", orch.stdout());
+    assert_eq!(p.claim_of(&id), None);
+    assert_eq!(
+        orch.get("/healthz").0,
+        200,
+        "a refused write is not a lost connection"
+    );
+    redis::cmd("CONFIG")
+        .arg(&["SET", "min-replicas-to-write", "0"])
+        .query::<()>(&mut p.conn)
+        .unwrap();
+    let events = listener.wait_for(1);
+    let claim_id = p.claim_of(&id).expect("claimed once Redis accepts writes");
+    assert!(events[0].contains(&claim_id));
+    let created = orch.wait_for_event("claim_created");
+    assert_eq!(created["source"], "reconcile");
+    assert_eq!(created["artefact_id"], id.as_str());
+    assert_eq!(p.claims(), 1);
+    assert_eq!(p.index_entries(), 1);
+    assert!(orch.events("redis_reconnected").is_empty());
+    assert_all_json(&orch);
+}
