@@ -6,105 +6,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use support::certs::{make_ca, make_server_cert};
 use support::*;
-
-/// Runs openssl with `args` in `dir`; it must succeed.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (scripts/ensure-deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A self-signed CA, `{name}.crt` and `{name}.key` in `dir`; returns the certificate's path.
-fn make_ca(dir: &Path, name: &str) -> PathBuf {
-    let (key, crt, subject) = (
-        format!("{name}.key"),
-        format!("{name}.crt"),
-        format!("/CN=Sett test CA {name}"),
-    );
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            &key,
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req", "-x509", "-new", "-key", &key, "-out", &crt, "-days", "2", "-subj", &subject,
-        ],
-    );
-    dir.join(crt)
-}
-
-/// `server.crt` and `server.key` for localhost and 127.0.0.1, signed by `ca`.
-fn make_server_cert(dir: &Path, ca: &str) {
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "server.key",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    let ext = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-               keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n";
-    std::fs::write(dir.join("server.ext"), ext).unwrap();
-    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &ca_crt,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
-}
 
 /// A TLS-only redis-server with a certificate for `localhost` and 127.0.0.1
 /// signed by its own test CA; killed on drop.
@@ -120,7 +26,7 @@ impl TlsRedis {
         let dir = std::env::temp_dir().join(format!("sett-test-tls-{}", uuid()));
         std::fs::create_dir_all(&dir).unwrap();
         let ca = make_ca(&dir, "ca");
-        make_server_cert(&dir, "ca");
+        make_server_cert(&dir, "ca", "localhost", "DNS:localhost,IP:127.0.0.1");
         let port = free_port();
         let child = Command::new("redis-server")
             .args([

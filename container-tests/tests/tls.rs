@@ -4,25 +4,15 @@
 //! it and exits 1, and with that CA mounted and named in `SETT_REDIS_CA_FILE`
 //! it makes claims.
 
+#[path = "../../tests/support/certs.rs"]
+mod certs;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
+use certs::{make_ca, make_server_cert};
 use common::*;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (scripts/ensure-deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A directory with `ca.crt` and a `server.crt`/`server.key` for `host`; removed on drop.
 struct Certs(PathBuf);
@@ -31,84 +21,8 @@ impl Certs {
     fn for_host(host: &str) -> Certs {
         let dir = std::env::temp_dir().join(format!("sett-ct-tls-{}", uuid()));
         std::fs::create_dir_all(&dir).unwrap();
-        openssl(
-            &dir,
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                "ca.key",
-            ],
-        );
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Sett CT CA",
-            ],
-        );
-        openssl(
-            &dir,
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                "server.key",
-            ],
-        );
-        let subject = format!("/CN={host}");
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                &subject,
-            ],
-        );
-        let ext = format!(
-            "subjectAltName=DNS:{host}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-        );
-        std::fs::write(dir.join("server.ext"), ext).unwrap();
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.crt",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-            ],
-        );
+        make_ca(&dir, "ca");
+        make_server_cert(&dir, "ca", host, &format!("DNS:{host}"));
         Certs(dir)
     }
 

@@ -10,6 +10,7 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod certs;
 mod orchestrator;
 mod producer;
 mod redis_server;
