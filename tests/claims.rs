@@ -90,15 +90,7 @@ fn every_structural_type_but_terminal_gets_one_claim() {
             .unwrap();
         assert_eq!(&artefact, id);
     }
-    let announced: Vec<String> = events
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<serde_json::Value>(e).unwrap()["artefact_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let announced = announced_artefacts(&events);
     let mut want = ids.clone();
     want.sort();
     let mut got = announced.clone();

@@ -52,15 +52,7 @@ fn three_replicas_make_exactly_one_claim_per_artefact() {
         || listener.messages().len() > ARTEFACTS
     ));
     assert_eq!(events.len(), ARTEFACTS);
-    let announced: HashSet<String> = events
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<serde_json::Value>(e).unwrap()["artefact_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let announced: HashSet<String> = announced_artefacts(&events).into_iter().collect();
     assert_eq!(announced, ids);
 
     let mut claim_of: HashMap<String, String> = HashMap::new();

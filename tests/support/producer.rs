@@ -136,3 +136,14 @@ impl ClaimListener {
         self.messages()
     }
 }
+
+/// The `artefact_id` of each claim event, in order.
+pub fn announced_artefacts(events: &[String]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let claim: serde_json::Value = serde_json::from_str(e).unwrap();
+            claim["artefact_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
