@@ -36,7 +36,7 @@ pub async fn run(config: Config) -> i32 {
             return fail_start("redis_connect", &why);
         }
     };
-    let listener = match http::bind(config.http_addr).await {
+    let listener = match smol::net::TcpListener::bind(config.http_addr).await {
         Ok(l) => l,
         Err(e) => {
             return fail_start(

@@ -7,7 +7,6 @@
 //! backlog instead of in our memory. It runs as its own task, so a probe never
 //! waits behind claim work.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,11 +186,6 @@ pub async fn respond(shared: &Shared, head: &RequestHead) -> Response {
             }
         }
     }
-}
-
-/// Binds the listener (start-up reports a failure naming `SETT_HTTP_ADDR`).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }
 
 /// Accepts connections until `stop`, then drops the listener.

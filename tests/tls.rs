@@ -109,15 +109,7 @@ impl Drop for TlsRedis {
 
 /// Starts the orchestrator on `redis` with `extra` variables; does not wait.
 fn spawn(redis: &TlsRedis, instance: &str, extra: &[(&str, &str)]) -> Orchestrator {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = redis.url();
-    let mut env = vec![
-        ("SETT_INSTANCE_NAME", instance),
-        ("REDIS_URL", url.as_str()),
-        ("SETT_HTTP_ADDR", addr.as_str()),
-    ];
-    env.extend_from_slice(extra);
-    Orchestrator::spawn(&env)
+    Orchestrator::spawn_on(&redis.url(), instance, extra)
 }
 
 /// Waits for exit 1, then checks the one plain stderr line and the JSON

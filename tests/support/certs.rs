@@ -18,13 +18,8 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A self-signed CA, `{name}.crt` and `{name}.key` in `dir`; returns the certificate's path.
-pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
-    let (key, crt, subject) = (
-        format!("{name}.key"),
-        format!("{name}.crt"),
-        format!("/CN=Sett test CA {name}"),
-    );
+/// A P-256 private key in `dir/file`.
+fn make_key(dir: &Path, file: &str) {
     openssl(
         dir,
         &[
@@ -34,9 +29,19 @@ pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
             "-genkey",
             "-noout",
             "-out",
-            &key,
+            file,
         ],
     );
+}
+
+/// A self-signed CA, `{name}.crt` and `{name}.key` in `dir`; returns the certificate's path.
+pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    let (key, crt, subject) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN=Sett test CA {name}"),
+    );
+    make_key(dir, &key);
     openssl(
         dir,
         &[
@@ -50,18 +55,7 @@ pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
 /// common name `cn` and the subject alternative names `sans` (e.g.
 /// `DNS:localhost,IP:127.0.0.1`).
 pub fn make_server_cert(dir: &Path, ca: &str, cn: &str, sans: &str) {
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "server.key",
-        ],
-    );
+    make_key(dir, "server.key");
     openssl(
         dir,
         &[

@@ -84,17 +84,22 @@ impl Orchestrator {
     }
 
     pub fn start_env(redis: &RedisServer, instance: &str, extra: &[(&str, &str)]) -> Orchestrator {
+        let o = Orchestrator::spawn_on(&redis.url(), instance, extra);
+        o.wait_for_event("orchestrator_startup");
+        o
+    }
+
+    /// Spawns one on `url` for `instance` with a free HTTP port and `extra`
+    /// variables; does not wait for start-up.
+    pub fn spawn_on(url: &str, instance: &str, extra: &[(&str, &str)]) -> Orchestrator {
         let addr = format!("127.0.0.1:{}", free_port());
-        let url = redis.url();
         let mut env = vec![
             ("SETT_INSTANCE_NAME", instance),
-            ("REDIS_URL", url.as_str()),
+            ("REDIS_URL", url),
             ("SETT_HTTP_ADDR", addr.as_str()),
         ];
         env.extend_from_slice(extra);
-        let o = Orchestrator::spawn(&env);
-        o.wait_for_event("orchestrator_startup");
-        o
+        Orchestrator::spawn(&env)
     }
 
     pub fn pid(&self) -> i32 {
