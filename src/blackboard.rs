@@ -1,11 +1,14 @@
 //! The blackboard schema: key and channel names, and the wire types we read
 //! (artefact events) and write (claims), byte for byte as in the contract.
 //!
-//! Keys are only ever built from ids that passed [`parse_canonical_uuid`], so a
-//! hostile event cannot make us touch `sett:i:artefact:../x` or `a*:b`.
+//! Keys are only ever built from ids that passed [`ArtefactId::parse`] (or
+//! that we generated), so a hostile event cannot make us touch
+//! `sett:i:artefact:../x` or `a*:b`.
 
 use serde::Deserialize;
 use uuid::Uuid;
+
+use crate::ids::ArtefactId;
 
 /// Status of every claim this phase creates.
 pub const PENDING_REVIEW: &str = "pending_review";
@@ -28,23 +31,23 @@ impl Keys {
         }
     }
 
-    fn key(&self, kind: &str, id: &Uuid) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + kind.len() + 36);
+    fn key(&self, kind: &str, id: &(impl IdText + ?Sized)) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + kind.len() + 45);
         key.push_str(&self.prefix);
         key.push_str(kind);
-        push_uuid(&mut key, id);
+        id.push_to(&mut key);
         key
     }
 
-    pub fn artefact(&self, id: &Uuid) -> String {
+    pub fn artefact(&self, id: &(impl IdText + ?Sized)) -> String {
         self.key("artefact:", id)
     }
 
-    pub fn claim(&self, id: &Uuid) -> String {
+    pub fn claim(&self, id: &(impl IdText + ?Sized)) -> String {
         self.key("claim:", id)
     }
 
-    pub fn claim_by_artefact(&self, artefact_id: &Uuid) -> String {
+    pub fn claim_by_artefact(&self, artefact_id: &(impl IdText + ?Sized)) -> String {
         self.key("claim_by_artefact:", artefact_id)
     }
 
@@ -62,31 +65,30 @@ impl Keys {
     }
 
     /// The artefact id of a key found by SCAN, if the key is exactly
-    /// `sett:{i}:artefact:<canonical UUID>`.
-    pub fn artefact_id_of(&self, key: &[u8]) -> Option<Uuid> {
+    /// `sett:{i}:artefact:<id>` with an id in an accepted form.
+    pub fn artefact_id_of(&self, key: &[u8]) -> Option<ArtefactId> {
         let rest = key
             .strip_prefix(self.prefix.as_bytes())?
             .strip_prefix(b"artefact:")?;
-        parse_canonical_uuid(std::str::from_utf8(rest).ok()?)
+        crate::ids::parse_bytes(rest)
     }
 }
 
-/// Accepts only the canonical lowercase `8-4-4-4-12` form.
-pub fn parse_canonical_uuid(s: &str) -> Option<Uuid> {
-    let b = s.as_bytes();
-    if b.len() != 36 {
-        return None;
+/// An id that can be written into a key: one we generated, or one we checked.
+pub trait IdText {
+    fn push_to(&self, out: &mut String);
+}
+
+impl IdText for Uuid {
+    fn push_to(&self, out: &mut String) {
+        push_uuid(out, self);
     }
-    for (i, &c) in b.iter().enumerate() {
-        let ok = match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
-        };
-        if !ok {
-            return None;
-        }
+}
+
+impl IdText for ArtefactId {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self.as_str());
     }
-    Uuid::try_parse(s).ok()
 }
 
 /// Why an artefact event was rejected. Reasons are fixed texts: they never
@@ -110,7 +112,7 @@ impl MalformedEvent {
             MalformedEvent::NotObject => "not a JSON object",
             MalformedEvent::MissingId => "no id field",
             MalformedEvent::IdNotString => "id is not a string",
-            MalformedEvent::IdNotUuid => "id is not a canonical lowercase UUID",
+            MalformedEvent::IdNotUuid => "id is not a UUID in a form the Go client accepts",
             MalformedEvent::BadShape => "unexpected JSON shape (e.g. a repeated field)",
         }
     }
@@ -124,7 +126,7 @@ struct EventHead {
 }
 
 /// Decodes an artefact event down to its artefact id.
-pub fn decode_event(message: &[u8]) -> Result<Uuid, MalformedEvent> {
+pub fn decode_event(message: &[u8]) -> Result<ArtefactId, MalformedEvent> {
     let first = message.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some() && first != Some(&b'{') {
         // Still reject garbage as "not JSON" rather than "not an object".
@@ -139,7 +141,7 @@ pub fn decode_event(message: &[u8]) -> Result<Uuid, MalformedEvent> {
     match head.id {
         None | Some(serde_json::Value::Null) => Err(MalformedEvent::MissingId),
         Some(serde_json::Value::String(s)) => {
-            parse_canonical_uuid(&s).ok_or(MalformedEvent::IdNotUuid)
+            ArtefactId::parse(&s).ok_or(MalformedEvent::IdNotUuid)
         }
         Some(_) => Err(MalformedEvent::IdNotString),
     }
@@ -179,12 +181,13 @@ pub fn push_uuid(out: &mut String, id: &Uuid) {
 }
 
 /// The `claim_events` message: the claim as JSON, fields in contract order.
-pub fn claim_json(claim_id: &Uuid, artefact_id: &Uuid) -> String {
+/// (Accepted id forms need no JSON escaping.)
+pub fn claim_json(claim_id: &Uuid, artefact_id: &(impl IdText + ?Sized)) -> String {
     let mut json = String::with_capacity(200);
     json.push_str("{\"id\":\"");
     push_uuid(&mut json, claim_id);
     json.push_str("\",\"artefact_id\":\"");
-    push_uuid(&mut json, artefact_id);
+    artefact_id.push_to(&mut json);
     json.push_str("\",\"status\":\"");
     json.push_str(PENDING_REVIEW);
     json.push_str(
@@ -202,9 +205,10 @@ mod tests {
     #[test]
     fn keys_follow_the_contract() {
         let k = Keys::new("prod");
-        let id = Uuid::parse_str(ID).unwrap();
+        let id = id(ID);
         assert_eq!(k.artefact(&id), format!("sett:prod:artefact:{ID}"));
-        assert_eq!(k.claim(&id), format!("sett:prod:claim:{ID}"));
+        let claim = Uuid::parse_str(ID).unwrap();
+        assert_eq!(k.claim(&claim), format!("sett:prod:claim:{ID}"));
         assert_eq!(
             k.claim_by_artefact(&id),
             format!("sett:prod:claim_by_artefact:{ID}")
@@ -214,18 +218,29 @@ mod tests {
         assert_eq!(k.artefact_pattern(), "sett:prod:artefact:*");
     }
 
+    fn id(s: &str) -> ArtefactId {
+        ArtefactId::parse(s).unwrap()
+    }
+
     #[test]
     fn scanned_keys_must_be_exact() {
         let k = Keys::new("prod");
-        assert_eq!(
-            k.artefact_id_of(format!("sett:prod:artefact:{ID}").as_bytes()),
-            Some(ID.parse().unwrap())
-        );
+        for form in [
+            ID.to_string(),
+            ID.to_uppercase(),
+            format!("{{{ID}}}"),
+            format!("urn:uuid:{ID}"),
+            ID.replace('-', ""),
+        ] {
+            assert_eq!(
+                k.artefact_id_of(format!("sett:prod:artefact:{form}").as_bytes()),
+                Some(id(&form))
+            );
+        }
         for junk in [
             "sett:prod:artefact:".to_string(),
             "sett:prod:artefact:x".to_string(),
             format!("sett:prod:artefact:{ID}:extra"),
-            format!("sett:prod:artefact:{}", ID.to_uppercase()),
             format!("sett:other:artefact:{ID}"),
             "sett:prod:artefact:\u{ff}".to_string(),
         ] {
@@ -234,21 +249,17 @@ mod tests {
     }
 
     #[test]
-    fn only_canonical_uuids() {
-        assert!(parse_canonical_uuid(ID).is_some());
-        for bad in [
-            "",
-            "../x",
-            "a*:b",
-            "4A7C8F1E-2B3D-4C5E-8F90-A1B2C3D4E5F6",
-            "4a7c8f1e2b3d4c5e8f90a1b2c3d4e5f6",
-            "{4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6}",
-            "urn:uuid:4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6",
-            "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5fg",
-            "4a7c8f1e+2b3d-4c5e-8f90-a1b2c3d4e5f6",
-        ] {
-            assert!(parse_canonical_uuid(bad).is_none(), "{bad}");
-        }
+    fn keys_keep_the_id_as_written() {
+        let k = Keys::new("prod");
+        let upper = ID.to_uppercase();
+        assert_eq!(
+            k.artefact(&id(&upper)),
+            format!("sett:prod:artefact:{upper}")
+        );
+        assert_eq!(
+            k.claim_by_artefact(&id(&format!("urn:uuid:{ID}"))),
+            format!("sett:prod:claim_by_artefact:urn:uuid:{ID}")
+        );
     }
 
     #[test]
@@ -256,7 +267,7 @@ mod tests {
         let ok = format!(
             r#"{{"id":"{ID}","logical_id":"{ID}","version":1,"structural_type":"Standard","type":"GoalDefined","payload":"hi","source_artefacts":null,"produced_by_role":"user","extra":{{"x":[1]}}}}"#
         );
-        assert_eq!(decode_event(ok.as_bytes()), Ok(ID.parse().unwrap()));
+        assert_eq!(decode_event(ok.as_bytes()), Ok(id(ID)));
         let cases: &[(&[u8], MalformedEvent)] = &[
             (b"", MalformedEvent::NotJson),
             (b"not json", MalformedEvent::NotJson),
@@ -285,7 +296,7 @@ mod tests {
             "[".repeat(100_000),
             "]".repeat(100_000)
         );
-        assert_eq!(decode_event(deep.as_bytes()), Ok(ID.parse().unwrap()));
+        assert_eq!(decode_event(deep.as_bytes()), Ok(id(ID)));
         let deep_id = format!("{{\"id\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(
             decode_event(deep_id.as_bytes()),
@@ -313,7 +324,7 @@ mod tests {
     #[test]
     fn claim_json_is_byte_exact() {
         let c = Uuid::parse_str("11111111-2222-4333-8444-555555555555").unwrap();
-        let a = Uuid::parse_str(ID).unwrap();
+        let a = id(ID);
         assert_eq!(
             claim_json(&c, &a),
             format!(

@@ -13,6 +13,7 @@ use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use uuid::Uuid;
 
 use crate::blackboard::{claim_json, Keys};
+use crate::ids::ArtefactId;
 
 /// KEYS: artefact hash, claim-by-artefact index, new claim hash.
 /// ARGV: claim id, artefact id, claim channel, claim JSON.
@@ -108,7 +109,7 @@ pub async fn load_script(conn: &mut MultiplexedConnection) -> Result<(), RedisEr
 pub async fn claim_artefact(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
-    artefact_id: &Uuid,
+    artefact_id: &ArtefactId,
 ) -> Result<ClaimOutcome, ClaimError> {
     let mut results = claim_batch(conn, keys, std::slice::from_ref(artefact_id)).await?;
     results.pop().ok_or(ClaimError::UnexpectedReply)?
@@ -121,7 +122,7 @@ pub async fn claim_artefact(
 pub async fn claim_batch(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
-    artefact_ids: &[Uuid],
+    artefact_ids: &[ArtefactId],
 ) -> Result<Vec<Result<ClaimOutcome, ClaimError>>, ClaimError> {
     let claim_ids: Vec<Uuid> = artefact_ids.iter().map(|_| new_claim_id()).collect();
     let mut replies = run_pipeline(conn, keys, artefact_ids, &claim_ids, None).await?;
@@ -153,7 +154,7 @@ fn is_noscript(reply: &RedisResult<Vec<Value>>) -> bool {
 async fn run_pipeline(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
-    artefact_ids: &[Uuid],
+    artefact_ids: &[ArtefactId],
     claim_ids: &[Uuid],
     only: Option<&[usize]>,
 ) -> Result<Vec<RedisResult<Vec<Value>>>, ClaimError> {
@@ -180,11 +181,7 @@ async fn run_pipeline(
                     .hyphenated()
                     .encode_lower(&mut Uuid::encode_buffer()),
             )
-            .arg(
-                &*artefact_id
-                    .hyphenated()
-                    .encode_lower(&mut Uuid::encode_buffer()),
-            )
+            .arg(artefact_id.as_str())
             .arg(&channel)
             .arg(claim_json(claim_id, artefact_id));
     }

@@ -16,9 +16,9 @@ use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 use smol::channel::{Receiver, Sender};
-use uuid::Uuid;
 
 use crate::health::PING_TIMEOUT;
+use crate::ids::ArtefactId;
 use crate::log::{Line, RateLimit};
 use crate::metrics::inc;
 use crate::outcome::{claim_and_report, Reported, Source};
@@ -209,7 +209,7 @@ fn log_notice(
         Notice::Dropped(artefact_id) => {
             inc(&shared.metrics.events_dropped);
             Line::warn("event_dropped")
-                .uuid("artefact_id", &artefact_id)
+                .str("artefact_id", artefact_id.as_str())
                 .str("reason", "claim queue full; catch-up will claim it")
                 .emit();
             let _ = reconcile.try_send(());
@@ -235,7 +235,7 @@ async fn worker(
                 Err(_) => break,
             }
         }
-        let ids: Vec<Uuid> = batch.iter().map(|p| p.artefact_id).collect();
+        let ids: Vec<ArtefactId> = batch.iter().map(|p| p.artefact_id).collect();
         let received: Vec<Instant> = batch.drain(..).map(|p| p.received).collect();
         let reported = claim_and_report(&shared, &mut conn, &ids, &received, Source::Event).await;
         if reported.contains(&Reported::ConnectionLost) {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod engine;
 pub mod health;
 pub mod http;
+pub mod ids;
 pub mod log;
 pub mod metrics;
 pub mod outcome;

@@ -6,8 +6,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use crate::ids::ArtefactId;
 use redis::aio::MultiplexedConnection;
-use uuid::Uuid;
 
 use crate::claim::{claim_batch, ClaimError, ClaimOutcome};
 use crate::log::{Line, Lines};
@@ -37,7 +37,7 @@ pub enum Reported {
 pub async fn claim_and_report(
     shared: &Shared,
     conn: &mut MultiplexedConnection,
-    ids: &[Uuid],
+    ids: &[ArtefactId],
     received: &[Instant],
     source: Source,
 ) -> Vec<Reported> {
@@ -64,7 +64,7 @@ pub async fn claim_and_report(
 
 fn report(
     shared: &Shared,
-    artefact_id: &Uuid,
+    artefact_id: &ArtefactId,
     took: Duration,
     result: Result<ClaimOutcome, ClaimError>,
     source: Source,
@@ -82,7 +82,7 @@ fn report(
             }
             out.push(
                 Line::info("claim_created")
-                    .uuid("artefact_id", artefact_id)
+                    .str("artefact_id", artefact_id.as_str())
                     .uuid("claim_id", &claim_id)
                     .str("status", crate::blackboard::PENDING_REVIEW)
                     .millis("latency_ms", took)
@@ -96,7 +96,7 @@ fn report(
             inc(&m.terminal_skipped);
             out.push(
                 Line::info("terminal_skipped")
-                    .uuid("artefact_id", artefact_id)
+                    .str("artefact_id", artefact_id.as_str())
                     .str("type", &artefact_type),
             );
         }
@@ -104,19 +104,19 @@ fn report(
             inc(&m.duplicate_events);
             out.push(
                 Line::warn("duplicate_artefact")
-                    .uuid("artefact_id", artefact_id)
+                    .str("artefact_id", artefact_id.as_str())
                     .str("existing_claim_id", &existing_claim_id),
             );
         }
         Ok(ClaimOutcome::NotFound) => {
             inc(&m.artefacts_not_found);
-            out.push(Line::warn("artefact_not_found").uuid("artefact_id", artefact_id));
+            out.push(Line::warn("artefact_not_found").str("artefact_id", artefact_id.as_str()));
         }
         Ok(ClaimOutcome::Invalid { reason }) => {
             inc(&m.artefacts_invalid);
             out.push(
                 Line::warn("artefact_invalid")
-                    .uuid("artefact_id", artefact_id)
+                    .str("artefact_id", artefact_id.as_str())
                     .str("reason", &reason),
             );
         }
@@ -127,7 +127,7 @@ fn report(
 
 fn report_claim_error(
     shared: &Shared,
-    artefact_id: &Uuid,
+    artefact_id: &ArtefactId,
     e: &ClaimError,
     out: &mut Lines,
 ) -> Reported {
@@ -135,7 +135,7 @@ fn report_claim_error(
     out.push(
         Line::error("redis_error")
             .str("operation", "claim")
-            .uuid("artefact_id", artefact_id)
+            .str("artefact_id", artefact_id.as_str())
             .display("error", e),
     );
     if e.is_connection_lost() {

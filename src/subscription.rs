@@ -13,16 +13,16 @@ use std::time::Instant;
 
 use redis::{PushInfo, PushKind, Value};
 use smol::channel::{Receiver, Sender};
-use uuid::Uuid;
 
 use crate::blackboard::{decode_event, safe_sample};
+use crate::ids::ArtefactId;
 
 /// Ids waiting for a worker at most; beyond that they are left to catch-up.
 pub const MAX_QUEUED: usize = 100_000;
 
 /// An artefact id waiting for a claim worker.
 pub struct Pending {
-    pub artefact_id: Uuid,
+    pub artefact_id: ArtefactId,
     pub received: Instant,
 }
 
@@ -34,7 +34,7 @@ pub enum Notice {
         sample: String,
     },
     /// The work queue was full; catch-up will claim this one.
-    Dropped(Uuid),
+    Dropped(ArtefactId),
     /// The connection under the subscription is gone.
     Disconnected,
 }
@@ -82,7 +82,7 @@ fn on_push(push: PushInfo, work: &Sender<Pending>, notices: &Sender<Notice>) {
 }
 
 /// Queues the id of one event; `Ok(Some(id))` when the queue was full.
-fn accept(message: &[u8], work: &Sender<Pending>) -> Result<Option<Uuid>, Notice> {
+fn accept(message: &[u8], work: &Sender<Pending>) -> Result<Option<ArtefactId>, Notice> {
     let received = Instant::now();
     let artefact_id = decode_event(message).map_err(|why| Notice::Malformed {
         reason: why.reason(),
@@ -143,7 +143,7 @@ mod tests {
                 bytes,
                 sample,
             } => {
-                assert_eq!(reason, "id is not a canonical lowercase UUID");
+                assert_eq!(reason, "id is not a UUID in a form the Go client accepts");
                 assert_eq!(bytes, 32);
                 assert_eq!(sample, r#"{"id":"../x","payload""#);
             }

@@ -11,11 +11,11 @@ const TOO_DEEP: &str = "JSON nested too deeply";
 const NOT_OBJECT: &str = "not a JSON object";
 const MISSING_ID: &str = "no id field";
 const ID_NOT_STRING: &str = "id is not a string";
-const ID_NOT_UUID: &str = "id is not a canonical lowercase UUID";
+const ID_NOT_UUID: &str = "id is not a UUID in a form the Go client accepts";
 
 /// The bad messages and the reason each `malformed_event` line must give.
 fn corpus() -> Vec<(Vec<u8>, &'static str)> {
-    let upper = uuid().to_uppercase();
+    let trailing = format!("{}x", uuid());
     let deep_id = format!("{{\"id\":{}{}}}", "[".repeat(50_000), "]".repeat(50_000));
     vec![
         (b"not json".to_vec(), NOT_JSON),
@@ -34,7 +34,10 @@ fn corpus() -> Vec<(Vec<u8>, &'static str)> {
         (b"\"just a string\"".to_vec(), NOT_OBJECT),
         (b"{\"id\":\"../x\"}".to_vec(), ID_NOT_UUID),
         (b"{\"id\":\"a*:b\"}".to_vec(), ID_NOT_UUID),
-        (format!("{{\"id\":\"{upper}\"}}").into_bytes(), ID_NOT_UUID),
+        (
+            format!("{{\"id\":\"{trailing}\"}}").into_bytes(),
+            ID_NOT_UUID,
+        ),
         (b"{\"id\":\"\xff\xfe\x80\"}".to_vec(), NOT_JSON),
         (b"\xc3\x28\xa0\xa1 binary \x00\x01".to_vec(), NOT_JSON),
         (deep_id.into_bytes(), TOO_DEEP),

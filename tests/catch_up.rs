@@ -41,17 +41,17 @@ fn artefacts_written_while_no_orchestrator_runs_are_claimed_at_start() {
             id
         })
         .collect();
-    // Keys under the pattern that are not artefact:<canonical UUID>, each a
-    // well-formed artefact hash otherwise: none may be claimed or counted.
-    let upper = uuid().to_uppercase();
+    // Keys under the pattern that are not artefact:<id in an accepted form>,
+    // each a well-formed artefact hash otherwise: none may be claimed or counted.
     let extra = format!("{}:extra", uuid());
+    let padded = format!(" {}", uuid());
     for junk in [
         "not-a-uuid",
-        upper.as_str(),
         extra.as_str(),
+        padded.as_str(),
         "",
         "*",
-        "{00000000-0000-4000-8000-000000000000}",
+        "(00000000-0000-4000-8000-000000000000)",
     ] {
         p.store(junk, "Standard", "junk");
     }

@@ -190,7 +190,7 @@ pub fn limit(
                         batch.clock.elapsed().as_nanos() as u64 + 1,
                         Ordering::Relaxed,
                     );
-                    match claim_artefact(&mut conn, keys, &batch.ids[i]).await {
+                    match claim_artefact(&mut conn, keys, &batch.ids[i].into()).await {
                         Ok(ClaimOutcome::Created { .. }) => created.set(created.get() + 1),
                         Ok(other) => {
                             return Err(format!(

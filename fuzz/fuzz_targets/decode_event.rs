@@ -5,14 +5,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sett_orchestrator::blackboard::{
-    decode_event, parse_canonical_uuid, safe_sample, SAMPLE_BYTES,
-};
+use sett_orchestrator::blackboard::{decode_event, safe_sample, SAMPLE_BYTES};
+use sett_orchestrator::ids::ArtefactId;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(id) = decode_event(data) {
-        let text = id.hyphenated().to_string();
-        assert_eq!(parse_canonical_uuid(&text), Some(id));
+        let text = id.as_str().to_string();
+        assert_eq!(ArtefactId::parse(&text), Some(id));
         // serde_json::Value has a nesting limit the decoder does not need; when
         // it does parse, it must agree on the id.
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {

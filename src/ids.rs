@@ -1,0 +1,161 @@
+//! Artefact ids as producers write them.
+//!
+//! The Go client checks an artefact id with its UUID library's `Parse` and then
+//! uses the string **as written**: the hash key, the index key, the claim's
+//! `artefact_id` and the events all carry the producer's spelling, and agents
+//! look claims up by that same string. So we accept exactly the forms that
+//! parser documents and never normalise:
+//!
+//! - `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in any letter case;
+//! - the same wrapped in braces, `{…}` (Microsoft style);
+//! - the same after `urn:uuid:` (prefix in any letter case);
+//! - 32 hex digits without dashes, any letter case.
+//!
+//! Go's parser only looks at the middle 36 bytes of a 38-byte string; we
+//! insist that they are wrapped in `{` and `}`, so a key is never built from
+//! other outer bytes (`*`, spaces, control characters). Everything else is
+//! refused, and no key is ever built from a refused id.
+
+use std::fmt;
+
+/// The longest accepted form: `urn:uuid:` + 36.
+pub const MAX_ID_LEN: usize = 45;
+
+/// A validated artefact id, stored inline (no allocation on the event path).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ArtefactId {
+    len: u8,
+    bytes: [u8; MAX_ID_LEN],
+}
+
+impl ArtefactId {
+    /// The id exactly as the producer wrote it.
+    pub fn as_str(&self) -> &str {
+        // SAFETY-free: only ASCII is ever stored (checked by `parse`).
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+
+    /// Accepts one of the forms in the module documentation.
+    pub fn parse(s: &str) -> Option<ArtefactId> {
+        parse_bytes(s.as_bytes())
+    }
+}
+
+impl From<uuid::Uuid> for ArtefactId {
+    /// The canonical lower-case form (what Sett's own producers write).
+    fn from(id: uuid::Uuid) -> ArtefactId {
+        let mut bytes = [0u8; MAX_ID_LEN];
+        id.hyphenated().encode_lower(&mut bytes[..36]);
+        ArtefactId { len: 36, bytes }
+    }
+}
+
+impl fmt::Display for ArtefactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for ArtefactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ArtefactId({})", self.as_str())
+    }
+}
+
+impl AsRef<str> for ArtefactId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// [`ArtefactId::parse`] on bytes (keys found by SCAN are bytes).
+pub fn parse_bytes(b: &[u8]) -> Option<ArtefactId> {
+    let ok = match b.len() {
+        36 => is_dashed(b),
+        38 => b[0] == b'{' && b[37] == b'}' && is_dashed(&b[1..37]),
+        45 => b[..9].eq_ignore_ascii_case(b"urn:uuid:") && is_dashed(&b[9..]),
+        32 => b.iter().all(u8::is_ascii_hexdigit),
+        _ => false,
+    };
+    if !ok {
+        return None;
+    }
+    let mut bytes = [0u8; MAX_ID_LEN];
+    bytes[..b.len()].copy_from_slice(b);
+    Some(ArtefactId {
+        len: b.len() as u8,
+        bytes,
+    })
+}
+
+/// `8-4-4-4-12` hex digits, any letter case.
+fn is_dashed(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6";
+
+    #[test]
+    fn the_five_forms_are_kept_as_written() {
+        for good in [
+            ID.to_string(),
+            ID.to_uppercase(),
+            "4A7c8F1e-2b3D-4c5e-8f90-a1B2c3d4e5f6".to_string(),
+            format!("{{{ID}}}"),
+            format!("urn:uuid:{ID}"),
+            format!("URN:UUID:{}", ID.to_uppercase()),
+            ID.replace('-', ""),
+            ID.replace('-', "").to_uppercase(),
+            "00000000-0000-0000-0000-000000000000".to_string(),
+        ] {
+            let id = ArtefactId::parse(&good).unwrap_or_else(|| panic!("{good}"));
+            assert_eq!(id.as_str(), good);
+            assert_eq!(id.to_string(), good);
+        }
+    }
+
+    #[test]
+    fn everything_else_is_refused() {
+        for bad in [
+            String::new(),
+            "../x".into(),
+            "a*b".into(),
+            "a*:b".into(),
+            format!(" {ID}"),
+            format!("{ID} "),
+            format!("{ID}x"),
+            format!("{ID}\n"),
+            format!("({ID})"),
+            format!("*{ID}*"),
+            format!("{{{ID}"),
+            format!("urn:uuid:{}", ID.replace('-', "")),
+            format!("urn:uid:{ID}x"),
+            format!("uuid:{ID}"),
+            ID.replace('-', "_"),
+            "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5fg".into(),
+            "4a7c8f1e2b3d-4c5e-8f90-a1b2c3d4e5f6-".into(),
+            ID.replace('-', "")[..31].into(),
+            format!("{}0", ID.replace('-', "")),
+            "x".repeat(1000),
+            "é".repeat(18),
+        ] {
+            assert!(ArtefactId::parse(&bad).is_none(), "{bad:?}");
+        }
+        assert!(parse_bytes(b"4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5\xff\xfe").is_none());
+    }
+
+    #[test]
+    fn case_twins_are_distinct() {
+        let lower = ArtefactId::parse(ID).unwrap();
+        let upper = ArtefactId::parse(&ID.to_uppercase()).unwrap();
+        assert_ne!(lower, upper);
+    }
+}
