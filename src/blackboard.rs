@@ -51,6 +51,11 @@ impl Keys {
         self.key("claim_by_artefact:", artefact_id)
     }
 
+    /// `sett:{i}:` (or `holt:{i}:`): every key and channel starts with it.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn artefact_events(&self) -> String {
         format!("{}artefact_events", self.prefix)
     }
@@ -82,6 +87,12 @@ pub trait IdText {
 impl IdText for Uuid {
     fn push_to(&self, out: &mut String) {
         push_uuid(out, self);
+    }
+}
+
+impl IdText for str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
     }
 }
 

@@ -97,6 +97,18 @@ impl Line {
         self
     }
 
+    /// TEMPORARY (the registry branch adds it): an already-encoded JSON value.
+    pub fn raw_json(mut self, key: &str, json: &str) -> Line {
+        self.key(key);
+        self.buf.push_str(json);
+        self
+    }
+
+    /// TEMPORARY (the hardening branch adds it).
+    pub fn debug(event: &str) -> Line {
+        Line::new(Level::Info, event)
+    }
+
     pub fn bool(mut self, key: &str, value: bool) -> Line {
         self.key(key);
         self.buf.push_str(if value { "true" } else { "false" });
@@ -115,6 +127,11 @@ impl Line {
         line.push('\n');
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
+}
+
+/// TEMPORARY (the hardening branch adds it).
+pub fn debug_enabled() -> bool {
+    false
 }
 
 /// Lines gathered to be written together: a claim batch logs up to 32 lines

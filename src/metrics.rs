@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-const PREFIX: &str = "sett_orchestrator_";
+pub const PREFIX: &str = "sett_orchestrator_";
 /// Upper bounds (seconds) of the claim-duration histogram buckets.
 const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -164,7 +164,7 @@ impl Metrics {
     }
 }
 
-fn metric_head(out: &mut String, name: &str, kind: &str, help: &str) {
+pub fn metric_head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {PREFIX}{name} {help}");
     let _ = writeln!(out, "# TYPE {PREFIX}{name} {kind}");
 }

@@ -1,0 +1,45 @@
+-- artefact.lua: an artefact arrived (event or catch-up). One atomic decision:
+--  1. it counts for the claims of its source artefacts (phases.lua), and
+--  2. unless it is Terminal, Failure or Review, it gets its own claim, which
+--     then collects bids (it joins the bidding set).
+-- KEYS[1] the artefact hash, KEYS[2] its claim_by_artefact index key.
+-- ARGV[5] the artefact id as written, ARGV[6] a fresh claim id.
+local AID, CID = ARGV[5], ARGV[6]
+
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then return { { 'not_found' } } end
+if kind ~= 'hash' then return { { 'invalid', 'artefact key is a ' .. kind .. ', not a hash' } } end
+local a = redis.call('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role')
+local structural_type = a[1]
+if not structural_type or structural_type == '' then
+  return { { 'invalid', 'artefact hash has no structural_type' } }
+end
+
+if structural_type ~= 'Terminal' then
+  local art = { id = AID, structural_type = structural_type, role = a[4] or '' }
+  local seen = {}
+  for _, source in ipairs(decode_list(a[3]) or {}) do
+    if valid_id(source) and not seen[source] then
+      seen[source] = true
+      local claim_id = redis.call('GET', index_key(source))
+      local c = claim_id and load_claim(claim_id)
+      if c then deliver(c, art) end
+    end
+  end
+end
+
+if structural_type == 'Terminal' or structural_type == 'Failure' or structural_type == 'Review' then
+  effect('skipped', structural_type, a[2] or '')
+else
+  local existing = redis.call('GET', KEYS[2])
+  if existing then
+    effect('duplicate', existing)
+  else
+    write_claim(CID, AID, 'pending_review', '', '[]')
+    redis.call('SET', KEYS[2], CID)
+    redis.call('ZADD', BIDDING, NOW, CID)
+    redis.call('PUBLISH', P .. 'claim_events', claim_event(CID, AID, 'pending_review', '', '[]'))
+    effect('created', CID)
+  end
+end
+return EFFECTS

@@ -1,0 +1,53 @@
+-- bids.lua: is bidding on a claim complete, and if so, what is granted?
+-- Complete when every registered name has a field in the bids hash, or when
+-- the bid timeout has passed since the claim was created (missing agents then
+-- count as 'ignore'). The snapshot has exactly the registered names; invalid
+-- values count as 'ignore'; unknown names are left out (contract section 4).
+-- KEYS[1] the claim hash, KEYS[2] its bids hash.
+-- ARGV[5] the claim id, ARGV[6] the bid timeout in ms (0: wait for ever).
+local CID, TIMEOUT = ARGV[5], tonumber(ARGV[6]) or 0
+local VALID = { review = true, claim = true, exclusive = true, ignore = true }
+
+local since = redis.call('ZSCORE', BIDDING, CID)
+if not since then return { { 'not_bidding', CID } } end
+local c = load_claim(CID)
+if not c or c.status ~= 'pending_review' or (c.phase_state or '') ~= '' then
+  redis.call('ZREM', BIDDING, CID)
+  return { { 'not_bidding', CID } }
+end
+
+local flat = redis.call('HGETALL', KEYS[2])
+local bids = {}
+for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
+local missing = {}
+for _, name in ipairs(AGENTS) do
+  if bids[name] == nil then missing[#missing + 1] = name end
+end
+if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
+  return { { 'waiting', CID, tostring(#missing) } }
+end
+
+local snapshot = {}
+for _, name in ipairs(AGENTS) do
+  local bid = bids[name]
+  if bid == nil then
+    snapshot[name] = 'ignore'
+  elseif VALID[bid] then
+    snapshot[name] = bid
+  else
+    snapshot[name] = 'ignore'
+    effect('invalid_bid', CID, name, cut(bid, 64))
+  end
+end
+if #missing > 0 then effect('bid_timeout', CID, table.concat(missing, ',')) end
+for _, name in ipairs(sorted_keys(bids)) do
+  if not ROLE_OF[name] then effect('unknown_bidder', CID, cut(name, 64)) end
+end
+redis.call('ZREM', BIDDING, CID)
+local phase = initial_phase(snapshot)
+if phase then
+  grant(c, phase, snapshot)
+else
+  effect('dormant', CID)
+end
+return EFFECTS

@@ -1,0 +1,89 @@
+-- claims.lua: reading and writing claim hashes, their phase_state, and ending them.
+
+local PHASE_STATUS = { review = 'pending_review', parallel = 'pending_parallel', exclusive = 'pending_exclusive' }
+
+local function load_claim(id)
+  local flat = redis.call('HGETALL', claim_key(id))
+  if #flat == 0 then return nil end
+  local c = { key_id = id }
+  for i = 1, #flat, 2 do c[flat[i]] = flat[i + 1] end
+  return c
+end
+
+-- phase_state as the Go struct writes it: current, granted_agents, received,
+-- all_bids, start_time_ms.
+local function enc_phase_state(ps)
+  return '{"current":' .. enc_str(ps.current)
+    .. ',"granted_agents":' .. enc_list(ps.granted_agents)
+    .. ',"received":' .. enc_map(ps.received)
+    .. ',"all_bids":' .. enc_map(ps.all_bids)
+    .. ',"start_time_ms":' .. string.format('%d', ps.start_time_ms) .. '}'
+end
+
+-- The stored phase_state, or nil when it is empty or not what we wrote.
+local function dec_phase_state(text)
+  if type(text) ~= 'string' or text == '' then return nil end
+  local ok, v = pcall(cjson.decode, text)
+  if not ok or type(v) ~= 'table' or type(v.current) ~= 'string' or not PHASE_STATUS[v.current] then
+    return nil
+  end
+  local ps = { current = v.current, granted_agents = {}, received = {}, all_bids = {},
+    start_time_ms = tonumber(v.start_time_ms) or 0 }
+  if type(v.granted_agents) == 'table' then
+    for _, n in ipairs(v.granted_agents) do
+      if type(n) == 'string' then ps.granted_agents[#ps.granted_agents + 1] = n end
+    end
+  end
+  for _, field in ipairs({ 'received', 'all_bids' }) do
+    if type(v[field]) == 'table' then
+      for k, x in pairs(v[field]) do
+        if type(k) == 'string' and type(x) == 'string' then ps[field][k] = x end
+      end
+    end
+  end
+  return ps
+end
+
+-- A new claim with all 14 fields (contract section 3).
+local function write_claim(id, artefact_id, status, exclusive_agent, context_json)
+  redis.call('HSET', claim_key(id),
+    'id', id,
+    'artefact_id', artefact_id,
+    'status', status,
+    'granted_review_agents', '[]',
+    'granted_parallel_agents', '[]',
+    'granted_exclusive_agent', exclusive_agent,
+    'additional_context_ids', context_json,
+    'termination_reason', '',
+    'phase_state', '',
+    'grant_queue', '',
+    'last_grant_agent', '',
+    'last_grant_time', '0',
+    'artefact_expected', '0',
+    'granted_agent_image_id', '')
+end
+
+-- The claim_events message for a new claim: the Phase 1 fields, then
+-- additional_context_ids only when it is not empty.
+local function claim_event(id, artefact_id, status, exclusive_agent, context_json)
+  local json = '{"id":' .. enc_str(id) .. ',"artefact_id":' .. enc_str(artefact_id)
+    .. ',"status":"' .. status .. '","granted_review_agents":[],"granted_parallel_agents":[]'
+    .. ',"granted_exclusive_agent":' .. enc_str(exclusive_agent)
+  if context_json ~= '[]' then json = json .. ',"additional_context_ids":' .. context_json end
+  return json .. '}'
+end
+
+-- complete or terminated: the claim leaves every orchestrator set. Nothing is
+-- published (as the Go orchestrator); the effect becomes a log line.
+local function finish(c, status, reason, cause)
+  if status == 'terminated' then
+    redis.call('HSET', claim_key(c.key_id), 'status', 'terminated', 'termination_reason', reason)
+    effect('terminated', c.key_id, cause, reason)
+  else
+    redis.call('HSET', claim_key(c.key_id), 'status', 'complete')
+    effect('complete', c.key_id)
+  end
+  redis.call('ZREM', ACTIVE, c.key_id)
+  redis.call('ZREM', BIDDING, c.key_id)
+  redis.call('DEL', counted_key(c.key_id))
+end

@@ -1,0 +1,70 @@
+-- feedback.lua: what a rejection sets off (contract section 6): a feedback
+-- claim for the target's author, or a Failure artefact when the loop must
+-- stop; and the rework that completes a feedback claim.
+
+-- A Failure artefact written like any producer's: the hash, then the event.
+local function write_failure(c, target, kind, payload)
+  local id, logical = new_uuid(), new_uuid()
+  local sources = '[' .. enc_str(target) .. ']'
+  redis.call('HSET', artefact_key(id),
+    'id', id,
+    'logical_id', logical,
+    'version', '1',
+    'structural_type', 'Failure',
+    'type', kind,
+    'payload', payload,
+    'source_artefacts', sources,
+    'produced_by_role', 'orchestrator',
+    'created_at_ms', NOW_TEXT)
+  redis.call('PUBLISH', P .. 'artefact_events', '{"id":' .. enc_str(id) .. ',"logical_id":' .. enc_str(logical)
+    .. ',"version":1,"structural_type":"Failure","type":' .. enc_str(kind) .. ',"payload":' .. enc_str(payload)
+    .. ',"source_artefacts":' .. sources .. ',"produced_by_role":"orchestrator","created_at_ms":' .. NOW_TEXT .. '}')
+  effect('failure_artefact', c.key_id, id, kind)
+end
+
+local function create_feedback_claim(c, target, agent, role, review_ids, version)
+  local id = new_uuid()
+  local context = enc_list(review_ids)
+  write_claim(id, target, 'pending_assignment', agent, context)
+  redis.call('SET', index_key(target), id)
+  redis.call('ZADD', ACTIVE, NOW, id)
+  redis.call('PUBLISH', P .. 'claim_events', claim_event(id, target, 'pending_assignment', agent, context))
+  publish_workflow('feedback_claim_created', '{"feedback_claim_id":' .. enc_str(id)
+    .. ',"iteration":' .. string.format('%d', version) .. ',"original_claim_id":' .. enc_str(c.key_id)
+    .. ',"target_agent_role":' .. enc_str(role) .. '}')
+  effect('feedback_claim', c.key_id, id, agent, string.format('%d', version))
+end
+
+-- The review phase of claim c ended with rejections (review ids, sorted).
+local function reject(c, review_ids)
+  local target = c.artefact_id
+  local t = redis.call('HMGET', artefact_key(target), 'version', 'produced_by_role')
+  local version, role = math.floor(tonumber(t[1]) or 1), t[2] or ''
+  local iteration = version - 1
+  if MAX_ITER > 0 and iteration >= MAX_ITER then
+    write_failure(c, target, 'MaxIterationsExceeded', 'Max review iterations (' .. MAX_ITER .. ') reached for artefact '
+      .. target .. ' (version ' .. string.format('%d', version) .. '). Review feedback loop terminated.')
+    return finish(c, 'terminated', 'Terminated after reaching max review iterations (' .. MAX_ITER .. ').', 'max_iterations')
+  end
+  local agent = AGENT_FOR_ROLE[role]
+  if not agent then
+    write_failure(c, target, 'MissingAgentConfiguration', "Cannot create feedback claim: agent with role '" .. role
+      .. "' no longer exists in configuration.")
+    return finish(c, 'terminated', 'Terminated due to missing agent configuration (role: ' .. role .. ').', 'missing_agent')
+  end
+  finish(c, 'terminated', 'Terminated due to negative review feedback. See artefacts: ['
+    .. table.concat(review_ids, ' ') .. ']', 'review_rejected')
+  create_feedback_claim(c, target, agent, role, review_ids, version)
+end
+
+-- An artefact sourced from a feedback claim's target: the assigned agent's
+-- rework completes the claim; its Failure terminates it.
+local function deliver_rework(c, art)
+  local agent = c.granted_exclusive_agent or ''
+  if agent == '' or role_of(agent) ~= art.role then return end
+  if art.structural_type == 'Failure' then
+    return finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
+  end
+  effect('reworked', c.key_id, art.id)
+  finish(c, 'complete')
+end

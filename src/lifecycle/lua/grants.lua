@@ -1,0 +1,65 @@
+-- grants.lua: granting a phase (contract section 5) and choosing the next one.
+
+local GRANT_TYPE = { review = 'review', parallel = 'claim', exclusive = 'exclusive' }
+local BID_FOR = { review = 'review', parallel = 'claim', exclusive = 'exclusive' }
+
+local function has_bid(all_bids, kind)
+  for _, v in pairs(all_bids) do
+    if v == kind then return true end
+  end
+  return false
+end
+
+-- Names that bid `kind`, bytewise sorted.
+local function bidders(all_bids, kind)
+  local names = {}
+  for _, name in ipairs(sorted_keys(all_bids)) do
+    if all_bids[name] == kind then names[#names + 1] = name end
+  end
+  return names
+end
+
+-- The first phase of a bid snapshot, or nil (dormant).
+local function initial_phase(all_bids)
+  if has_bid(all_bids, 'review') then return 'review' end
+  if has_bid(all_bids, 'claim') then return 'parallel' end
+  if has_bid(all_bids, 'exclusive') then return 'exclusive' end
+  return nil
+end
+
+-- The phase after `current`, or nil (the claim is complete).
+local function next_phase(current, all_bids)
+  if current == 'review' and has_bid(all_bids, 'claim') then return 'parallel' end
+  if current ~= 'exclusive' and has_bid(all_bids, 'exclusive') then return 'exclusive' end
+  return nil
+end
+
+-- Writes the claim first (agents accept a grant only once they read their
+-- name in it), then publishes, per granted agent in name order, the agent's
+-- grant and the claim_granted event. Exactly once: callers have checked the
+-- claim's state in this same script.
+local function grant(c, phase, all_bids)
+  local names = bidders(all_bids, BID_FOR[phase])
+  if phase == 'exclusive' then names = { names[1] } end
+  local ps = { current = phase, granted_agents = names, received = {}, all_bids = all_bids, start_time_ms = NOW }
+  local granted_field, granted_value
+  if phase == 'review' then
+    granted_field, granted_value = 'granted_review_agents', enc_list(names)
+  elseif phase == 'parallel' then
+    granted_field, granted_value = 'granted_parallel_agents', enc_list(names)
+  else
+    granted_field, granted_value = 'granted_exclusive_agent', names[1]
+  end
+  redis.call('HSET', claim_key(c.key_id), 'status', PHASE_STATUS[phase], granted_field, granted_value,
+    'phase_state', enc_phase_state(ps))
+  redis.call('ZADD', ACTIVE, NOW, c.key_id)
+  local claim_json, kind = enc_str(c.key_id), GRANT_TYPE[phase]
+  for _, name in ipairs(names) do
+    redis.call('PUBLISH', P .. 'agent:' .. name .. ':events',
+      '{"claim_id":' .. claim_json .. ',"claim_type":"' .. kind .. '","event_type":"grant"}')
+    local image = redis.call('HGET', P .. 'agent_images', name) or ''
+    publish_workflow('claim_granted', '{"agent_image_id":' .. enc_str(image) .. ',"agent_name":' .. enc_str(name)
+      .. ',"claim_id":' .. claim_json .. ',"grant_type":"' .. kind .. '"}')
+  end
+  effect('granted', c.key_id, phase, table.concat(names, ','))
+end

@@ -1,0 +1,194 @@
+-- lib.lua: what every lifecycle script shares. It is concatenated in front of
+-- each decision script at build time (see src/lifecycle/scripts.rs), so every
+-- decision stays one atomic script that Redis runs alone.
+--
+-- ARGV common to every lifecycle script:
+--   ARGV[1] key prefix, e.g. 'sett:prod:'
+--   ARGV[2] the agent registry: 'name<TAB>role' lines, sorted bytewise by name
+--   ARGV[3] orchestrator.max_review_iterations (0 = unlimited)
+--   ARGV[4] a fresh random (v4) UUID: the first id this script mints
+-- The script's own arguments start at ARGV[5].
+--
+-- Keys are derived here from the prefix and from ids this orchestrator wrote or
+-- checked (valid_id); one Redis primary is required (not Cluster), as in Phase 1.
+-- Every decision reads the claim's current state first, so a replay or a
+-- second replica changes nothing and publishes nothing.
+
+local P = ARGV[1]
+local MAX_ITER = tonumber(ARGV[3]) or 3
+local SEED = ARGV[4]
+local TIME = redis.call('TIME')
+local NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
+local NOW_TEXT = string.format('%d', NOW)
+
+-- The registry: names in bytewise order, each name's role, each role's first name.
+local AGENTS, ROLE_OF, AGENT_FOR_ROLE = {}, {}, {}
+for name, role in string.gmatch(ARGV[2], '([^\t\n]+)\t([^\n]+)') do
+  AGENTS[#AGENTS + 1] = name
+  ROLE_OF[name] = role
+  if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+end
+
+local function role_of(name) return ROLE_OF[name] or name end
+
+-- What the script did, for the orchestrator's log lines and metrics: a list
+-- of string lists, e.g. {'granted', claim_id, 'review', 'A,B'}.
+local EFFECTS = {}
+local function effect(...) EFFECTS[#EFFECTS + 1] = { ... } end
+
+-- Keys and channels.
+local ACTIVE = P .. 'orchestrator:active'   -- claims in a phase or awaiting rework, by start ms
+local BIDDING = P .. 'orchestrator:bidding' -- claims collecting bids, by creation ms
+local function claim_key(id) return P .. 'claim:' .. id end
+local function artefact_key(id) return P .. 'artefact:' .. id end
+local function index_key(id) return P .. 'claim_by_artefact:' .. id end
+local function counted_key(id) return P .. 'orchestrator:counted:' .. id end
+
+-- Bytewise order (Lua's own '<' follows the server's collation locale).
+local function bytes_less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+local function sorted(list)
+  table.sort(list, bytes_less)
+  return list
+end
+
+local function sorted_keys(map)
+  local keys = {}
+  for k in pairs(map) do keys[#keys + 1] = k end
+  return sorted(keys)
+end
+
+-- The artefact id forms the Go client accepts (src/ids.rs): only these ever
+-- become part of a key.
+local function hex_dashed(s)
+  return #s == 36 and string.find(s, '^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$') ~= nil
+end
+local function valid_id(s)
+  if type(s) ~= 'string' then return false end
+  local n = #s
+  if n == 36 then return hex_dashed(s) end
+  if n == 38 then return string.sub(s, 1, 1) == '{' and string.sub(s, 38) == '}' and hex_dashed(string.sub(s, 2, 37)) end
+  if n == 45 then return string.lower(string.sub(s, 1, 9)) == 'urn:uuid:' and hex_dashed(string.sub(s, 10)) end
+  if n == 32 then return string.find(s, '^%x+$') ~= nil end
+  return false
+end
+
+-- Ids this script mints: the seed first, then v4-shaped ids derived from it.
+local minted = 0
+local function new_uuid()
+  minted = minted + 1
+  if minted == 1 then return SEED end
+  local h = redis.sha1hex(SEED .. ':' .. minted)
+  local v = (tonumber(string.sub(h, 17, 17), 16) % 4) + 1
+  return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-4' .. string.sub(h, 14, 16) .. '-'
+    .. string.sub('89ab', v, v) .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
+end
+
+-- JSON as Go's encoding/json writes it: '<', '>', '&', U+2028 and U+2029
+-- escaped; \b \f \n \r \t short; other control characters as \u00XX; invalid
+-- UTF-8 replaced by \ufffd; DEL (0x7f) left as it is.
+local SHORT = { [8] = '\\b', [9] = '\\t', [10] = '\\n', [12] = '\\f', [13] = '\\r', [34] = '\\"', [92] = '\\\\' }
+
+local function continuation(s, i)
+  local c = string.byte(s, i)
+  return c ~= nil and c >= 0x80 and c <= 0xBF
+end
+
+-- Length of the valid UTF-8 sequence at i (2, 3 or 4), or 0.
+local function utf8_len(s, i)
+  local b, c = string.byte(s, i), string.byte(s, i + 1)
+  if c == nil then return 0 end
+  if b >= 0xC2 and b <= 0xDF then
+    return (c >= 0x80 and c <= 0xBF) and 2 or 0
+  end
+  local lo, hi = 0x80, 0xBF
+  if b >= 0xE0 and b <= 0xEF then
+    if b == 0xE0 then lo = 0xA0 elseif b == 0xED then hi = 0x9F end
+    return (c >= lo and c <= hi and continuation(s, i + 2)) and 3 or 0
+  end
+  if b >= 0xF0 and b <= 0xF4 then
+    if b == 0xF0 then lo = 0x90 elseif b == 0xF4 then hi = 0x8F end
+    return (c >= lo and c <= hi and continuation(s, i + 2) and continuation(s, i + 3)) and 4 or 0
+  end
+  return 0
+end
+
+local function enc_str(s)
+  if not string.find(s, '[%z\1-\31"\\<>&\128-\255]') then return '"' .. s .. '"' end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local b = string.byte(s, i)
+    if b < 128 then
+      local short = SHORT[b]
+      if short then
+        out[#out + 1] = short
+      elseif b < 32 or b == 60 or b == 62 or b == 38 then
+        out[#out + 1] = string.format('\\u%04x', b)
+      else
+        out[#out + 1] = string.char(b)
+      end
+      i = i + 1
+    else
+      local len = utf8_len(s, i)
+      if len == 0 then
+        out[#out + 1] = '\\ufffd'
+        i = i + 1
+      else
+        local ch = string.sub(s, i, i + len - 1)
+        if ch == '\226\128\168' then
+          out[#out + 1] = '\\u2028'
+        elseif ch == '\226\128\169' then
+          out[#out + 1] = '\\u2029'
+        else
+          out[#out + 1] = ch
+        end
+        i = i + len
+      end
+    end
+  end
+  return '"' .. table.concat(out) .. '"'
+end
+
+local function enc_list(list)
+  local out = {}
+  for i, s in ipairs(list) do out[i] = enc_str(s) end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- A Go map[string]string: keys in bytewise order.
+local function enc_map(map)
+  local out = {}
+  for i, k in ipairs(sorted_keys(map)) do out[i] = enc_str(k) .. ':' .. enc_str(map[k]) end
+  return '{' .. table.concat(out, ',') .. '}'
+end
+
+local function publish_workflow(event, data_json)
+  redis.call('PUBLISH', P .. 'workflow_events', '{"event":"' .. event .. '","data":' .. data_json .. '}')
+end
+
+-- Cut to at most max bytes on a UTF-8 boundary, '...' added when cut.
+local function cut(s, max)
+  if #s <= max then return s end
+  local k = max
+  while k > 0 and continuation(s, k + 1) do k = k - 1 end
+  return string.sub(s, 1, k) .. '...'
+end
+
+-- A JSON array of strings stored as text, or nil; never raises.
+local function decode_list(text)
+  if type(text) ~= 'string' or text == '' then return nil end
+  local ok, v = pcall(cjson.decode, text)
+  if not ok or type(v) ~= 'table' then return nil end
+  local out = {}
+  for _, s in ipairs(v) do
+    if type(s) == 'string' then out[#out + 1] = s end
+  end
+  return out
+end

@@ -1,0 +1,67 @@
+-- phases.lua: an artefact made for a claim counts towards its current phase
+-- (contract section 6); the last one completes the phase.
+
+-- Go's test: the payload is the JSON value {} or [] (whitespace allowed).
+local function approves(payload)
+  return string.find(payload, '^[ \t\n\r]*{[ \t\n\r]*}[ \t\n\r]*$') ~= nil
+    or string.find(payload, '^[ \t\n\r]*%[[ \t\n\r]*%][ \t\n\r]*$') ~= nil
+end
+
+-- Publishes each reviewer's verdict, in role order; returns the rejecting
+-- reviews' ids, sorted.
+local function judge_reviews(c, ps)
+  local rejected = {}
+  local original = enc_str(c.artefact_id)
+  for _, role in ipairs(sorted_keys(ps.received)) do
+    local review = ps.received[role]
+    local payload = ''
+    if valid_id(review) then payload = redis.call('HGET', artefact_key(review), 'payload') or '' end
+    if approves(payload) then
+      publish_workflow('review_approved', '{"original_artefact_id":' .. original .. ',"reviewer_role":' .. enc_str(role) .. '}')
+      effect('review_approved', c.key_id, role, review)
+    else
+      publish_workflow('review_rejected', '{"feedback":' .. enc_str(cut(payload, 200)) .. ',"original_artefact_id":'
+        .. original .. ',"reviewer_role":' .. enc_str(role) .. '}')
+      effect('review_rejected', c.key_id, role, review)
+      rejected[#rejected + 1] = review
+    end
+  end
+  return sorted(rejected)
+end
+
+local function complete_phase(c, ps)
+  if ps.current == 'review' then
+    local rejected = judge_reviews(c, ps)
+    if #rejected > 0 then return reject(c, rejected) end
+  end
+  local nxt = next_phase(ps.current, ps.all_bids)
+  if nxt then return grant(c, nxt, ps.all_bids) end
+  finish(c, 'complete')
+end
+
+-- art: { id, structural_type, role } of an artefact whose source_artefacts
+-- hold c's artefact. Counts once (the counted set survives phase changes, so
+-- a replayed artefact cannot count again in a later phase).
+local function deliver(c, art)
+  if c.status == 'pending_assignment' then return deliver_rework(c, art) end
+  local ps = dec_phase_state(c.phase_state)
+  if not ps or PHASE_STATUS[ps.current] ~= c.status then return end
+  local granted = false
+  for _, name in ipairs(ps.granted_agents) do
+    if role_of(name) == art.role then granted = true end
+  end
+  if not granted then return end
+  if redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1 then return end
+  if art.structural_type == 'Failure' then
+    return finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
+  end
+  if ps.received[art.role] then return end
+  ps.received[art.role] = art.id
+  redis.call('SADD', counted_key(c.key_id), art.id)
+  redis.call('HSET', claim_key(c.key_id), 'phase_state', enc_phase_state(ps))
+  effect('delivered', c.key_id, ps.current, art.role, art.id)
+  for _, name in ipairs(ps.granted_agents) do
+    if not ps.received[role_of(name)] then return end
+  end
+  complete_phase(c, ps)
+end

@@ -1,0 +1,161 @@
+//! The lifecycle's decisions, each one Lua script (`src/lifecycle/lua/`).
+//!
+//! A decision file (`artefact.lua`, `bids.lua`, `timeout.lua`, `due.lua`) is
+//! concatenated at build time behind the shared parts (`lib.lua` helpers and
+//! JSON, `claims.lua`, `grants.lua`, `feedback.lua`, `phases.lua`), so each
+//! decision is still one atomic script that checks the claim's current state
+//! before it writes or publishes anything. This file only builds the calls.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+use uuid::Uuid;
+
+use crate::blackboard::{IdText, Keys};
+use crate::ids::ArtefactId;
+use crate::lifecycle::registry::Registry;
+use crate::scripts::Call;
+
+macro_rules! decision {
+    ($file:literal) => {
+        concat!(
+            include_str!("lua/lib.lua"),
+            include_str!("lua/claims.lua"),
+            include_str!("lua/grants.lua"),
+            include_str!("lua/feedback.lua"),
+            include_str!("lua/phases.lua"),
+            include_str!(concat!("lua/", $file)),
+        )
+    };
+}
+
+/// The full text of each decision script (for tests and `redis-cli`).
+pub const ARTEFACT_LUA: &str = decision!("artefact.lua");
+pub const BIDS_LUA: &str = decision!("bids.lua");
+pub const TIMEOUT_LUA: &str = decision!("timeout.lua");
+pub const DUE_LUA: &str = decision!("due.lua");
+
+static ARTEFACT: LazyLock<Script> = LazyLock::new(|| Script::new(ARTEFACT_LUA));
+static BIDS: LazyLock<Script> = LazyLock::new(|| Script::new(BIDS_LUA));
+static TIMEOUT: LazyLock<Script> = LazyLock::new(|| Script::new(TIMEOUT_LUA));
+static DUE: LazyLock<Script> = LazyLock::new(|| Script::new(DUE_LUA));
+
+/// Every lifecycle script, to load once per session.
+pub fn all() -> [&'static Script; 4] {
+    [&ARTEFACT, &BIDS, &TIMEOUT, &DUE]
+}
+
+/// The arguments every lifecycle script starts with (see `lib.lua`).
+#[derive(Clone, Debug)]
+pub struct Context {
+    prefix: String,
+    registry: String,
+    max_review_iterations: String,
+}
+
+impl Context {
+    pub fn new(keys: &Keys, registry: &Registry) -> Context {
+        let registry_text = registry
+            .agents()
+            .iter()
+            .map(|a| format!("{}\t{}", a.name, a.role))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Context {
+            prefix: keys.prefix().to_string(),
+            registry: registry_text,
+            max_review_iterations: registry.max_review_iterations.to_string(),
+        }
+    }
+
+    fn args(&self, rest: &[&str]) -> Vec<String> {
+        let seed = Uuid::new_v4().hyphenated().to_string();
+        let mut args = Vec::with_capacity(4 + rest.len());
+        args.extend([
+            self.prefix.clone(),
+            self.registry.clone(),
+            self.max_review_iterations.clone(),
+            seed,
+        ]);
+        args.extend(rest.iter().map(|s| s.to_string()));
+        args
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix)
+    }
+
+    /// An artefact arrived: count it for its sources' claims, claim it.
+    /// `claim_id` is the id its claim gets if one is created.
+    pub fn artefact(&self, keys: &Keys, id: &ArtefactId, claim_id: &Uuid) -> Call<'static> {
+        let claim_id = claim_id.hyphenated().to_string();
+        Call {
+            script: &ARTEFACT,
+            keys: vec![keys.artefact(id), keys.claim_by_artefact(id)],
+            args: self.args(&[id.as_str(), &claim_id]),
+        }
+    }
+
+    /// Is bidding on `claim_id` complete (every name bid, or timed out)?
+    pub fn bids(&self, claim_id: &str, timeout: Option<Duration>) -> Call<'static> {
+        let timeout_ms = timeout.map_or(0, |t| t.as_millis()).to_string();
+        Call {
+            script: &BIDS,
+            keys: vec![
+                self.key(&format!("claim:{claim_id}")),
+                self.key(&format!("claim:{claim_id}:bids")),
+            ],
+            args: self.args(&[claim_id, &timeout_ms]),
+        }
+    }
+
+    /// Terminate `claim_id` if its phase has waited longer than `timeout`
+    /// (`shown` is how the reason spells the duration, e.g. `2s`).
+    pub fn timeout(&self, claim_id: &str, timeout: Duration, shown: &str) -> Call<'static> {
+        Call {
+            script: &TIMEOUT,
+            keys: vec![self.key(&format!("claim:{claim_id}"))],
+            args: self.args(&[claim_id, &timeout.as_millis().to_string(), shown]),
+        }
+    }
+
+    /// Up to `limit` members of an orchestrator set older than `age` (server clock).
+    pub fn due(&self, set: Set, age: Duration, limit: usize) -> Call<'static> {
+        Call {
+            script: &DUE,
+            keys: vec![self.set_key(set)],
+            args: self.args(&[&age.as_millis().to_string(), &limit.to_string()]),
+        }
+    }
+
+    /// `{p}:{i}:orchestrator:bidding` or `…:active` (orchestrator-owned sorted
+    /// sets of claim ids; other programs ignore keys they do not know).
+    pub fn set_key(&self, set: Set) -> String {
+        self.key(match set {
+            Set::Bidding => "orchestrator:bidding",
+            Set::Active => "orchestrator:active",
+        })
+    }
+
+    /// The bids hash of a claim.
+    pub fn bids_key(&self, claim_id: &str) -> String {
+        self.key(&format!("claim:{claim_id}:bids"))
+    }
+
+    /// The hash of a claim.
+    pub fn claim_key(&self, claim_id: &(impl IdText + ?Sized)) -> String {
+        let mut key = self.prefix.clone();
+        key.push_str("claim:");
+        claim_id.push_to(&mut key);
+        key
+    }
+}
+
+/// The orchestrator's own sets: claims collecting bids (scored by creation
+/// time), and claims in a phase or awaiting rework (scored by phase start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Set {
+    Bidding,
+    Active,
+}
