@@ -212,6 +212,16 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// TEMPORARY (the registry branch adds it): `2s`, `500ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 fn parse_switch(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "on" | "true" | "1" | "yes" => Ok(true),

@@ -1,6 +1,94 @@
-//! The claim lifecycle (placeholder doc; see the state machine later).
+//! The claim lifecycle: agents bid on each claim; the orchestrator grants a
+//! review, a parallel and an exclusive phase in turn, judges the reviews,
+//! sends rejected work back to its author (feedback claims), writes Failure
+//! artefacts, and completes or terminates claims
+//! (`lifecycle-contract.md`). It runs when an agent registry is present.
+//!
+//! # The state machine
+//!
+//! ```text
+//!   artefact (Standard, Question, Answer)
+//!        │ artefact.lua: claim created, joins the bidding set
+//!        ▼
+//!   pending_review, phase_state ""  ── collecting bids ──┐
+//!        │ bids.lua: every registered name bid,           │ all bids `ignore`
+//!        │ or SETT_BID_TIMEOUT passed (missing = ignore)  ▼
+//!        │                                             dormant (nothing written)
+//!        ├─ any `review` ─────► pending_review   (review phase)
+//!        ├─ else any `claim` ─► pending_parallel (parallel phase)
+//!        └─ else `exclusive` ─► pending_exclusive (exclusive phase)
+//!
+//!   every phase: artefact.lua counts an artefact sourced from the claim's
+//!   artefact whose role is granted in the phase; when all granted roles
+//!   have delivered, the phase is complete:
+//!
+//!   review complete ── all approve ──► next phase (parallel if any `claim`
+//!        │                             bid, else exclusive if any
+//!        │                             `exclusive`, else complete)
+//!        └─ a rejection ──► terminated (negative review) and, for the target:
+//!              ├─ version-1 >= max_review_iterations > 0 ─► Failure artefact
+//!              │     MaxIterationsExceeded (claim keeps that reason)
+//!              ├─ author's role not registered ─► Failure artefact
+//!              │     MissingAgentConfiguration
+//!              └─ else feedback claim: pending_assignment ──(author's
+//!                    rework)──► complete; the rework gets its own claim
+//!   parallel complete ──► exclusive if any `exclusive` bid, else complete
+//!   exclusive complete (the winner's first artefact) ──► complete
+//!
+//!   any phase or feedback claim:
+//!     a Failure artefact from a granted role ──► terminated
+//!     SETT_PHASE_TIMEOUT passed ──► terminated
+//! ```
+//!
+//! Every arrow is one Lua script (`lua/`) that checks the claim's current
+//! state before writing and publishing, so replays, restarts and any number
+//! of replicas make each grant, event and Failure artefact exactly once.
+//! Which claims are collecting bids or waiting in a phase lives in Redis (two
+//! orchestrator-owned sorted sets), never only in our memory, so a restart or
+//! another replica carries on.
+
 pub mod bids;
+pub mod catchup;
 pub mod effects;
 pub mod metrics;
 pub mod registry;
 pub mod scripts;
+pub mod sweep;
+
+use std::time::Duration;
+
+use crate::blackboard::Keys;
+use metrics::LifecycleMetrics;
+use registry::Registry;
+use scripts::Context;
+
+/// The lifecycle's configuration and counters, shared by every task.
+pub struct Lifecycle {
+    pub registry: Registry,
+    pub scripts: Context,
+    /// `None`: wait for bids for ever.
+    pub bid_timeout: Option<Duration>,
+    /// `None`: phases never time out.
+    pub phase_timeout: Option<Duration>,
+    pub metrics: LifecycleMetrics,
+    /// `{p}:{i}:lock`, kept fresh while we run (contract section 7).
+    pub lock_key: String,
+}
+
+impl Lifecycle {
+    pub fn new(
+        keys: &Keys,
+        registry: Registry,
+        bid_timeout: Option<Duration>,
+        phase_timeout: Option<Duration>,
+    ) -> Lifecycle {
+        Lifecycle {
+            scripts: Context::new(keys, &registry),
+            registry,
+            bid_timeout,
+            phase_timeout,
+            metrics: LifecycleMetrics::default(),
+            lock_key: format!("{}lock", keys.prefix()),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The sweep: what no event announces. Run about once a second by each
+//! replica (the scripts make repeats harmless):
+//! - bidding that timed out (`SETT_BID_TIMEOUT`) is decided;
+//! - every few seconds, every claim collecting bids is checked, so a bid
+//!   whose `bid_submitted` event never came (or came while no orchestrator
+//!   listened) is still granted;
+//! - phases past `SETT_PHASE_TIMEOUT` are terminated;
+//! - the gauges of waiting claims are refreshed, and the instance lock
+//!   (`{p}:{i}:lock`, contract section 7) is kept fresh.
+//!
+//! Everything is read in bounded chunks: memory does not grow with the
+//! number of waiting claims.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::MultiplexedConnection;
+use redis::{RedisError, Value};
+
+use super::effects::Effect;
+use super::scripts::Set;
+use super::Lifecycle;
+use crate::scripts::{rows, run_batch, Call};
+
+/// How often a replica sweeps.
+pub const PERIOD: Duration = Duration::from_secs(1);
+/// Every this many sweeps, every waiting claim's bids are looked at.
+pub const FULL_BID_CHECK_EVERY: u64 = 5;
+/// Every this many sweeps, the lock is refreshed (10 s, expiry 30 s).
+pub const LOCK_EVERY: u64 = 10;
+const LOCK_TTL_SECS: u64 = 30;
+/// Claims per chunk (one pipeline).
+const CHUNK: usize = 256;
+
+/// What one script call reported, or why it failed.
+pub type Outcome = Result<Vec<Effect>, String>;
+
+/// Runs `calls` and decodes each reply. `Err` only when the connection failed.
+pub async fn run(
+    conn: &mut MultiplexedConnection,
+    calls: &[Call<'_>],
+) -> Result<Vec<Outcome>, RedisError> {
+    let replies = run_batch(conn, calls).await?;
+    Ok(replies
+        .into_iter()
+        .map(|reply| match reply {
+            Ok(value) => rows(&value)
+                .ok_or(())
+                .and_then(|r| Effect::from_rows(&r).map_err(drop))
+                .map_err(|()| "unexpected reply from a lifecycle script".to_string()),
+            Err(e) => Err(e.to_string()),
+        })
+        .collect())
+}
+
+/// Claim ids from a `due.lua` reply.
+fn ids(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items.iter().filter_map(crate::scripts::text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Decides bidding for claims whose bid timeout has passed.
+pub async fn expired_bids(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+) -> Result<Vec<Outcome>, RedisError> {
+    let Some(timeout) = lc.bid_timeout else {
+        return Ok(Vec::new());
+    };
+    let due = run_batch(conn, &[lc.scripts.due(Set::Bidding, timeout, CHUNK)]).await?;
+    let due = match due.into_iter().next() {
+        Some(Ok(v)) => ids(&v),
+        Some(Err(e)) => return Ok(vec![Err(e.to_string())]),
+        None => return Ok(Vec::new()),
+    };
+    let calls: Vec<_> = due
+        .iter()
+        .map(|id| lc.scripts.bids(id, lc.bid_timeout))
+        .collect();
+    run(conn, &calls).await
+}
+
+/// Terminates phases whose timeout has passed.
+pub async fn expired_phases(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+) -> Result<Vec<Outcome>, RedisError> {
+    let Some(timeout) = lc.phase_timeout else {
+        return Ok(Vec::new());
+    };
+    let due = run_batch(conn, &[lc.scripts.due(Set::Active, timeout, CHUNK)]).await?;
+    let due = match due.into_iter().next() {
+        Some(Ok(v)) => ids(&v),
+        Some(Err(e)) => return Ok(vec![Err(e.to_string())]),
+        None => return Ok(Vec::new()),
+    };
+    let shown = crate::config::format_duration(timeout);
+    let calls: Vec<_> = due
+        .iter()
+        .map(|id| lc.scripts.timeout(id, timeout, &shown))
+        .collect();
+    run(conn, &calls).await
+}
+
+/// One step of the walk over every claim collecting bids: claims whose bids
+/// hash has at least as many fields as there are agents are decided (the
+/// script checks the names). Returns the next ZSCAN cursor (0: walk done).
+pub async fn missed_bids_step(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+    cursor: u64,
+) -> Result<(u64, Vec<Outcome>), RedisError> {
+    let (next, flat): (u64, Vec<String>) = redis::cmd("ZSCAN")
+        .arg(lc.scripts.set_key(Set::Bidding))
+        .arg(cursor)
+        .arg("COUNT")
+        .arg(CHUNK)
+        .query_async(conn)
+        .await?;
+    // ZSCAN returns member, score, member, score…
+    let claims: Vec<&String> = flat.iter().step_by(2).collect();
+    if claims.is_empty() {
+        return Ok((next, Vec::new()));
+    }
+    let mut pipe = redis::pipe();
+    for claim in &claims {
+        pipe.hlen(lc.scripts.bids_key(claim));
+    }
+    let sizes: Vec<usize> = pipe.query_async(conn).await?;
+    let agents = lc.registry.agents().len();
+    let calls: Vec<_> = claims
+        .iter()
+        .zip(sizes)
+        .filter(|(_, n)| *n >= agents)
+        .map(|(claim, _)| lc.scripts.bids(claim, lc.bid_timeout))
+        .collect();
+    if calls.is_empty() {
+        return Ok((next, Vec::new()));
+    }
+    Ok((next, run(conn, &calls).await?))
+}
+
+/// Refreshes the gauges of waiting claims.
+pub async fn gauges(conn: &mut MultiplexedConnection, lc: &Lifecycle) -> Result<(), RedisError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (bidding, active, oldest, time): (i64, i64, Vec<(String, f64)>, (u64, u64)) = redis::pipe()
+        .zcard(lc.scripts.set_key(Set::Bidding))
+        .zcard(lc.scripts.set_key(Set::Active))
+        .cmd("ZRANGE")
+        .arg(lc.scripts.set_key(Set::Active))
+        .arg(0)
+        .arg(0)
+        .arg("WITHSCORES")
+        .cmd("TIME")
+        .query_async(conn)
+        .await?;
+    let m = &lc.metrics;
+    m.awaiting_bids.store(bidding, Relaxed);
+    m.in_phase.store(active, Relaxed);
+    let now_ms = time.0 * 1000 + time.1 / 1000;
+    let age = oldest
+        .first()
+        .map_or(0, |(_, since)| now_ms.saturating_sub(*since as u64) / 1000);
+    m.oldest_phase_age.store(age as i64, Relaxed);
+    Ok(())
+}
+
+/// `{p}:{i}:lock` = `orchestrator:<unix seconds>`, expiring in 30 s.
+pub async fn refresh_lock(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+) -> Result<(), RedisError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    redis::cmd("SET")
+        .arg(&lc.lock_key)
+        .arg(format!("orchestrator:{now}"))
+        .arg("EX")
+        .arg(LOCK_TTL_SECS)
+        .query_async(conn)
+        .await
+}
