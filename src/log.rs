@@ -115,6 +115,14 @@ impl Line {
         line.push('\n');
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
+
+    /// A field whose value is already encoded JSON (an object, an array);
+    /// the caller guarantees it is valid and bounded.
+    pub fn raw_json(mut self, key: &str, json: &str) -> Line {
+        self.key(key);
+        self.buf.push_str(json);
+        self
+    }
 }
 
 /// Lines gathered to be written together: a claim batch logs up to 32 lines

@@ -22,7 +22,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Command::Run => {
-            let config = match Config::from_env() {
+            // The registry is the one file read at start-up: before the runtime starts.
+            let config = Config::from_env().and_then(|mut c| c.load_registry().map(|()| c));
+            let config = match config {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("sett-orchestrator: {e}");
