@@ -189,7 +189,7 @@ impl Config {
         })
     }
 
-    /// Reads the agent registry (the one file read at start-up): present and
+    /// Reads the agent registry file (before the runtime starts): present and
     /// valid, the lifecycle runs; absent at the default path, Phase 1.
     pub fn load_registry(&mut self) -> Result<(), ConfigError> {
         self.registry = self.registry_file.load()?;
