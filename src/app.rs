@@ -1,7 +1,8 @@
 //! The process from start to exit: start-up order, running, shutdown order.
 //!
 //! Start-up: connect, PING and subscribe (fail fast, exit 1 within 5 s), bind
-//! HTTP (exit 1 naming `SETT_HTTP_ADDR`), serve, log `orchestrator_startup`.
+//! HTTP (exit 1 naming `SETT_HTTP_ADDR`), serve, log `orchestrator_startup`
+//! (with the mode, and the agents when a registry makes it the lifecycle).
 //! Shutdown: stop reading events, let in-flight claims finish (5 s at most),
 //! close the listener, log `orchestrator_shutdown`, exit 0.
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blackboard::Keys;
-use crate::config::Config;
+use crate::config::{format_optional_duration, Config};
 use crate::log::Line;
 use crate::{engine, health, http, metrics, session, shutdown, Shared, VERSION};
 
@@ -28,7 +29,7 @@ pub async fn run(config: Config) -> i32 {
         Ok(task) => task,
         Err(e) => return fail_start("signals", &format!("cannot install signal handlers: {e}")),
     };
-    let keys = Keys::new(&config.instance);
+    let keys = Keys::with_namespace(config.namespace, &config.instance);
     let first = match session::connect_at_startup(&clients, &keys, STARTUP_REDIS_BUDGET).await {
         Ok(s) => s,
         Err(e) => {
@@ -55,13 +56,7 @@ pub async fn run(config: Config) -> i32 {
     });
     let (close_http, http_stop) = shutdown::channel();
     let http = smol::spawn(http::serve(listener, shared.clone(), http_stop));
-    Line::info("orchestrator_startup")
-        .str("instance", &shared.config.instance)
-        .str("version", VERSION)
-        .display("http_addr", http_addr)
-        .str("redis", &shared.config.redis_display())
-        .bool("reconcile", shared.config.reconcile)
-        .emit();
+    startup_line(&shared.config, http_addr).emit();
     let result = engine::run(shared.clone(), clients, first).await;
     close_http.trigger();
     http.await;
@@ -74,6 +69,32 @@ pub async fn run(config: Config) -> i32 {
         }
         Err(engine::GaveUp) => 1,
     }
+}
+
+/// `orchestrator_startup`: what runs, and in lifecycle mode with which agents.
+fn startup_line(config: &Config, http_addr: std::net::SocketAddr) -> Line {
+    let line = Line::info("orchestrator_startup")
+        .str("instance", &config.instance)
+        .str("namespace", config.namespace.as_str())
+        .str("mode", config.mode())
+        .str("version", VERSION)
+        .display("http_addr", http_addr)
+        .str("redis", &config.redis_display())
+        .bool("reconcile", config.reconcile);
+    let Some(registry) = &config.registry else {
+        return line;
+    };
+    line.str("registry", &config.registry_file.display())
+        .raw_json("agents", &registry.roles_json())
+        .num(
+            "max_review_iterations",
+            u64::from(registry.max_review_iterations),
+        )
+        .str("bid_timeout", &format_optional_duration(config.bid_timeout))
+        .str(
+            "phase_timeout",
+            &format_optional_duration(config.phase_timeout),
+        )
 }
 
 /// A start-up failure: one JSON line on stdout, one plain line on stderr, exit 1.

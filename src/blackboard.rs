@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::config::Namespace;
 use crate::ids::ArtefactId;
 
 /// Status of every claim this phase creates.
@@ -17,18 +18,29 @@ pub const TERMINAL: &str = "Terminal";
 /// How many bytes of a bad message a `malformed_event` log line may show.
 pub const SAMPLE_BYTES: usize = 200;
 
-/// Key and channel names of one Sett instance.
+/// Key and channel names of one instance: `sett:{i}:…` or `holt:{i}:…`.
 #[derive(Clone, Debug)]
 pub struct Keys {
     prefix: String,
 }
 
 impl Keys {
-    /// `instance` must already satisfy the instance-name rule (see `config`).
+    /// The `sett` namespace (the benchmark's shortcut). `instance` must
+    /// already satisfy the instance-name rule (see `config`).
     pub fn new(instance: &str) -> Keys {
+        Keys::with_namespace(Namespace::Sett, instance)
+    }
+
+    /// Keys under `{namespace}:{instance}:`.
+    pub fn with_namespace(namespace: Namespace, instance: &str) -> Keys {
         Keys {
-            prefix: format!("sett:{instance}:"),
+            prefix: format!("{}:{instance}:", namespace.as_str()),
         }
+    }
+
+    /// `sett:{i}:` or `holt:{i}:`, colon included.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     fn key(&self, kind: &str, id: &(impl IdText + ?Sized)) -> String {
@@ -51,11 +63,6 @@ impl Keys {
         self.key("claim_by_artefact:", artefact_id)
     }
 
-    /// `sett:{i}:` (or `holt:{i}:`): every key and channel starts with it.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     pub fn artefact_events(&self) -> String {
         format!("{}artefact_events", self.prefix)
     }
@@ -70,7 +77,7 @@ impl Keys {
     }
 
     /// The artefact id of a key found by SCAN, if the key is exactly
-    /// `sett:{i}:artefact:<id>` with an id in an accepted form.
+    /// `{prefix}artefact:<id>` with an id in an accepted form.
     pub fn artefact_id_of(&self, key: &[u8]) -> Option<ArtefactId> {
         let rest = key
             .strip_prefix(self.prefix.as_bytes())?
@@ -227,6 +234,28 @@ mod tests {
         assert_eq!(k.artefact_events(), "sett:prod:artefact_events");
         assert_eq!(k.claim_events(), "sett:prod:claim_events");
         assert_eq!(k.artefact_pattern(), "sett:prod:artefact:*");
+    }
+
+    #[test]
+    fn the_holt_namespace_prefixes_every_key() {
+        let k = Keys::with_namespace(Namespace::Holt, "prod");
+        assert_eq!(k.prefix(), "holt:prod:");
+        assert_eq!(Keys::new("prod").prefix(), "sett:prod:");
+        let id = id(ID);
+        assert_eq!(k.artefact(&id), format!("holt:prod:artefact:{ID}"));
+        let claim = Uuid::parse_str(ID).unwrap();
+        assert_eq!(k.claim(&claim), format!("holt:prod:claim:{ID}"));
+        assert_eq!(
+            k.claim_by_artefact(&id),
+            format!("holt:prod:claim_by_artefact:{ID}")
+        );
+        assert_eq!(k.artefact_events(), "holt:prod:artefact_events");
+        assert_eq!(k.claim_events(), "holt:prod:claim_events");
+        assert_eq!(k.artefact_pattern(), "holt:prod:artefact:*");
+        let key = format!("holt:prod:artefact:{ID}");
+        assert_eq!(k.artefact_id_of(key.as_bytes()), Some(id));
+        let other = format!("sett:prod:artefact:{ID}");
+        assert_eq!(k.artefact_id_of(other.as_bytes()), None);
     }
 
     fn id(s: &str) -> ArtefactId {

@@ -40,7 +40,9 @@ pub fn help() -> String {
     let mut text = format!(
         "sett-orchestrator {VERSION}\n\
          Watches a Sett blackboard in Redis and gives every non-Terminal artefact exactly one\n\
-         claim (status pending_review), announced once on sett:<instance>:claim_events.\n\n\
+         claim (status pending_review), announced once on sett:<instance>:claim_events\n\
+         (holt:<instance>:... with HOLT_INSTANCE_NAME). With an agent registry (SETT_CONFIG_FILE,\n\
+         default /workspace/sett.yml or holt.yml) the claim lifecycle runs instead of Phase 1.\n\n\
          USAGE:\n  sett-orchestrator               run (configured by the environment)\n  \
          sett-orchestrator healthcheck   GET /healthz on SETT_HTTP_ADDR; exit 0 if 200, else 1\n  \
          sett-orchestrator --version | --help\n\nENVIRONMENT:\n"

@@ -6,7 +6,8 @@
 //! to ids), `engine` (claim workers and session supervisor), `outcome`
 //! (logging and counting each claim), `reconcile` (catch-up scan), `session`
 //! (connections and reconnects), `http` (the responder), `health`, `metrics`,
-//! `shutdown`, `log`, `cli`, and `app` (start-up and shutdown order).
+//! `shutdown`, `log`, `cli`, `lifecycle` (the agent registry; bids, grants and
+//! phases to come), and `app` (start-up and shutdown order).
 //! `main.rs` only dispatches.
 
 pub mod app;

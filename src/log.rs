@@ -97,13 +97,6 @@ impl Line {
         self
     }
 
-    /// TEMPORARY (the registry branch adds it): an already-encoded JSON value.
-    pub fn raw_json(mut self, key: &str, json: &str) -> Line {
-        self.key(key);
-        self.buf.push_str(json);
-        self
-    }
-
     /// TEMPORARY (the hardening branch adds it).
     pub fn debug(event: &str) -> Line {
         Line::new(Level::Info, event)
@@ -126,6 +119,14 @@ impl Line {
         let mut line = self.finish();
         line.push('\n');
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+
+    /// A field whose value is already encoded JSON (an object, an array);
+    /// the caller guarantees it is valid and bounded.
+    pub fn raw_json(mut self, key: &str, json: &str) -> Line {
+        self.key(key);
+        self.buf.push_str(json);
+        self
     }
 }
 

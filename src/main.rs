@@ -22,7 +22,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Command::Run => {
-            let config = match Config::from_env() {
+            // The registry is read before the runtime starts: a bad one exits 1 like a bad variable.
+            let config = Config::from_env().and_then(|mut c| c.load_registry().map(|()| c));
+            let config = match config {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("sett-orchestrator: {e}");

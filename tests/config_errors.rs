@@ -100,6 +100,58 @@ fn each_configuration_error_exits_1_with_one_line_naming_the_variable() {
             ],
             "SETT_RECONCILE",
         ),
+        (
+            vec![("HOLT_INSTANCE_NAME", "Prod"), ("REDIS_URL", ok_url)],
+            "HOLT_INSTANCE_NAME",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("HOLT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+            ],
+            "HOLT_INSTANCE_NAME",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_CONFIG_FILE", ""),
+            ],
+            "SETT_CONFIG_FILE",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_BID_TIMEOUT", "soon"),
+            ],
+            "SETT_BID_TIMEOUT",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_PHASE_TIMEOUT", "-1"),
+            ],
+            "SETT_PHASE_TIMEOUT",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_CATCHUP_INTERVAL", "25h"),
+            ],
+            "SETT_CATCHUP_INTERVAL",
+        ),
+        (
+            vec![
+                ("SETT_INSTANCE_NAME", "prod"),
+                ("REDIS_URL", ok_url),
+                ("SETT_LOG_LEVEL", "trace"),
+            ],
+            "SETT_LOG_LEVEL",
+        ),
     ];
     for (env, var) in &cases {
         let (orch, code) = run_to_exit(env);

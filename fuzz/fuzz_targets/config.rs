@@ -1,14 +1,16 @@
 //! Fuzzes the configuration parser (`Config::from_lookup` and the `parse_*`
-//! and `check_*` functions): no panic, accepted values are in range, and no
-//! message or log form ever shows the Redis password.
+//! and `check_*` functions) and the agent registry parser: no panic, accepted
+//! values are in range, and no message or log form ever shows the Redis
+//! password.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sett_orchestrator::config::{
-    check_instance_name, check_redis_url, parse_duration, parse_http_addr, redact_url, Config,
-    VARIABLES,
+    check_instance_name, check_redis_url, format_duration, parse_duration,
+    parse_duration_or_zero, parse_http_addr, redact_url, Config, VARIABLES,
 };
+use sett_orchestrator::lifecycle::registry::Registry;
 
 const PASSWORD: &str = "pw-fuzz-4b1d";
 
@@ -18,6 +20,14 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_http_addr(&text);
     if let Ok(d) = parse_duration(&text) {
         assert!(d.as_millis() > 0 && d.as_secs() <= 86_400, "{d:?}");
+    }
+    if let Ok(Some(d)) = parse_duration_or_zero(&text) {
+        assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+    }
+    if let Ok(registry) = Registry::parse(&text) {
+        let names: Vec<&str> = registry.agents().iter().map(|a| a.name.as_str()).collect();
+        assert!(!names.is_empty());
+        assert!(names.windows(2).all(|p| p[0] < p[1]), "not sorted and unique");
     }
     if check_redis_url(&text).is_ok() {
         assert!(redis_url_has_no_credentials(&redact_url(&text)));
@@ -49,6 +59,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(config) => {
                 assert!(check_instance_name(&config.instance).is_ok());
                 assert!(config.retry_timeout.as_millis() > 0);
+                for d in [config.bid_timeout, config.phase_timeout, config.catchup_interval] {
+                    assert!(d.is_none_or(|d| d.as_millis() > 0 && d.as_secs() <= 86_400));
+                }
+                assert!(config.registry.is_none(), "from_lookup reads no file");
                 assert!(
                     redis_url_has_no_credentials(&config.redis_display()),
                     "{}",
