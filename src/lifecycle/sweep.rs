@@ -144,7 +144,8 @@ pub async fn missed_bids_step(
 /// Refreshes the gauges of waiting claims.
 pub async fn gauges(conn: &mut MultiplexedConnection, lc: &Lifecycle) -> Result<(), RedisError> {
     use std::sync::atomic::Ordering::Relaxed;
-    let (bidding, active, oldest, time): (i64, i64, Vec<(String, f64)>, (u64, u64)) = redis::pipe()
+    type Counts = (i64, i64, Vec<(String, f64)>, (u64, u64));
+    let (bidding, active, oldest, time): Counts = redis::pipe()
         .zcard(lc.scripts.set_key(Set::Bidding))
         .zcard(lc.scripts.set_key(Set::Active))
         .cmd("ZRANGE")
