@@ -11,6 +11,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod certs;
+pub mod lifecycle;
+mod lifecycle_flow;
+pub mod lifecycle_loop;
+mod lifecycle_wire;
 mod orchestrator;
 mod producer;
 mod redis_server;

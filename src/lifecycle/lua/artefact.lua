@@ -21,8 +21,10 @@ if structural_type ~= 'Terminal' then
   for _, source in ipairs(decode_list(a[3]) or {}) do
     if valid_id(source) and not seen[source] then
       seen[source] = true
-      local claim_id = redis.call('GET', index_key(source))
-      local c = claim_id and load_claim(claim_id)
+      -- Fix: the index value is only used as a key when it is an id (it
+      -- named any key before), and a wrong-typed index key reads as absent.
+      local claim_id = read('GET', index_key(source))
+      local c = claim_id and valid_id(claim_id) and load_claim(claim_id)
       if c then deliver(c, art) end
     end
   end
@@ -31,8 +33,12 @@ end
 if structural_type == 'Terminal' or structural_type == 'Failure' or structural_type == 'Review' then
   effect('skipped', structural_type, a[2] or '')
 else
-  local existing = redis.call('GET', KEYS[2])
-  if existing then
+  -- Fix: a wrong-typed index key raised WRONGTYPE here, after the deliveries
+  -- above had written, on every retry; now it is reported and left alone.
+  local existing = read('GET', KEYS[2])
+  if existing == nil then
+    effect('invalid', 'claim_by_artefact key is a ' .. redis.call('TYPE', KEYS[2])['ok'] .. ', not a string')
+  elseif existing then
     effect('duplicate', existing)
   else
     write_claim(CID, AID, 'pending_review', '', '[]')

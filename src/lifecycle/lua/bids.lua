@@ -16,7 +16,7 @@ if not c or c.status ~= 'pending_review' or (c.phase_state or '') ~= '' then
   return { { 'not_bidding', CID } }
 end
 
-local flat = redis.call('HGETALL', KEYS[2])
+local flat = read('HGETALL', KEYS[2]) or {}
 local bids = {}
 for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
 local missing = {}

@@ -3,8 +3,8 @@
 local PHASE_STATUS = { review = 'pending_review', parallel = 'pending_parallel', exclusive = 'pending_exclusive' }
 
 local function load_claim(id)
-  local flat = redis.call('HGETALL', claim_key(id))
-  if #flat == 0 then return nil end
+  local flat = read('HGETALL', claim_key(id))
+  if not flat or #flat == 0 then return nil end
   local c = { key_id = id }
   for i = 1, #flat, 2 do c[flat[i]] = flat[i + 1] end
   return c
@@ -27,8 +27,16 @@ local function dec_phase_state(text)
   if not ok or type(v) ~= 'table' or type(v.current) ~= 'string' or not PHASE_STATUS[v.current] then
     return nil
   end
-  local ps = { current = v.current, granted_agents = {}, received = {}, all_bids = {},
-    start_time_ms = tonumber(v.start_time_ms) or 0 }
+  -- start_time_ms: absent or null is 0 (as Go decodes it); else it must be an
+  -- integer JSON number, as Go's int64 requires. Fix: tonumber accepted '"123"',
+  -- 1.5 and 1e300, and '%d' then wrote 1e300 back as garbage.
+  local start = v.start_time_ms
+  if start == nil or start == cjson.null then
+    start = 0
+  elseif type(start) ~= 'number' or start ~= math.floor(start) or math.abs(start) >= 2 ^ 53 then
+    return nil
+  end
+  local ps = { current = v.current, granted_agents = {}, received = {}, all_bids = {}, start_time_ms = start }
   if type(v.granted_agents) == 'table' then
     for _, n in ipairs(v.granted_agents) do
       if type(n) == 'string' then ps.granted_agents[#ps.granted_agents + 1] = n end

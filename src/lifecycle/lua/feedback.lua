@@ -35,11 +35,20 @@ local function create_feedback_claim(c, target, agent, role, review_ids, version
   effect('feedback_claim', c.key_id, id, agent, string.format('%d', version))
 end
 
+-- The target's version: decimal digits, as producers write it; anything else
+-- counts as 1 (the contract is silent). Fix: tonumber alone also read '0x10',
+-- ' 2', '2.5', '-1', 'inf' and 'nan', giving iterations such as 16, -2 or NaN
+-- and printing garbage through '%d'. 15 digits stay exact in a Lua number.
+local function version_of(text)
+  if type(text) == 'string' and #text <= 15 and string.find(text, '^%d+$') then return tonumber(text) end
+  return 1
+end
+
 -- The review phase of claim c ended with rejections (review ids, sorted).
 local function reject(c, review_ids)
   local target = c.artefact_id
-  local t = redis.call('HMGET', artefact_key(target), 'version', 'produced_by_role')
-  local version, role = math.floor(tonumber(t[1]) or 1), t[2] or ''
+  local t = read('HMGET', artefact_key(target), 'version', 'produced_by_role') or {}
+  local version, role = version_of(t[1]), t[2] or ''
   local iteration = version - 1
   if MAX_ITER > 0 and iteration >= MAX_ITER then
     write_failure(c, target, 'MaxIterationsExceeded', 'Max review iterations (' .. MAX_ITER .. ') reached for artefact '

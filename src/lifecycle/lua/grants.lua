@@ -57,7 +57,7 @@ local function grant(c, phase, all_bids)
   for _, name in ipairs(names) do
     redis.call('PUBLISH', P .. 'agent:' .. name .. ':events',
       '{"claim_id":' .. claim_json .. ',"claim_type":"' .. kind .. '","event_type":"grant"}')
-    local image = redis.call('HGET', P .. 'agent_images', name) or ''
+    local image = read('HGET', P .. 'agent_images', name) or ''
     publish_workflow('claim_granted', '{"agent_image_id":' .. enc_str(image) .. ',"agent_name":' .. enc_str(name)
       .. ',"claim_id":' .. claim_json .. ',"grant_type":"' .. kind .. '"}')
   end

@@ -15,7 +15,7 @@ local function judge_reviews(c, ps)
   for _, role in ipairs(sorted_keys(ps.received)) do
     local review = ps.received[role]
     local payload = ''
-    if valid_id(review) then payload = redis.call('HGET', artefact_key(review), 'payload') or '' end
+    if valid_id(review) then payload = read('HGET', artefact_key(review), 'payload') or '' end
     if approves(payload) then
       publish_workflow('review_approved', '{"original_artefact_id":' .. original .. ',"reviewer_role":' .. enc_str(role) .. '}')
       effect('review_approved', c.key_id, role, review)
