@@ -3,7 +3,10 @@
 //! Start-up: connect, PING and subscribe (fail fast, exit 1 within 5 s), bind
 //! HTTP (exit 1 naming `SETT_HTTP_ADDR`), serve, log `orchestrator_startup`.
 //! Shutdown: stop reading events, let in-flight claims finish (5 s at most),
-//! close the listener, log `orchestrator_shutdown`, exit 0.
+//! close the listener, log `orchestrator_shutdown`, exit 0 (`main` then waits
+//! at most `log::EXIT_FLUSH` for the log to reach stdout).
+//!
+//! Threads: `main.rs` lists them; every task here runs on the one executor thread.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,10 +27,9 @@ pub async fn run(config: Config) -> i32 {
         Err(e) => return fail_start("redis_client", &e),
     };
     let (trigger, stop) = shutdown::channel();
-    let _signals = match shutdown::listen_for_signals(trigger) {
-        Ok(task) => task,
-        Err(e) => return fail_start("signals", &format!("cannot install signal handlers: {e}")),
-    };
+    if let Err(e) = shutdown::listen_for_signals(trigger) {
+        return fail_start("signals", &format!("cannot install signal handlers: {e}"));
+    }
     let keys = Keys::new(&config.instance);
     let first = match session::connect_at_startup(&clients, &keys, STARTUP_REDIS_BUDGET).await {
         Ok(s) => s,
