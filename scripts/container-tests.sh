@@ -5,8 +5,9 @@
 # then cross-builds for aarch64 and runs its smoke test under qemu (tests/aarch64.rs).
 # Usage: scripts/container-tests.sh [IMAGE] [VERSION]
 #
-# Without Docker the container tests are skipped with the reason, except in
-# CI (CI=true), where that is a failure.
+# Without Docker the container tests are skipped with the reason (recorded in
+# target/test-skips/, listed at the end of make test), except in CI (CI=true),
+# where that is a failure.
 # SETT_CT_REDIS_IMAGE=redis:7-alpine uses a registry image instead of building one.
 # SETT_SKIP_AARCH64=1 leaves out the aarch64 cross-build and its qemu smoke test.
 set -euo pipefail
@@ -26,7 +27,7 @@ if [ -n "$why" ]; then
     echo "container tests: FAILED: $why (Docker is required when CI=true)" >&2
     exit 1
   fi
-  echo "container tests: SKIPPED: $why" >&2
+  scripts/test-skips.sh record "container tests" "$why"
 else
   scripts/docker-build.sh "$image" "$version"
   export SETT_CT_IMAGE="$image:latest"
@@ -52,7 +53,11 @@ else
 fi
 
 if [ "${SETT_SKIP_AARCH64:-}" = 1 ]; then
-  echo "aarch64 smoke: SKIPPED (SETT_SKIP_AARCH64=1)" >&2
+  if [ "${CI:-}" = true ]; then
+    echo "aarch64 smoke: FAILED: SETT_SKIP_AARCH64=1 is not allowed when CI=true" >&2
+    exit 1
+  fi
+  scripts/test-skips.sh record "aarch64 smoke test" "SETT_SKIP_AARCH64=1"
   exit 0
 fi
 ARCH=aarch64 scripts/ensure-deps.sh qemu

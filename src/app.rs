@@ -4,7 +4,10 @@
 //! HTTP (exit 1 naming `SETT_HTTP_ADDR`), serve, log `orchestrator_startup`
 //! (with the mode, and the agents when a registry makes it the lifecycle).
 //! Shutdown: stop reading events, let in-flight claims finish (5 s at most),
-//! close the listener, log `orchestrator_shutdown`, exit 0.
+//! close the listener, log `orchestrator_shutdown`, exit 0 (`main` then waits
+//! at most `log::EXIT_FLUSH` for the log to reach stdout).
+//!
+//! Threads: `main.rs` lists them; every task here runs on the one executor thread.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,16 +22,16 @@ pub const STARTUP_REDIS_BUDGET: Duration = Duration::from_secs(4);
 
 /// Runs the orchestrator; returns the process exit status.
 pub async fn run(config: Config) -> i32 {
+    crate::log::set_level(config.log_level);
     raise_open_files_limit();
     let clients = match session::clients(&config) {
         Ok(c) => c,
         Err(e) => return fail_start("redis_client", &e),
     };
     let (trigger, stop) = shutdown::channel();
-    let _signals = match shutdown::listen_for_signals(trigger) {
-        Ok(task) => task,
-        Err(e) => return fail_start("signals", &format!("cannot install signal handlers: {e}")),
-    };
+    if let Err(e) = shutdown::listen_for_signals(trigger) {
+        return fail_start("signals", &format!("cannot install signal handlers: {e}"));
+    }
     let keys = Keys::with_namespace(config.namespace, &config.instance);
     let first = match session::connect_at_startup(&clients, &keys, STARTUP_REDIS_BUDGET).await {
         Ok(s) => s,
@@ -80,7 +83,8 @@ fn startup_line(config: &Config, http_addr: std::net::SocketAddr) -> Line {
         .str("version", VERSION)
         .display("http_addr", http_addr)
         .str("redis", &config.redis_display())
-        .bool("reconcile", config.reconcile);
+        .bool("reconcile", config.reconcile)
+        .str("log_level", config.log_level.as_str());
     let Some(registry) = &config.registry else {
         return line;
     };

@@ -2,10 +2,14 @@
 //! `/livez`, `/metrics`.
 //!
 //! Deliberately small: one request per connection (`Connection: close`), heads
-//! of at most 8 KiB parsed by `httparse`, 5 s to send the head, and a cap on
-//! open connections taken *before* accept, so a flood waits in the kernel's
-//! backlog instead of in our memory. It runs as its own task, so a probe never
-//! waits behind claim work.
+//! of at most 8 KiB parsed by `httparse`, 1 s to send the head, a cap on open
+//! connections taken *before* accept (a flood waits in the kernel's backlog
+//! instead of in our memory), and a cap per peer address, so one client holding
+//! idle connections cannot take the slots the probes need. It runs as its own
+//! task, so a probe never waits behind claim work. JSON bodies end with `\n`,
+//! as the Go original's do (its JSON encoder adds one).
+
+mod peers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +25,10 @@ use crate::Shared;
 /// Largest request head we read.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// Time a client has to send its whole request head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 /// Open connections at most (idle ones included).
 pub const MAX_CONNECTIONS: usize = 2048;
+pub use peers::MAX_PER_PEER;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_HEADERS: usize = 64;
 /// After answering, how long and how much we read and discard before closing.
@@ -93,7 +98,9 @@ pub struct Response {
 }
 
 impl Response {
-    fn json(status: u16, body: String) -> Response {
+    /// A JSON response; the body gets its final newline here.
+    fn json(status: u16, mut body: String) -> Response {
+        body.push('\n');
         Response {
             status,
             body,
@@ -191,6 +198,7 @@ pub async fn respond(shared: &Shared, head: &RequestHead) -> Response {
 /// Accepts connections until `stop`, then drops the listener.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Shutdown) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let peers = Arc::new(peers::Peers::default());
     loop {
         // The slot is taken before accept: at the cap we stop accepting.
         let Some(slot) = stop.unless_triggered(slots.acquire_arc()).await else {
@@ -200,10 +208,22 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Shutdown) {
             break;
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
+                let Some(place) = peers.enter(peer.ip()) else {
+                    // Closed at once: this peer already holds its share.
+                    drop(stream);
+                    crate::metrics::inc(&shared.metrics.http_connections_refused);
+                    Line::warn("http_connection_refused")
+                        .display("peer", peer.ip())
+                        .num("open_limit", MAX_PER_PEER as u64)
+                        .limited()
+                        .emit();
+                    continue;
+                };
                 let shared = shared.clone();
                 smol::spawn(async move {
                     handle_connection(stream, &shared).await;
+                    drop(place);
                     drop(slot);
                 })
                 .detach();
@@ -226,7 +246,7 @@ async fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         }
         ReadOutcome::Bad(HeadError::Malformed) => error_response(400, "bad request"),
         ReadOutcome::Bad(HeadError::TooLarge) => error_response(431, "request head too large"),
-        ReadOutcome::TimedOut => error_response(408, "request head not received within 5s"),
+        ReadOutcome::TimedOut => error_response(408, "request head not received within 1s"),
         ReadOutcome::Closed => return,
     };
     let bytes = response.to_bytes(head_only);
@@ -360,13 +380,14 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
         assert!(text.contains("\r\nAllow: GET, HEAD\r\n"));
         assert!(text.contains("\r\nConnection: close\r\n"));
-        assert!(text.ends_with("\r\n\r\n{\"error\":\"method not allowed\"}"));
+        assert!(text.ends_with("\r\n\r\n{\"error\":\"method not allowed\"}\n"));
         let head =
             String::from_utf8(unhealthy("disconnected", "a \"quoted\" error").to_bytes(true))
                 .unwrap();
-        assert!(head.contains("Content-Length: 74\r\n"), "{head}");
+        assert!(head.contains("Content-Length: 75\r\n"), "{head}");
         assert!(head.ends_with("\r\n\r\n"));
         let body = unhealthy("disconnected", "a \"quoted\" error").body;
+        assert!(body.ends_with("}\n"), "{body:?}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["error"], "a \"quoted\" error");
     }

@@ -1,25 +1,59 @@
 //! Logging: one JSON object per line on stdout, nothing else on stdout.
 //!
 //! Lines are built by hand (no logging framework) so every field is escaped,
-//! every line is valid JSON, and a write never allocates more than the line.
+//! every line is valid JSON, and building a line allocates only the line.
+//! Emitting never blocks: lines go to a bounded buffer that the `log-writer`
+//! thread writes out (`sink`), and per-event kinds are rate-limited (`limit`).
+//!
+//! - Levels: `debug` lines are neither built nor written unless
+//!   [`set_level`]`(Level::Debug)`; the default is `info`.
+//! - Rate limits: lines whose event is in [`PER_EVENT`], or marked
+//!   [`Line::limited`], are limited to 50 a second per kind, wherever they are
+//!   emitted from; `log_lines_suppressed` lines sum up the rest.
+//! - Exit: [`flush`] waits (bounded) for the buffer to reach stdout.
+
+mod limit;
+mod sink;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use limit::{allow, suppressed_total, PER_SECOND};
+pub use sink::{dropped_total, flush, CAPACITY};
 
 /// How far free-form text (error messages, artefact types) is cut in a log line.
 pub const MAX_TEXT_BYTES: usize = 200;
+/// How long a normal exit waits for buffered lines to reach stdout.
+pub const EXIT_FLUSH: Duration = Duration::from_secs(2);
+/// How long a forced exit (second signal) waits for them.
+pub const FORCED_EXIT_FLUSH: Duration = Duration::from_millis(100);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Per-event warnings: one line per event or artefact, so a flood of events is
+/// a flood of lines. Each kind is limited to [`PER_SECOND`] lines a second.
+/// A new per-event kind goes here, or its lines are marked [`Line::limited`].
+pub const PER_EVENT: [&str; 5] = [
+    "malformed_event",
+    "event_dropped",
+    "duplicate_artefact",
+    "artefact_not_found",
+    "artefact_invalid",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum Level {
+    Debug,
     Info,
     Warn,
     Error,
 }
 
 impl Level {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
+            Level::Debug => "debug",
             Level::Info => "info",
             Level::Warn => "warn",
             Level::Error => "error",
@@ -27,22 +61,57 @@ impl Level {
     }
 }
 
+static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Lines below `level` are neither built nor written from now on.
+pub fn set_level(level: Level) {
+    MIN_LEVEL.store(level as u8, Relaxed);
+}
+
+/// Whether `debug` lines are written (for work done only to log at debug).
+pub fn debug_enabled() -> bool {
+    MIN_LEVEL.load(Relaxed) <= Level::Debug as u8
+}
+
 /// One log line under construction: `Line::info("claim_created").str("k", v).emit()`.
+/// A line below the level is inert: its fields are not formatted.
 #[must_use = "a log line does nothing until emitted"]
 pub struct Line {
     buf: String,
+    /// Where the event name (as written, escaped) is in `buf`: the rate-limit kind.
+    event: Range<usize>,
+    on: bool,
+    limited: bool,
 }
 
 impl Line {
     pub fn new(level: Level, event: &str) -> Line {
+        if (level as u8) < MIN_LEVEL.load(Relaxed) {
+            return Line {
+                buf: String::new(),
+                event: 0..0,
+                on: false,
+                limited: false,
+            };
+        }
         let mut buf = String::with_capacity(160);
         buf.push_str("{\"ts\":\"");
         write_timestamp(&mut buf, SystemTime::now());
         buf.push_str("\",\"level\":\"");
         buf.push_str(level.as_str());
         buf.push_str("\",\"event\":");
+        let at = buf.len() + 1;
         push_json_str(&mut buf, event);
-        Line { buf }
+        Line {
+            event: at..buf.len() - 1,
+            buf,
+            on: true,
+            limited: PER_EVENT.contains(&event),
+        }
+    }
+
+    pub fn debug(event: &str) -> Line {
+        Line::new(Level::Debug, event)
     }
 
     pub fn info(event: &str) -> Line {
@@ -57,6 +126,12 @@ impl Line {
         Line::new(Level::Error, event)
     }
 
+    /// Rate-limits this line by its event name, like the kinds in [`PER_EVENT`].
+    pub fn limited(mut self) -> Line {
+        self.limited = true;
+        self
+    }
+
     fn key(&mut self, key: &str) {
         self.buf.push(',');
         push_json_str(&mut self.buf, key);
@@ -65,60 +140,78 @@ impl Line {
 
     /// A string field, escaped and cut to [`MAX_TEXT_BYTES`].
     pub fn str(mut self, key: &str, value: &str) -> Line {
-        self.key(key);
-        push_json_str(&mut self.buf, truncate(value, MAX_TEXT_BYTES));
+        if self.on {
+            self.key(key);
+            push_json_str(&mut self.buf, truncate(value, MAX_TEXT_BYTES));
+        }
         self
     }
 
     /// A UUID field in canonical form.
     pub fn uuid(mut self, key: &str, id: &uuid::Uuid) -> Line {
-        self.key(key);
-        self.buf.push('"');
-        crate::blackboard::push_uuid(&mut self.buf, id);
-        self.buf.push('"');
+        if self.on {
+            self.key(key);
+            self.buf.push('"');
+            crate::blackboard::push_uuid(&mut self.buf, id);
+            self.buf.push('"');
+        }
         self
     }
 
     pub fn display(self, key: &str, value: impl std::fmt::Display) -> Line {
+        if !self.on {
+            return self;
+        }
         let text = value.to_string();
         self.str(key, &text)
     }
 
     pub fn num(mut self, key: &str, value: u64) -> Line {
-        self.key(key);
-        let _ = write!(self.buf, "{value}");
+        if self.on {
+            self.key(key);
+            let _ = write!(self.buf, "{value}");
+        }
         self
     }
 
     /// Milliseconds with microsecond resolution, e.g. `0.412`.
     pub fn millis(mut self, key: &str, d: std::time::Duration) -> Line {
-        self.key(key);
-        let _ = write!(self.buf, "{:.3}", d.as_secs_f64() * 1000.0);
+        if self.on {
+            self.key(key);
+            let _ = write!(self.buf, "{:.3}", d.as_secs_f64() * 1000.0);
+        }
         self
-    }
-
-    /// TEMPORARY (the hardening branch adds it).
-    pub fn debug(event: &str) -> Line {
-        Line::new(Level::Info, event)
     }
 
     pub fn bool(mut self, key: &str, value: bool) -> Line {
-        self.key(key);
-        self.buf.push_str(if value { "true" } else { "false" });
+        if self.on {
+            self.key(key);
+            self.buf.push_str(if value { "true" } else { "false" });
+        }
         self
     }
 
-    /// The finished line, without the newline (for tests).
+    /// The finished line, without the newline (for tests); empty below the level.
     pub fn finish(mut self) -> String {
-        self.buf.push('}');
+        if self.on {
+            self.buf.push('}');
+        }
         self.buf
     }
 
-    /// Writes the line to stdout in one `write_all`, so lines never interleave.
+    /// Whether the line is to be written: at or above the level, and within
+    /// its kind's rate limit if it has one.
+    fn wanted(&self) -> bool {
+        self.on && (!self.limited || allow(&self.buf[self.event.clone()]))
+    }
+
+    /// Queues the line for stdout whole; never blocks (see `sink`).
     pub fn emit(self) {
-        let mut line = self.finish();
-        line.push('\n');
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        if self.wanted() {
+            let mut line = self.finish();
+            line.push('\n');
+            sink::push(line.as_bytes());
+        }
     }
 
     /// A field whose value is already encoded JSON (an object, an array);
@@ -130,13 +223,8 @@ impl Line {
     }
 }
 
-/// TEMPORARY (the hardening branch adds it).
-pub fn debug_enabled() -> bool {
-    false
-}
-
-/// Lines gathered to be written together: a claim batch logs up to 32 lines
-/// with one `write` instead of 32. Each line stays whole.
+/// Lines gathered to be queued together: a claim batch logs up to 32 lines
+/// with one push instead of 32. Each line stays whole.
 #[derive(Default)]
 pub struct Lines {
     buf: String,
@@ -144,54 +232,30 @@ pub struct Lines {
 
 impl Lines {
     pub fn push(&mut self, line: Line) {
-        self.buf.push_str(&line.finish());
-        self.buf.push('\n');
+        if line.wanted() {
+            self.buf.push_str(&line.finish());
+            self.buf.push('\n');
+        }
     }
 
     pub fn emit(self) {
         if !self.buf.is_empty() {
-            let _ = std::io::stdout().lock().write_all(self.buf.as_bytes());
+            sink::push(self.buf.as_bytes());
         }
     }
 }
 
-/// At most [`RateLimit::PER_SECOND`] lines a second; then one
-/// `log_lines_suppressed` line with the count when the next second allows more.
+/// Superseded: per-event kinds are now limited where they are emitted (see
+/// [`PER_EVENT`] and [`Line::limited`]), per kind and for the whole process.
+/// Kept only so `engine.rs` compiles until it stops using it; always allows.
 #[derive(Default)]
 pub struct RateLimit {
-    window: Option<Instant>,
-    used: u32,
-    suppressed: u64,
+    _unused: (),
 }
 
 impl RateLimit {
-    pub const PER_SECOND: u32 = 50;
-
     pub fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        if self
-            .window
-            .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1))
-        {
-            self.window = Some(now);
-            self.used = 0;
-            if self.suppressed > 0 {
-                Line::warn("log_lines_suppressed")
-                    .num("count", self.suppressed)
-                    .str(
-                        "reason",
-                        "more than 50 malformed_event/event_dropped lines in a second",
-                    )
-                    .emit();
-                self.suppressed = 0;
-            }
-        }
-        if self.used < Self::PER_SECOND {
-            self.used += 1;
-            return true;
-        }
-        self.suppressed += 1;
-        false
+        true
     }
 }
 
@@ -298,6 +362,26 @@ mod tests {
         assert_eq!(v["n"], 7);
         assert_eq!(v["latency_ms"], 0.412);
         assert_eq!(v["ok"], true);
+    }
+
+    #[test]
+    fn debug_lines_are_inert_unless_enabled() {
+        // The default level is info (no test in this binary changes it).
+        assert!(!debug_enabled());
+        let line = Line::debug("detail").str("k", "v").num("n", 1);
+        assert!(!line.wanted());
+        assert_eq!(line.finish(), "");
+        let v: serde_json::Value = serde_json::from_str(&Line::info("x").finish()).unwrap();
+        assert_eq!(v["level"], "info");
+    }
+
+    #[test]
+    fn per_event_kinds_are_limited_by_their_escaped_name() {
+        let line = Line::warn("duplicate_artefact").str("k", "v");
+        assert!(line.limited);
+        assert_eq!(&line.buf[line.event.clone()], "duplicate_artefact");
+        assert!(!Line::info("claim_created").limited);
+        assert!(Line::info("x").limited().limited);
     }
 
     #[test]

@@ -1,12 +1,26 @@
 //! Entry point: dispatch the command line; everything else lives in the library.
+//!
+//! The threads of a running orchestrator, and no others:
+//! - `sett-orchestrat` (main): waits for `app::run` to finish, then flushes the log.
+//! - `smol-1`: the one executor thread; every task (claims, HTTP, signals) runs
+//!   here. `SMOL_THREADS` is pinned to 1 below, so the environment cannot add
+//!   executor threads.
+//! - `async-io`: async-io's reactor thread (epoll and timers), started by `block_on`.
+//! - `log-writer`: does the blocking writes to stdout (`log`), so a stuck
+//!   stdout never stalls the executor.
+//! - `blocking-N`: only while a host name in `REDIS_URL` is being resolved
+//!   (smol resolves names on its `blocking` pool; they exit when idle). None
+//!   with a numeric host.
 
 use std::process::ExitCode;
 
 use sett_orchestrator::cli::{self, Command};
 use sett_orchestrator::config::Config;
-use sett_orchestrator::{app, VERSION};
+use sett_orchestrator::{app, log, VERSION};
 
 fn main() -> ExitCode {
+    // Read once, when the first task is spawned: set it before anything spawns.
+    std::env::set_var("SMOL_THREADS", "1");
     match cli::parse(std::env::args().skip(1)) {
         Command::Help => print!("{}", cli::help()),
         Command::Version => println!("sett-orchestrator {VERSION}"),
@@ -31,8 +45,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            // All tasks run on smol's one global executor thread; main only waits.
             let status = smol::block_on(smol::spawn(app::run(config)));
+            // Bounded: a stuck stdout must not hold the exit. A second signal
+            // meanwhile still exits at once (the listener outlives `app::run`).
+            log::flush(log::EXIT_FLUSH);
             return ExitCode::from(status as u8);
         }
     }

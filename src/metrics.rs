@@ -26,6 +26,7 @@ pub struct Metrics {
     pub reconcile_runs: AtomicU64,
     pub reconcile_scanned: AtomicU64,
     pub reconcile_claimed: AtomicU64,
+    pub http_connections_refused: AtomicU64,
     pub redis_up: AtomicI64,
     pub claims_in_flight: AtomicI64,
     duration_buckets: [AtomicU64; BUCKETS.len()],
@@ -51,7 +52,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &AtomicU64, &str); 12] = [
+        let counters: [(&str, &AtomicU64, &str); 13] = [
             (
                 "claims_created_total",
                 &self.claims_created,
@@ -112,10 +113,32 @@ impl Metrics {
                 &self.reconcile_claimed,
                 "Claims created by catch-up scans.",
             ),
+            (
+                "http_connections_refused_total",
+                &self.http_connections_refused,
+                "HTTP connections closed at once: their peer address had 64 open.",
+            ),
         ];
         for (name, value, help) in counters {
             metric_head(&mut out, name, "counter", help);
             let _ = writeln!(out, "{PREFIX}{name} {}", value.load(Relaxed));
+        }
+        // The log's own counters are process-wide (the log has no `Shared`).
+        let log_counters = [
+            (
+                "log_lines_dropped_total",
+                crate::log::dropped_total(),
+                "Log lines dropped: stdout did not keep up and the log buffer was full.",
+            ),
+            (
+                "log_lines_suppressed_total",
+                crate::log::suppressed_total(),
+                "Log lines suppressed by the per-kind rate limit (50 a second).",
+            ),
+        ];
+        for (name, value, help) in log_counters {
+            metric_head(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{PREFIX}{name} {value}");
         }
         let gauges: [(&str, &AtomicI64, &str); 2] = [
             (
@@ -190,5 +213,8 @@ mod tests {
         assert!(text.contains("sett_orchestrator_claim_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("sett_orchestrator_claim_duration_seconds_count 2\n"));
         assert!(text.contains("sett_orchestrator_build_info{version=\""));
+        assert!(text.contains("\nsett_orchestrator_log_lines_dropped_total "));
+        assert!(text.contains("\nsett_orchestrator_log_lines_suppressed_total "));
+        assert!(text.contains("\nsett_orchestrator_http_connections_refused_total 0\n"));
     }
 }

@@ -8,7 +8,7 @@ use futures_lite::{FutureExt as _, StreamExt as _};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use smol::channel::{Receiver, Sender};
 
-use crate::log::Line;
+use crate::log::{self, Line};
 
 /// Exit status when a second signal cuts the graceful shutdown short.
 pub const FORCED_EXIT: i32 = 1;
@@ -69,10 +69,12 @@ fn signal_name(signal: i32) -> &'static str {
 }
 
 /// Installs the SIGTERM/SIGINT handlers. The first signal triggers shutdown;
-/// a second one exits at once.
-pub fn listen_for_signals(trigger: Trigger) -> std::io::Result<smol::Task<()>> {
+/// a second one exits at once (after at most [`log::FORCED_EXIT_FLUSH`] for
+/// the log). The listener is detached: it outlives `app::run`, so a second
+/// signal also cuts short the final log flush in `main`.
+pub fn listen_for_signals(trigger: Trigger) -> std::io::Result<()> {
     let mut signals = signal_hook_async_std::Signals::new([SIGTERM, SIGINT])?;
-    Ok(smol::spawn(async move {
+    smol::spawn(async move {
         if let Some(first) = signals.next().await {
             Line::info("shutdown_requested")
                 .str("signal", signal_name(first))
@@ -84,9 +86,12 @@ pub fn listen_for_signals(trigger: Trigger) -> std::io::Result<smol::Task<()>> {
                 .str("signal", signal_name(second))
                 .bool("forced", true)
                 .emit();
+            log::flush(log::FORCED_EXIT_FLUSH);
             std::process::exit(FORCED_EXIT);
         }
-    }))
+    })
+    .detach();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use support::*;
 
 /// Runs the binary with `args` and exactly `env`.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .env_clear()
         .envs(env.iter().copied())
         .args(args)

@@ -1,5 +1,6 @@
 //! HTTP basics of the probe responder: status codes, `Allow`, HEAD, bad and
-//! oversized heads. (Abuse and floods are tested elsewhere.)
+//! oversized heads, JSON bodies ending in `\n` as the Go original's do.
+//! (Abuse and floods are tested elsewhere.)
 
 mod support;
 
@@ -44,25 +45,25 @@ fn probe_endpoints_answer_with_exact_statuses() {
 
     assert_eq!(
         orch.get("/livez"),
-        (200, r#"{"status":"alive"}"#.to_string())
+        (200, "{\"status\":\"alive\"}\n".to_string())
     );
     assert_eq!(
         orch.get("/healthz"),
         (
             200,
-            r#"{"status":"healthy","redis":"connected"}"#.to_string()
+            "{\"status\":\"healthy\",\"redis\":\"connected\"}\n".to_string()
         )
     );
     assert_eq!(
         orch.get("/readyz"),
         (
             200,
-            r#"{"status":"healthy","redis":"connected"}"#.to_string()
+            "{\"status\":\"healthy\",\"redis\":\"connected\"}\n".to_string()
         )
     );
     assert_eq!(
         orch.get("/nope"),
-        (404, r#"{"error":"not found"}"#.to_string())
+        (404, "{\"error\":\"not found\"}\n".to_string())
     );
     assert_eq!(orch.get("/healthz/extra").0, 404);
 
@@ -80,13 +81,13 @@ fn probe_endpoints_answer_with_exact_statuses() {
     let (status, headers, body) = head_of(&post);
     assert_eq!(status, 405);
     assert_eq!(header(&headers, "allow"), Some("GET, HEAD"));
-    assert_eq!(body, r#"{"error":"method not allowed"}"#);
+    assert_eq!(body, "{\"error\":\"method not allowed\"}\n");
 
     // HEAD: the GET head (same Content-Length), no body.
     let head = http_exchange(port, b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     let (status, headers, body) = head_of(&head);
     assert_eq!(status, 200);
-    assert_eq!(header(&headers, "content-length"), Some("40"));
+    assert_eq!(header(&headers, "content-length"), Some("41"));
     assert_eq!(header(&headers, "content-type"), Some("application/json"));
     assert_eq!(body, "");
     assert!(head.ends_with("\r\n\r\n"));
@@ -94,7 +95,7 @@ fn probe_endpoints_answer_with_exact_statuses() {
     let garbage = http_exchange(port, b"\x16\x03\x01\x00\xa5 definitely not http\r\n\r\n");
     let (status, _, body) = head_of(&garbage);
     assert_eq!(status, 400);
-    assert_eq!(body, r#"{"error":"bad request"}"#);
+    assert_eq!(body, "{\"error\":\"bad request\"}\n");
     assert_eq!(
         head_of(&http_exchange(port, b"NOT HTTP AT ALL\r\n\r\n")).0,
         400
@@ -106,9 +107,33 @@ fn probe_endpoints_answer_with_exact_statuses() {
     let too_large = http_exchange(port, &big);
     let (status, _, body) = head_of(&too_large);
     assert_eq!(status, 431);
-    assert_eq!(body, r#"{"error":"request head too large"}"#);
+    assert_eq!(body, "{\"error\":\"request head too large\"}\n");
 
     // Still serving after all of that.
     assert_eq!(orch.get("/livez").0, 200);
     assert_all_json(&orch);
+}
+
+/// A client that sends no complete head within 1 s gets 408 and is closed.
+#[test]
+fn a_head_not_sent_within_1s_gets_408() {
+    let redis = RedisServer::start();
+    let orch = Orchestrator::start(&redis, "web408");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", orch.http_port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let t = std::time::Instant::now();
+    std::io::Write::write_all(&mut s, b"GET /healthz HTTP/1.1\r\nHost:").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    let waited = t.elapsed();
+    let (status, _, body) = head_of(&answer);
+    assert_eq!(status, 408);
+    assert_eq!(
+        body,
+        "{\"error\":\"request head not received within 1s\"}\n"
+    );
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
 }

@@ -43,7 +43,7 @@ fn scrape(port: u16, timeout: Duration) -> (u16, String, String) {
 }
 
 /// promtool, installed by `scripts/ensure-deps.sh promtool` when CI=true; elsewhere
-/// `None` (the check is skipped, saying so) when it is not installed.
+/// `None` (the check is skipped and recorded, see `support::skip`) when it is not installed.
 fn promtool() -> Option<&'static str> {
     let present = || {
         Command::new("promtool")
@@ -66,7 +66,10 @@ fn promtool() -> Option<&'static str> {
         );
         return Some("promtool");
     }
-    eprintln!("SKIPPED promtool check: promtool is not installed (scripts/ensure-deps.sh promtool installs it)");
+    skip(
+        "promtool check",
+        "promtool is not installed (scripts/ensure-deps.sh promtool installs it)",
+    );
     None
 }
 

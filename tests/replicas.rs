@@ -27,10 +27,12 @@ fn three_replicas_make_exactly_one_claim_per_artefact() {
 
     // Every replica sees every event: each ends as one creation somewhere and
     // a duplicate everywhere else. Once all are counted, nothing is left to come.
+    // (Counted, not logged: duplicate_artefact lines are limited to 50 a second.)
+    let counted = |o: &Orchestrator, name: &str| metric_value(&o.get("/metrics").1, name) as usize;
     let outcomes = |orchs: &[Orchestrator]| -> usize {
         orchs
             .iter()
-            .map(|o| o.events("claim_created").len() + o.events("duplicate_artefact").len())
+            .map(|o| counted(o, "claims_created_total") + counted(o, "duplicate_events_total"))
             .sum()
     };
     let all_seen = wait_until(PATIENCE, || outcomes(&orchs) >= ARTEFACTS * REPLICAS);
@@ -69,8 +71,24 @@ fn three_replicas_make_exactly_one_claim_per_artefact() {
         assert_eq!(claim["id"], claim_id);
         claim_of.insert(id.clone(), claim_id);
     }
-    // Every duplicate names the one claim that exists.
+    // Every duplicate logged names the one claim that exists; the rest are
+    // summed up per replica, so lines and summaries account for all of them.
     for o in &orchs {
+        let duplicates = counted(o, "duplicate_events_total");
+        let accounted = || {
+            let suppressed: u64 = o
+                .events("log_lines_suppressed")
+                .iter()
+                .filter(|l| l["kind"] == "duplicate_artefact")
+                .map(|l| l["count"].as_u64().unwrap())
+                .sum();
+            o.events("duplicate_artefact").len() + suppressed as usize
+        };
+        assert!(
+            wait_until(PATIENCE, || accounted() == duplicates),
+            "{} duplicate lines and summaries for {duplicates} duplicates",
+            accounted()
+        );
         for d in o.events("duplicate_artefact") {
             let artefact = d["artefact_id"].as_str().unwrap();
             assert_eq!(d["existing_claim_id"], claim_of[artefact].as_str());

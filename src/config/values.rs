@@ -39,21 +39,8 @@ impl Namespace {
     }
 }
 
-/// How much the orchestrator logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogLevel {
-    Info,
-    Debug,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-        }
-    }
-}
+/// How much the orchestrator logs (`SETT_LOG_LEVEL` sets `info` or `debug`).
+pub use crate::log::Level as LogLevel;
 
 /// `info` or `debug`, in any letter case.
 pub fn parse_log_level(raw: &str) -> Result<LogLevel, String> {

@@ -1,8 +1,8 @@
 //! The built orchestrator as a child process with its output captured, and raw HTTP helpers.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::net::{Ipv4Addr, TcpStream};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -18,6 +18,8 @@ pub struct Orchestrator {
     stderr: Arc<Mutex<Vec<String>>>,
     /// How many of stdout and stderr have reached end of file.
     closed: Arc<AtomicUsize>,
+    /// stdout while nobody reads it (see [`Orchestrator::spawn_unread`]).
+    unread: Option<ChildStdout>,
 }
 
 fn capture(
@@ -25,6 +27,15 @@ fn capture(
     closed: &Arc<AtomicUsize>,
 ) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
+    capture_into(stream, closed, &lines);
+    lines
+}
+
+fn capture_into(
+    stream: impl Read + Send + 'static,
+    closed: &Arc<AtomicUsize>,
+    lines: &Arc<Mutex<Vec<String>>>,
+) {
     let (sink, closed) = (lines.clone(), closed.clone());
     thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
@@ -35,7 +46,6 @@ fn capture(
         }
         closed.fetch_add(1, Ordering::SeqCst);
     });
-    lines
 }
 
 impl Orchestrator {
@@ -45,7 +55,7 @@ impl Orchestrator {
     }
 
     pub fn spawn_args(env: &[(&str, &str)], args: &[&str]) -> Orchestrator {
-        Orchestrator::spawn_program(BIN, env, args)
+        Orchestrator::spawn_program(bin(), env, args)
     }
 
     /// Spawns `program` (the binary, or e.g. `qemu-aarch64` with the binary as
@@ -75,7 +85,41 @@ impl Orchestrator {
             stdout,
             stderr,
             closed,
+            unread: None,
         }
+    }
+
+    /// Like [`Orchestrator::spawn_on`], but nobody reads its stdout (a pipe
+    /// that fills up and stays full) until [`Orchestrator::read_stdout`].
+    pub fn spawn_unread(url: &str, instance: &str, extra: &[(&str, &str)]) -> Orchestrator {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut cmd = Command::new(bin());
+        cmd.env_clear()
+            .env("SETT_INSTANCE_NAME", instance)
+            .env("REDIS_URL", url)
+            .env("SETT_HTTP_ADDR", &addr)
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn orchestrator");
+        let closed = Arc::new(AtomicUsize::new(0));
+        let unread = child.stdout.take();
+        let stderr = capture(child.stderr.take().unwrap(), &closed);
+        Orchestrator {
+            http_port: addr.rsplit(':').next().unwrap().parse().unwrap(),
+            child,
+            stdout: Arc::new(Mutex::new(Vec::new())),
+            stderr,
+            closed,
+            unread,
+        }
+    }
+
+    /// Starts reading the stdout that [`Orchestrator::spawn_unread`] left unread.
+    pub fn read_stdout(&mut self) {
+        let stream = self.unread.take().expect("stdout is already being read");
+        capture_into(stream, &self.closed, &self.stdout);
     }
 
     /// Starts one on `redis` for `instance` and waits for `orchestrator_startup`.
@@ -200,7 +244,7 @@ pub fn assert_all_json(orch: &Orchestrator) {
             assert!(v[field].is_string(), "no string {field} in: {line}");
         }
         assert!(
-            ["info", "warn", "error"].contains(&v["level"].as_str().unwrap()),
+            ["debug", "info", "warn", "error"].contains(&v["level"].as_str().unwrap()),
             "bad level: {line}"
         );
     }
@@ -233,4 +277,66 @@ pub fn http_request(port: u16, raw: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A connection to 127.0.0.1:`port` from the local address `from` (any
+/// 127.0.0.0/8 address), so the server sees another peer than the probes.
+pub fn connect_from(from: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    fn sockaddr(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {
+        // SAFETY: all-zero is a valid sockaddr_in.
+        let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        a.sin_family = libc::AF_INET as libc::sa_family_t;
+        a.sin_port = port.to_be();
+        a.sin_addr = libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        };
+        a
+    }
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let (local, remote) = (sockaddr(from, 0), sockaddr(Ipv4Addr::LOCALHOST, port));
+    // SAFETY: a new socket we own (the TcpStream closes it on every path), and
+    // addresses that outlive the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let at = |a: &libc::sockaddr_in| (a as *const libc::sockaddr_in).cast::<libc::sockaddr>();
+        if libc::bind(fd, at(&local), len) != 0 || libc::connect(fd, at(&remote), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// Raises this process's open-files limit to `want` (for tests that hold many sockets).
+pub fn raise_fd_limit(want: u64) {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
+        assert!(
+            lim.rlim_cur >= want,
+            "open-files hard limit {} is below {want}",
+            lim.rlim_max
+        );
+    }
+}
+
+/// The value of the counter or gauge `sett_orchestrator_{name}` in a `/metrics` body.
+pub fn metric_value(body: &str, name: &str) -> u64 {
+    let series = format!("sett_orchestrator_{name} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series}in:\n{body}"))
 }
