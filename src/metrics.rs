@@ -26,6 +26,7 @@ pub struct Metrics {
     pub reconcile_runs: AtomicU64,
     pub reconcile_scanned: AtomicU64,
     pub reconcile_claimed: AtomicU64,
+    pub redis_stalls: AtomicU64,
     pub redis_up: AtomicI64,
     pub claims_in_flight: AtomicI64,
     duration_buckets: [AtomicU64; BUCKETS.len()],
@@ -51,7 +52,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &AtomicU64, &str); 12] = [
+        let counters: [(&str, &AtomicU64, &str); 13] = [
             (
                 "claims_created_total",
                 &self.claims_created,
@@ -111,6 +112,11 @@ impl Metrics {
                 "reconcile_claimed_total",
                 &self.reconcile_claimed,
                 "Claims created by catch-up scans.",
+            ),
+            (
+                "redis_stalls_total",
+                &self.redis_stalls,
+                "PINGs Redis answered later than 2 s (stalled, not lost).",
             ),
         ];
         for (name, value, help) in counters {
