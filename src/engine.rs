@@ -162,7 +162,11 @@ async fn run_session(
         .map(|_| smol::spawn(worker(ctx.clone(), inbox.work.clone(), retries.clone())))
         .collect();
     tasks.push(smol::spawn(retry::run(ctx.clone(), retries.clone())));
-    tasks.push(smol::spawn(watchdog::run(ctx.clone(), subscription)));
+    // `subscription` lives as long as this function: its inbox stays open.
+    tasks.push(smol::spawn(watchdog::run(
+        ctx.clone(),
+        subscription.clone(),
+    )));
     let interval = catch_up.as_ref().map(CatchUp::interval);
     let catch_up = catch_up.map(|state| {
         ctx.request_catch_up();
@@ -209,6 +213,7 @@ async fn run_session(
             .num("count", abandoned)
             .emit();
     }
+    drop(subscription);
     (end, state)
 }
 
@@ -238,7 +243,12 @@ async fn watch_session(
                     return SessionEnd::Lost(reason);
                 }
             }
-            Step::Notice(None) => return SessionEnd::Lost("subscription closed".into()),
+            Step::Notice(None) => {
+                let why = end
+                    .try_recv()
+                    .unwrap_or_else(|_| "subscription closed".into());
+                return SessionEnd::Lost(why);
+            }
             Step::Stop => return SessionEnd::Shutdown,
             Step::Lost(reason) => return SessionEnd::Lost(reason),
         }

@@ -175,7 +175,10 @@ pub async fn subscribe(
     keys: &Keys,
 ) -> Result<(MultiplexedConnection, Inbox), ConnectError> {
     let (on_push, inbox) = subscription::channel();
-    let config = connection_config().set_push_sender(on_push);
+    // Only the watchdog's PINGs wait for answers here, and it bounds them itself.
+    let config = connection_config()
+        .set_response_timeout(None)
+        .set_push_sender(on_push);
     let mut conn = step(
         "subscription: connect",
         OPEN_TIMEOUT,

@@ -57,10 +57,9 @@ async fn watch(ctx: &SessionCtx, mut conn: MultiplexedConnection, link: Link) ->
         let ping = redis::cmd("PING");
         let reply = within(DEAD_AFTER, ping.query_async::<Value>(&mut conn));
         match ctx.stop.unless_triggered(reply).await? {
-            None => {
-                let secs = DEAD_AFTER.as_secs();
-                return Some(format!("{}: no answer to PING for {secs}s", link.as_str()));
-            }
+            // Our bound, or the client's response timeout (the same 10 s).
+            None => return Some(no_answer(link)),
+            Some(Err(e)) if e.is_timeout() => return Some(no_answer(link)),
             Some(Err(e)) if is_connection_lost(&e) => {
                 return Some(format!("{}: {e}", link.as_str()));
             }
@@ -78,4 +77,9 @@ async fn watch(ctx: &SessionCtx, mut conn: MultiplexedConnection, link: Link) ->
             }
         }
     }
+}
+
+fn no_answer(link: Link) -> String {
+    let secs = DEAD_AFTER.as_secs();
+    format!("{}: no answer to PING for {secs}s", link.as_str())
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub mod certs;
 mod orchestrator;
 mod producer;
+pub mod proxy;
 mod redis_server;
 pub mod verify;
 
