@@ -179,7 +179,6 @@ async fn run_session(
 
     // One way to stop: raise the signal, then wait for every task.
     raise_stop.trigger();
-    inbox.work.close();
     let (limit, timeout_event) = match end {
         SessionEnd::Shutdown => (DRAIN_TIMEOUT, "shutdown_drain_timeout"),
         SessionEnd::Lost(_) => (STOP_TIMEOUT, "session_stop_timeout"),
