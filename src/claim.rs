@@ -76,12 +76,11 @@ pub enum ClaimError {
 }
 
 impl ClaimError {
-    /// True when the connection itself is gone, so the session must be rebuilt.
-    pub fn is_connection_lost(&self) -> bool {
+    /// True when the session must be rebuilt: the connection is gone, or the
+    /// server is no longer the primary (see [`crate::session::ends_session`]).
+    pub fn ends_session(&self) -> bool {
         match self {
-            ClaimError::Redis(e) => {
-                e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
-            }
+            ClaimError::Redis(e) => crate::session::ends_session(e),
             ClaimError::UnexpectedReply => false,
         }
     }
@@ -103,6 +102,13 @@ pub async fn load_script(conn: &mut MultiplexedConnection) -> Result<(), RedisEr
         .load_async(conn)
         .await
         .map(drop)
+}
+
+/// `SCRIPT LOAD` of the claim script, to send in a pipeline with other commands.
+pub fn load_script_cmd() -> redis::Cmd {
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("LOAD").arg(CLAIM_LUA);
+    cmd
 }
 
 /// Runs the claim script for one artefact.

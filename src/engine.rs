@@ -7,6 +7,14 @@
 //! round trip when idle, and a burst is pipelined instead of served one round
 //! trip at a time. Whatever slips through a gap (queue full, connection lost,
 //! restart) is found by the catch-up scan (`reconcile`) after every subscribe.
+//!
+//! Each session's tasks (workers, retries, watchdog, catch-up) share one stop
+//! signal ([`SessionCtx::stop`]). When the session ends (shutdown, or a loss
+//! the watchdog or a task reports), the signal is raised; every task returns
+//! at its next batch boundary, never inside a batch, so every claim sent is
+//! logged and counted when its answer arrives; then they are awaited, for a
+//! bounded time (a claim in flight answers or fails within the 10 s response
+//! timeout). Ids still queued are left to the catch-up.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -14,17 +22,17 @@ use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
-use redis::Value;
 use smol::channel::{Receiver, Sender};
 
-use crate::health::PING_TIMEOUT;
-use crate::ids::ArtefactId;
-use crate::log::{Line, RateLimit};
+use crate::log::Line;
 use crate::metrics::inc;
-use crate::outcome::{claim_and_report, Reported, Source};
-use crate::session::{reconnect, within, Clients, Reconnect, Session};
+use crate::outcome::{claim_and_report, Job, Report, Source};
+use crate::reconcile::CatchUp;
+use crate::retry::Retries;
+use crate::session::{reconnect, within, Clients, Reconnect, Session, RESPONSE_TIMEOUT};
+use crate::shutdown::{self, Shutdown};
 use crate::subscription::{Notice, Pending};
-use crate::{reconcile, Shared};
+use crate::{reconcile, retry, watchdog, Shared};
 
 /// Workers, each with at most one batch in flight.
 const WORKERS: usize = 8;
@@ -32,7 +40,9 @@ const WORKERS: usize = 8;
 pub const BATCH: usize = 32;
 /// How long in-flight claims may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
+/// How long the tasks of a lost session may take to stop: a batch in flight
+/// answers or fails within the response timeout.
+const STOP_TIMEOUT: Duration = Duration::from_secs(RESPONSE_TIMEOUT.as_secs() + 1);
 
 enum SessionEnd {
     Shutdown,
@@ -43,11 +53,58 @@ enum SessionEnd {
 #[derive(Debug)]
 pub struct GaveUp;
 
+/// What every task of one session holds.
+#[derive(Clone)]
+pub struct SessionCtx {
+    pub shared: Arc<Shared>,
+    /// The session's command connection.
+    pub conn: MultiplexedConnection,
+    /// Raised when the session ends: tasks return at their next batch boundary.
+    pub stop: Shutdown,
+    end: Sender<String>,
+    catch_up: Sender<()>,
+}
+
+impl SessionCtx {
+    pub fn stopping(&self) -> bool {
+        self.stop.is_triggered()
+    }
+
+    /// Ends the session (the first reason given wins).
+    pub fn end(&self, reason: String) {
+        let _ = self.end.try_send(reason);
+    }
+
+    /// Asks for a catch-up pass (requests coalesce; ignored when it is off).
+    pub fn request_catch_up(&self) {
+        let _ = self.catch_up.try_send(());
+    }
+
+    /// Acts on a batch's report; true when the task must return (session over).
+    pub fn after_batch(&self, report: Report) -> bool {
+        if let Some(reason) = report.end_session {
+            self.end(reason);
+            return true;
+        }
+        if report.failed > 0 {
+            // Not lost: the catch-up scan retries what Redis refused.
+            self.request_catch_up();
+        }
+        false
+    }
+}
+
 /// Runs sessions until shutdown, reconnecting whenever one is lost.
 pub async fn run(shared: Arc<Shared>, clients: Clients, first: Session) -> Result<(), GaveUp> {
+    let retries = Arc::new(Retries::default());
+    // One line to wire a configured interval here later.
+    let interval = Some(reconcile::DEFAULT_INTERVAL);
+    let mut catch_up = shared.config.reconcile.then(|| CatchUp::new(interval));
     let mut session = first;
     loop {
-        let reason = match run_session(&shared, session).await {
+        let (end, state) = run_session(&shared, session, catch_up.take(), &retries).await;
+        catch_up = state;
+        let reason = match end {
             SessionEnd::Shutdown => return Ok(()),
             SessionEnd::Lost(reason) => reason,
         };
@@ -79,127 +136,136 @@ pub async fn run(shared: Arc<Shared>, clients: Clients, first: Session) -> Resul
     }
 }
 
-async fn run_session(shared: &Arc<Shared>, session: Session) -> SessionEnd {
+/// Runs one session to its end; hands back the catch-up state.
+async fn run_session(
+    shared: &Arc<Shared>,
+    session: Session,
+    catch_up: Option<CatchUp>,
+    retries: &Arc<Retries>,
+) -> (SessionEnd, Option<CatchUp>) {
     let Session {
         conn,
         subscription,
         inbox,
     } = session;
-    let (lost_tx, lost_rx) = smol::channel::bounded::<String>(1);
-    let (reconcile_tx, reconcile_rx) = smol::channel::bounded::<()>(1);
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (shared, conn) = (shared.clone(), conn.clone());
-            let (queue, lost, retry) = (inbox.work.clone(), lost_tx.clone(), reconcile_tx.clone());
-            smol::spawn(worker(shared, conn, queue, lost, retry))
-        })
+    let (raise_stop, stop) = shutdown::channel();
+    let (end_tx, end_rx) = smol::channel::bounded::<String>(1);
+    let (catch_up_tx, catch_up_rx) = smol::channel::bounded::<()>(1);
+    let ctx = SessionCtx {
+        shared: shared.clone(),
+        conn,
+        stop,
+        end: end_tx,
+        catch_up: catch_up_tx,
+    };
+    let mut tasks: Vec<smol::Task<()>> = (0..WORKERS)
+        .map(|_| smol::spawn(worker(ctx.clone(), inbox.work.clone(), retries.clone())))
         .collect();
-    let watchdog = smol::spawn(watchdog(conn.clone(), subscription, lost_tx.clone()));
-    let catch_up = shared.config.reconcile.then(|| {
-        let _ = reconcile_tx.try_send(());
-        let task = reconcile::run(shared.clone(), conn.clone(), reconcile_rx, lost_tx.clone());
-        smol::spawn(task)
+    tasks.push(smol::spawn(retry::run(ctx.clone(), retries.clone())));
+    // `subscription` lives as long as this function: its inbox stays open.
+    tasks.push(smol::spawn(watchdog::run(
+        ctx.clone(),
+        subscription.clone(),
+    )));
+    let interval = catch_up.as_ref().map(CatchUp::interval);
+    let catch_up = catch_up.map(|state| {
+        ctx.request_catch_up();
+        smol::spawn(reconcile::run(ctx.clone(), state, catch_up_rx))
     });
-    shared.health.session_up(conn);
+    shared.health.session_up();
     shared.metrics.redis_up.store(1, Relaxed);
 
-    let mut limit = RateLimit::default();
+    let end = watch_session(&ctx, &inbox.notices, &end_rx).await;
+
+    // One way to stop: raise the signal, then wait for every task.
+    raise_stop.trigger();
+    let (limit, timeout_event) = match end {
+        SessionEnd::Shutdown => (DRAIN_TIMEOUT, "shutdown_drain_timeout"),
+        SessionEnd::Lost(_) => (STOP_TIMEOUT, "session_stop_timeout"),
+    };
+    let all = async {
+        let state = match catch_up {
+            Some(task) => Some(task.await),
+            None => None,
+        };
+        for task in tasks {
+            task.await;
+        }
+        state
+    };
+    // Past the limit, dropping `all` cancels what is left (the gauges are drop-safe).
+    let state = match within(limit, all).await {
+        Some(state) => state,
+        None => {
+            Line::warn(timeout_event)
+                .num("timeout_ms", limit.as_millis() as u64)
+                .emit();
+            interval.map(CatchUp::new)
+        }
+    };
+    let mut abandoned = 0u64;
+    while inbox.work.try_recv().is_ok() {
+        abandoned += 1;
+    }
+    if abandoned > 0 {
+        Line::warn("events_abandoned")
+            .num("count", abandoned)
+            .emit();
+    }
+    drop(subscription);
+    (end, state)
+}
+
+/// Logs the subscription's notices until shutdown or until the session is lost.
+async fn watch_session(
+    ctx: &SessionCtx,
+    notices: &Receiver<Notice>,
+    end: &Receiver<String>,
+) -> SessionEnd {
     enum Step {
         Notice(Option<Notice>),
         Stop,
         Lost(String),
     }
-    let end = loop {
-        let step = async { Step::Notice(inbox.notices.recv().await.ok()) }
+    loop {
+        let step = async { Step::Notice(notices.recv().await.ok()) }
             .or(async {
-                shared.shutdown.wait().await;
+                ctx.shared.shutdown.wait().await;
                 Step::Stop
             })
-            .or(async { Step::Lost(lost_rx.recv().await.unwrap_or_default()) })
+            .or(async { Step::Lost(end.recv().await.unwrap_or_default()) })
             .await;
         match step {
             Step::Notice(Some(notice)) => {
-                match log_notice(shared, notice, &reconcile_tx, &mut limit) {
-                    Some(reason) => break SessionEnd::Lost(reason),
-                    None => continue,
+                if let Some(reason) = log_notice(ctx, notice) {
+                    return SessionEnd::Lost(reason);
                 }
             }
-            Step::Notice(None) => break SessionEnd::Lost("subscription closed".into()),
-            Step::Stop => break SessionEnd::Shutdown,
-            Step::Lost(reason) => break SessionEnd::Lost(reason),
-        }
-    };
-    // Stop taking events; what is queued stays receivable.
-    inbox.work.close();
-    watchdog.cancel().await;
-    reconcile_tx.close();
-    match end {
-        SessionEnd::Shutdown => {
-            // Workers finish what is queued; catch-up stops at its next batch.
-            let drain = async {
-                for w in workers {
-                    w.await;
-                }
-                if let Some(task) = catch_up {
-                    task.await;
-                }
-            };
-            if within(DRAIN_TIMEOUT, drain).await.is_none() {
-                Line::warn("shutdown_drain_timeout")
-                    .num("timeout_ms", DRAIN_TIMEOUT.as_millis() as u64)
-                    .emit();
+            Step::Notice(None) => {
+                let why = end
+                    .try_recv()
+                    .unwrap_or_else(|_| "subscription closed".into());
+                return SessionEnd::Lost(why);
             }
-        }
-        SessionEnd::Lost(_) => {
-            // Queued ids are left to the catch-up after reconnecting. Batches in
-            // flight are not cancelled: a script Redis already ran is still
-            // logged and counted when its answer arrives (or fails within the
-            // response timeout).
-            let mut abandoned = 0u64;
-            while inbox.work.try_recv().is_ok() {
-                abandoned += 1;
-            }
-            for w in workers {
-                w.detach();
-            }
-            if let Some(task) = catch_up {
-                task.cancel().await;
-            }
-            if abandoned > 0 {
-                Line::warn("events_abandoned")
-                    .num("count", abandoned)
-                    .emit();
-            }
+            Step::Stop => return SessionEnd::Shutdown,
+            Step::Lost(reason) => return SessionEnd::Lost(reason),
         }
     }
-    end
 }
 
 /// Logs and counts a notice; `Some(reason)` when the session is lost.
-/// Lines for bad or dropped events are rate-limited (a flood of junk must not
-/// turn into a flood of log writes); every event is still counted.
-fn log_notice(
-    shared: &Shared,
-    notice: Notice,
-    reconcile: &Sender<()>,
-    limit: &mut RateLimit,
-) -> Option<String> {
-    if matches!(notice, Notice::Malformed { .. } | Notice::Dropped(_)) && !limit.allow() {
-        if let Notice::Dropped(_) = notice {
-            inc(&shared.metrics.events_dropped);
-            let _ = reconcile.try_send(());
-        } else {
-            inc(&shared.metrics.malformed_events);
-        }
-        return None;
-    }
+/// Lines for bad or dropped events are rate-limited per kind by the log (a
+/// flood of junk must not turn into a flood of log writes); every event is
+/// still counted.
+fn log_notice(ctx: &SessionCtx, notice: Notice) -> Option<String> {
+    let m = &ctx.shared.metrics;
     match notice {
         Notice::Malformed {
             reason,
             bytes,
             sample,
         } => {
-            inc(&shared.metrics.malformed_events);
+            inc(&m.malformed_events);
             Line::warn("malformed_event")
                 .str("reason", reason)
                 .num("bytes", bytes as u64)
@@ -207,67 +273,41 @@ fn log_notice(
                 .emit();
         }
         Notice::Dropped(artefact_id) => {
-            inc(&shared.metrics.events_dropped);
+            inc(&m.events_dropped);
             Line::warn("event_dropped")
                 .str("artefact_id", artefact_id.as_str())
                 .str("reason", "claim queue full; catch-up will claim it")
                 .emit();
-            let _ = reconcile.try_send(());
+            ctx.request_catch_up();
         }
         Notice::Disconnected => return Some("subscription connection lost".into()),
     }
     None
 }
 
-async fn worker(
-    shared: Arc<Shared>,
-    mut conn: MultiplexedConnection,
-    queue: Receiver<Pending>,
-    lost: Sender<String>,
-    catch_up: Sender<()>,
-) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
-    while let Ok(first) = queue.recv().await {
-        batch.push(first);
-        while batch.len() < BATCH {
+/// Claims queued ids a batch at a time until the session stops.
+async fn worker(ctx: SessionCtx, queue: Receiver<Pending>, retries: Arc<Retries>) {
+    let mut conn = ctx.conn.clone();
+    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
+    loop {
+        if ctx.stopping() {
+            return;
+        }
+        let Some(Ok(first)) = ctx.stop.unless_triggered(queue.recv()).await else {
+            return;
+        };
+        jobs.push(Job::new(first.artefact_id, first.received));
+        while jobs.len() < BATCH {
             match queue.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => jobs.push(Job::new(p.artefact_id, p.received)),
                 Err(_) => break,
             }
         }
-        let ids: Vec<ArtefactId> = batch.iter().map(|p| p.artefact_id).collect();
-        let received: Vec<Instant> = batch.drain(..).map(|p| p.received).collect();
-        let reported = claim_and_report(&shared, &mut conn, &ids, &received, Source::Event).await;
-        if reported.contains(&Reported::ConnectionLost) {
-            let _ = lost.try_send("claim connection lost".into());
+        let report =
+            claim_and_report(&ctx.shared, &mut conn, &jobs, Source::Event, Some(&retries)).await;
+        jobs.clear();
+        if ctx.after_batch(report) {
             return;
         }
-        if reported.contains(&Reported::Failed) {
-            // Not lost: the catch-up scan retries what Redis refused.
-            let _ = catch_up.try_send(());
-        }
-    }
-}
-
-/// PINGs both connections every second; a miss ends the session.
-async fn watchdog(
-    mut conn: MultiplexedConnection,
-    mut subscription: MultiplexedConnection,
-    lost: Sender<String>,
-) {
-    loop {
-        smol::Timer::after(WATCHDOG_PERIOD).await;
-        let ping = redis::cmd("PING");
-        let command = within(PING_TIMEOUT, ping.query_async::<Value>(&mut conn)).await;
-        let sub = within(PING_TIMEOUT, ping.query_async::<Value>(&mut subscription)).await;
-        let failure = match (command, sub) {
-            (Some(Ok(_)), Some(Ok(_))) => continue,
-            (None, _) => "command connection: PING timed out".to_string(),
-            (Some(Err(e)), _) => format!("command connection: {e}"),
-            (_, None) => "subscription: PING timed out".to_string(),
-            (_, Some(Err(e))) => format!("subscription: {e}"),
-        };
-        let _ = lost.try_send(failure);
-        return;
     }
 }

@@ -1,68 +1,127 @@
 //! Health: is Redis answering and is our subscription live?
 //!
-//! The engine reports its session going up and down here; `/healthz` asks
-//! [`Health::check`], which also PINGs Redis (2 s at most) on the command
-//! connection, so a hung Redis turns the probe red even before the engine notices.
+//! The engine reports its session going up and down here, and the watchdog
+//! (see `watchdog`) when it sends a PING and when the answer comes back.
+//! `/healthz` asks [`Health::check`], which reads that state and never waits on
+//! Redis itself: red while there is no session, and red while a PING has been
+//! unanswered for more than [`PING_TIMEOUT`] (Redis stalled; the session is
+//! kept, see `watchdog` for when slow becomes dead).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
-
-/// How long a health PING may take before Redis counts as unreachable.
+/// A PING unanswered for longer than this is late: Redis counts as slow.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The two connections of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Commands,
+    Subscription,
+}
+
+impl Link {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Commands => "command connection",
+            Link::Subscription => "subscription",
+        }
+    }
+}
+
 pub struct Health {
-    /// The live session's command connection; `None` while there is no session.
-    conn: Mutex<Option<MultiplexedConnection>>,
     subscribed: AtomicBool,
     last_error: Mutex<String>,
+    /// Per link, since when a PING has waited for its answer.
+    waiting: Mutex<[Option<Instant>; 2]>,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Health {
-            conn: Mutex::new(None),
             subscribed: AtomicBool::new(false),
             last_error: Mutex::new("not connected yet".into()),
+            waiting: Mutex::new([None, None]),
         }
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Health {
     /// A session is connected and subscribed.
-    pub fn session_up(&self, conn: MultiplexedConnection) {
-        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+    pub fn session_up(&self) {
+        *lock(&self.waiting) = [None, None];
         self.subscribed.store(true, Ordering::SeqCst);
     }
 
     /// The session is gone; `error` says why (shown by `/healthz`).
     pub fn session_down(&self, error: &str) {
         self.subscribed.store(false, Ordering::SeqCst);
-        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error.to_string();
+        *lock(&self.last_error) = error.to_string();
     }
 
     pub fn is_up(&self) -> bool {
         self.subscribed.load(Ordering::SeqCst)
     }
 
-    /// Ok when subscribed and a PING answers within [`PING_TIMEOUT`].
+    /// A PING went out on `link` at `at` (an earlier one still waiting keeps its time).
+    pub fn ping_sent(&self, link: Link, at: Instant) {
+        lock(&self.waiting)[link as usize].get_or_insert(at);
+    }
+
+    /// `link` answered; returns how long it had kept us waiting.
+    pub fn answered(&self, link: Link) -> Duration {
+        lock(&self.waiting)[link as usize]
+            .take()
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// How long the oldest unanswered PING has waited, if any is waiting.
+    pub fn unanswered_for(&self) -> Option<Duration> {
+        let waiting = lock(&self.waiting);
+        waiting.iter().flatten().min().map(Instant::elapsed)
+    }
+
+    /// Ok when subscribed and no PING has waited longer than [`PING_TIMEOUT`].
     pub async fn check(&self) -> Result<(), String> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let (Some(mut conn), true) = (conn, self.is_up()) else {
-            return Err(self
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone());
-        };
-        let ping = redis::cmd("PING");
-        match crate::session::within(PING_TIMEOUT, ping.query_async::<String>(&mut conn)).await {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("PING timed out after 2s".to_string()),
+        if !self.is_up() {
+            return Err(lock(&self.last_error).clone());
         }
+        match self.unanswered_for() {
+            Some(d) if d > PING_TIMEOUT => Err(format!(
+                "Redis has not answered for {:.1}s (connected; stalled or slow)",
+                d.as_secs_f64()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_ping_turns_the_check_red_until_answered() {
+        let h = Health::default();
+        let check = |h: &Health| smol::block_on(h.check());
+        assert_eq!(check(&h), Err("not connected yet".into()));
+        h.session_up();
+        assert_eq!(check(&h), Ok(()));
+        let long_ago = Instant::now() - Duration::from_secs(3);
+        h.ping_sent(Link::Subscription, long_ago);
+        h.ping_sent(Link::Commands, Instant::now());
+        let err = check(&h).unwrap_err();
+        assert!(err.starts_with("Redis has not answered for 3."), "{err}");
+        // A second PING on a link still waiting does not reset its time.
+        h.ping_sent(Link::Subscription, Instant::now());
+        assert!(h.answered(Link::Subscription) >= Duration::from_secs(3));
+        assert_eq!(check(&h), Ok(()));
+        h.session_down("gone");
+        assert_eq!(check(&h), Err("gone".into()));
     }
 }

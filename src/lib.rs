@@ -4,10 +4,12 @@
 //! One module per concept: `config` (environment), `blackboard` (keys and wire
 //! types), `claim` (the atomic claim script), `subscription` (events cut down
 //! to ids), `engine` (claim workers and session supervisor), `outcome`
-//! (logging and counting each claim), `reconcile` (catch-up scan), `session`
-//! (connections and reconnects), `http` (the responder), `health`, `metrics`,
-//! `shutdown`, `log`, `cli`, `lifecycle` (the agent registry; bids, grants and
-//! phases to come), and `app` (start-up and shutdown order).
+//! (logging and counting each claim), `retry` (events that came before their
+//! hash), `reconcile` (catch-up scan), `session` (connections and reconnects),
+//! `watchdog` (slow or dead Redis), `scripts` (batches of server-side
+//! scripts), `http` (the responder), `health`, `metrics`, `shutdown`, `log`,
+//! `cli`, `lifecycle` (registry, bids, grants, phases, feedback), and `app`
+//! (start-up and shutdown order).
 //! `main.rs` only dispatches.
 
 pub mod app;
@@ -24,10 +26,12 @@ pub mod log;
 pub mod metrics;
 pub mod outcome;
 pub mod reconcile;
+pub mod retry;
 pub mod scripts;
 pub mod session;
 pub mod shutdown;
 pub mod subscription;
+pub mod watchdog;
 
 /// State every task shares: read-mostly, behind one `Arc`.
 pub struct Shared {

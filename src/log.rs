@@ -245,20 +245,6 @@ impl Lines {
     }
 }
 
-/// Superseded: per-event kinds are now limited where they are emitted (see
-/// [`PER_EVENT`] and [`Line::limited`]), per kind and for the whole process.
-/// Kept only so `engine.rs` compiles until it stops using it; always allows.
-#[derive(Default)]
-pub struct RateLimit {
-    _unused: (),
-}
-
-impl RateLimit {
-    pub fn allow(&mut self) -> bool {
-        true
-    }
-}
-
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {

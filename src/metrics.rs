@@ -27,6 +27,7 @@ pub struct Metrics {
     pub reconcile_scanned: AtomicU64,
     pub reconcile_claimed: AtomicU64,
     pub http_connections_refused: AtomicU64,
+    pub redis_stalls: AtomicU64,
     pub redis_up: AtomicI64,
     pub claims_in_flight: AtomicI64,
     duration_buckets: [AtomicU64; BUCKETS.len()],
@@ -52,7 +53,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &AtomicU64, &str); 13] = [
+        let counters: [(&str, &AtomicU64, &str); 14] = [
             (
                 "claims_created_total",
                 &self.claims_created,
@@ -117,6 +118,11 @@ impl Metrics {
                 "http_connections_refused_total",
                 &self.http_connections_refused,
                 "HTTP connections closed at once: their peer address had 64 open.",
+            ),
+            (
+                "redis_stalls_total",
+                &self.redis_stalls,
+                "PINGs Redis answered later than 2 s (stalled, not lost).",
             ),
         ];
         for (name, value, help) in counters {

@@ -1,4 +1,5 @@
-//! Catch-up: after every subscribe, claim what Pub/Sub never delivered.
+//! Catch-up: after every subscribe, and every few minutes, claim what Pub/Sub
+//! never delivered.
 //!
 //! Pub/Sub is at-most-once: whatever was published while we were down,
 //! reconnecting, or dropped by Redis is gone from the channel, but not from
@@ -6,22 +7,36 @@
 //! leaves no window uncovered. The walk streams SCAN batches (memory stays
 //! flat), skips artefacts that already have an index entry (one pipelined
 //! EXISTS per batch), and runs the same atomic claim script for the rest, a
-//! pipelined batch at a time, so Terminal artefacts stay unclaimed and racing replicas
-//! still make one claim.
+//! pipelined batch at a time, so Terminal artefacts stay unclaimed and racing
+//! replicas still make one claim. A slow periodic pass (every
+//! [`DEFAULT_INTERVAL`] unless configured otherwise) claims what arrived
+//! incomplete and was given up by the retries (see `retry`).
+//!
+//! A pass outlives its session: the [`CatchUp`] state, cursor included, is
+//! handed back when the session stops (always between two SCAN batches, never
+//! inside one) and the next session resumes the pass from its cursor, since a
+//! SCAN cursor stays valid across connections to the same server (same
+//! `run_id`; on another server the pass starts over). Counts are committed per
+//! completed batch, so a resumed pass counts every key once. The resumed pass
+//! is followed by a full one, for what was written during the outage.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
-use smol::channel::{Receiver, Sender};
+use smol::channel::Receiver;
 
+use crate::engine::SessionCtx;
+use crate::ids::ArtefactId;
 use crate::log::Line;
 use crate::metrics::inc;
-use crate::outcome::{claim_and_report, Reported, Source};
-use crate::Shared;
+use crate::outcome::{claim_and_report, Job, Source};
+use crate::session::ends_session;
 
+/// How often a pass runs unasked, unless configured otherwise.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// Keys asked for per SCAN step.
 const SCAN_COUNT: usize = 1000;
 /// Claim scripts the catch-up keeps in flight (live events have their own pool).
@@ -39,162 +54,326 @@ struct Totals {
     scanned: u64,
     unclaimed: u64,
     claimed: u64,
-    /// Claims Redis refused (e.g. MISCONF, OOM, READONLY): retried by another pass.
+    /// Claims Redis refused (e.g. MISCONF, OOM, NOREPLICAS): retried by another pass.
     failed: u64,
 }
 
-/// Why a pass stopped early.
-struct PassError {
-    reason: String,
-    /// Only a lost connection ends the session; other errors end the pass.
-    connection_lost: bool,
+/// A pass under way.
+struct Pass {
+    cursor: u64,
+    /// `run_id` of the server the cursor belongs to; `None`: unknown (never resumed).
+    server: Option<String>,
+    totals: Totals,
+    started: Instant,
+    /// Sessions it has been resumed in.
+    resumed: u64,
 }
 
-impl From<RedisError> for PassError {
-    fn from(e: RedisError) -> Self {
-        let connection_lost =
-            e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error();
-        PassError {
-            reason: e.to_string(),
-            connection_lost,
+/// The catch-up's state, kept by the engine from one session to the next.
+pub struct CatchUp {
+    /// Time between passes nobody asked for; `None`: only when asked.
+    interval: Option<Duration>,
+    pass: Option<Pass>,
+    /// Asked for (a subscribe, a dropped event, a refused claim) and not begun yet.
+    wanted: bool,
+    /// A failed pass is to be run again (after `not_before`).
+    retry: bool,
+    retry_after: Duration,
+    not_before: Instant,
+    periodic_at: Option<Instant>,
+}
+
+impl CatchUp {
+    /// `interval`: how often a pass runs unasked (`None`: only when asked).
+    pub fn new(interval: Option<Duration>) -> CatchUp {
+        let now = Instant::now();
+        CatchUp {
+            interval,
+            pass: None,
+            wanted: false,
+            retry: false,
+            retry_after: RETRY_FIRST,
+            not_before: now,
+            periodic_at: interval.map(|i| now + i),
         }
     }
-}
 
-/// Serves catch-up requests (one per subscribe, more when the queue overflowed
-/// or a claim failed) until the session ends. Requests that arrive during a
-/// pass coalesce into one; a pass whose claims failed is retried after 5 s,
-/// then 10 s, 20 s… (at most 5 min) while failures go on.
-pub async fn run(
-    shared: Arc<Shared>,
-    conn: MultiplexedConnection,
-    requests: Receiver<()>,
-    lost: Sender<String>,
-) {
-    let mut retry = false;
-    let mut retry_after = RETRY_FIRST;
-    loop {
-        if !retry && requests.recv().await.is_err() {
-            return;
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+
+    /// Due now, or when to look again (`None`: only when asked).
+    fn due(&self, now: Instant) -> Result<(), Option<Instant>> {
+        let wanted = self.wanted || self.retry || self.periodic_at.is_some_and(|t| t <= now);
+        match (wanted, now >= self.not_before) {
+            (true, true) => Ok(()),
+            (true, false) => Err(Some(self.not_before)),
+            (false, _) => Err(self.periodic_at.map(|t| t.max(self.not_before))),
         }
-        if shared.shutdown.is_triggered() {
-            return;
-        }
-        let started = Instant::now();
-        Line::info("reconcile_started").emit();
-        let mut totals = Totals::default();
-        let result = pass(&shared, &conn, &mut totals).await;
-        retry = totals.failed > 0;
-        match result {
-            Ok(complete) => {
-                inc(&shared.metrics.reconcile_runs);
-                Line::info("reconcile_complete")
-                    .num("scanned", totals.scanned)
-                    .num("unclaimed", totals.unclaimed)
-                    .num("claimed", totals.claimed)
-                    .num("failed", totals.failed)
-                    .num("duration_ms", started.elapsed().as_millis() as u64)
-                    .bool("interrupted", !complete)
-                    .emit();
-            }
-            Err(e) => {
-                inc(&shared.metrics.redis_errors);
-                Line::error("redis_error")
-                    .str("operation", "reconcile")
-                    .str("error", &e.reason)
-                    .emit();
-                if e.connection_lost {
-                    let _ = lost.try_send(format!("catch-up scan: {}", e.reason));
-                    return;
-                }
-                retry = true;
-            }
-        }
-        let pause = if retry {
-            let pause = retry_after;
-            retry_after = (retry_after * 2).min(RETRY_MAX);
-            pause
+    }
+
+    /// Schedules what follows a pass that ended (`failed`: to be retried).
+    fn pass_ended(&mut self, failed: bool) {
+        let now = Instant::now();
+        self.pass = None;
+        self.retry = failed;
+        if failed {
+            self.not_before = now + self.retry_after;
+            self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
         } else {
-            retry_after = RETRY_FIRST;
-            PASS_SPACING
+            self.retry_after = RETRY_FIRST;
+            self.not_before = now + PASS_SPACING;
+        }
+        self.periodic_at = self.interval.map(|i| now + i);
+    }
+}
+
+/// How a walk stopped.
+enum Walk {
+    Complete,
+    /// The session is stopping: the pass is kept, to be resumed.
+    Stopped,
+    /// Redis refused a SCAN or EXISTS: the pass is retried later.
+    Failed(String),
+    /// The session must end (connection lost, READONLY…): the pass is kept.
+    Lost(String),
+}
+
+/// Runs passes for one session: asked for (one per subscribe, more when the
+/// queue overflowed or a claim failed; requests during a pass coalesce into
+/// one), periodic, or retried after failures (5 s, 10 s… at most 5 min).
+/// Returns the state when the session stops.
+pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) -> CatchUp {
+    let mut conn = ctx.conn.clone();
+    if let Some(pass) = &mut state.pass {
+        let here = server_id(&mut conn).await;
+        if here.is_some() && here == pass.server {
+            pass.resumed += 1;
+            Line::info("reconcile_resumed")
+                .num("scanned", pass.totals.scanned)
+                .emit();
+        } else {
+            state.pass = None;
+            state.wanted = true;
+        }
+    }
+    loop {
+        if state.pass.is_none() {
+            if !wait_until_due(&ctx, &mut state, &requests).await {
+                return state;
+            }
+            state.wanted = false;
+            state.retry = false;
+            state.pass = Some(Pass {
+                cursor: 0,
+                server: server_id(&mut conn).await,
+                totals: Totals::default(),
+                started: Instant::now(),
+                resumed: 0,
+            });
+            Line::info("reconcile_started").emit();
+        }
+        let Some(pass) = state.pass.as_mut() else {
+            continue;
         };
-        if shared
-            .shutdown
-            .unless_triggered(smol::Timer::after(pause))
-            .await
-            .is_none()
-        {
-            return;
+        match walk(&ctx, &mut conn, pass).await {
+            Walk::Complete => {
+                report(pass, true);
+                let failed = pass.totals.failed > 0;
+                state.pass_ended(failed);
+            }
+            Walk::Stopped if ctx.shared.shutdown.is_triggered() => {
+                report(pass, false);
+                state.pass = None;
+                return state;
+            }
+            Walk::Stopped => return state,
+            Walk::Failed(reason) => {
+                scan_error(&ctx, &reason);
+                state.pass_ended(true);
+            }
+            Walk::Lost(reason) => {
+                scan_error(&ctx, &reason);
+                ctx.end(format!("catch-up scan: {reason}"));
+                return state;
+            }
         }
     }
 }
 
-/// One walk over the artefacts. `Ok(false)` when shutdown cut it short.
-async fn pass(
-    shared: &Arc<Shared>,
-    conn: &MultiplexedConnection,
-    totals: &mut Totals,
-) -> Result<bool, PassError> {
-    let mut conn = conn.clone();
-    let pattern = shared.keys.artefact_pattern();
-    let mut cursor: u64 = 0;
+fn scan_error(ctx: &SessionCtx, reason: &str) {
+    inc(&ctx.shared.metrics.redis_errors);
+    Line::error("redis_error")
+        .str("operation", "reconcile")
+        .str("error", reason)
+        .emit();
+}
+
+fn report(pass: &Pass, complete: bool) {
+    let t = &pass.totals;
+    Line::info("reconcile_complete")
+        .num("scanned", t.scanned)
+        .num("unclaimed", t.unclaimed)
+        .num("claimed", t.claimed)
+        .num("failed", t.failed)
+        .num("duration_ms", pass.started.elapsed().as_millis() as u64)
+        .num("resumed", pass.resumed)
+        .bool("interrupted", !complete)
+        .emit();
+}
+
+/// Waits until a pass is due; false when the session stops first.
+async fn wait_until_due(ctx: &SessionCtx, state: &mut CatchUp, requests: &Receiver<()>) -> bool {
     loop {
-        if shared.shutdown.is_triggered() {
-            return Ok(false);
+        while requests.try_recv().is_ok() {
+            state.wanted = true;
         }
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let wake_at = match state.due(Instant::now()) {
+            Ok(()) => return true,
+            Err(at) => at,
+        };
+        let timer = async {
+            match wake_at {
+                Some(t) => {
+                    smol::Timer::at(t).await;
+                }
+                None => futures_lite::future::pending().await,
+            }
+        };
+        let asked = async {
+            let _ = requests.recv().await;
+            state.wanted = true;
+        };
+        if ctx.stop.unless_triggered(timer.or(asked)).await.is_none() {
+            return false;
+        }
+    }
+}
+
+/// The `run_id` of the server behind `conn`, if it tells.
+async fn server_id(conn: &mut MultiplexedConnection) -> Option<String> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .map(|id| id.trim().to_string())
+}
+
+fn classify(e: RedisError) -> Walk {
+    if ends_session(&e) {
+        Walk::Lost(e.to_string())
+    } else {
+        Walk::Failed(e.to_string())
+    }
+}
+
+/// Walks on from the pass's cursor, a SCAN batch at a time.
+async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pass) -> Walk {
+    let shared = &ctx.shared;
+    let pattern = shared.keys.artefact_pattern();
+    loop {
+        if ctx.stopping() {
+            return Walk::Stopped;
+        }
+        let step: Result<(u64, Vec<Vec<u8>>), RedisError> = redis::cmd("SCAN")
+            .arg(pass.cursor)
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT)
-            .query_async(&mut conn)
-            .await?;
-        let ids: Vec<_> = keys
+            .query_async(conn)
+            .await;
+        let (next, keys) = match step {
+            Ok(step) => step,
+            Err(e) => return classify(e),
+        };
+        let ids: Vec<ArtefactId> = keys
             .iter()
             .filter_map(|k| shared.keys.artefact_id_of(k))
             .collect();
-        totals.scanned += ids.len() as u64;
+        let unclaimed = match unclaimed(ctx, conn, &ids).await {
+            Ok(u) => u,
+            Err(e) => return classify(e),
+        };
+        // One pipeline per chunk: at most CLAIMS_IN_FLIGHT scripts in flight.
+        for chunk in unclaimed.chunks(CLAIMS_IN_FLIGHT) {
+            let now = Instant::now();
+            let jobs: Vec<Job> = chunk.iter().map(|id| Job::new(*id, now)).collect();
+            let report = claim_and_report(shared, conn, &jobs, Source::Reconcile, None).await;
+            pass.totals.claimed += report.created;
+            pass.totals.failed += report.failed;
+            if let Some(reason) = report.end_session {
+                return Walk::Lost(reason);
+            }
+        }
+        // The batch is done: count it, and move the cursor past it.
+        pass.totals.scanned += ids.len() as u64;
+        pass.totals.unclaimed += unclaimed.len() as u64;
         shared
             .metrics
             .reconcile_scanned
             .fetch_add(ids.len() as u64, Relaxed);
-        if !ids.is_empty() {
-            let mut pipe = redis::pipe();
-            for id in &ids {
-                pipe.exists(shared.keys.claim_by_artefact(id));
-            }
-            let claimed: Vec<bool> = pipe.query_async(&mut conn).await?;
-            let unclaimed: Vec<_> = ids
-                .iter()
-                .zip(claimed)
-                .filter(|(_, c)| !c)
-                .map(|(id, _)| *id)
-                .collect();
-            totals.unclaimed += unclaimed.len() as u64;
-            // One pipeline per chunk: at most CLAIMS_IN_FLIGHT scripts in flight.
-            for chunk in unclaimed.chunks(CLAIMS_IN_FLIGHT) {
-                let now = vec![Instant::now(); chunk.len()];
-                let reported =
-                    claim_and_report(shared, &mut conn, chunk, &now, Source::Reconcile).await;
-                for r in reported {
-                    match r {
-                        Reported::Created => totals.claimed += 1,
-                        Reported::NotCreated => {}
-                        Reported::Failed => totals.failed += 1,
-                        Reported::ConnectionLost => {
-                            return Err(PassError {
-                                reason: "claim connection lost".into(),
-                                connection_lost: true,
-                            })
-                        }
-                    }
-                }
-            }
+        pass.cursor = next;
+        if next == 0 {
+            inc(&shared.metrics.reconcile_runs);
+            return Walk::Complete;
         }
-        cursor = next;
-        if cursor == 0 {
-            return Ok(true);
-        }
+    }
+}
+
+/// The ids among `ids` that have no index entry (one pipelined EXISTS).
+async fn unclaimed(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    ids: &[ArtefactId],
+) -> Result<Vec<ArtefactId>, RedisError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for id in ids {
+        pipe.exists(ctx.shared.keys.claim_by_artefact(id));
+    }
+    let claimed: Vec<bool> = pipe.query_async(conn).await?;
+    Ok(ids
+        .iter()
+        .zip(claimed)
+        .filter(|(_, c)| !c)
+        .map(|(id, _)| *id)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_are_spaced_retried_with_backoff_and_periodic() {
+        let mut c = CatchUp::new(Some(Duration::from_secs(300)));
+        let now = Instant::now();
+        assert!(c.due(now).is_err(), "nothing asked yet");
+        assert!(c.due(now + Duration::from_secs(301)).is_ok(), "periodic");
+        c.wanted = true;
+        assert!(c.due(now).is_ok());
+        c.wanted = false;
+        c.pass_ended(false);
+        let now = Instant::now();
+        c.wanted = true;
+        assert_eq!(c.due(now), Err(Some(c.not_before)), "spaced by 1 s");
+        assert!(c.due(now + PASS_SPACING).is_ok());
+        c.wanted = false;
+        c.pass_ended(true);
+        c.pass_ended(true);
+        let now = Instant::now();
+        assert!(
+            c.due(now + Duration::from_secs(9)).is_err(),
+            "second retry waits 10 s"
+        );
+        assert!(c.due(now + Duration::from_secs(10)).is_ok());
+        let off = CatchUp::new(None);
+        assert_eq!(off.due(Instant::now() + RETRY_MAX * 100), Err(None));
     }
 }

@@ -2,6 +2,17 @@
 //! and one RESP3 subscription connection on `artefact_events` (see
 //! `subscription`), made and lost together.
 //!
+//! Connecting is a few steps, each with its own time limit rather than one
+//! limit for the whole attempt, so that a slow link can still reconnect: every
+//! step that waits for one answer (SUBSCRIBE; SCRIPT LOAD with ROLE) gets
+//! [`STEP_TIMEOUT`], the PING bound, and opening a connection (TCP, TLS, HELLO
+//! or AUTH: up to four round trips) gets [`OPEN_TIMEOUT`]. The two
+//! connections are made side by side. A server that says it is a replica is
+//! refused (claims need the primary): after a failover the reconnect keeps
+//! trying until the name it dials reaches the new primary.
+//!
+//! Which errors end a session is decided here too ([`ends_session`]).
+//!
 //! Also the reconnect policy: exponential backoff from 50 ms to 3 s, until
 //! `SETT_REDIS_RETRY_TIMEOUT` has passed since Redis was lost.
 
@@ -9,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ProtocolVersion, RedisError};
+use redis::{
+    AsyncConnectionConfig, Client, ErrorKind, ProtocolVersion, RedisError, RedisResult,
+    ServerErrorKind, Value,
+};
 
 use crate::blackboard::Keys;
 use crate::log::Line;
@@ -17,12 +31,17 @@ use crate::metrics::inc;
 use crate::subscription::{self, Inbox};
 use crate::Shared;
 
-/// Time one connection attempt (TCP, TLS, AUTH, PING, SUBSCRIBE) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time one connection step that waits for one answer may take. A Redis that
+/// answers PING within this can always reconnect.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time opening one connection may take: TCP, TLS (two round trips at most)
+/// and the HELLO or AUTH pipeline, a [`STEP_TIMEOUT`] each.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(8);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
-/// A command unanswered this long fails (and ends the session), so no claim waits forever.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A command unanswered this long fails. No answer at all for this long is a
+/// dead Redis (see `watchdog`); any shorter silence is a slow one.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Session {
     pub conn: MultiplexedConnection,
@@ -43,16 +62,44 @@ pub struct Clients {
 #[derive(Debug)]
 pub enum ConnectError {
     Redis(RedisError),
-    TimedOut,
+    /// The step named got no answer within its time limit.
+    TimedOut {
+        step: &'static str,
+        limit: Duration,
+    },
+    /// The server is a replica (`ROLE`): it would refuse every claim.
+    Replica,
 }
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectError::Redis(e) => write!(f, "{e}"),
-            ConnectError::TimedOut => write!(f, "no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+            ConnectError::TimedOut { step, limit } => {
+                write!(f, "{step}: no answer within {}s", limit.as_secs())
+            }
+            ConnectError::Replica => {
+                f.write_str("the server is a replica (ROLE); claims need the primary")
+            }
         }
     }
+}
+
+/// True when the connection itself is gone.
+pub fn is_connection_lost(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+}
+
+/// True when an error must end the session: the connection is gone, or the
+/// server stopped being a writable primary (`READONLY` after a failover,
+/// `MASTERDOWN`), so reconnecting may reach the new primary. Other error
+/// replies (OOM, MISCONF, NOREPLICAS, BUSY…) leave the session up.
+pub fn ends_session(e: &RedisError) -> bool {
+    is_connection_lost(e)
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+        )
 }
 
 /// The clients for `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` when set.
@@ -100,35 +147,94 @@ pub async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = T
         .await
 }
 
-/// Subscribes, connects for commands, PINGs and loads the claim script.
-pub async fn connect(clients: &Clients, keys: &Keys) -> Result<Session, ConnectError> {
-    let attempt = async {
-        let (on_push, inbox) = subscription::channel();
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let mut subscription = clients
-            .subscription
-            .get_multiplexed_async_connection_with_config(&config.clone().set_push_sender(on_push))
-            .await?;
-        subscription.subscribe(keys.artefact_events()).await?;
-        let mut conn = clients
-            .commands
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        crate::claim::load_script(&mut conn).await?;
-        Ok::<_, RedisError>(Session {
-            conn,
-            subscription,
-            inbox,
-        })
-    };
-    match within(CONNECT_TIMEOUT, attempt).await {
-        Some(Ok(session)) => Ok(session),
+/// One connection step: `fut` within `limit`.
+async fn step<T>(
+    name: &'static str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = RedisResult<T>>,
+) -> Result<T, ConnectError> {
+    match within(limit, fut).await {
+        Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(ConnectError::Redis(e)),
-        None => Err(ConnectError::TimedOut),
+        None => Err(ConnectError::TimedOut { step: name, limit }),
     }
+}
+
+fn connection_config() -> AsyncConnectionConfig {
+    // The steps below enforce the time limits; the client's own response
+    // timeout then bounds every command of the session.
+    AsyncConnectionConfig::new()
+        .set_connection_timeout(None)
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+}
+
+/// The one place that makes the subscription: connects and subscribes to
+/// `artefact_events`, its events going to the returned inbox.
+pub async fn subscribe(
+    clients: &Clients,
+    keys: &Keys,
+) -> Result<(MultiplexedConnection, Inbox), ConnectError> {
+    let (on_push, inbox) = subscription::channel();
+    // Only the watchdog's PINGs wait for answers here, and it bounds them itself.
+    let config = connection_config()
+        .set_response_timeout(None)
+        .set_push_sender(on_push);
+    let mut conn = step(
+        "subscription: connect",
+        OPEN_TIMEOUT,
+        clients
+            .subscription
+            .get_multiplexed_async_connection_with_config(&config),
+    )
+    .await?;
+    let channel = keys.artefact_events();
+    step("SUBSCRIBE", STEP_TIMEOUT, conn.subscribe(&channel)).await?;
+    Ok((conn, inbox))
+}
+
+/// Connects for commands and loads the claim script; refuses a replica.
+async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, ConnectError> {
+    let mut conn = step(
+        "commands: connect",
+        OPEN_TIMEOUT,
+        clients
+            .commands
+            .get_multiplexed_async_connection_with_config(&connection_config()),
+    )
+    .await?;
+    // One round trip: the script for this session's claims, and who we reached.
+    let mut pipe = redis::pipe();
+    pipe.add_command(crate::claim::load_script_cmd())
+        .cmd("ROLE");
+    let replies: Vec<RedisResult<Value>> = step(
+        "SCRIPT LOAD",
+        STEP_TIMEOUT,
+        pipe.ignore_errors().query_async(&mut conn),
+    )
+    .await?;
+    let mut replies = replies.into_iter();
+    if let Some(Err(e)) = replies.next() {
+        return Err(ConnectError::Redis(e));
+    }
+    // ROLE may be unknown or not allowed (ACLs): then we cannot tell, and try.
+    if let Some(Ok(Value::Array(role))) = replies.next() {
+        if matches!(role.first(), Some(Value::BulkString(r)) if r.as_slice() != b"master") {
+            return Err(ConnectError::Replica);
+        }
+    }
+    Ok(conn)
+}
+
+/// Subscribes, and connects for commands (side by side): a session.
+pub async fn connect(clients: &Clients, keys: &Keys) -> Result<Session, ConnectError> {
+    let ((subscription, inbox), conn) =
+        futures_lite::future::try_zip(subscribe(clients, keys), command_connection(clients))
+            .await?;
+    Ok(Session {
+        conn,
+        subscription,
+        inbox,
+    })
 }
 
 /// Connects at start-up, retrying briefly (Redis may be starting beside us),
@@ -141,11 +247,15 @@ pub async fn connect_at_startup(
     let deadline = Instant::now() + budget;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        // No attempt may run past the budget (each could take CONNECT_TIMEOUT).
+        // No attempt may run past the budget.
         let left = deadline.saturating_duration_since(Instant::now());
-        let result = within(left, connect(clients, keys))
-            .await
-            .unwrap_or(Err(ConnectError::TimedOut));
+        let result =
+            within(left, connect(clients, keys))
+                .await
+                .unwrap_or(Err(ConnectError::TimedOut {
+                    step: "start-up",
+                    limit: budget,
+                }));
         match result {
             Ok(s) => return Ok(s),
             Err(e) if Instant::now() + backoff >= deadline => return Err(e),
@@ -178,8 +288,12 @@ pub async fn reconnect(shared: &Shared, clients: &Clients, lost_at: Instant) -> 
             return Reconnect::ShuttingDown;
         }
         attempts += 1;
-        match connect(clients, &shared.keys).await {
-            Ok(session) => {
+        let attempt = shared
+            .shutdown
+            .unless_triggered(connect(clients, &shared.keys));
+        match attempt.await {
+            None => return Reconnect::ShuttingDown,
+            Some(Ok(session)) => {
                 inc(&shared.metrics.redis_reconnects);
                 Line::info("redis_reconnected")
                     .num("attempts", attempts)
@@ -187,7 +301,7 @@ pub async fn reconnect(shared: &Shared, clients: &Clients, lost_at: Instant) -> 
                     .emit();
                 return Reconnect::Connected(session);
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 inc(&shared.metrics.redis_errors);
                 shared.health.session_down(&e.to_string());
                 Line::warn("redis_error")
@@ -201,5 +315,35 @@ pub async fn reconnect(shared: &Shared, clients: &Clients, lost_at: Instant) -> 
             return Reconnect::GaveUp;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readonly_and_masterdown_end_the_session_other_refusals_do_not() {
+        let reply = |text: &str| -> RedisError {
+            redis::parse_redis_value(format!("-{text}\r\n").as_bytes())
+                .and_then(Value::extract_error)
+                .unwrap_err()
+        };
+        for text in [
+            "READONLY You can't write against a read only replica.",
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        ] {
+            assert!(ends_session(&reply(text)), "{text}");
+        }
+        for text in [
+            "NOREPLICAS Not enough good replicas to write.",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "BUSY Redis is busy running a script.",
+            "ERR unknown command",
+        ] {
+            assert!(!ends_session(&reply(text)), "{text}");
+        }
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(ends_session(&io) && is_connection_lost(&io));
     }
 }

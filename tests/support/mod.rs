@@ -24,6 +24,7 @@ pub mod lifecycle_loop;
 mod lifecycle_wire;
 mod orchestrator;
 mod producer;
+pub mod proxy;
 mod redis_server;
 pub mod verify;
 

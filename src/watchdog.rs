@@ -1,0 +1,85 @@
+//! The watchdog: tells a slow Redis from a dead one.
+//!
+//! A busy script, a fork or a slow command stalls Redis for seconds while its
+//! connections stay open; tearing the session down for that cancels work for
+//! nothing, and a reconnect cannot be faster than the stall. So each of the
+//! session's two connections is PINGed every [`PERIOD`] (the next PING waits
+//! for the previous answer), and:
+//!
+//! - **answered** (PONG): healthy. If the answer took longer than
+//!   [`PING_TIMEOUT`] (2 s), Redis was **slow**: one `redis_slow` line says
+//!   for how long (`waited_ms`), and `redis_stalls_total` counts it.
+//! - **an error reply** (BUSY, LOADING…): Redis answers but cannot serve; the
+//!   stall goes on (it is not dead: the connection is open and answering).
+//! - **unanswered for more than 2 s**: slow; `/healthz` turns 503 ("Redis has
+//!   not answered for N s") while the session stays up and every claim in
+//!   flight keeps waiting for its answer.
+//! - **dead**: the connection is closed or fails (an I/O error), or a PING is
+//!   unanswered for [`DEAD_AFTER`] (10 s, the command response timeout, after
+//!   which claims in flight fail anyway). Only then does the session end.
+
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt as _;
+use redis::aio::MultiplexedConnection;
+use redis::Value;
+
+use crate::engine::SessionCtx;
+use crate::health::{Link, PING_TIMEOUT};
+use crate::log::Line;
+use crate::metrics::inc;
+use crate::session::{is_connection_lost, within, RESPONSE_TIMEOUT};
+
+/// Pause between an answer and the next PING: short, so a stall is seen
+/// within 2.25 s of its start.
+pub const PERIOD: Duration = Duration::from_millis(250);
+/// A PING unanswered this long means Redis is dead.
+pub const DEAD_AFTER: Duration = RESPONSE_TIMEOUT;
+
+/// Watches both connections until the session stops, or ends it when one dies.
+pub async fn run(ctx: SessionCtx, subscription: MultiplexedConnection) {
+    let commands = watch(&ctx, ctx.conn.clone(), Link::Commands);
+    let subscription = watch(&ctx, subscription, Link::Subscription);
+    if let Some(reason) = commands.or(subscription).await {
+        ctx.end(reason);
+    }
+}
+
+/// PINGs `conn` until stopped (`None`) or dead (`Some(why)`).
+async fn watch(ctx: &SessionCtx, mut conn: MultiplexedConnection, link: Link) -> Option<String> {
+    let health = &ctx.shared.health;
+    loop {
+        ctx.stop
+            .unless_triggered(smol::Timer::after(PERIOD))
+            .await?;
+        let sent = Instant::now();
+        health.ping_sent(link, sent);
+        let ping = redis::cmd("PING");
+        let reply = within(DEAD_AFTER, ping.query_async::<Value>(&mut conn));
+        match ctx.stop.unless_triggered(reply).await? {
+            // Our bound, or the client's response timeout (the same 10 s).
+            None => return Some(no_answer(link)),
+            Some(Err(e)) if e.is_timeout() => return Some(no_answer(link)),
+            Some(Err(e)) if is_connection_lost(&e) => {
+                return Some(format!("{}: {e}", link.as_str()));
+            }
+            // An error reply is an answer: Redis is alive but busy; still waiting.
+            Some(Err(_)) => continue,
+            Some(Ok(_)) => {
+                let waited = health.answered(link);
+                if waited > PING_TIMEOUT {
+                    inc(&ctx.shared.metrics.redis_stalls);
+                    Line::warn("redis_slow")
+                        .str("connection", link.as_str())
+                        .num("waited_ms", waited.as_millis() as u64)
+                        .emit();
+                }
+            }
+        }
+    }
+}
+
+fn no_answer(link: Link) -> String {
+    let secs = DEAD_AFTER.as_secs();
+    format!("{}: no answer to PING for {secs}s", link.as_str())
+}
