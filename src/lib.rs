@@ -3,7 +3,8 @@
 //!
 //! One module per concept: `config` (environment), `blackboard` (keys and wire
 //! types), `claim` (the atomic claim script), `subscription` (events cut down
-//! to ids), `engine` (claim workers and session supervisor), `outcome`
+//! to ids), `subscriber` (a streaming subscription connection that never
+//! holds a whole message), `engine` (claim workers and session supervisor), `outcome`
 //! (logging and counting each claim), `reconcile` (catch-up scan), `session`
 //! (connections and reconnects), `http` (the responder), `health`, `metrics`,
 //! `shutdown`, `log`, `cli`, and `app` (start-up and shutdown order).
@@ -24,6 +25,7 @@ pub mod outcome;
 pub mod reconcile;
 pub mod session;
 pub mod shutdown;
+pub mod subscriber;
 pub mod subscription;
 
 /// State every task shares: read-mostly, behind one `Arc`.
