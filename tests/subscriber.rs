@@ -188,6 +188,9 @@ fn reader_and_writer_work_from_two_tasks_at_once() {
     frames.retain(|f| *f != Frame::Pong);
     assert_eq!(frames, vec![event_frame(&id)]);
     let mut writer = smol::block_on(pinger);
+    fn movable_between_threads<T: Send + 'static>(_: &T) {}
+    movable_between_threads(&reader);
+    movable_between_threads(&writer);
     smol::block_on(writer.ping()).unwrap();
     assert_eq!(next(&mut reader).unwrap(), Frame::Pong);
 }

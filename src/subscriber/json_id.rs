@@ -25,8 +25,9 @@ use crate::ids::{self, ArtefactId};
 
 /// How deep skipped values may nest (one bit of memory per level).
 pub const MAX_DEPTH: usize = 1 << 20;
-/// serde_json's recursion limit, counted from the top-level object.
-const VALUE_DEPTH_LIMIT: usize = 128;
+/// serde_json's recursion limit: in the `id` value, an array or object that
+/// would be the 128th open one (counting the top-level object) is refused.
+const SERDE_DEPTH_LIMIT: usize = 128;
 /// Bytes of the id kept: every accepted form is shorter.
 const ID_KEEP: usize = 64;
 
@@ -226,12 +227,12 @@ impl IdScanner {
         }
         self.state = match b {
             b'{' | b'[' => {
-                let limit = if self.in_id {
-                    VALUE_DEPTH_LIMIT - 1
+                let too_deep = if self.in_id {
+                    depth + 1 >= SERDE_DEPTH_LIMIT
                 } else {
-                    MAX_DEPTH
+                    depth + 1 > MAX_DEPTH
                 };
-                if depth + 1 > limit {
+                if too_deep {
                     return Err(MalformedEvent::TooDeep);
                 }
                 self.stack.push(b == b'{');
