@@ -15,7 +15,8 @@
 //! - `connect`: TCP/unix/TLS, AUTH, SELECT, SUBSCRIBE, each step under its
 //!   own timeout; the [`Writer`] half (PING);
 //! - `resp`: the push parser of RESP2 replies (bounded, never buffers a payload);
-//! - `reader`: the [`Reader`] half and the per-channel sinks;
+//! - `reader`: the [`Reader`] half (one fixed buffer, cancel-safe);
+//! - `sink`: where a message's bytes go, by its channel's [`Decode`];
 //! - `json_id`, `json_lex` and `json_num`: the streaming id scanner, also behind
 //!   `blackboard::decode_event`.
 //!
