@@ -5,11 +5,11 @@
 //! that we generated), so a hostile event cannot make us touch
 //! `sett:i:artefact:../x` or `a*:b`.
 
-use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::config::Namespace;
 use crate::ids::ArtefactId;
+use crate::subscriber::json_id::IdScanner;
 
 /// Status of every claim this phase creates.
 pub const PENDING_REVIEW: &str = "pending_review";
@@ -136,42 +136,13 @@ impl MalformedEvent {
     }
 }
 
-/// What we need of an event: only its id. Everything else (payload included)
-/// is skipped by the parser without being stored: the stored hash is the truth.
-#[derive(Deserialize)]
-struct EventHead {
-    id: Option<serde_json::Value>,
-}
-
-/// Decodes an artefact event down to its artefact id.
+/// Decodes an artefact event down to its artefact id, validating the JSON
+/// without storing any of it but the id (see `subscriber::json_id`, the
+/// streaming scanner this runs in one chunk).
 pub fn decode_event(message: &[u8]) -> Result<ArtefactId, MalformedEvent> {
-    let first = message.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some() && first != Some(&b'{') {
-        // Still reject garbage as "not JSON" rather than "not an object".
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(message) {
-                Ok(_) => MalformedEvent::NotObject,
-                Err(e) => classify(&e),
-            },
-        );
-    }
-    let head: EventHead = serde_json::from_slice(message).map_err(|e| classify(&e))?;
-    match head.id {
-        None | Some(serde_json::Value::Null) => Err(MalformedEvent::MissingId),
-        Some(serde_json::Value::String(s)) => {
-            ArtefactId::parse(&s).ok_or(MalformedEvent::IdNotUuid)
-        }
-        Some(_) => Err(MalformedEvent::IdNotString),
-    }
-}
-
-fn classify(e: &serde_json::Error) -> MalformedEvent {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Data => MalformedEvent::BadShape,
-        _ if e.to_string().starts_with("recursion limit exceeded") => MalformedEvent::TooDeep,
-        _ => MalformedEvent::NotJson,
-    }
+    let mut scanner = IdScanner::new();
+    scanner.feed(message);
+    scanner.finish()
 }
 
 /// At most [`SAMPLE_BYTES`] of a bad message for the log, cut before any

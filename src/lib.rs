@@ -1,16 +1,18 @@
 //! sett-orchestrator: watches a Sett blackboard in Redis and gives every
-//! non-Terminal artefact exactly one claim (Phase 1).
+//! artefact that needs work one claim; with an agent registry it also runs
+//! the claim lifecycle (bids, grants, phases, feedback).
 //!
-//! One module per concept: `config` (environment), `blackboard` (keys and wire
-//! types), `claim` (the atomic claim script), `subscription` (events cut down
-//! to ids), `engine` (claim workers and session supervisor), `outcome`
-//! (logging and counting each claim), `retry` (events that came before their
-//! hash), `reconcile` (catch-up scan), `session` (connections and reconnects),
-//! `watchdog` (slow or dead Redis), `scripts` (batches of server-side
-//! scripts), `http` (the responder), `health`, `metrics`, `shutdown`, `log`,
-//! `cli`, `lifecycle` (registry, bids, grants, phases, feedback), and `app`
-//! (start-up and shutdown order).
-//! `main.rs` only dispatches.
+//! One module per concept: `config` (environment and registry file), `ids`
+//! (artefact ids as written), `blackboard` (keys and wire types), `claim` (the
+//! Phase-1 claim script), `scripts` (batches of server-side scripts),
+//! `subscriber` (a streaming subscription connection that never holds a whole
+//! message), `subscription` (events cut down to ids and queued), `engine`
+//! (workers and the session supervisor), `outcome` (logging and counting each
+//! claim), `retry` (events that came before their hash), `reconcile` (catch-up
+//! scan), `session` (connections and reconnects), `watchdog` (slow or dead
+//! Redis), `lifecycle` (registry, bids, grants, phases, feedback), `http` (the
+//! responder), `health`, `metrics`, `shutdown`, `log`, `cli`, and `app`
+//! (start-up and shutdown order). `main.rs` only dispatches.
 
 pub mod app;
 pub mod blackboard;
@@ -30,6 +32,7 @@ pub mod retry;
 pub mod scripts;
 pub mod session;
 pub mod shutdown;
+pub mod subscriber;
 pub mod subscription;
 pub mod watchdog;
 
