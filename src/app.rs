@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::blackboard::Keys;
 use crate::config::{format_optional_duration, Config};
+use crate::lifecycle::Lifecycle;
 use crate::log::Line;
 use crate::{engine, health, http, metrics, session, shutdown, Shared, VERSION};
 
@@ -24,7 +25,8 @@ pub const STARTUP_REDIS_BUDGET: Duration = Duration::from_secs(4);
 pub async fn run(config: Config) -> i32 {
     crate::log::set_level(config.log_level);
     raise_open_files_limit();
-    let clients = match session::clients(&config) {
+    let keys = Keys::with_namespace(config.namespace, &config.instance);
+    let clients = match session::clients(&config, &keys) {
         Ok(c) => c,
         Err(e) => return fail_start("redis_client", &e),
     };
@@ -32,8 +34,7 @@ pub async fn run(config: Config) -> i32 {
     if let Err(e) = shutdown::listen_for_signals(trigger) {
         return fail_start("signals", &format!("cannot install signal handlers: {e}"));
     }
-    let keys = Keys::with_namespace(config.namespace, &config.instance);
-    let first = match session::connect_at_startup(&clients, &keys, STARTUP_REDIS_BUDGET).await {
+    let first = match session::connect_at_startup(&clients, STARTUP_REDIS_BUDGET).await {
         Ok(s) => s,
         Err(e) => {
             let why = format!("cannot reach Redis at {}: {e}", config.redis_display());
@@ -50,9 +51,14 @@ pub async fn run(config: Config) -> i32 {
         }
     };
     let http_addr = listener.local_addr().map_or(config.http_addr, |a| a);
+    let lifecycle = config
+        .registry
+        .clone()
+        .map(|registry| Lifecycle::new(&keys, registry, config.bid_timeout, config.phase_timeout));
     let shared = Arc::new(Shared {
         config,
         keys,
+        lifecycle,
         metrics: metrics::Metrics::default(),
         health: health::Health::default(),
         shutdown: stop,

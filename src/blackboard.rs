@@ -67,6 +67,11 @@ impl Keys {
         format!("{}artefact_events", self.prefix)
     }
 
+    /// Where agents announce bids and the orchestrator its grants and verdicts.
+    pub fn workflow_events(&self) -> String {
+        format!("{}workflow_events", self.prefix)
+    }
+
     pub fn claim_events(&self) -> String {
         format!("{}claim_events", self.prefix)
     }

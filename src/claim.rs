@@ -17,7 +17,7 @@ use crate::ids::ArtefactId;
 
 /// KEYS: artefact hash, claim-by-artefact index, new claim hash.
 /// ARGV: claim id, artefact id, claim channel, claim JSON.
-const CLAIM_LUA: &str = r#"
+pub const CLAIM_LUA: &str = r#"
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then return {'not_found'} end
 if kind ~= 'hash' then return {'invalid', 'artefact key is a ' .. kind .. ', not a hash'} end
@@ -64,6 +64,11 @@ pub enum ClaimOutcome {
     /// The stored artefact cannot be judged (wrong key type, no structural_type).
     Invalid {
         reason: String,
+    },
+    /// Lifecycle mode: a Review or Failure artefact gets no claim; it counts
+    /// for the claims it was made for.
+    Deliverable {
+        structural_type: String,
     },
 }
 

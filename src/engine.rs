@@ -24,6 +24,7 @@ use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
 use smol::channel::{Receiver, Sender};
 
+use crate::lifecycle::work::{bids_and_report, BidJob};
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::outcome::{claim_and_report, Job, Report, Source};
@@ -31,8 +32,8 @@ use crate::reconcile::CatchUp;
 use crate::retry::Retries;
 use crate::session::{reconnect, within, Clients, Reconnect, Session, RESPONSE_TIMEOUT};
 use crate::shutdown::{self, Shutdown};
-use crate::subscription::{Notice, Pending};
-use crate::{reconcile, retry, watchdog, Shared};
+use crate::subscription::{self, Item, Notice, Pending};
+use crate::{lifecycle, reconcile, retry, watchdog, Shared};
 
 /// Workers, each with at most one batch in flight.
 const WORKERS: usize = 8;
@@ -117,7 +118,7 @@ pub async fn run(shared: Arc<Shared>, clients: Clients, first: Session) -> Resul
             .str("error", &reason)
             .emit();
         session = match reconnect(&shared, &clients, lost_at).await {
-            Reconnect::Connected(s) => s,
+            Reconnect::Connected(s) => *s,
             Reconnect::ShuttingDown => return Ok(()),
             Reconnect::GaveUp => {
                 Line::error("redis_unavailable")
@@ -145,9 +146,10 @@ async fn run_session(
 ) -> (SessionEnd, Option<CatchUp>) {
     let Session {
         conn,
-        subscription,
-        inbox,
+        reader,
+        writer,
     } = session;
+    let (outbox, inbox) = subscription::channel();
     let (raise_stop, stop) = shutdown::channel();
     let (end_tx, end_rx) = smol::channel::bounded::<String>(1);
     let (catch_up_tx, catch_up_rx) = smol::channel::bounded::<()>(1);
@@ -162,11 +164,15 @@ async fn run_session(
         .map(|_| smol::spawn(worker(ctx.clone(), inbox.work.clone(), retries.clone())))
         .collect();
     tasks.push(smol::spawn(retry::run(ctx.clone(), retries.clone())));
-    // `subscription` lives as long as this function: its inbox stays open.
+    tasks.push(smol::spawn(subscription::run(ctx.clone(), reader, outbox)));
     tasks.push(smol::spawn(watchdog::run(
         ctx.clone(),
-        subscription.clone(),
+        writer,
+        inbox.pongs.clone(),
     )));
+    if shared.lifecycle.is_some() {
+        tasks.push(smol::spawn(lifecycle::sweep::run_task(ctx.clone())));
+    }
     let interval = catch_up.as_ref().map(CatchUp::interval);
     let catch_up = catch_up.map(|state| {
         ctx.request_catch_up();
@@ -212,7 +218,6 @@ async fn run_session(
             .num("count", abandoned)
             .emit();
     }
-    drop(subscription);
     (end, state)
 }
 
@@ -260,19 +265,15 @@ async fn watch_session(
 fn log_notice(ctx: &SessionCtx, notice: Notice) -> Option<String> {
     let m = &ctx.shared.metrics;
     match notice {
-        Notice::Malformed {
-            reason,
-            bytes,
-            sample,
-        } => {
+        Notice::Malformed(bad) => {
             inc(&m.malformed_events);
             Line::warn("malformed_event")
-                .str("reason", reason)
-                .num("bytes", bytes as u64)
-                .str("sample", &sample)
+                .str("reason", bad.reason)
+                .num("bytes", bad.bytes as u64)
+                .str("sample", &bad.sample)
                 .emit();
         }
-        Notice::Dropped(artefact_id) => {
+        Notice::Dropped(Item::Artefact(artefact_id)) => {
             inc(&m.events_dropped);
             Line::warn("event_dropped")
                 .str("artefact_id", artefact_id.as_str())
@@ -280,15 +281,24 @@ fn log_notice(ctx: &SessionCtx, notice: Notice) -> Option<String> {
                 .emit();
             ctx.request_catch_up();
         }
-        Notice::Disconnected => return Some("subscription connection lost".into()),
+        Notice::Dropped(Item::Bids(claim_id)) => {
+            inc(&m.events_dropped);
+            Line::warn("event_dropped")
+                .str("claim_id", claim_id.as_str())
+                .str("reason", "queue full; the bid sweep will decide it")
+                .emit();
+        }
+        Notice::Disconnected(why) => return Some(format!("subscription: {why}")),
     }
     None
 }
 
-/// Claims queued ids a batch at a time until the session stops.
+/// Decides queued items a batch at a time until the session stops: claims
+/// for artefacts, and in lifecycle mode bidding decisions.
 async fn worker(ctx: SessionCtx, queue: Receiver<Pending>, retries: Arc<Retries>) {
     let mut conn = ctx.conn.clone();
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
+    let mut bids: Vec<BidJob> = Vec::new();
     loop {
         if ctx.stopping() {
             return;
@@ -296,18 +306,35 @@ async fn worker(ctx: SessionCtx, queue: Receiver<Pending>, retries: Arc<Retries>
         let Some(Ok(first)) = ctx.stop.unless_triggered(queue.recv()).await else {
             return;
         };
-        jobs.push(Job::new(first.artefact_id, first.received));
-        while jobs.len() < BATCH {
+        let mut take = |p: Pending| match p.item {
+            Item::Artefact(id) => jobs.push(Job::new(id, p.received)),
+            Item::Bids(claim) => bids.push(BidJob {
+                claim,
+                received: p.received,
+            }),
+        };
+        take(first);
+        for _ in 1..BATCH {
             match queue.try_recv() {
-                Ok(p) => jobs.push(Job::new(p.artefact_id, p.received)),
+                Ok(p) => take(p),
                 Err(_) => break,
             }
         }
-        let report =
-            claim_and_report(&ctx.shared, &mut conn, &jobs, Source::Event, Some(&retries)).await;
-        jobs.clear();
-        if ctx.after_batch(report) {
-            return;
+        if !jobs.is_empty() {
+            let report =
+                claim_and_report(&ctx.shared, &mut conn, &jobs, Source::Event, Some(&retries))
+                    .await;
+            jobs.clear();
+            if ctx.after_batch(report) {
+                return;
+            }
+        }
+        if let (false, Some(lc)) = (bids.is_empty(), &ctx.shared.lifecycle) {
+            let report = bids_and_report(&ctx.shared, lc, &mut conn, &bids).await;
+            bids.clear();
+            if ctx.after_batch(report) {
+                return;
+            }
         }
     }
 }

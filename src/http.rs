@@ -169,7 +169,7 @@ pub async fn respond(shared: &Shared, head: &RequestHead) -> Response {
         "/livez" => Response::json(200, "{\"status\":\"alive\"}".into()),
         "/metrics" => Response {
             status: 200,
-            body: shared.metrics.render(),
+            body: crate::metrics::render_all(shared),
             content_type: "text/plain; version=0.0.4; charset=utf-8",
             allow: false,
         },

@@ -40,6 +40,8 @@ pub mod watchdog;
 pub struct Shared {
     pub config: config::Config,
     pub keys: blackboard::Keys,
+    /// Present in lifecycle mode (an agent registry was found).
+    pub lifecycle: Option<lifecycle::Lifecycle>,
     pub metrics: metrics::Metrics,
     pub health: health::Health,
     pub shutdown: shutdown::Shutdown,

@@ -35,6 +35,15 @@ pub struct Metrics {
     duration_sum_nanos: AtomicU64,
 }
 
+/// Every metric of the process: Phase 1's, then the lifecycle's when it runs.
+pub fn render_all(shared: &crate::Shared) -> String {
+    let mut out = shared.metrics.render();
+    if let Some(lc) = &shared.lifecycle {
+        lc.metrics.render(&mut out);
+    }
+    out
+}
+
 pub fn inc(counter: &AtomicU64) {
     counter.fetch_add(1, Relaxed);
 }

@@ -14,6 +14,8 @@ use redis::aio::MultiplexedConnection;
 
 use crate::claim::{claim_batch, ClaimError, ClaimOutcome};
 use crate::ids::ArtefactId;
+use crate::lifecycle::effects;
+use crate::lifecycle::work::{artefact_batch, Decided};
 use crate::log::{Line, Lines};
 use crate::metrics::inc;
 use crate::retry::Retries;
@@ -90,7 +92,7 @@ pub async fn claim_and_report(
     let ids: Vec<ArtefactId> = jobs.iter().map(|j| j.id).collect();
     let results = {
         let _in_flight = InFlight::new(&shared.metrics.claims_in_flight, ids.len());
-        claim_batch(conn, &shared.keys, &ids).await
+        decide(shared, conn, &ids).await
     };
     let mut out = Out {
         shared,
@@ -100,6 +102,12 @@ pub async fn claim_and_report(
     match results {
         Ok(results) => {
             for (job, result) in jobs.iter().zip(results) {
+                let result = result.map(|(outcome, effects)| {
+                    if let Some(lc) = &shared.lifecycle {
+                        effects::report(&effects, &lc.metrics, None, &mut out.lines);
+                    }
+                    outcome
+                });
                 out.outcome(job, result, source, retries);
             }
         }
@@ -111,6 +119,23 @@ pub async fn claim_and_report(
     }
     out.lines.emit();
     out.report
+}
+
+/// Phase 1: the claim script; lifecycle mode: the artefact decision, which
+/// also counts the artefact for the claims of its sources.
+async fn decide(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    ids: &[ArtefactId],
+) -> Result<Vec<Decided>, ClaimError> {
+    match &shared.lifecycle {
+        Some(lc) => artefact_batch(conn, &shared.keys, lc, ids).await,
+        None => Ok(claim_batch(conn, &shared.keys, ids)
+            .await?
+            .into_iter()
+            .map(|r| r.map(|outcome| (outcome, Vec::new())))
+            .collect()),
+    }
 }
 
 struct Out<'a> {
@@ -166,6 +191,8 @@ impl Out<'_> {
             {
                 return
             }
+            // Reviews and Failures are deliverables: their effects are reported.
+            Ok(ClaimOutcome::Deliverable { .. }) => return,
             Ok(ClaimOutcome::NotFound) => {
                 inc(&m.artefacts_not_found);
                 Line::warn("artefact_not_found").str("artefact_id", id)

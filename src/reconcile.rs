@@ -19,7 +19,14 @@
 //! `run_id`; on another server the pass starts over). Counts are committed per
 //! completed batch, so a resumed pass counts every key once. The resumed pass
 //! is followed by a full one, for what was written during the outage.
+//!
+//! In lifecycle mode the same walk also replays what agents delivered while
+//! no orchestrator listened (see `lifecycle::catchup`): the artefact ids of
+//! the claims that can still progress are loaded when a pass starts or
+//! resumes, and unindexed artefacts sourced from them go through the
+//! artefact decision too. Bids are replayed by the lifecycle's sweep.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -30,6 +37,7 @@ use smol::channel::Receiver;
 
 use crate::engine::SessionCtx;
 use crate::ids::ArtefactId;
+use crate::lifecycle::catchup;
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::outcome::{claim_and_report, Job, Source};
@@ -67,6 +75,9 @@ struct Pass {
     started: Instant,
     /// Sessions it has been resumed in.
     resumed: u64,
+    /// Lifecycle mode: the artefact ids of claims in a phase or awaiting
+    /// rework, as of this session's start of the pass.
+    active: HashSet<String>,
 }
 
 /// The catch-up's state, kept by the engine from one session to the next.
@@ -170,12 +181,28 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 totals: Totals::default(),
                 started: Instant::now(),
                 resumed: 0,
+                active: HashSet::new(),
             });
             Line::info("reconcile_started").emit();
         }
         let Some(pass) = state.pass.as_mut() else {
             continue;
         };
+        if let Some(lc) = &ctx.shared.lifecycle {
+            pass.active = match catchup::active_artefacts(&mut conn, lc).await {
+                Ok(active) => active,
+                Err(e) if ends_session(&e) => {
+                    scan_error(&ctx, &e.to_string());
+                    ctx.end(format!("catch-up scan: {e}"));
+                    return state;
+                }
+                Err(e) => {
+                    scan_error(&ctx, &e.to_string());
+                    state.pass_ended(true);
+                    continue;
+                }
+            };
+        }
         match walk(&ctx, &mut conn, pass).await {
             Walk::Complete => {
                 report(pass, true);
@@ -298,8 +325,16 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
             Ok(u) => u,
             Err(e) => return classify(e),
         };
+        let n_unclaimed = unclaimed.len() as u64;
+        let todo = match &shared.lifecycle {
+            None => unclaimed,
+            Some(_) => match catchup::select(conn, &shared.keys, &unclaimed, &pass.active).await {
+                Ok(todo) => todo,
+                Err(e) => return classify(e),
+            },
+        };
         // One pipeline per chunk: at most CLAIMS_IN_FLIGHT scripts in flight.
-        for chunk in unclaimed.chunks(CLAIMS_IN_FLIGHT) {
+        for chunk in todo.chunks(CLAIMS_IN_FLIGHT) {
             let now = Instant::now();
             let jobs: Vec<Job> = chunk.iter().map(|id| Job::new(*id, now)).collect();
             let report = claim_and_report(shared, conn, &jobs, Source::Reconcile, None).await;
@@ -311,7 +346,7 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
         }
         // The batch is done: count it, and move the cursor past it.
         pass.totals.scanned += ids.len() as u64;
-        pass.totals.unclaimed += unclaimed.len() as u64;
+        pass.totals.unclaimed += n_unclaimed;
         shared
             .metrics
             .reconcile_scanned

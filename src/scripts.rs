@@ -23,6 +23,9 @@ pub async fn run_batch(
     conn: &mut MultiplexedConnection,
     calls: &[Call<'_>],
 ) -> Result<Vec<RedisResult<Value>>, RedisError> {
+    if calls.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut replies = pipeline(conn, calls, None).await?;
     let retry: Vec<usize> = (0..replies.len())
         .filter(|&i| is_noscript(&replies[i]))

@@ -1,13 +1,15 @@
-//! A Redis session: one multiplexed command connection (claims, PINGs, SCAN)
-//! and one RESP3 subscription connection on `artefact_events` (see
-//! `subscription`), made and lost together.
+//! A Redis session: one multiplexed command connection (claims, scripts,
+//! PINGs, SCAN) and one streaming subscription connection (see `subscriber`
+//! and `subscription`) on `artefact_events`, and in lifecycle mode also
+//! `workflow_events`; made and lost together.
 //!
 //! Connecting is a few steps, each with its own time limit rather than one
 //! limit for the whole attempt, so that a slow link can still reconnect: every
-//! step that waits for one answer (SUBSCRIBE; SCRIPT LOAD with ROLE) gets
-//! [`STEP_TIMEOUT`], the PING bound, and opening a connection (TCP, TLS, HELLO
-//! or AUTH: up to four round trips) gets [`OPEN_TIMEOUT`]. The two
-//! connections are made side by side. A server that says it is a replica is
+//! step of the subscription (TCP, TLS, AUTH, SELECT, SUBSCRIBE) and every step
+//! that waits for one answer (SCRIPT LOAD with ROLE) gets [`STEP_TIMEOUT`],
+//! the PING bound, and opening the command connection (TCP, TLS, HELLO or
+//! AUTH: up to four round trips) gets [`OPEN_TIMEOUT`]. The two connections
+//! are made side by side. A server that says it is a replica is
 //! refused (claims need the primary): after a failover the reconnect keeps
 //! trying until the name it dials reaches the new primary.
 //!
@@ -21,14 +23,14 @@ use std::time::{Duration, Instant};
 use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, Client, ErrorKind, ProtocolVersion, RedisError, RedisResult,
-    ServerErrorKind, Value,
+    AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value,
 };
 
 use crate::blackboard::Keys;
+use crate::lifecycle::bids::MAX_WORKFLOW_MESSAGE;
 use crate::log::Line;
 use crate::metrics::inc;
-use crate::subscription::{self, Inbox};
+use crate::subscriber::{self, Decode, Reader, Target, Writer};
 use crate::Shared;
 
 /// Time one connection step that waits for one answer may take. A Redis that
@@ -45,17 +47,21 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Session {
     pub conn: MultiplexedConnection,
-    /// The subscription's connection: kept to PING it and to keep it open.
-    pub subscription: MultiplexedConnection,
-    pub inbox: Inbox,
+    /// The subscription connection: its events, and where the watchdog PINGs it.
+    pub reader: Reader,
+    pub writer: Writer,
 }
 
-/// The clients for `REDIS_URL`: the subscription's speaks RESP3 (Redis 6 or
-/// later), so its messages arrive as push messages.
+/// How to make a session: the command client for `REDIS_URL`, where the
+/// subscription connects, the channels it subscribes to (artefact events
+/// first) and the scripts each session loads.
 #[derive(Clone)]
 pub struct Clients {
     commands: Client,
-    subscription: Client,
+    subscription: Target,
+    channels: Vec<(String, Decode)>,
+    /// The source of every script the session's decisions run.
+    scripts: Vec<&'static str>,
 }
 
 /// Why a connection attempt failed, as shown in logs and `/healthz`.
@@ -69,6 +75,8 @@ pub enum ConnectError {
     },
     /// The server is a replica (`ROLE`): it would refuse every claim.
     Replica,
+    /// The subscription connection could not be made.
+    Subscription(subscriber::ConnectError),
 }
 
 impl std::fmt::Display for ConnectError {
@@ -81,6 +89,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Replica => {
                 f.write_str("the server is a replica (ROLE); claims need the primary")
             }
+            ConnectError::Subscription(e) => write!(f, "subscription: {e}"),
         }
     }
 }
@@ -102,19 +111,26 @@ pub fn ends_session(e: &RedisError) -> bool {
         )
 }
 
-/// The clients for `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` when set.
-pub fn clients(config: &crate::config::Config) -> Result<Clients, String> {
-    let commands = client(config)?;
-    let info = commands.get_connection_info().clone();
-    let resp3 = info
-        .redis_settings()
-        .clone()
-        .set_protocol(ProtocolVersion::RESP3);
-    let subscription = Client::open(info.set_redis_settings(resp3))
-        .map_err(|_| "REDIS_URL is not accepted by the Redis client".to_string())?;
+/// The clients for `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` when set. In
+/// lifecycle mode the subscription also reads `workflow_events` (bids) and
+/// every session loads the lifecycle's scripts.
+pub fn clients(config: &crate::config::Config, keys: &Keys) -> Result<Clients, String> {
+    let mut channels = vec![(keys.artefact_events(), Decode::ArtefactEvent)];
+    let mut scripts = vec![crate::claim::CLAIM_LUA];
+    if config.registry.is_some() {
+        channels.push((
+            keys.workflow_events(),
+            Decode::Capture {
+                max: MAX_WORKFLOW_MESSAGE,
+            },
+        ));
+        scripts.extend(crate::lifecycle::scripts::SOURCES);
+    }
     Ok(Clients {
-        commands,
-        subscription,
+        commands: client(config)?,
+        subscription: subscriber::target(config)?,
+        channels,
+        scripts,
     })
 }
 
@@ -169,30 +185,14 @@ fn connection_config() -> AsyncConnectionConfig {
 }
 
 /// The one place that makes the subscription: connects and subscribes to
-/// `artefact_events`, its events going to the returned inbox.
-pub async fn subscribe(
-    clients: &Clients,
-    keys: &Keys,
-) -> Result<(MultiplexedConnection, Inbox), ConnectError> {
-    let (on_push, inbox) = subscription::channel();
-    // Only the watchdog's PINGs wait for answers here, and it bounds them itself.
-    let config = connection_config()
-        .set_response_timeout(None)
-        .set_push_sender(on_push);
-    let mut conn = step(
-        "subscription: connect",
-        OPEN_TIMEOUT,
-        clients
-            .subscription
-            .get_multiplexed_async_connection_with_config(&config),
-    )
-    .await?;
-    let channel = keys.artefact_events();
-    step("SUBSCRIBE", STEP_TIMEOUT, conn.subscribe(&channel)).await?;
-    Ok((conn, inbox))
+/// every channel of `clients`, each step within [`STEP_TIMEOUT`].
+pub async fn subscribe(clients: &Clients) -> Result<(Reader, Writer), ConnectError> {
+    subscriber::connect(&clients.subscription, &clients.channels, STEP_TIMEOUT)
+        .await
+        .map_err(ConnectError::Subscription)
 }
 
-/// Connects for commands and loads the claim script; refuses a replica.
+/// Connects for commands and loads the session's scripts; refuses a replica.
 async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, ConnectError> {
     let mut conn = step(
         "commands: connect",
@@ -202,10 +202,12 @@ async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, 
             .get_multiplexed_async_connection_with_config(&connection_config()),
     )
     .await?;
-    // One round trip: the script for this session's claims, and who we reached.
+    // One round trip: the scripts for this session's decisions, and who we reached.
     let mut pipe = redis::pipe();
-    pipe.add_command(crate::claim::load_script_cmd())
-        .cmd("ROLE");
+    for script in &clients.scripts {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(*script);
+    }
+    pipe.cmd("ROLE");
     let replies: Vec<RedisResult<Value>> = step(
         "SCRIPT LOAD",
         STEP_TIMEOUT,
@@ -213,8 +215,10 @@ async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, 
     )
     .await?;
     let mut replies = replies.into_iter();
-    if let Some(Err(e)) = replies.next() {
-        return Err(ConnectError::Redis(e));
+    for _ in &clients.scripts {
+        if let Some(Err(e)) = replies.next() {
+            return Err(ConnectError::Redis(e));
+        }
     }
     // ROLE may be unknown or not allowed (ACLs): then we cannot tell, and try.
     if let Some(Ok(Value::Array(role))) = replies.next() {
@@ -226,14 +230,13 @@ async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, 
 }
 
 /// Subscribes, and connects for commands (side by side): a session.
-pub async fn connect(clients: &Clients, keys: &Keys) -> Result<Session, ConnectError> {
-    let ((subscription, inbox), conn) =
-        futures_lite::future::try_zip(subscribe(clients, keys), command_connection(clients))
-            .await?;
+pub async fn connect(clients: &Clients) -> Result<Session, ConnectError> {
+    let ((reader, writer), conn) =
+        futures_lite::future::try_zip(subscribe(clients), command_connection(clients)).await?;
     Ok(Session {
         conn,
-        subscription,
-        inbox,
+        reader,
+        writer,
     })
 }
 
@@ -241,7 +244,6 @@ pub async fn connect(clients: &Clients, keys: &Keys) -> Result<Session, ConnectE
 /// for at most `budget`.
 pub async fn connect_at_startup(
     clients: &Clients,
-    keys: &Keys,
     budget: Duration,
 ) -> Result<Session, ConnectError> {
     let deadline = Instant::now() + budget;
@@ -249,13 +251,12 @@ pub async fn connect_at_startup(
     loop {
         // No attempt may run past the budget.
         let left = deadline.saturating_duration_since(Instant::now());
-        let result =
-            within(left, connect(clients, keys))
-                .await
-                .unwrap_or(Err(ConnectError::TimedOut {
-                    step: "start-up",
-                    limit: budget,
-                }));
+        let result = within(left, connect(clients))
+            .await
+            .unwrap_or(Err(ConnectError::TimedOut {
+                step: "start-up",
+                limit: budget,
+            }));
         match result {
             Ok(s) => return Ok(s),
             Err(e) if Instant::now() + backoff >= deadline => return Err(e),
@@ -268,7 +269,7 @@ pub async fn connect_at_startup(
 
 /// How a reconnect loop ended.
 pub enum Reconnect {
-    Connected(Session),
+    Connected(Box<Session>),
     ShuttingDown,
     /// Redis stayed unreachable for `SETT_REDIS_RETRY_TIMEOUT`.
     GaveUp,
@@ -288,9 +289,7 @@ pub async fn reconnect(shared: &Shared, clients: &Clients, lost_at: Instant) -> 
             return Reconnect::ShuttingDown;
         }
         attempts += 1;
-        let attempt = shared
-            .shutdown
-            .unless_triggered(connect(clients, &shared.keys));
+        let attempt = shared.shutdown.unless_triggered(connect(clients));
         match attempt.await {
             None => return Reconnect::ShuttingDown,
             Some(Ok(session)) => {
@@ -299,7 +298,7 @@ pub async fn reconnect(shared: &Shared, clients: &Clients, lost_at: Instant) -> 
                     .num("attempts", attempts)
                     .num("downtime_ms", lost_at.elapsed().as_millis() as u64)
                     .emit();
-                return Reconnect::Connected(session);
+                return Reconnect::Connected(Box::new(session));
             }
             Some(Err(e)) => {
                 inc(&shared.metrics.redis_errors);

@@ -1,158 +1,172 @@
-//! The subscription: every artefact event is cut down to its id inside the
-//! connection's own reader, the moment it is parsed.
+//! The subscription: reads events as they arrive and queues only what the
+//! workers need.
 //!
-//! Payloads may be megabytes and a burst may be thousands of them; Redis
-//! disconnects a subscriber that falls behind, and a queue of whole messages
-//! costs memory in proportion to the burst. So the subscription is a RESP3
-//! connection whose push messages go to a synchronous callback that decodes
-//! the id and drops the message before the next one is read. Only ids (32
-//! bytes each) are queued for the claim workers.
+//! Payloads may be hundreds of MiB and a burst may be thousands of them;
+//! Redis disconnects a subscriber that falls behind, and a queue of whole
+//! messages costs memory in proportion to the burst. The streaming reader
+//! (`subscriber`) cuts each artefact event down to its id while it arrives;
+//! this task queues the id (a few dozen bytes) for the workers. In lifecycle
+//! mode it also reads `workflow_events`, where a `bid_submitted` event queues
+//! its claim for a bidding decision; every other workflow event is ignored.
 
-use std::convert::Infallible;
 use std::time::Instant;
 
-use redis::{PushInfo, PushKind, Value};
 use smol::channel::{Receiver, Sender};
 
-use crate::blackboard::{decode_event, safe_sample};
+use crate::engine::SessionCtx;
 use crate::ids::ArtefactId;
+use crate::lifecycle::bids::{self, NotABid};
+use crate::log::Line;
+use crate::subscriber::{Body, Frame, Malformed, Reader};
 
-/// Ids waiting for a worker at most; beyond that they are left to catch-up.
+/// Items waiting for a worker at most; beyond that they are left to catch-up
+/// (artefacts) or to the sweep (bids).
 pub const MAX_QUEUED: usize = 100_000;
+/// The channel index of `artefact_events` (then `workflow_events` in lifecycle mode).
+pub const ARTEFACT_EVENTS: usize = 0;
 
-/// An artefact id waiting for a claim worker.
+/// What a worker is to decide.
+#[derive(Clone, Copy, Debug)]
+pub enum Item {
+    /// An artefact event: claim it (and, in lifecycle mode, count it for the
+    /// claims of its sources).
+    Artefact(ArtefactId),
+    /// A `bid_submitted` event: is bidding on this claim complete?
+    Bids(ArtefactId),
+}
+
+/// An item and when its event arrived.
+#[derive(Clone, Copy, Debug)]
 pub struct Pending {
-    pub artefact_id: ArtefactId,
+    pub item: Item,
     pub received: Instant,
 }
 
-/// What the subscription reports besides ids (rare; the engine logs them).
+/// What the subscription reports besides work (rare; the engine logs them).
 pub enum Notice {
-    Malformed {
-        reason: &'static str,
-        bytes: usize,
-        sample: String,
-    },
-    /// The work queue was full; catch-up will claim this one.
-    Dropped(ArtefactId),
+    Malformed(Malformed),
+    /// The work queue was full; catch-up (or the sweep) will see to this one.
+    Dropped(Item),
     /// The connection under the subscription is gone.
-    Disconnected,
+    Disconnected(String),
 }
 
-/// The receiving ends the engine consumes.
+/// The ends the engine consumes.
 pub struct Inbox {
     pub work: Receiver<Pending>,
     pub notices: Receiver<Notice>,
+    /// One message per PONG (the watchdog's answers).
+    pub pongs: Receiver<()>,
 }
 
-/// The push callback for a new subscription connection, and its inbox.
-pub fn channel() -> (
-    impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static,
-    Inbox,
-) {
+/// The ends the reader task feeds.
+pub struct Outbox {
+    work: Sender<Pending>,
+    notices: Sender<Notice>,
+    pongs: Sender<()>,
+}
+
+/// A new pair of ends for one session.
+pub fn channel() -> (Outbox, Inbox) {
     let (work_tx, work) = smol::channel::unbounded();
     let (notice_tx, notices) = smol::channel::unbounded();
-    let handler = move |push: PushInfo| {
-        on_push(push, &work_tx, &notice_tx);
-        Ok(())
-    };
-    (handler, Inbox { work, notices })
+    let (pong_tx, pongs) = smol::channel::unbounded();
+    (
+        Outbox {
+            work: work_tx,
+            notices: notice_tx,
+            pongs: pong_tx,
+        },
+        Inbox {
+            work,
+            notices,
+            pongs,
+        },
+    )
 }
 
-fn on_push(push: PushInfo, work: &Sender<Pending>, notices: &Sender<Notice>) {
-    match push.kind {
-        PushKind::Message => {
-            // data = [channel, payload]
-            let payload = match push.data.get(1) {
-                Some(Value::BulkString(bytes)) => bytes.as_slice(),
-                Some(Value::SimpleString(s)) => s.as_bytes(),
-                _ => &[],
-            };
-            let _ = match accept(payload, work) {
-                Ok(None) => return,
-                Ok(Some(dropped)) => notices.try_send(Notice::Dropped(dropped)),
-                Err(notice) => notices.try_send(notice),
-            };
-        }
-        PushKind::Disconnection => {
-            let _ = notices.try_send(Notice::Disconnected);
-        }
-        _ => {}
-    }
-}
-
-/// Queues the id of one event; `Ok(Some(id))` when the queue was full.
-fn accept(message: &[u8], work: &Sender<Pending>) -> Result<Option<ArtefactId>, Notice> {
-    let received = Instant::now();
-    let artefact_id = decode_event(message).map_err(|why| Notice::Malformed {
-        reason: why.reason(),
-        bytes: message.len(),
-        sample: safe_sample(message),
-    })?;
-    if work.len() >= MAX_QUEUED
-        || work
-            .try_send(Pending {
-                artefact_id,
-                received,
-            })
-            .is_err()
-    {
-        return Ok(Some(artefact_id));
-    }
-    Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(payload: &[u8]) -> PushInfo {
-        PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"sett:t:artefact_events".to_vec()),
-                Value::BulkString(payload.to_vec()),
-            ],
-        }
-    }
-
-    #[test]
-    fn ids_are_queued_and_bad_messages_noticed() {
-        let (handler, inbox) = channel();
-        let id = "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6";
-        handler(message(
-            format!(r#"{{"id":"{id}","payload":"x"}}"#).as_bytes(),
-        ))
-        .unwrap();
-        handler(message(b"{\"id\":\"../x\",\"payload\":\"secret\"}")).unwrap();
-        handler(PushInfo {
-            kind: PushKind::Subscribe,
-            data: vec![],
-        })
-        .unwrap();
-        handler(PushInfo {
-            kind: PushKind::Disconnection,
-            data: vec![],
-        })
-        .unwrap();
-        assert_eq!(inbox.work.try_recv().unwrap().artefact_id.to_string(), id);
-        assert!(inbox.work.try_recv().is_err());
-        match inbox.notices.try_recv().unwrap() {
-            Notice::Malformed {
-                reason,
-                bytes,
-                sample,
-            } => {
-                assert_eq!(reason, "id is not a UUID in a form the Go client accepts");
-                assert_eq!(bytes, 32);
-                assert_eq!(sample, r#"{"id":"../x","payload""#);
+/// Reads the subscription until the session stops or the connection fails.
+pub async fn run(ctx: SessionCtx, mut reader: Reader, out: Outbox) {
+    loop {
+        // `Reader::next` is cancel-safe: stopping between frames loses nothing.
+        let Some(frame) = ctx.stop.unless_triggered(reader.next()).await else {
+            return;
+        };
+        match frame {
+            Ok(frame) => on_frame(&ctx, frame, &out),
+            Err(e) => {
+                let _ = out.notices.try_send(Notice::Disconnected(e.to_string()));
+                return;
             }
-            _ => panic!("expected a malformed notice"),
         }
-        assert!(matches!(
-            inbox.notices.try_recv().unwrap(),
-            Notice::Disconnected
-        ));
-        assert!(inbox.notices.try_recv().is_err());
+    }
+}
+
+fn on_frame(ctx: &SessionCtx, frame: Frame, out: &Outbox) {
+    let received = Instant::now();
+    let item = match frame {
+        Frame::Message {
+            channel: ARTEFACT_EVENTS,
+            body: Body::Event(event),
+        } => match event {
+            Ok(id) => Item::Artefact(id),
+            Err(bad) => {
+                let _ = out.notices.try_send(Notice::Malformed(bad));
+                return;
+            }
+        },
+        Frame::Message {
+            body: Body::Captured(message),
+            ..
+        } => match bid_event(ctx, &message) {
+            Some(claim) => Item::Bids(claim),
+            None => return,
+        },
+        Frame::Pong => {
+            let _ = out.pongs.try_send(());
+            return;
+        }
+        Frame::Error(text) => {
+            Line::warn("subscription_error").str("error", &text).emit();
+            return;
+        }
+        // Workflow messages too large to be bids, late confirmations.
+        Frame::Message { .. } | Frame::Other => return,
+    };
+    if out.work.len() >= MAX_QUEUED || out.work.try_send(Pending { item, received }).is_err() {
+        let _ = out.notices.try_send(Notice::Dropped(item));
+    }
+}
+
+/// The claim of a `bid_submitted` event; other workflow events are not ours.
+fn bid_event(ctx: &SessionCtx, message: &[u8]) -> Option<ArtefactId> {
+    let lifecycle = ctx.shared.lifecycle.as_ref()?;
+    match bids::parse(message) {
+        Ok(bid) => {
+            lifecycle.metrics.bid_received();
+            if crate::log::debug_enabled() {
+                Line::debug("bid_received")
+                    .str("claim_id", bid.claim_id.as_str())
+                    .str("agent_name", &bid.agent_name)
+                    .str("bid_type", &bid.bid_type)
+                    .emit();
+            }
+            Some(bid.claim_id)
+        }
+        Err(NotABid::OtherEvent) => None,
+        Err(why) => {
+            Line::warn("invalid_bid_event")
+                .str(
+                    "reason",
+                    match why {
+                        NotABid::BadClaimId => "bid_submitted without a usable claim_id",
+                        _ => "not a JSON workflow event",
+                    },
+                )
+                .num("bytes", message.len() as u64)
+                .limited()
+                .emit();
+            None
+        }
     }
 }

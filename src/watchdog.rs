@@ -23,12 +23,14 @@ use std::time::{Duration, Instant};
 use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
 use redis::Value;
+use smol::channel::Receiver;
 
 use crate::engine::SessionCtx;
 use crate::health::{Link, PING_TIMEOUT};
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::session::{is_connection_lost, within, RESPONSE_TIMEOUT};
+use crate::subscriber::Writer;
 
 /// Pause between an answer and the next PING: short, so a stall is seen
 /// within 2.25 s of its start.
@@ -36,17 +38,67 @@ pub const PERIOD: Duration = Duration::from_millis(250);
 /// A PING unanswered this long means Redis is dead.
 pub const DEAD_AFTER: Duration = RESPONSE_TIMEOUT;
 
-/// Watches both connections until the session stops, or ends it when one dies.
-pub async fn run(ctx: SessionCtx, subscription: MultiplexedConnection) {
-    let commands = watch(&ctx, ctx.conn.clone(), Link::Commands);
-    let subscription = watch(&ctx, subscription, Link::Subscription);
+/// Watches both connections until the session stops, or ends it when one
+/// dies. The subscription's PONGs come back through its reader (`pongs`).
+pub async fn run(ctx: SessionCtx, writer: Writer, pongs: Receiver<()>) {
+    let commands = watch(&ctx, Pinger::Commands(ctx.conn.clone()), Link::Commands);
+    let subscription = watch(
+        &ctx,
+        Pinger::Subscription(writer, pongs),
+        Link::Subscription,
+    );
     if let Some(reason) = commands.or(subscription).await {
         ctx.end(reason);
     }
 }
 
-/// PINGs `conn` until stopped (`None`) or dead (`Some(why)`).
-async fn watch(ctx: &SessionCtx, mut conn: MultiplexedConnection, link: Link) -> Option<String> {
+/// How each connection is PINGed.
+enum Pinger {
+    Commands(MultiplexedConnection),
+    Subscription(Writer, Receiver<()>),
+}
+
+/// What became of one PING.
+enum Probe {
+    Pong,
+    /// An error reply: Redis is alive but busy (BUSY, LOADING…).
+    Busy,
+    Lost(String),
+    NoAnswer,
+}
+
+impl Pinger {
+    async fn ping(&mut self) -> Probe {
+        match self {
+            Pinger::Commands(conn) => {
+                let ping = redis::cmd("PING");
+                match within(DEAD_AFTER, ping.query_async::<Value>(conn)).await {
+                    // Our bound, or the client's response timeout (the same 10 s).
+                    None => Probe::NoAnswer,
+                    Some(Err(e)) if e.is_timeout() => Probe::NoAnswer,
+                    Some(Err(e)) if is_connection_lost(&e) => Probe::Lost(e.to_string()),
+                    Some(Err(_)) => Probe::Busy,
+                    Some(Ok(_)) => Probe::Pong,
+                }
+            }
+            Pinger::Subscription(writer, pongs) => {
+                // A PONG of an earlier PING that we stopped waiting for is stale.
+                while pongs.try_recv().is_ok() {}
+                if let Err(e) = writer.ping().await {
+                    return Probe::Lost(e.to_string());
+                }
+                match within(DEAD_AFTER, pongs.recv()).await {
+                    None => Probe::NoAnswer,
+                    Some(Err(_)) => Probe::Lost("subscription reader stopped".into()),
+                    Some(Ok(())) => Probe::Pong,
+                }
+            }
+        }
+    }
+}
+
+/// PINGs until stopped (`None`) or dead (`Some(why)`).
+async fn watch(ctx: &SessionCtx, mut pinger: Pinger, link: Link) -> Option<String> {
     let health = &ctx.shared.health;
     loop {
         ctx.stop
@@ -54,18 +106,12 @@ async fn watch(ctx: &SessionCtx, mut conn: MultiplexedConnection, link: Link) ->
             .await?;
         let sent = Instant::now();
         health.ping_sent(link, sent);
-        let ping = redis::cmd("PING");
-        let reply = within(DEAD_AFTER, ping.query_async::<Value>(&mut conn));
-        match ctx.stop.unless_triggered(reply).await? {
-            // Our bound, or the client's response timeout (the same 10 s).
-            None => return Some(no_answer(link)),
-            Some(Err(e)) if e.is_timeout() => return Some(no_answer(link)),
-            Some(Err(e)) if is_connection_lost(&e) => {
-                return Some(format!("{}: {e}", link.as_str()));
-            }
+        match ctx.stop.unless_triggered(pinger.ping()).await? {
+            Probe::NoAnswer => return Some(no_answer(link)),
+            Probe::Lost(e) => return Some(format!("{}: {e}", link.as_str())),
             // An error reply is an answer: Redis is alive but busy; still waiting.
-            Some(Err(_)) => continue,
-            Some(Ok(_)) => {
+            Probe::Busy => continue,
+            Probe::Pong => {
                 let waited = health.answered(link);
                 if waited > PING_TIMEOUT {
                     inc(&ctx.shared.metrics.redis_stalls);

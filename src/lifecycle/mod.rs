@@ -54,6 +54,7 @@ pub mod metrics;
 pub mod registry;
 pub mod scripts;
 pub mod sweep;
+pub mod work;
 
 use std::time::Duration;
 

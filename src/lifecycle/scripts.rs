@@ -41,10 +41,8 @@ static BIDS: LazyLock<Script> = LazyLock::new(|| Script::new(BIDS_LUA));
 static TIMEOUT: LazyLock<Script> = LazyLock::new(|| Script::new(TIMEOUT_LUA));
 static DUE: LazyLock<Script> = LazyLock::new(|| Script::new(DUE_LUA));
 
-/// Every lifecycle script, to load once per session.
-pub fn all() -> [&'static Script; 4] {
-    [&ARTEFACT, &BIDS, &TIMEOUT, &DUE]
-}
+/// Every lifecycle script's source, to load once per session.
+pub const SOURCES: [&str; 4] = [ARTEFACT_LUA, BIDS_LUA, TIMEOUT_LUA, DUE_LUA];
 
 /// The arguments every lifecycle script starts with (see `lib.lua`).
 #[derive(Clone, Debug)]

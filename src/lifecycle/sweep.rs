@@ -16,10 +16,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Value};
 
-use super::effects::Effect;
+use super::effects::{report, Effect};
 use super::scripts::Set;
+use super::work::decision_error;
 use super::Lifecycle;
+use crate::engine::SessionCtx;
+use crate::log::Lines;
 use crate::scripts::{rows, run_batch, Call};
+use crate::session::ends_session;
+use crate::Shared;
 
 /// How often a replica sweeps.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -183,4 +188,78 @@ pub async fn refresh_lock(
         .arg(LOCK_TTL_SECS)
         .query_async(conn)
         .await
+}
+
+/// Sweeps about once a second until the session stops. Each step runs whole
+/// (the session's stop is looked at between steps, never inside one).
+pub async fn run_task(ctx: SessionCtx) {
+    let Some(lc) = ctx.shared.lifecycle.as_ref() else {
+        return;
+    };
+    let mut conn = ctx.conn.clone();
+    // The first sweep walks every claim collecting bids: after a restart or a
+    // reconnect that is how bids written while no orchestrator listened are seen.
+    let mut round: u64 = 0;
+    let mut cursor: u64 = 0;
+    loop {
+        if ctx.stopping() {
+            return;
+        }
+        let walk = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0;
+        match sweep_once(&ctx.shared, lc, &mut conn, round, walk, &mut cursor).await {
+            Ok(()) => {}
+            Err(e) => {
+                let mut lines = Lines::default();
+                lines.push(decision_error(&ctx.shared, "sweep", &e.to_string()));
+                lines.emit();
+                if ends_session(&e) {
+                    ctx.end(format!("sweep: {e}"));
+                    return;
+                }
+            }
+        }
+        round += 1;
+        // Walk on without pausing while a walk over many claims is under way.
+        if cursor == 0
+            && ctx
+                .stop
+                .unless_triggered(smol::Timer::after(PERIOD))
+                .await
+                .is_none()
+        {
+            return;
+        }
+    }
+}
+
+async fn sweep_once(
+    shared: &Shared,
+    lc: &Lifecycle,
+    conn: &mut MultiplexedConnection,
+    round: u64,
+    walk: bool,
+    cursor: &mut u64,
+) -> Result<(), RedisError> {
+    let mut outcomes = expired_bids(conn, lc).await?;
+    if walk {
+        let (next, more) = missed_bids_step(conn, lc, *cursor).await?;
+        *cursor = next;
+        outcomes.extend(more);
+    }
+    outcomes.extend(expired_phases(conn, lc).await?);
+    let mut lines = Lines::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok(effects) => report(&effects, &lc.metrics, None, &mut lines),
+            Err(e) => lines.push(decision_error(shared, "sweep", &e)),
+        }
+    }
+    lines.emit();
+    if *cursor == 0 {
+        gauges(conn, lc).await?;
+    }
+    if round.is_multiple_of(LOCK_EVERY) {
+        refresh_lock(conn, lc).await?;
+    }
+    Ok(())
 }
