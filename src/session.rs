@@ -89,7 +89,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Replica => {
                 f.write_str("the server is a replica (ROLE); claims need the primary")
             }
-            ConnectError::Subscription(e) => write!(f, "subscription: {e}"),
+            ConnectError::Subscription(e) => write!(f, "{e}"),
         }
     }
 }

@@ -16,30 +16,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("sett-registry-test-{}", uuid()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    /// Writes `name` with `content`; returns its path as text.
-    fn file(&self, name: &str, content: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Bound on a refused start (it refuses before touching Redis).
 const EXIT_LIMIT: Duration = Duration::from_secs(15);
 const UNREACHABLE: &str = "redis://127.0.0.1:1";

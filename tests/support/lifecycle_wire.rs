@@ -33,7 +33,7 @@ fn js_map(pairs: &[(&str, &str)]) -> String {
     format!("{{{}}}", body.join(","))
 }
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
