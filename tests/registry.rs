@@ -10,7 +10,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,8 +42,8 @@ fn named_error(path: &str, problem: &str) -> String {
 #[test]
 fn each_bad_registry_exits_1_with_one_line_naming_the_file_and_the_problem() {
     let dir = TempDir::new();
-    let missing = dir.0.join("absent.yml").to_str().unwrap().to_string();
-    let as_dir = dir.0.to_str().unwrap().to_string();
+    let missing = dir.path().join("absent.yml").to_str().unwrap().to_string();
+    let as_dir = dir.path().to_str().unwrap().to_string();
     let cases: Vec<(String, String)> = vec![
         (
             missing.clone(),
