@@ -98,8 +98,8 @@ impl SessionCtx {
 /// Runs sessions until shutdown, reconnecting whenever one is lost.
 pub async fn run(shared: Arc<Shared>, clients: Clients, first: Session) -> Result<(), GaveUp> {
     let retries = Arc::new(Retries::default());
-    // One line to wire a configured interval here later.
-    let interval = Some(reconcile::DEFAULT_INTERVAL);
+    // SETT_CATCHUP_INTERVAL (default 5 min; 0: only after a subscribe).
+    let interval = shared.config.catchup_interval;
     let mut catch_up = shared.config.reconcile.then(|| CatchUp::new(interval));
     let mut session = first;
     loop {

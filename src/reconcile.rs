@@ -9,7 +9,7 @@
 //! EXISTS per batch), and runs the same atomic claim script for the rest, a
 //! pipelined batch at a time, so Terminal artefacts stay unclaimed and racing
 //! replicas still make one claim. A slow periodic pass (every
-//! [`DEFAULT_INTERVAL`] unless configured otherwise) claims what arrived
+//! `SETT_CATCHUP_INTERVAL`, default 5 minutes) claims what arrived
 //! incomplete and was given up by the retries (see `retry`).
 //!
 //! A pass outlives its session: the [`CatchUp`] state, cursor included, is
@@ -43,8 +43,6 @@ use crate::metrics::inc;
 use crate::outcome::{claim_and_report, Job, Source};
 use crate::session::ends_session;
 
-/// How often a pass runs unasked, unless configured otherwise.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// Keys asked for per SCAN step.
 const SCAN_COUNT: usize = 1000;
 /// Claim scripts the catch-up keeps in flight (live events have their own pool).

@@ -106,3 +106,21 @@ fn an_event_whose_hash_never_comes_is_given_up_once_after_the_retries() {
     assert_eq!(p.claims(), 0);
     assert_all_json(&orch);
 }
+
+#[test]
+fn the_periodic_catch_up_claims_what_no_event_announced() {
+    let redis = RedisServer::start();
+    let mut orch = Orchestrator::start_env(&redis, "periodic", &[("SETT_CATCHUP_INTERVAL", "1s")]);
+    orch.wait_for_event("reconcile_complete");
+    let mut p = Producer::new(&redis, "periodic");
+    // Written after the start-up pass, and never announced.
+    let id = uuid();
+    p.store(&id, "Standard", "silent");
+    assert!(wait_until(PATIENCE, || p.claim_of(&id).is_some()));
+    let created = created_for(&orch, &id);
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["source"], "reconcile");
+    assert!(orch.events("reconcile_complete").len() >= 2);
+    stop(&mut orch);
+    assert_eq!(p.claims(), 1);
+}
