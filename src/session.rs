@@ -124,7 +124,7 @@ pub fn clients(config: &crate::config::Config, keys: &Keys) -> Result<Clients, S
                 max: MAX_WORKFLOW_MESSAGE,
             },
         ));
-        scripts.extend(crate::lifecycle::scripts::SOURCES);
+        scripts.extend(crate::lifecycle::scripts::sources());
     }
     Ok(Clients {
         commands: client(config)?,

@@ -1,7 +1,7 @@
 //! The lifecycle's decisions, each one Lua script (`src/lifecycle/lua/`).
 //!
 //! A decision file (`artefact.lua`, `bids.lua`, `timeout.lua`, `due.lua`) is
-//! concatenated at build time behind the shared parts (`lib.lua` helpers and
+//! put behind the shared parts (`lib.lua` helpers and
 //! JSON, `claims.lua`, `grants.lua`, `feedback.lua`, `phases.lua`), so each
 //! decision is still one atomic script that checks the claim's current state
 //! before it writes or publishes anything. This file only builds the calls.
@@ -17,32 +17,44 @@ use crate::ids::ArtefactId;
 use crate::lifecycle::registry::Registry;
 use crate::scripts::Call;
 
-macro_rules! decision {
-    ($file:literal) => {
-        concat!(
-            include_str!("lua/lib.lua"),
-            include_str!("lua/claims.lua"),
-            include_str!("lua/grants.lua"),
-            include_str!("lua/feedback.lua"),
-            include_str!("lua/phases.lua"),
-            include_str!(concat!("lua/", $file)),
-        )
-    };
+/// The shared parts, in the order each decision script starts with them.
+const SHARED: [&str; 5] = [
+    include_str!("lua/lib.lua"),
+    include_str!("lua/claims.lua"),
+    include_str!("lua/grants.lua"),
+    include_str!("lua/feedback.lua"),
+    include_str!("lua/phases.lua"),
+];
+
+/// One decision: its full text (shared parts + entry file) and its SHA.
+/// Assembled once at start-up rather than at build time, so the binary
+/// holds each part once, not once per decision.
+pub struct Decision {
+    pub text: String,
+    script: Script,
 }
 
-/// The full text of each decision script (for tests and `redis-cli`).
-pub const ARTEFACT_LUA: &str = decision!("artefact.lua");
-pub const BIDS_LUA: &str = decision!("bids.lua");
-pub const TIMEOUT_LUA: &str = decision!("timeout.lua");
-pub const DUE_LUA: &str = decision!("due.lua");
+impl Decision {
+    fn new(entry: &str) -> Decision {
+        let text = SHARED.concat() + entry;
+        Decision {
+            script: Script::new(&text),
+            text,
+        }
+    }
+}
 
-static ARTEFACT: LazyLock<Script> = LazyLock::new(|| Script::new(ARTEFACT_LUA));
-static BIDS: LazyLock<Script> = LazyLock::new(|| Script::new(BIDS_LUA));
-static TIMEOUT: LazyLock<Script> = LazyLock::new(|| Script::new(TIMEOUT_LUA));
-static DUE: LazyLock<Script> = LazyLock::new(|| Script::new(DUE_LUA));
+pub static ARTEFACT: LazyLock<Decision> =
+    LazyLock::new(|| Decision::new(include_str!("lua/artefact.lua")));
+pub static BIDS: LazyLock<Decision> = LazyLock::new(|| Decision::new(include_str!("lua/bids.lua")));
+pub static TIMEOUT: LazyLock<Decision> =
+    LazyLock::new(|| Decision::new(include_str!("lua/timeout.lua")));
+pub static DUE: LazyLock<Decision> = LazyLock::new(|| Decision::new(include_str!("lua/due.lua")));
 
-/// Every lifecycle script's source, to load once per session.
-pub const SOURCES: [&str; 4] = [ARTEFACT_LUA, BIDS_LUA, TIMEOUT_LUA, DUE_LUA];
+/// Every lifecycle script's text, to load once per session.
+pub fn sources() -> [&'static str; 4] {
+    [&ARTEFACT.text, &BIDS.text, &TIMEOUT.text, &DUE.text]
+}
 
 /// The arguments every lifecycle script starts with (see `lib.lua`).
 #[derive(Clone, Debug)]
@@ -89,7 +101,7 @@ impl Context {
     pub fn artefact(&self, keys: &Keys, id: &ArtefactId, claim_id: &Uuid) -> Call<'static> {
         let claim_id = claim_id.hyphenated().to_string();
         Call {
-            script: &ARTEFACT,
+            script: &ARTEFACT.script,
             keys: vec![keys.artefact(id), keys.claim_by_artefact(id)],
             args: self.args(&[id.as_str(), &claim_id]),
         }
@@ -99,7 +111,7 @@ impl Context {
     pub fn bids(&self, claim_id: &str, timeout: Option<Duration>) -> Call<'static> {
         let timeout_ms = timeout.map_or(0, |t| t.as_millis()).to_string();
         Call {
-            script: &BIDS,
+            script: &BIDS.script,
             keys: vec![
                 self.key(&format!("claim:{claim_id}")),
                 self.key(&format!("claim:{claim_id}:bids")),
@@ -112,7 +124,7 @@ impl Context {
     /// (`shown` is how the reason spells the duration, e.g. `2s`).
     pub fn timeout(&self, claim_id: &str, timeout: Duration, shown: &str) -> Call<'static> {
         Call {
-            script: &TIMEOUT,
+            script: &TIMEOUT.script,
             keys: vec![self.key(&format!("claim:{claim_id}"))],
             args: self.args(&[claim_id, &timeout.as_millis().to_string(), shown]),
         }
@@ -121,7 +133,7 @@ impl Context {
     /// Up to `limit` members of an orchestrator set older than `age` (server clock).
     pub fn due(&self, set: Set, age: Duration, limit: usize) -> Call<'static> {
         Call {
-            script: &DUE,
+            script: &DUE.script,
             keys: vec![self.set_key(set)],
             args: self.args(&[&age.as_millis().to_string(), &limit.to_string()]),
         }
