@@ -4,42 +4,20 @@
 //! when several orchestrators see one artefact; the Go original does that. Here
 //! the check, the three writes and the announcement run as one Lua script, so
 //! Redis serialises racing replicas and exactly one of them creates the claim.
-//! Every key the script touches is passed in KEYS.
+//! Every key the script (`src/lua/claim.lua`) touches is passed in KEYS.
 
 use std::sync::LazyLock;
 
 use redis::aio::MultiplexedConnection;
-use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use redis::{RedisError, Value};
 use uuid::Uuid;
 
 use crate::blackboard::{claim_json, Keys};
 use crate::ids::ArtefactId;
+use crate::scripts::{run_batch, text, Call};
 
-/// KEYS: artefact hash, claim-by-artefact index, new claim hash.
-/// ARGV: claim id, artefact id, claim channel, claim JSON.
-pub const CLAIM_LUA: &str = r#"
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return {'not_found'} end
-if kind ~= 'hash' then return {'invalid', 'artefact key is a ' .. kind .. ', not a hash'} end
-local fields = redis.call('HMGET', KEYS[1], 'structural_type', 'type')
-local structural_type = fields[1]
-if not structural_type or structural_type == '' then
-  return {'invalid', 'artefact hash has no structural_type'}
-end
-if structural_type == 'Terminal' then return {'terminal', fields[2] or ''} end
-local existing = redis.call('GET', KEYS[2])
-if existing then return {'duplicate', existing} end
-redis.call('HSET', KEYS[3],
-  'id', ARGV[1],
-  'artefact_id', ARGV[2],
-  'status', 'pending_review',
-  'granted_review_agents', '[]',
-  'granted_parallel_agents', '[]',
-  'granted_exclusive_agent', '')
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return {'created'}
-"#;
+/// The script (`src/lua/claim.lua`): KEYS and ARGV are described there.
+pub const CLAIM_LUA: &str = include_str!("lua/claim.lua");
 
 static CLAIM_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CLAIM_LUA));
 
@@ -100,22 +78,6 @@ impl std::fmt::Display for ClaimError {
     }
 }
 
-/// Loads the claim script into Redis's script cache (once per session).
-pub async fn load_script(conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
-    CLAIM_SCRIPT
-        .prepare_invoke()
-        .load_async(conn)
-        .await
-        .map(drop)
-}
-
-/// `SCRIPT LOAD` of the claim script, to send in a pipeline with other commands.
-pub fn load_script_cmd() -> redis::Cmd {
-    let mut cmd = redis::cmd("SCRIPT");
-    cmd.arg("LOAD").arg(CLAIM_LUA);
-    cmd
-}
-
 /// Runs the claim script for one artefact.
 pub async fn claim_artefact(
     conn: &mut MultiplexedConnection,
@@ -126,80 +88,44 @@ pub async fn claim_artefact(
     results.pop().ok_or(ClaimError::UnexpectedReply)?
 }
 
-/// Runs the claim script for each artefact, as one pipeline of EVALSHAs (one
-/// write, one round trip). Scripts that met NOSCRIPT (a restarted or flushed
-/// Redis) are retried once after SCRIPT LOAD; the others are never re-run.
+/// Runs the claim script for each artefact, as one pipeline (see
+/// `scripts::run_batch`: NOSCRIPT is retried once after SCRIPT LOAD).
 /// `Err` only when the pipeline as a whole failed (connection lost).
 pub async fn claim_batch(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     artefact_ids: &[ArtefactId],
 ) -> Result<Vec<Result<ClaimOutcome, ClaimError>>, ClaimError> {
+    let channel = keys.claim_events();
     let claim_ids: Vec<Uuid> = artefact_ids.iter().map(|_| new_claim_id()).collect();
-    let mut replies = run_pipeline(conn, keys, artefact_ids, &claim_ids, None).await?;
-    if replies.iter().any(is_noscript) {
-        load_script(conn).await.map_err(ClaimError::Redis)?;
-        let retry: Vec<usize> = (0..replies.len())
-            .filter(|&i| is_noscript(&replies[i]))
-            .collect();
-        let again = run_pipeline(conn, keys, artefact_ids, &claim_ids, Some(&retry)).await?;
-        for (i, reply) in retry.into_iter().zip(again) {
-            replies[i] = reply;
-        }
-    }
+    let calls: Vec<Call> = artefact_ids
+        .iter()
+        .zip(&claim_ids)
+        .map(|(artefact_id, claim_id)| Call {
+            script: &CLAIM_SCRIPT,
+            keys: vec![
+                keys.artefact(artefact_id),
+                keys.claim_by_artefact(artefact_id),
+                keys.claim(claim_id),
+            ],
+            args: vec![
+                claim_id.hyphenated().to_string(),
+                artefact_id.as_str().to_string(),
+                channel.clone(),
+                claim_json(claim_id, artefact_id),
+            ],
+        })
+        .collect();
+    let replies = run_batch(conn, &calls).await.map_err(ClaimError::Redis)?;
     Ok(replies
         .into_iter()
         .zip(claim_ids)
         .map(|(reply, claim_id)| match reply {
-            Ok(values) => parse_reply(&values, claim_id),
+            Ok(Value::Array(values)) => parse_reply(&values, claim_id),
+            Ok(_) => Err(ClaimError::UnexpectedReply),
             Err(e) => Err(ClaimError::Redis(e)),
         })
         .collect())
-}
-
-fn is_noscript(reply: &RedisResult<Vec<Value>>) -> bool {
-    matches!(reply, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
-}
-
-/// EVALSHA for the artefacts at `only` (all when `None`).
-async fn run_pipeline(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-    artefact_ids: &[ArtefactId],
-    claim_ids: &[Uuid],
-    only: Option<&[usize]>,
-) -> Result<Vec<RedisResult<Vec<Value>>>, ClaimError> {
-    let all: Vec<usize>;
-    let indices = match only {
-        Some(i) => i,
-        None => {
-            all = (0..artefact_ids.len()).collect();
-            &all
-        }
-    };
-    let channel = keys.claim_events();
-    let mut pipe = redis::pipe();
-    for &i in indices {
-        let (artefact_id, claim_id) = (&artefact_ids[i], &claim_ids[i]);
-        pipe.cmd("EVALSHA")
-            .arg(CLAIM_SCRIPT.get_hash())
-            .arg(3)
-            .arg(keys.artefact(artefact_id))
-            .arg(keys.claim_by_artefact(artefact_id))
-            .arg(keys.claim(claim_id))
-            .arg(
-                &*claim_id
-                    .hyphenated()
-                    .encode_lower(&mut Uuid::encode_buffer()),
-            )
-            .arg(artefact_id.as_str())
-            .arg(&channel)
-            .arg(claim_json(claim_id, artefact_id));
-    }
-    pipe.ignore_errors()
-        .query_async(conn)
-        .await
-        .map_err(ClaimError::Redis)
 }
 
 /// A random (version 4) claim id. Random bytes are drawn from the kernel 4 KiB
@@ -238,17 +164,15 @@ fn fill_random(buf: &mut [u8]) -> bool {
     true
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
 fn parse_reply(reply: &[Value], claim_id: Uuid) -> Result<ClaimOutcome, ClaimError> {
-    let tag = text(reply.first()).ok_or(ClaimError::UnexpectedReply)?;
-    let detail = || text(reply.get(1)).ok_or(ClaimError::UnexpectedReply);
+    let text = |i: usize| {
+        reply
+            .get(i)
+            .and_then(text)
+            .ok_or(ClaimError::UnexpectedReply)
+    };
+    let tag = text(0)?;
+    let detail = || text(1);
     Ok(match tag.as_str() {
         "created" => ClaimOutcome::Created { claim_id },
         "not_found" => ClaimOutcome::NotFound,

@@ -30,9 +30,7 @@ pub struct Metrics {
     pub redis_stalls: AtomicU64,
     pub redis_up: AtomicI64,
     pub claims_in_flight: AtomicI64,
-    duration_buckets: [AtomicU64; BUCKETS.len()],
-    duration_count: AtomicU64,
-    duration_sum_nanos: AtomicU64,
+    claim_duration: Histogram<{ BUCKETS.len() }>,
 }
 
 /// Every metric of the process: Phase 1's, then the lifecycle's when it runs.
@@ -51,13 +49,7 @@ pub fn inc(counter: &AtomicU64) {
 impl Metrics {
     /// Records one claim-script round trip (event received to script answered).
     pub fn observe_claim(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
-            self.duration_buckets[i].fetch_add(1, Relaxed);
-        }
-        self.duration_count.fetch_add(1, Relaxed);
-        self.duration_sum_nanos
-            .fetch_add(took.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+        self.claim_duration.observe(&BUCKETS, took);
     }
 
     pub fn render(&self) -> String {
@@ -171,7 +163,12 @@ impl Metrics {
             metric_head(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{PREFIX}{name} {}", value.load(Relaxed));
         }
-        self.render_histogram(&mut out);
+        self.claim_duration.render(
+            &mut out,
+            &BUCKETS,
+            "claim_duration_seconds",
+            "Event received to claim script answered.",
+        );
         metric_head(&mut out, "build_info", "gauge", "Build information.");
         let _ = writeln!(
             out,
@@ -180,23 +177,47 @@ impl Metrics {
         );
         out
     }
+}
 
-    fn render_histogram(&self, out: &mut String) {
-        let name = "claim_duration_seconds";
-        metric_head(
-            out,
-            name,
-            "histogram",
-            "Event received to claim script answered.",
-        );
+/// A Prometheus histogram in atomics; its bucket bounds (seconds) are given
+/// by its owner at each call, so it needs no allocation and derives Default.
+pub struct Histogram<const N: usize> {
+    buckets: [AtomicU64; N],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl<const N: usize> Default for Histogram<N> {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<const N: usize> Histogram<N> {
+    pub fn observe(&self, bounds: &[f64; N], took: Duration) {
+        let secs = took.as_secs_f64();
+        if let Some(i) = bounds.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_nanos
+            .fetch_add(took.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    pub fn render(&self, out: &mut String, bounds: &[f64; N], name: &str, help: &str) {
+        metric_head(out, name, "histogram", help);
         let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.duration_buckets) {
+        for (bound, count) in bounds.iter().zip(&self.buckets) {
             cumulative += count.load(Relaxed);
             let _ = writeln!(out, "{PREFIX}{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
-        let total = self.duration_count.load(Relaxed);
+        let total = self.count.load(Relaxed);
         let _ = writeln!(out, "{PREFIX}{name}_bucket{{le=\"+Inf\"}} {total}");
-        let sum = self.duration_sum_nanos.load(Relaxed) as f64 / 1e9;
+        let sum = self.sum_nanos.load(Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "{PREFIX}{name}_sum {sum}");
         let _ = writeln!(out, "{PREFIX}{name}_count {total}");
     }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::metrics::{inc, metric_head, PREFIX};
+use crate::metrics::{inc, metric_head, Histogram, PREFIX};
 
 const PHASES: [&str; 3] = ["review", "parallel", "exclusive"];
 /// Upper bounds (seconds) of the last-bid-to-grant histogram.
@@ -71,9 +71,7 @@ pub struct LifecycleMetrics {
     pub in_phase: AtomicI64,
     /// Age in seconds of the oldest of those (0 when none).
     pub oldest_phase_age: AtomicI64,
-    bid_to_grant_buckets: [AtomicU64; BUCKETS.len()],
-    bid_to_grant_count: AtomicU64,
-    bid_to_grant_sum_nanos: AtomicU64,
+    bid_to_grant: Histogram<{ BUCKETS.len() }>,
 }
 
 impl LifecycleMetrics {
@@ -113,13 +111,7 @@ impl LifecycleMetrics {
     }
 
     pub fn observe_bid_to_grant(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
-            inc(&self.bid_to_grant_buckets[i]);
-        }
-        inc(&self.bid_to_grant_count);
-        self.bid_to_grant_sum_nanos
-            .fetch_add(took.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+        self.bid_to_grant.observe(&BUCKETS, took);
     }
 
     pub fn render(&self, out: &mut String) {
@@ -199,22 +191,11 @@ impl LifecycleMetrics {
             metric_head(out, name, "gauge", help);
             let _ = writeln!(out, "{PREFIX}{name} {}", value.load(Relaxed));
         }
-        let name = "bid_to_grant_seconds";
-        metric_head(
+        self.bid_to_grant.render(
             out,
-            name,
-            "histogram",
+            &BUCKETS,
+            "bid_to_grant_seconds",
             "Last bid event received to grant script answered.",
         );
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.bid_to_grant_buckets) {
-            cumulative += count.load(Relaxed);
-            let _ = writeln!(out, "{PREFIX}{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let total = self.bid_to_grant_count.load(Relaxed);
-        let _ = writeln!(out, "{PREFIX}{name}_bucket{{le=\"+Inf\"}} {total}");
-        let sum = self.bid_to_grant_sum_nanos.load(Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{PREFIX}{name}_sum {sum}");
-        let _ = writeln!(out, "{PREFIX}{name}_count {total}");
     }
 }

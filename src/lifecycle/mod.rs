@@ -74,6 +74,9 @@ pub struct Lifecycle {
     pub metrics: LifecycleMetrics,
     /// `{p}:{i}:lock`, kept fresh while we run (contract section 7).
     pub lock_key: String,
+    /// The value this process last wrote there (released at shutdown only if
+    /// it is still ours).
+    pub lock_value: std::sync::Mutex<Option<String>>,
 }
 
 impl Lifecycle {
@@ -90,6 +93,7 @@ impl Lifecycle {
             phase_timeout,
             metrics: LifecycleMetrics::default(),
             lock_key: format!("{}lock", keys.prefix()),
+            lock_value: std::sync::Mutex::new(None),
         }
     }
 }

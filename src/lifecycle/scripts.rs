@@ -80,7 +80,7 @@ impl Context {
     }
 
     fn args(&self, rest: &[&str]) -> Vec<String> {
-        let seed = Uuid::new_v4().hyphenated().to_string();
+        let seed = crate::claim::new_claim_id().hyphenated().to_string();
         let mut args = Vec::with_capacity(4 + rest.len());
         args.extend([
             self.prefix.clone(),

@@ -181,13 +181,37 @@ pub async fn refresh_lock(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
+    let value = format!("orchestrator:{now}");
     redis::cmd("SET")
         .arg(&lc.lock_key)
-        .arg(format!("orchestrator:{now}"))
+        .arg(&value)
         .arg("EX")
         .arg(LOCK_TTL_SECS)
-        .query_async(conn)
-        .await
+        .query_async::<()>(conn)
+        .await?;
+    *lc.lock_value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+    Ok(())
+}
+
+/// At shutdown: deletes the lock if it still holds what this process wrote
+/// (so `holt up` need not wait 30 s), in one script (another replica may
+/// have refreshed it since: then it stays).
+pub async fn release_lock(conn: &mut MultiplexedConnection, lc: &Lifecycle) {
+    const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+    let value = lc
+        .lock_value
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(value) = value {
+        let _ = redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(&lc.lock_key)
+            .arg(value)
+            .query_async::<i64>(conn)
+            .await;
+    }
 }
 
 /// Sweeps about once a second until the session stops. Each step runs whole
@@ -203,6 +227,9 @@ pub async fn run_task(ctx: SessionCtx) {
     let mut cursor: u64 = 0;
     loop {
         if ctx.stopping() {
+            if ctx.shared.shutdown.is_triggered() {
+                release_lock(&mut conn, lc).await;
+            }
             return;
         }
         let walk = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0;
@@ -220,14 +247,9 @@ pub async fn run_task(ctx: SessionCtx) {
         }
         round += 1;
         // Walk on without pausing while a walk over many claims is under way.
-        if cursor == 0
-            && ctx
-                .stop
-                .unless_triggered(smol::Timer::after(PERIOD))
-                .await
-                .is_none()
-        {
-            return;
+        if cursor == 0 {
+            // Stopped or not, the loop's head decides (and releases the lock).
+            let _ = ctx.stop.unless_triggered(smol::Timer::after(PERIOD)).await;
         }
     }
 }
