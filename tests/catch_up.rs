@@ -10,16 +10,6 @@ use std::time::Instant;
 use support::verify::{all_claim_events, assert_exactly_once, fill_backlog, stop};
 use support::*;
 
-fn metric(orch: &Orchestrator, name: &str) -> u64 {
-    let (status, body) = orch.get("/metrics");
-    assert_eq!(status, 200);
-    let line = body
-        .lines()
-        .find(|l| l.starts_with(&format!("sett_orchestrator_{name} ")))
-        .expect(name);
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn artefacts_written_while_no_orchestrator_runs_are_claimed_at_start() {
     let redis = RedisServer::start();
@@ -75,10 +65,10 @@ fn artefacts_written_while_no_orchestrator_runs_are_claimed_at_start() {
     assert_eq!(done["scanned"], 150 + 10 + 1, "{done}");
     assert_eq!(done["claimed"], 150, "{done}");
     assert!(done["duration_ms"].as_u64().is_some(), "{done}");
-    assert_eq!(metric(&orch, "reconcile_runs_total"), 1);
-    assert_eq!(metric(&orch, "reconcile_scanned_total"), 161);
-    assert_eq!(metric(&orch, "reconcile_claimed_total"), 150);
-    assert_eq!(metric(&orch, "claims_created_total"), 150);
+    assert_eq!(orch.metric("reconcile_runs_total"), 1);
+    assert_eq!(orch.metric("reconcile_scanned_total"), 161);
+    assert_eq!(orch.metric("reconcile_claimed_total"), 150);
+    assert_eq!(orch.metric("claims_created_total"), 150);
     let logged = orch.events("claim_created");
     assert_eq!(logged.len(), 150);
     assert!(
@@ -146,7 +136,7 @@ fn reconcile_off_leaves_the_backlog_alone() {
     listener.wait_for(1);
     // ...and by then a catch-up would have started (it begins at subscribe).
     assert_eq!(orch.events("reconcile_started").len(), 0);
-    assert_eq!(metric(&orch, "reconcile_runs_total"), 0);
+    assert_eq!(orch.metric("reconcile_runs_total"), 0);
     stop(&mut orch);
     let events = all_claim_events(&redis, inst, &listener);
     assert_exactly_once(&mut p, std::slice::from_ref(&live), &backlog, Some(&events));

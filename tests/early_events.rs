@@ -11,16 +11,6 @@ use std::time::Duration;
 use support::verify::stop;
 use support::*;
 
-fn metric(orch: &Orchestrator, name: &str) -> u64 {
-    let (status, body) = orch.get("/metrics");
-    assert_eq!(status, 200);
-    let line = body
-        .lines()
-        .find(|l| l.starts_with(&format!("sett_orchestrator_{name} ")))
-        .expect(name);
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 /// Starts an orchestrator on `inst` whose first catch-up is done (so nothing
 /// but the event and its retries can claim what follows).
 fn ready(redis: &RedisServer, inst: &str) -> (Orchestrator, Producer) {
@@ -51,7 +41,7 @@ fn an_event_published_50ms_before_its_hset_is_claimed() {
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["source"], "event");
     assert!(orch.events("artefact_not_found").is_empty());
-    assert_eq!(metric(&orch, "artefacts_not_found_total"), 0);
+    assert_eq!(orch.metric("artefacts_not_found_total"), 0);
     stop(&mut orch);
     assert_eq!(p.claims(), 1);
 }
@@ -75,7 +65,7 @@ fn a_hash_written_in_two_hsets_300ms_apart_is_claimed() {
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["source"], "event");
     assert!(orch.events("artefact_invalid").is_empty());
-    assert_eq!(metric(&orch, "artefacts_invalid_total"), 0);
+    assert_eq!(orch.metric("artefacts_invalid_total"), 0);
     stop(&mut orch);
     assert_eq!(p.claims(), 1);
 }
@@ -98,7 +88,7 @@ fn an_event_whose_hash_never_comes_is_given_up_once_after_the_retries() {
     // Nothing more comes for it.
     thread::sleep(Duration::from_millis(1_000));
     assert_eq!(orch.events("artefact_not_found").len(), 1);
-    assert_eq!(metric(&orch, "artefacts_not_found_total"), 1);
+    assert_eq!(orch.metric("artefacts_not_found_total"), 1);
     assert!(orch.events("claim_created").is_empty());
     assert!(orch.events("redis_error").is_empty());
     stop(&mut orch);

@@ -15,16 +15,6 @@ use support::*;
 /// A catch-up over this many takes many seconds here, even without stalls.
 const BACKLOG: u64 = 200_000;
 
-fn metric(orch: &Orchestrator, name: &str) -> u64 {
-    let (status, body) = orch.get("/metrics");
-    assert_eq!(status, 200);
-    let line = body
-        .lines()
-        .find(|l| l.starts_with(&format!("sett_orchestrator_{name} ")))
-        .expect(name);
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 /// Keeps Redis busy in a Lua loop for `ms` milliseconds (from another client).
 fn busy_script(redis: &RedisServer, ms: u64) {
     const BUSY: &str = r#"
@@ -103,16 +93,16 @@ fn three_busy_scripts_during_a_200k_catch_up_stall_it_but_do_not_restart_it() {
     assert_eq!(done["resumed"], 0, "{done}");
     assert_eq!(done["interrupted"], false, "{done}");
     assert_eq!(orch.events("reconcile_started").len(), 1);
-    assert_eq!(metric(&orch, "claims_in_flight"), 0);
-    assert_eq!(metric(&orch, "claims_created_total"), BACKLOG);
-    assert_eq!(metric(&orch, "reconcile_scanned_total"), BACKLOG);
+    assert_eq!(orch.metric("claims_in_flight"), 0);
+    assert_eq!(orch.metric("claims_created_total"), BACKLOG);
+    assert_eq!(orch.metric("reconcile_scanned_total"), BACKLOG);
     // The stalls were seen as such, and nothing was torn down for them.
     let slow = orch.events("redis_slow");
     assert!(slow.len() >= 3, "{slow:#?}");
     assert!(slow
         .iter()
         .all(|l| l["waited_ms"].as_u64().unwrap() > 2_000));
-    assert_eq!(metric(&orch, "redis_stalls_total"), slow.len() as u64);
+    assert_eq!(orch.metric("redis_stalls_total"), slow.len() as u64);
     assert!(
         orch.events("redis_error").is_empty(),
         "{:#?}",
@@ -173,7 +163,7 @@ fn a_4s_stall_turns_healthz_red_then_green_and_the_session_stays() {
         orch.stdout()
     );
     assert!(orch.events("redis_reconnected").is_empty());
-    assert_eq!(metric(&orch, "redis_up"), 1);
+    assert_eq!(orch.metric("redis_up"), 1);
     stop(&mut orch);
 }
 
@@ -203,7 +193,7 @@ fn no_answer_for_10s_is_dead_and_the_session_is_rebuilt() {
     let id = p.write("Standard", "after the outage");
     assert!(wait_until(PATIENCE, || p.claim_of(&id).is_some()));
     // The claim exists once its script ran; its answer may still be on its way.
-    assert!(wait_until(PATIENCE, || metric(&orch, "claims_in_flight") == 0));
+    assert!(wait_until(PATIENCE, || orch.metric("claims_in_flight") == 0));
     stop(&mut orch);
 }
 
@@ -217,10 +207,7 @@ fn a_pass_cut_by_a_reconnect_resumes_from_its_cursor() {
     let mut orch = Orchestrator::start(&redis, inst);
     orch.wait_for_event("reconcile_started");
     let mut p = Producer::new(&redis, inst);
-    assert!(wait_until(PATIENCE, || metric(
-        &orch,
-        "claims_created_total"
-    ) >= 20_000));
+    assert!(wait_until(PATIENCE, || orch.metric("claims_created_total") >= 20_000));
     // Kill the orchestrator's command connection (our own is spared).
     let killed: i64 = redis::cmd("CLIENT")
         .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
@@ -238,7 +225,7 @@ fn a_pass_cut_by_a_reconnect_resumes_from_its_cursor() {
     let passes = orch.wait_for_events("reconcile_complete", 2);
     assert_eq!(passes[1]["scanned"], N, "{}", passes[1]);
     assert_eq!(passes[1]["resumed"], 0, "{}", passes[1]);
-    assert_eq!(metric(&orch, "claims_in_flight"), 0);
+    assert_eq!(orch.metric("claims_in_flight"), 0);
     stop(&mut orch);
     assert_exactly_once(&mut p, &backlog_ids(prefix, N), &[], None);
 }

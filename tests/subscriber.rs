@@ -7,8 +7,6 @@
 
 #[path = "subscriber/alloc.rs"]
 mod alloc;
-#[path = "subscriber/servers.rs"]
-mod servers;
 mod support;
 
 use std::path::Path;
@@ -293,7 +291,7 @@ fn a_unix_socket_with_query_credentials_and_db() {
 
 #[test]
 fn tls_trusts_the_ca_file_instead_of_the_web_roots_or_nothing_with_insecure() {
-    let redis = servers::TlsRedis::start();
+    let redis = support::tls_redis::TlsRedis::start();
     let mut conn = redis.client().get_connection().unwrap();
     for url in [
         format!("rediss://localhost:{}", redis.port),
@@ -329,8 +327,10 @@ fn a_killed_connection_ends_the_reader() {
 fn each_step_has_its_own_timeout() {
     let redis = RedisServer::start_with(&["--requirepass", "pw"]);
     // Every reply takes 600 ms: AUTH, SELECT and SUBSCRIBE take 1.8 s in all.
-    let port = servers::slow_link(redis.port, Duration::from_millis(600));
-    let target = target(&format!("redis://:pw@127.0.0.1:{port}/1"), None);
+    // 300 ms each way: a round trip of 600 ms per step.
+    let proxy = support::proxy::Proxy::start(redis.port);
+    proxy.set_delay(Duration::from_millis(300));
+    let target = target(&format!("redis://:pw@127.0.0.1:{}/1", proxy.port), None);
     let connect = |step| smol::block_on(subscriber::connect(&target, &channels(), step));
     let (mut reader, _writer) = connect(Duration::from_millis(1500)).unwrap();
     assert_event_flows(&mut redis.conn(), &mut reader, EVENTS);

@@ -18,11 +18,10 @@ use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 
 use super::scripts::Set;
+use super::sweep::scan_set;
 use super::Lifecycle;
 use crate::blackboard::Keys;
 use crate::ids::ArtefactId;
-
-const CHUNK: usize = 500;
 
 /// The artefact ids of the claims in a phase or awaiting rework.
 pub async fn active_artefacts(
@@ -32,14 +31,7 @@ pub async fn active_artefacts(
     let mut out = HashSet::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, flat): (u64, Vec<String>) = redis::cmd("ZSCAN")
-            .arg(lc.scripts.set_key(Set::Active))
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(CHUNK)
-            .query_async(conn)
-            .await?;
-        let claims: Vec<&String> = flat.iter().step_by(2).collect();
+        let (next, claims) = scan_set(conn, lc, Set::Active, cursor).await?;
         if !claims.is_empty() {
             let mut pipe = redis::pipe();
             for claim in &claims {

@@ -65,6 +65,25 @@ fn ids(value: &Value) -> Vec<String> {
     }
 }
 
+/// Up to a chunk of the claims of `set` older than `age` (server clock),
+/// each given to its decision (`call`).
+async fn expired<'a>(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+    set: Set,
+    age: Duration,
+    call: impl Fn(&str) -> Call<'a>,
+) -> Result<Vec<Outcome>, RedisError> {
+    let due = run_batch(conn, &[lc.scripts.due(set, age, CHUNK)]).await?;
+    let due = match due.into_iter().next() {
+        Some(Ok(v)) => ids(&v),
+        Some(Err(e)) => return Ok(vec![Err(e.to_string())]),
+        None => return Ok(Vec::new()),
+    };
+    let calls: Vec<_> = due.iter().map(|id| call(id)).collect();
+    run(conn, &calls).await
+}
+
 /// Decides bidding for claims whose bid timeout has passed.
 pub async fn expired_bids(
     conn: &mut MultiplexedConnection,
@@ -73,17 +92,10 @@ pub async fn expired_bids(
     let Some(timeout) = lc.bid_timeout else {
         return Ok(Vec::new());
     };
-    let due = run_batch(conn, &[lc.scripts.due(Set::Bidding, timeout, CHUNK)]).await?;
-    let due = match due.into_iter().next() {
-        Some(Ok(v)) => ids(&v),
-        Some(Err(e)) => return Ok(vec![Err(e.to_string())]),
-        None => return Ok(Vec::new()),
-    };
-    let calls: Vec<_> = due
-        .iter()
-        .map(|id| lc.scripts.bids(id, lc.bid_timeout))
-        .collect();
-    run(conn, &calls).await
+    expired(conn, lc, Set::Bidding, timeout, |id| {
+        lc.scripts.bids(id, lc.bid_timeout)
+    })
+    .await
 }
 
 /// Terminates phases whose timeout has passed.
@@ -94,18 +106,30 @@ pub async fn expired_phases(
     let Some(timeout) = lc.phase_timeout else {
         return Ok(Vec::new());
     };
-    let due = run_batch(conn, &[lc.scripts.due(Set::Active, timeout, CHUNK)]).await?;
-    let due = match due.into_iter().next() {
-        Some(Ok(v)) => ids(&v),
-        Some(Err(e)) => return Ok(vec![Err(e.to_string())]),
-        None => return Ok(Vec::new()),
-    };
     let shown = crate::config::format_duration(timeout);
-    let calls: Vec<_> = due
-        .iter()
-        .map(|id| lc.scripts.timeout(id, timeout, &shown))
-        .collect();
-    run(conn, &calls).await
+    expired(conn, lc, Set::Active, timeout, |id| {
+        lc.scripts.timeout(id, timeout, &shown)
+    })
+    .await
+}
+
+/// One ZSCAN step over an orchestrator set: the next cursor (0: done) and
+/// the claim ids of this step.
+pub async fn scan_set(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+    set: Set,
+    cursor: u64,
+) -> Result<(u64, Vec<String>), RedisError> {
+    let (next, flat): (u64, Vec<String>) = redis::cmd("ZSCAN")
+        .arg(lc.scripts.set_key(set))
+        .arg(cursor)
+        .arg("COUNT")
+        .arg(CHUNK)
+        .query_async(conn)
+        .await?;
+    // ZSCAN returns member, score, member, score…
+    Ok((next, flat.into_iter().step_by(2).collect()))
 }
 
 /// One step of the walk over every claim collecting bids: claims whose bids
@@ -116,15 +140,7 @@ pub async fn missed_bids_step(
     lc: &Lifecycle,
     cursor: u64,
 ) -> Result<(u64, Vec<Outcome>), RedisError> {
-    let (next, flat): (u64, Vec<String>) = redis::cmd("ZSCAN")
-        .arg(lc.scripts.set_key(Set::Bidding))
-        .arg(cursor)
-        .arg("COUNT")
-        .arg(CHUNK)
-        .query_async(conn)
-        .await?;
-    // ZSCAN returns member, score, member, score…
-    let claims: Vec<&String> = flat.iter().step_by(2).collect();
+    let (next, claims) = scan_set(conn, lc, Set::Bidding, cursor).await?;
     if claims.is_empty() {
         return Ok((next, Vec::new()));
     }

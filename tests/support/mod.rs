@@ -27,6 +27,7 @@ mod orchestrator;
 mod producer;
 pub mod proxy;
 mod redis_server;
+pub mod tls_redis;
 pub mod verify;
 
 pub use orchestrator::*;

@@ -332,6 +332,15 @@ pub fn raise_fd_limit(want: u64) {
     }
 }
 
+impl Orchestrator {
+    /// The counter or gauge `sett_orchestrator_{name}` from `/metrics` now.
+    pub fn metric(&self, name: &str) -> u64 {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "{body}");
+        metric_value(&body, name)
+    }
+}
+
 /// The value of the counter or gauge `sett_orchestrator_{name}` in a `/metrics` body.
 pub fn metric_value(body: &str, name: &str) -> u64 {
     let series = format!("sett_orchestrator_{name} ");
