@@ -33,12 +33,16 @@ pub const FORCED_EXIT_FLUSH: Duration = Duration::from_millis(100);
 /// Per-event warnings: one line per event or artefact, so a flood of events is
 /// a flood of lines. Each kind is limited to [`PER_SECOND`] lines a second.
 /// A new per-event kind goes here, or its lines are marked [`Line::limited`].
-pub const PER_EVENT: [&str; 5] = [
+pub const PER_EVENT: [&str; 8] = [
     "malformed_event",
     "event_dropped",
     "duplicate_artefact",
     "artefact_not_found",
     "artefact_invalid",
+    // Lifecycle: one per claim, so a misbehaving agent makes one per artefact.
+    "unknown_bidder",
+    "invalid_bid",
+    "invalid_bid_event",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -164,7 +164,6 @@ fn bid_event(ctx: &SessionCtx, message: &[u8]) -> Option<ArtefactId> {
                     },
                 )
                 .num("bytes", message.len() as u64)
-                .limited()
                 .emit();
             None
         }
