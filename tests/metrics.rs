@@ -7,10 +7,9 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use support::promtool::promtool_check;
 use support::*;
 
 /// The value of `sett_orchestrator_{name}` (exact series name, labels included).
@@ -40,69 +39,6 @@ fn scrape(port: u16, timeout: Duration) -> (u16, String, String) {
         .unwrap_or_default()
         .to_string();
     (status, content_type, body.to_string())
-}
-
-/// promtool, installed by `scripts/ensure-deps.sh promtool` when CI=true; elsewhere
-/// `None` (the check is skipped and recorded, see `support::skip`) when it is not installed.
-fn promtool() -> Option<&'static str> {
-    let present = || {
-        Command::new("promtool")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if present() {
-        return Some("promtool");
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-deps.sh");
-        let status = Command::new(script)
-            .arg("promtool")
-            .status()
-            .expect("run scripts/ensure-deps.sh promtool");
-        assert!(
-            status.success() && present(),
-            "CI=true: promtool is required and could not be installed"
-        );
-        return Some("promtool");
-    }
-    skip(
-        "promtool check",
-        "promtool is not installed (scripts/ensure-deps.sh promtool installs it)",
-    );
-    None
-}
-
-fn promtool_check(text: &str) {
-    let Some(tool) = promtool() else { return };
-    let mut child = Command::new(tool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{said}\n--- input:\n{text}"
-    );
-    assert_eq!(
-        said.trim(),
-        "",
-        "promtool check metrics found problems:\n{said}"
-    );
 }
 
 #[test]

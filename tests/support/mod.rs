@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 
 pub mod agents;
 pub mod certs;
+pub mod e2e;
 pub mod lifecycle;
 mod lifecycle_flow;
 pub mod lifecycle_loop;
 mod lifecycle_wire;
 mod orchestrator;
 mod producer;
+pub mod promtool;
 pub mod proxy;
 mod redis_server;
 pub mod tls_redis;

@@ -1,0 +1,324 @@
+//! Pieces the end-to-end lifecycle tests share: a [`Stack`] (a Redis, a
+//! registry file, orchestrators and simulated agents for one instance, in
+//! either namespace), a [`Wiretap`] that records every message published on
+//! the instance's channels, [`Gate`]s that hold an agent's bids or work until
+//! the test has looked at the claim, and the user's writes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use super::agents::{SimAgent, Spec, Target};
+use super::lifecycle::{Art, Msg};
+use super::*;
+
+/// One instance of the blackboard: its Redis, registry and namespace.
+pub struct Stack {
+    /// `sett` or `holt`.
+    pub namespace: &'static str,
+    pub instance: String,
+    /// `{namespace}:{instance}` (no trailing colon), as `SimAgent::start` wants it.
+    pub prefix: String,
+    /// `SETT_CONFIG_FILE`.
+    pub registry: String,
+    pub conn: redis::Connection,
+    _dir: TempDir,
+    pub redis: RedisServer,
+}
+
+impl Stack {
+    /// A fresh Redis and a registry file with `yaml`.
+    pub fn new(namespace: &'static str, instance: &str, yaml: &str) -> Stack {
+        let redis = RedisServer::start();
+        let dir = TempDir::new();
+        let registry = dir.file(&format!("{namespace}.yml"), yaml);
+        Stack {
+            namespace,
+            instance: instance.to_string(),
+            prefix: format!("{namespace}:{instance}"),
+            registry,
+            conn: redis.conn(),
+            _dir: dir,
+            redis,
+        }
+    }
+
+    /// An orchestrator in lifecycle mode with `extra` variables, once started.
+    pub fn orchestrator(&self, extra: &[(&str, &str)]) -> Orchestrator {
+        let var = match self.namespace {
+            "holt" => "HOLT_INSTANCE_NAME",
+            _ => "SETT_INSTANCE_NAME",
+        };
+        let url = self.redis.url();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env = vec![
+            (var, self.instance.as_str()),
+            ("REDIS_URL", url.as_str()),
+            ("SETT_HTTP_ADDR", addr.as_str()),
+            ("SETT_CONFIG_FILE", self.registry.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        let orch = Orchestrator::spawn(&env);
+        let line = orch.wait_for_event("orchestrator_startup");
+        assert_eq!(line["mode"], "lifecycle", "{line}");
+        assert_eq!(line["namespace"], self.namespace, "{line}");
+        orch
+    }
+
+    pub fn agent(&self, spec: Spec) -> SimAgent {
+        SimAgent::start(&self.redis, &self.prefix, spec)
+    }
+
+    pub fn wiretap(&self) -> Wiretap {
+        Wiretap::start(&self.redis, &self.prefix)
+    }
+
+    pub fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    /// The user writes `art`: the hash (with `created_at_ms`), then the event.
+    pub fn write(&mut self, art: &Art) {
+        self.store(art);
+        redis::cmd("PUBLISH")
+            .arg(self.key("artefact_events"))
+            .arg(art.event_json())
+            .query::<i64>(&mut self.conn)
+            .unwrap();
+    }
+
+    /// The hash only (no event).
+    pub fn store(&mut self, art: &Art) {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(self.key(&format!("artefact:{}", art.id)));
+        for (field, value) in art.hash_fields() {
+            cmd.arg(field).arg(value);
+        }
+        cmd.query::<()>(&mut self.conn).unwrap();
+    }
+
+    pub fn hgetall(&mut self, key: &str) -> BTreeMap<String, String> {
+        redis::cmd("HGETALL")
+            .arg(key)
+            .query(&mut self.conn)
+            .unwrap()
+    }
+
+    pub fn claim(&mut self, id: &str) -> BTreeMap<String, String> {
+        let key = self.key(&format!("claim:{id}"));
+        self.hgetall(&key)
+    }
+
+    /// `claim_by_artefact:{artefact}`, waited for (bounded).
+    pub fn claim_of(&mut self, artefact: &str) -> String {
+        let key = self.key(&format!("claim_by_artefact:{artefact}"));
+        let mut found = None;
+        let conn = &mut self.conn;
+        wait_until(PATIENCE, || {
+            found = redis::cmd("GET").arg(&key).query(conn).unwrap();
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("no claim for {artefact}"))
+    }
+
+    /// Every key matching `pattern` (a glob), sorted.
+    pub fn keys(&mut self, pattern: &str) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut self.conn)
+            .unwrap();
+        keys.sort();
+        keys
+    }
+
+    /// Redis server time in ms (the clock the scripts stamp with).
+    pub fn server_ms(&mut self) -> u64 {
+        let (s, us): (u64, u64) = redis::cmd("TIME").query(&mut self.conn).unwrap();
+        s * 1000 + us / 1000
+    }
+}
+
+/// The integer after `"start_time_ms":` in a stored `phase_state`, checked to
+/// lie in `[lo, hi]` (server ms).
+pub fn start_time(phase_state: &str, lo: u64, hi: u64) -> u64 {
+    let at = phase_state
+        .find("\"start_time_ms\":")
+        .unwrap_or_else(|| panic!("no start_time_ms in {phase_state:?}"));
+    let digits: String = phase_state[at + 16..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let ms: u64 = digits.parse().unwrap();
+    assert!(
+        lo <= ms && ms <= hi,
+        "start_time_ms {ms} outside [{lo}, {hi}]"
+    );
+    ms
+}
+
+/// Opens once; everything waiting goes on. A wait gives up (and opens the
+/// gate for good) after [`PATIENCE`], so a failed test never hangs an agent.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    pub fn wait(&self) {
+        let (open, cond) = &*self.0;
+        let guard = open.lock().unwrap();
+        let (mut guard, _) = cond
+            .wait_timeout_while(guard, PATIENCE, |open| !*open)
+            .unwrap();
+        *guard = true;
+    }
+}
+
+/// `spec`, whose every bid waits for `gate` first.
+pub fn bids_after(mut spec: Spec, gate: &Gate) -> Spec {
+    let inner = std::mem::replace(&mut spec.bid, Box::new(|_| None));
+    let gate = gate.clone();
+    spec.bid = Box::new(move |t: &Target| {
+        gate.wait();
+        inner(t)
+    });
+    spec
+}
+
+/// `spec`, whose every piece of work waits for `gate` first (after the
+/// agent has received and accepted the grant).
+pub fn work_after(mut spec: Spec, gate: &Gate) -> Spec {
+    let inner = std::mem::replace(&mut spec.work, Box::new(|_| None));
+    let gate = gate.clone();
+    spec.work = Box::new(move |t: &Target| {
+        gate.wait();
+        inner(t)
+    });
+    spec
+}
+
+/// The sync channel of every wiretap (not an instance channel).
+const SYNC: &str = "e2e-wiretap-sync";
+
+/// Every message published on `{prefix}:*`, in the server's order.
+pub struct Wiretap {
+    seen: Arc<Mutex<Vec<Msg>>>,
+    conn: redis::Connection,
+    taken: usize,
+    marks: u64,
+}
+
+impl Wiretap {
+    /// Subscribed (PSUBSCRIBE `{prefix}:*`) when it returns.
+    pub fn start(redis: &RedisServer, prefix: &str) -> Wiretap {
+        let mut sub = redis.conn();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let strip = format!("{prefix}:");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut pubsub = sub.as_pubsub();
+            pubsub.psubscribe(format!("{strip}*")).unwrap();
+            pubsub.subscribe(SYNC).unwrap();
+            ready_tx.send(()).unwrap();
+            while let Ok(msg) = pubsub.get_message() {
+                let channel = msg.get_channel_name();
+                let channel = channel.strip_prefix(&strip).unwrap_or(channel).to_string();
+                let payload = String::from_utf8(msg.get_payload_bytes().to_vec())
+                    .unwrap_or_else(|e| panic!("non-UTF-8 message on {channel}: {e}"));
+                sink.lock().unwrap().push(Msg { channel, payload });
+            }
+        });
+        ready_rx.recv().unwrap();
+        Wiretap {
+            seen,
+            conn: redis.conn(),
+            taken: 0,
+            marks: 0,
+        }
+    }
+
+    /// Every message published since the last call, in order (a marker
+    /// published now arrives after all of them on the one subscription).
+    pub fn since_last(&mut self) -> Vec<Msg> {
+        self.marks += 1;
+        let mark = format!("mark-{}", self.marks);
+        redis::cmd("PUBLISH")
+            .arg(SYNC)
+            .arg(&mark)
+            .query::<i64>(&mut self.conn)
+            .unwrap();
+        let is_mark = |m: &Msg| m.channel == SYNC && m.payload == mark;
+        let seen = self.seen.clone();
+        assert!(
+            wait_until(PATIENCE, || seen.lock().unwrap().iter().any(is_mark)),
+            "wiretap sync marker never arrived"
+        );
+        let all = seen.lock().unwrap();
+        let at = all.iter().position(is_mark).unwrap();
+        let out = all[self.taken..at]
+            .iter()
+            .filter(|m| m.channel != SYNC)
+            .cloned()
+            .collect();
+        self.taken = at + 1;
+        out
+    }
+
+    /// What the orchestrator published since the last call (see [`by_orchestrator`]).
+    pub fn orchestrator_since_last(&mut self) -> Vec<Msg> {
+        by_orchestrator(self.since_last())
+    }
+
+    /// Every message ever recorded (a sync included), in order.
+    pub fn everything(&mut self) -> Vec<Msg> {
+        self.since_last();
+        let all = self.seen.lock().unwrap();
+        all.iter().filter(|m| m.channel != SYNC).cloned().collect()
+    }
+}
+
+/// Whether the orchestrator published `m`: not an artefact event (the user's
+/// and the agents') and not an agent's workflow event (bids, reworks).
+pub fn is_orchestrators(m: &Msg) -> bool {
+    let by_agent = [
+        "{\"event\":\"bid_submitted\"",
+        "{\"event\":\"artefact_reworked\"",
+    ];
+    m.channel != "artefact_events"
+        && !(m.channel == "workflow_events" && by_agent.iter().any(|a| m.payload.starts_with(a)))
+}
+
+pub fn by_orchestrator(msgs: Vec<Msg>) -> Vec<Msg> {
+    msgs.into_iter().filter(is_orchestrators).collect()
+}
+
+/// How many times each message occurs.
+pub fn counted(msgs: &[Msg]) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for m in msgs {
+        *out.entry((m.channel.clone(), m.payload.clone()))
+            .or_insert(0) += 1;
+    }
+    out
+}
+
+/// The value of `sett_orchestrator_{series}` (labels included) on `/metrics`.
+pub fn metric(orch: &Orchestrator, series: &str) -> u64 {
+    metric_value(&orch.get("/metrics").1, series)
+}
+
+/// Log lines `event` about `claim` (`claim_id` field).
+pub fn lines_for(orch: &Orchestrator, event: &str, claim: &str) -> Vec<serde_json::Value> {
+    orch.events(event)
+        .into_iter()
+        .filter(|l| l["claim_id"] == claim)
+        .collect()
+}
