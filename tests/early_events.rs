@@ -61,6 +61,8 @@ fn a_hash_written_in_two_hsets_300ms_apart_is_claimed() {
     thread::sleep(Duration::from_millis(300));
     p.store(&id, "Standard", "whole");
     assert!(wait_until(PATIENCE, || p.claim_of(&id).is_some()));
+    // The claim exists once its script ran; its log line follows the answer.
+    assert!(wait_until(PATIENCE, || !created_for(&orch, &id).is_empty()));
     let created = created_for(&orch, &id);
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["source"], "event");
@@ -107,6 +109,8 @@ fn the_periodic_catch_up_claims_what_no_event_announced() {
     let id = uuid();
     p.store(&id, "Standard", "silent");
     assert!(wait_until(PATIENCE, || p.claim_of(&id).is_some()));
+    // The claim exists once its script ran; its log line follows the answer.
+    assert!(wait_until(PATIENCE, || !created_for(&orch, &id).is_empty()));
     let created = created_for(&orch, &id);
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(created[0]["source"], "reconcile");
