@@ -207,7 +207,9 @@ fn a_pass_cut_by_a_reconnect_resumes_from_its_cursor() {
     let mut orch = Orchestrator::start(&redis, inst);
     orch.wait_for_event("reconcile_started");
     let mut p = Producer::new(&redis, inst);
-    assert!(wait_until(PATIENCE * 4, || orch.metric("claims_created_total") >= 20_000));
+    assert!(wait_until(PATIENCE * 4, || orch
+        .metric("claims_created_total")
+        >= 20_000));
     // Kill the orchestrator's command connection (our own is spared).
     let killed: i64 = redis::cmd("CLIENT")
         .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
