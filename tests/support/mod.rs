@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 pub mod agents;
 pub mod certs;
+pub mod e2e;
+pub mod e2e_chain;
+pub mod e2e_flow;
+pub mod e2e_team;
 pub mod lifecycle;
 mod lifecycle_flow;
 pub mod lifecycle_loop;
