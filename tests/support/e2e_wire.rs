@@ -1,0 +1,366 @@
+//! The end-to-end lifecycle tests' harness (`tests/feedback_e2e.rs`,
+//! `tests/stranded.rs`, `tests/replicas_lifecycle.rs`): a recorder of every
+//! message published on an instance's channels, the whole blackboard read
+//! back, what an agent writes done by hand (for what agents do while no
+//! orchestrator runs), and the bytes of the messages agents publish, spelled
+//! out from the lifecycle contract (sections 4 and 8).
+
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+
+use super::lifecycle::{js, Art, Msg};
+use super::*;
+
+/// A hash as read back.
+pub type Fields = BTreeMap<String, String>;
+
+/// Every message published on `sett:{instance}:*`, in the order Redis sent
+/// them, channels without the prefix (as [`Msg`] has them).
+pub struct Wire {
+    seen: Arc<Mutex<Vec<Msg>>>,
+    conn: redis::Connection,
+    sync: String,
+    marks: u64,
+}
+
+impl Wire {
+    /// Starts recording; returns once subscribed.
+    pub fn start(redis: &RedisServer, instance: &str) -> Wire {
+        let prefix = format!("sett:{instance}:");
+        let sync = format!("e2e-sync-{}", uuid());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (sink, channel) = (seen.clone(), sync.clone());
+        let mut conn = redis.conn();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut pubsub = conn.as_pubsub();
+            pubsub.psubscribe(format!("{prefix}*")).unwrap();
+            pubsub.subscribe(&channel).unwrap();
+            ready_tx.send(()).unwrap();
+            while let Ok(msg) = pubsub.get_message() {
+                let name = msg.get_channel_name();
+                let name = name.strip_prefix(&prefix).unwrap_or(name).to_string();
+                let payload = String::from_utf8(msg.get_payload_bytes().to_vec())
+                    .unwrap_or_else(|e| panic!("non-UTF-8 message on {name}: {e}"));
+                sink.lock().unwrap().push(Msg::new(name, payload));
+            }
+        });
+        ready_rx.recv().unwrap();
+        Wire {
+            seen,
+            conn: redis.conn(),
+            sync,
+            marks: 0,
+        }
+    }
+
+    /// Every message published so far: a marker published now reaches the
+    /// recorder after all of them (one connection sees the server's order).
+    pub fn all(&mut self) -> Vec<Msg> {
+        self.marks += 1;
+        let mark = format!("mark-{}", self.marks);
+        redis::cmd("PUBLISH")
+            .arg(&self.sync)
+            .arg(&mark)
+            .query::<i64>(&mut self.conn)
+            .unwrap();
+        let is_mark = |m: &Msg| m.channel == self.sync && m.payload == mark;
+        let seen = self.seen.clone();
+        assert!(
+            wait_until(PATIENCE, || seen.lock().unwrap().iter().any(is_mark)),
+            "sync marker never arrived"
+        );
+        let all = seen.lock().unwrap();
+        let at = all.iter().position(is_mark).unwrap();
+        all[..at]
+            .iter()
+            .filter(|m| m.channel != self.sync)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Everything the lifecycle leaves on an instance's blackboard.
+#[derive(Debug, Default)]
+pub struct Board {
+    pub artefacts: BTreeMap<String, Fields>,
+    pub claims: BTreeMap<String, Fields>,
+    /// Bids hashes, by claim id.
+    pub bids: BTreeMap<String, Fields>,
+    /// `claim_by_artefact`: artefact id to claim id.
+    pub index: BTreeMap<String, String>,
+    /// The orchestrator's sets (claims collecting bids, claims in a phase).
+    pub bidding: Vec<String>,
+    pub active: Vec<String>,
+}
+
+impl Board {
+    pub fn read(redis: &RedisServer, instance: &str) -> Board {
+        let mut conn = redis.conn();
+        let p = format!("sett:{instance}:");
+        let keys = |conn: &mut redis::Connection, pattern: &str| -> Vec<String> {
+            redis::cmd("KEYS")
+                .arg(format!("{p}{pattern}"))
+                .query(conn)
+                .unwrap()
+        };
+        let hash = |conn: &mut redis::Connection, key: &str| -> Fields {
+            redis::cmd("HGETALL").arg(key).query(conn).unwrap()
+        };
+        let mut board = Board::default();
+        for key in keys(&mut conn, "artefact:*") {
+            let id = key[p.len() + "artefact:".len()..].to_string();
+            board.artefacts.insert(id, hash(&mut conn, &key));
+        }
+        for key in keys(&mut conn, "claim:*") {
+            let rest = &key[p.len() + "claim:".len()..];
+            match rest.strip_suffix(":bids") {
+                Some(claim) => board.bids.insert(claim.into(), hash(&mut conn, &key)),
+                None => board.claims.insert(rest.into(), hash(&mut conn, &key)),
+            };
+        }
+        for key in keys(&mut conn, "claim_by_artefact:*") {
+            let claim: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+            let artefact = key[p.len() + "claim_by_artefact:".len()..].to_string();
+            board.index.insert(artefact, claim);
+        }
+        let set = |conn: &mut redis::Connection, name: &str| -> Vec<String> {
+            redis::cmd("ZRANGE")
+                .arg(format!("{p}orchestrator:{name}"))
+                .arg(0)
+                .arg(-1)
+                .query(conn)
+                .unwrap()
+        };
+        board.bidding = set(&mut conn, "bidding");
+        board.active = set(&mut conn, "active");
+        board
+    }
+
+    /// The one artefact that `pick` selects (`what` names it in the failure).
+    pub fn only(&self, what: &str, pick: impl Fn(&Fields) -> bool) -> &Fields {
+        let found: Vec<&Fields> = self.artefacts.values().filter(|a| pick(a)).collect();
+        assert_eq!(found.len(), 1, "{what}: {found:#?}");
+        found[0]
+    }
+
+    /// The claims whose `artefact_id` is `artefact`.
+    pub fn claims_of(&self, artefact: &str) -> Vec<&Fields> {
+        self.claims
+            .values()
+            .filter(|c| c["artefact_id"] == artefact)
+            .collect()
+    }
+
+    /// The claim with a phase (not a feedback claim) on `artefact`.
+    pub fn phased_claim(&self, artefact: &str) -> &Fields {
+        let found: Vec<&Fields> = self
+            .claims_of(artefact)
+            .into_iter()
+            .filter(|c| !c["phase_state"].is_empty())
+            .collect();
+        assert_eq!(found.len(), 1, "claims with a phase on {artefact}");
+        found[0]
+    }
+}
+
+/// `["a","b"]` as agents and the orchestrator store lists.
+pub fn json_list(items: &[&str]) -> String {
+    serde_json::to_string(items).unwrap()
+}
+
+/// The `artefact_events` message of a stored artefact, fields in the Go
+/// struct's order (`version` and `created_at_ms` numbers, sources raw JSON).
+pub fn artefact_event(a: &Fields) -> Msg {
+    Msg::new(
+        "artefact_events",
+        format!(
+            r#"{{"id":{},"logical_id":{},"version":{},"structural_type":{},"type":{},"payload":{},"source_artefacts":{},"produced_by_role":{},"created_at_ms":{}}}"#,
+            js(&a["id"]),
+            js(&a["logical_id"]),
+            a["version"],
+            js(&a["structural_type"]),
+            js(&a["type"]),
+            js(&a["payload"]),
+            a["source_artefacts"],
+            js(&a["produced_by_role"]),
+            a["created_at_ms"]
+        ),
+    )
+}
+
+/// An agent's bid announcement (a Go map: keys sorted).
+pub fn bid_submitted(claim: &str, name: &str, bid: &str) -> Msg {
+    Msg::new(
+        "workflow_events",
+        format!(
+            r#"{{"event":"bid_submitted","data":{{"agent_name":{},"bid_type":{},"claim_id":{}}}}}"#,
+            js(name),
+            js(bid),
+            js(claim)
+        ),
+    )
+}
+
+/// What an agent publishes after a rework (contract section 8).
+pub fn artefact_reworked(new: &Fields, previous: &Fields) -> Msg {
+    Msg::new(
+        "workflow_events",
+        format!(
+            r#"{{"event":"artefact_reworked","data":{{"artefact_type":{},"logical_id":{},"new_artefact_id":{},"new_version":{},"previous_version_id":{},"produced_by_role":{}}}}}"#,
+            js(&new["type"]),
+            js(&new["logical_id"]),
+            js(&new["id"]),
+            new["version"],
+            js(&previous["id"]),
+            js(&new["produced_by_role"])
+        ),
+    )
+}
+
+/// An artefact as stored, as an [`Art`] (to rework it by hand).
+pub fn art_of(a: &Fields) -> Art {
+    Art {
+        id: a["id"].clone(),
+        logical_id: a["logical_id"].clone(),
+        version: a["version"].clone(),
+        structural_type: a["structural_type"].clone(),
+        kind: a["type"].clone(),
+        payload: a["payload"].clone().into_bytes(),
+        sources: a["source_artefacts"].clone(),
+        role: a["produced_by_role"].clone(),
+        created_at_ms: a["created_at_ms"].clone(),
+    }
+}
+
+/// Does by hand what agents do, on `sett:{instance}:` (e.g. while no
+/// orchestrator runs): each write the hash first, then the announcement.
+pub struct Hand {
+    instance: String,
+    conn: redis::Connection,
+}
+
+impl Hand {
+    pub fn new(redis: &RedisServer, instance: &str) -> Hand {
+        Hand {
+            instance: instance.into(),
+            conn: redis.conn(),
+        }
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("sett:{}:{rest}", self.instance)
+    }
+
+    /// HSET the bid, then `bid_submitted`; returns how many heard it.
+    pub fn bid(&mut self, claim: &str, name: &str, bid: &str) -> i64 {
+        let mut pipe = redis::pipe();
+        self.pipe_bid(&mut pipe, claim, name, bid);
+        let (heard,): (i64,) = pipe.query(&mut self.conn).unwrap();
+        heard
+    }
+
+    pub fn pipe_bid(&self, pipe: &mut redis::Pipeline, claim: &str, name: &str, bid: &str) {
+        pipe.hset(self.key(&format!("claim:{claim}:bids")), name, bid)
+            .ignore();
+        pipe.publish(
+            self.key("workflow_events"),
+            bid_submitted(claim, name, bid).payload,
+        );
+    }
+
+    /// HSET the artefact, ZADD its thread, then its event; returns how many heard it.
+    pub fn write(&mut self, art: &Art) -> i64 {
+        let mut pipe = redis::pipe();
+        self.pipe_write(&mut pipe, art);
+        let (heard,): (i64,) = pipe.query(&mut self.conn).unwrap();
+        heard
+    }
+
+    pub fn pipe_write(&self, pipe: &mut redis::Pipeline, art: &Art) {
+        let mut hset = redis::cmd("HSET");
+        hset.arg(self.key(&format!("artefact:{}", art.id)));
+        for (field, value) in art.hash_fields() {
+            hset.arg(field).arg(value);
+        }
+        pipe.add_command(hset).ignore();
+        pipe.zadd(
+            self.key(&format!("thread:{}", art.logical_id)),
+            &art.id,
+            &art.version,
+        )
+        .ignore();
+        pipe.publish(self.key("artefact_events"), art.event_json());
+    }
+
+    /// A rework's `artefact_reworked` announcement.
+    pub fn reworked(&mut self, new: &Art, previous: &Art) {
+        let fields = |a: &Art| -> Fields {
+            a.hash_fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8(v).unwrap()))
+                .collect()
+        };
+        let msg = artefact_reworked(&fields(new), &fields(previous));
+        redis::cmd("PUBLISH")
+            .arg(self.key("workflow_events"))
+            .arg(msg.payload)
+            .query::<i64>(&mut self.conn)
+            .unwrap();
+    }
+}
+
+/// `ms` (decimal text) as a number, checked to lie in `window`.
+pub fn within(ms: &str, window: (u64, u64)) -> u64 {
+    let n: u64 = ms.parse().unwrap_or_else(|_| panic!("not ms: {ms:?}"));
+    assert!(
+        window.0 <= n && n <= window.1,
+        "{n} outside {window:?} (test start, end)"
+    );
+    n
+}
+
+/// `start_time_ms` of a stored `phase_state`.
+pub fn start_time(phase_state: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(phase_state)
+        .unwrap_or_else(|e| panic!("phase_state {phase_state:?}: {e}"));
+    v["start_time_ms"]
+        .as_u64()
+        .expect("start_time_ms")
+        .to_string()
+}
+
+/// `recorded` holds exactly `expected`, each as often (order aside); the
+/// failure lists what is missing and what is extra.
+pub fn assert_same_messages(recorded: &[Msg], expected: &[Msg]) {
+    let mut count: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for m in expected {
+        *count.entry((&m.channel, &m.payload)).or_default() += 1;
+    }
+    for m in recorded {
+        *count.entry((&m.channel, &m.payload)).or_default() -= 1;
+    }
+    let missing: Vec<_> = count.iter().filter(|(_, n)| **n > 0).collect();
+    let extra: Vec<_> = count.iter().filter(|(_, n)| **n < 0).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} recorded, {} expected\nmissing (count): {missing:#?}\nextra (-count): {extra:#?}",
+        recorded.len(),
+        expected.len()
+    );
+}
+
+/// `group` (messages one script publishes) appears in `recorded` in order,
+/// with nothing in between.
+pub fn assert_contiguous(recorded: &[Msg], group: &[Msg]) {
+    let at = recorded
+        .iter()
+        .position(|m| *m == group[0])
+        .unwrap_or_else(|| panic!("{:?} never published", group[0]));
+    assert_eq!(
+        recorded.get(at..at + group.len()),
+        Some(group),
+        "not published together, in this order"
+    );
+}
