@@ -54,6 +54,8 @@ docker-orchestrator: build-orchestrator
 bench:
 	@scripts/bench.sh
 
+## The lifecycle tour: sett-demo's simulated agents against the orchestrator on a
+## private redis-server, printed as a timeline (see scripts/demo.sh).
 demo:
 	@scripts/demo.sh
 

@@ -56,10 +56,11 @@ start_redis() {
   REDIS_URL="redis://127.0.0.1:$redis_port"
 }
 
-# start_orchestrator BIN INSTANCE: sets http_port, orch_pid; logs in $private_dir/orchestrator.log.
+# start_orchestrator BIN INSTANCE [NAME=VALUE...]: sets http_port, orch_pid; logs in
+# $private_dir/orchestrator.log. NAME=VALUE: more environment (e.g. SETT_CONFIG_FILE=...).
 start_orchestrator() {
   http_port=$(free_port)
-  env -i PATH="$PATH" SETT_INSTANCE_NAME="$2" REDIS_URL="$REDIS_URL" SETT_HTTP_ADDR="127.0.0.1:$http_port" \
+  env -i PATH="$PATH" SETT_INSTANCE_NAME="$2" REDIS_URL="$REDIS_URL" SETT_HTTP_ADDR="127.0.0.1:$http_port" "${@:3}" \
     "$1" >"$private_dir/orchestrator.log" 2>&1 &
   orch_pid=$!
   for _ in $(seq 1 500); do [ "$(http_status "$http_port" /healthz)" = 200 ] && return; sleep 0.02; done

@@ -1,0 +1,147 @@
+//! sett-demo: the claim lifecycle, played by four simulated agents against a
+//! running orchestrator (`make demo` starts both; see scripts/demo.sh) and
+//! printed as a timeline.
+//!
+//! Modules: `wire` (keys, artefacts written as producers write them),
+//! `agents` (the registry and the agents), `timeline` (everything published,
+//! plus status changes, as readable lines), `board` (what the timeline saw)
+//! and `stories` (what the user writes, and how each story is judged). One single-threaded executor: the
+//! agents are tasks, the timeline is the main one.
+
+mod agents;
+mod board;
+mod stories;
+mod timeline;
+mod wire;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use agents::{AGENTS, REGISTRY};
+use stories::STORIES;
+use timeline::Timeline;
+use wire::{Artefact, Keys};
+
+const USAGE: &str = "\
+sett-demo: the claim lifecycle, played by simulated agents
+
+  sett-demo registry      print the agent registry the orchestrator must run with
+  sett-demo [--redis-url URL] [--instance NAME] [--timeout SECS]
+                          play three stories against a running orchestrator
+                          (URL: $REDIS_URL; NAME: demo; SECS per story: 20);
+                          exit 0 when all three end as they should
+";
+
+struct Options {
+    redis_url: String,
+    instance: String,
+    timeout: Duration,
+}
+
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut o = Options {
+        redis_url: std::env::var("REDIS_URL").unwrap_or_default(),
+        instance: "demo".into(),
+        timeout: Duration::from_secs(20),
+    };
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--redis-url" => o.redis_url = value()?,
+            "--instance" => o.instance = value()?,
+            "--timeout" => {
+                let v = value()?;
+                let secs: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout {v}: not a number"))?;
+                o.timeout = Duration::try_from_secs_f64(secs)
+                    .map_err(|_| format!("--timeout {v}: out of range"))?;
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    if o.redis_url.is_empty() {
+        return Err("no Redis: pass --redis-url or set REDIS_URL".into());
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("registry") {
+        print!("{REGISTRY}");
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sett-demo: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let ex = smol::LocalExecutor::new();
+    match smol::block_on(ex.run(play(&ex, &o))) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("sett-demo: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Plays the stories; `Ok(true)` when every one ended as it should.
+async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<bool> {
+    let client = redis::Client::open(o.redis_url.as_str())?;
+    let keys = Keys {
+        prefix: format!("sett:{}", o.instance),
+    };
+    let mut timeline = Timeline::start(&client, &keys).await?;
+    for agent in AGENTS {
+        ex.spawn(agents::start(agent, &client, &keys).await?)
+            .detach();
+    }
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    println!(
+        "Simulated agents on {p}:*, with one registry for all three stories:\n\
+         - Reviewer reviews goals and patches; it approves ({{}}) unless the request\n  \
+           asks for a rejection: [reject v1] (the first version) or [reject all];\n\
+         - WorkerA and WorkerB join goals in the parallel phase; Coder bids\n  \
+           exclusive on goals and bug reports, and reworks what is rejected;\n\
+         - max_review_iterations 1: a rejected v1 is reworked once (a feedback claim);\n  \
+           a rejected v2 is the limit (a Failure artefact, no more feedback).\n\
+         Each line: the time since the story's first write, then what was published\n\
+         or, for status changes (nothing announces them), read from the claim hash.",
+        p = keys.prefix
+    );
+    let mut outcomes = Vec::new();
+    for (n, story) in STORIES.iter().enumerate() {
+        println!("\n== {}. \"{}\": {}", n + 1, story.payload, story.title);
+        timeline.restart_clock();
+        let goal = Artefact::new("Standard", story.kind, story.payload, "user");
+        goal.write(&mut conn, &keys).await?;
+        let settled = timeline.run_until_settled(Instant::now() + o.timeout).await;
+        outcomes.push(settled.and_then(|()| story.judge(&timeline.board, &goal.id)));
+        if outcomes.last().is_some_and(Result::is_err) {
+            break;
+        }
+    }
+    timeline.finish().await?;
+    println!("\n== outcomes");
+    let mut all_ok = true;
+    for (n, story) in STORIES.iter().enumerate() {
+        let (mark, text) = match outcomes.get(n) {
+            Some(Ok(text)) => ("ok", text.clone()),
+            Some(Err(e)) => ("FAILED", e.clone()),
+            None => ("FAILED", "not played (an earlier story failed)".to_string()),
+        };
+        all_ok &= mark == "ok";
+        println!("{mark:<6} {}. \"{}\": {text}", n + 1, story.payload);
+    }
+    Ok(all_ok)
+}
