@@ -277,8 +277,10 @@ fn a_redis_partition_turns_healthz_503_and_claims_resume_after_it() {
         "/healthz answered {status} after Redis came back; log:\n{}",
         stack.orch_log()
     );
+    // A partition shorter than the dead bound (10 s of silence) is a stall:
+    // the session survives it (`redis_slow`); a longer one is rebuilt.
     assert!(
-        !stack.events("redis_reconnected").is_empty(),
+        !stack.events("redis_reconnected").is_empty() || !stack.events("redis_slow").is_empty(),
         "log:\n{}",
         stack.orch_log()
     );
