@@ -21,8 +21,8 @@ if structural_type ~= 'Terminal' then
   for _, source in ipairs(decode_list(a[3]) or {}) do
     if valid_id(source) and not seen[source] then
       seen[source] = true
-      -- Fix: the index value is only used as a key when it is an id (it
-      -- named any key before), and a wrong-typed index key reads as absent.
+      -- The index value becomes a key only when it is an id; a wrong-typed
+      -- index key reads as absent.
       local claim_id = read('GET', index_key(source))
       local c = claim_id and valid_id(claim_id) and load_claim(claim_id)
       if c then deliver(c, art) end
@@ -33,8 +33,8 @@ end
 if structural_type == 'Terminal' or structural_type == 'Failure' or structural_type == 'Review' then
   effect('skipped', structural_type, a[2] or '')
 else
-  -- Fix: a wrong-typed index key raised WRONGTYPE here, after the deliveries
-  -- above had written, on every retry; now it is reported and left alone.
+  -- A wrong-typed index key is reported and left alone (raising here, after
+  -- the deliveries above were written, would break exactly-once).
   local existing = read('GET', KEYS[2])
   if existing == nil then
     effect('invalid', 'claim_by_artefact key is a ' .. redis.call('TYPE', KEYS[2])['ok'] .. ', not a string')

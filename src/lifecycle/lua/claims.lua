@@ -28,8 +28,8 @@ local function dec_phase_state(text)
     return nil
   end
   -- start_time_ms: absent or null is 0 (as Go decodes it); else it must be an
-  -- integer JSON number, as Go's int64 requires. Fix: tonumber accepted '"123"',
-  -- 1.5 and 1e300, and '%d' then wrote 1e300 back as garbage.
+  -- integer JSON number, as Go's int64 requires (a string, a fraction or
+  -- 2^53 and more: the phase_state is junk and the claim is left alone).
   local start = v.start_time_ms
   if start == nil or start == cjson.null then
     start = 0

@@ -36,9 +36,8 @@ local function create_feedback_claim(c, target, agent, role, review_ids, version
 end
 
 -- The target's version: decimal digits, as producers write it; anything else
--- counts as 1 (the contract is silent). Fix: tonumber alone also read '0x10',
--- ' 2', '2.5', '-1', 'inf' and 'nan', giving iterations such as 16, -2 or NaN
--- and printing garbage through '%d'. 15 digits stay exact in a Lua number.
+-- counts as 1 (the contract is silent; tonumber alone would read '0x10',
+-- ' 2', '2.5', '-1', 'inf' and 'nan'). 15 digits stay exact in a Lua number.
 local function version_of(text)
   if type(text) == 'string' and #text <= 15 and string.find(text, '^%d+$') then return tonumber(text) end
   return 1

@@ -45,9 +45,9 @@ local function index_key(id) return P .. 'claim_by_artefact:' .. id end
 local function counted_key(id) return P .. 'orchestrator:counted:' .. id end
 
 -- A read of a key that other programs write: a key of the wrong type (junk)
--- reads as absent (nil). Fix: redis.call raised WRONGTYPE, and Redis keeps
--- what a script wrote before it raised, so a raise after the first write
--- (e.g. on agent_images in the middle of a grant) broke exactly-once.
+-- reads as absent (nil). redis.call would raise WRONGTYPE, and Redis keeps
+-- what a script wrote before it raised: a raise after the first write (e.g.
+-- on agent_images in the middle of a grant) would break exactly-once.
 local function read(...)
   local r = redis.pcall(...)
   if type(r) == 'table' and r.err then return nil end
