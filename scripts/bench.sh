@@ -10,8 +10,10 @@
 # JSON in target/bench/. Then scripts/bigevent-bench.sh on the same binary:
 # peak RSS while single 16/64/256 MiB events are delivered and claimed, in
 # Phase-1 mode and with the registry.
-# RUNS=N repeats each burst N times (default 3). BIGEVENT=0 skips the big
-# events (they need ~1.5 GB of RAM). It reports; it asserts nothing.
+# RUNS=N repeats each burst N times (default 3). LIFECYCLE=0 skips the
+# lifecycle orchestrator and its scenarios (e.g. for an older binary given as
+# SETT_ORCHESTRATOR_BIN), BIGEVENT=0 the big events (they need ~1.5 GB of
+# RAM). It reports; it asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # redis-server, redis-cli, musl-tools and the musl target (quiet when all are there).
@@ -29,36 +31,45 @@ start_orchestrator "$bin" bench
 # (sett-bench simulates them: the first by name bids exclusive, the others ignore).
 registry="$private_dir/sett.yml"
 printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$registry"
-lc_port=$(free_port)
-env -i PATH="$PATH" SETT_INSTANCE_NAME=bench-lc REDIS_URL="$REDIS_URL" SETT_HTTP_ADDR="127.0.0.1:$lc_port" \
-  SETT_CONFIG_FILE="$registry" SETT_BID_TIMEOUT=0 "$bin" >"$private_dir/orchestrator-lc.log" 2>&1 &
-lc_pid=$!
+lc_pid="" lifecycle_args=()
+if [ "${LIFECYCLE:-1}" != 0 ]; then
+  lc_port=$(free_port)
+  env -i PATH="$PATH" SETT_INSTANCE_NAME=bench-lc REDIS_URL="$REDIS_URL" SETT_HTTP_ADDR="127.0.0.1:$lc_port" \
+    SETT_CONFIG_FILE="$registry" SETT_BID_TIMEOUT=0 "$bin" >"$private_dir/orchestrator-lc.log" 2>&1 &
+  lc_pid=$!
+  lifecycle_args=(--lifecycle-pid "$lc_pid" --lifecycle-instance bench-lc --registry "$registry")
+fi
 stop_all() {
-  kill -TERM "$lc_pid" 2>/dev/null && wait "$lc_pid" 2>/dev/null || true
+  [ -z "$lc_pid" ] || { kill -TERM "$lc_pid" 2>/dev/null && wait "$lc_pid" 2>/dev/null || true; }
   stop_private
 }
 trap stop_all EXIT
-for _ in $(seq 1 500); do [ "$(http_status "$lc_port" /healthz)" = 200 ] && break; sleep 0.02; done
-[ "$(http_status "$lc_port" /healthz)" = 200 ] || { cat "$private_dir/orchestrator-lc.log" >&2; exit 1; }
+if [ -n "$lc_pid" ]; then
+  for _ in $(seq 1 500); do [ "$(http_status "$lc_port" /healthz)" = 200 ] && break; sleep 0.02; done
+  [ "$(http_status "$lc_port" /healthz)" = 200 ] || { cat "$private_dir/orchestrator-lc.log" >&2; exit 1; }
+fi
 
 echo "sett-bench suite: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
 echo "orchestrator: $bin ($(stat -c %s "$bin") bytes); $(redis-server --version | cut -d' ' -f1-3)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 target/release/sett-bench suite --redis-url "$REDIS_URL" --instance bench --pid "$orch_pid" --bin "$bin" \
-  --lifecycle-pid "$lc_pid" --lifecycle-instance bench-lc --registry "$registry" \
+  "${lifecycle_args[@]}" \
   --runs "${RUNS:-3}" --out target/bench/results.json
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 stop_orchestrator
-lc_status=0
-kill -TERM "$lc_pid"
-wait "$lc_pid" || lc_status=$?
 count() { grep -c "$1" "$2" || true; }
 log="$private_dir/orchestrator.log" lc_log="$private_dir/orchestrator-lc.log"
 echo "bench orchestrator: exit status $orch_status after SIGTERM; $(count '"event":"claim_created"' "$log") claim_created lines, $(count '"level":"error"' "$log") error lines"
-echo "lifecycle orchestrator: exit status $lc_status after SIGTERM; $(count '"event":"claim_complete"' "$lc_log") claim_complete, $(count '"event":"claim_dormant"' "$lc_log") claim_dormant lines, $(count '"level":"error"' "$lc_log") error lines"
 cp "$log" target/bench/orchestrator.log
-cp "$lc_log" target/bench/orchestrator-lc.log
-echo "full results: target/bench/results.json, orchestrator logs: target/bench/orchestrator.log, target/bench/orchestrator-lc.log"
+if [ -n "$lc_pid" ]; then
+  lc_status=0
+  kill -TERM "$lc_pid"
+  wait "$lc_pid" || lc_status=$?
+  lc_pid=""
+  echo "lifecycle orchestrator: exit status $lc_status after SIGTERM; $(count '"event":"claim_complete"' "$lc_log") claim_complete, $(count '"event":"claim_dormant"' "$lc_log") claim_dormant lines, $(count '"level":"error"' "$lc_log") error lines"
+  cp "$lc_log" target/bench/orchestrator-lc.log
+fi
+echo "full results: target/bench/results.json; orchestrator logs: target/bench/orchestrator*.log"
 
 if [ "${BIGEVENT:-1}" != 0 ]; then
   echo

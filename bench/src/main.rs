@@ -6,8 +6,8 @@
 //! (claim hashes on the blackboard, cleanup), `procstat` (`/proc`), `run`
 //! (one measured run, and the `--limit` ceiling), `startup`, `suite`
 //! (`make bench`) and `report` (table and JSON); for the claim lifecycle,
-//! `agents` (simulated agents) and `lifecycle` (its scenarios), gathered for
-//! `make bench` by `lcsuite`.
+//! `agents` (simulated agents), `track` (what they saw) and `lifecycle` (its
+//! scenarios), gathered for `make bench` by `lcsuite`.
 
 mod agents;
 mod board;
@@ -22,6 +22,7 @@ mod run;
 mod startup;
 mod suite;
 mod tally;
+mod track;
 
 use std::process::ExitCode;
 
