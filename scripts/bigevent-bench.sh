@@ -10,9 +10,15 @@
 #                                          static musl release build when possible)
 #   scripts/bigevent-bench.sh BINARY       measures that orchestrator binary: each
 #                                          artefact hash is written first, and an
-#                                          event counts as delivered once its claim
-#                                          index key exists
+#                                          event counts once it is claimed: its
+#                                          index key names a claim hash for that
+#                                          artefact (status pending_review) and the
+#                                          log has its claim_created line; the run
+#                                          fails otherwise, or on any malformed_event
+#                                          or error line
 #
+# BIGEVENT_REGISTRY=FILE runs the orchestrator with that agent registry
+# (SETT_CONFIG_FILE: lifecycle mode; its claims then wait for bids).
 # Sizes in MiB: BIGEVENT_SIZES (default "16 64 256"). Needs redis-server,
 # redis-cli and python3; the 256 MiB event needs ~1.5 GB of RAM in Redis and
 # redis-cli, besides what the measured process takes.
@@ -50,13 +56,23 @@ url="redis://127.0.0.1:$port"
 
 if [ -n "$orchestrator" ]; then
   http_port=$(free_port)
-  command="SETT_INSTANCE_NAME=$instance REDIS_URL=$url SETT_HTTP_ADDR=127.0.0.1:$http_port $orchestrator"
+  registry=()
+  [ -z "${BIGEVENT_REGISTRY:-}" ] || registry=("SETT_CONFIG_FILE=$BIGEVENT_REGISTRY")
+  command="SETT_INSTANCE_NAME=$instance REDIS_URL=$url SETT_HTTP_ADDR=127.0.0.1:$http_port ${registry[*]:+${registry[*]} }$orchestrator"
   env -i PATH="$PATH" SETT_INSTANCE_NAME="$instance" REDIS_URL="$url" SETT_HTTP_ADDR="127.0.0.1:$http_port" \
-    "$orchestrator" >"$dir/measured.log" 2>&1 &
+    "${registry[@]}" "$orchestrator" >"$dir/measured.log" 2>&1 &
   pid=$!
   healthy() { python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$http_port/healthz', timeout=1)" 2>/dev/null; }
   until_ok healthy
-  delivered() { [ "$(redis-cli -p "$port" EXISTS "sett:$instance:claim_by_artefact:$1")" = 1 ]; }
+  # Claimed: the index names a claim whose hash is for this artefact, and the log says so.
+  delivered() {
+    local claim
+    claim=$(redis-cli -p "$port" GET "sett:$instance:claim_by_artefact:$1")
+    [ -n "$claim" ] || return 1
+    [ "$(redis-cli -p "$port" HMGET "sett:$instance:claim:$claim" artefact_id status | paste -sd ' ')" = "$1 pending_review" ] || return 1
+    grep -q "\"event\":\"claim_created\",\"artefact_id\":\"$1\",\"claim_id\":\"$claim\"" "$dir/measured.log"
+  }
+  describe() { echo "claimed: claim $(redis-cli -p "$port" GET "sett:$instance:claim_by_artefact:$1") for $1"; }
 else
   musl=x86_64-unknown-linux-musl
   if [ "$(uname -m)" = x86_64 ] && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
@@ -71,6 +87,7 @@ else
   pid=$!
   until_ok grep -qx ready "$dir/measured.log"
   delivered() { grep -qx "event $1" "$dir/measured.log"; }
+  describe() { echo "delivered: event $1"; }
 fi
 echo "bigevent: after start-up: VmHWM $(vmhwm "$pid") kB -- $command"
 
@@ -86,7 +103,13 @@ for mib in $sizes; do
   [ "$receivers" = 1 ] || { echo "bigevent: PUBLISH reached $receivers subscribers, not 1" >&2; exit 1; }
   until_ok delivered "$id"
   kill -0 "$pid"
-  echo "bigevent: ${mib} MiB event ($(stat -c %s "$event") bytes, id after the payload): VmHWM $(vmhwm "$pid") kB" \
+  hwm=$(vmhwm "$pid")
+  echo "bigevent: ${mib} MiB event ($(stat -c %s "$event") bytes, id after the payload): VmHWM $hwm kB" \
+    "($([ "$hwm" -le 8192 ] && echo 'met: <= 8192 kB' || echo 'MISSED: > 8192 kB')), $(describe "$id")" \
     "-- $command; published with: redis-cli -p $port -x PUBLISH $channel < event-${mib}MiB.json"
   rm -f "$event"
 done
+if grep -E '"event":"malformed_event"|"level":"error"' "$dir/measured.log"; then
+  echo "bigevent: the measured process logged the lines above" >&2
+  exit 1
+fi

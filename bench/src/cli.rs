@@ -11,6 +11,9 @@ sett-bench: load generator and meter for sett-orchestrator
                                                               EVALSHA; --per-call: claim_artefact calls)
   sett-bench startup --bin PATH [--runs 5]                    start-up to healthy, SIGTERM to exit
   sett-bench suite --bin PATH --pid P [--runs 3] [--out FILE]  everything `make bench` reports
+        [--lifecycle-pid Q --registry FILE]                   ... and the lifecycle scenarios on Q
+  sett-bench lifecycle --registry FILE --burst N | --rate R --count N | --waiting N
+                                                              the lifecycle with simulated agents
 
 Common:   --redis-url URL (default $REDIS_URL)  --instance NAME (default $SETT_INSTANCE_NAME or 'bench')
           --json (machine-readable output instead of the table)
@@ -18,6 +21,8 @@ Load:     --payload-bytes B (256)  --duplicates K (1: each event published K tim
           --structural-type T (Standard)  --pid P (orchestrator: RSS, CPU, threads from /proc)
           --wait-ms MS (10000: how long to wait for claims after the last send)
           --settle-ms MS (300: extra listening for late duplicates)
+Lifecycle: --registry FILE (the orchestrator's agent registry: the first agent bids exclusive, the
+          others ignore; --waiting: none bids)  --lifecycle-instance NAME (suite; default <instance>-lc)
 ";
 
 /// What to run.
@@ -39,6 +44,19 @@ pub enum Mode {
     },
     Startup,
     Suite,
+    /// A lifecycle scenario (simulated agents, `--registry`).
+    Lifecycle(LcLoad),
+}
+
+/// The load of a lifecycle scenario.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LcLoad {
+    /// N artefacts at once: artefact -> bids -> exclusive grant -> delivery -> complete.
+    Burst { count: usize },
+    /// One artefact every 1/R s: last bid -> grant latency.
+    Paced { rate: f64, count: usize },
+    /// N artefacts whose claims wait for bids that never come.
+    Waiting { count: usize },
 }
 
 #[derive(Clone, Debug)]
@@ -57,12 +75,17 @@ pub struct Options {
     pub runs: usize,
     /// `suite`: also write the full results as JSON here.
     pub out: Option<PathBuf>,
+    /// The agent registry the lifecycle orchestrator runs with.
+    pub registry: Option<PathBuf>,
+    /// `suite`: the lifecycle orchestrator (on `lifecycle_instance`).
+    pub lifecycle_pid: Option<i32>,
+    pub lifecycle_instance: String,
 }
 
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut args = args.into_iter().peekable();
     let sub = match args.peek().map(String::as_str) {
-        Some("startup") | Some("suite") => args.next(),
+        Some("startup") | Some("suite") | Some("lifecycle") => args.next(),
         _ => None,
     };
     let mut o = Options {
@@ -79,9 +102,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         bin: None,
         runs: 0,
         out: None,
+        registry: None,
+        lifecycle_pid: None,
+        lifecycle_instance: String::new(),
     };
     let (mut burst, mut rate, mut count, mut limit, mut in_flight, mut per_call) =
         (None, None, None, false, 256, false);
+    let mut waiting = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -104,12 +131,27 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--bin" => o.bin = Some(PathBuf::from(value()?)),
             "--runs" => o.runs = number(&flag, &value()?)?,
             "--out" => o.out = Some(PathBuf::from(value()?)),
+            "--registry" => o.registry = Some(PathBuf::from(value()?)),
+            "--lifecycle-pid" => o.lifecycle_pid = Some(number(&flag, &value()?)?),
+            "--lifecycle-instance" => o.lifecycle_instance = value()?,
+            "--waiting" => waiting = Some(number(&flag, &value()?)?),
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
     o.mode = match (sub.as_deref(), burst, rate, count, limit) {
         (Some("startup"), ..) => Mode::Startup,
         (Some("suite"), ..) => Mode::Suite,
+        (Some("lifecycle"), b, r, c, false) => Mode::Lifecycle(match (b, r, c, waiting) {
+            (Some(n), None, None, None) => LcLoad::Burst { count: n },
+            (None, Some(r), Some(n), None) if r > 0.0 => LcLoad::Paced { rate: r, count: n },
+            (None, None, None, Some(n)) => LcLoad::Waiting { count: n },
+            _ => {
+                return Err(
+                    "lifecycle: choose one of --burst N, --rate R --count N, --waiting N".into(),
+                )
+            }
+        }),
+        (Some(other), ..) => return Err(format!("'{other}' takes no --limit")),
         (None, None, None, count, true) => Mode::Limit {
             count: count.unwrap_or(10_000),
             in_flight,
@@ -143,6 +185,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     if o.mode == Mode::Suite && o.pid.is_none() {
         return Err("suite needs --pid P (the running orchestrator on --redis-url)".into());
     }
+    let lifecycle = matches!(o.mode, Mode::Lifecycle(_)) || o.lifecycle_pid.is_some();
+    if lifecycle && o.registry.is_none() {
+        return Err(
+            "the lifecycle needs --registry FILE (the orchestrator's agent registry)".into(),
+        );
+    }
+    if o.lifecycle_instance.is_empty() {
+        o.lifecycle_instance = format!("{}-lc", o.instance);
+        o.lifecycle_instance.truncate(63);
+    }
+    sett_orchestrator::config::check_instance_name(&o.lifecycle_instance)
+        .map_err(|e| format!("--lifecycle-instance: {e}"))?;
     Ok(o)
 }
 
@@ -212,5 +266,35 @@ mod tests {
             "redis://x".into()
         ])
         .is_err());
+    }
+
+    fn lc(s: &str) -> Result<Options, String> {
+        parse(
+            format!("lifecycle --redis-url redis://x --instance b {s}")
+                .split_whitespace()
+                .map(String::from),
+        )
+    }
+
+    #[test]
+    fn lifecycle_modes() {
+        let o = lc("--registry r.yml --waiting 7").unwrap();
+        assert_eq!(o.mode, Mode::Lifecycle(LcLoad::Waiting { count: 7 }));
+        assert_eq!(o.lifecycle_instance, "b-lc");
+        assert_eq!(
+            lc("--registry r.yml --burst 5").unwrap().mode,
+            Mode::Lifecycle(LcLoad::Burst { count: 5 })
+        );
+        assert_eq!(
+            lc("--registry r.yml --rate 100 --count 9").unwrap().mode,
+            Mode::Lifecycle(LcLoad::Paced {
+                rate: 100.0,
+                count: 9
+            })
+        );
+        assert!(lc("--burst 5").is_err(), "no registry");
+        assert!(lc("--registry r.yml --burst 5 --waiting 3").is_err());
+        assert!(lc("--registry r.yml --limit").is_err());
+        assert!(p("--burst 3 --lifecycle-pid 9").is_err(), "no registry");
     }
 }

@@ -5,10 +5,15 @@
 //! (`claim_events`), `tally` (sent vs claimed, missing, duplicated), `board`
 //! (claim hashes on the blackboard, cleanup), `procstat` (`/proc`), `run`
 //! (one measured run, and the `--limit` ceiling), `startup`, `suite`
-//! (`make bench`) and `report` (table and JSON).
+//! (`make bench`) and `report` (table and JSON); for the claim lifecycle,
+//! `agents` (simulated agents), `track` (what they saw) and `lifecycle` (its
+//! scenarios), gathered for `make bench` by `lcsuite`.
 
+mod agents;
 mod board;
 mod cli;
+mod lcsuite;
+mod lifecycle;
 mod listener;
 mod procstat;
 mod producer;
@@ -17,6 +22,7 @@ mod run;
 mod startup;
 mod suite;
 mod tally;
+mod track;
 
 use std::process::ExitCode;
 
@@ -73,12 +79,25 @@ fn execute(o: &cli::Options) -> Result<(), String> {
             let r = run::limit(o, count, in_flight, per_call)?;
             print(o.json, &r, || r.table())
         }
+        Mode::Lifecycle(load) => {
+            let r = lifecycle::run(o, load)?;
+            print(o.json, &r, || r.table())
+        }
         Mode::Startup => {
             let bin = o.bin.as_deref().ok_or("--bin is required")?;
+            let registry = o
+                .registry
+                .as_ref()
+                .map(|r| r.to_string_lossy().into_owned());
+            let env: Vec<(&str, &str)> = registry
+                .iter()
+                .map(|r| ("SETT_CONFIG_FILE", r.as_str()))
+                .collect();
             let runs = startup::measure(
                 bin,
                 &o.redis_url,
                 &o.instance,
+                &env,
                 if o.runs == 0 { 5 } else { o.runs },
             )?;
             print(o.json, &runs, || {

@@ -73,6 +73,33 @@ pub struct RunReport {
     pub redis_cpu_s: f64,
     /// sett-bench's own CPU time over the same phase (it shares the machine).
     pub bench_cpu_s: f64,
+    /// Lifecycle scenarios only: what the simulated agents saw and did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LcReport>,
+}
+
+/// A lifecycle run, beyond the Phase-1 counts (`claimed` there counts the
+/// claims that reached the scenario's end state: `complete`, or still waiting
+/// for bids).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LcReport {
+    /// Registry names and how each bid.
+    pub agents: Vec<String>,
+    /// Artefact published -> its claim `complete` (seen as the deliverable's
+    /// own claim event, published by the script that completed the claim).
+    pub artefact_to_complete: Option<Latency>,
+    /// The agent's clock: the claim's last bid sent -> the exclusive grant received.
+    pub last_bid_to_grant: Option<Latency>,
+    pub bids_sent: u64,
+    /// Grants received for the run's claims (one each expected).
+    pub grants: u64,
+    /// Deliverables written (one per granted claim expected).
+    pub deliverables: u64,
+    /// Claims of deliverables still collecting bids at the end (0 expected:
+    /// the agents bid `ignore` on agents' work, so they go dormant).
+    pub deliverable_claims_bidding: u64,
+    /// Redis errors the agents met.
+    pub agent_errors: u64,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -126,6 +153,28 @@ impl RunReport {
                     l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms
                 ),
             ));
+        }
+        if let Some(lc) = &self.lifecycle {
+            let lat = |l: &Option<Latency>| {
+                l.as_ref().map_or("-".into(), |l| {
+                    format!(
+                        "{:.3} / {:.3} / {:.3} / {:.3} / {:.3}",
+                        l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms
+                    )
+                })
+            };
+            rows.push(("agents", lc.agents.join(", ")));
+            rows.push(("artefact -> complete ms", lat(&lc.artefact_to_complete)));
+            rows.push(("last bid -> grant ms", lat(&lc.last_bid_to_grant)));
+            rows.push((
+                "bids / grants / deliverables",
+                format!("{} / {} / {}", lc.bids_sent, lc.grants, lc.deliverables),
+            ));
+            rows.push((
+                "deliverable claims still bidding",
+                lc.deliverable_claims_bidding.to_string(),
+            ));
+            rows.push(("agent Redis errors", lc.agent_errors.to_string()));
         }
         if let Some(p) = &self.process {
             let peak = if p.peak_reset {

@@ -20,7 +20,7 @@ use crate::report::{Latency, ProcReport, RunReport};
 use crate::{board, procstat, tally};
 
 /// redis-server's CPU seconds so far (user + sys, `INFO cpu`).
-fn redis_cpu_s(conn: &mut MultiplexedConnection) -> Result<f64, String> {
+pub fn redis_cpu_s(conn: &mut MultiplexedConnection) -> Result<f64, String> {
     let info: String = smol::block_on(redis::cmd("INFO").arg("cpu").query_async(conn))
         .map_err(|e| format!("INFO: {e}"))?;
     let field = |name: &str| {
@@ -43,15 +43,15 @@ pub fn connect(url: &str) -> Result<MultiplexedConnection, String> {
 }
 
 /// This run's artefact ids and their index by id.
-struct Batch {
-    ids: Vec<Uuid>,
-    index: Arc<HashMap<Uuid, u32>>,
-    sent_at: Vec<AtomicU64>,
-    clock: Instant,
+pub struct Batch {
+    pub ids: Vec<Uuid>,
+    pub index: Arc<HashMap<Uuid, u32>>,
+    pub sent_at: Vec<AtomicU64>,
+    pub clock: Instant,
 }
 
 impl Batch {
-    fn new(n: usize) -> Batch {
+    pub fn new(n: usize) -> Batch {
         let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
         let index = Arc::new(
             ids.iter()
@@ -68,7 +68,7 @@ impl Batch {
     }
 
     /// Submit times, ns since the clock (0: never sent).
-    fn sent_ns(&self) -> Vec<u64> {
+    pub fn sent_ns(&self) -> Vec<u64> {
         self.sent_at
             .iter()
             .map(|a| a.load(Ordering::Relaxed).saturating_sub(1))
@@ -76,7 +76,7 @@ impl Batch {
     }
 }
 
-fn begin_process(pid: Option<i32>) -> Result<Option<(procstat::Snapshot, bool)>, String> {
+pub fn begin_process(pid: Option<i32>) -> Result<Option<(procstat::Snapshot, bool)>, String> {
     pid.map(|p| {
         let reset = procstat::reset_peak(p);
         procstat::snapshot(p).map(|s| (s, reset))
@@ -273,18 +273,12 @@ pub fn limit(
     Ok(report)
 }
 
-fn finish(
-    o: &Options,
-    conn: &mut MultiplexedConnection,
-    instance: &str,
-    batch: &Batch,
-    expect: bool,
-    events: &[tally::ClaimEvent],
+/// The orchestrator's process since `before` (see [`begin_process`]).
+pub fn process_report(
     before: Option<(procstat::Snapshot, bool)>,
-) -> Result<RunReport, String> {
-    let (board_counts, claim_keys) =
-        smol::block_on(board::claims_per_artefact(conn, instance, &batch.index))?;
-    let process = match (before, o.pid) {
+    pid: Option<i32>,
+) -> Result<Option<ProcReport>, String> {
+    Ok(match (before, pid) {
         (Some((b, reset)), Some(pid)) => {
             let a = procstat::snapshot(pid)?;
             Some(ProcReport {
@@ -299,7 +293,21 @@ fn finish(
             })
         }
         _ => None,
-    };
+    })
+}
+
+fn finish(
+    o: &Options,
+    conn: &mut MultiplexedConnection,
+    instance: &str,
+    batch: &Batch,
+    expect: bool,
+    events: &[tally::ClaimEvent],
+    before: Option<(procstat::Snapshot, bool)>,
+) -> Result<RunReport, String> {
+    let (board_counts, claim_keys) =
+        smol::block_on(board::claims_per_artefact(conn, instance, &batch.index))?;
+    let process = process_report(before, o.pid)?;
     smol::block_on(board::cleanup(conn, instance, &batch.ids, &claim_keys))?;
     let sent_ns = batch.sent_ns();
     let tally = tally::count(batch.ids.len(), expect, events, &board_counts);
@@ -340,5 +348,6 @@ fn finish(
         process,
         redis_cpu_s: 0.0,
         bench_cpu_s: 0.0,
+        lifecycle: None,
     })
 }

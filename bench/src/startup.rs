@@ -43,11 +43,12 @@ pub fn healthy(port: u16) -> bool {
     s.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
 }
 
-/// Starts `bin` on `redis_url` (instance `instance`) `runs` times.
+/// Starts `bin` on `redis_url` (instance `instance`, plus `env`) `runs` times.
 pub fn measure(
     bin: &Path,
     redis_url: &str,
     instance: &str,
+    env: &[(&str, &str)],
     runs: usize,
 ) -> Result<Vec<StartupRun>, String> {
     let mut out = Vec::new();
@@ -59,6 +60,7 @@ pub fn measure(
             .env("REDIS_URL", redis_url)
             .env("SETT_INSTANCE_NAME", instance)
             .env("SETT_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

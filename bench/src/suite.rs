@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::cli::{Mode, Options};
+use crate::lcsuite::{self, LcSuite};
 use crate::report::RunReport;
 use crate::startup::{self, StartupRun};
 use crate::{procstat, run};
@@ -25,6 +26,9 @@ pub struct SuiteReport {
     pub idle_threads: Vec<String>,
     pub scenarios: Vec<Scenario>,
     pub startup: Vec<StartupRun>,
+    /// With `--lifecycle-pid`: the lifecycle orchestrator's scenarios.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LcSuite>,
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -65,6 +69,7 @@ pub fn run(o: &Options) -> Result<SuiteReport, String> {
     let runs = if o.runs == 0 { 3 } else { o.runs };
     let idle = procstat::snapshot(pid)?;
     let idle_threads = procstat::thread_names(pid);
+    let lc_idle = lcsuite::idle(o)?;
     let with = |mode: Mode, payload_bytes: usize| Options {
         mode,
         payload_bytes,
@@ -125,16 +130,21 @@ pub fn run(o: &Options) -> Result<SuiteReport, String> {
     eprintln!("sett-bench: start-up and SIGTERM, 5 fresh processes");
     let mut instance = format!("{}-startup", o.instance);
     instance.truncate(63);
-    let startup = startup::measure(&bin, &o.redis_url, &instance, 5)?;
+    let startup = startup::measure(&bin, &o.redis_url, &instance, &[], 5)?;
+    let lifecycle = match lc_idle {
+        Some(idle) => Some(lcsuite::run(o, runs, idle)?),
+        None => None,
+    };
     Ok(SuiteReport {
         idle_rss_kb: idle.rss_kb,
         idle_threads,
         scenarios,
         startup,
+        lifecycle,
     })
 }
 
-fn med(s: &Scenario, f: impl Fn(&RunReport) -> Option<f64>) -> Option<f64> {
+pub fn med(s: &Scenario, f: impl Fn(&RunReport) -> Option<f64>) -> Option<f64> {
     let v: Vec<f64> = s.runs.iter().filter_map(f).collect();
     (!v.is_empty()).then(|| median(v))
 }
@@ -143,7 +153,7 @@ fn cell(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
-fn verdict(ok: bool) -> &'static str {
+pub fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
     } else {
@@ -159,7 +169,8 @@ pub fn table(r: &SuiteReport) -> String {
         "{:<42} {:>4} {:>6} {:>6} {:>5} {:>4} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>22} {:>8} {:>4}",
         "scenario", "runs", "sent", "claim", "miss", "dup", "claims/s", "Redis%", "p50 ms", "p90", "p99", "p99.9", "max", "RSS KiB before/peak/aft", "CPU us/c", "thr"
     );
-    for s in &r.scenarios {
+    let lifecycle = r.lifecycle.iter().flat_map(|l| &l.scenarios);
+    for s in r.scenarios.iter().chain(lifecycle) {
         let sum = |f: fn(&RunReport) -> u64| s.runs.iter().map(f).sum::<u64>();
         let lat = |f: fn(&crate::report::Latency) -> f64| med(s, |r| r.latency.as_ref().map(f));
         let proc_ =
@@ -203,6 +214,14 @@ pub fn table(r: &SuiteReport) -> String {
         "(sent/claimed/missing/dup: sums over runs; peak RSS: max over runs; other figures: medians. \
          Redis%: redis-server CPU time / elapsed, 100 = one core saturated)"
     );
+    if let Some(lc) = &r.lifecycle {
+        let _ = writeln!(
+            t,
+            "(lifecycle, agents {}: claim = claims complete (waiting: still collecting bids); \
+             dup = a claim event, grant or deliverable more than once; latency as the scenario says)",
+            lc.agents.join(", ")
+        );
+    }
     t.push_str(&budgets(r));
     t
 }
@@ -259,7 +278,7 @@ fn budgets(r: &SuiteReport) -> String {
             .unwrap_or(f64::NAN)
     };
     let (redis_us, bench_us) = (per_claim(|r| r.redis_cpu_s), per_claim(|r| r.bench_cpu_s));
-    let rows = [
+    let mut rows = vec![
         (
             "burst / ceiling (claims/s)",
             format!("{burst:.0} / {ceiling:.0} = {ratio:.2}"),
@@ -330,6 +349,9 @@ fn budgets(r: &SuiteReport) -> String {
             "-",
         ),
     ];
+    if let Some(lc) = &r.lifecycle {
+        rows.extend(lcsuite::budget_rows(lc));
+    }
     let mut t = String::from("\n");
     let _ = writeln!(
         t,

@@ -4,90 +4,10 @@
 //!
 //! Each test starts its own `redis-server` on a free port.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
 use serde_json::Value;
-
-const BENCH: &str = env!("CARGO_BIN_EXE_sett-bench");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (make deps installs it)");
-        let r = Redis { port, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while redis::Client::open(r.url())
-            .and_then(|c| c.get_connection())
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs sett-bench with `--json` and returns its report.
-fn bench(redis: &Redis, args: &str) -> Value {
-    let out = Command::new(BENCH)
-        .args(["--redis-url", &redis.url(), "--instance", "t", "--json"])
-        .args(args.split_whitespace())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sett-bench {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use support::*;
 
 fn counts(v: &Value) -> [u64; 5] {
     [
@@ -207,70 +127,6 @@ fn a_claimer_that_skips_every_other_event_leaves_half_missing() {
     assert_eq!(counts(&v), [20, 10, 10, 0, 0]);
     assert_eq!(v["board_unclaimed"], 10);
     assert_eq!(v["mode"], "paced 500/s");
-}
-
-/// `$SETT_ORCHESTRATOR_BIN`, else target/<profile>/sett-orchestrator next to this
-/// test binary: `cargo test --workspace` builds it for the root package's tests.
-/// (Not built from here: a nested cargo would wait forever on the outer one's lock.)
-fn orchestrator_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("SETT_ORCHESTRATOR_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("sett-orchestrator");
-    assert!(
-        bin.exists(),
-        "no orchestrator binary at {}: run `cargo test --workspace` (it builds it) or `cargo build -p sett-orchestrator` first",
-        bin.display()
-    );
-    bin
-}
-
-struct Orchestrator(Child);
-
-impl Drop for Orchestrator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_orchestrator(redis: &Redis) -> Orchestrator {
-    let port = free_port();
-    let child = Command::new(orchestrator_bin())
-        .env_clear()
-        .env("REDIS_URL", redis.url())
-        .env("SETT_INSTANCE_NAME", "t")
-        .env("SETT_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let o = Orchestrator(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body = std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .and_then(|mut s| {
-                use std::io::{Read, Write};
-                s.write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
-                    .ok()?;
-                let mut out = String::new();
-                s.read_to_string(&mut out).ok()?;
-                Some(out)
-            });
-        if body.is_some_and(|b| b.starts_with("HTTP/1.1 200")) {
-            return o;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "orchestrator never became healthy"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
