@@ -28,7 +28,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
@@ -43,99 +43,14 @@ use crate::metrics::inc;
 use crate::outcome::{claim_and_report, Job, Source};
 use crate::session::ends_session;
 
+mod state;
+pub use state::CatchUp;
+use state::{Pass, Totals};
+
 /// Keys asked for per SCAN step.
 const SCAN_COUNT: usize = 1000;
 /// Claim scripts the catch-up keeps in flight (live events have their own pool).
 const CLAIMS_IN_FLIGHT: usize = 32;
-
-/// Least time between two passes, and the first wait before retrying failed
-/// claims; it doubles while passes keep failing (a poisoned key must not make
-/// the scan run back to back), up to RETRY_MAX.
-const PASS_SPACING: Duration = Duration::from_secs(1);
-const RETRY_FIRST: Duration = Duration::from_secs(5);
-const RETRY_MAX: Duration = Duration::from_secs(300);
-
-#[derive(Default)]
-struct Totals {
-    scanned: u64,
-    unclaimed: u64,
-    claimed: u64,
-    /// Claims Redis refused (e.g. MISCONF, OOM, NOREPLICAS): retried by another pass.
-    failed: u64,
-}
-
-/// A pass under way.
-struct Pass {
-    cursor: u64,
-    /// `run_id` of the server the cursor belongs to; `None`: unknown (never resumed).
-    server: Option<String>,
-    totals: Totals,
-    started: Instant,
-    /// Sessions it has been resumed in.
-    resumed: u64,
-    /// Lifecycle mode: the artefact ids of claims in a phase or awaiting
-    /// rework, as of this session's start of the pass.
-    active: HashSet<String>,
-}
-
-/// The catch-up's state, kept by the engine from one session to the next.
-pub struct CatchUp {
-    /// Time between passes nobody asked for; `None`: only when asked.
-    interval: Option<Duration>,
-    pass: Option<Pass>,
-    /// Asked for (a subscribe, a dropped event, a refused claim) and not begun yet.
-    wanted: bool,
-    /// A failed pass is to be run again (after `not_before`).
-    retry: bool,
-    retry_after: Duration,
-    not_before: Instant,
-    periodic_at: Option<Instant>,
-}
-
-impl CatchUp {
-    /// `interval`: how often a pass runs unasked (`None`: only when asked).
-    pub fn new(interval: Option<Duration>) -> CatchUp {
-        let now = Instant::now();
-        CatchUp {
-            interval,
-            pass: None,
-            wanted: false,
-            retry: false,
-            retry_after: RETRY_FIRST,
-            not_before: now,
-            periodic_at: interval.map(|i| now + i),
-        }
-    }
-
-    pub fn interval(&self) -> Option<Duration> {
-        self.interval
-    }
-
-    /// Due now, or when to look again (`None`: only when asked).
-    fn due(&self, now: Instant) -> Result<(), Option<Instant>> {
-        let wanted = self.wanted || self.retry || self.periodic_at.is_some_and(|t| t <= now);
-        match (wanted, now >= self.not_before) {
-            (true, true) => Ok(()),
-            (true, false) => Err(Some(self.not_before)),
-            (false, _) => Err(self.periodic_at.map(|t| t.max(self.not_before))),
-        }
-    }
-
-    /// Schedules what follows a pass that ended (`failed`: to be retried).
-    fn pass_ended(&mut self, failed: bool) {
-        let now = Instant::now();
-        self.pass = None;
-        self.retry = failed;
-        if failed {
-            self.not_before = now + self.retry_after;
-            self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
-        } else {
-            self.retry_after = RETRY_FIRST;
-            self.not_before = now + PASS_SPACING;
-        }
-        self.periodic_at = self.interval.map(|i| now + i);
-    }
-}
 
 /// How a walk stopped.
 enum Walk {
@@ -377,36 +292,4 @@ async fn unclaimed(
         .filter(|(_, c)| !c)
         .map(|(id, _)| *id)
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passes_are_spaced_retried_with_backoff_and_periodic() {
-        let mut c = CatchUp::new(Some(Duration::from_secs(300)));
-        let now = Instant::now();
-        assert!(c.due(now).is_err(), "nothing asked yet");
-        assert!(c.due(now + Duration::from_secs(301)).is_ok(), "periodic");
-        c.wanted = true;
-        assert!(c.due(now).is_ok());
-        c.wanted = false;
-        c.pass_ended(false);
-        let now = Instant::now();
-        c.wanted = true;
-        assert_eq!(c.due(now), Err(Some(c.not_before)), "spaced by 1 s");
-        assert!(c.due(now + PASS_SPACING).is_ok());
-        c.wanted = false;
-        c.pass_ended(true);
-        c.pass_ended(true);
-        let now = Instant::now();
-        assert!(
-            c.due(now + Duration::from_secs(9)).is_err(),
-            "second retry waits 10 s"
-        );
-        assert!(c.due(now + Duration::from_secs(10)).is_ok());
-        let off = CatchUp::new(None);
-        assert_eq!(off.due(Instant::now() + RETRY_MAX * 100), Err(None));
-    }
 }
