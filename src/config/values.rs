@@ -93,6 +93,9 @@ pub fn check_redis_url(raw: &str) -> Result<(), String> {
             return Err("the path must be a database number, e.g. /0".into());
         }
     }
+    if url.fragment().is_some() {
+        return Err("a #fragment such as #insecure (no certificate checks) is not supported; to trust a private CA, set SETT_REDIS_CA_FILE".into());
+    }
     redis::Client::open(raw)
         .map(drop)
         .map_err(|_| "not accepted by the Redis client".to_string())
@@ -243,9 +246,13 @@ mod tests {
             "redis://",
             "redis://host:99999",
             "redis://h/x",
+            "rediss://h:6380/#insecure",
         ] {
             assert!(check_redis_url(bad).is_err(), "{bad}");
         }
+        assert!(check_redis_url("rediss://h/#insecure")
+            .unwrap_err()
+            .contains("SETT_REDIS_CA_FILE"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! - `redis://[user:password@]host[:port][/db]`: port 6379 by default, user
 //!   and password percent-decoded, host a name, an IPv4 or an `[IPv6]` address;
-//! - `rediss://…`: the same over TLS; `#insecure` turns certificate checks off;
+//! - `rediss://…`: the same over TLS (certificates always checked; a
+//!   `#insecure` fragment is refused);
 //! - `unix:///path` and `redis+unix:///path`, with `?db=N&user=U&pass=P`.
 //!
 //! A user without a password sends no AUTH (as in the redis crate).
@@ -63,11 +64,6 @@ impl Target {
         self.tls.is_some()
     }
 
-    /// Whether `#insecure` turned certificate verification off.
-    pub fn is_insecure(&self) -> bool {
-        self.tls.as_ref().is_some_and(|t| t.insecure)
-    }
-
     pub fn username(&self) -> Option<&str> {
         self.username.as_deref()
     }
@@ -86,7 +82,6 @@ impl fmt::Debug for Target {
         f.debug_struct("Target")
             .field("address", &self.address)
             .field("tls", &self.is_tls())
-            .field("insecure", &self.is_insecure())
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("db", &self.db)
@@ -97,8 +92,8 @@ impl fmt::Debug for Target {
 /// The target of `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` (instead of the
 /// web PKI roots) for `rediss://` when set. Errors never repeat the URL.
 pub fn target(config: &Config) -> Result<Target, String> {
-    let target = parse(config.redis_url(), |host, insecure| {
-        tls::settings(host, insecure, config.redis_ca_file.as_deref())
+    let target = parse(config.redis_url(), |host| {
+        tls::settings(host, config.redis_ca_file.as_deref())
     })?;
     if config.redis_ca_file.is_some() && !target.is_tls() {
         // As the redis crate (the command connection) refuses it too.
@@ -107,10 +102,13 @@ pub fn target(config: &Config) -> Result<Target, String> {
     Ok(target)
 }
 
-/// [`target`] with the TLS settings made by `tls(host, insecure)`.
+/// A URL fragment such as `#insecure` (no certificate checks) is refused.
+pub const NO_FRAGMENT: &str = "REDIS_URL: a #fragment such as #insecure (no certificate checks) is not supported; to trust a private CA, set SETT_REDIS_CA_FILE";
+
+/// [`target`] with the TLS settings made by `tls(host)`.
 fn parse(
     raw: &str,
-    tls: impl FnOnce(&str, bool) -> Result<TlsSettings, String>,
+    tls: impl FnOnce(&str) -> Result<TlsSettings, String>,
 ) -> Result<Target, String> {
     let url = url::Url::parse(raw).map_err(|e| format!("REDIS_URL is not a URL ({e})"))?;
     match url.scheme() {
@@ -122,7 +120,7 @@ fn parse(
 
 fn tcp(
     url: &url::Url,
-    tls: impl FnOnce(&str, bool) -> Result<TlsSettings, String>,
+    tls: impl FnOnce(&str) -> Result<TlsSettings, String>,
 ) -> Result<Target, String> {
     let host = match url.host() {
         // For a non-special scheme the url crate leaves an IPv4 address as a "domain".
@@ -138,11 +136,8 @@ fn tcp(
         return Err("REDIS_URL: cannot connect to a wildcard address (0.0.0.0 or ::)".into());
     }
     let tls = match (url.scheme(), url.fragment()) {
-        ("rediss", None) => Some(tls(&host.to_string(), false)?),
-        ("rediss", Some("insecure")) => Some(tls(&host.to_string(), true)?),
-        ("rediss", Some(_)) => {
-            return Err("REDIS_URL: only #insecure is supported as URL fragment".into())
-        }
+        ("rediss", None) => Some(tls(&host.to_string())?),
+        ("rediss", Some(_)) => return Err(NO_FRAGMENT.into()),
         _ => None,
     };
     let db = match url.path().trim_matches('/') {
@@ -209,7 +204,7 @@ mod tests {
     use super::*;
 
     fn plain(raw: &str) -> Result<Target, String> {
-        parse(raw, |host, insecure| tls::settings(host, insecure, None))
+        parse(raw, |host| tls::settings(host, None))
     }
 
     fn tcp_of(raw: &str) -> (String, u16) {
@@ -244,11 +239,15 @@ mod tests {
     #[test]
     fn tls_urls() {
         let t = plain("rediss://redis.example.com:6380").unwrap();
-        assert!(t.is_tls() && !t.is_insecure());
-        let t = plain("rediss://127.0.0.1/2#insecure").unwrap();
-        assert!(t.is_tls() && t.is_insecure());
+        assert!(t.is_tls());
+        let t = plain("rediss://127.0.0.1/2").unwrap();
+        assert!(t.is_tls());
         assert_eq!(t.db(), 2);
-        assert!(plain("rediss://h#nope").unwrap_err().contains("#insecure"));
+        assert_eq!(
+            plain("rediss://127.0.0.1/2#insecure").unwrap_err(),
+            NO_FRAGMENT
+        );
+        assert_eq!(plain("rediss://h#nope").unwrap_err(), NO_FRAGMENT);
     }
 
     #[test]

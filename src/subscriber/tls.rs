@@ -1,7 +1,7 @@
 //! The rustls client for `rediss://`: the built-in web PKI roots, or the PEM
 //! certificates of `SETT_REDIS_CA_FILE` *instead* (a private CA must not add
-//! to the public ones, nor they to it). `#insecure` in the URL turns
-//! verification off, as the redis crate does with it (no SNI either).
+//! to the public ones, nor they to it). Certificates are always checked
+//! (`#insecure` is refused by the configuration).
 //!
 //! Built once from the configuration (the CA file is read at start-up), and
 //! shared by every reconnect.
@@ -9,26 +9,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{ring, CryptoProvider};
+use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
 
 /// What the TLS handshake of one target needs.
 #[derive(Clone)]
 pub(crate) struct TlsSettings {
     pub(super) config: Arc<ClientConfig>,
     pub(super) server_name: ServerName<'static>,
-    pub(super) insecure: bool,
 }
 
 /// The client configuration for `host`.
-pub(super) fn settings(
-    host: &str,
-    insecure: bool,
-    ca_file: Option<&Path>,
-) -> Result<TlsSettings, String> {
+pub(super) fn settings(host: &str, ca_file: Option<&Path>) -> Result<TlsSettings, String> {
     let server_name = ServerName::try_from(host.to_string())
         .map_err(|_| "REDIS_URL: the host is not a valid TLS server name".to_string())?;
     let roots = match ca_file {
@@ -38,21 +32,14 @@ pub(super) fn settings(
         },
     };
     let provider = Arc::new(ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
+    let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    if insecure {
-        config.enable_sni = false;
-        config
-            .dangerous()
-            .set_certificate_verifier(Arc::new(NoVerification(provider)));
-    }
     Ok(TlsSettings {
         config: Arc::new(config),
         server_name,
-        insecure,
     })
 }
 
@@ -72,46 +59,4 @@ fn ca_roots(path: &Path) -> Result<RootCertStore, String> {
         return Err(format!("SETT_REDIS_CA_FILE: no certificate in {shown}"));
     }
     Ok(roots)
-}
-
-/// `#insecure`: any certificate is accepted for any name (the handshake
-/// signature is still checked against the certificate presented).
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
