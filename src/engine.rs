@@ -150,6 +150,7 @@ async fn run_session(
         writer,
     } = session;
     let (outbox, inbox) = subscription::channel();
+    let received = reader.received();
     let (raise_stop, stop) = shutdown::channel();
     let (end_tx, end_rx) = smol::channel::bounded::<String>(1);
     let (catch_up_tx, catch_up_rx) = smol::channel::bounded::<()>(1);
@@ -169,6 +170,7 @@ async fn run_session(
         ctx.clone(),
         writer,
         inbox.pongs.clone(),
+        received,
     )));
     if shared.lifecycle.is_some() {
         tasks.push(smol::spawn(lifecycle::sweep::run_task(ctx.clone())));

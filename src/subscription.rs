@@ -85,9 +85,19 @@ pub fn channel() -> (Outbox, Inbox) {
     )
 }
 
+/// Frames handled between two yields to the executor (a burst of small
+/// events is read without ever waiting on the socket).
+const FRAMES_PER_YIELD: u32 = 64;
+
 /// Reads the subscription until the session stops or the connection fails.
 pub async fn run(ctx: SessionCtx, mut reader: Reader, out: Outbox) {
+    let mut frames = 0u32;
     loop {
+        frames += 1;
+        if frames >= FRAMES_PER_YIELD {
+            frames = 0;
+            futures_lite::future::yield_now().await;
+        }
         // `Reader::next` is cancel-safe: stopping between frames loses nothing.
         let Some(frame) = ctx.stop.unless_triggered(reader.next()).await else {
             return;

@@ -17,7 +17,13 @@
 //! - **dead**: the connection is closed or fails (an I/O error), or a PING is
 //!   unanswered for [`DEAD_AFTER`] (10 s, the command response timeout, after
 //!   which claims in flight fail anyway). Only then does the session end.
+//!
+//! The subscription's PONG queues behind whatever Redis is sending it: while
+//! bytes keep arriving (a 256 MiB event over a slow link), the subscription
+//! counts as answering, for `/healthz` and for the dead bound alike.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt as _;
@@ -35,18 +41,23 @@ use crate::subscriber::Writer;
 /// Pause between an answer and the next PING: short, so a stall is seen
 /// within 2.25 s of its start.
 pub const PERIOD: Duration = Duration::from_millis(250);
-/// A PING unanswered this long means Redis is dead.
+/// A PING unanswered this long means Redis is dead (on the subscription: this
+/// long without its PONG *and* without any byte arriving).
 pub const DEAD_AFTER: Duration = RESPONSE_TIMEOUT;
+/// How often a subscription waiting for its PONG looks at the bytes arriving.
+const PROGRESS_CHECK: Duration = Duration::from_millis(500);
 
 /// Watches both connections until the session stops, or ends it when one
-/// dies. The subscription's PONGs come back through its reader (`pongs`).
-pub async fn run(ctx: SessionCtx, writer: Writer, pongs: Receiver<()>) {
+/// dies. The subscription's PONGs come back through its reader (`pongs`);
+/// `received` counts the bytes it reads.
+pub async fn run(ctx: SessionCtx, writer: Writer, pongs: Receiver<()>, received: Arc<AtomicU64>) {
     let commands = watch(&ctx, Pinger::Commands(ctx.conn.clone()), Link::Commands);
-    let subscription = watch(
-        &ctx,
-        Pinger::Subscription(writer, pongs),
-        Link::Subscription,
-    );
+    let pinger = Pinger::Subscription {
+        writer,
+        pongs,
+        received,
+    };
+    let subscription = watch(&ctx, pinger, Link::Subscription);
     if let Some(reason) = commands.or(subscription).await {
         ctx.end(reason);
     }
@@ -55,7 +66,11 @@ pub async fn run(ctx: SessionCtx, writer: Writer, pongs: Receiver<()>) {
 /// How each connection is PINGed.
 enum Pinger {
     Commands(MultiplexedConnection),
-    Subscription(Writer, Receiver<()>),
+    Subscription {
+        writer: Writer,
+        pongs: Receiver<()>,
+        received: Arc<AtomicU64>,
+    },
 }
 
 /// What became of one PING.
@@ -68,7 +83,9 @@ enum Probe {
 }
 
 impl Pinger {
-    async fn ping(&mut self) -> Probe {
+    /// One PING; `alive` is called whenever the link shows life without
+    /// having answered yet (bytes arriving on the subscription).
+    async fn ping(&mut self, alive: &(dyn Fn() + Sync)) -> Probe {
         match self {
             Pinger::Commands(conn) => {
                 let ping = redis::cmd("PING");
@@ -81,16 +98,33 @@ impl Pinger {
                     Some(Ok(_)) => Probe::Pong,
                 }
             }
-            Pinger::Subscription(writer, pongs) => {
+            Pinger::Subscription {
+                writer,
+                pongs,
+                received,
+            } => {
                 // A PONG of an earlier PING that we stopped waiting for is stale.
                 while pongs.try_recv().is_ok() {}
                 if let Err(e) = writer.ping().await {
                     return Probe::Lost(e.to_string());
                 }
-                match within(DEAD_AFTER, pongs.recv()).await {
-                    None => Probe::NoAnswer,
-                    Some(Err(_)) => Probe::Lost("subscription reader stopped".into()),
-                    Some(Ok(())) => Probe::Pong,
+                // The PONG queues behind what Redis is sending: while bytes
+                // keep arriving (a big event), the link is alive, not silent.
+                let mut last = received.load(Relaxed);
+                let mut silent_since = Instant::now();
+                loop {
+                    match within(PROGRESS_CHECK, pongs.recv()).await {
+                        Some(Ok(())) => return Probe::Pong,
+                        Some(Err(_)) => return Probe::Lost("subscription reader stopped".into()),
+                        None => {}
+                    }
+                    let now = received.load(Relaxed);
+                    if now != last {
+                        (last, silent_since) = (now, Instant::now());
+                        alive();
+                    } else if silent_since.elapsed() >= DEAD_AFTER {
+                        return Probe::NoAnswer;
+                    }
                 }
             }
         }
@@ -106,7 +140,12 @@ async fn watch(ctx: &SessionCtx, mut pinger: Pinger, link: Link) -> Option<Strin
             .await?;
         let sent = Instant::now();
         health.ping_sent(link, sent);
-        match ctx.stop.unless_triggered(pinger.ping()).await? {
+        // Bytes still arriving count as an answer for `/healthz` too.
+        let alive = || {
+            health.answered(link);
+            health.ping_sent(link, Instant::now());
+        };
+        match ctx.stop.unless_triggered(pinger.ping(&alive)).await? {
             Probe::NoAnswer => return Some(no_answer(link)),
             Probe::Lost(e) => return Some(format!("{}: {e}", link.as_str())),
             // An error reply is an answer: Redis is alive but busy; still waiting.

@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 
 use redis::aio::MultiplexedConnection;
-use redis::RedisError;
+use redis::{RedisError, Value};
 
 use super::scripts::Set;
 use super::sweep::scan_set;
@@ -23,11 +23,26 @@ use super::Lifecycle;
 use crate::blackboard::Keys;
 use crate::ids::ArtefactId;
 
+/// At most this many active claims' artefact ids are held for a pass (about
+/// 1 MB); with more, every unindexed Review and Failure goes to the script,
+/// which checks its sources itself.
+pub const MAX_ACTIVE_HELD: usize = 10_000;
+/// A `source_artefacts` longer than this is not parsed here (the script judges it).
+const MAX_SOURCES_TEXT: usize = 16 * 1024;
+
+/// What a pass knows of the claims that can still progress.
+pub enum Active {
+    /// Their artefact ids (no more than [`MAX_ACTIVE_HELD`]).
+    Artefacts(HashSet<String>),
+    /// Too many to hold: no filter.
+    TooMany,
+}
+
 /// The artefact ids of the claims in a phase or awaiting rework.
 pub async fn active_artefacts(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
-) -> Result<HashSet<String>, RedisError> {
+) -> Result<Active, RedisError> {
     let mut out = HashSet::new();
     let mut cursor: u64 = 0;
     loop {
@@ -37,12 +52,17 @@ pub async fn active_artefacts(
             for claim in &claims {
                 pipe.hget(lc.scripts.claim_key(claim.as_str()), "artefact_id");
             }
-            let artefacts: Vec<Option<String>> = pipe.query_async(conn).await?;
-            out.extend(artefacts.into_iter().flatten());
+            // A claim key of the wrong type answers an error: left out.
+            let artefacts: Vec<redis::RedisResult<Option<String>>> =
+                pipe.ignore_errors().query_async(conn).await?;
+            out.extend(artefacts.into_iter().filter_map(|a| a.ok().flatten()));
+            if out.len() > MAX_ACTIVE_HELD {
+                return Ok(Active::TooMany);
+            }
         }
         cursor = next;
         if cursor == 0 {
-            return Ok(out);
+            return Ok(Active::Artefacts(out));
         }
     }
 }
@@ -54,33 +74,59 @@ pub async fn select(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     unindexed: &[ArtefactId],
-    active: &HashSet<String>,
+    active: &Active,
 ) -> Result<Vec<ArtefactId>, RedisError> {
     if unindexed.is_empty() {
         return Ok(Vec::new());
     }
+    // First the type and the size of the sources (never a whole value: a
+    // junk `source_artefacts` may be huge).
     let mut pipe = redis::pipe();
     for id in unindexed {
-        pipe.cmd("HMGET")
-            .arg(keys.artefact(id))
-            .arg("structural_type")
+        let key = keys.artefact(id);
+        pipe.hget(&key, "structural_type")
+            .cmd("HSTRLEN")
+            .arg(&key)
             .arg("source_artefacts");
     }
-    // A key that is not a hash fails its HMGET: the script reports it.
-    let replies: Vec<redis::RedisResult<(Option<String>, Option<String>)>> =
-        pipe.ignore_errors().query_async(conn).await?;
-    Ok(unindexed
-        .iter()
-        .zip(replies)
-        .filter(|(_, reply)| match reply {
-            Ok((Some(structural_type), sources)) => {
-                needs_claim(structural_type)
-                    || (!active.is_empty() && sourced_from(sources.as_deref(), active))
+    // A key that is not a hash fails both: the script reports it.
+    let replies: Vec<redis::RedisResult<Value>> = pipe.ignore_errors().query_async(conn).await?;
+    let mut todo = Vec::new();
+    let mut check = Vec::new();
+    for (id, pair) in unindexed.iter().zip(replies.chunks(2)) {
+        let structural_type = match &pair[0] {
+            Ok(v) => crate::scripts::text(v),
+            Err(_) => None,
+        };
+        let sources_len = match &pair[1] {
+            Ok(Value::Int(n)) => *n as usize,
+            _ => 0,
+        };
+        match (structural_type, active) {
+            (Some(t), _) if !needs_claim(&t) => match active {
+                Active::TooMany => todo.push(*id),
+                Active::Artefacts(set) if set.is_empty() => {}
+                Active::Artefacts(_) if sources_len > MAX_SOURCES_TEXT => todo.push(*id),
+                Active::Artefacts(_) => check.push(*id),
+            },
+            // Claimable, or a hash the script must judge (no structural_type…).
+            _ => todo.push(*id),
+        }
+    }
+    if let (false, Active::Artefacts(set)) = (check.is_empty(), active) {
+        let mut pipe = redis::pipe();
+        for id in &check {
+            pipe.hget(keys.artefact(id), "source_artefacts");
+        }
+        let sources: Vec<redis::RedisResult<Option<String>>> =
+            pipe.ignore_errors().query_async(conn).await?;
+        for (id, sources) in check.iter().zip(sources) {
+            if sourced_from(sources.ok().flatten().as_deref(), set) {
+                todo.push(*id);
             }
-            _ => true,
-        })
-        .map(|(id, _)| *id)
-        .collect())
+        }
+    }
+    Ok(todo)
 }
 
 fn needs_claim(structural_type: &str) -> bool {

@@ -88,6 +88,11 @@ pub enum Effect {
         claim: String,
         agent: String,
     },
+    /// A bids hash too large to list: this many fields of unknown names.
+    UnknownBidders {
+        claim: String,
+        count: u64,
+    },
     Waiting {
         claim: String,
         missing: u64,
@@ -184,6 +189,10 @@ impl Effect {
                 "unknown_bidder" => Effect::UnknownBidder {
                     claim: claim()?,
                     agent: s(2)?,
+                },
+                "unknown_bidders" => Effect::UnknownBidders {
+                    claim: claim()?,
+                    count: s(2)?.parse().map_err(|_| UnexpectedReply)?,
                 },
                 "waiting" => Effect::Waiting {
                     claim: claim()?,
@@ -319,6 +328,9 @@ pub fn report(
             Effect::UnknownBidder { claim, agent } => Line::warn("unknown_bidder")
                 .str("claim_id", claim)
                 .str("agent_name", agent),
+            Effect::UnknownBidders { claim, count } => Line::warn("unknown_bidder")
+                .str("claim_id", claim)
+                .num("count", *count),
             Effect::Delivered {
                 claim,
                 phase,

@@ -37,7 +37,15 @@ const LOCK_TTL_SECS: u64 = 30;
 const CHUNK: usize = 256;
 
 /// What one script call reported, or why it failed.
-pub type Outcome = Result<Vec<Effect>, String>;
+pub type Outcome = Result<Vec<Effect>, Refused>;
+
+/// A decision Redis refused (or answered oddly): why, and whether the
+/// session must end for it (READONLY, MASTERDOWN: see `session::ends_session`).
+#[derive(Debug)]
+pub struct Refused {
+    pub reason: String,
+    pub ends_session: bool,
+}
 
 /// Runs `calls` and decodes each reply. `Err` only when the connection failed.
 pub async fn run(
@@ -51,8 +59,14 @@ pub async fn run(
             Ok(value) => rows(&value)
                 .ok_or(())
                 .and_then(|r| Effect::from_rows(&r).map_err(drop))
-                .map_err(|()| "unexpected reply from a lifecycle script".to_string()),
-            Err(e) => Err(e.to_string()),
+                .map_err(|()| Refused {
+                    reason: "unexpected reply from a lifecycle script".into(),
+                    ends_session: false,
+                }),
+            Err(e) => Err(Refused {
+                reason: e.to_string(),
+                ends_session: ends_session(&e),
+            }),
         })
         .collect())
 }
@@ -77,7 +91,7 @@ async fn expired<'a>(
     let due = run_batch(conn, &[lc.scripts.due(set, age, CHUNK)]).await?;
     let due = match due.into_iter().next() {
         Some(Ok(v)) => ids(&v),
-        Some(Err(e)) => return Ok(vec![Err(e.to_string())]),
+        Some(Err(e)) => return Err(e),
         None => return Ok(Vec::new()),
     };
     let calls: Vec<_> = due.iter().map(|id| call(id)).collect();
@@ -106,7 +120,7 @@ pub async fn expired_phases(
     let Some(timeout) = lc.phase_timeout else {
         return Ok(Vec::new());
     };
-    let shown = crate::config::format_duration(timeout);
+    let shown = reason_duration(timeout);
     expired(conn, lc, Set::Active, timeout, |id| {
         lc.scripts.timeout(id, timeout, &shown)
     })
@@ -132,6 +146,16 @@ pub async fn scan_set(
     Ok((next, flat.into_iter().step_by(2).collect()))
 }
 
+/// A duration as the contract's timeout reason spells it: `2s`, `120s`, `500ms`.
+fn reason_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// One step of the walk over every claim collecting bids: claims whose bids
 /// hash has at least as many fields as there are agents are decided (the
 /// script checks the names). Returns the next ZSCAN cursor (0: walk done).
@@ -148,12 +172,13 @@ pub async fn missed_bids_step(
     for claim in &claims {
         pipe.hlen(lc.scripts.bids_key(claim));
     }
-    let sizes: Vec<usize> = pipe.query_async(conn).await?;
+    // A bids key of the wrong type answers an error: the script decides those.
+    let sizes: Vec<redis::RedisResult<usize>> = pipe.ignore_errors().query_async(conn).await?;
     let agents = lc.registry.agents().len();
     let calls: Vec<_> = claims
         .iter()
         .zip(sizes)
-        .filter(|(_, n)| *n >= agents)
+        .filter(|(_, n)| n.as_ref().map_or(true, |n| *n >= agents))
         .map(|(claim, _)| lc.scripts.bids(claim, lc.bid_timeout))
         .collect();
     if calls.is_empty() {
@@ -249,17 +274,10 @@ pub async fn run_task(ctx: SessionCtx) {
             return;
         }
         let walk = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0;
-        match sweep_once(&ctx.shared, lc, &mut conn, round, walk, &mut cursor).await {
-            Ok(()) => {}
-            Err(e) => {
-                let mut lines = Lines::default();
-                lines.push(decision_error(&ctx.shared, "sweep", &e.to_string()));
-                lines.emit();
-                if ends_session(&e) {
-                    ctx.end(format!("sweep: {e}"));
-                    return;
-                }
-            }
+        if let Err(reason) = sweep_once(&ctx.shared, lc, &mut conn, round, walk, &mut cursor).await
+        {
+            ctx.end(format!("sweep: {reason}"));
+            return;
         }
         round += 1;
         // Walk on without pausing while a walk over many claims is under way.
@@ -270,6 +288,9 @@ pub async fn run_task(ctx: SessionCtx) {
     }
 }
 
+/// One round. Each step stands alone: one that Redis refuses (a junk key,
+/// OOM…) is logged and the others still run, the lock first. `Err` only when
+/// the session must end (connection lost, READONLY…).
 async fn sweep_once(
     shared: &Shared,
     lc: &Lifecycle,
@@ -277,27 +298,74 @@ async fn sweep_once(
     round: u64,
     walk: bool,
     cursor: &mut u64,
-) -> Result<(), RedisError> {
-    let mut outcomes = expired_bids(conn, lc).await?;
-    if walk {
-        let (next, more) = missed_bids_step(conn, lc, *cursor).await?;
-        *cursor = next;
-        outcomes.extend(more);
-    }
-    outcomes.extend(expired_phases(conn, lc).await?);
+) -> Result<(), String> {
     let mut lines = Lines::default();
+    let mut failed = |what: &str, e: RedisError| -> Result<(), String> {
+        lines.push(decision_error(shared, "sweep", &format!("{what}: {e}")));
+        if ends_session(&e) {
+            return Err(format!("{what}: {e}"));
+        }
+        Ok(())
+    };
+    if round.is_multiple_of(LOCK_EVERY) {
+        if let Err(e) = refresh_lock(conn, lc).await {
+            failed("lock", e)?;
+        }
+    }
+    let mut outcomes = Vec::new();
+    match expired_bids(conn, lc).await {
+        Ok(more) => outcomes.extend(more),
+        Err(e) => failed("bid timeouts", e)?,
+    }
+    if walk {
+        match missed_bids_step(conn, lc, *cursor).await {
+            Ok((next, more)) => {
+                *cursor = next;
+                outcomes.extend(more);
+            }
+            Err(e) => {
+                // Start the walk again next time rather than stick on one step.
+                *cursor = 0;
+                failed("bids walk", e)?;
+            }
+        }
+    }
+    match expired_phases(conn, lc).await {
+        Ok(more) => outcomes.extend(more),
+        Err(e) => failed("phase timeouts", e)?,
+    }
+    if *cursor == 0 {
+        if let Err(e) = gauges(conn, lc).await {
+            failed("gauges", e)?;
+        }
+    }
+    let mut end = None;
     for outcome in outcomes {
         match outcome {
             Ok(effects) => report(&effects, &lc.metrics, None, &mut lines),
-            Err(e) => lines.push(decision_error(shared, "sweep", &e)),
+            Err(refused) => {
+                lines.push(decision_error(shared, "sweep", &refused.reason));
+                if refused.ends_session {
+                    end.get_or_insert(refused.reason);
+                }
+            }
         }
     }
     lines.emit();
-    if *cursor == 0 {
-        gauges(conn, lc).await?;
+    end.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timeout_reasons_spell_seconds_or_milliseconds() {
+        use std::time::Duration;
+        assert_eq!(super::reason_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(super::reason_duration(Duration::from_secs(120)), "120s");
+        assert_eq!(super::reason_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(
+            super::reason_duration(Duration::from_millis(1500)),
+            "1500ms"
+        );
     }
-    if round.is_multiple_of(LOCK_EVERY) {
-        refresh_lock(conn, lc).await?;
-    }
-    Ok(())
 }

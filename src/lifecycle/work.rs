@@ -122,9 +122,15 @@ pub async fn bids_and_report(
                         Some(job.received.elapsed()),
                         &mut lines,
                     ),
-                    Err(e) => {
-                        report.failed += 1;
-                        lines.push(decision_error(shared, "bids", &e));
+                    // Not counted as `failed`, which asks for an artefact
+                    // catch-up: the sweep decides this claim again.
+                    Err(refused) => {
+                        lines.push(decision_error(shared, "bids", &refused.reason));
+                        if refused.ends_session {
+                            report
+                                .end_session
+                                .get_or_insert_with(|| format!("bids: {}", refused.reason));
+                        }
                     }
                 }
             }
@@ -133,8 +139,6 @@ pub async fn bids_and_report(
             lines.push(decision_error(shared, "bids", &e.to_string()));
             if ends_session(&e) {
                 report.end_session = Some(format!("bids: {e}"));
-            } else {
-                report.failed += jobs.len() as u64;
             }
         }
     }

@@ -26,7 +26,6 @@
 //! resumes, and unindexed artefacts sourced from them go through the
 //! artefact decision too. Bids are replayed by the lifecycle's sweep.
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
@@ -94,7 +93,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 totals: Totals::default(),
                 started: Instant::now(),
                 resumed: 0,
-                active: HashSet::new(),
+                active: catchup::Active::Artefacts(Default::default()),
             });
             Line::info("reconcile_started").emit();
         }

@@ -2,7 +2,6 @@
 //! counts, the server it belongs to) and when the next pass is due (asked
 //! for, periodic, or retried with backoff after failures).
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Least time between two passes, and the first wait before retrying failed
@@ -32,7 +31,7 @@ pub(super) struct Pass {
     pub(super) resumed: u64,
     /// Lifecycle mode: the artefact ids of claims in a phase or awaiting
     /// rework, as of this session's start of the pass.
-    pub(super) active: HashSet<String>,
+    pub(super) active: crate::lifecycle::catchup::Active,
 }
 
 /// The catch-up's state, kept by the engine from one session to the next.

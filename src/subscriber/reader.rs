@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 use futures_lite::io::ReadHalf;
 use futures_lite::AsyncReadExt as _;
@@ -13,6 +15,10 @@ use super::{Decode, Frame};
 
 /// The read buffer: each read of the socket fills at most this much.
 const BUFFER: usize = 32 * 1024;
+/// Reads between two yields to the executor (1 MiB): a socket that always
+/// has data (a burst, a 256 MiB event) must not keep the one executor thread
+/// from the workers, the probes and the watchdog.
+const READS_PER_YIELD: u32 = 32;
 
 /// Reads frames from a subscription connection (see [`super::connect`]).
 pub struct Reader {
@@ -22,6 +28,9 @@ pub struct Reader {
     end: usize,
     parser: Parser,
     failed: bool,
+    /// Bytes read since the connection was made (see [`Reader::received`]).
+    received: Arc<AtomicU64>,
+    reads: u32,
 }
 
 /// Why the connection cannot be read any more: reconnect.
@@ -56,7 +65,16 @@ impl Reader {
             end: 0,
             parser: Parser::new(channels),
             failed: false,
+            received: Arc::new(AtomicU64::new(0)),
+            reads: 0,
         }
+    }
+
+    /// A counter of the bytes read so far, for the watchdog: a subscription
+    /// busy streaming a big message is alive even while its PONG waits
+    /// behind that message.
+    pub fn received(&self) -> Arc<AtomicU64> {
+        self.received.clone()
     }
 
     /// The next frame. Cancel-safe: dropping the future loses nothing (all
@@ -92,10 +110,16 @@ impl Reader {
                     return Ok(reply);
                 }
             }
+            self.reads += 1;
+            if self.reads >= READS_PER_YIELD {
+                self.reads = 0;
+                futures_lite::future::yield_now().await;
+            }
             let n = self.io.read(&mut self.buf).await.map_err(ReadError::Io)?;
             if n == 0 {
                 return Err(ReadError::Closed);
             }
+            self.received.fetch_add(n as u64, Relaxed);
             (self.start, self.end) = (0, n);
         }
     }

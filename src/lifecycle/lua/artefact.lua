@@ -14,6 +14,10 @@ local structural_type = a[1]
 if not structural_type or structural_type == '' then
   return { { 'invalid', 'artefact hash has no structural_type' } }
 end
+-- A hash still being written (fields in several HSETs) is judged again later
+-- (the orchestrator retries it): claiming it now would lose what it delivers.
+if not a[3] then return { { 'invalid', 'artefact hash has no source_artefacts' } } end
+if not a[4] then return { { 'invalid', 'artefact hash has no produced_by_role' } } end
 
 if structural_type ~= 'Terminal' then
   local art = { id = AID, structural_type = structural_type, role = a[4] or '' }

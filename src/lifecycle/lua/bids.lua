@@ -16,9 +16,24 @@ if not c or c.status ~= 'pending_review' or (c.phase_state or '') ~= '' then
   return { { 'not_bidding', CID } }
 end
 
-local flat = read('HGETALL', KEYS[2]) or {}
-local bids = {}
-for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
+-- The bids hash, read whole only when it is small: a hash swollen by junk
+-- fields is read for the registered names only, and its other fields counted.
+local size = read('HLEN', KEYS[2]) or 0
+local bids, others = {}, 0
+if size <= #AGENTS + 32 then
+  local flat = read('HGETALL', KEYS[2]) or {}
+  for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
+else
+  local got = read('HMGET', KEYS[2], unpack(AGENTS)) or {}
+  local present = 0
+  for i, name in ipairs(AGENTS) do
+    if got[i] then
+      bids[name] = got[i]
+      present = present + 1
+    end
+  end
+  others = size - present
+end
 local missing = {}
 for _, name in ipairs(AGENTS) do
   if bids[name] == nil then missing[#missing + 1] = name end
@@ -43,6 +58,7 @@ if #missing > 0 then effect('bid_timeout', CID, table.concat(missing, ',')) end
 for _, name in ipairs(sorted_keys(bids)) do
   if not ROLE_OF[name] then effect('unknown_bidder', CID, cut(name, 64)) end
 end
+if others > 0 then effect('unknown_bidders', CID, tostring(others)) end
 redis.call('ZREM', BIDDING, CID)
 local phase = initial_phase(snapshot)
 if phase then

@@ -66,10 +66,15 @@ local function reject(c, review_ids)
 end
 
 -- An artefact sourced from a feedback claim's target: the assigned agent's
--- rework completes the claim; its Failure terminates it.
+-- rework completes the claim; its Failure terminates it. A review is never a
+-- rework, nor are the rejecting reviews themselves (when the author's role
+-- also reviewed, a replay of its review must not complete the claim).
 local function deliver_rework(c, art)
   local agent = c.granted_exclusive_agent or ''
-  if agent == '' or role_of(agent) ~= art.role then return end
+  if agent == '' or role_of(agent) ~= art.role or art.structural_type == 'Review' then return end
+  for _, id in ipairs(decode_list(c.additional_context_ids) or {}) do
+    if id == art.id then return end
+  end
   if art.structural_type == 'Failure' then
     return finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
   end
