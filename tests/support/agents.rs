@@ -1,7 +1,5 @@
-//! Agents that run on their own beside a running orchestrator, each in a
-//! thread, behaving exactly as the lifecycle contract says real (Go) agents
-//! do (sections 4, 5, 6 and 8):
-//!
+//! Agents beside a running orchestrator, a thread each, behaving exactly as
+//! the lifecycle contract says real (Go) agents do (sections 4, 5, 6, 8):
 //! - on every `claim_events` message whose status is not
 //!   `pending_assignment`, read the target artefact hash; if it is missing,
 //!   its `version` is no integer or its `source_artefacts` no JSON, send no
