@@ -11,7 +11,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::*;
@@ -250,45 +249,6 @@ fn without_a_registry_it_is_phase1() {
     }
 }
 
-/// Every message on `channel`, collected by a background thread.
-fn listen(redis: &RedisServer, channel: &str) -> Arc<Mutex<Vec<String>>> {
-    let messages = Arc::new(Mutex::new(Vec::new()));
-    let sink = messages.clone();
-    let mut conn = redis.conn();
-    let channel = channel.to_string();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut pubsub = conn.as_pubsub();
-        pubsub.subscribe(&channel).unwrap();
-        ready_tx.send(()).unwrap();
-        while let Ok(msg) = pubsub.get_message() {
-            sink.lock()
-                .unwrap()
-                .push(msg.get_payload::<String>().unwrap());
-        }
-    });
-    ready_rx.recv().unwrap();
-    messages
-}
-
-/// HSETs an artefact hash under `prefix` the way the Go producer does.
-fn store(conn: &mut redis::Connection, prefix: &str, id: &str) {
-    redis::cmd("HSET")
-        .arg(format!("{prefix}artefact:{id}"))
-        .arg(&[
-            ("id", id),
-            ("logical_id", id),
-            ("version", "1"),
-            ("structural_type", "Standard"),
-            ("type", "GoalDefined"),
-            ("payload", "p"),
-            ("source_artefacts", "[]"),
-            ("produced_by_role", "user"),
-        ])
-        .query::<()>(conn)
-        .unwrap();
-}
-
 fn keys(conn: &mut redis::Connection, pattern: &str) -> Vec<String> {
     let mut keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(conn).unwrap();
     keys.sort();
@@ -299,38 +259,32 @@ fn keys(conn: &mut redis::Connection, pattern: &str) -> Vec<String> {
 fn the_holt_namespace_claims_under_holt_only() {
     let redis = RedisServer::start();
     let mut conn = redis.conn();
-    let claim_events = listen(&redis, "holt:hns:claim_events");
-    let sett_events = listen(&redis, "sett:hns:claim_events");
+    let claim_events = ClaimListener::on_channel(redis.conn(), "holt:hns:claim_events");
+    let sett_events = ClaimListener::on_channel(redis.conn(), "sett:hns:claim_events");
+    let mut holt = Producer::in_namespace(&redis, "holt", "hns");
+    let mut sett = Producer::new(&redis, "hns");
     // One artefact before start-up (the catch-up scan), one announced after.
     let early = uuid();
-    store(&mut conn, "holt:hns:", &early);
+    holt.store(&early, "Standard", "p");
     let (orch, line) = started(&redis, &[("HOLT_INSTANCE_NAME", "hns")]);
     assert_eq!(line["namespace"], "holt");
     // The same instance name in the sett namespace is not ours.
     let foreign = uuid();
-    store(&mut conn, "sett:hns:", &foreign);
-    redis::cmd("PUBLISH")
-        .arg("sett:hns:artefact_events")
-        .arg(Producer::event_json(&foreign, "Standard", "p"))
-        .query::<i64>(&mut conn)
-        .unwrap();
+    sett.store(&foreign, "Standard", "p");
+    sett.publish_raw(Producer::event_json(&foreign, "Standard", "p").as_bytes());
     let late = uuid();
-    store(&mut conn, "holt:hns:", &late);
-    redis::cmd("PUBLISH")
-        .arg("holt:hns:artefact_events")
-        .arg(Producer::event_json(&late, "Standard", "p"))
-        .query::<i64>(&mut conn)
-        .unwrap();
+    holt.store(&late, "Standard", "p");
+    holt.publish_raw(Producer::event_json(&late, "Standard", "p").as_bytes());
     assert!(
-        wait_until(PATIENCE, || claim_events.lock().unwrap().len() >= 2),
+        wait_until(PATIENCE, || claim_events.messages().len() >= 2),
         "claim events: {:?}; stdout: {:#?}",
-        claim_events.lock().unwrap(),
+        claim_events.messages(),
         orch.stdout()
     );
     orch.wait_for_events("claim_created", 2);
 
     let mut announced = BTreeMap::new();
-    for event in claim_events.lock().unwrap().iter() {
+    for event in claim_events.messages().iter() {
         let claim: serde_json::Value = serde_json::from_str(event).unwrap();
         let artefact = claim["artefact_id"].as_str().unwrap().to_string();
         announced.insert(artefact, claim["id"].as_str().unwrap().to_string());
@@ -350,13 +304,13 @@ fn the_holt_namespace_claims_under_holt_only() {
         assert_eq!(hash.len(), 6, "{hash:?}");
     }
     assert_eq!(announced.len(), 2);
-    assert_eq!(claim_events.lock().unwrap().len(), 2);
+    assert_eq!(claim_events.messages().len(), 2);
     // Under sett: only the foreign artefact the test wrote, nothing claimed.
     assert_eq!(
         keys(&mut conn, "sett:*"),
         vec![format!("sett:hns:artefact:{foreign}")]
     );
-    assert_eq!(sett_events.lock().unwrap().len(), 0);
+    assert_eq!(sett_events.messages().len(), 0);
     assert_eq!(keys(&mut conn, "holt:hns:claim:*").len(), 2);
     assert_eq!(keys(&mut conn, "holt:hns:claim_by_artefact:*").len(), 2);
 }

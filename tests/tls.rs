@@ -47,6 +47,7 @@ fn a_claim_is_made_over_rediss_when_the_private_ca_is_trusted() {
     let startup = orch.wait_for_event("orchestrator_startup");
     assert_eq!(startup["redis"], redis.url());
     let mut p = Producer {
+        namespace: "sett",
         instance: "tls1".into(),
         conn: redis.conn(),
     };

@@ -8,19 +8,26 @@ use super::*;
 /// Writes artefacts the way the Go producer does.
 pub struct Producer {
     pub instance: String,
+    /// `sett` (or `holt`): every key and channel starts `{namespace}:{instance}:`.
+    pub namespace: &'static str,
     pub conn: redis::Connection,
 }
 
 impl Producer {
     pub fn new(redis: &RedisServer, instance: &str) -> Producer {
+        Producer::in_namespace(redis, "sett", instance)
+    }
+
+    pub fn in_namespace(redis: &RedisServer, namespace: &'static str, instance: &str) -> Producer {
         Producer {
+            namespace,
             instance: instance.to_string(),
             conn: redis.conn(),
         }
     }
 
     pub fn artefact_key(&self, id: &str) -> String {
-        format!("sett:{}:artefact:{id}", self.instance)
+        format!("{}:{}:artefact:{id}", self.namespace, self.instance)
     }
 
     pub fn event_json(id: &str, structural_type: &str, payload: &str) -> String {
@@ -51,7 +58,10 @@ impl Producer {
 
     pub fn publish_raw(&mut self, message: &[u8]) {
         redis::cmd("PUBLISH")
-            .arg(format!("sett:{}:artefact_events", self.instance))
+            .arg(format!(
+                "{}:{}:artefact_events",
+                self.namespace, self.instance
+            ))
             .arg(message)
             .query::<i64>(&mut self.conn)
             .unwrap();
@@ -67,7 +77,7 @@ impl Producer {
 
     pub fn count(&mut self, pattern: &str) -> usize {
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("sett:{}:{pattern}", self.instance))
+            .arg(format!("{}:{}:{pattern}", self.namespace, self.instance))
             .query(&mut self.conn)
             .unwrap();
         keys.len()
@@ -84,8 +94,8 @@ impl Producer {
     pub fn claim_of(&mut self, artefact_id: &str) -> Option<String> {
         redis::cmd("GET")
             .arg(format!(
-                "sett:{}:claim_by_artefact:{artefact_id}",
-                self.instance
+                "{}:{}:claim_by_artefact:{artefact_id}",
+                self.namespace, self.instance
             ))
             .query(&mut self.conn)
             .unwrap()
@@ -103,10 +113,15 @@ impl ClaimListener {
     }
 
     /// Listens on `conn` (e.g. a TLS connection the test opened itself).
-    pub fn start_on(mut conn: redis::Connection, instance: &str) -> ClaimListener {
+    pub fn start_on(conn: redis::Connection, instance: &str) -> ClaimListener {
+        ClaimListener::on_channel(conn, &format!("sett:{instance}:claim_events"))
+    }
+
+    /// Listens on any `channel` (e.g. another namespace's claim events).
+    pub fn on_channel(mut conn: redis::Connection, channel: &str) -> ClaimListener {
         let messages = Arc::new(Mutex::new(Vec::new()));
         let sink = messages.clone();
-        let channel = format!("sett:{instance}:claim_events");
+        let channel = channel.to_string();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         thread::spawn(move || {
             let mut pubsub = conn.as_pubsub();
