@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sett_orchestrator::blackboard::Keys;
 use sett_orchestrator::config::Config;
-use sett_orchestrator::subscriber::{self, Body, Decode, Frame};
+use sett_orchestrator::redis_io::subscriber::{self, Body, Decode, Frame};
 
 fn main() -> ExitCode {
     match smol::block_on(run()) {

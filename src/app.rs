@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blackboard::Keys;
-use crate::config::{format_optional_duration, Config};
+use crate::config::{format_optional_duration, Config, VERSION};
+use crate::engine::{self, Shared};
 use crate::lifecycle::Lifecycle;
 use crate::log::Line;
-use crate::{engine, health, http, metrics, session, shutdown, Shared, VERSION};
+use crate::{health, http, metrics, redis_io, shutdown};
 
 /// How long start-up keeps trying to reach Redis before exiting 1.
 pub const STARTUP_REDIS_BUDGET: Duration = Duration::from_secs(4);
@@ -26,7 +27,7 @@ pub async fn run(config: Config) -> i32 {
     crate::log::set_level(config.log_level);
     raise_open_files_limit();
     let keys = Keys::with_namespace(config.namespace, &config.instance);
-    let clients = match session::clients(&config, &keys) {
+    let clients = match engine::clients(&config, &keys) {
         Ok(c) => c,
         Err(e) => return fail_start("redis_client", &e),
     };
@@ -34,7 +35,7 @@ pub async fn run(config: Config) -> i32 {
     if let Err(e) = shutdown::listen_for_signals(trigger) {
         return fail_start("signals", &format!("cannot install signal handlers: {e}"));
     }
-    let first = match session::connect_at_startup(&clients, STARTUP_REDIS_BUDGET).await {
+    let first = match redis_io::connect_at_startup(&clients, STARTUP_REDIS_BUDGET).await {
         Ok(s) => s,
         Err(e) => {
             let why = format!("cannot reach Redis at {}: {e}", config.redis_display());

@@ -7,8 +7,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::config::{parse_http_addr, DEFAULT_HTTP_ADDR, VARIABLES};
-use crate::VERSION;
+use crate::config::{parse_http_addr, DEFAULT_HTTP_ADDR, VARIABLES, VERSION};
 
 /// What the arguments ask for.
 #[derive(Debug, PartialEq, Eq)]

@@ -2,23 +2,45 @@
 //! artefact that needs work one claim; with an agent registry it also runs
 //! the claim lifecycle (bids, grants, phases, feedback).
 //!
-//! One module per concept: `config` (environment and registry file), `ids`
-//! (artefact ids as written), `blackboard` (keys and wire types), `claim` (the
-//! Phase-1 claim script), `scripts` (batches of server-side scripts),
-//! `subscriber` (a streaming subscription connection that never holds a whole
-//! message), `subscription` (events cut down to ids and queued), `engine`
-//! (workers and the session supervisor), `outcome` (logging and counting each
-//! claim), `retry` (events that came before their hash), `reconcile` (catch-up
-//! scan), `session` (connections and reconnects), `watchdog` (slow or dead
-//! Redis), `lifecycle` (registry, bids, grants, phases, feedback), `http` (the
-//! responder), `health`, `metrics`, `shutdown`, `log`, `cli`, and `app`
-//! (start-up and shutdown order). `main.rs` only dispatches.
+//! # The map
+//!
+//! Modules stand in layers; a module imports only from layers below its own,
+//! never from a sibling of its layer (siblings talk through the layer above),
+//! and files inside one module never import each other in a loop.
+//! `tests/layers.rs` reads every `use crate::…`/`super::…` line and holds
+//! the code to this map (it reads the block below).
+//!
+//! ```text
+//! layer 9  process   app cli
+//! layer 8  process   http
+//! layer 7  engine    engine
+//! layer 6  deciders  phase1 lifecycle
+//! layer 5  io        redis_io
+//! layer 4  leaves    metrics health shutdown
+//! layer 3  leaves    blackboard
+//! layer 2  leaves    config
+//! layer 1  leaves    log
+//! layer 0  leaves    ids deadline
+//! ```
+//!
+//! - process: `app` (start-up and shutdown order), `cli` (the command line),
+//!   `http` (probes and metrics); `main.rs` only dispatches.
+//! - engine: sessions against Redis and their tasks (subscription, decision
+//!   pool, retries, catch-up, sweep, watchdog), reporting what was decided.
+//! - deciders: `phase1` (one claim per artefact), `lifecycle` (bids, grants,
+//!   phases, feedback); each decision is one Lua script next to its caller.
+//! - io: `redis_io` (session connections, the streaming subscriber, running
+//!   scripts and decoding their answers).
+//! - leaves: `blackboard` (keys, wire types, the decision protocol),
+//!   `metrics`, `health`, `shutdown` (the stop signal), `config` (the
+//!   environment and the agent registry), `log` (JSON lines), `ids`,
+//!   `deadline` (time limits).
 
 pub mod app;
 pub mod blackboard;
-pub mod claim;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod engine;
 pub mod health;
 pub mod http;
@@ -26,26 +48,8 @@ pub mod ids;
 pub mod lifecycle;
 pub mod log;
 pub mod metrics;
-pub mod outcome;
-pub mod reconcile;
-pub mod retry;
-pub mod scripts;
-pub mod session;
+pub mod phase1;
+pub mod redis_io;
 pub mod shutdown;
-pub mod subscriber;
-pub mod subscription;
-pub mod watchdog;
 
-/// State every task shares: read-mostly, behind one `Arc`.
-pub struct Shared {
-    pub config: config::Config,
-    pub keys: blackboard::Keys,
-    /// Present in lifecycle mode (an agent registry was found).
-    pub lifecycle: Option<lifecycle::Lifecycle>,
-    pub metrics: metrics::Metrics,
-    pub health: health::Health,
-    pub shutdown: shutdown::Shutdown,
-}
-
-/// The version printed by `--version` and exported as `build_info`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use config::VERSION;

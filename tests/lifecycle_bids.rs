@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
 use support::lifecycle::*;
 
@@ -14,7 +14,7 @@ const TEAM: &[(&str, &str)] = &[("Alpha", "alpha"), ("Beta", "beta"), ("Gamma", 
 
 fn waiting(claim: &str, missing: u64) -> Vec<Effect> {
     vec![Effect::Waiting {
-        claim: claim.into(),
+        claim: cid(claim),
         missing,
     }]
 }
@@ -52,16 +52,16 @@ fn bidding_completes_when_every_registered_name_has_bid() {
         effects,
         vec![
             Effect::InvalidBid {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 agent: "Alpha".into(),
                 value: "maybe".into()
             },
             Effect::UnknownBidder {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 agent: "Stranger".into()
             },
             Effect::UnknownBidder {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 agent: "alpha".into()
             },
             granted(&claim, "parallel", &["Beta", "Gamma"]),
@@ -92,9 +92,7 @@ fn bidding_completes_when_every_registered_name_has_bid() {
 
     // The snapshot decides: later bids, changed bids and replays do nothing.
     lab.assert_noop("bids after the grant", |lab| {
-        let not_bidding = vec![Effect::NotBidding {
-            claim: claim.clone(),
-        }];
+        let not_bidding = vec![Effect::NotBidding { claim: cid(&claim) }];
         assert_eq!(lab.on_bids(&claim, None), not_bidding);
         assert_eq!(
             lab.on_bids(&claim, Some(Duration::from_millis(1))),
@@ -117,9 +115,12 @@ fn racing_bids_decisions_grant_once() {
     lab.bid(&claim, "Beta", "exclusive");
     lab.bid(&claim, "Gamma", "ignore");
     let mut replica = Lab::connect(&lab.redis);
-    let calls = [lab.ctx.bids(&claim, None), lab.ctx.bids(&claim, None)];
+    let calls = [
+        lab.ctx.bids(&cid(&claim), None),
+        lab.ctx.bids(&cid(&claim), None),
+    ];
     let mut replies = lab.run_on(Some(&mut replica), &calls);
-    let calls = [lab.ctx.bids(&claim, None)];
+    let calls = [lab.ctx.bids(&cid(&claim), None)];
     replies.extend(lab.run_on(None, &calls));
     assert_eq!(
         effects(&replies[0]),
@@ -128,9 +129,7 @@ fn racing_bids_decisions_grant_once() {
     for reply in &replies[1..] {
         assert_eq!(
             effects(reply),
-            vec![Effect::NotBidding {
-                claim: claim.clone()
-            }]
+            vec![Effect::NotBidding { claim: cid(&claim) }]
         );
     }
     assert_eq!(
@@ -156,7 +155,7 @@ fn bid_timeout_counts_missing_agents_as_ignore() {
         effects,
         vec![
             Effect::BidTimeout {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 agents: vec!["Alpha".into(), "Gamma".into()]
             },
             granted(&claim, "exclusive", &["Beta"]),
@@ -195,12 +194,10 @@ fn bid_timeout_counts_missing_agents_as_ignore() {
         effects,
         vec![
             Effect::BidTimeout {
-                claim: quiet.clone(),
+                claim: cid(&quiet),
                 agents: vec!["Alpha".into(), "Beta".into(), "Gamma".into()]
             },
-            Effect::Dormant {
-                claim: quiet.clone()
-            },
+            Effect::Dormant { claim: cid(&quiet) },
         ]
     );
     assert_eq!(lab.published(), vec![]);
@@ -284,9 +281,7 @@ fn the_snapshot_chooses_the_initial_phase() {
     );
     assert_eq!(
         effects.last(),
-        Some(&Effect::Dormant {
-            claim: claim.clone()
-        })
+        Some(&Effect::Dormant { claim: cid(&claim) })
     );
     assert_eq!(lab.published(), vec![]);
     assert_eq!(lab.claim(&claim), new_claim_fields(&claim, &goal.id));

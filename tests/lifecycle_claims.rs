@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
 use support::lifecycle::*;
 use support::uuid;
@@ -56,6 +56,7 @@ fn racing_decisions_on_a_new_artefact_make_one_claim() {
     let Effect::Created { claim } = effects(&replies[0]).remove(0) else {
         panic!("{replies:?}")
     };
+    let claim = claim.to_string();
     assert_eq!(
         effects(&replies[1]),
         vec![Effect::Duplicate {
@@ -374,8 +375,8 @@ fn a_wrong_typed_index_key_refuses_only_the_claim() {
         vec![
             delivered(&claim, "parallel", "worker", &work.id),
             complete(&claim),
-            Effect::Invalid {
-                reason: "claim_by_artefact key is a hash, not a string".into()
+            Effect::IndexConflict {
+                key_type: "hash".into()
             }
         ]
     );

@@ -11,13 +11,12 @@ use support::lifecycle::*;
 use support::promtool::promtool_check;
 use support::*;
 
-const CAUSES: [&str; 6] = [
+const CAUSES: [&str; 5] = [
     "review_rejected",
     "max_iterations",
     "missing_agent",
     "agent_failure",
     "phase_timeout",
-    "other",
 ];
 
 fn terminated_by(orch: &Orchestrator, cause: &str) -> u64 {

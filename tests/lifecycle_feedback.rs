@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::Effect;
 use support::lifecycle::{effects as effects_of, *};
 use support::lifecycle_loop::*;
 
@@ -58,7 +58,7 @@ fn max_review_iterations_2_allows_two_reworks_then_the_rework_passes_review() {
         vec![
             delivered(&claim, "review", "ann", &review.id),
             Effect::ReviewApproved {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 role: "ann".into(),
                 review: review.id.clone()
             },
@@ -211,7 +211,7 @@ fn the_feedback_claim_goes_to_the_smallest_name_of_the_role() {
     assert_eq!(agent, "Author");
     assert_eq!(
         out.published[1],
-        feedback_claim_event(feedback_claim, &v1.id, "Author", &[&review.id])
+        feedback_claim_event(feedback_claim.as_str(), &v1.id, "Author", &[&review.id])
     );
 }
 
@@ -294,13 +294,13 @@ fn a_junk_target_version_counts_as_version_1() {
         else {
             panic!("{version:?}: {:?}", out.effects)
         };
-        assert_eq!(iteration, "1", "{version:?}");
+        assert_eq!(*iteration, 1, "{version:?}");
         assert_eq!(
             out.published[2],
-            feedback_created(feedback_claim, 1, &claim, "writer")
+            feedback_created(feedback_claim.as_str(), 1, &claim, "writer")
         );
         // Settle the feedback claim so the next round starts clean.
-        let fb = feedback_claim.clone();
+        let fb = feedback_claim.to_string();
         lab.deliver(&Art::failure("writer", &target.id));
         assert_eq!(lab.claim(&fb)["status"], "terminated", "{review:?}");
     }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
 use support::lifecycle::*;
 use support::*;
@@ -82,7 +82,7 @@ fn a_bids_hash_swollen_with_junk_is_read_for_the_registered_names_only() {
         effects,
         vec![
             Effect::UnknownBidders {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 count: 100
             },
             granted(&claim, "exclusive", &["Writer"]),

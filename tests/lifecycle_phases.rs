@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
 use support::lifecycle::*;
 
@@ -54,7 +54,7 @@ fn review_then_parallel_then_exclusive_then_complete() {
         vec![
             delivered(&claim, "review", "alpha", &review.id),
             Effect::ReviewApproved {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 role: "alpha".into(),
                 review: review.id.clone()
             },
@@ -290,9 +290,7 @@ fn a_phase_timeout_names_the_missing_roles() {
     lab.assert_noop("a timeout not yet due", |lab| {
         assert_eq!(
             lab.on_timeout(&claim, Duration::from_secs(3600), "1h"),
-            vec![Effect::Running {
-                claim: claim.clone()
-            }]
+            vec![Effect::Running { claim: cid(&claim) }]
         );
     });
     std::thread::sleep(Duration::from_millis(150));
@@ -306,9 +304,7 @@ fn a_phase_timeout_names_the_missing_roles() {
         ("terminated", reason)
     );
     lab.assert_noop("the timeout again", |lab| {
-        let not_active = vec![Effect::NotActive {
-            claim: claim.clone(),
-        }];
+        let not_active = vec![Effect::NotActive { claim: cid(&claim) }];
         assert_eq!(lab.on_timeout(&claim, Duration::ZERO, "0s"), not_active);
     });
     assert_eq!(lab.deliver(&Art::work("beta", &goal.id)).effects, vec![]);

@@ -4,7 +4,7 @@
 
 mod support;
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::Effect;
 use support::lifecycle::*;
 
 const TEAM: &[(&str, &str)] = &[("Ann", "ann"), ("Bob", "bob"), ("Writer", "writer")];
@@ -142,12 +142,12 @@ fn every_rejection_is_named_in_the_termination_reason() {
         [
             delivered(&claim, "review", "ann", &ann.id),
             Effect::ReviewRejected {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 role: "ann".into(),
                 review: ann.id.clone()
             },
             Effect::ReviewRejected {
-                claim: claim.clone(),
+                claim: cid(&claim),
                 role: "bob".into(),
                 review: bob.id.clone()
             },

@@ -13,9 +13,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use sett_orchestrator::config::Config;
+use sett_orchestrator::deadline::within;
 use sett_orchestrator::ids::ArtefactId;
-use sett_orchestrator::session::within;
-use sett_orchestrator::subscriber::{
+use sett_orchestrator::redis_io::subscriber::{
     self, Body, ConnectError, Decode, Frame, Malformed, ReadError, Reader, Writer,
 };
 use support::*;

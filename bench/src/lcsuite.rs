@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::cli::{LcLoad, Mode, Options};
 use crate::report::RunReport;
+use crate::scenario::{med, median, verdict, Scenario};
 use crate::startup::{self, StartupRun};
-use crate::suite::{med, median, verdict, Scenario};
 use crate::{lifecycle, procstat};
 
 const BURST: usize = 10_000;

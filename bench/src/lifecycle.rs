@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use sett_orchestrator::blackboard::Keys;
-use sett_orchestrator::lifecycle::registry::Registry;
+use sett_orchestrator::config::registry::Registry;
 
 use crate::agents::{AgentSpec, Agents, Behaviour, Track, Tracker};
 use crate::cli::{LcLoad, Options};

@@ -19,6 +19,7 @@ mod procstat;
 mod producer;
 mod report;
 mod run;
+mod scenario;
 mod startup;
 mod suite;
 mod tally;

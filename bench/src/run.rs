@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use sett_orchestrator::blackboard::claim_json;
+use sett_orchestrator::blackboard::decode::decode;
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::blackboard::Keys;
-use sett_orchestrator::claim::{claim_artefact, claim_script, ClaimOutcome};
+use sett_orchestrator::ids::ArtefactId;
+use sett_orchestrator::phase1::{claim_artefact, claim_call, CLAIM};
 use uuid::Uuid;
 
 use crate::cli::{Mode, Options};
@@ -168,8 +170,8 @@ pub fn limit(
         duplicates: 0,
     };
     producer::store(&conn, &shape, &batch.ids)?;
-    let script = claim_script();
-    smol::block_on(script.load_async(&mut conn)).map_err(|e| format!("SCRIPT LOAD: {e}"))?;
+    let script = &*CLAIM;
+    smol::block_on(script.load(&mut conn)).map_err(|e| format!("SCRIPT LOAD: {e}"))?;
     let listener = Listener::start(
         &o.redis_url,
         keys.claim_events(),
@@ -191,7 +193,9 @@ pub fn limit(
                         Ordering::Relaxed,
                     );
                     match claim_artefact(&mut conn, keys, &batch.ids[i].into()).await {
-                        Ok(ClaimOutcome::Created { .. }) => created.set(created.get() + 1),
+                        Ok(Ok(effects)) if matches!(effects[..], [Effect::Created { .. }]) => {
+                            created.set(created.get() + 1)
+                        }
                         Ok(other) => {
                             return Err(format!(
                                 "claim script answered {other:?} for a fresh artefact"
@@ -213,28 +217,21 @@ pub fn limit(
                     let mut pipe = redis::pipe();
                     for id in &batch.ids[range.clone()] {
                         // KEYS and ARGV exactly as `claim_artefact` passes them.
-                        let claim_id = Uuid::new_v4();
-                        pipe.cmd("EVALSHA")
-                            .arg(script.get_hash())
-                            .arg(3)
-                            .arg(keys.artefact(id))
-                            .arg(keys.claim_by_artefact(id))
-                            .arg(keys.claim(&claim_id))
-                            .arg(claim_id.hyphenated().to_string())
-                            .arg(id.hyphenated().to_string())
-                            .arg(keys.claim_events())
-                            .arg(claim_json(&claim_id, id));
+                        let call = claim_call(keys, &ArtefactId::from(*id), &Uuid::new_v4());
+                        let cmd = pipe.cmd("EVALSHA").arg(script.sha()).arg(call.keys.len());
+                        cmd.arg(&call.keys).arg(&call.args);
                     }
                     let now = batch.clock.elapsed().as_nanos() as u64 + 1;
                     for i in range {
                         batch.sent_at[i].store(now, Ordering::Relaxed);
                     }
-                    let replies: Vec<Vec<String>> = pipe
+                    let replies: Vec<redis::Value> = pipe
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| format!("EVALSHA: {e}"))?;
                     for r in replies {
-                        if r.first().map(String::as_str) != Some("created") {
+                        let effects = decode(&r).unwrap_or_default();
+                        if !matches!(effects[..], [Effect::Created { .. }]) {
                             return Err(format!(
                                 "claim script answered {r:?} for a fresh artefact"
                             ));

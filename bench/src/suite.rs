@@ -8,17 +8,12 @@ use serde::Serialize;
 use crate::cli::{Mode, Options};
 use crate::lcsuite::{self, LcSuite};
 use crate::report::RunReport;
+use crate::scenario::{med, median, verdict, Scenario};
 use crate::startup::{self, StartupRun};
 use crate::{procstat, run};
 
 const COUNT: usize = 10_000;
 const IN_FLIGHT: usize = 256;
-
-#[derive(Serialize)]
-pub struct Scenario {
-    pub name: String,
-    pub runs: Vec<RunReport>,
-}
 
 #[derive(Serialize)]
 pub struct SuiteReport {
@@ -29,19 +24,6 @@ pub struct SuiteReport {
     /// With `--lifecycle-pid`: the lifecycle orchestrator's scenarios.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LcSuite>,
-}
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn repeat(name: &str, runs: usize, o: &Options) -> Result<Scenario, String> {
@@ -144,21 +126,8 @@ pub fn run(o: &Options) -> Result<SuiteReport, String> {
     })
 }
 
-pub fn med(s: &Scenario, f: impl Fn(&RunReport) -> Option<f64>) -> Option<f64> {
-    let v: Vec<f64> = s.runs.iter().filter_map(f).collect();
-    (!v.is_empty()).then(|| median(v))
-}
-
 fn cell(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
-}
-
-pub fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "MISSED"
-    }
 }
 
 /// The one table `make bench` prints.

@@ -10,7 +10,7 @@ use sett_orchestrator::config::{
     check_instance_name, check_redis_url, format_duration, parse_duration,
     parse_duration_or_zero, parse_http_addr, redact_url, Config, VARIABLES,
 };
-use sett_orchestrator::lifecycle::registry::Registry;
+use sett_orchestrator::config::registry::Registry;
 
 const PASSWORD: &str = "pw-fuzz-4b1d";
 

@@ -7,9 +7,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sett_orchestrator::blackboard::{decode_event, safe_sample, MalformedEvent, SAMPLE_BYTES};
+use sett_orchestrator::redis_io::subscriber::event::{
+    decode_event, safe_sample, MalformedEvent, SAMPLE_BYTES,
+};
 use sett_orchestrator::ids::ArtefactId;
-use sett_orchestrator::subscriber::json_id::IdScanner;
+use sett_orchestrator::redis_io::subscriber::json_id::IdScanner;
 
 /// The scanner's verdict when fed `data` in chunks of `size` bytes.
 fn chunked(data: &[u8], size: usize) -> Result<ArtefactId, MalformedEvent> {

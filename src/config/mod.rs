@@ -12,13 +12,17 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::lifecycle::registry::Registry;
+use registry::Registry;
 
+pub mod registry;
 mod registry_file;
 mod values;
 
 pub use registry_file::{RegistryFile, MAX_REGISTRY_BYTES};
 pub use values::*;
+
+/// The version printed by `--version` and exported as `build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Default address of the HTTP responder.
 pub const DEFAULT_HTTP_ADDR: SocketAddr =

@@ -9,8 +9,8 @@
 use std::io::{ErrorKind, Read as _};
 use std::path::PathBuf;
 
+use super::registry::{printable, Registry};
 use super::{ConfigError, Namespace};
-use crate::lifecycle::registry::{printable, Registry};
 
 /// A registry larger than this is refused unread (it is a few KiB in practice).
 pub const MAX_REGISTRY_BYTES: u64 = 1 << 20;
@@ -149,7 +149,7 @@ mod tests {
         let good = dir.file("good.yml", VALID.as_bytes());
         for file in [default_at(good.clone()), RegistryFile::named(good)] {
             let registry = file.load().unwrap().unwrap();
-            assert_eq!(registry.role_of("Coder"), Some("Coder"));
+            assert_eq!(registry.roles_json(), r#"{"Coder":"Coder"}"#);
         }
         let bad = dir.file("bad.yml", b"version: 1\nagents: {Coder: {}}\n");
         let text = default_at(bad.clone()).load().unwrap_err().to_string();

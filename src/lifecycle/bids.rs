@@ -2,10 +2,17 @@
 //! it on `workflow_events` as `bid_submitted`. The hash is the truth; the
 //! event only tells us *when* to look, so a grant follows the last bid within
 //! milliseconds. Bids whose event never came are found by the sweep.
+//!
+//! Here: reading a `bid_submitted` event down to its claim, and running the
+//! bids decision (`bids.lua`: is bidding complete, and what is granted?).
 
+use redis::aio::MultiplexedConnection;
+use redis::RedisError;
 use serde::Deserialize;
 
-use crate::ids::ArtefactId;
+use super::Lifecycle;
+use crate::ids::ClaimId;
+use crate::redis_io::scripts::{decide, Decided};
 
 /// Largest `workflow_events` message we read whole; larger ones are not bids
 /// (a bid event is about 150 bytes) and are skipped as they stream by.
@@ -16,7 +23,7 @@ pub const MAX_WORKFLOW_MESSAGE: usize = 4096;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BidEvent {
     /// A claim id in a form that may be used in a key.
-    pub claim_id: ArtefactId,
+    pub claim_id: ClaimId,
     pub agent_name: String,
     pub bid_type: String,
 }
@@ -65,13 +72,27 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
     let claim_id = data
         .claim_id
         .as_deref()
-        .and_then(ArtefactId::parse)
+        .and_then(ClaimId::parse)
         .ok_or(NotABid::BadClaimId)?;
     Ok(BidEvent {
         claim_id,
         agent_name: data.agent_name.unwrap_or_default(),
         bid_type: data.bid_type.unwrap_or_default(),
     })
+}
+
+/// Runs the bids decision for each claim (one pipeline). `Err` only when
+/// the pipeline as a whole failed (the connection is gone).
+pub async fn decide_batch(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+    claims: &[ClaimId],
+) -> Result<Vec<Decided>, RedisError> {
+    let calls: Vec<_> = claims
+        .iter()
+        .map(|claim| lc.scripts.bids(claim, lc.bid_timeout))
+        .collect();
+    decide(conn, &calls).await
 }
 
 #[cfg(test)]

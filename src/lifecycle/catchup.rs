@@ -50,7 +50,7 @@ pub async fn active_artefacts(
         if !claims.is_empty() {
             let mut pipe = redis::pipe();
             for claim in &claims {
-                pipe.hget(lc.scripts.claim_key(claim.as_str()), "artefact_id");
+                pipe.hget(lc.scripts.claim_key(claim), "artefact_id");
             }
             // A claim key of the wrong type answers an error: left out.
             let artefacts: Vec<redis::RedisResult<Option<String>>> =
@@ -95,7 +95,7 @@ pub async fn select(
     let mut check = Vec::new();
     for (id, pair) in unindexed.iter().zip(replies.chunks(2)) {
         let structural_type = match &pair[0] {
-            Ok(v) => crate::scripts::text(v),
+            Ok(v) => crate::redis_io::scripts::text(v),
             Err(_) => None,
         };
         let sources_len = match &pair[1] {

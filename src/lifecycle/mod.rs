@@ -46,21 +46,26 @@
 //! Which claims are collecting bids or waiting in a phase lives in Redis (two
 //! orchestrator-owned sorted sets), never only in our memory, so a restart or
 //! another replica carries on.
+//!
+//! The files: `scripts` (the calls, over `lua/`), `artefacts` and `bids` (the
+//! decisions events set off), `sweep` (the ones no event announces), `catchup`
+//! (what the catch-up replays), `lock` (the instance lock), `report` (effects
+//! as log lines and metrics). The engine runs them; nothing here holds a
+//! connection of its own or spawns a task.
 
+pub mod artefacts;
 pub mod bids;
 pub mod catchup;
-pub mod effects;
-pub mod metrics;
-pub mod registry;
+pub mod lock;
+pub mod report;
 pub mod scripts;
 pub mod sweep;
-pub mod work;
 
 use std::time::Duration;
 
 use crate::blackboard::Keys;
-use metrics::LifecycleMetrics;
-use registry::Registry;
+use crate::config::registry::Registry;
+use crate::metrics::lifecycle::LifecycleMetrics;
 use scripts::Context;
 
 /// The lifecycle's configuration and counters, shared by every task.

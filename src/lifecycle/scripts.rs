@@ -9,13 +9,12 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::Script;
 use uuid::Uuid;
 
-use crate::blackboard::{IdText, Keys};
-use crate::ids::ArtefactId;
-use crate::lifecycle::registry::Registry;
-use crate::scripts::Call;
+use crate::blackboard::Keys;
+use crate::config::registry::Registry;
+use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
+use crate::redis_io::scripts::{Call, Script};
 
 /// The shared parts, in the order each decision script starts with them.
 const SHARED: [&str; 5] = [
@@ -26,34 +25,24 @@ const SHARED: [&str; 5] = [
     include_str!("lua/phases.lua"),
 ];
 
-/// One decision: its full text (shared parts + entry file) and its SHA.
-/// Assembled once at start-up rather than at build time, so the binary
-/// holds each part once, not once per decision.
-pub struct Decision {
-    pub text: String,
-    script: Script,
+/// One decision: the shared parts, then its entry file. Assembled once at
+/// start-up rather than at build time, so the binary holds each part once,
+/// not once per decision.
+fn decision(name: &'static str, entry: &str) -> Script {
+    Script::new(name, SHARED.concat() + entry)
 }
 
-impl Decision {
-    fn new(entry: &str) -> Decision {
-        let text = SHARED.concat() + entry;
-        Decision {
-            script: Script::new(&text),
-            text,
-        }
-    }
-}
+pub static ARTEFACT: LazyLock<Script> =
+    LazyLock::new(|| decision("artefact", include_str!("lua/artefact.lua")));
+pub static BIDS: LazyLock<Script> =
+    LazyLock::new(|| decision("bids", include_str!("lua/bids.lua")));
+pub static TIMEOUT: LazyLock<Script> =
+    LazyLock::new(|| decision("timeout", include_str!("lua/timeout.lua")));
+pub static DUE: LazyLock<Script> = LazyLock::new(|| decision("due", include_str!("lua/due.lua")));
 
-pub static ARTEFACT: LazyLock<Decision> =
-    LazyLock::new(|| Decision::new(include_str!("lua/artefact.lua")));
-pub static BIDS: LazyLock<Decision> = LazyLock::new(|| Decision::new(include_str!("lua/bids.lua")));
-pub static TIMEOUT: LazyLock<Decision> =
-    LazyLock::new(|| Decision::new(include_str!("lua/timeout.lua")));
-pub static DUE: LazyLock<Decision> = LazyLock::new(|| Decision::new(include_str!("lua/due.lua")));
-
-/// Every lifecycle script's text, to load once per session.
-pub fn sources() -> [&'static str; 4] {
-    [&ARTEFACT.text, &BIDS.text, &TIMEOUT.text, &DUE.text]
+/// Every lifecycle script, to load once per session.
+pub fn scripts() -> Vec<&'static Script> {
+    vec![&ARTEFACT, &BIDS, &TIMEOUT, &DUE]
 }
 
 /// The arguments every lifecycle script starts with (see `lib.lua`).
@@ -80,7 +69,7 @@ impl Context {
     }
 
     fn args(&self, rest: &[&str]) -> Vec<String> {
-        let seed = crate::claim::new_claim_id().hyphenated().to_string();
+        let seed = new_v4().hyphenated().to_string();
         let mut args = Vec::with_capacity(4 + rest.len());
         args.extend([
             self.prefix.clone(),
@@ -101,39 +90,36 @@ impl Context {
     pub fn artefact(&self, keys: &Keys, id: &ArtefactId, claim_id: &Uuid) -> Call<'static> {
         let claim_id = claim_id.hyphenated().to_string();
         Call {
-            script: &ARTEFACT.script,
+            script: &ARTEFACT,
             keys: vec![keys.artefact(id), keys.claim_by_artefact(id)],
             args: self.args(&[id.as_str(), &claim_id]),
         }
     }
 
     /// Is bidding on `claim_id` complete (every name bid, or timed out)?
-    pub fn bids(&self, claim_id: &str, timeout: Option<Duration>) -> Call<'static> {
+    pub fn bids(&self, claim_id: &ClaimId, timeout: Option<Duration>) -> Call<'static> {
         let timeout_ms = timeout.map_or(0, |t| t.as_millis()).to_string();
         Call {
-            script: &BIDS.script,
-            keys: vec![
-                self.key(&format!("claim:{claim_id}")),
-                self.key(&format!("claim:{claim_id}:bids")),
-            ],
-            args: self.args(&[claim_id, &timeout_ms]),
+            script: &BIDS,
+            keys: vec![self.claim_key(claim_id), self.bids_key(claim_id)],
+            args: self.args(&[claim_id.as_str(), &timeout_ms]),
         }
     }
 
     /// Terminate `claim_id` if its phase has waited longer than `timeout`
     /// (`shown` is how the reason spells the duration, e.g. `2s`).
-    pub fn timeout(&self, claim_id: &str, timeout: Duration, shown: &str) -> Call<'static> {
+    pub fn timeout(&self, claim_id: &ClaimId, timeout: Duration, shown: &str) -> Call<'static> {
         Call {
-            script: &TIMEOUT.script,
-            keys: vec![self.key(&format!("claim:{claim_id}"))],
-            args: self.args(&[claim_id, &timeout.as_millis().to_string(), shown]),
+            script: &TIMEOUT,
+            keys: vec![self.claim_key(claim_id)],
+            args: self.args(&[claim_id.as_str(), &timeout.as_millis().to_string(), shown]),
         }
     }
 
     /// Up to `limit` members of an orchestrator set older than `age` (server clock).
     pub fn due(&self, set: Set, age: Duration, limit: usize) -> Call<'static> {
         Call {
-            script: &DUE.script,
+            script: &DUE,
             keys: vec![self.set_key(set)],
             args: self.args(&[&age.as_millis().to_string(), &limit.to_string()]),
         }
@@ -149,8 +135,8 @@ impl Context {
     }
 
     /// The bids hash of a claim.
-    pub fn bids_key(&self, claim_id: &str) -> String {
-        self.key(&format!("claim:{claim_id}:bids"))
+    pub fn bids_key(&self, claim_id: &ClaimId) -> String {
+        format!("{}claim:{claim_id}:bids", self.prefix)
     }
 
     /// The hash of a claim.

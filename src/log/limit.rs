@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{sink, Line};
+use super::line::Line;
+use super::sink;
 
 /// Lines of one kind per window at most.
 pub const PER_SECOND: u32 = 50;
@@ -41,7 +42,7 @@ pub fn suppressed_total() -> u64 {
 /// Whether a line of `kind` may be written now; `false` counts it as suppressed.
 ///
 /// `Line::emit` and `Lines::push` call this for lines of the kinds in
-/// [`super::PER_EVENT`] and for lines marked [`Line::limited`]; call it
+/// [`super::line::PER_EVENT`] and for lines marked [`Line::limited`]; call it
 /// yourself only to skip building a line you will then emit unmarked.
 pub fn allow(kind: &str) -> bool {
     let now = Instant::now();
@@ -78,19 +79,19 @@ pub fn allow(kind: &str) -> bool {
 }
 
 /// Some summary is still to come: the writer keeps its timer running.
-pub(super) fn pending() -> bool {
+pub fn pending() -> bool {
     PENDING.load(Relaxed)
 }
 
 /// Queues the summaries of windows that have ended (the writer's timer).
-pub(super) fn release_due(now: Instant) {
+pub fn release_due(now: Instant) {
     if pending() {
         release(|k| now.duration_since(k.window) >= WINDOW);
     }
 }
 
 /// Queues every pending summary now (before the final flush).
-pub(super) fn release_all() {
+pub fn release_all() {
     if pending() {
         release(|_| true);
     }

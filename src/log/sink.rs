@@ -4,16 +4,24 @@
 //! Emitting never blocks the executor: a reader of stdout that is slow or gone
 //! (`orchestrator | sleep 600`) stalls only the writer thread. When the buffer
 //! is full, whole lines are dropped and counted; once a write succeeds again the
-//! writer adds one `log_lines_dropped` line with the count. The writer also owns
-//! the rate limiter's timer (see `limit`), so suppression summaries come out
-//! even when no further line arrives.
+//! writer adds one `log_lines_dropped` line with the count. The writer also runs
+//! the rate limiter's timer ([`Hooks`], given by the log's face), so
+//! suppression summaries come out even when no further line arrives.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{limit, Line};
+/// What the writer calls besides writing.
+pub struct Hooks {
+    /// Queues the rate limiter's summaries that are due.
+    pub release_due: fn(Instant),
+    /// Whether some summary is still to come (the writer keeps ticking).
+    pub pending: fn() -> bool,
+    /// The `log_lines_dropped` line for a count, without its newline.
+    pub dropped_line: fn(u64) -> String,
+}
 
 /// Bytes waiting for stdout at most (lines being written included).
 pub const CAPACITY: usize = 1024 * 1024;
@@ -47,7 +55,6 @@ static SINK: Sink = Sink {
     wake: Condvar::new(),
     idle: Condvar::new(),
 };
-static WRITER: Once = Once::new();
 static DROPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
 fn lock() -> MutexGuard<'static, State> {
@@ -62,7 +69,6 @@ pub fn dropped_total() -> u64 {
 /// Queues `text`, whole lines each ending in `\n`. What does not fit is
 /// dropped line by line (the lines that fit go out), and counted.
 pub fn push(text: &[u8]) {
-    WRITER.call_once(start_writer);
     let mut st = lock();
     let fits = whole_lines_within(text, CAPACITY.saturating_sub(st.buf.len() + st.writing));
     let dropped = count_lines(&text[fits..]);
@@ -90,14 +96,11 @@ pub fn wake() {
     drop(st);
 }
 
-/// Waits until everything queued so far is written, at most `limit`; false
-/// when time ran out (stdout is stuck). Pending suppression summaries are
-/// queued first.
-pub fn flush(limit: Duration) -> bool {
-    limit::release_all();
-    let deadline = Instant::now() + limit;
+/// Waits until everything queued so far is written, until `deadline`; false
+/// when time ran out (stdout is stuck). Without a writer, nothing is written.
+pub fn wait_written(deadline: Instant, writer_started: bool) -> bool {
     let mut st = lock();
-    if !WRITER.is_completed() {
+    if !writer_started {
         return st.buf.is_empty();
     }
     while !st.buf.is_empty() || st.writing > 0 {
@@ -114,24 +117,25 @@ pub fn flush(limit: Duration) -> bool {
     true
 }
 
-fn start_writer() {
+/// Starts the `log-writer` thread (once: the caller sees to that).
+pub fn start_writer(hooks: Hooks) {
     // Without the thread nothing is written; lines then fill the buffer and are
     // dropped and counted, which is the best that can be done.
     let _ = std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(writer);
+        .spawn(move || writer(hooks));
 }
 
-fn writer() {
+fn writer(hooks: Hooks) {
     let mut chunk = Vec::new();
     loop {
-        limit::release_due(Instant::now());
+        (hooks.release_due)(Instant::now());
         let mut st = lock();
         st.writing = 0;
         if st.buf.is_empty() {
             SINK.idle.notify_all();
             // Idle costs nothing unless a summary is due later.
-            let wait = if limit::pending() {
+            let wait = if (hooks.pending)() {
                 TICK
             } else {
                 Duration::from_secs(3600)
@@ -153,10 +157,7 @@ fn writer() {
         chunk.shrink_to(KEEP_BYTES);
         let unreported = std::mem::take(&mut lock().unreported);
         if unreported > 0 {
-            let mut line = Line::warn("log_lines_dropped")
-                .num("count", unreported)
-                .str("reason", "stdout did not keep up; log buffer full")
-                .finish();
+            let mut line = (hooks.dropped_line)(unreported);
             line.push('\n');
             if write_out(line.as_bytes()).is_err() {
                 lock().unreported += unreported;

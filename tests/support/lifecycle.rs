@@ -5,7 +5,7 @@
 //!
 //! Every decision runs through `scripts::run_batch` on an async
 //! `MultiplexedConnection` (driven with `smol::block_on`), and its reply is
-//! decoded with `scripts::rows` + `Effect::from_rows`, as the engine will.
+//! decoded with `decode::decode`, as the engine does.
 //! A script error fails the test: no junk may ever raise one.
 
 // The re-exports below are unused in test binaries that never drive the lifecycle.
@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::Value;
+use sett_orchestrator::blackboard::decode;
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::blackboard::Keys;
+use sett_orchestrator::config::registry::{Agent, Registry};
 use sett_orchestrator::ids::ArtefactId;
-use sett_orchestrator::lifecycle::effects::Effect;
-use sett_orchestrator::lifecycle::registry::{Agent, Registry};
 use sett_orchestrator::lifecycle::scripts::{Context, Set};
-use sett_orchestrator::scripts::{self, Call};
+use sett_orchestrator::redis_io::scripts::{self, Call};
 
 pub use super::lifecycle_flow::*;
 pub use super::lifecycle_wire::*;
@@ -182,12 +183,12 @@ impl Lab {
 
     /// The bids decision for `claim` (`None`: wait for ever).
     pub fn on_bids(&mut self, claim: &str, timeout: Option<Duration>) -> Vec<Effect> {
-        let call = self.ctx.bids(claim, timeout);
+        let call = self.ctx.bids(&cid(claim), timeout);
         self.decide(call)
     }
 
     pub fn on_timeout(&mut self, claim: &str, limit: Duration, shown: &str) -> Vec<Effect> {
-        let call = self.ctx.timeout(claim, limit, shown);
+        let call = self.ctx.timeout(&cid(claim), limit, shown);
         self.decide(call)
     }
 
@@ -388,6 +389,5 @@ impl Lab {
 
 /// A script's reply as effects (a reply that does not decode fails the test).
 pub fn effects(reply: &Value) -> Vec<Effect> {
-    let rows = scripts::rows(reply).unwrap_or_else(|| panic!("not rows: {reply:?}"));
-    Effect::from_rows(&rows).unwrap_or_else(|_| panic!("unexpected rows {rows:?}"))
+    decode::decode(reply).unwrap_or_else(|_| panic!("unexpected rows {reply:?}"))
 }

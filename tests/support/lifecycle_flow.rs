@@ -1,7 +1,8 @@
 //! Steps of the lifecycle that many tests share, each checked as it goes:
 //! a new claim, a round of bids, an agent's artefact for a claim.
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::{Cause, Effect, Phase};
+use sett_orchestrator::ids::{ArtefactId, ClaimId};
 
 use super::lifecycle::{Lab, Msg};
 use super::lifecycle_wire::*;
@@ -41,6 +42,7 @@ impl Lab {
             let Effect::Created { claim } = own else {
                 panic!("expected a claim for {art:?}, got {own:?}")
             };
+            let claim = claim.to_string();
             assert_eq!(published.pop(), Some(claim_event(&claim, &art.id)));
             assert_eq!(self.claim(&claim), new_claim_fields(&claim, &art.id));
             assert_eq!(self.index(&art.id).as_deref(), Some(claim.as_str()));
@@ -98,31 +100,41 @@ impl Lab {
 
 pub fn granted(claim: &str, phase: &str, agents: &[&str]) -> Effect {
     Effect::Granted {
-        claim: claim.into(),
-        phase: phase.into(),
+        claim: cid(claim),
+        phase: Phase::parse(phase).expect("a phase"),
         agents: agents.iter().map(|s| s.to_string()).collect(),
     }
 }
 
 pub fn delivered(claim: &str, phase: &str, role: &str, artefact: &str) -> Effect {
     Effect::Delivered {
-        claim: claim.into(),
-        phase: phase.into(),
+        claim: cid(claim),
+        phase: Phase::parse(phase).expect("a phase"),
         role: role.into(),
-        artefact: artefact.into(),
+        artefact: aid(artefact),
     }
 }
 
 pub fn complete(claim: &str) -> Effect {
-    Effect::Complete {
-        claim: claim.into(),
-    }
+    Effect::Complete { claim: cid(claim) }
 }
 
 pub fn terminated(claim: &str, cause: &str, reason: &str) -> Effect {
     Effect::Terminated {
-        claim: claim.into(),
-        cause: cause.into(),
+        claim: cid(claim),
+        cause: Cause::parse(cause).expect("a cause"),
         reason: reason.into(),
     }
+}
+
+/// A claim id a test holds as text.
+pub fn cid(id: impl AsRef<str>) -> ClaimId {
+    let id = id.as_ref();
+    ClaimId::parse(id).unwrap_or_else(|| panic!("not a claim id: {id:?}"))
+}
+
+/// An artefact id a test holds as text.
+pub fn aid(id: impl AsRef<str>) -> ArtefactId {
+    let id = id.as_ref();
+    ArtefactId::parse(id).unwrap_or_else(|| panic!("not an artefact id: {id:?}"))
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use sett_orchestrator::lifecycle::effects::Effect;
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
 
 use super::lifecycle::*;
@@ -36,7 +36,7 @@ pub fn expect_feedback_claim(
     let Some(Effect::FeedbackClaim { feedback_claim, .. }) = out.effects.last() else {
         panic!("no feedback claim: {:?}", out.effects)
     };
-    let fb = feedback_claim.clone();
+    let fb = feedback_claim.to_string();
     assert!(is_v4(&fb), "{fb}");
     let iteration: u64 = target.version.parse().unwrap();
     let reason = rejection_reason(&[&review.id]);
@@ -45,16 +45,16 @@ pub fn expect_feedback_claim(
         vec![
             delivered(claim, "review", "ann", &review.id),
             Effect::ReviewRejected {
-                claim: claim.into(),
+                claim: cid(claim),
                 role: "ann".into(),
                 review: review.id.clone()
             },
             terminated(claim, "review_rejected", &reason),
             Effect::FeedbackClaim {
-                claim: claim.into(),
-                feedback_claim: fb.clone(),
+                claim: cid(claim),
+                feedback_claim: cid(&fb),
                 agent: agent.into(),
-                iteration: iteration.to_string()
+                iteration
             },
         ]
     );
@@ -107,14 +107,14 @@ pub fn expect_failure(
     let [d, r, Effect::FailureArtefact { artefact, .. }, t] = &out.effects[..] else {
         panic!("{:?}", out.effects)
     };
-    let id = artefact.clone();
+    let id = artefact.to_string();
     assert_eq!(*d, delivered(claim, "review", "ann", &review.id));
     assert!(matches!(r, Effect::ReviewRejected { .. }));
     assert_eq!(
         out.effects[2],
         Effect::FailureArtefact {
-            claim: claim.into(),
-            artefact: id.clone(),
+            claim: cid(claim),
+            artefact: aid(&id),
             kind: kind.into()
         }
     );
@@ -180,8 +180,8 @@ pub fn rework(lab: &mut Lab, target: &Art, fb: &str, review: &Art) -> (Art, Stri
         out.effects,
         vec![
             Effect::Reworked {
-                claim: fb.into(),
-                artefact: next.id.clone()
+                claim: cid(fb),
+                artefact: aid(&next.id)
             },
             complete(fb)
         ]

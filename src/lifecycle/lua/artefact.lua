@@ -41,7 +41,7 @@ else
   -- the deliveries above were written, would break exactly-once).
   local existing = read('GET', KEYS[2])
   if existing == nil then
-    effect('invalid', 'claim_by_artefact key is a ' .. redis.call('TYPE', KEYS[2])['ok'] .. ', not a string')
+    effect('index_conflict', redis.call('TYPE', KEYS[2])['ok'])
   elseif existing then
     effect('duplicate', existing)
   else

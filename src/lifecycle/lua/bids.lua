@@ -39,7 +39,7 @@ for _, name in ipairs(AGENTS) do
   if bids[name] == nil then missing[#missing + 1] = name end
 end
 if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
-  return { { 'waiting', CID, tostring(#missing) } }
+  return { { 'waiting', CID, #missing } }
 end
 
 local snapshot = {}
@@ -54,11 +54,11 @@ for _, name in ipairs(AGENTS) do
     effect('invalid_bid', CID, name, cut(bid, 64))
   end
 end
-if #missing > 0 then effect('bid_timeout', CID, table.concat(missing, ',')) end
+if #missing > 0 then effect('bid_timeout', CID, missing) end
 for _, name in ipairs(sorted_keys(bids)) do
   if not ROLE_OF[name] then effect('unknown_bidder', CID, cut(name, 64)) end
 end
-if others > 0 then effect('unknown_bidders', CID, tostring(others)) end
+if others > 0 then effect('unknown_bidders', CID, others) end
 redis.call('ZREM', BIDDING, CID)
 local phase = initial_phase(snapshot)
 if phase then

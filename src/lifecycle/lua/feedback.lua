@@ -32,7 +32,7 @@ local function create_feedback_claim(c, target, agent, role, review_ids, version
   publish_workflow('feedback_claim_created', '{"feedback_claim_id":' .. enc_str(id)
     .. ',"iteration":' .. string.format('%d', version) .. ',"original_claim_id":' .. enc_str(c.key_id)
     .. ',"target_agent_role":' .. enc_str(role) .. '}')
-  effect('feedback_claim', c.key_id, id, agent, string.format('%d', version))
+  effect('feedback_claim', c.key_id, id, agent, version)
 end
 
 -- The target's version: decimal digits, as producers write it; anything else

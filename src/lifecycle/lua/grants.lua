@@ -61,5 +61,5 @@ local function grant(c, phase, all_bids)
     publish_workflow('claim_granted', '{"agent_image_id":' .. enc_str(image) .. ',"agent_name":' .. enc_str(name)
       .. ',"claim_id":' .. claim_json .. ',"grant_type":"' .. kind .. '"}')
   end
-  effect('granted', c.key_id, phase, table.concat(names, ','))
+  effect('granted', c.key_id, phase, names)
 end

@@ -1,6 +1,10 @@
 -- lib.lua: what every lifecycle script shares. It is concatenated in front of
--- each decision script at build time (see src/lifecycle/scripts.rs), so every
+-- each decision script at start-up (see src/lifecycle/scripts.rs), so every
 -- decision stays one atomic script that Redis runs alone.
+--
+-- Answers follow protocol 2 (src/blackboard/effects.rs): a list of rows, each
+-- a tag and its cells (strings, integers, lists of strings). The version is
+-- stated below and checked against the decoder's before the scripts load.
 --
 -- ARGV common to every lifecycle script:
 --   ARGV[1] key prefix, e.g. 'sett:prod:'
@@ -14,6 +18,7 @@
 -- Every decision reads the claim's current state first, so a replay or a
 -- second replica changes nothing and publishes nothing.
 
+local PROTOCOL = 2
 local P = ARGV[1]
 local MAX_ITER = tonumber(ARGV[3]) or 3
 local SEED = ARGV[4]
@@ -32,7 +37,7 @@ end
 local function role_of(name) return ROLE_OF[name] or name end
 
 -- What the script did, for the orchestrator's log lines and metrics: a list
--- of string lists, e.g. {'granted', claim_id, 'review', 'A,B'}.
+-- of rows, e.g. {'granted', claim_id, 'review', {'A', 'B'}}.
 local EFFECTS = {}
 local function effect(...) EFFECTS[#EFFECTS + 1] = { ... } end
 

@@ -1,0 +1,252 @@
+//! The one decoder of every decision script's answer (protocol in
+//! `effects`): rows of a tag and cells, read by position into typed effects.
+//! Anything else is an [`UnexpectedReply`], never a guess.
+
+use redis::Value;
+
+use super::effects::{Cause, Effect, Phase};
+use crate::ids::{ArtefactId, ClaimId};
+
+/// An answer no script of ours gives (another script under our SHA?).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnexpectedReply;
+
+impl std::fmt::Display for UnexpectedReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unexpected reply from a decision script")
+    }
+}
+
+/// Decodes a script's whole answer: a list of rows.
+pub fn decode(reply: &Value) -> Result<Vec<Effect>, UnexpectedReply> {
+    let Value::Array(rows) = reply else {
+        return Err(UnexpectedReply);
+    };
+    rows.iter()
+        .map(|row| match row {
+            Value::Array(cells) => Row(cells).effect(),
+            _ => Err(UnexpectedReply),
+        })
+        .collect()
+}
+
+/// One row's cells, read by position.
+struct Row<'a>(&'a [Value]);
+
+type Cell<T> = Result<T, UnexpectedReply>;
+
+impl Row<'_> {
+    fn text(&self, i: usize) -> Cell<String> {
+        match self.0.get(i) {
+            Some(Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+            Some(Value::SimpleString(s)) => Ok(s.clone()),
+            _ => Err(UnexpectedReply),
+        }
+    }
+
+    fn int(&self, i: usize) -> Cell<i64> {
+        match self.0.get(i) {
+            Some(Value::Int(n)) => Ok(*n),
+            _ => Err(UnexpectedReply),
+        }
+    }
+
+    fn count(&self, i: usize) -> Cell<u64> {
+        u64::try_from(self.int(i)?).map_err(|_| UnexpectedReply)
+    }
+
+    fn list(&self, i: usize) -> Cell<Vec<String>> {
+        match self.0.get(i) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+                    _ => Err(UnexpectedReply),
+                })
+                .collect(),
+            _ => Err(UnexpectedReply),
+        }
+    }
+
+    fn claim(&self, i: usize) -> Cell<ClaimId> {
+        ClaimId::parse(&self.text(i)?).ok_or(UnexpectedReply)
+    }
+
+    fn artefact(&self, i: usize) -> Cell<ArtefactId> {
+        ArtefactId::parse(&self.text(i)?).ok_or(UnexpectedReply)
+    }
+
+    fn phase(&self, i: usize) -> Cell<Phase> {
+        Phase::parse(&self.text(i)?).ok_or(UnexpectedReply)
+    }
+
+    fn effect(&self) -> Cell<Effect> {
+        let claim = || self.claim(1);
+        Ok(match self.text(0)?.as_str() {
+            "created" => Effect::Created { claim: claim()? },
+            "duplicate" => Effect::Duplicate {
+                existing: self.text(1)?,
+            },
+            "not_found" => Effect::NotFound,
+            "invalid" => Effect::Invalid {
+                reason: self.text(1)?,
+            },
+            "index_conflict" => Effect::IndexConflict {
+                key_type: self.text(1)?,
+            },
+            "skipped" => Effect::Skipped {
+                structural_type: self.text(1)?,
+                artefact_type: self.text(2)?,
+            },
+            "delivered" => Effect::Delivered {
+                claim: claim()?,
+                phase: self.phase(2)?,
+                role: self.text(3)?,
+                artefact: self.artefact(4)?,
+            },
+            "granted" => Effect::Granted {
+                claim: claim()?,
+                phase: self.phase(2)?,
+                agents: self.list(3)?,
+            },
+            "review_approved" => Effect::ReviewApproved {
+                claim: claim()?,
+                role: self.text(2)?,
+                review: self.text(3)?,
+            },
+            "review_rejected" => Effect::ReviewRejected {
+                claim: claim()?,
+                role: self.text(2)?,
+                review: self.text(3)?,
+            },
+            "complete" => Effect::Complete { claim: claim()? },
+            "terminated" => Effect::Terminated {
+                claim: claim()?,
+                cause: Cause::parse(&self.text(2)?).ok_or(UnexpectedReply)?,
+                reason: self.text(3)?,
+            },
+            "feedback_claim" => Effect::FeedbackClaim {
+                claim: claim()?,
+                feedback_claim: self.claim(2)?,
+                agent: self.text(3)?,
+                iteration: self.count(4)?,
+            },
+            "failure_artefact" => Effect::FailureArtefact {
+                claim: claim()?,
+                artefact: self.artefact(2)?,
+                kind: self.text(3)?,
+            },
+            "reworked" => Effect::Reworked {
+                claim: claim()?,
+                artefact: self.artefact(2)?,
+            },
+            "dormant" => Effect::Dormant { claim: claim()? },
+            "bid_timeout" => Effect::BidTimeout {
+                claim: claim()?,
+                agents: self.list(2)?,
+            },
+            "invalid_bid" => Effect::InvalidBid {
+                claim: claim()?,
+                agent: self.text(2)?,
+                value: self.text(3)?,
+            },
+            "unknown_bidder" => Effect::UnknownBidder {
+                claim: claim()?,
+                agent: self.text(2)?,
+            },
+            "unknown_bidders" => Effect::UnknownBidders {
+                claim: claim()?,
+                count: self.count(2)?,
+            },
+            "waiting" => Effect::Waiting {
+                claim: claim()?,
+                missing: self.count(2)?,
+            },
+            "not_bidding" => Effect::NotBidding { claim: claim()? },
+            "not_active" => Effect::NotActive { claim: claim()? },
+            "running" => Effect::Running { claim: claim()? },
+            _ => return Err(UnexpectedReply),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: &str = "11111111-2222-4333-8444-555555555555";
+
+    fn s(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn rows(rows: Vec<Vec<Value>>) -> Value {
+        Value::Array(rows.into_iter().map(Value::Array).collect())
+    }
+
+    fn claim() -> ClaimId {
+        ClaimId::parse(C).unwrap()
+    }
+
+    #[test]
+    fn rows_decode_into_typed_effects() {
+        let reply = rows(vec![
+            vec![
+                s("granted"),
+                s(C),
+                s("review"),
+                Value::Array(vec![s("A"), s("B,C")]),
+            ],
+            vec![s("waiting"), s(C), Value::Int(2)],
+            vec![s("not_found")],
+            vec![s("terminated"), s(C), s("phase_timeout"), s("why")],
+            vec![s("bid_timeout"), s(C), Value::Array(vec![])],
+        ]);
+        assert_eq!(
+            decode(&reply),
+            Ok(vec![
+                Effect::Granted {
+                    claim: claim(),
+                    phase: Phase::Review,
+                    agents: vec!["A".into(), "B,C".into()]
+                },
+                Effect::Waiting {
+                    claim: claim(),
+                    missing: 2
+                },
+                Effect::NotFound,
+                Effect::Terminated {
+                    claim: claim(),
+                    cause: Cause::PhaseTimeout,
+                    reason: "why".into()
+                },
+                Effect::BidTimeout {
+                    claim: claim(),
+                    agents: vec![]
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn anything_else_is_unexpected() {
+        for bad in [
+            rows(vec![vec![s("granted"), s(C)]]),
+            rows(vec![vec![s("what")]]),
+            rows(vec![vec![]]),
+            rows(vec![vec![s("granted"), s(C), s("review"), s("A,B")]]),
+            rows(vec![vec![
+                s("granted"),
+                s("not-an-id"),
+                s("review"),
+                Value::Array(vec![]),
+            ]]),
+            rows(vec![vec![s("waiting"), s(C), s("2")]]),
+            rows(vec![vec![s("waiting"), s(C), Value::Int(-1)]]),
+            rows(vec![vec![s("terminated"), s(C), s("bored"), s("x")]]),
+            s("created"),
+        ] {
+            assert_eq!(decode(&bad), Err(UnexpectedReply), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What a decision script reports: the protocol between our Lua and our Rust.
+//!
+//! Every decision is one server-side script that writes and publishes; the
+//! orchestrator only tells the operator what it did (log lines, metrics) and
+//! acts on the few answers that need it (a claim created, a worker to start).
+//! Each script answers a list of rows, one per thing it did; a row is a tag
+//! followed by its cells, each a string, an integer or a list of strings
+//! (never a comma-joined string). `decode` is the one decoder of every
+//! script's answer, into typed [`Effect`]s.
+//!
+//! Every script states the protocol version it speaks (`local PROTOCOL = N`
+//! in `lifecycle/lua/lib.lua` and `phase1/claim.lua`); it is checked against
+//! [`PROTOCOL`] before the scripts are loaded (`redis_io::scripts`), so a
+//! script and a decoder that disagree stop the start-up instead of failing
+//! claim after claim.
+
+use crate::ids::{ArtefactId, ClaimId};
+
+/// The reply protocol this decoder reads. Bump it with any change to a row.
+pub const PROTOCOL: i64 = 2;
+
+/// The phases a claim goes through, as scripts and log lines name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Review,
+    Parallel,
+    Exclusive,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::Review, Phase::Parallel, Phase::Exclusive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Review => "review",
+            Phase::Parallel => "parallel",
+            Phase::Exclusive => "exclusive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Why a claim was terminated (the `cause` of its log line and metric).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    ReviewRejected,
+    MaxIterations,
+    MissingAgent,
+    AgentFailure,
+    PhaseTimeout,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 5] = [
+        Cause::ReviewRejected,
+        Cause::MaxIterations,
+        Cause::MissingAgent,
+        Cause::AgentFailure,
+        Cause::PhaseTimeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::ReviewRejected => "review_rejected",
+            Cause::MaxIterations => "max_iterations",
+            Cause::MissingAgent => "missing_agent",
+            Cause::AgentFailure => "agent_failure",
+            Cause::PhaseTimeout => "phase_timeout",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// One thing a script did (or found).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// The artefact got its claim.
+    Created {
+        claim: ClaimId,
+    },
+    /// The artefact already had one (its index entry's value).
+    Duplicate {
+        existing: String,
+    },
+    /// No artefact hash.
+    NotFound,
+    /// The artefact hash cannot be judged (yet): not a hash, fields missing.
+    Invalid {
+        reason: String,
+    },
+    /// The artefact's `claim_by_artefact` key holds another type than a
+    /// string: its claim cannot be looked up, so none is made.
+    IndexConflict {
+        key_type: String,
+    },
+    /// Terminal (and in lifecycle mode Failure and Review) artefacts get no claim.
+    Skipped {
+        structural_type: String,
+        artefact_type: String,
+    },
+    Delivered {
+        claim: ClaimId,
+        phase: Phase,
+        role: String,
+        artefact: ArtefactId,
+    },
+    Granted {
+        claim: ClaimId,
+        phase: Phase,
+        agents: Vec<String>,
+    },
+    ReviewApproved {
+        claim: ClaimId,
+        role: String,
+        review: String,
+    },
+    ReviewRejected {
+        claim: ClaimId,
+        role: String,
+        review: String,
+    },
+    Complete {
+        claim: ClaimId,
+    },
+    Terminated {
+        claim: ClaimId,
+        cause: Cause,
+        reason: String,
+    },
+    FeedbackClaim {
+        claim: ClaimId,
+        feedback_claim: ClaimId,
+        agent: String,
+        iteration: u64,
+    },
+    FailureArtefact {
+        claim: ClaimId,
+        artefact: ArtefactId,
+        kind: String,
+    },
+    Reworked {
+        claim: ClaimId,
+        artefact: ArtefactId,
+    },
+    /// Every bid was `ignore`: nothing is granted.
+    Dormant {
+        claim: ClaimId,
+    },
+    BidTimeout {
+        claim: ClaimId,
+        agents: Vec<String>,
+    },
+    InvalidBid {
+        claim: ClaimId,
+        agent: String,
+        value: String,
+    },
+    UnknownBidder {
+        claim: ClaimId,
+        agent: String,
+    },
+    /// A bids hash too large to list: this many fields of unknown names.
+    UnknownBidders {
+        claim: ClaimId,
+        count: u64,
+    },
+    /// Still collecting bids: this many registered agents have not bid.
+    Waiting {
+        claim: ClaimId,
+        missing: u64,
+    },
+    NotBidding {
+        claim: ClaimId,
+    },
+    NotActive {
+        claim: ClaimId,
+    },
+    Running {
+        claim: ClaimId,
+    },
+}

@@ -1,0 +1,295 @@
+//! Catch-up: after every subscribe, and every few minutes, claim what Pub/Sub
+//! never delivered.
+//!
+//! Pub/Sub is at-most-once: whatever was published while we were down,
+//! reconnecting, or dropped by Redis is gone from the channel, but not from
+//! the blackboard. Subscribing first and then walking `sett:{i}:artefact:*`
+//! leaves no window uncovered. The walk streams SCAN batches (memory stays
+//! flat), skips artefacts that already have an index entry (one pipelined
+//! EXISTS per batch), and runs the same atomic claim script for the rest, a
+//! pipelined batch at a time, so Terminal artefacts stay unclaimed and racing
+//! replicas still make one claim. A slow periodic pass (every
+//! `SETT_CATCHUP_INTERVAL`, default 5 minutes) claims what arrived
+//! incomplete and was given up by the retries (see `retry`).
+//!
+//! A pass outlives its session: the [`CatchUp`] state, cursor included, is
+//! handed back when the session stops (always between two SCAN batches, never
+//! inside one) and the next session resumes the pass from its cursor, since a
+//! SCAN cursor stays valid across connections to the same server (same
+//! `run_id`; on another server the pass starts over). Counts are committed per
+//! completed batch, so a resumed pass counts every key once. The resumed pass
+//! is followed by a full one, for what was written during the outage.
+//!
+//! In lifecycle mode the same walk also replays what agents delivered while
+//! no orchestrator listened (see `lifecycle::catchup`): the artefact ids of
+//! the claims that can still progress are loaded when a pass starts or
+//! resumes, and unindexed artefacts sourced from them go through the
+//! artefact decision too. Bids are replayed by the lifecycle's sweep.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use futures_lite::FutureExt as _;
+use redis::aio::MultiplexedConnection;
+use redis::RedisError;
+use smol::channel::Receiver;
+
+use super::ctx::SessionCtx;
+use super::outcome::{claim_and_report, Job, Source};
+use crate::ids::ArtefactId;
+use crate::lifecycle::catchup;
+use crate::log::Line;
+use crate::metrics::inc;
+use crate::redis_io::ends_session;
+
+mod state;
+pub use state::CatchUp;
+use state::{Pass, Totals};
+
+/// Keys asked for per SCAN step.
+const SCAN_COUNT: usize = 1000;
+/// Claim scripts the catch-up keeps in flight (live events have their own pool).
+const CLAIMS_IN_FLIGHT: usize = 32;
+
+/// How a walk stopped.
+enum Walk {
+    Complete,
+    /// The session is stopping: the pass is kept, to be resumed.
+    Stopped,
+    /// Redis refused a SCAN or EXISTS: the pass is retried later.
+    Failed(String),
+    /// The session must end (connection lost, READONLY…): the pass is kept.
+    Lost(String),
+}
+
+/// Runs passes for one session: asked for (one per subscribe, more when the
+/// queue overflowed or a claim failed; requests during a pass coalesce into
+/// one), periodic, or retried after failures (5 s, 10 s… at most 5 min).
+/// Returns the state when the session stops.
+pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) -> CatchUp {
+    let mut conn = ctx.conn.clone();
+    if let Some(pass) = &mut state.pass {
+        let here = server_id(&mut conn).await;
+        if here.is_some() && here == pass.server {
+            pass.resumed += 1;
+            Line::info("reconcile_resumed")
+                .num("scanned", pass.totals.scanned)
+                .emit();
+        } else {
+            state.pass = None;
+            state.wanted = true;
+        }
+    }
+    loop {
+        if state.pass.is_none() {
+            if !wait_until_due(&ctx, &mut state, &requests).await {
+                return state;
+            }
+            state.wanted = false;
+            state.retry = false;
+            state.pass = Some(Pass {
+                cursor: 0,
+                server: server_id(&mut conn).await,
+                totals: Totals::default(),
+                started: Instant::now(),
+                resumed: 0,
+                active: catchup::Active::Artefacts(Default::default()),
+            });
+            Line::info("reconcile_started").emit();
+        }
+        let Some(pass) = state.pass.as_mut() else {
+            continue;
+        };
+        if let Some(lc) = &ctx.shared.lifecycle {
+            pass.active = match catchup::active_artefacts(&mut conn, lc).await {
+                Ok(active) => active,
+                Err(e) if ends_session(&e) => {
+                    scan_error(&ctx, &e.to_string());
+                    ctx.end(format!("catch-up scan: {e}"));
+                    return state;
+                }
+                Err(e) => {
+                    scan_error(&ctx, &e.to_string());
+                    state.pass_ended(true);
+                    continue;
+                }
+            };
+        }
+        match walk(&ctx, &mut conn, pass).await {
+            Walk::Complete => {
+                report(pass, true);
+                let failed = pass.totals.failed > 0;
+                state.pass_ended(failed);
+            }
+            Walk::Stopped if ctx.shared.shutdown.is_triggered() => {
+                report(pass, false);
+                state.pass = None;
+                return state;
+            }
+            Walk::Stopped => return state,
+            Walk::Failed(reason) => {
+                scan_error(&ctx, &reason);
+                state.pass_ended(true);
+            }
+            Walk::Lost(reason) => {
+                scan_error(&ctx, &reason);
+                ctx.end(format!("catch-up scan: {reason}"));
+                return state;
+            }
+        }
+    }
+}
+
+fn scan_error(ctx: &SessionCtx, reason: &str) {
+    inc(&ctx.shared.metrics.redis_errors);
+    Line::error("redis_error")
+        .str("operation", "reconcile")
+        .str("error", reason)
+        .emit();
+}
+
+fn report(pass: &Pass, complete: bool) {
+    let t = &pass.totals;
+    Line::info("reconcile_complete")
+        .num("scanned", t.scanned)
+        .num("unclaimed", t.unclaimed)
+        .num("claimed", t.claimed)
+        .num("failed", t.failed)
+        .num("duration_ms", pass.started.elapsed().as_millis() as u64)
+        .num("resumed", pass.resumed)
+        .bool("interrupted", !complete)
+        .emit();
+}
+
+/// Waits until a pass is due; false when the session stops first.
+async fn wait_until_due(ctx: &SessionCtx, state: &mut CatchUp, requests: &Receiver<()>) -> bool {
+    loop {
+        while requests.try_recv().is_ok() {
+            state.wanted = true;
+        }
+        let wake_at = match state.due(Instant::now()) {
+            Ok(()) => return true,
+            Err(at) => at,
+        };
+        let timer = async {
+            match wake_at {
+                Some(t) => {
+                    smol::Timer::at(t).await;
+                }
+                None => futures_lite::future::pending().await,
+            }
+        };
+        let asked = async {
+            let _ = requests.recv().await;
+            state.wanted = true;
+        };
+        if ctx.stop.unless_triggered(timer.or(asked)).await.is_none() {
+            return false;
+        }
+    }
+}
+
+/// The `run_id` of the server behind `conn`, if it tells.
+async fn server_id(conn: &mut MultiplexedConnection) -> Option<String> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .map(|id| id.trim().to_string())
+}
+
+fn classify(e: RedisError) -> Walk {
+    if ends_session(&e) {
+        Walk::Lost(e.to_string())
+    } else {
+        Walk::Failed(e.to_string())
+    }
+}
+
+/// Walks on from the pass's cursor, a SCAN batch at a time.
+async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pass) -> Walk {
+    let shared = &ctx.shared;
+    let pattern = shared.keys.artefact_pattern();
+    loop {
+        if ctx.stopping() {
+            return Walk::Stopped;
+        }
+        let step: Result<(u64, Vec<Vec<u8>>), RedisError> = redis::cmd("SCAN")
+            .arg(pass.cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(conn)
+            .await;
+        let (next, keys) = match step {
+            Ok(step) => step,
+            Err(e) => return classify(e),
+        };
+        let ids: Vec<ArtefactId> = keys
+            .iter()
+            .filter_map(|k| shared.keys.artefact_id_of(k))
+            .collect();
+        let unclaimed = match unclaimed(ctx, conn, &ids).await {
+            Ok(u) => u,
+            Err(e) => return classify(e),
+        };
+        let n_unclaimed = unclaimed.len() as u64;
+        let todo = match &shared.lifecycle {
+            None => unclaimed,
+            Some(_) => match catchup::select(conn, &shared.keys, &unclaimed, &pass.active).await {
+                Ok(todo) => todo,
+                Err(e) => return classify(e),
+            },
+        };
+        // One pipeline per chunk: at most CLAIMS_IN_FLIGHT scripts in flight.
+        for chunk in todo.chunks(CLAIMS_IN_FLIGHT) {
+            let now = Instant::now();
+            let jobs: Vec<Job> = chunk.iter().map(|id| Job::new(*id, now)).collect();
+            let report =
+                claim_and_report(shared, conn, &jobs, Source::Reconcile, &mut |_| false).await;
+            pass.totals.claimed += report.created;
+            pass.totals.failed += report.failed;
+            if let Some(reason) = report.end_session {
+                return Walk::Lost(reason);
+            }
+        }
+        // The batch is done: count it, and move the cursor past it.
+        pass.totals.scanned += ids.len() as u64;
+        pass.totals.unclaimed += n_unclaimed;
+        shared
+            .metrics
+            .reconcile_scanned
+            .fetch_add(ids.len() as u64, Relaxed);
+        pass.cursor = next;
+        if next == 0 {
+            inc(&shared.metrics.reconcile_runs);
+            return Walk::Complete;
+        }
+    }
+}
+
+/// The ids among `ids` that have no index entry (one pipelined EXISTS).
+async fn unclaimed(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    ids: &[ArtefactId],
+) -> Result<Vec<ArtefactId>, RedisError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for id in ids {
+        pipe.exists(ctx.shared.keys.claim_by_artefact(id));
+    }
+    let claimed: Vec<bool> = pipe.query_async(conn).await?;
+    Ok(ids
+        .iter()
+        .zip(claimed)
+        .filter(|(_, c)| !c)
+        .map(|(id, _)| *id)
+        .collect())
+}

@@ -1,0 +1,82 @@
+//! What every task of one session holds: the shared state, the session's
+//! command connection, its stop signal, and the two ways back to the session
+//! (end it; ask for a catch-up pass).
+
+use std::sync::Arc;
+
+use redis::aio::MultiplexedConnection;
+use smol::channel::{Receiver, Sender};
+
+use super::outcome::Report;
+use super::shared::Shared;
+use crate::shutdown::Shutdown;
+
+/// What every task of one session holds.
+#[derive(Clone)]
+pub struct SessionCtx {
+    pub shared: Arc<Shared>,
+    /// The session's command connection.
+    pub conn: MultiplexedConnection,
+    /// Raised when the session ends: tasks return at their next batch boundary.
+    pub stop: Shutdown,
+    end: Sender<String>,
+    catch_up: Sender<()>,
+}
+
+/// The session's ends of a [`SessionCtx`]'s two ways back.
+pub struct Requests {
+    /// Why the session must end (the first reason given).
+    pub end: Receiver<String>,
+    /// Catch-up passes asked for (they coalesce).
+    pub catch_up: Receiver<()>,
+}
+
+impl SessionCtx {
+    pub fn new(
+        shared: Arc<Shared>,
+        conn: MultiplexedConnection,
+        stop: Shutdown,
+    ) -> (SessionCtx, Requests) {
+        let (end, end_rx) = smol::channel::bounded::<String>(1);
+        let (catch_up, catch_up_rx) = smol::channel::bounded::<()>(1);
+        let ctx = SessionCtx {
+            shared,
+            conn,
+            stop,
+            end,
+            catch_up,
+        };
+        let requests = Requests {
+            end: end_rx,
+            catch_up: catch_up_rx,
+        };
+        (ctx, requests)
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.is_triggered()
+    }
+
+    /// Ends the session (the first reason given wins).
+    pub fn end(&self, reason: String) {
+        let _ = self.end.try_send(reason);
+    }
+
+    /// Asks for a catch-up pass (requests coalesce; ignored when it is off).
+    pub fn request_catch_up(&self) {
+        let _ = self.catch_up.try_send(());
+    }
+
+    /// Acts on a batch's report; true when the task must return (session over).
+    pub fn after_batch(&self, report: Report) -> bool {
+        if let Some(reason) = report.end_session {
+            self.end(reason);
+            return true;
+        }
+        if report.failed > 0 {
+            // Not lost: the catch-up scan retries what Redis refused.
+            self.request_catch_up();
+        }
+        false
+    }
+}

@@ -1,0 +1,32 @@
+//! State every task shares, read-mostly, behind one `Arc`: the configuration,
+//! the keys, the deciders' settings and counters, health and the stop signal.
+
+use crate::blackboard::Keys;
+use crate::config::Config;
+use crate::health::Health;
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+
+/// State every task shares.
+pub struct Shared {
+    pub config: Config,
+    pub keys: Keys,
+    /// Present in lifecycle mode (an agent registry was found).
+    pub lifecycle: Option<Lifecycle>,
+    pub metrics: Metrics,
+    pub health: Health,
+    pub shutdown: Shutdown,
+}
+
+impl Shared {
+    /// Every metric of the process as Prometheus text: Phase 1's, then the
+    /// lifecycle's when it runs.
+    pub fn metrics_text(&self) -> String {
+        let mut out = self.metrics.render();
+        if let Some(lc) = &self.lifecycle {
+            lc.metrics.render(&mut out);
+        }
+        out
+    }
+}

@@ -1,0 +1,114 @@
+//! The sweep task: about once a second, each replica runs the lifecycle's
+//! sweep steps (`lifecycle::sweep`: bid timeouts, the walk over claims
+//! collecting bids, phase timeouts, gauges) and keeps the instance lock
+//! fresh (`lifecycle::lock`). Each step runs whole: the session's stop is
+//! looked at between steps, never inside one.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::RedisError;
+
+use super::ctx::SessionCtx;
+use super::outcome::{decision_error, report_decisions};
+use super::shared::Shared;
+use crate::lifecycle::{lock, sweep, Lifecycle};
+use crate::log::Lines;
+use crate::redis_io::ends_session;
+
+/// How often a replica sweeps.
+pub const PERIOD: Duration = Duration::from_secs(1);
+/// Every this many sweeps, every waiting claim's bids are looked at.
+pub const FULL_BID_CHECK_EVERY: u64 = 5;
+/// Every this many sweeps, the lock is refreshed (10 s, expiry 30 s).
+pub const LOCK_EVERY: u64 = 10;
+
+/// Sweeps about once a second until the session stops. Each step runs whole
+/// (the session's stop is looked at between steps, never inside one).
+pub(super) async fn run(ctx: SessionCtx) {
+    let Some(lc) = ctx.shared.lifecycle.as_ref() else {
+        return;
+    };
+    let mut conn = ctx.conn.clone();
+    // The first sweep walks every claim collecting bids: after a restart or a
+    // reconnect that is how bids written while no orchestrator listened are seen.
+    let mut round: u64 = 0;
+    let mut cursor: u64 = 0;
+    loop {
+        if ctx.stopping() {
+            if ctx.shared.shutdown.is_triggered() {
+                lock::release(&mut conn, lc).await;
+            }
+            return;
+        }
+        let walk = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0;
+        if let Err(reason) = sweep_once(&ctx.shared, lc, &mut conn, round, walk, &mut cursor).await
+        {
+            ctx.end(reason);
+            return;
+        }
+        round += 1;
+        // Walk on without pausing while a walk over many claims is under way.
+        if cursor == 0 {
+            // Stopped or not, the loop's head decides (and releases the lock).
+            let _ = ctx.stop.unless_triggered(smol::Timer::after(PERIOD)).await;
+        }
+    }
+}
+
+/// One round. Each step stands alone: one that Redis refuses (a junk key,
+/// OOM…) is logged and the others still run, the lock first. `Err` only when
+/// the session must end (connection lost, READONLY…).
+async fn sweep_once(
+    shared: &Shared,
+    lc: &Lifecycle,
+    conn: &mut MultiplexedConnection,
+    round: u64,
+    walk: bool,
+    cursor: &mut u64,
+) -> Result<(), String> {
+    let mut lines = Lines::default();
+    let mut failed = |what: &str, e: RedisError| -> Result<(), String> {
+        lines.push(decision_error(shared, "sweep", &format!("{what}: {e}")));
+        if ends_session(&e) {
+            return Err(format!("sweep: {what}: {e}"));
+        }
+        Ok(())
+    };
+    if round.is_multiple_of(LOCK_EVERY) {
+        if let Err(e) = lock::refresh(conn, lc).await {
+            failed("lock", e)?;
+        }
+    }
+    let mut decided = Vec::new();
+    match sweep::expired_bids(conn, lc).await {
+        Ok(more) => decided.extend(more),
+        Err(e) => failed("bid timeouts", e)?,
+    }
+    if walk {
+        match sweep::missed_bids_step(conn, lc, *cursor).await {
+            Ok((next, more)) => {
+                *cursor = next;
+                decided.extend(more);
+            }
+            Err(e) => {
+                // Start the walk again next time rather than stick on one step.
+                *cursor = 0;
+                failed("bids walk", e)?;
+            }
+        }
+    }
+    match sweep::expired_phases(conn, lc).await {
+        Ok(more) => decided.extend(more),
+        Err(e) => failed("phase timeouts", e)?,
+    }
+    if *cursor == 0 {
+        if let Err(e) = sweep::gauges(conn, lc).await {
+            failed("gauges", e)?;
+        }
+    }
+    lines.emit();
+    let since = std::iter::repeat(None);
+    let report = report_decisions(shared, lc, "sweep", Ok(decided), since);
+    report.end_session.map_or(Ok(()), Err)
+}

@@ -1,0 +1,235 @@
+//! Artefact and claim ids as producers write them.
+//!
+//! The Go client checks an artefact id with its UUID library's `Parse` and then
+//! uses the string **as written**: the hash key, the index key, the claim's
+//! `artefact_id` and the events all carry the producer's spelling, and agents
+//! look claims up by that same string. So we accept exactly the forms that
+//! parser documents and never normalise:
+//!
+//! - `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in any letter case;
+//! - the same wrapped in braces, `{…}` (Microsoft style);
+//! - the same after `urn:uuid:` (prefix in any letter case);
+//! - 32 hex digits without dashes, any letter case.
+//!
+//! Go's parser only looks at the middle 36 bytes of a 38-byte string; we
+//! insist that they are wrapped in `{` and `}`, so a key is never built from
+//! other outer bytes (`*`, spaces, control characters). Everything else is
+//! refused, and no key is ever built from a refused id.
+
+use std::fmt;
+
+mod random;
+pub use random::new_v4;
+
+/// The longest accepted form: `urn:uuid:` + 36.
+pub const MAX_ID_LEN: usize = 45;
+
+/// An id in one of the accepted forms, stored inline (no allocation on the
+/// event path). Only ASCII is ever stored (checked by [`parse_bytes`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Text {
+    len: u8,
+    bytes: [u8; MAX_ID_LEN],
+}
+
+impl Text {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+
+    fn of_uuid(id: uuid::Uuid) -> Text {
+        let mut bytes = [0u8; MAX_ID_LEN];
+        id.hyphenated().encode_lower(&mut bytes[..36]);
+        Text { len: 36, bytes }
+    }
+}
+
+/// Two kinds of id share the forms and the storage but are never mixed up:
+/// an artefact's id and a claim's id.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(Text);
+
+        impl $name {
+            /// The id exactly as it was written.
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            /// Accepts one of the forms in the module documentation.
+            pub fn parse(s: &str) -> Option<$name> {
+                Self::parse_bytes(s.as_bytes())
+            }
+
+            /// [`Self::parse`] on bytes (keys found by SCAN are bytes).
+            pub fn parse_bytes(b: &[u8]) -> Option<$name> {
+                checked(b).map($name)
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            /// The canonical lower-case form (what Sett's own programs write).
+            fn from(id: uuid::Uuid) -> $name {
+                $name(Text::of_uuid(id))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.as_str())
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl IdText for $name {
+            fn push_to(&self, out: &mut String) {
+                out.push_str(self.as_str());
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A validated artefact id, as the producer wrote it.
+    ArtefactId
+);
+id_type!(
+    /// A claim id: one we minted (canonical v4), or one read from Redis or an
+    /// event and checked, so it can be part of a key.
+    ClaimId
+);
+
+/// An id that can be written into a key: one we generated, or one we checked.
+pub trait IdText {
+    fn push_to(&self, out: &mut String);
+}
+
+impl IdText for uuid::Uuid {
+    fn push_to(&self, out: &mut String) {
+        push_uuid(out, self);
+    }
+}
+
+impl IdText for str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+/// Appends the canonical text of `id` (without the formatting machinery: this is per claim).
+pub fn push_uuid(out: &mut String, id: &uuid::Uuid) {
+    out.push_str(
+        id.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+}
+
+/// [`ArtefactId::parse`] on bytes (keys found by SCAN are bytes).
+pub fn parse_bytes(b: &[u8]) -> Option<ArtefactId> {
+    ArtefactId::parse_bytes(b)
+}
+
+/// The id in `b` when it has one of the accepted forms.
+fn checked(b: &[u8]) -> Option<Text> {
+    let ok = match b.len() {
+        36 => is_dashed(b),
+        38 => b[0] == b'{' && b[37] == b'}' && is_dashed(&b[1..37]),
+        45 => b[..9].eq_ignore_ascii_case(b"urn:uuid:") && is_dashed(&b[9..]),
+        32 => b.iter().all(u8::is_ascii_hexdigit),
+        _ => false,
+    };
+    if !ok {
+        return None;
+    }
+    let mut bytes = [0u8; MAX_ID_LEN];
+    bytes[..b.len()].copy_from_slice(b);
+    Some(Text {
+        len: b.len() as u8,
+        bytes,
+    })
+}
+
+/// `8-4-4-4-12` hex digits, any letter case.
+fn is_dashed(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6";
+
+    #[test]
+    fn the_five_forms_are_kept_as_written() {
+        for good in [
+            ID.to_string(),
+            ID.to_uppercase(),
+            "4A7c8F1e-2b3D-4c5e-8f90-a1B2c3d4e5f6".to_string(),
+            format!("{{{ID}}}"),
+            format!("urn:uuid:{ID}"),
+            format!("URN:UUID:{}", ID.to_uppercase()),
+            ID.replace('-', ""),
+            ID.replace('-', "").to_uppercase(),
+            "00000000-0000-0000-0000-000000000000".to_string(),
+        ] {
+            let id = ArtefactId::parse(&good).unwrap_or_else(|| panic!("{good}"));
+            assert_eq!(id.as_str(), good);
+            assert_eq!(id.to_string(), good);
+        }
+    }
+
+    #[test]
+    fn everything_else_is_refused() {
+        for bad in [
+            String::new(),
+            "../x".into(),
+            "a*b".into(),
+            "a*:b".into(),
+            format!(" {ID}"),
+            format!("{ID} "),
+            format!("{ID}x"),
+            format!("{ID}\n"),
+            format!("({ID})"),
+            format!("*{ID}*"),
+            format!("{{{ID}"),
+            format!("urn:uuid:{}", ID.replace('-', "")),
+            format!("urn:uid:{ID}x"),
+            format!("uuid:{ID}"),
+            ID.replace('-', "_"),
+            "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5fg".into(),
+            "4a7c8f1e2b3d-4c5e-8f90-a1b2c3d4e5f6-".into(),
+            ID.replace('-', "")[..31].into(),
+            format!("{}0", ID.replace('-', "")),
+            "x".repeat(1000),
+            "é".repeat(18),
+        ] {
+            assert!(ArtefactId::parse(&bad).is_none(), "{bad:?}");
+        }
+        assert!(parse_bytes(b"4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5\xff\xfe").is_none());
+    }
+
+    #[test]
+    fn case_twins_are_distinct() {
+        let lower = ArtefactId::parse(ID).unwrap();
+        let upper = ArtefactId::parse(&ID.to_uppercase()).unwrap();
+        assert_ne!(lower, upper);
+    }
+}

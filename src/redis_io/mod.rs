@@ -1,0 +1,19 @@
+//! Redis I/O: the connections of a session, the streaming subscriber, and
+//! running server-side scripts. Nothing here decides anything about claims;
+//! the deciders build script calls and the engine runs sessions.
+//!
+//! - `connect`: a session's two connections (commands and subscription),
+//!   each step under its own time limit; scripts loaded and their protocol
+//!   checked;
+//! - `errors`: which errors end a session;
+//! - `scripts`: a batch of script calls as one pipeline, answers decoded into
+//!   effects;
+//! - `subscriber`: the hand-written streaming Pub/Sub connection.
+
+pub mod connect;
+pub mod errors;
+pub mod scripts;
+pub mod subscriber;
+
+pub use connect::{connect, connect_at_startup, Clients, ConnectError, Session};
+pub use errors::{ends_session, is_connection_lost};

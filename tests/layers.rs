@@ -1,0 +1,437 @@
+//! The house keeps its layers: every import points down the map written at
+//! the top of `src/lib.rs` (and copied in `docs/development.md`), siblings of
+//! a layer never import each other, and no files import each other in a
+//! loop, in the orchestrator or in the workspace's other crates.
+//!
+//! Imports are read from the source: `use crate::…`, `use super::…`,
+//! `use self::…` (grouped forms too) and paths written inline
+//! (`crate::log::Line::warn(…)`). Comments, strings and `#[cfg(test)]`
+//! modules are not part of the house. A failure names the two files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// One crate's source: module path (`["engine", "pool"]`) -> file.
+struct Crate {
+    modules: BTreeMap<Vec<String>, PathBuf>,
+}
+
+impl Crate {
+    /// Every module file under `src`, reached from `root_file` through `mod` lines.
+    fn read(src: &Path, root_file: &str) -> Crate {
+        let mut modules = BTreeMap::new();
+        let mut todo = vec![(Vec::new(), src.join(root_file))];
+        while let Some((path, file)) = todo.pop() {
+            let code = code_of(&std::fs::read_to_string(&file).unwrap());
+            let dir = if path.is_empty() || file.ends_with("mod.rs") {
+                file.parent().unwrap().to_path_buf()
+            } else {
+                file.with_extension("")
+            };
+            for child in declared_modules(&code) {
+                let candidates = [
+                    dir.join(format!("{child}.rs")),
+                    dir.join(&child).join("mod.rs"),
+                ];
+                if let Some(found) = candidates.into_iter().find(|c| c.exists()) {
+                    let mut sub = path.clone();
+                    sub.push(child);
+                    todo.push((sub, found));
+                }
+            }
+            modules.insert(path, file);
+        }
+        Crate { modules }
+    }
+
+    /// The file of the longest prefix of `path` that is a module.
+    fn resolve(&self, path: &[String]) -> Option<&PathBuf> {
+        (0..=path.len())
+            .rev()
+            .find_map(|n| self.modules.get(&path[..n]))
+    }
+
+    /// file -> the files it imports (itself left out).
+    fn imports(&self) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
+        let mut out = BTreeMap::new();
+        for (module, file) in &self.modules {
+            let code = code_of(&std::fs::read_to_string(file).unwrap());
+            let mut to = BTreeSet::new();
+            for path in paths_used(&code) {
+                let absolute = match path.first().map(String::as_str) {
+                    Some("crate") => path[1..].to_vec(),
+                    Some("super") => {
+                        let mut base = module.clone();
+                        let mut rest = &path[..];
+                        while rest.first().map(String::as_str) == Some("super") {
+                            base.pop();
+                            rest = &rest[1..];
+                        }
+                        base.extend(rest.iter().cloned());
+                        base
+                    }
+                    Some("self") => {
+                        let mut base = module.clone();
+                        base.extend(path[1..].iter().cloned());
+                        base
+                    }
+                    _ => continue,
+                };
+                if let Some(target) = self.resolve(&absolute) {
+                    if target != file {
+                        to.insert(target.clone());
+                    }
+                }
+            }
+            out.insert(file.clone(), to);
+        }
+        out
+    }
+}
+
+/// The source without comments, string and char literals, and `#[cfg(test)]` items.
+fn code_of(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        if text[i..].starts_with("//") {
+            i = text[i..].find('\n').map_or(b.len(), |n| i + n);
+        } else if text[i..].starts_with("/*") {
+            i = text[i + 2..].find("*/").map_or(b.len(), |n| i + n + 4);
+        } else if b[i] == b'r'
+            && (text[i + 1..].starts_with('"')
+                || text[i + 1..].starts_with("#\"")
+                || text[i + 1..].starts_with("##\""))
+            && (i == 0 || !is_ident(b[i - 1]))
+        {
+            let hashes = text[i + 1..].bytes().take_while(|&c| c == b'#').count();
+            let close = format!("\"{}", "#".repeat(hashes));
+            let start = i + 2 + hashes;
+            i = text[start..]
+                .find(&close)
+                .map_or(b.len(), |n| start + n + close.len());
+            out.push_str("\"\"");
+        } else if b[i] == b'"' {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+            out.push_str("\"\"");
+        } else if b[i] == b'\'' && char_literal_len(&text[i..]).is_some() {
+            i += char_literal_len(&text[i..]).unwrap();
+            out.push_str("' '");
+        } else {
+            let c = text[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    strip_test_items(&out)
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// `'x'`, `'\n'`, `'\u{1F600}'`, `'é'` (not a lifetime).
+fn char_literal_len(s: &str) -> Option<usize> {
+    let rest = &s[1..];
+    let end = if let Some(escaped) = rest.strip_prefix('\\') {
+        escaped.find('\'')? + 1
+    } else {
+        rest.chars().next()?.len_utf8()
+    };
+    (rest[end..].starts_with('\'')).then_some(end + 2)
+}
+
+/// Removes every item marked `#[cfg(test)]` (a `mod tests { … }` or `mod x;`).
+fn strip_test_items(code: &str) -> String {
+    let mut out = String::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let semi = after.find(';');
+        let brace = after.find('{');
+        let end = match (semi, brace) {
+            (Some(s), Some(b)) if s < b => s + 1,
+            (_, Some(b)) => b + block_len(&after[b..]),
+            (Some(s), None) => s + 1,
+            (None, None) => after.len(),
+        };
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length of the `{ … }` block `s` starts with.
+fn block_len(s: &str) -> usize {
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+/// The names of `mod x;` lines (inline `mod x { … }` blocks are not files).
+fn declared_modules(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("mod ") {
+        if at > 0 && is_ident(code.as_bytes()[at - 1]) {
+            continue;
+        }
+        let rest = &code[at + 4..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && rest[name.len()..].trim_start().starts_with(';') {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Every path named: each leaf of every `use` tree, and inline `crate::`,
+/// `super::` and `self::` paths.
+fn paths_used(code: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("use ") {
+        if at > 0 && is_ident(code.as_bytes()[at - 1]) {
+            continue;
+        }
+        let end = code[at..].find(';').map_or(code.len(), |n| at + n);
+        expand(&code[at + 4..end], &[], &mut out);
+    }
+    let b = code.as_bytes();
+    for start in ["crate::", "super::", "self::"] {
+        for (at, _) in code.match_indices(start) {
+            if at > 0 && (is_ident(b[at - 1]) || b[at - 1] == b':') {
+                continue;
+            }
+            let path: String = code[at..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let path = segments(&path);
+            // `crate::{…}` is a `use` tree, read above.
+            if path.len() > 1 {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.split("::")
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "*")
+        .map(|s| s.split_whitespace().next().unwrap_or(s).to_string())
+        .collect()
+}
+
+/// A `use` tree (`a::{b, c::{d, e}}`) into its paths.
+fn expand(tree: &str, prefix: &[String], out: &mut Vec<Vec<String>>) {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else {
+        let mut path = prefix.to_vec();
+        path.extend(segments(tree));
+        out.push(path);
+        return;
+    };
+    let mut base = prefix.to_vec();
+    base.extend(segments(&tree[..open]));
+    let inner = &tree[open + 1..open + block_len(&tree[open..]) - 1];
+    let mut depth = 0;
+    let mut from = 0;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                expand_item(&inner[from..i], &base, out);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    expand_item(&inner[from..], &base, out);
+}
+
+fn expand_item(item: &str, base: &[String], out: &mut Vec<Vec<String>>) {
+    let item = item.trim();
+    if item == "self" {
+        out.push(base.to_vec());
+    } else if !item.is_empty() {
+        expand(item, base, out);
+    }
+}
+
+/// The layers of `lib.rs`'s map: top-level module -> its layer.
+fn map(text: &str) -> (String, BTreeMap<String, u32>) {
+    let lines: Vec<String> = text
+        .split("```text")
+        .skip(1)
+        .map(|block| {
+            let block = &block[..block.find("```").unwrap_or(block.len())];
+            block
+                .lines()
+                .map(|l| l.trim_start_matches("//!").trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .find(|lines| lines.first().is_some_and(|l| l.starts_with("layer ")))
+        .expect("a ```text block of layer lines");
+    let mut layers = BTreeMap::new();
+    for line in &lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], "layer", "map line {line:?}");
+        let n: u32 = words[1].parse().unwrap();
+        for module in &words[3..] {
+            assert!(
+                layers.insert(module.to_string(), n).is_none(),
+                "{module} twice"
+            );
+        }
+    }
+    (lines.join("\n"), layers)
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(ROOT).unwrap_or(p).display().to_string()
+}
+
+/// A loop of files importing each other: its files, and one import in it.
+fn cycles(graph: &BTreeMap<PathBuf, BTreeSet<PathBuf>>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (from, tos) in graph {
+        for to in tos {
+            // Does `to` reach `from`? Then from -> to is an import in a loop.
+            let mut seen = BTreeSet::new();
+            let mut todo = vec![to];
+            while let Some(f) = todo.pop() {
+                if f == from {
+                    found.push(format!(
+                        "{} imports {}, which imports it back",
+                        rel(from),
+                        rel(to)
+                    ));
+                    break;
+                }
+                if seen.insert(f) {
+                    todo.extend(graph.get(f).into_iter().flatten());
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn imports_point_down_the_map_and_never_loop() {
+    let src = Path::new(ROOT).join("src");
+    let (block, layers) = map(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
+    let krate = Crate::read(&src, "lib.rs");
+    let module_of = |file: &Path| -> String {
+        let rel = file.strip_prefix(&src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        first.trim_end_matches(".rs").to_string()
+    };
+    let graph = krate.imports();
+    let mut wrong = Vec::new();
+    for (from, tos) in &graph {
+        if from.ends_with("src/lib.rs") {
+            continue;
+        }
+        let here = module_of(from);
+        let Some(&mine) = layers.get(&here) else {
+            wrong.push(format!("{} is in no layer of the map", rel(from)));
+            continue;
+        };
+        for to in tos {
+            let there = module_of(to);
+            if there == here {
+                continue;
+            }
+            match layers.get(&there) {
+                Some(&theirs) if theirs < mine => {}
+                Some(&theirs) => wrong.push(format!(
+                    "{} (layer {mine}) imports {} (layer {theirs})",
+                    rel(from),
+                    rel(to)
+                )),
+                None => wrong.push(format!("{} imports {}, in no layer", rel(from), rel(to))),
+            }
+        }
+    }
+    wrong.extend(cycles(&graph));
+    assert!(
+        wrong.is_empty(),
+        "the house is out of order:\n{}",
+        wrong.join("\n")
+    );
+    let dev = std::fs::read_to_string(Path::new(ROOT).join("docs/development.md")).unwrap();
+    assert_eq!(
+        map(&dev).0,
+        block,
+        "docs/development.md's map differs from lib.rs's"
+    );
+}
+
+#[test]
+fn the_other_crates_have_no_loops() {
+    for (dir, root) in [("bench", "main.rs"), ("demo", "main.rs"), ("sim", "lib.rs")] {
+        let src = Path::new(ROOT).join(dir).join("src");
+        if !src.join(root).exists() {
+            continue;
+        }
+        let graph = Crate::read(&src, root).imports();
+        let loops = cycles(&graph);
+        assert!(loops.is_empty(), "{dir}:\n{}", loops.join("\n"));
+    }
+}
+
+#[test]
+fn the_reader_sees_what_the_compiler_sees() {
+    let code = code_of(
+        "use crate::{a, b::{c, d::E}};\n// use crate::x;\nlet s = \"crate::y\";\nfn f() { super::z::g(); crate::w::H::new() }\n#[cfg(test)]\nmod tests { use crate::t; }\nmod real;\n",
+    );
+    let mut paths = paths_used(&code);
+    paths.sort();
+    let want: Vec<Vec<String>> = [
+        "crate::a",
+        "crate::b::c",
+        "crate::b::d::E",
+        "crate::w::H::new",
+        "super::z::g",
+    ]
+    .iter()
+    .map(|p| segments(p))
+    .collect();
+    assert_eq!(paths, want);
+    assert_eq!(declared_modules(&code), ["real"]);
+    let mut graph = BTreeMap::new();
+    graph.insert(PathBuf::from("a"), BTreeSet::from([PathBuf::from("b")]));
+    graph.insert(PathBuf::from("b"), BTreeSet::from([PathBuf::from("a")]));
+    assert_eq!(cycles(&graph).len(), 2);
+}
