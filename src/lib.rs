@@ -19,6 +19,7 @@ pub mod blackboard;
 pub mod claim;
 pub mod cli;
 pub mod config;
+pub mod docker;
 pub mod engine;
 pub mod health;
 pub mod http;
