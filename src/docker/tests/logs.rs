@@ -152,18 +152,22 @@ fn the_failure_text_is_the_last_100_lines() {
 
 #[test]
 fn the_failure_text_is_at_most_64_kib_cut_on_a_character_boundary() {
-    // One 100 KiB line of 1-, 2-, 3- and 4-byte characters: whatever the
-    // offset, the cut lands before a whole character.
-    for prefix in 0..4 {
+    // One 100 KiB line of 1-, 2-, 3- and 4-byte characters; the cut is
+    // counted from the end, so a varying tail moves it across every byte of
+    // the 10-byte pattern: it must always land before a whole character.
+    for tail in 0..10 {
         let text: String =
-            "x".repeat(prefix) + &"a\u{e9}\u{20ac}\u{1d11e}".repeat(10_000) + "\nend\n";
+            "a\u{e9}\u{20ac}\u{1d11e}".repeat(10_000) + &"x".repeat(tail) + "\nend\n";
         let out = failure_text(text.as_bytes());
         assert!(
             out.len() <= FAILURE_BYTES && out.len() > FAILURE_BYTES - 4,
             "{}",
             out.len()
         );
-        assert!(text.ends_with(&out), "the cut keeps the end");
+        assert!(
+            text.ends_with(&out),
+            "the cut keeps the end, whole characters only"
+        );
     }
     // Bytes that are not UTF-8 become U+FFFD, and the result still fits.
     let invalid = vec![0xFF; 70_000];
