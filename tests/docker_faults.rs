@@ -51,6 +51,45 @@ fn garbage_is_transient() {
         smol::block_on(client(&fake).inspect("abc")),
         ErrorKind::Transient,
     );
+    // JSON, but not the answer asked for: a field we need is missing or mistyped.
+    let fake = FakeDocker::start(pinging("1.41", |seen| {
+        Answer::Bytes(json(
+            "200 OK",
+            match seen.path() {
+                "/v1.41/containers/a/json" => {
+                    r#"{"Id":"a","Name":"/a","Image":"i","State":{"ExitCode":3}}"#
+                }
+                "/v1.41/containers/b/json" => {
+                    r#"{"Id":"b","Name":"/b","Image":"i","State":{"Status":"exited","ExitCode":"3"}}"#
+                }
+                "/v1.41/containers/c/json" => {
+                    r#"{"Id":"c","Name":"/c","Image":"i","State":{"Status":"exited"},"Config":{"Labels":{"k":1}}}"#
+                }
+                _ => r#"{"Warnings":null}"#,
+            },
+        ))
+    }));
+    let docker = client(&fake);
+    smol::block_on(async {
+        let msg = expect(docker.inspect("a").await, ErrorKind::Transient);
+        assert_eq!(
+            msg,
+            "garbage from Docker: container inspect without a valid State.Status"
+        );
+        let msg = expect(docker.inspect("b").await, ErrorKind::Transient);
+        assert_eq!(
+            msg,
+            "garbage from Docker: container inspect without a valid State.ExitCode"
+        );
+        let msg = expect(docker.inspect("c").await, ErrorKind::Transient);
+        assert_eq!(
+            msg,
+            "garbage from Docker: container inspect without a valid Config.Labels"
+        );
+        let spec = ContainerSpec::new("w-1", "img", vec![]);
+        let msg = expect(docker.create(&spec).await, ErrorKind::Transient);
+        assert_eq!(msg, "garbage from Docker: create without a valid Id");
+    });
 }
 
 #[test]

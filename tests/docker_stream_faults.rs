@@ -139,7 +139,7 @@ fn an_events_stream_ends_cleanly_at_its_window_or_is_called_dead_after_it() {
         query.starts_with("/v1.41/events?since=0.500000000&until="),
         "{query}"
     );
-    assert!(query.ends_with(r#"&filters={"event":["start","die"],"label":["holt.instance.name=prod"],"type":["container"]}"#), "{query}");
+    assert!(query.ends_with(r#"&filters={"type":["container"],"label":["holt.instance.name=prod"],"event":["start","die"]}"#), "{query}");
     // One event, then silence past the window and its grace: a dead daemon.
     let fake = events_fake(vec![chunk(START.as_bytes())]);
     let docker = client(&fake);

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::error::{DockerError, Missing};
 use super::framing::Sink;
+use super::json::{parse, Answer};
 use super::logs::{Demux, Logs, Tail, MAX_LOG_BYTES};
-use super::spec::{is_docker_name, ContainerSpec};
+use super::spec::{is_docker_name, push_json_array, ContainerSpec};
 use super::{Call, Docker};
 
 /// Query values: everything but unreserved characters is escaped.
@@ -25,16 +25,13 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 const IMAGE: &AsciiSet = &QUERY.remove(b'/').remove(b':').remove(b'@');
 
 /// `GET /version`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
     pub version: String,
     pub api_version: String,
-    #[serde(rename = "MinAPIVersion", default)]
+    /// Absent (empty) before API 1.25.
     pub min_api_version: String,
-    #[serde(default)]
     pub os: String,
-    #[serde(default)]
     pub arch: String,
 }
 
@@ -67,23 +64,18 @@ pub struct ContainerInfo {
     pub state: ContainerState,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// A container's `State`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerState {
     /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
     pub status: String,
-    #[serde(default)]
     pub running: bool,
-    #[serde(default)]
     pub exit_code: i64,
     /// Why Docker could not run it (empty when it ran).
-    #[serde(default)]
     pub error: String,
-    #[serde(rename = "OOMKilled", default)]
     pub oom_killed: bool,
-    #[serde(default)]
+    /// RFC 3339, `0001-01-01T00:00:00Z` when it never started.
     pub started_at: String,
-    #[serde(default)]
     pub finished_at: String,
 }
 
@@ -131,17 +123,22 @@ impl Docker {
                 Call::new("version", Missing::Other),
             )
             .await?;
-        json(&reply, "version")
+        let value = parse(&reply, "version")?;
+        let v = Answer {
+            value: &value,
+            what: "version",
+        };
+        Ok(Version {
+            version: v.string(&["Version"])?,
+            api_version: v.string(&["ApiVersion"])?,
+            min_api_version: v.opt_string(&["MinAPIVersion"])?,
+            os: v.opt_string(&["Os"])?,
+            arch: v.opt_string(&["Arch"])?,
+        })
     }
 
     /// `GET /images/{name}/json`: a missing image is permanent.
     pub async fn image_inspect(&self, name: &str) -> Result<ImageInfo, DockerError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Raw {
-            id: String,
-            repo_digests: Option<Vec<String>>,
-        }
         if name.is_empty() {
             return Err(DockerError::permanent("inspect image: an empty image name"));
         }
@@ -154,10 +151,14 @@ impl Docker {
                 Call::new("inspect image", Missing::Other),
             )
             .await?;
-        let raw: Raw = json(&reply, "image inspect")?;
+        let value = parse(&reply, "image inspect")?;
+        let v = Answer {
+            value: &value,
+            what: "image inspect",
+        };
         Ok(ImageInfo {
-            id: raw.id,
-            repo_digests: raw.repo_digests.unwrap_or_default(),
+            id: v.string(&["Id"])?,
+            repo_digests: v.strings(&["RepoDigests"])?,
         })
     }
 
@@ -165,12 +166,6 @@ impl Docker {
     /// is taken (the exactly-once guard); a missing image or network, or an
     /// invalid spec, is permanent. Messages never hold the environment's values.
     pub async fn create(&self, spec: &ContainerSpec) -> Result<Created, DockerError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Raw {
-            id: String,
-            warnings: Option<Vec<String>>,
-        }
         spec.validate()?;
         let path = format!("/containers/create?name={}", spec.name());
         let body = spec.body();
@@ -181,10 +176,14 @@ impl Docker {
         };
         let reply = self.call("POST", &path, Some(&body), call).await;
         drop(body);
-        let raw: Raw = json(&reply?, "create")?;
+        let value = parse(&reply?, "create")?;
+        let v = Answer {
+            value: &value,
+            what: "create",
+        };
         Ok(Created {
-            id: raw.id,
-            warnings: raw.warnings.unwrap_or_default(),
+            id: v.string(&["Id"])?,
+            warnings: v.strings(&["Warnings"])?,
         })
     }
 
@@ -204,22 +203,6 @@ impl Docker {
 
     /// `GET /containers/{id}/json`.
     pub async fn inspect(&self, id: &str) -> Result<ContainerInfo, DockerError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Raw {
-            id: String,
-            name: String,
-            image: String,
-            state: ContainerState,
-            config: Option<Config>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Config {
-            labels: Option<BTreeMap<String, String>>,
-            #[serde(default)]
-            tty: bool,
-        }
         let path = format!("/containers/{}/json", container(id)?);
         let reply = self
             .call(
@@ -229,18 +212,26 @@ impl Docker {
                 Call::new("inspect container", Missing::Container),
             )
             .await?;
-        let raw: Raw = json(&reply, "container inspect")?;
-        let config = raw.config.unwrap_or(Config {
-            labels: None,
-            tty: false,
-        });
+        let value = parse(&reply, "container inspect")?;
+        let v = Answer {
+            value: &value,
+            what: "container inspect",
+        };
         Ok(ContainerInfo {
-            id: raw.id,
-            name: raw.name.trim_start_matches('/').to_string(),
-            image_id: raw.image,
-            labels: config.labels.unwrap_or_default(),
-            tty: config.tty,
-            state: raw.state,
+            id: v.string(&["Id"])?,
+            name: v.string(&["Name"])?.trim_start_matches('/').to_string(),
+            image_id: v.string(&["Image"])?,
+            labels: v.map(&["Config", "Labels"])?,
+            tty: v.flag(&["Config", "Tty"])?,
+            state: ContainerState {
+                status: v.string(&["State", "Status"])?,
+                running: v.flag(&["State", "Running"])?,
+                exit_code: v.int(&["State", "ExitCode"])?,
+                error: v.opt_string(&["State", "Error"])?,
+                oom_killed: v.flag(&["State", "OOMKilled"])?,
+                started_at: v.opt_string(&["State", "StartedAt"])?,
+                finished_at: v.opt_string(&["State", "FinishedAt"])?,
+            },
         })
     }
 
@@ -262,7 +253,9 @@ impl Docker {
             #[serde(default)]
             created: i64,
         }
-        let filters = serde_json::json!({ "label": labels }).to_string();
+        let mut filters = String::from("{\"label\":");
+        push_json_array(&mut filters, labels.iter().copied());
+        filters.push('}');
         let path = format!(
             "/containers/json?all={}&filters={}",
             u8::from(all),
@@ -276,7 +269,7 @@ impl Docker {
                 Call::new("list containers", Missing::Other),
             )
             .await?;
-        let raw: Vec<Raw> = json(&reply, "container list")?;
+        let raw: Vec<Raw> = parse(&reply, "container list")?;
         Ok(raw
             .into_iter()
             .map(|r| ContainerSummary {
@@ -365,18 +358,4 @@ fn container(id: &str) -> Result<&str, DockerError> {
     } else {
         Err(DockerError::permanent("an invalid container id or name"))
     }
-}
-
-/// Decodes a JSON answer; one that does not decode is garbage (transient).
-/// The error says where, not what: serde's text can quote a value, and an
-/// inspect holds the container's environment.
-pub(crate) fn json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, DockerError> {
-    serde_json::from_slice(body).map_err(|e| {
-        DockerError::garbage(&format!(
-            "{what} JSON ({:?} error at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        ))
-    })
 }

@@ -124,13 +124,10 @@ pub(crate) fn is_version_refusal(message: &str) -> bool {
 /// The daemon's `{"message": "..."}` (whole: a caller may redact it before
 /// [`from_status`] cuts it); the body's first bytes (lossy) when it is not that JSON.
 pub(crate) fn daemon_message(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Message {
-        message: String,
-    }
-    match serde_json::from_slice::<Message>(body) {
-        Ok(m) => m.message,
-        Err(_) => {
+    let value = super::json::parse::<serde_json::Value>(body, "error");
+    match value.as_ref().ok().and_then(|v| v.get("message")?.as_str()) {
+        Some(message) => message.to_string(),
+        None => {
             let head = &body[..body.len().min(MAX_MESSAGE_BYTES)];
             String::from_utf8_lossy(head).trim().to_string()
         }

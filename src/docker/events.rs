@@ -33,10 +33,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use serde::Deserialize;
 
 use super::error::{DockerError, Missing};
 use super::framing::Framing;
+use super::json::{parse, Answer};
+use super::spec::push_json_array;
 use super::wire::{by, Conn};
 use super::Docker;
 use crate::log::Line;
@@ -107,12 +108,11 @@ impl Docker {
         let until = now.saturating_add(
             i64::try_from(self.timeouts.events_window.as_nanos()).unwrap_or(i64::MAX),
         );
-        let filters = serde_json::json!({
-            "type": ["container"],
-            "label": filter.labels,
-            "event": filter.actions,
-        })
-        .to_string();
+        let mut filters = String::from("{\"type\":[\"container\"],\"label\":");
+        push_json_array(&mut filters, filter.labels.iter().map(String::as_str));
+        filters.push_str(",\"event\":");
+        push_json_array(&mut filters, filter.actions.iter().map(String::as_str));
+        filters.push('}');
         let path = format!(
             "/events?since={}&until={}&filters={}",
             seconds(since),
@@ -205,30 +205,20 @@ impl Events {
 }
 
 pub(super) fn decode(object: &[u8]) -> Result<Event, &'static str> {
-    #[derive(Deserialize)]
-    struct Raw {
-        #[serde(rename = "Action")]
-        action: String,
-        #[serde(rename = "Actor")]
-        actor: Actor,
-        #[serde(rename = "timeNano", default)]
-        time_nano: i64,
-    }
-    #[derive(Deserialize)]
-    struct Actor {
-        #[serde(rename = "ID")]
-        id: String,
-        #[serde(rename = "Attributes")]
-        attributes: Option<BTreeMap<String, String>>,
-    }
-    let raw: Raw =
-        serde_json::from_slice(object).map_err(|_| "an object that is not a container event")?;
-    Ok(Event {
-        action: raw.action,
-        id: raw.actor.id,
-        attributes: raw.actor.attributes.unwrap_or_default(),
-        time_nano: raw.time_nano,
-    })
+    let fields = || -> Result<Event, DockerError> {
+        let value = parse(object, "event")?;
+        let v = Answer {
+            value: &value,
+            what: "event",
+        };
+        Ok(Event {
+            action: v.string(&["Action"])?,
+            id: v.string(&["Actor", "ID"])?,
+            attributes: v.map(&["Actor", "Attributes"])?,
+            time_nano: v.int(&["timeNano"])?,
+        })
+    };
+    fields().map_err(|_| "an object that is not a container event")
 }
 
 /// One object the scanner cut out, or why it could not keep it.

@@ -28,6 +28,7 @@ mod api;
 mod error;
 mod events;
 mod framing;
+mod json;
 mod logs;
 mod spec;
 #[cfg(test)]

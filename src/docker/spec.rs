@@ -12,9 +12,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
-
 use super::error::DockerError;
+use crate::log::push_json_str;
 
 /// Where the workspace is mounted inside a worker.
 pub const WORKSPACE_TARGET: &str = "/workspace";
@@ -138,29 +137,49 @@ impl ContainerSpec {
         Ok(())
     }
 
-    /// The JSON body of `POST /containers/create` (holds the environment: send, never log).
+    /// The JSON body of `POST /containers/create` (holds the environment: send,
+    /// never log). Written by hand (strings escaped as the log lines' are):
+    /// serde's serializer would cost the binary more than this whole function.
     pub(crate) fn body(&self) -> Vec<u8> {
-        let mounts = self
-            .workspace
-            .iter()
-            .map(|(path, access)| Mount {
-                kind: "bind",
-                source: path,
-                target: WORKSPACE_TARGET,
-                read_only: *access == Access::ReadOnly,
-            })
-            .collect();
-        let body = Body {
-            image: &self.image,
-            cmd: &self.cmd,
-            env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            labels: &self.labels,
-            host_config: HostConfig {
-                network_mode: self.network.as_deref(),
-                mounts,
-            },
-        };
-        serde_json::to_vec(&body).expect("a container spec serializes")
+        let mut b = String::with_capacity(512);
+        b.push_str("{\"Image\":");
+        push_json_str(&mut b, &self.image);
+        b.push_str(",\"Cmd\":");
+        push_json_array(&mut b, self.cmd.iter().map(String::as_str));
+        b.push_str(",\"Env\":");
+        let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        push_json_array(&mut b, env.iter().map(String::as_str));
+        b.push_str(",\"Labels\":{");
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                b.push(',');
+            }
+            push_json_str(&mut b, k);
+            b.push(':');
+            push_json_str(&mut b, v);
+        }
+        b.push_str("},\"HostConfig\":{");
+        if let Some(network) = &self.network {
+            b.push_str("\"NetworkMode\":");
+            push_json_str(&mut b, network);
+            b.push(',');
+        }
+        // `Mounts`, not `Binds`: a host path with a `:` cannot be misread as options.
+        b.push_str("\"Mounts\":[");
+        if let Some((path, access)) = &self.workspace {
+            b.push_str("{\"Type\":\"bind\",\"Source\":");
+            push_json_str(&mut b, path);
+            b.push_str(",\"Target\":");
+            push_json_str(&mut b, WORKSPACE_TARGET);
+            let read_only = *access == Access::ReadOnly;
+            b.push_str(if read_only {
+                ",\"ReadOnly\":true}"
+            } else {
+                ",\"ReadOnly\":false}"
+            });
+        }
+        b.push_str("]}}");
+        b.into_bytes()
     }
 
     /// The environment's values, redacted from any message about this spec.
@@ -185,33 +204,16 @@ impl fmt::Debug for ContainerSpec {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Body<'a> {
-    image: &'a str,
-    cmd: &'a [String],
-    env: Vec<String>,
-    labels: &'a BTreeMap<String, String>,
-    host_config: HostConfig<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct HostConfig<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    network_mode: Option<&'a str>,
-    /// `Mounts`, not `Binds`: a host path with a `:` cannot be misread as options.
-    mounts: Vec<Mount<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Mount<'a> {
-    #[serde(rename = "Type")]
-    kind: &'static str,
-    source: &'a str,
-    target: &'static str,
-    read_only: bool,
+/// `["a","b"]`, each string escaped.
+pub(crate) fn push_json_array<'a>(b: &mut String, items: impl Iterator<Item = &'a str>) {
+    b.push('[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            b.push(',');
+        }
+        push_json_str(b, item);
+    }
+    b.push(']');
 }
 
 /// Docker's rule for container and network names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

@@ -54,6 +54,30 @@ fn the_create_body_is_exactly_the_spec() {
 }
 
 #[test]
+fn every_string_in_the_body_is_escaped() {
+    let odd = "q\"b\\n\nt\tc\u{1}u\u{e9}\u{2028}e";
+    let spec = ContainerSpec::new("ab", odd, vec![odd.to_string(), String::new()])
+        .env("K", odd)
+        .label(odd, odd)
+        .network("net")
+        .workspace(&format!("/w/{odd}"), Access::ReadWrite);
+    let body: serde_json::Value = serde_json::from_slice(&spec.body()).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "Image": odd,
+            "Cmd": [odd, ""],
+            "Env": [format!("K={odd}")],
+            "Labels": {odd: odd},
+            "HostConfig": {
+                "NetworkMode": "net",
+                "Mounts": [{"Type": "bind", "Source": format!("/w/{odd}"), "Target": "/workspace", "ReadOnly": false}],
+            },
+        })
+    );
+}
+
+#[test]
 fn debug_shows_variable_names_never_values() {
     let text = format!("{:?}", worker());
     assert!(
