@@ -18,6 +18,9 @@
 //! - **Sizes**: heads at most 16 KiB, JSON bodies at most [`MAX_JSON_BYTES`],
 //!   logs kept to their last [`MAX_LOG_BYTES`], events at most 64 KiB each.
 //! - **Errors**: [`DockerError`]: transient, permanent, conflict, not found.
+//!   A call that timed out (or was dropped) after its request was sent may
+//!   still have taken effect: a create retried after a time-out can answer
+//!   409 for the container the first attempt made. Calls are `Send` futures.
 //! - **Secrets**: a [`ContainerSpec`]'s environment is never logged or put in
 //!   an error; the daemon's messages about a create are scrubbed of its values.
 //!

@@ -7,6 +7,30 @@ mod scanner;
 mod spec;
 
 use super::error::{DockerError, ErrorKind};
+use super::{ContainerSpec, Docker, EventFilter, LogOptions, Timeouts};
+
+fn assert_send<T: Send>(_: &T) {}
+
+/// The orchestrator spawns its tasks on smol's global executor: every call
+/// must be a `Send` future (and the client shareable).
+#[test]
+fn every_call_is_a_send_future() {
+    let d = Docker::new("/nowhere", Timeouts::default());
+    let spec = ContainerSpec::new("ab", "img", vec![]);
+    assert_send(&d);
+    assert_send(&d.ping());
+    assert_send(&d.version());
+    assert_send(&d.image_inspect("img"));
+    assert_send(&d.create(&spec));
+    assert_send(&d.start("ab"));
+    assert_send(&d.inspect("ab"));
+    assert_send(&d.list(true, &[]));
+    assert_send(&d.logs("ab", LogOptions::default()));
+    assert_send(&d.stop("ab", std::time::Duration::ZERO));
+    assert_send(&d.remove("ab"));
+    let filter = EventFilter::default();
+    assert_send(&d.events(&filter, None));
+}
 
 /// Calls `f` with `input` cut at every byte boundary into two pieces, and once
 /// byte by byte.
