@@ -15,7 +15,7 @@
 //! layer 8  process   http
 //! layer 7  engine    engine
 //! layer 6  deciders  phase1 lifecycle
-//! layer 5  io        redis_io
+//! layer 5  io        redis_io docker
 //! layer 4  leaves    metrics health shutdown
 //! layer 3  leaves    blackboard
 //! layer 2  leaves    config
@@ -30,7 +30,8 @@
 //! - deciders: `phase1` (one claim per artefact), `lifecycle` (bids, grants,
 //!   phases, feedback); each decision is one Lua script next to its caller.
 //! - io: `redis_io` (session connections, the streaming subscriber, running
-//!   scripts and decoding their answers).
+//!   scripts and decoding their answers), `docker` (the Docker Engine API
+//!   over its unix socket, for worker containers).
 //! - leaves: `blackboard` (keys, wire types, the decision protocol),
 //!   `metrics`, `health`, `shutdown` (the stop signal), `config` (the
 //!   environment and the agent registry), `log` (JSON lines), `ids`,
@@ -41,6 +42,7 @@ pub mod blackboard;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+pub mod docker;
 pub mod engine;
 pub mod health;
 pub mod http;

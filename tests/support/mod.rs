@@ -19,11 +19,13 @@ use std::time::{Duration, Instant};
 
 pub mod agents;
 pub mod certs;
+pub mod docker;
 pub mod e2e;
 pub mod e2e_chain;
 pub mod e2e_flow;
 pub mod e2e_team;
 pub mod e2e_wire;
+pub mod fake_docker;
 pub mod lifecycle;
 mod lifecycle_flow;
 pub mod lifecycle_loop;
