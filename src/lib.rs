@@ -37,6 +37,14 @@
 //!   environment and the agent registry), `log` (JSON lines), `ids`,
 //!   `deadline` (time limits).
 
+/// The text of a Lua decision under `src/` (`lua!("phase1/claim.lua")`), as
+/// `build.rs` copies it: comment-only lines emptied, code byte for byte.
+macro_rules! lua {
+    ($path:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/", $path))
+    };
+}
+
 pub mod app;
 pub mod blackboard;
 pub mod cli;

@@ -18,11 +18,11 @@ use crate::redis_io::scripts::{Call, Script};
 
 /// The shared parts, in the order each decision script starts with them.
 const SHARED: [&str; 5] = [
-    include_str!("lua/lib.lua"),
-    include_str!("lua/claims.lua"),
-    include_str!("lua/grants.lua"),
-    include_str!("lua/feedback.lua"),
-    include_str!("lua/phases.lua"),
+    lua!("lifecycle/lua/lib.lua"),
+    lua!("lifecycle/lua/claims.lua"),
+    lua!("lifecycle/lua/grants.lua"),
+    lua!("lifecycle/lua/feedback.lua"),
+    lua!("lifecycle/lua/phases.lua"),
 ];
 
 /// One decision: the shared parts, then its entry file. Assembled once at
@@ -33,12 +33,12 @@ fn decision(name: &'static str, entry: &str) -> Script {
 }
 
 pub static ARTEFACT: LazyLock<Script> =
-    LazyLock::new(|| decision("artefact", include_str!("lua/artefact.lua")));
+    LazyLock::new(|| decision("artefact", lua!("lifecycle/lua/artefact.lua")));
 pub static BIDS: LazyLock<Script> =
-    LazyLock::new(|| decision("bids", include_str!("lua/bids.lua")));
+    LazyLock::new(|| decision("bids", lua!("lifecycle/lua/bids.lua")));
 pub static TIMEOUT: LazyLock<Script> =
-    LazyLock::new(|| decision("timeout", include_str!("lua/timeout.lua")));
-pub static DUE: LazyLock<Script> = LazyLock::new(|| decision("due", include_str!("lua/due.lua")));
+    LazyLock::new(|| decision("timeout", lua!("lifecycle/lua/timeout.lua")));
+pub static DUE: LazyLock<Script> = LazyLock::new(|| decision("due", lua!("lifecycle/lua/due.lua")));
 
 /// Every lifecycle script, to load once per session.
 pub fn scripts() -> Vec<&'static Script> {
