@@ -96,6 +96,10 @@ pub struct Board {
 }
 
 impl Board {
+    /// Read newest first (the orchestrator's sets, the index, claims and
+    /// bids, artefacts): each is written after what it names, so whatever a
+    /// set, an index entry or a claim names is in the read, however the
+    /// board moves meanwhile.
     pub fn read(redis: &RedisServer, instance: &str) -> Board {
         let mut conn = redis.conn();
         let p = format!("sett:{instance}:");
@@ -108,23 +112,6 @@ impl Board {
         let hash = |conn: &mut redis::Connection, key: &str| -> Fields {
             redis::cmd("HGETALL").arg(key).query(conn).unwrap()
         };
-        let mut board = Board::default();
-        for key in keys(&mut conn, "artefact:*") {
-            let id = key[p.len() + "artefact:".len()..].to_string();
-            board.artefacts.insert(id, hash(&mut conn, &key));
-        }
-        for key in keys(&mut conn, "claim:*") {
-            let rest = &key[p.len() + "claim:".len()..];
-            match rest.strip_suffix(":bids") {
-                Some(claim) => board.bids.insert(claim.into(), hash(&mut conn, &key)),
-                None => board.claims.insert(rest.into(), hash(&mut conn, &key)),
-            };
-        }
-        for key in keys(&mut conn, "claim_by_artefact:*") {
-            let claim: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
-            let artefact = key[p.len() + "claim_by_artefact:".len()..].to_string();
-            board.index.insert(artefact, claim);
-        }
         let set = |conn: &mut redis::Connection, name: &str| -> Vec<String> {
             redis::cmd("ZRANGE")
                 .arg(format!("{p}orchestrator:{name}"))
@@ -133,8 +120,27 @@ impl Board {
                 .query(conn)
                 .unwrap()
         };
-        board.bidding = set(&mut conn, "bidding");
-        board.active = set(&mut conn, "active");
+        let mut board = Board {
+            bidding: set(&mut conn, "bidding"),
+            active: set(&mut conn, "active"),
+            ..Board::default()
+        };
+        for key in keys(&mut conn, "claim_by_artefact:*") {
+            let claim: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+            let artefact = key[p.len() + "claim_by_artefact:".len()..].to_string();
+            board.index.insert(artefact, claim);
+        }
+        for key in keys(&mut conn, "claim:*") {
+            let rest = &key[p.len() + "claim:".len()..];
+            match rest.strip_suffix(":bids") {
+                Some(claim) => board.bids.insert(claim.into(), hash(&mut conn, &key)),
+                None => board.claims.insert(rest.into(), hash(&mut conn, &key)),
+            };
+        }
+        for key in keys(&mut conn, "artefact:*") {
+            let id = key[p.len() + "artefact:".len()..].to_string();
+            board.artefacts.insert(id, hash(&mut conn, &key));
+        }
         board
     }
 
