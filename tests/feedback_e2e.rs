@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::agents::{SimAgent, Spec, Work};
+use sett_sim::{SimAgent, Spec, Work};
 use support::e2e_chain::*;
 use support::e2e_flow::*;
 use support::e2e_wire::*;
@@ -30,7 +30,7 @@ fn run(instance: &str, team: Team, rejects: u32) -> (Finished, String) {
 
 /// The claim with a phase on the writer's `version` of `goal`'s work, and that version.
 fn version<'a>(b: &'a Board, goal: &str, version: u32) -> (&'a Fields, &'a Fields) {
-    let w1 = b.only("v1", |a| a["source_artefacts"] == json_list(&[goal]));
+    let w1 = b.only("v1", |a| a["source_artefacts"] == json::list(&[goal]));
     let v = b.only("the version", |a| {
         a["logical_id"] == w1["id"] && a["version"] == version.to_string()
     });
@@ -44,7 +44,7 @@ fn rejection_rework_then_approval() {
     let (c1, w1) = version(b, &goal, 1);
     let (c2, w2) = version(b, &goal, 2);
     let review = b.only("Ann's first review", |a| {
-        a["source_artefacts"] == json_list(&[&w1["id"]])
+        a["source_artefacts"] == json::list(&[&w1["id"]])
     });
     let (r1, target) = (review["id"].as_str(), w1["id"].as_str());
     // The original claim ends with the review's id; the feedback claim is
@@ -57,7 +57,7 @@ fn rejection_rework_then_approval() {
     assert_ne!(fb, c1["id"]);
     let fb_claim = &b.claims[&fb];
     assert_eq!(fb_claim["granted_exclusive_agent"], "Writer");
-    assert_eq!(fb_claim["additional_context_ids"], json_list(&[r1]));
+    assert_eq!(fb_claim["additional_context_ids"], json::list(&[r1]));
     assert_eq!(fb_claim["status"], "complete");
     // Announced: the feedback claim with its context, then feedback_claim_created.
     let announce = [
@@ -68,7 +68,7 @@ fn rejection_rework_then_approval() {
     // The rework: same logical id, version 2, sourced from the target and
     // the review; reviewed again on its own claim and approved.
     assert_eq!(w2["logical_id"], target);
-    assert_eq!(w2["source_artefacts"], json_list(&[target, r1]));
+    assert_eq!(w2["source_artefacts"], json::list(&[target, r1]));
     assert_eq!(c2["status"], "complete");
     assert!(out.messages.contains(&approved(&w2["id"], "ann")));
     assert_eq!(out.board.claims.len(), 4);
@@ -135,7 +135,7 @@ fn two_reviewers_one_rejects_both_verdicts_in_reviewer_order() {
     let (c1, w1) = version(&out.board, &goal, 1);
     let on = |role: &str| {
         out.board.only(role, |a| {
-            a["produced_by_role"] == role && a["source_artefacts"] == json_list(&[&w1["id"]])
+            a["produced_by_role"] == role && a["source_artefacts"] == json::list(&[&w1["id"]])
         })
     };
     let bob = on("bob");
@@ -144,7 +144,7 @@ fn two_reviewers_one_rejects_both_verdicts_in_reviewer_order() {
         &out.messages,
         &[
             approved(&w1["id"], "ann"),
-            rejected(&js(&bob["payload"]), &w1["id"], "bob"),
+            rejected(&json::string(&bob["payload"]), &w1["id"], "bob"),
             feedback_claim_event(fb, &w1["id"], "Writer", &[&bob["id"]]),
             feedback_created(fb, 1, &c1["id"], "writer"),
         ],

@@ -250,10 +250,7 @@ fn the_snapshot_chooses_the_initial_phase() {
             .iter()
             .map(|&(n, v)| (n, if v == "junk" { "ignore" } else { v }))
             .collect();
-        let names_json = format!(
-            "[{}]",
-            names.iter().map(|n| js(n)).collect::<Vec<_>>().join(",")
-        );
+        let names_json = json::list(names);
         let (status, field, value) = match *phase {
             "review" => ("pending_review", "granted_review_agents", names_json),
             "parallel" => ("pending_parallel", "granted_parallel_agents", names_json),

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use support::agents::{Spec, Work};
+use sett_sim::{Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
 use support::*;
@@ -32,15 +32,10 @@ fn bid(stack: &mut Stack, claim: &str, name: &str, value: &str, announce: bool) 
         .query::<()>(&mut stack.conn)
         .unwrap();
     if announce {
-        let event = format!(
-            r#"{{"event":"bid_submitted","data":{{"agent_name":{},"bid_type":{},"claim_id":{}}}}}"#,
-            js(name),
-            js(value),
-            js(claim)
-        );
+        let event = bid_submitted(claim, name, value);
         redis::cmd("PUBLISH")
-            .arg(stack.key("workflow_events"))
-            .arg(event)
+            .arg(stack.key(&event.channel))
+            .arg(event.payload)
             .query::<i64>(&mut stack.conn)
             .unwrap();
     }

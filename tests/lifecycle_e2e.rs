@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::agents::{SimAgent, Spec, Work};
+use sett_sim::{SimAgent, Spec, Work};
 use support::*;
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::agents::{SimAgent, Spec, Work};
+use sett_sim::{SimAgent, Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
 use support::promtool::promtool_check;

@@ -33,7 +33,7 @@ fn max_review_iterations_1_allows_one_rework() {
         (&c2, &v2, &r2, &out),
         "MaxIterationsExceeded",
         &payload,
-        &js(&payload),
+        &json::string(&payload),
         (
             "max_iterations",
             "Terminated after reaching max review iterations (1).",
@@ -76,7 +76,7 @@ fn max_review_iterations_2_allows_two_reworks_then_the_rework_passes_review() {
         v3.id
     );
     let reason = "Terminated after reaching max review iterations (2).";
-    let json = js(&payload);
+    let json = json::string(&payload);
     expect_failure(
         &mut lab,
         (&c3, &v3, &r3, &out),
@@ -131,7 +131,7 @@ fn a_target_by_an_unregistered_role_ends_in_missing_agent_configuration() {
         (&claim, &goal, &review, &out),
         "MissingAgentConfiguration",
         payload,
-        &js(payload),
+        &json::string(payload),
         ("missing_agent", reason),
     );
 
@@ -173,7 +173,7 @@ fn max_iterations_wins_over_a_missing_agent() {
         (&claim, &goal, &review, &out),
         "MaxIterationsExceeded",
         &payload,
-        &js(&payload),
+        &json::string(&payload),
         cause,
     );
 }

@@ -8,7 +8,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::agents::{SimAgent, Spec, Work};
+use sett_sim::recorder::{by_orchestrator, counted};
+use sett_sim::{SimAgent, Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
 use support::*;

@@ -12,7 +12,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::agents::{SimAgent, Spec, Work};
+use sett_sim::recorder::counted;
+use sett_sim::{Recorder, SimAgent, Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
 use support::*;
@@ -55,7 +56,7 @@ fn assert_granted(
 
 /// Nothing more is published for a while (two sweeps and a full bid walk
 /// would have run), and every message the wiretap ever saw came once.
-fn assert_quiet_and_once(tap: &mut Wiretap) {
+fn assert_quiet_and_once(tap: &mut Recorder) {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(tap.since_last(), vec![], "published after the flow ended");
     let all = tap.everything();
@@ -262,7 +263,7 @@ fn holt_registry_in_the_holt_namespace_keeps_everything_under_holt() {
     let registry = "version: 1.0\nagents:\n  Reviewer: {image: r}\n  Coder: {image: c}\n";
     let mut stack = Stack::new("holt", "hw", registry);
     let mut tap = stack.wiretap();
-    let mut sett_tap = Wiretap::start(&stack.redis, "sett");
+    let mut sett_tap = Recorder::start(&stack.redis, "sett");
     let [bids, review, exclusive] = [(); 3].map(|_| Gate::new());
     let reviewer = stack.agent(work_after(
         bids_after(Spec::approver("Reviewer"), &bids),

@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::agents::{SimAgent, Spec, Target};
+use sett_sim::{SimAgent, Spec, Target};
 use support::e2e_chain::*;
 use support::e2e_flow::*;
 use support::e2e_wire::*;
@@ -93,7 +93,7 @@ fn kill_9_mid_review_the_missing_review_written_while_down_transitions_once() {
     });
     first.kill9();
     let board = flow.board();
-    let w1 = board.only("v1", |a| a["source_artefacts"] == json_list(&[&goal]));
+    let w1 = board.only("v1", |a| a["source_artefacts"] == json::list(&[&goal]));
     let claim = board.phased_claim(&w1["id"]);
     assert_eq!(claim["status"], "pending_review");
     assert_eq!(board.claims.len(), 2, "nothing decided on the review yet");
@@ -124,7 +124,7 @@ fn kill_9_between_rejection_and_rework_the_rework_written_while_down_completes_i
     });
     first.kill9();
     let board = flow.board();
-    let w1 = board.only("v1", |a| a["source_artefacts"] == json_list(&[&goal]));
+    let w1 = board.only("v1", |a| a["source_artefacts"] == json::list(&[&goal]));
     let fb = &board.claims[&board.index[&w1["id"]]];
     assert_eq!(fb["status"], "pending_assignment");
     let context: Vec<String> = serde_json::from_str(&fb["additional_context_ids"]).unwrap();

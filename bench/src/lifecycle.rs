@@ -24,7 +24,7 @@ use redis::aio::MultiplexedConnection;
 use sett_orchestrator::blackboard::Keys;
 use sett_orchestrator::config::registry::Registry;
 
-use crate::agents::{AgentSpec, Agents, Behaviour, Track, Tracker};
+use crate::agents::{self, AgentSpec, Behaviour, Track, Tracker};
 use crate::cli::{LcLoad, Options};
 use crate::producer::{self, Shape};
 use crate::report::{Latency, LcReport, RunReport};
@@ -77,13 +77,7 @@ pub fn run(o: &Options, load: LcLoad) -> Result<RunReport, String> {
     let n = count(load);
     let batch = Batch::new(n);
     let tracker = Arc::new(Tracker::new(batch.index.clone(), batch.clock));
-    let agents = Agents::start(
-        &o.redis_url,
-        &keys,
-        specs.clone(),
-        tracker.clone(),
-        run::connect(&o.redis_url)?,
-    )?;
+    let agents = agents::start(&o.redis_url, &keys, &specs, tracker.clone())?;
     let before = run::begin_process(o.pid)?;
     let redis_cpu = run::redis_cpu_s(&mut conn)?;
     let bench_cpu = procstat::self_cpu_s();
@@ -172,7 +166,7 @@ struct Board {
     /// Per artefact of the run: is its claim in the bidding set.
     bidding: Vec<bool>,
     deliverable_claims_bidding: u64,
-    /// Every key of the run (artefacts, index keys, claims, bids hashes).
+    /// Every key of the run (artefacts, threads, index keys, claims, bids hashes).
     keys: Vec<String>,
     claims: Vec<String>,
 }
@@ -224,6 +218,10 @@ async fn board(
             }
             out.keys.push(keys.artefact(id.as_str()));
             out.keys.push(keys.claim_by_artefact(id.as_str()));
+            if !original {
+                // The agents' work has a thread (its logical id is its id).
+                out.keys.push(format!("{}thread:{id}", keys.prefix()));
+            }
             if let Some(claim) = claim {
                 out.keys.push(keys.claim(claim.as_str()));
                 out.keys

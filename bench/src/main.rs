@@ -6,8 +6,9 @@
 //! (claim hashes on the blackboard, cleanup), `procstat` (`/proc`), `run`
 //! (one measured run, and the `--limit` ceiling), `startup`, `suite`
 //! (`make bench`) and `report` (table and JSON); for the claim lifecycle,
-//! `agents` (simulated agents), `track` (what they saw) and `lifecycle` (its
-//! scenarios), gathered for `make bench` by `lcsuite`.
+//! `agents` (who the agents are; sett-sim simulates them), `track` (what
+//! they saw) and `lifecycle` (its scenarios), gathered for `make bench` by
+//! `lcsuite`.
 
 mod agents;
 mod board;

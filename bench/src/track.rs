@@ -105,6 +105,37 @@ impl Tracker {
         }
     }
 
+    /// A grant for `claim_id` arrived at `at`.
+    pub fn granted(&self, claim_id: &str, at: u64) {
+        let mut t = self.track.lock().unwrap();
+        if let Some(&i) = t.claim_index.get(claim_id) {
+            t.grants[i as usize] += 1;
+            if t.granted_ns[i as usize] == 0 {
+                t.granted_ns[i as usize] = at;
+            }
+        }
+    }
+
+    /// A bid for the claim on `artefact_id` goes out now.
+    pub fn bid_sent(&self, artefact_id: &str) {
+        let sent = self.now();
+        let i = self.original(artefact_id);
+        let mut t = self.track.lock().unwrap();
+        if let Some(i) = i {
+            t.last_bid_ns[i as usize] = t.last_bid_ns[i as usize].max(sent);
+        }
+        t.bids_sent += 1;
+    }
+
+    /// The deliverable `id` for `claim_id` goes out now.
+    pub fn delivering(&self, claim_id: &str, id: &str) {
+        let mut t = self.track.lock().unwrap();
+        if let Some(i) = t.claim_index.get(claim_id).copied() {
+            t.deliverable_index.insert(id.to_string(), i);
+            t.written[i as usize] += 1;
+        }
+    }
+
     pub fn error(&self) {
         self.track.lock().unwrap().errors += 1;
     }

@@ -1,27 +1,11 @@
-//! The demo's four simulated agents and their registry. Each runs on its own
-//! connections and behaves as the contract says real (Go) agents do
-//! (`lifecycle-contract.md` sections 4, 5, 6 and 8):
-//!
-//! - on every `claim_events` message that is not a feedback claim, read the
-//!   claim's artefact and bid: HSET `{p}:{i}:claim:{id}:bids`, then publish
-//!   `bid_submitted` on `workflow_events`;
-//! - on a grant on `{p}:{i}:agent:{name}:events`, read the claim and work
-//!   only if it names this agent: write a new artefact sourced from the
-//!   claim's artefact, produced by this agent's role;
-//! - on a feedback claim (`pending_assignment`) assigned to this agent,
-//!   rework: same `logical_id`, `version` + 1, sourced from the target and
-//!   the message's `additional_context_ids`, then `artefact_reworked`.
-//!
-//! What they bid and write is the demo's script, decided by the artefact's
-//! `type` and payload (see [`Agent::bid`] and [`Agent::work`]).
+//! The demo's four agents and their registry: what each bids and writes is
+//! the demo's script, decided by the artefact's `type` and payload (see
+//! [`Agent::bid`] and [`Agent::work`]); how they read, bid, accept grants
+//! and rework is the lifecycle contract's, played by sett-sim.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use futures_lite::StreamExt as _;
-use redis::aio::MultiplexedConnection;
-use serde_json::Value;
-
-use crate::wire::{workflow_event, Artefact, Keys};
+use sett_sim::{swarm, Keys, Spec, Target, Watch, Work};
 
 /// The registry the orchestrator runs with. `max_review_iterations: 1`: a
 /// first draft may be rejected and reworked once; a rejected rework is a
@@ -67,7 +51,7 @@ impl Agent {
     /// The Reviewer reviews goals and patches; both workers join the parallel
     /// phase of goals; the Coder wants goals and bug reports exclusively.
     /// Everything else (notes, code): `ignore`.
-    pub fn bid(self, target: &Artefact) -> &'static str {
+    pub fn bid(self, target: &Target) -> &'static str {
         match (self, target.kind.as_str()) {
             (Agent::Reviewer, "GoalDefined" | "Patch") => "review",
             (Agent::WorkerA | Agent::WorkerB, "GoalDefined") => "claim",
@@ -76,11 +60,11 @@ impl Agent {
         }
     }
 
-    /// The artefact written for a grant on `target`. The Reviewer approves
-    /// (`{}`) unless the payload asks otherwise: `[reject v1]` rejects a
-    /// first version, `[reject all]` every version.
-    pub fn work(self, target: &Artefact) -> Artefact {
-        let mut a = match self {
+    /// What it writes for a grant on `target`. The Reviewer approves (`{}`)
+    /// unless the payload asks otherwise: `[reject v1]` rejects a first
+    /// version, `[reject all]` every version.
+    pub fn work(self, target: &Target) -> Work {
+        match self {
             Agent::Reviewer => {
                 let reject = target.payload.contains("[reject all]")
                     || (target.payload.contains("[reject v1]") && target.version == 1);
@@ -89,175 +73,47 @@ impl Agent {
                 } else {
                     "{}".to_string()
                 };
-                Artefact::new("Review", "ReviewResult", &verdict, self.name())
+                Work::new("Review", "ReviewResult", &verdict)
             }
-            Agent::WorkerA | Agent::WorkerB => Artefact::new(
+            Agent::WorkerA | Agent::WorkerB => Work::new(
                 "Standard",
                 "Notes",
                 &format!("notes on: {}", target.payload),
-                self.name(),
             ),
-            Agent::Coder if target.kind == "BugReport" => Artefact::new(
+            Agent::Coder if target.kind == "BugReport" => Work::new(
                 "Standard",
                 "Patch",
                 &format!("patch for: {}", target.payload),
-                self.name(),
             ),
-            Agent::Coder => Artefact::new(
-                "Standard",
-                "Code",
-                &format!("code for: {}", target.payload),
-                self.name(),
-            ),
-        };
-        a.sources = vec![target.id.clone()];
-        a
+            Agent::Coder => Work::new("Standard", "Code", &format!("code for: {}", target.payload)),
+        }
     }
 
-    /// The next version of `target`, answering the reviews in `context`.
-    fn rework(self, target: &Artefact, context: &[String]) -> Artefact {
-        let mut a = Artefact::new(
-            &target.structural_type,
-            &target.kind,
-            &target.payload,
-            self.name(),
-        );
-        a.logical_id = target.logical_id.clone();
-        a.version = target.version + 1;
-        a.sources = std::iter::once(target.id.clone())
-            .chain(context.iter().cloned())
-            .collect();
-        a
+    /// As a simulated agent: it reworks what is rejected by writing the
+    /// next version of the same text (the reviews decide by version).
+    fn spec(self) -> Spec {
+        Spec::new(self.name(), "ignore", Work::new("Standard", "Notes", ""))
+            .with_bid(move |t| Some(self.bid(t).into()))
+            .with_work(move |t| Some(self.work(t)))
+            .with_rework(|t| Some(Work::new(&t.structural_type, &t.kind, &t.payload)))
     }
 }
 
-/// Subscribes `agent` to `claim_events` and its grant channel, and returns
-/// the loop to run (already subscribed: nothing published after this
-/// returns is missed). The loop ends when Redis goes away.
+/// Says what went wrong for an agent (it drops that message).
+struct Complain;
+
+impl Watch for Complain {
+    fn failed(&self, agent: &str, error: &redis::RedisError) {
+        eprintln!("sett-demo: agent {agent}: {error}");
+    }
+}
+
+/// Subscribes every agent and returns the future that runs them (already
+/// subscribed: nothing published after this returns is missed).
 pub async fn start(
-    agent: Agent,
     client: &redis::Client,
     keys: &Keys,
 ) -> redis::RedisResult<impl std::future::Future<Output = ()>> {
-    let claims = keys.channel("claim_events");
-    let grants = keys.channel(&format!("agent:{}:events", agent.name()));
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(&[&claims, &grants]).await?;
-    let mut me = Runner {
-        agent,
-        keys: keys.clone(),
-        conn: client.get_multiplexed_async_connection().await?,
-    };
-    Ok(async move {
-        let mut messages = pubsub.into_on_message();
-        while let Some(msg) = messages.next().await {
-            let Ok(v) = serde_json::from_slice::<Value>(msg.get_payload_bytes()) else {
-                continue;
-            };
-            let done = if msg.get_channel_name() == claims {
-                me.on_claim(&v).await
-            } else {
-                me.on_grant(&v).await
-            };
-            if let Err(e) = done {
-                eprintln!("sett-demo: agent {}: {e}", agent.name());
-                return;
-            }
-        }
-    })
-}
-
-struct Runner {
-    agent: Agent,
-    keys: Keys,
-    conn: MultiplexedConnection,
-}
-
-impl Runner {
-    async fn on_claim(&mut self, claim: &Value) -> redis::RedisResult<()> {
-        let (Some(id), Some(artefact)) = (claim["id"].as_str(), claim["artefact_id"].as_str())
-        else {
-            return Ok(());
-        };
-        let Some(target) = Artefact::read(&mut self.conn, &self.keys, artefact).await? else {
-            return Ok(());
-        };
-        let name = self.agent.name();
-        if claim["status"] == "pending_assignment" {
-            if claim["granted_exclusive_agent"] == name {
-                let context: Vec<String> =
-                    serde_json::from_value(claim["additional_context_ids"].clone())
-                        .unwrap_or_default();
-                self.rework(&target, &context).await?;
-            }
-            return Ok(());
-        }
-        let bid = self.agent.bid(&target);
-        redis::cmd("HSET")
-            .arg(self.keys.bids(id))
-            .arg(name)
-            .arg(bid)
-            .query_async::<()>(&mut self.conn)
-            .await?;
-        workflow_event(
-            &mut self.conn,
-            &self.keys,
-            "bid_submitted",
-            &[
-                ("agent_name", name.into()),
-                ("bid_type", bid.into()),
-                ("claim_id", id.into()),
-            ],
-        )
-        .await
-    }
-
-    async fn on_grant(&mut self, grant: &Value) -> redis::RedisResult<()> {
-        let Some(claim_id) = grant["claim_id"].as_str() else {
-            return Ok(());
-        };
-        let claim: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.keys.claim(claim_id))
-            .query_async(&mut self.conn)
-            .await?;
-        let name = self.agent.name();
-        let listed = |field: &str| {
-            claim
-                .get(field)
-                .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
-                .is_some_and(|names| names.iter().any(|n| n == name))
-        };
-        let granted = listed("granted_review_agents")
-            || listed("granted_parallel_agents")
-            || claim.get("granted_exclusive_agent").map(String::as_str) == Some(name);
-        let Some(artefact) = claim.get("artefact_id").filter(|_| granted) else {
-            return Ok(());
-        };
-        let Some(target) = Artefact::read(&mut self.conn, &self.keys, artefact).await? else {
-            return Ok(());
-        };
-        self.agent
-            .work(&target)
-            .write(&mut self.conn, &self.keys)
-            .await
-    }
-
-    async fn rework(&mut self, target: &Artefact, context: &[String]) -> redis::RedisResult<()> {
-        let next = self.agent.rework(target, context);
-        next.write(&mut self.conn, &self.keys).await?;
-        workflow_event(
-            &mut self.conn,
-            &self.keys,
-            "artefact_reworked",
-            &[
-                ("artefact_type", next.kind.as_str().into()),
-                ("logical_id", next.logical_id.as_str().into()),
-                ("new_artefact_id", next.id.as_str().into()),
-                ("new_version", next.version.into()),
-                ("previous_version_id", target.id.as_str().into()),
-                ("produced_by_role", next.role.as_str().into()),
-            ],
-        )
-        .await
-    }
+    let specs = AGENTS.iter().map(|a| a.spec()).collect();
+    swarm::run(client, keys, specs, Arc::new(Complain)).await
 }

@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::wire::{short, Artefact};
+use sett_sim::Artefact;
+
+use crate::ids::short;
 
 /// A claim as seen from outside.
 #[derive(Clone, Debug, Default)]

@@ -2,25 +2,26 @@
 //! running orchestrator (`make demo` starts both; see scripts/demo.sh) and
 //! printed as a timeline.
 //!
-//! Modules: `wire` (keys, artefacts written as producers write them),
-//! `agents` (the registry and the agents), `timeline` (everything published,
-//! plus status changes, as readable lines), `board` (what the timeline saw)
-//! and `stories` (what the user writes, and how each story is judged). One single-threaded executor: the
-//! agents are tasks, the timeline is the main one.
+//! Modules: `agents` (the registry and what each agent bids and writes;
+//! sett-sim plays them), `timeline` (everything published, plus status
+//! changes, as readable lines, with `ids` shortened), `board` (what the
+//! timeline saw) and `stories` (what the user writes, and how each story is
+//! judged). One single-threaded executor: the agents are tasks, the
+//! timeline is the main one.
 
 mod agents;
 mod board;
+mod ids;
 mod stories;
 mod timeline;
-mod wire;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use agents::{AGENTS, REGISTRY};
+use agents::REGISTRY;
+use sett_sim::{Artefact, Keys};
 use stories::STORIES;
 use timeline::Timeline;
-use wire::{Artefact, Keys};
 
 const USAGE: &str = "\
 sett-demo: the claim lifecycle, played by simulated agents
@@ -98,14 +99,9 @@ fn main() -> ExitCode {
 /// Plays the stories; `Ok(true)` when every one ended as it should.
 async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<bool> {
     let client = redis::Client::open(o.redis_url.as_str())?;
-    let keys = Keys {
-        prefix: format!("sett:{}", o.instance),
-    };
+    let keys = Keys::new(&format!("sett:{}", o.instance));
     let mut timeline = Timeline::start(&client, &keys).await?;
-    for agent in AGENTS {
-        ex.spawn(agents::start(agent, &client, &keys).await?)
-            .detach();
-    }
+    ex.spawn(agents::start(&client, &keys).await?).detach();
     let mut conn = client.get_multiplexed_async_connection().await?;
     println!(
         "Simulated agents on {p}:*, with one registry for all three stories:\n\
@@ -117,14 +113,16 @@ async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<b
            a rejected v2 is the limit (a Failure artefact, no more feedback).\n\
          Each line: the time since the story's first write, then what was published\n\
          or, for status changes (nothing announces them), read from the claim hash.",
-        p = keys.prefix
+        p = keys.prefix()
     );
     let mut outcomes = Vec::new();
     for (n, story) in STORIES.iter().enumerate() {
         println!("\n== {}. \"{}\": {}", n + 1, story.payload, story.title);
         timeline.restart_clock();
         let goal = Artefact::new("Standard", story.kind, story.payload, "user");
-        goal.write(&mut conn, &keys).await?;
+        let mut write = redis::pipe();
+        goal.write(&keys, &mut write);
+        write.query_async::<()>(&mut conn).await?;
         let settled = timeline.run_until_settled(Instant::now() + o.timeout).await;
         outcomes.push(settled.and_then(|()| story.judge(&timeline.board, &goal.id)));
         if outcomes.last().is_some_and(Result::is_err) {

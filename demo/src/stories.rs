@@ -7,8 +7,9 @@
 //! `[reject all]`), so one patch is reworked once and approved, and the
 //! other is rejected again at the limit.
 
+use sett_sim::Artefact;
+
 use crate::board::{Board, Claim};
-use crate::wire::Artefact;
 
 pub struct Story {
     pub title: &'static str,

@@ -16,9 +16,11 @@ use futures_lite::{FutureExt as _, StreamExt as _};
 use redis::aio::{MultiplexedConnection, PubSubStream};
 use serde_json::Value;
 
+use sett_sim::{Artefact, Keys};
+
 use crate::agents::AGENTS;
 use crate::board::{Board, Claim};
-use crate::wire::{short, shorten_ids, Artefact, Keys};
+use crate::ids::{short, shorten_ids};
 
 /// How long nothing may happen before a story counts as settled.
 const QUIET: Duration = Duration::from_millis(150);
@@ -55,9 +57,9 @@ impl Timeline {
         config_set_notify(&mut conn, &notify).await?;
         let db = client.get_connection_info().redis_settings().db();
         let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.psubscribe(format!("{}:*", keys.prefix)).await?;
+        pubsub.psubscribe(keys.channel("*")).await?;
         pubsub
-            .psubscribe(format!("__keyspace@{db}__:{}:claim:*", keys.prefix))
+            .psubscribe(format!("__keyspace@{db}__:{}", keys.claim("*")))
             .await?;
         Ok(Timeline {
             keys: keys.clone(),
@@ -129,7 +131,7 @@ impl Timeline {
             return Ok(());
         }
         let name = channel
-            .strip_prefix(self.keys.prefix.as_str())
+            .strip_prefix(self.keys.prefix())
             .and_then(|c| c.strip_prefix(':'))
             .unwrap_or(channel);
         let v: Value = serde_json::from_slice(msg.get_payload_bytes()).unwrap_or_default();

@@ -1,15 +1,14 @@
 //! Pieces the end-to-end lifecycle tests share: a [`Stack`] (a Redis, a
-//! registry file, orchestrators and simulated agents for one instance, in
-//! either namespace), a [`Wiretap`] that records every message published on
-//! the instance's channels, [`Gate`]s that hold an agent's bids or work until
-//! the test has looked at the claim, and the user's writes.
+//! registry file, orchestrators, sett-sim's agents and its recorder for one
+//! instance, in either namespace), [`Gate`]s that hold an agent's bids or
+//! work until the test has looked at the claim, and the user's writes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
 
-use super::agents::{SimAgent, Spec, Target};
-use super::lifecycle::{Art, Msg};
+use sett_sim::{Recorder, SimAgent, Spec, Target};
+
+use super::lifecycle::Art;
 use super::*;
 
 /// One instance of the blackboard: its Redis, registry and namespace.
@@ -69,8 +68,9 @@ impl Stack {
         SimAgent::start(&self.redis, &self.prefix, spec)
     }
 
-    pub fn wiretap(&self) -> Wiretap {
-        Wiretap::start(&self.redis, &self.prefix)
+    /// Records every message on the instance's channels.
+    pub fn wiretap(&self) -> Recorder {
+        Recorder::start(&self.redis, &self.prefix)
     }
 
     pub fn key(&self, rest: &str) -> String {
@@ -202,112 +202,6 @@ pub fn work_after(mut spec: Spec, gate: &Gate) -> Spec {
         inner(t)
     });
     spec
-}
-
-/// The sync channel of every wiretap (not an instance channel).
-const SYNC: &str = "e2e-wiretap-sync";
-
-/// Every message published on `{prefix}:*`, in the server's order.
-pub struct Wiretap {
-    seen: Arc<Mutex<Vec<Msg>>>,
-    conn: redis::Connection,
-    taken: usize,
-    marks: u64,
-}
-
-impl Wiretap {
-    /// Subscribed (PSUBSCRIBE `{prefix}:*`) when it returns.
-    pub fn start(redis: &RedisServer, prefix: &str) -> Wiretap {
-        let mut sub = redis.conn();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let strip = format!("{prefix}:");
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        thread::spawn(move || {
-            let mut pubsub = sub.as_pubsub();
-            pubsub.psubscribe(format!("{strip}*")).unwrap();
-            pubsub.subscribe(SYNC).unwrap();
-            ready_tx.send(()).unwrap();
-            while let Ok(msg) = pubsub.get_message() {
-                let channel = msg.get_channel_name();
-                let channel = channel.strip_prefix(&strip).unwrap_or(channel).to_string();
-                let payload = String::from_utf8(msg.get_payload_bytes().to_vec())
-                    .unwrap_or_else(|e| panic!("non-UTF-8 message on {channel}: {e}"));
-                sink.lock().unwrap().push(Msg { channel, payload });
-            }
-        });
-        ready_rx.recv().unwrap();
-        Wiretap {
-            seen,
-            conn: redis.conn(),
-            taken: 0,
-            marks: 0,
-        }
-    }
-
-    /// Every message published since the last call, in order (a marker
-    /// published now arrives after all of them on the one subscription).
-    pub fn since_last(&mut self) -> Vec<Msg> {
-        self.marks += 1;
-        let mark = format!("mark-{}", self.marks);
-        redis::cmd("PUBLISH")
-            .arg(SYNC)
-            .arg(&mark)
-            .query::<i64>(&mut self.conn)
-            .unwrap();
-        let is_mark = |m: &Msg| m.channel == SYNC && m.payload == mark;
-        let seen = self.seen.clone();
-        assert!(
-            wait_until(PATIENCE, || seen.lock().unwrap().iter().any(is_mark)),
-            "wiretap sync marker never arrived"
-        );
-        let all = seen.lock().unwrap();
-        let at = all.iter().position(is_mark).unwrap();
-        let out = all[self.taken..at]
-            .iter()
-            .filter(|m| m.channel != SYNC)
-            .cloned()
-            .collect();
-        self.taken = at + 1;
-        out
-    }
-
-    /// What the orchestrator published since the last call (see [`by_orchestrator`]).
-    pub fn orchestrator_since_last(&mut self) -> Vec<Msg> {
-        by_orchestrator(self.since_last())
-    }
-
-    /// Every message ever recorded (a sync included), in order.
-    pub fn everything(&mut self) -> Vec<Msg> {
-        self.since_last();
-        let all = self.seen.lock().unwrap();
-        all.iter().filter(|m| m.channel != SYNC).cloned().collect()
-    }
-}
-
-/// Whether the orchestrator published `m`: not an artefact event (the user's
-/// and the agents') and not an agent's workflow event (bids, reworks).
-pub fn is_orchestrators(m: &Msg) -> bool {
-    let by_agent = [
-        "{\"event\":\"bid_submitted\"",
-        "{\"event\":\"artefact_reworked\"",
-    ];
-    m.channel != "artefact_events"
-        && !(m.channel == "workflow_events" && by_agent.iter().any(|a| m.payload.starts_with(a)))
-}
-
-pub fn by_orchestrator(msgs: Vec<Msg>) -> Vec<Msg> {
-    msgs.into_iter().filter(is_orchestrators).collect()
-}
-
-/// How many times each message occurs.
-pub fn counted(msgs: &[Msg]) -> BTreeMap<(String, String), usize> {
-    let mut out = BTreeMap::new();
-    for m in msgs {
-        *out.entry((m.channel.clone(), m.payload.clone()))
-            .or_insert(0) += 1;
-    }
-    out
 }
 
 /// The value of `sett_orchestrator_{series}` (labels included) on `/metrics`.

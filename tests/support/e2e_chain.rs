@@ -14,7 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::agents::Seen;
+use sett_sim::Seen;
+
 pub use super::e2e_team::*;
 use super::e2e_wire::*;
 use super::lifecycle::*;
@@ -94,7 +95,7 @@ impl Expected {
     /// The Failure artefact the orchestrator wrote for `target`, checked
     /// field by field; returns its event.
     pub fn failure(&mut self, board: &Board, target: &str, kind: &str, payload: &str) -> Msg {
-        let sources = json_list(&[target]);
+        let sources = json::list(&[target]);
         let f = board.only("the orchestrator's Failure artefact", |a| {
             a["produced_by_role"] == "orchestrator" && a["source_artefacts"] == sources
         });
@@ -134,7 +135,7 @@ impl Expected {
         let bids0 = team.bids("exclusive", "ignore");
         self.claim(&c0, goal, &pairs(&bids0));
         self.grant(&c0, "exclusive", &[w]);
-        let first = json_list(&[goal]);
+        let first = json::list(&[goal]);
         let w1 = board.only("the writer's work", |a| {
             a["produced_by_role"] == wrole && a["source_artefacts"] == first
         });
@@ -168,7 +169,7 @@ impl Expected {
             self.grant(&cv, "review", &names);
             let (mut received, mut verdicts, mut rejecting) = (vec![], vec![], vec![]);
             for m in &reviewers {
-                let on = json_list(&[t]);
+                let on = json::list(&[t]);
                 let r = board.only("a review", |a| {
                     a["produced_by_role"] == m.role && a["source_artefacts"] == on
                 });
@@ -176,7 +177,7 @@ impl Expected {
                 received.push((m.role.as_str(), r["id"].as_str()));
                 if m.rejects && v <= i64::from(rejects) {
                     assert_eq!(r["payload"], rejection_text(&m.role, v));
-                    verdicts.push(rejected(&js(&r["payload"]), t, &m.role));
+                    verdicts.push(rejected(&json::string(&r["payload"]), t, &m.role));
                     rejecting.push(r["id"].as_str());
                 } else {
                     assert_eq!(r["payload"], "{}");
@@ -189,7 +190,7 @@ impl Expected {
             let reviewed = with(
                 new_claim_fields(&cv, t),
                 &[
-                    ("granted_review_agents", &json_list(&names)),
+                    ("granted_review_agents", &json::list(&names)),
                     ("phase_state", &ps),
                 ],
             );
@@ -224,7 +225,7 @@ impl Expected {
                 .collect();
             assert_eq!(others.len(), 1, "one feedback claim on {t}");
             let fv = others[0]["id"].clone();
-            let context = json_list(&rejecting);
+            let context = json::list(&rejecting);
             let fb = [
                 ("status", "complete"),
                 ("granted_exclusive_agent", w),
@@ -243,9 +244,9 @@ impl Expected {
             });
             let mut sources = vec![t];
             sources.extend(&rejecting);
-            assert_eq!(next["source_artefacts"], json_list(&sources));
+            assert_eq!(next["source_artefacts"], json::list(&sources));
             assert_eq!(next["type"], target["type"]);
-            self.messages.push(artefact_reworked(next, target));
+            self.messages.push(artefact_reworked(next, &target["id"]));
             (target, v) = (next, v + 1);
         }
     }

@@ -4,7 +4,8 @@
 //! stops everything in an order that leaves nothing on its way, so the
 //! exactly-once checks see all there is.
 
-use super::agents::{Seen, SimAgent};
+use sett_sim::{Recorder, Seen, SimAgent};
+
 use super::e2e_chain::*;
 use super::e2e_wire::*;
 use super::lifecycle::{now_ms, Art, Msg};
@@ -16,7 +17,7 @@ pub struct Flow {
     pub started: u64,
     pub instance: String,
     pub team: Team,
-    pub wire: Wire,
+    pub wire: Recorder,
     pub hand: Hand,
     pub agents: Vec<SimAgent>,
     registry: String,
@@ -49,7 +50,7 @@ impl Flow {
         let redis = RedisServer::start();
         let dir = TempDir::new();
         let registry = dir.file("sett.yml", &team.yaml());
-        let wire = Wire::start(&redis, instance);
+        let wire = Recorder::start(&redis, &format!("sett:{instance}"));
         let agents = agents(&redis, instance, &team);
         Flow {
             started,
@@ -138,7 +139,7 @@ impl Flow {
             .map(|a| (a.name.clone(), a.seen()))
             .collect();
         Finished {
-            messages: self.wire.all(),
+            messages: self.wire.everything(),
             board: self.board(),
             agents,
         }

@@ -2,7 +2,8 @@
 //! reviewers, simulated as the contract says real agents behave, and the
 //! plan each goal carries in its payload (see `e2e_chain` for the flow).
 
-use super::agents::{SimAgent, Spec, Work};
+use sett_sim::{SimAgent, Spec, Work};
+
 use super::*;
 
 /// A registered agent as the tests run it.

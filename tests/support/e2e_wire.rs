@@ -1,85 +1,16 @@
 //! The end-to-end lifecycle tests' harness (`tests/feedback_e2e.rs`,
-//! `tests/stranded.rs`, `tests/replicas_lifecycle.rs`): a recorder of every
-//! message published on an instance's channels, the whole blackboard read
-//! back, what an agent writes done by hand (for what agents do while no
-//! orchestrator runs), and the bytes of the messages agents publish, spelled
-//! out from the lifecycle contract (sections 4 and 8).
+//! `tests/stranded.rs`, `tests/replicas_lifecycle.rs`): the whole
+//! blackboard read back, what an agent writes done by hand (for what agents
+//! do while no orchestrator runs, with the bytes sett-sim's agents send),
+//! and assertions on the recorded messages.
 
 use std::collections::BTreeMap;
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 
-use super::lifecycle::{js, Art, Msg};
+use super::lifecycle::{artefact_reworked, bid_submitted, Art, Msg};
 use super::*;
 
 /// A hash as read back.
 pub type Fields = BTreeMap<String, String>;
-
-/// Every message published on `sett:{instance}:*`, in the order Redis sent
-/// them, channels without the prefix (as [`Msg`] has them).
-pub struct Wire {
-    seen: Arc<Mutex<Vec<Msg>>>,
-    conn: redis::Connection,
-    sync: String,
-    marks: u64,
-}
-
-impl Wire {
-    /// Starts recording; returns once subscribed.
-    pub fn start(redis: &RedisServer, instance: &str) -> Wire {
-        let prefix = format!("sett:{instance}:");
-        let sync = format!("e2e-sync-{}", uuid());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (sink, channel) = (seen.clone(), sync.clone());
-        let mut conn = redis.conn();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut pubsub = conn.as_pubsub();
-            pubsub.psubscribe(format!("{prefix}*")).unwrap();
-            pubsub.subscribe(&channel).unwrap();
-            ready_tx.send(()).unwrap();
-            while let Ok(msg) = pubsub.get_message() {
-                let name = msg.get_channel_name();
-                let name = name.strip_prefix(&prefix).unwrap_or(name).to_string();
-                let payload = String::from_utf8(msg.get_payload_bytes().to_vec())
-                    .unwrap_or_else(|e| panic!("non-UTF-8 message on {name}: {e}"));
-                sink.lock().unwrap().push(Msg::new(name, payload));
-            }
-        });
-        ready_rx.recv().unwrap();
-        Wire {
-            seen,
-            conn: redis.conn(),
-            sync,
-            marks: 0,
-        }
-    }
-
-    /// Every message published so far: a marker published now reaches the
-    /// recorder after all of them (one connection sees the server's order).
-    pub fn all(&mut self) -> Vec<Msg> {
-        self.marks += 1;
-        let mark = format!("mark-{}", self.marks);
-        redis::cmd("PUBLISH")
-            .arg(&self.sync)
-            .arg(&mark)
-            .query::<i64>(&mut self.conn)
-            .unwrap();
-        let is_mark = |m: &Msg| m.channel == self.sync && m.payload == mark;
-        let seen = self.seen.clone();
-        assert!(
-            wait_until(PATIENCE, || seen.lock().unwrap().iter().any(is_mark)),
-            "sync marker never arrived"
-        );
-        let all = seen.lock().unwrap();
-        let at = all.iter().position(is_mark).unwrap();
-        all[..at]
-            .iter()
-            .filter(|m| m.channel != self.sync)
-            .cloned()
-            .collect()
-    }
-}
 
 /// Everything the lifecycle leaves on an instance's blackboard.
 #[derive(Debug, Default)]
@@ -96,6 +27,10 @@ pub struct Board {
 }
 
 impl Board {
+    /// Read newest first (the orchestrator's sets, the index, claims and
+    /// bids, artefacts): each is written after what it names, so whatever a
+    /// set, an index entry or a claim names is in the read, however the
+    /// board moves meanwhile.
     pub fn read(redis: &RedisServer, instance: &str) -> Board {
         let mut conn = redis.conn();
         let p = format!("sett:{instance}:");
@@ -108,23 +43,6 @@ impl Board {
         let hash = |conn: &mut redis::Connection, key: &str| -> Fields {
             redis::cmd("HGETALL").arg(key).query(conn).unwrap()
         };
-        let mut board = Board::default();
-        for key in keys(&mut conn, "artefact:*") {
-            let id = key[p.len() + "artefact:".len()..].to_string();
-            board.artefacts.insert(id, hash(&mut conn, &key));
-        }
-        for key in keys(&mut conn, "claim:*") {
-            let rest = &key[p.len() + "claim:".len()..];
-            match rest.strip_suffix(":bids") {
-                Some(claim) => board.bids.insert(claim.into(), hash(&mut conn, &key)),
-                None => board.claims.insert(rest.into(), hash(&mut conn, &key)),
-            };
-        }
-        for key in keys(&mut conn, "claim_by_artefact:*") {
-            let claim: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
-            let artefact = key[p.len() + "claim_by_artefact:".len()..].to_string();
-            board.index.insert(artefact, claim);
-        }
         let set = |conn: &mut redis::Connection, name: &str| -> Vec<String> {
             redis::cmd("ZRANGE")
                 .arg(format!("{p}orchestrator:{name}"))
@@ -133,8 +51,27 @@ impl Board {
                 .query(conn)
                 .unwrap()
         };
-        board.bidding = set(&mut conn, "bidding");
-        board.active = set(&mut conn, "active");
+        let mut board = Board {
+            bidding: set(&mut conn, "bidding"),
+            active: set(&mut conn, "active"),
+            ..Board::default()
+        };
+        for key in keys(&mut conn, "claim_by_artefact:*") {
+            let claim: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+            let artefact = key[p.len() + "claim_by_artefact:".len()..].to_string();
+            board.index.insert(artefact, claim);
+        }
+        for key in keys(&mut conn, "claim:*") {
+            let rest = &key[p.len() + "claim:".len()..];
+            match rest.strip_suffix(":bids") {
+                Some(claim) => board.bids.insert(claim.into(), hash(&mut conn, &key)),
+                None => board.claims.insert(rest.into(), hash(&mut conn, &key)),
+            };
+        }
+        for key in keys(&mut conn, "artefact:*") {
+            let id = key[p.len() + "artefact:".len()..].to_string();
+            board.artefacts.insert(id, hash(&mut conn, &key));
+        }
         board
     }
 
@@ -163,60 +100,6 @@ impl Board {
         assert_eq!(found.len(), 1, "claims with a phase on {artefact}");
         found[0]
     }
-}
-
-/// `["a","b"]` as agents and the orchestrator store lists.
-pub fn json_list(items: &[&str]) -> String {
-    serde_json::to_string(items).unwrap()
-}
-
-/// The `artefact_events` message of a stored artefact, fields in the Go
-/// struct's order (`version` and `created_at_ms` numbers, sources raw JSON).
-pub fn artefact_event(a: &Fields) -> Msg {
-    Msg::new(
-        "artefact_events",
-        format!(
-            r#"{{"id":{},"logical_id":{},"version":{},"structural_type":{},"type":{},"payload":{},"source_artefacts":{},"produced_by_role":{},"created_at_ms":{}}}"#,
-            js(&a["id"]),
-            js(&a["logical_id"]),
-            a["version"],
-            js(&a["structural_type"]),
-            js(&a["type"]),
-            js(&a["payload"]),
-            a["source_artefacts"],
-            js(&a["produced_by_role"]),
-            a["created_at_ms"]
-        ),
-    )
-}
-
-/// An agent's bid announcement (a Go map: keys sorted).
-pub fn bid_submitted(claim: &str, name: &str, bid: &str) -> Msg {
-    Msg::new(
-        "workflow_events",
-        format!(
-            r#"{{"event":"bid_submitted","data":{{"agent_name":{},"bid_type":{},"claim_id":{}}}}}"#,
-            js(name),
-            js(bid),
-            js(claim)
-        ),
-    )
-}
-
-/// What an agent publishes after a rework (contract section 8).
-pub fn artefact_reworked(new: &Fields, previous: &Fields) -> Msg {
-    Msg::new(
-        "workflow_events",
-        format!(
-            r#"{{"event":"artefact_reworked","data":{{"artefact_type":{},"logical_id":{},"new_artefact_id":{},"new_version":{},"previous_version_id":{},"produced_by_role":{}}}}}"#,
-            js(&new["type"]),
-            js(&new["logical_id"]),
-            js(&new["id"]),
-            new["version"],
-            js(&previous["id"]),
-            js(&new["produced_by_role"])
-        ),
-    )
 }
 
 /// An artefact as stored, as an [`Art`] (to rework it by hand).
@@ -296,13 +179,7 @@ impl Hand {
 
     /// A rework's `artefact_reworked` announcement.
     pub fn reworked(&mut self, new: &Art, previous: &Art) {
-        let fields = |a: &Art| -> Fields {
-            a.hash_fields()
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8(v).unwrap()))
-                .collect()
-        };
-        let msg = artefact_reworked(&fields(new), &fields(previous));
+        let msg = artefact_reworked(&new.hash_text(), &previous.id);
         redis::cmd("PUBLISH")
             .arg(self.key("workflow_events"))
             .arg(msg.payload)

@@ -12,9 +12,6 @@
 #![allow(unused_imports)]
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -26,6 +23,7 @@ use sett_orchestrator::config::registry::{Agent, Registry};
 use sett_orchestrator::ids::ArtefactId;
 use sett_orchestrator::lifecycle::scripts::{Context, Set};
 use sett_orchestrator::redis_io::scripts::{self, Call};
+use sett_sim::Recorder;
 
 pub use super::lifecycle_flow::*;
 pub use super::lifecycle_wire::*;
@@ -34,60 +32,6 @@ use super::*;
 /// The instance every lifecycle test uses, and its key prefix.
 pub const INSTANCE: &str = "lc";
 pub const P: &str = "sett:lc:";
-/// Not an instance channel: the recorder's own marker (see [`Lab::published`]).
-const SYNC_CHANNEL: &str = "lifecycle-test-sync";
-
-/// One published message: the channel without the `sett:lc:` prefix, and the
-/// payload (which must be UTF-8: everything the scripts write is JSON).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Msg {
-    pub channel: String,
-    pub payload: String,
-}
-
-impl Msg {
-    pub fn new(channel: impl Into<String>, payload: impl Into<String>) -> Msg {
-        Msg {
-            channel: channel.into(),
-            payload: payload.into(),
-        }
-    }
-}
-
-/// Every message on `sett:lc:*`, in arrival order, plus sync markers.
-struct Recorder {
-    seen: Arc<Mutex<Vec<Msg>>>,
-    taken: usize,
-    marks: u64,
-}
-
-impl Recorder {
-    fn start(redis: &RedisServer) -> Recorder {
-        let mut conn = redis.conn();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut pubsub = conn.as_pubsub();
-            pubsub.psubscribe(format!("{P}*")).unwrap();
-            pubsub.subscribe(SYNC_CHANNEL).unwrap();
-            ready_tx.send(()).unwrap();
-            while let Ok(msg) = pubsub.get_message() {
-                let channel = msg.get_channel_name();
-                let channel = channel.strip_prefix(P).unwrap_or(channel).to_string();
-                let payload = String::from_utf8(msg.get_payload_bytes().to_vec())
-                    .unwrap_or_else(|e| panic!("non-UTF-8 message on {channel}: {e}"));
-                sink.lock().unwrap().push(Msg { channel, payload });
-            }
-        });
-        ready_rx.recv().unwrap();
-        Recorder {
-            seen,
-            taken: 0,
-            marks: 0,
-        }
-    }
-}
 
 /// A Redis with the lifecycle scripts, a registry, and a recorder.
 pub struct Lab {
@@ -125,7 +69,7 @@ impl Lab {
             ctx,
             conn,
             sync: redis.conn(),
-            recorder: Recorder::start(&redis),
+            recorder: Recorder::start(&redis, P),
             window: (0, 0),
             redis,
         }
@@ -221,14 +165,9 @@ impl Lab {
     /// An agent bids: HSET on the bids hash, then `bid_submitted`.
     pub fn bid(&mut self, claim: &str, name: &str, value: &str) {
         self.hset(&format!("{P}claim:{claim}:bids"), name, value);
-        let event = format!(
-            r#"{{"event":"bid_submitted","data":{{"agent_name":{},"bid_type":{},"claim_id":{}}}}}"#,
-            js(name),
-            js(value),
-            js(claim)
-        );
-        self.publish("workflow_events", &event);
-        assert_eq!(self.published(), vec![Msg::new("workflow_events", event)]);
+        let event = bid_submitted(claim, name, value);
+        self.publish(&event.channel, &event.payload);
+        assert_eq!(self.published(), vec![event]);
     }
 
     /// A bid, then the bids decision (as the orchestrator runs it per bid event).
@@ -287,32 +226,9 @@ impl Lab {
             .unwrap()
     }
 
-    /// Every message published since the last call, in order: a marker
-    /// published now arrives after all of them (one subscriber connection
-    /// sees the server's publish order).
+    /// Every message published since the last call, in order.
     pub fn published(&mut self) -> Vec<Msg> {
-        self.recorder.marks += 1;
-        let mark = format!("mark-{}", self.recorder.marks);
-        redis::cmd("PUBLISH")
-            .arg(SYNC_CHANNEL)
-            .arg(&mark)
-            .query::<i64>(&mut self.sync)
-            .unwrap();
-        let is_mark = |m: &Msg| m.channel == SYNC_CHANNEL && m.payload == mark;
-        let seen = self.recorder.seen.clone();
-        assert!(
-            wait_until(PATIENCE, || seen.lock().unwrap().iter().any(is_mark)),
-            "sync marker never arrived"
-        );
-        let all = seen.lock().unwrap();
-        let at = all.iter().position(is_mark).unwrap();
-        let out = all[self.recorder.taken..at]
-            .iter()
-            .filter(|m| m.channel != SYNC_CHANNEL)
-            .cloned()
-            .collect();
-        self.recorder.taken = at + 1;
-        out
+        self.recorder.since_last()
     }
 
     /// Every key of the instance with its type and content, for "nothing changed".

@@ -24,7 +24,7 @@ pub fn review_round(lab: &mut Lab, target: &Art, claim: &str, payload: &[u8]) ->
 }
 
 pub fn feedback_json(review: &Art) -> String {
-    serde_json::to_string(std::str::from_utf8(&review.payload).unwrap()).unwrap()
+    json::string(std::str::from_utf8(&review.payload).unwrap())
 }
 
 /// Everything a rejection that makes a feedback claim must do; returns its id.
@@ -140,14 +140,12 @@ pub fn expect_failure(
         ("created_at_ms", &created.to_string()),
     ]);
     assert_eq!(hash, want);
-    let event = format!(
-        r#"{{"id":"{id}","logical_id":"{logical}","version":1,"structural_type":"Failure","type":"{kind}","payload":{payload_json},"source_artefacts":{sources},"produced_by_role":"orchestrator","created_at_ms":{created}}}"#
-    );
+    assert_eq!(json::string(payload), payload_json, "Go's spelling");
     assert_eq!(
         out.published,
         vec![
             rejected(&feedback_json(review), &target.id, "ann"),
-            Msg::new("artefact_events", event)
+            artefact_event(&want)
         ]
     );
     let c = lab.claim(claim);

@@ -4,41 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::lifecycle::Msg;
+pub use sett_sim::artefact::now_ms;
+pub use sett_sim::json;
+pub use sett_sim::wire::{
+    approved, artefact_event, artefact_reworked, bid_submitted, claim_event, feedback_claim_event,
+    feedback_created, grants, phase_state, rejected, Msg,
+};
+
 use super::uuid;
-
-/// A JSON string as `serde_json` writes it: only for texts without `<>&`,
-/// U+2028/9 or invalid UTF-8 (where Go's encoder would differ).
-pub fn js(s: &str) -> String {
-    assert!(
-        !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']),
-        "js() cannot spell {s:?} as Go does"
-    );
-    serde_json::to_string(s).unwrap()
-}
-
-fn js_list(items: &[&str]) -> String {
-    format!(
-        "[{}]",
-        items.iter().map(|s| js(s)).collect::<Vec<_>>().join(",")
-    )
-}
-
-fn js_map(pairs: &[(&str, &str)]) -> String {
-    let sorted: BTreeMap<&str, &str> = pairs.iter().copied().collect();
-    let body: Vec<String> = sorted
-        .iter()
-        .map(|(k, v)| format!("{}:{}", js(k), js(v)))
-        .collect();
-    format!("{{{}}}", body.join(","))
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// An artefact as an agent (or the CLI) writes it: the eight fields of
 /// Phase 1 plus `created_at_ms`. Every field is kept as text, so tests can
@@ -147,49 +120,25 @@ impl Art {
         ]
     }
 
+    /// The hash fields as text (the payload read as UTF-8, lossily).
+    pub fn hash_text(&self) -> BTreeMap<String, String> {
+        self.hash_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned()))
+            .collect()
+    }
+
     /// The `artefact_events` message (the test's own: the scripts read only
     /// the hash, so junk fields are sent as the nearest valid JSON).
     pub fn event_json(&self) -> String {
+        let mut h = self.hash_text();
         let version: u64 = self.version.parse().unwrap_or(0);
         let sources: serde_json::Value =
             serde_json::from_str(&self.sources).unwrap_or(serde_json::Value::Null);
-        format!(
-            r#"{{"id":{},"logical_id":{},"version":{version},"structural_type":{},"type":{},"payload":{},"source_artefacts":{sources},"produced_by_role":{},"created_at_ms":{}}}"#,
-            serde_json::to_string(&self.id).unwrap(),
-            serde_json::to_string(&self.logical_id).unwrap(),
-            serde_json::to_string(&self.structural_type).unwrap(),
-            serde_json::to_string(&self.kind).unwrap(),
-            serde_json::to_string(&String::from_utf8_lossy(&self.payload)).unwrap(),
-            serde_json::to_string(&self.role).unwrap(),
-            self.created_at_ms,
-        )
+        h.insert("version".into(), version.to_string());
+        h.insert("source_artefacts".into(), sources.to_string());
+        artefact_event(&h).payload
     }
-}
-
-/// The Phase-1 `claim_events` message of a new claim.
-pub fn claim_event(claim: &str, artefact: &str) -> Msg {
-    Msg::new(
-        "claim_events",
-        format!(
-            r#"{{"id":{},"artefact_id":{},"status":"pending_review","granted_review_agents":[],"granted_parallel_agents":[],"granted_exclusive_agent":""}}"#,
-            js(claim),
-            js(artefact)
-        ),
-    )
-}
-
-/// The `claim_events` message of a feedback claim.
-pub fn feedback_claim_event(claim: &str, artefact: &str, agent: &str, reviews: &[&str]) -> Msg {
-    Msg::new(
-        "claim_events",
-        format!(
-            r#"{{"id":{},"artefact_id":{},"status":"pending_assignment","granted_review_agents":[],"granted_parallel_agents":[],"granted_exclusive_agent":{},"additional_context_ids":{}}}"#,
-            js(claim),
-            js(artefact),
-            js(agent),
-            js_list(reviews)
-        ),
-    )
 }
 
 /// The 14 fields of a claim as created (contract section 3).
@@ -223,88 +172,6 @@ pub fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 pub fn with(mut map: BTreeMap<String, String>, pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     map.extend(fields(pairs));
     map
-}
-
-/// `phase_state` as Go writes its struct: current, granted_agents, received,
-/// all_bids, start_time_ms; map keys sorted.
-pub fn phase_state(
-    current: &str,
-    granted: &[&str],
-    received: &[(&str, &str)],
-    all_bids: &[(&str, &str)],
-    start_time_ms: u64,
-) -> String {
-    format!(
-        r#"{{"current":{},"granted_agents":{},"received":{},"all_bids":{},"start_time_ms":{start_time_ms}}}"#,
-        js(current),
-        js_list(granted),
-        js_map(received),
-        js_map(all_bids)
-    )
-}
-
-/// Per granted agent, in order: its agent-channel grant, then `claim_granted`.
-/// `images`: (name, image id) pairs written by the CLI; others get `""`.
-pub fn grants(claim: &str, claim_type: &str, names: &[&str], images: &[(&str, &str)]) -> Vec<Msg> {
-    let mut out = Vec::new();
-    for name in names {
-        let image = images
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or("", |(_, i)| *i);
-        out.push(Msg::new(
-            format!("agent:{name}:events"),
-            format!(
-                r#"{{"claim_id":{},"claim_type":"{claim_type}","event_type":"grant"}}"#,
-                js(claim)
-            ),
-        ));
-        out.push(Msg::new(
-            "workflow_events",
-            format!(
-                r#"{{"event":"claim_granted","data":{{"agent_image_id":{},"agent_name":{},"claim_id":{},"grant_type":"{claim_type}"}}}}"#,
-                js(image),
-                js(name),
-                js(claim)
-            ),
-        ));
-    }
-    out
-}
-
-pub fn approved(original: &str, role: &str) -> Msg {
-    Msg::new(
-        "workflow_events",
-        format!(
-            r#"{{"event":"review_approved","data":{{"original_artefact_id":{},"reviewer_role":{}}}}}"#,
-            js(original),
-            js(role)
-        ),
-    )
-}
-
-/// `feedback_json` is the JSON string literal, quotes included, as Go writes it.
-pub fn rejected(feedback_json: &str, original: &str, role: &str) -> Msg {
-    Msg::new(
-        "workflow_events",
-        format!(
-            r#"{{"event":"review_rejected","data":{{"feedback":{feedback_json},"original_artefact_id":{},"reviewer_role":{}}}}}"#,
-            js(original),
-            js(role)
-        ),
-    )
-}
-
-pub fn feedback_created(feedback_claim: &str, iteration: u64, original: &str, role: &str) -> Msg {
-    Msg::new(
-        "workflow_events",
-        format!(
-            r#"{{"event":"feedback_claim_created","data":{{"feedback_claim_id":{},"iteration":{iteration},"original_claim_id":{},"target_agent_role":{}}}}}"#,
-            js(feedback_claim),
-            js(original),
-            js(role)
-        ),
-    )
 }
 
 /// The termination reason of a rejection (review ids sorted by the caller).

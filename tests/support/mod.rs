@@ -17,7 +17,6 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub mod agents;
 pub mod certs;
 pub mod docker;
 pub mod e2e;

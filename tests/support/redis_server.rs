@@ -105,6 +105,13 @@ impl RedisServer {
     }
 }
 
+/// Where sett-sim's agents and recorders connect: `SimAgent::start(&redis, …)`.
+impl redis::IntoConnectionInfo for &RedisServer {
+    fn into_connection_info(self) -> redis::RedisResult<redis::ConnectionInfo> {
+        self.url().into_connection_info()
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
