@@ -43,6 +43,10 @@ fn readonly_after_a_failover_reconnects_to_the_new_primary() {
     let mut on_old = Producer::new(&old, inst);
     let before = on_old.write("Standard", "before the failover");
     assert!(wait_until(PATIENCE, || on_old.claim_of(&before).is_some()));
+    // Replication is asynchronous: promoting the replica before it has the
+    // claim would lose it (data Redis itself loses is not ours to keep).
+    let mut on_new = Producer::new(&new, inst);
+    assert!(wait_until(PATIENCE, || on_new.claim_of(&before).is_some()));
 
     // Failover: promote the replica, move the name, demote the old primary.
     replicaof(&new, None);
