@@ -352,7 +352,16 @@ impl Timeline {
             .await
             .map_err(|e| format!("reading claims: {e}"))?;
         for (id, (status, reason)) in claims.iter().zip(now) {
-            self.set_status(id, &status.unwrap_or_default(), &reason.unwrap_or_default());
+            let status = status.unwrap_or_default();
+            // A claim's first change follows its last bid, whose event may
+            // still be on its way: the bids (in the hash) are shown first.
+            let first_change = self.board.claims.get(id).is_some_and(|c| {
+                c.status != status && c.assignee.is_none() && !self.bids_shown.contains(id)
+            });
+            if first_change {
+                self.show_bids_from_hash(id).await?;
+            }
+            self.set_status(id, &status, &reason.unwrap_or_default());
         }
         Ok(())
     }
