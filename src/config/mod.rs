@@ -66,8 +66,8 @@ pub struct Config {
     pub reconcile: bool,
     pub redis_ca_file: Option<PathBuf>,
     /// The CA certificates of `redis_ca_file`, once [`Config::load_files`]
-    /// read them; the Redis connections trust these (and only these) then.
-    pub redis_ca: Option<RedisCa>,
+    /// read them (see [`Config::redis_ca`]).
+    redis_ca: Option<RedisCa>,
     /// Where the agent registry is (or would be).
     pub registry_file: RegistryFile,
     /// The agent registry once [`Config::load_registry`] found one: the
@@ -227,6 +227,19 @@ impl Config {
             "lifecycle"
         } else {
             "phase1"
+        }
+    }
+
+    /// The CA certificates to trust for `rediss://` instead of the web PKI
+    /// roots, when `SETT_REDIS_CA_FILE` is set. An error when it is set but
+    /// [`Config::load_files`] has not read it: never the web roots instead.
+    pub fn redis_ca(&self) -> Result<Option<&RedisCa>, String> {
+        match (&self.redis_ca_file, &self.redis_ca) {
+            (None, _) => Ok(None),
+            (Some(_), Some(ca)) => Ok(Some(ca)),
+            (Some(_), None) => {
+                Err("SETT_REDIS_CA_FILE has not been read (Config::load_files)".into())
+            }
         }
     }
 

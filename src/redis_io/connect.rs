@@ -109,7 +109,7 @@ impl Clients {
 
 fn client(config: &Config) -> Result<Client, String> {
     // Read and checked with the configuration (only with rediss://).
-    let Some(ca) = &config.redis_ca else {
+    let Some(ca) = config.redis_ca()? else {
         return Client::open(config.redis_url())
             .map_err(|_| "REDIS_URL is not accepted by the Redis client".into());
     };

@@ -93,8 +93,9 @@ impl fmt::Debug for Target {
 /// web PKI roots) for `rediss://` when set. Errors never repeat the URL.
 pub fn target(config: &Config) -> Result<Target, String> {
     // The configuration refuses a CA file with any scheme but rediss://.
+    let ca = config.redis_ca()?;
     parse(config.redis_url(), |host| {
-        tls::settings(host, config.redis_ca.as_ref().map(|ca| &ca.roots))
+        tls::settings(host, ca.map(|ca| &ca.roots))
     })
 }
 
