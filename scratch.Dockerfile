@@ -4,15 +4,17 @@
 # prebuilt static musl binary, so the build needs no registry and no
 # toolchain image. Context: the repository root (the script sends only this
 # file and bin/sett-orchestrator).
+#
+# org.opencontainers.image.source is not set here: the script adds it with
+# `--label` when the checkout has a remote to derive it from
+# (scripts/oci-source.sh), and leaves it out otherwise rather than make one up.
 FROM scratch
 
 ARG VERSION=dev
-ARG SOURCE=https://example.invalid/sett/sett-orchestrator
 
 LABEL org.opencontainers.image.title="sett-orchestrator" \
       org.opencontainers.image.description="Sett orchestrator: one claim per non-Terminal artefact" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0"
 
 COPY bin/sett-orchestrator /sett-orchestrator

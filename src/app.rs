@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blackboard::Keys;
-use crate::config::{format_optional_duration, Config, VERSION};
+use crate::config::{format_duration, format_optional_duration, Config, VERSION};
 use crate::engine::{self, Shared};
 use crate::lifecycle::Lifecycle;
 use crate::log::Line;
@@ -77,7 +77,15 @@ pub async fn run(config: Config) -> i32 {
                 .emit();
             0
         }
-        Err(engine::GaveUp) => 1,
+        Err(engine::GaveUp(last_error)) => {
+            // Said on stderr too, as every other reason to exit 1 is.
+            eprintln!(
+                "sett-orchestrator: Redis at {} was unreachable for longer than SETT_REDIS_RETRY_TIMEOUT ({}); exiting (last error: {last_error})",
+                shared.config.redis_display(),
+                format_duration(shared.config.retry_timeout)
+            );
+            1
+        }
     }
 }
 

@@ -3,9 +3,11 @@
 //! The engine reports its session going up and down here, and the watchdog
 //! (see `watchdog`) when it sends a PING and when the answer comes back.
 //! `/healthz` asks [`Health::check`], which reads that state and never waits on
-//! Redis itself: red while there is no session, and red while a PING has been
-//! unanswered for more than [`PING_TIMEOUT`] (Redis stalled; the session is
-//! kept, see `watchdog` for when slow becomes dead).
+//! Redis itself: red while there is no session (`disconnected`), and red while
+//! a PING has been unanswered for more than [`PING_TIMEOUT`] (`stalled`: the
+//! connections are open and the session is kept; see `watchdog` for when slow
+//! becomes dead). Each state has its own word, so the answer never says
+//! "disconnected" about a connection that is open.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -28,6 +30,14 @@ impl Link {
             Link::Subscription => "subscription",
         }
     }
+}
+
+/// Why `/healthz` is red: the word for `"redis"`, and the error text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unhealthy {
+    /// `disconnected` (no session) or `stalled` (connected; no answer for a while).
+    pub redis: &'static str,
+    pub error: String,
 }
 
 pub struct Health {
@@ -87,15 +97,21 @@ impl Health {
     }
 
     /// Ok when subscribed and no PING has waited longer than [`PING_TIMEOUT`].
-    pub async fn check(&self) -> Result<(), String> {
+    pub async fn check(&self) -> Result<(), Unhealthy> {
         if !self.is_up() {
-            return Err(lock(&self.last_error).clone());
+            return Err(Unhealthy {
+                redis: "disconnected",
+                error: lock(&self.last_error).clone(),
+            });
         }
         match self.unanswered_for() {
-            Some(d) if d > PING_TIMEOUT => Err(format!(
-                "Redis has not answered for {:.1}s (connected; stalled or slow)",
-                d.as_secs_f64()
-            )),
+            Some(d) if d > PING_TIMEOUT => Err(Unhealthy {
+                redis: "stalled",
+                error: format!(
+                    "connected, but Redis has not answered a PING for {:.1}s",
+                    d.as_secs_f64()
+                ),
+            }),
             _ => Ok(()),
         }
     }
@@ -109,19 +125,30 @@ mod tests {
     fn a_late_ping_turns_the_check_red_until_answered() {
         let h = Health::default();
         let check = |h: &Health| smol::block_on(h.check());
-        assert_eq!(check(&h), Err("not connected yet".into()));
+        let down = |error: &str| {
+            Err(Unhealthy {
+                redis: "disconnected",
+                error: error.into(),
+            })
+        };
+        assert_eq!(check(&h), down("not connected yet"));
         h.session_up();
         assert_eq!(check(&h), Ok(()));
         let long_ago = Instant::now() - Duration::from_secs(3);
         h.ping_sent(Link::Subscription, long_ago);
         h.ping_sent(Link::Commands, Instant::now());
         let err = check(&h).unwrap_err();
-        assert!(err.starts_with("Redis has not answered for 3."), "{err}");
+        assert_eq!(err.redis, "stalled");
+        assert!(
+            err.error
+                .starts_with("connected, but Redis has not answered a PING for 3."),
+            "{err:?}"
+        );
         // A second PING on a link still waiting does not reset its time.
         h.ping_sent(Link::Subscription, Instant::now());
         assert!(h.answered(Link::Subscription) >= Duration::from_secs(3));
         assert_eq!(check(&h), Ok(()));
         h.session_down("gone");
-        assert_eq!(check(&h), Err("gone".into()));
+        assert_eq!(check(&h), down("gone"));
     }
 }

@@ -36,8 +36,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Command::Run => {
-            // The registry is read before the runtime starts: a bad one exits 1 like a bad variable.
-            let config = Config::from_env().and_then(|mut c| c.load_registry().map(|()| c));
+            // The files are read before the runtime starts: a bad one exits 1 like a bad variable.
+            let config = Config::from_env().and_then(|mut c| c.load_files().map(|()| c));
             let config = match config {
                 Ok(c) => c,
                 Err(e) => {

@@ -232,3 +232,68 @@ fn a_taken_http_port_exits_1_naming_sett_http_addr() {
     assert_all_json(&orch);
     drop(taken);
 }
+
+/// Configuration errors found in the files the variables name, and the
+/// values with one rule: each is the exact one stderr line, exit 1, and
+/// nothing on stdout (the runtime never started).
+#[test]
+fn ca_file_and_switch_errors_are_one_exact_stderr_line_and_nothing_on_stdout() {
+    let dir = TempDir::new();
+    let missing = dir.path().join("no-such-ca.pem").display().to_string();
+    let empty = dir.file("empty.pem", "");
+    let text = dir.file("text.pem", "not a certificate\n");
+    let fix = "set it to a readable file of PEM CA certificate(s), or unset it to trust the built-in web PKI roots";
+    let secret_url = format!("redis://:{SECRET}@127.0.0.1:1");
+    let unix_url = format!("unix:///tmp/sett-none.sock?pass={SECRET}");
+    let tls_url = "rediss://127.0.0.1:1";
+    let scheme_error = |scheme: &str| {
+        format!("sett-orchestrator: SETT_REDIS_CA_FILE is invalid: it is only used with rediss:// and REDIS_URL is {scheme}://; use a rediss:// URL, or unset SETT_REDIS_CA_FILE")
+    };
+    let cases: Vec<(Vec<(&str, &str)>, String)> = vec![
+        (
+            vec![("REDIS_URL", &secret_url), ("SETT_REDIS_CA_FILE", &text)],
+            scheme_error("redis"),
+        ),
+        (
+            vec![("REDIS_URL", &unix_url), ("SETT_REDIS_CA_FILE", &text)],
+            scheme_error("unix"),
+        ),
+        (
+            vec![("REDIS_URL", tls_url), ("SETT_REDIS_CA_FILE", &missing)],
+            format!("sett-orchestrator: SETT_REDIS_CA_FILE is invalid: cannot read {missing}: No such file or directory (os error 2); {fix}"),
+        ),
+        (
+            vec![("REDIS_URL", tls_url), ("SETT_REDIS_CA_FILE", &empty)],
+            format!("sett-orchestrator: SETT_REDIS_CA_FILE is invalid: {empty} is empty; {fix}"),
+        ),
+        (
+            vec![("REDIS_URL", tls_url), ("SETT_REDIS_CA_FILE", &text)],
+            format!("sett-orchestrator: SETT_REDIS_CA_FILE is invalid: {text} holds no PEM certificate (-----BEGIN CERTIFICATE-----); {fix}"),
+        ),
+    ];
+    let switches = ["yes", "true", "1", "no", "false", "0", "enabled"];
+    let cases = cases.into_iter().chain(switches.iter().map(|v| {
+        (
+            vec![("REDIS_URL", tls_url), ("SETT_RECONCILE", *v)],
+            "sett-orchestrator: SETT_RECONCILE is invalid: expected 'on' or 'off'".to_string(),
+        )
+    }));
+    for (mut env, want) in cases {
+        env.push(("SETT_INSTANCE_NAME", "prod"));
+        let (orch, code) = run_to_exit(&env);
+        assert_eq!(code, 1, "{env:?}");
+        assert_eq!(orch.stdout(), Vec::<String>::new(), "{env:?}");
+        assert_eq!(orch.stderr(), vec![want], "{env:?}");
+    }
+}
+
+#[test]
+fn reconcile_takes_on_and_off_in_any_letter_case() {
+    let redis = RedisServer::start();
+    for (value, on) in [("on", true), ("OFF", false), (" Off ", false), ("On", true)] {
+        let mut orch = Orchestrator::start_env(&redis, "switch", &[("SETT_RECONCILE", value)]);
+        let startup = orch.wait_for_event("orchestrator_startup");
+        assert_eq!(startup["reconcile"], on, "{value:?}");
+        support::verify::stop(&mut orch);
+    }
+}

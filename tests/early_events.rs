@@ -37,6 +37,8 @@ fn an_event_published_50ms_before_its_hset_is_claimed() {
     p.store(&id, "Standard", "early");
     let events = listener.wait_for(1);
     assert_eq!(announced_artefacts(&events), vec![id.clone()]);
+    // The claim event is published by the script; its log line follows the answer.
+    assert!(wait_until(PATIENCE, || !created_for(&orch, &id).is_empty()));
     let created = created_for(&orch, &id);
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["source"], "event");

@@ -12,6 +12,7 @@ use sett_sim::recorder::{by_orchestrator, counted};
 use sett_sim::{SimAgent, Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
+use support::verify::stop;
 use support::*;
 
 const GOALS: usize = 100;
@@ -49,7 +50,7 @@ fn three_replicas_run_the_whole_flow_for_100_artefacts_exactly_once() {
         "exclusive",
         Work::new("Standard", "Code", "c"),
     ));
-    let orchs: Vec<Orchestrator> = (0..REPLICAS).map(|_| stack.orchestrator(&[])).collect();
+    let mut orchs: Vec<Orchestrator> = (0..REPLICAS).map(|_| stack.orchestrator(&[])).collect();
     for o in &orchs {
         o.wait_for_event("reconcile_complete");
     }
@@ -73,8 +74,21 @@ fn three_replicas_run_the_whole_flow_for_100_artefacts_exactly_once() {
     for claim in &claims {
         assert_eq!(stack.claim(claim)["status"], "complete", "{claim}");
     }
-    // Two seconds more: any duplicate still on its way would arrive.
-    std::thread::sleep(Duration::from_secs(2));
+    // Counted by the replica whose script made the claim, when its answer
+    // arrived: not ordered with the lines of the other replicas.
+    let created = || -> usize {
+        orchs
+            .iter()
+            .map(|o| metric(o, "claims_created_total") as usize)
+            .sum()
+    };
+    assert!(wait_until(PATIENCE, || created() >= 3 * GOALS));
+    assert_eq!(created(), 3 * GOALS);
+    // Stopped, nothing more is decided and every line is out: a duplicate
+    // would be among them, and a replica's lines wait for no other's.
+    for o in &mut orchs {
+        stop(o);
+    }
     assert_granted_once(&reviewer, &claims, "review");
     assert_granted_once(&worker, &claims, "claim");
     assert_granted_once(&coder, &claims, "exclusive");
@@ -125,11 +139,6 @@ fn three_replicas_run_the_whole_flow_for_100_artefacts_exactly_once() {
     assert_eq!(all_lines(&orchs, "claim_granted").len(), 3 * GOALS);
     assert_eq!(all_lines(&orchs, "claim_complete").len(), GOALS);
     assert_eq!(all_lines(&orchs, "claim_dormant").len(), 2 * GOALS);
-    let created: usize = orchs
-        .iter()
-        .map(|o| metric(o, "claims_created_total") as usize)
-        .sum();
-    assert_eq!(created, 3 * GOALS);
     for o in &orchs {
         assert_all_json(o);
     }

@@ -60,8 +60,9 @@ fn redis_killed_and_restarted_turns_health_red_then_green_and_claims_resume() {
 }
 
 #[test]
-fn redis_gone_longer_than_the_retry_timeout_exits_1() {
-    let mut redis = RedisServer::start();
+fn redis_gone_longer_than_the_retry_timeout_exits_1_saying_why_on_stderr() {
+    const SECRET: &str = "hunter2-secret";
+    let mut redis = RedisServer::start_with(&["--requirepass", SECRET]);
     let mut orch = Orchestrator::start_env(&redis, "gone", &[("SETT_REDIS_RETRY_TIMEOUT", "2s")]);
     assert!(orch.wait_status("/healthz", 200));
     redis.kill();
@@ -74,6 +75,21 @@ fn redis_gone_longer_than_the_retry_timeout_exits_1() {
     assert_eq!(gave_up.len(), 1);
     assert_eq!(gave_up[0]["level"], "error");
     assert_eq!(gave_up[0]["retry_timeout_ms"], 2000);
+    // The last reconnect's error, as its own `redis_error` line gave it.
+    let last = orch.events("redis_error").pop().unwrap();
+    assert_eq!(last["operation"], "reconnect", "{last}");
+    assert_eq!(gave_up[0]["last_error"], last["error"]);
+    assert_eq!(
+        orch.stderr(),
+        vec![format!(
+            "sett-orchestrator: Redis at redis://127.0.0.1:{} was unreachable for longer than SETT_REDIS_RETRY_TIMEOUT (2s); exiting (last error: {})",
+            redis.port,
+            last["error"].as_str().unwrap()
+        )]
+    );
     assert_eq!(orch.events("orchestrator_shutdown").len(), 0);
+    for line in orch.all_output() {
+        assert!(!line.contains(SECRET), "password printed: {line}");
+    }
     assert_all_json(&orch);
 }

@@ -33,6 +33,14 @@ fn stuck_after_burst(redis: &RedisServer, instance: &str, n: usize) -> Orchestra
     let mut p = Producer::new(redis, instance);
     let claimed = wait_until(PATIENCE, || p.index_entries() == n);
     assert!(claimed, "{} of {n} claimed", p.index_entries());
+    // The claims exist once their scripts ran; each is counted, and its line
+    // emitted (or dropped), when its answer arrives.
+    let counted = wait_until(PATIENCE, || orch.metric("claims_created_total") == n as u64);
+    assert!(
+        counted,
+        "{} of {n} counted",
+        orch.metric("claims_created_total")
+    );
     orch
 }
 

@@ -37,13 +37,15 @@ fn channels() -> Vec<(String, Decode)> {
 
 /// The target `REDIS_URL=url` (and `SETT_REDIS_CA_FILE=ca`) names.
 fn target(url: &str, ca: Option<&Path>) -> subscriber::Target {
-    let config = Config::from_lookup(|name| match name {
+    let mut config = Config::from_lookup(|name| match name {
         "SETT_INSTANCE_NAME" => Some("t".into()),
         "REDIS_URL" => Some(url.into()),
         "SETT_REDIS_CA_FILE" => ca.map(|p| p.display().to_string()),
         _ => None,
     })
     .unwrap();
+    // As main does: the CA file is read with the configuration.
+    config.load_files().unwrap();
     subscriber::target(&config).unwrap()
 }
 

@@ -2,7 +2,8 @@
 //! (`--port 0 --tls-port …`) with a certificate from a test CA that the test
 //! makes with the openssl CLI. With `SETT_REDIS_CA_FILE` naming that CA, claims
 //! are made; with only the built-in web PKI roots, or another CA, the
-//! orchestrator refuses the server and exits 1 saying why.
+//! orchestrator refuses the server and exits 1 saying why; a CA file it
+//! cannot read is refused with the configuration.
 
 mod support;
 
@@ -96,13 +97,24 @@ fn a_ca_file_of_another_ca_does_not_make_the_server_trusted() {
     assert_refused(&mut orch, "redis_connect", &why);
 }
 
+/// A CA file that cannot be read is a configuration error: refused before
+/// the runtime starts (no `startup_failed`, nothing on stdout), one line on
+/// stderr naming the variable and what to do.
 #[test]
-fn an_unreadable_ca_file_is_named_in_the_startup_error() {
+fn an_unreadable_ca_file_is_a_configuration_error() {
     let redis = TlsRedis::start();
     let missing = redis.dir.join("no-such-ca.pem").display().to_string();
     let mut orch = spawn(&redis, "tls4", &[("SETT_REDIS_CA_FILE", &missing)]);
-    let why = format!(
-        "SETT_REDIS_CA_FILE: cannot read {missing}: No such file or directory (os error 2)"
+    let status = orch
+        .wait_exit(PATIENCE)
+        .expect("the orchestrator should exit");
+    assert_eq!(status.code(), Some(1));
+    assert!(orch.wait_output_closed());
+    assert_eq!(orch.stdout(), Vec::<String>::new());
+    assert_eq!(
+        orch.stderr(),
+        vec![format!(
+            "sett-orchestrator: SETT_REDIS_CA_FILE is invalid: cannot read {missing}: No such file or directory (os error 2); set it to a readable file of PEM CA certificate(s), or unset it to trust the built-in web PKI roots"
+        )]
     );
-    assert_refused(&mut orch, "redis_client", &why);
 }

@@ -2,8 +2,8 @@
 //! and the agent registry file they point to.
 //!
 //! Reading the variables ([`Config::from_lookup`]) does no I/O, so it can be
-//! fuzzed; [`Config::load_registry`] reads the registry file afterwards, before
-//! the runtime starts. Every error names the variable (or the registry file)
+//! fuzzed; [`Config::load_files`] reads the files they name (the registry,
+//! the Redis CA) afterwards, before the runtime starts. Every error names the variable (or the registry file)
 //! and what is wrong with it, and never repeats the Redis password (nor, for
 //! `REDIS_URL`, the value at all).
 
@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use registry::Registry;
 
+mod ca_file;
 pub mod registry;
 mod registry_file;
 mod values;
 
+pub use ca_file::RedisCa;
 pub use registry_file::{RegistryFile, MAX_REGISTRY_BYTES};
 pub use values::*;
 
@@ -63,6 +65,9 @@ pub struct Config {
     pub retry_timeout: Duration,
     pub reconcile: bool,
     pub redis_ca_file: Option<PathBuf>,
+    /// The CA certificates of `redis_ca_file`, once [`Config::load_files`]
+    /// read them (see [`Config::redis_ca`]).
+    redis_ca: Option<RedisCa>,
     /// Where the agent registry is (or would be).
     pub registry_file: RegistryFile,
     /// The agent registry once [`Config::load_registry`] found one: the
@@ -157,7 +162,10 @@ impl Config {
         let redis_ca_file = match lookup("SETT_REDIS_CA_FILE") {
             None => None,
             Some(v) if v.is_empty() => return Err(invalid("SETT_REDIS_CA_FILE", "empty path")),
-            Some(v) => Some(PathBuf::from(v)),
+            Some(v) => {
+                ca_file::check_scheme(&redis_url)?;
+                Some(PathBuf::from(v))
+            }
         };
         let registry_file = match lookup("SETT_CONFIG_FILE") {
             None => RegistryFile::default_for(namespace),
@@ -184,6 +192,7 @@ impl Config {
             retry_timeout,
             reconcile,
             redis_ca_file,
+            redis_ca: None,
             registry_file,
             registry: None,
             bid_timeout,
@@ -193,8 +202,20 @@ impl Config {
         })
     }
 
-    /// Reads the agent registry file (before the runtime starts): present and
-    /// valid, the lifecycle runs; absent at the default path, Phase 1.
+    /// Reads the files the variables name (before the runtime starts, so a
+    /// bad one is refused like a bad variable): the agent registry (present
+    /// and valid, the lifecycle runs; absent at the default path, Phase 1),
+    /// then the Redis CA file.
+    pub fn load_files(&mut self) -> Result<(), ConfigError> {
+        self.load_registry()?;
+        self.redis_ca = match &self.redis_ca_file {
+            Some(path) => Some(RedisCa::load(path)?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// Reads the agent registry file only (see [`Config::load_files`]).
     pub fn load_registry(&mut self) -> Result<(), ConfigError> {
         self.registry = self.registry_file.load()?;
         Ok(())
@@ -206,6 +227,19 @@ impl Config {
             "lifecycle"
         } else {
             "phase1"
+        }
+    }
+
+    /// The CA certificates to trust for `rediss://` instead of the web PKI
+    /// roots, when `SETT_REDIS_CA_FILE` is set. An error when it is set but
+    /// [`Config::load_files`] has not read it: never the web roots instead.
+    pub fn redis_ca(&self) -> Result<Option<&RedisCa>, String> {
+        match (&self.redis_ca_file, &self.redis_ca) {
+            (None, _) => Ok(None),
+            (Some(_), Some(ca)) => Ok(Some(ca)),
+            (Some(_), None) => {
+                Err("SETT_REDIS_CA_FILE has not been read (Config::load_files)".into())
+            }
         }
     }
 

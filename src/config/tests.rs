@@ -203,3 +203,17 @@ fn reconcile_switch() {
         "SETT_RECONCILE"
     );
 }
+
+#[test]
+fn a_ca_file_not_yet_read_is_an_error_never_the_web_roots() {
+    let c = with(&[
+        ("REDIS_URL", "rediss://h:6380"),
+        ("SETT_REDIS_CA_FILE", "/nowhere/ca.pem"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.redis_ca().unwrap_err(),
+        "SETT_REDIS_CA_FILE has not been read (Config::load_files)"
+    );
+    assert!(with(&[]).unwrap().redis_ca().unwrap().is_none());
+}

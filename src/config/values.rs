@@ -192,10 +192,13 @@ pub fn format_optional_duration(d: Option<Duration>) -> String {
     format_duration(d.unwrap_or_default())
 }
 
+/// `on` or `off` (letter case and surrounding spaces ignored, as for
+/// `SETT_LOG_LEVEL`); nothing else, so the docs, `--help` and the refusal
+/// state one rule.
 pub(super) fn parse_switch(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
-        "on" | "true" | "1" | "yes" => Ok(true),
-        "off" | "false" | "0" | "no" => Ok(false),
+        "on" => Ok(true),
+        "off" => Ok(false),
         _ => Err("expected 'on' or 'off'".into()),
     }
 }
@@ -361,8 +364,14 @@ mod tests {
     #[test]
     fn switches_levels_and_namespaces() {
         assert_eq!(parse_switch("ON"), Ok(true));
-        assert_eq!(parse_switch("off"), Ok(false));
-        assert!(parse_switch("maybe").is_err());
+        assert_eq!(parse_switch(" off "), Ok(false));
+        for bad in ["maybe", "", "true", "yes", "1", "false", "no", "0"] {
+            assert_eq!(
+                parse_switch(bad),
+                Err("expected 'on' or 'off'".into()),
+                "{bad}"
+            );
+        }
         assert_eq!(parse_log_level("info"), Ok(LogLevel::Info));
         assert_eq!(parse_log_level(" DEBUG "), Ok(LogLevel::Debug));
         for bad in ["", "trace", "warn", "verbose"] {

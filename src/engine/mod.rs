@@ -52,9 +52,10 @@ pub use outcome::Report;
 pub use session::DRAIN_TIMEOUT;
 pub use shared::Shared;
 
-/// Redis stayed unreachable for longer than `SETT_REDIS_RETRY_TIMEOUT`.
+/// Redis stayed unreachable for longer than `SETT_REDIS_RETRY_TIMEOUT`; the
+/// last reconnect attempt's error.
 #[derive(Debug)]
-pub struct GaveUp;
+pub struct GaveUp(pub String);
 
 /// How every session connects: the channels it subscribes to (artefact events
 /// first; in lifecycle mode also `workflow_events`, for bids) and the scripts
@@ -99,7 +100,7 @@ pub async fn run(shared: Arc<Shared>, clients: Clients, first: Session) -> Resul
         session = match reconnect(&shared, &clients, lost_at).await {
             Reconnect::Connected(s) => *s,
             Reconnect::ShuttingDown => return Ok(()),
-            Reconnect::GaveUp => {
+            Reconnect::GaveUp(last_error) => {
                 Line::error("redis_unavailable")
                     .str(
                         "error",
@@ -109,8 +110,9 @@ pub async fn run(shared: Arc<Shared>, clients: Clients, first: Session) -> Resul
                         "retry_timeout_ms",
                         shared.config.retry_timeout.as_millis() as u64,
                     )
+                    .str("last_error", &last_error)
                     .emit();
-                return Err(GaveUp);
+                return Err(GaveUp(last_error));
             }
         };
     }

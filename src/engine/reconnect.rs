@@ -12,8 +12,9 @@ use crate::redis_io::connect::{connect, Clients, Session, FIRST_BACKOFF, MAX_BAC
 pub enum Reconnect {
     Connected(Box<Session>),
     ShuttingDown,
-    /// Redis stayed unreachable for `SETT_REDIS_RETRY_TIMEOUT`.
-    GaveUp,
+    /// Redis stayed unreachable for `SETT_REDIS_RETRY_TIMEOUT`; the last
+    /// attempt's error.
+    GaveUp(String),
 }
 
 /// Reconnects after a loss, until connected, shut down or out of time.
@@ -42,17 +43,18 @@ pub async fn reconnect(shared: &Shared, clients: &Clients, lost_at: Instant) -> 
                 return Reconnect::Connected(Box::new(session));
             }
             Some(Err(e)) => {
+                let error = e.to_string();
                 inc(&shared.metrics.redis_errors);
-                shared.health.session_down(&e.to_string());
+                shared.health.session_down(&error);
                 Line::warn("redis_error")
                     .str("operation", "reconnect")
-                    .display("error", &e)
+                    .str("error", &error)
                     .num("attempt", attempts)
                     .emit();
+                if lost_at.elapsed() >= shared.config.retry_timeout {
+                    return Reconnect::GaveUp(error);
+                }
             }
-        }
-        if lost_at.elapsed() >= shared.config.retry_timeout {
-            return Reconnect::GaveUp;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

@@ -190,7 +190,7 @@ pub async fn respond(shared: &Shared, head: &RequestHead) -> Response {
                     200,
                     "{\"status\":\"healthy\",\"redis\":\"connected\"}".into(),
                 ),
-                Err(e) => unhealthy("disconnected", &e),
+                Err(e) => unhealthy(e.redis, &e.error),
             }
         }
     }

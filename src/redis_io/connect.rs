@@ -108,15 +108,14 @@ impl Clients {
 }
 
 fn client(config: &Config) -> Result<Client, String> {
-    let Some(path) = &config.redis_ca_file else {
+    // Read and checked with the configuration (only with rediss://).
+    let Some(ca) = config.redis_ca()? else {
         return Client::open(config.redis_url())
             .map_err(|_| "REDIS_URL is not accepted by the Redis client".into());
     };
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("SETT_REDIS_CA_FILE: cannot read {}: {e}", path.display()))?;
     let certs = redis::TlsCertificates {
         client_tls: None,
-        root_cert: Some(pem),
+        root_cert: Some(ca.pem.clone()),
     };
     Client::build_with_tls(config.redis_url(), certs).map_err(|e| {
         format!(

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::{wait_until, ClaimListener, Orchestrator, Producer, RedisServer, PATIENCE};
 
 /// Stops an orchestrator with SIGTERM and asserts a clean exit, so nothing
-/// more can be written once the caller starts counting.
+/// more can be written once the caller starts counting; then waits until its
+/// stdout and stderr are read to the end, so its log is complete too (the
+/// exit is seen before the reader threads have read the last lines).
 pub fn stop(o: &mut Orchestrator) {
     o.signal(libc::SIGTERM);
     let status = o
@@ -20,6 +22,7 @@ pub fn stop(o: &mut Orchestrator) {
         "exit {status:?}; stderr: {:#?}",
         o.stderr()
     );
+    assert!(o.wait_output_closed(), "output still open after the exit");
 }
 
 /// Every claim event the listener received, complete: a sentinel published

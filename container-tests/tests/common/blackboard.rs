@@ -68,4 +68,23 @@ impl ClaimListener {
     pub fn len(&self) -> usize {
         self.messages.lock().unwrap().len()
     }
+
+    /// Every message published on the channel before now: a sentinel
+    /// published now arrives after them (one subscriber sees the server's
+    /// order), so once it is here nothing published earlier is still on its
+    /// way. The sentinel itself is left out.
+    pub fn all_before_now(&self, conn: &mut redis::Connection, instance: &str) -> Vec<String> {
+        let sentinel = format!("sentinel-{}", super::uuid());
+        redis::cmd("PUBLISH")
+            .arg(format!("sett:{instance}:claim_events"))
+            .arg(&sentinel)
+            .query::<i64>(conn)
+            .unwrap();
+        let arrived = super::wait_until(super::PATIENCE, || self.messages().contains(&sentinel));
+        assert!(arrived, "the sentinel never arrived");
+        let mut messages = self.messages();
+        let at = messages.iter().position(|m| *m == sentinel).unwrap();
+        messages.truncate(at);
+        messages
+    }
 }

@@ -92,14 +92,11 @@ impl fmt::Debug for Target {
 /// The target of `REDIS_URL`, trusting `SETT_REDIS_CA_FILE` (instead of the
 /// web PKI roots) for `rediss://` when set. Errors never repeat the URL.
 pub fn target(config: &Config) -> Result<Target, String> {
-    let target = parse(config.redis_url(), |host| {
-        tls::settings(host, config.redis_ca_file.as_deref())
-    })?;
-    if config.redis_ca_file.is_some() && !target.is_tls() {
-        // As the redis crate (the command connection) refuses it too.
-        return Err("SETT_REDIS_CA_FILE: not usable with REDIS_URL (only with rediss://)".into());
-    }
-    Ok(target)
+    // The configuration refuses a CA file with any scheme but rediss://.
+    let ca = config.redis_ca()?;
+    parse(config.redis_url(), |host| {
+        tls::settings(host, ca.map(|ca| &ca.roots))
+    })
 }
 
 /// A URL fragment such as `#insecure` (no certificate checks) is refused.
@@ -284,41 +281,5 @@ mod tests {
         }
         let t = plain("redis://:hunter2@h").unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));
-    }
-
-    fn with_ca(url: &str, ca: &std::path::Path) -> Result<Target, String> {
-        let config = Config::from_lookup(|name| match name {
-            "SETT_INSTANCE_NAME" => Some("t".into()),
-            "REDIS_URL" => Some(url.into()),
-            "SETT_REDIS_CA_FILE" => Some(ca.display().to_string()),
-            _ => None,
-        })
-        .unwrap();
-        target(&config)
-    }
-
-    #[test]
-    fn ca_file_errors_name_the_variable() {
-        let dir = std::env::temp_dir().join(format!("sett-ca-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let missing = dir.join("missing.pem");
-        assert_eq!(
-            with_ca("rediss://h", &missing).unwrap_err(),
-            format!(
-                "SETT_REDIS_CA_FILE: cannot read {}: No such file or directory (os error 2)",
-                missing.display()
-            )
-        );
-        let empty = dir.join("empty.pem");
-        std::fs::write(&empty, "not a certificate\n").unwrap();
-        assert_eq!(
-            with_ca("rediss://h", &empty).unwrap_err(),
-            format!("SETT_REDIS_CA_FILE: no certificate in {}", empty.display())
-        );
-        assert_eq!(
-            with_ca("redis://h", &empty).unwrap_err(),
-            "SETT_REDIS_CA_FILE: not usable with REDIS_URL (only with rediss://)"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -3,15 +3,13 @@
 //! to the public ones, nor they to it). Certificates are always checked
 //! (`#insecure` is refused by the configuration).
 //!
-//! Built once from the configuration (the CA file is read at start-up), and
-//! shared by every reconnect.
+//! Built once from the configuration (the CA file is read and checked with
+//! it, before the runtime starts), and shared by every reconnect.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::ring;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 
 /// What the TLS handshake of one target needs.
@@ -21,12 +19,13 @@ pub(crate) struct TlsSettings {
     pub(super) server_name: ServerName<'static>,
 }
 
-/// The client configuration for `host`.
-pub(super) fn settings(host: &str, ca_file: Option<&Path>) -> Result<TlsSettings, String> {
+/// The client configuration for `host`, trusting `ca` (the certificates of
+/// `SETT_REDIS_CA_FILE`) when given.
+pub(super) fn settings(host: &str, ca: Option<&RootCertStore>) -> Result<TlsSettings, String> {
     let server_name = ServerName::try_from(host.to_string())
         .map_err(|_| "REDIS_URL: the host is not a valid TLS server name".to_string())?;
-    let roots = match ca_file {
-        Some(path) => ca_roots(path)?,
+    let roots = match ca {
+        Some(roots) => roots.clone(),
         None => RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         },
@@ -41,22 +40,4 @@ pub(super) fn settings(host: &str, ca_file: Option<&Path>) -> Result<TlsSettings
         config: Arc::new(config),
         server_name,
     })
-}
-
-/// Every certificate in the PEM file at `path` (at least one).
-fn ca_roots(path: &Path) -> Result<RootCertStore, String> {
-    let shown = path.display();
-    let pem =
-        std::fs::read(path).map_err(|e| format!("SETT_REDIS_CA_FILE: cannot read {shown}: {e}"))?;
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| format!("SETT_REDIS_CA_FILE: {shown}: bad PEM ({e})"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("SETT_REDIS_CA_FILE: {shown}: unusable certificate ({e})"))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("SETT_REDIS_CA_FILE: no certificate in {shown}"));
-    }
-    Ok(roots)
 }
