@@ -20,7 +20,7 @@
 //! layer 3  leaves    blackboard
 //! layer 2  leaves    config
 //! layer 1  leaves    log
-//! layer 0  leaves    ids deadline
+//! layer 0  leaves    ids deadline alloc_cache
 //! ```
 //!
 //! - process: `app` (start-up and shutdown order), `cli` (the command line),
@@ -35,7 +35,7 @@
 //! - leaves: `blackboard` (keys, wire types, the decision protocol),
 //!   `metrics`, `health`, `shutdown` (the stop signal), `config` (the
 //!   environment and the agent registry), `log` (JSON lines), `ids`,
-//!   `deadline` (time limits).
+//!   `deadline` (time limits), `alloc_cache` (the process's allocator).
 
 /// The text of a Lua decision under `src/` (`lua!("phase1/claim.lua")`), as
 /// `build.rs` copies it: comment-only lines emptied, code byte for byte.
@@ -45,6 +45,7 @@ macro_rules! lua {
     };
 }
 
+pub mod alloc_cache;
 pub mod app;
 pub mod blackboard;
 pub mod cli;

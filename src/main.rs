@@ -16,7 +16,11 @@ use std::process::ExitCode;
 
 use sett_orchestrator::cli::{self, Command};
 use sett_orchestrator::config::Config;
-use sett_orchestrator::{app, log, VERSION};
+use sett_orchestrator::{alloc_cache, app, log, VERSION};
+
+/// musl's allocator with a few freed mid-size blocks kept for reuse (see `alloc_cache`).
+#[global_allocator]
+static ALLOCATOR: alloc_cache::Cached = alloc_cache::Cached;
 
 fn main() -> ExitCode {
     // Read once, when the first task is spawned: set it before anything spawns.
@@ -45,7 +49,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let status = smol::block_on(smol::spawn(app::run(config)));
+            let status = futures_lite::future::block_on(smol::spawn(app::run(config)));
             // Bounded: a stuck stdout must not hold the exit. A second signal
             // meanwhile still exits at once (the listener outlives `app::run`).
             log::flush(log::EXIT_FLUSH);
