@@ -78,6 +78,10 @@ impl Line {
 impl Lines {
     pub fn push(&mut self, line: Line) {
         if wanted(&line) {
+            if self.buf.capacity() == 0 {
+                // A batch's lines (up to 32 of about 250 bytes) without regrowing.
+                self.buf.reserve(8 * 1024);
+            }
             self.buf.push_str(&line.finish());
             self.buf.push('\n');
         }

@@ -49,7 +49,8 @@ impl Line {
                 limited: false,
             };
         }
-        let mut buf = String::with_capacity(160);
+        // Room for the usual line (a `claim_created` is about 240 bytes) without growing.
+        let mut buf = String::with_capacity(256);
         buf.push_str("{\"ts\":\"");
         write_timestamp(&mut buf, SystemTime::now());
         buf.push_str("\",\"level\":\"");

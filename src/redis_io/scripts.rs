@@ -189,18 +189,19 @@ async fn pipeline(
     calls: &[Call<'_>],
     only: Option<&[usize]>,
 ) -> Result<Vec<RedisResult<Value>>, RedisError> {
-    let mut pipe = redis::pipe();
+    let mut pipe = redis::Pipeline::with_capacity(only.map_or(calls.len(), <[usize]>::len));
     let mut add = |call: &Call<'_>| {
-        let cmd = pipe
-            .cmd("EVALSHA")
-            .arg(call.script.sha())
-            .arg(call.keys.len());
-        for key in &call.keys {
-            cmd.arg(key);
-        }
-        for arg in &call.args {
+        // Sized up front: growing the command's buffers argument by argument
+        // cost several reallocations per call.
+        let (sha, keys) = (call.script.sha(), call.keys.len());
+        let args = call.keys.iter().chain(&call.args);
+        let bytes = "EVALSHA".len() + sha.len() + 4 + args.clone().map(String::len).sum::<usize>();
+        let mut cmd = redis::Cmd::with_capacity(3 + call.keys.len() + call.args.len(), bytes);
+        cmd.arg("EVALSHA").arg(sha).arg(keys);
+        for arg in args {
             cmd.arg(arg);
         }
+        pipe.add_command(cmd);
     };
     match only {
         Some(indices) => indices.iter().for_each(|&i| add(&calls[i])),

@@ -42,6 +42,13 @@ impl<const N: usize> Capture<N> {
         self.len = self.len.saturating_add(1);
     }
 
+    /// Bytes that are each their own character (printable ASCII).
+    fn extend(&mut self, bytes: &[u8]) {
+        let room = N.saturating_sub(self.len).min(bytes.len());
+        self.buf[self.len.min(N)..][..room].copy_from_slice(&bytes[..room]);
+        self.len = self.len.saturating_add(bytes.len());
+    }
+
     fn push_char(&mut self, c: char) {
         let mut utf8 = [0u8; 4];
         for b in c.encode_utf8(&mut utf8).bytes() {
@@ -104,12 +111,21 @@ impl StrLexer {
         while i < input.len() {
             if !self.strict && matches!(self.escape, Escape::None) {
                 // Hot path (payloads): jump to the next byte that matters.
-                match input[i..]
-                    .iter()
-                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                {
+                match next_special(&input[i..]) {
                     Some(at) => i += at,
                     None => return Ok((input.len(), false)),
+                }
+            } else if self.strict && self.need == 0 && matches!(self.escape, Escape::None) {
+                // Keys and the id: a run of printable ASCII is valid UTF-8
+                // and kept as it is, byte for byte.
+                let run = input[i..]
+                    .iter()
+                    .position(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\')
+                    .unwrap_or(input.len() - i);
+                out.extend(&input[i..i + run]);
+                i += run;
+                if i == input.len() {
+                    return Ok((i, false));
                 }
             }
             let b = input[i];
@@ -237,9 +253,69 @@ impl StrLexer {
 }
 
 /// Skips JSON whitespace from `i`; returns the index of the next other byte (or the end).
+/// Where the next `"`, `\\` or control byte is: eight bytes at a time (a
+/// payload is mostly bytes that need no look).
+fn next_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    let mut at = 0;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let x = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
+        // A byte below 0x20, or equal to `"` or `\`, anywhere in the word.
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
+        if control || zero_in(x ^ (ONES * u64::from(b'"'))) || zero_in(x ^ (ONES * u64::from(b'\\')))
+        {
+            if let Some(i) = word.iter().position(|&b| special(b)) {
+                return Some(at + i);
+            }
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&b| special(b)).map(|i| at + i)
+}
+
 pub(super) fn skip_ws(input: &[u8], i: usize) -> usize {
     input[i..]
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
         .map_or(input.len(), |at| i + at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_word_scan_finds_exactly_the_first_special_byte() {
+        // Neighbours of the special bytes must not be taken for them.
+        let plain = [0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff, 0x5c ^ 0x80, 0xa2];
+        for len in 0..40 {
+            for at in 0..=len {
+                for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut bytes: Vec<u8> = (0..len).map(|i| plain[i % plain.len()]).collect();
+                    let want = (at < len).then(|| {
+                        bytes[at] = special;
+                        at
+                    });
+                    assert_eq!(next_special(&bytes), want, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strict_runs_are_captured_whole_and_counted_past_the_capture() {
+        let mut out = Capture::<4>::new();
+        let mut lex = StrLexer::new(true);
+        assert_eq!(lex.feed(b"ab", &mut out), Ok((2, false)));
+        assert_eq!(lex.feed(b"cdef\"rest", &mut out), Ok((5, true)));
+        assert_eq!(out.get(), None);
+        let mut out = Capture::<8>::new();
+        let mut lex = StrLexer::new(true);
+        assert_eq!(lex.feed("i\u{e9}d\\n\"".as_bytes(), &mut out), Ok((7, true)));
+        assert_eq!(out.get(), Some("i\u{e9}d\n".as_bytes()));
+    }
 }
