@@ -68,12 +68,21 @@ impl Row<'_> {
         }
     }
 
+    /// A cell's bytes, without copying them (ids are read straight from it).
+    fn bytes(&self, i: usize) -> Cell<&[u8]> {
+        match self.0.get(i) {
+            Some(Value::BulkString(b)) => Ok(b),
+            Some(Value::SimpleString(s)) => Ok(s.as_bytes()),
+            _ => Err(UnexpectedReply),
+        }
+    }
+
     fn claim(&self, i: usize) -> Cell<ClaimId> {
-        ClaimId::parse(&self.text(i)?).ok_or(UnexpectedReply)
+        ClaimId::parse_bytes(self.bytes(i)?).ok_or(UnexpectedReply)
     }
 
     fn artefact(&self, i: usize) -> Cell<ArtefactId> {
-        ArtefactId::parse(&self.text(i)?).ok_or(UnexpectedReply)
+        ArtefactId::parse_bytes(self.bytes(i)?).ok_or(UnexpectedReply)
     }
 
     fn phase(&self, i: usize) -> Cell<Phase> {
@@ -82,89 +91,89 @@ impl Row<'_> {
 
     fn effect(&self) -> Cell<Effect> {
         let claim = || self.claim(1);
-        Ok(match self.text(0)?.as_str() {
-            "created" => Effect::Created { claim: claim()? },
-            "duplicate" => Effect::Duplicate {
+        Ok(match self.bytes(0)? {
+            b"created" => Effect::Created { claim: claim()? },
+            b"duplicate" => Effect::Duplicate {
                 existing: self.text(1)?,
             },
-            "not_found" => Effect::NotFound,
-            "invalid" => Effect::Invalid {
+            b"not_found" => Effect::NotFound,
+            b"invalid" => Effect::Invalid {
                 reason: self.text(1)?,
             },
-            "index_conflict" => Effect::IndexConflict {
+            b"index_conflict" => Effect::IndexConflict {
                 key_type: self.text(1)?,
             },
-            "skipped" => Effect::Skipped {
+            b"skipped" => Effect::Skipped {
                 structural_type: self.text(1)?,
                 artefact_type: self.text(2)?,
             },
-            "delivered" => Effect::Delivered {
+            b"delivered" => Effect::Delivered {
                 claim: claim()?,
                 phase: self.phase(2)?,
                 role: self.text(3)?,
                 artefact: self.artefact(4)?,
             },
-            "granted" => Effect::Granted {
+            b"granted" => Effect::Granted {
                 claim: claim()?,
                 phase: self.phase(2)?,
                 agents: self.list(3)?,
             },
-            "review_approved" => Effect::ReviewApproved {
+            b"review_approved" => Effect::ReviewApproved {
                 claim: claim()?,
                 role: self.text(2)?,
                 review: self.text(3)?,
             },
-            "review_rejected" => Effect::ReviewRejected {
+            b"review_rejected" => Effect::ReviewRejected {
                 claim: claim()?,
                 role: self.text(2)?,
                 review: self.text(3)?,
             },
-            "complete" => Effect::Complete { claim: claim()? },
-            "terminated" => Effect::Terminated {
+            b"complete" => Effect::Complete { claim: claim()? },
+            b"terminated" => Effect::Terminated {
                 claim: claim()?,
                 cause: Cause::parse(&self.text(2)?).ok_or(UnexpectedReply)?,
                 reason: self.text(3)?,
             },
-            "feedback_claim" => Effect::FeedbackClaim {
+            b"feedback_claim" => Effect::FeedbackClaim {
                 claim: claim()?,
                 feedback_claim: self.claim(2)?,
                 agent: self.text(3)?,
                 iteration: self.count(4)?,
             },
-            "failure_artefact" => Effect::FailureArtefact {
+            b"failure_artefact" => Effect::FailureArtefact {
                 claim: claim()?,
                 artefact: self.artefact(2)?,
                 kind: self.text(3)?,
             },
-            "reworked" => Effect::Reworked {
+            b"reworked" => Effect::Reworked {
                 claim: claim()?,
                 artefact: self.artefact(2)?,
             },
-            "dormant" => Effect::Dormant { claim: claim()? },
-            "bid_timeout" => Effect::BidTimeout {
+            b"dormant" => Effect::Dormant { claim: claim()? },
+            b"bid_timeout" => Effect::BidTimeout {
                 claim: claim()?,
                 agents: self.list(2)?,
             },
-            "invalid_bid" => Effect::InvalidBid {
+            b"invalid_bid" => Effect::InvalidBid {
                 claim: claim()?,
                 agent: self.text(2)?,
                 value: self.text(3)?,
             },
-            "unknown_bidder" => Effect::UnknownBidder {
+            b"unknown_bidder" => Effect::UnknownBidder {
                 claim: claim()?,
                 agent: self.text(2)?,
             },
-            "unknown_bidders" => Effect::UnknownBidders {
+            b"unknown_bidders" => Effect::UnknownBidders {
                 claim: claim()?,
                 count: self.count(2)?,
             },
-            "waiting" => Effect::Waiting {
+            b"waiting" => Effect::Waiting {
                 claim: claim()?,
                 missing: self.count(2)?,
             },
-            "not_bidding" => Effect::NotBidding { claim: claim()? },
-            "not_active" => Effect::NotActive { claim: claim()? },
-            "running" => Effect::Running { claim: claim()? },
+            b"not_bidding" => Effect::NotBidding { claim: claim()? },
+            b"not_active" => Effect::NotActive { claim: claim()? },
+            b"running" => Effect::Running { claim: claim()? },
             _ => return Err(UnexpectedReply),
         })
     }

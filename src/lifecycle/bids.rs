@@ -62,12 +62,24 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
     struct Head {
         event: String,
     }
-    let head: Head = serde_json::from_slice(message).map_err(|_| NotABid::Malformed)?;
-    if head.event != "bid_submitted" {
+    // One parse for every well-formed message (bids, and the grants and
+    // others, whose data has the same shape or more); only a message that
+    // fails it is read again for its event, which decides between "not a
+    // bid" and "malformed", as reading the event first would.
+    let msg: Message = match serde_json::from_slice(message) {
+        Ok(msg) => msg,
+        Err(_) => {
+            let head: Head = serde_json::from_slice(message).map_err(|_| NotABid::Malformed)?;
+            return Err(if head.event == "bid_submitted" {
+                NotABid::Malformed
+            } else {
+                NotABid::OtherEvent
+            });
+        }
+    };
+    if msg.event != "bid_submitted" {
         return Err(NotABid::OtherEvent);
     }
-    let msg: Message = serde_json::from_slice(message).map_err(|_| NotABid::Malformed)?;
-    debug_assert_eq!(msg.event, "bid_submitted");
     let data = msg.data.ok_or(NotABid::BadClaimId)?;
     let claim_id = data
         .claim_id
@@ -119,6 +131,15 @@ mod tests {
         );
         assert_eq!(parse(granted.as_bytes()), Err(NotABid::OtherEvent));
         assert_eq!(parse(b"not json"), Err(NotABid::Malformed));
+        // Data that does not fit a bid's shape makes only a bid malformed.
+        assert_eq!(
+            parse(br#"{"event":"claim_granted","data":{"claim_id":5}}"#),
+            Err(NotABid::OtherEvent)
+        );
+        assert_eq!(
+            parse(br#"{"event":"claim_granted","data":[1]}"#),
+            Err(NotABid::OtherEvent)
+        );
         assert_eq!(parse(b"{}"), Err(NotABid::Malformed));
         assert_eq!(
             parse(br#"{"event":"bid_submitted"}"#),

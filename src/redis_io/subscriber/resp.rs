@@ -48,6 +48,9 @@ pub(super) struct Parser {
     /// The last byte of the line so far was `\r`.
     line_cr: bool,
     array: Option<Array>,
+    /// The last array's kind and channel buffers, reused by the next array
+    /// (two allocations per message otherwise).
+    spare: Option<(Bounded, Bounded)>,
 }
 
 enum State {
@@ -132,6 +135,7 @@ impl Parser {
             line: Bounded::new(LINE_KEEP.max(longest)),
             line_cr: false,
             array: None,
+            spare: None,
         }
     }
 
@@ -248,11 +252,17 @@ impl Parser {
                 match self.number()? {
                     n if n <= 0 => return Ok(Some(Element::Null)),
                     n => {
+                        let len = usize::try_from(n).map_err(|_| "an array is too long")?;
+                        let (mut kind, mut channel) = self.spare.take().unwrap_or_else(|| {
+                            (Bounded::new(ELEMENT_KEEP), Bounded::new(self.line.max))
+                        });
+                        kind.clear();
+                        channel.clear();
                         self.array = Some(Array {
-                            len: usize::try_from(n).map_err(|_| "an array is too long")?,
+                            len,
                             index: 0,
-                            kind: Bounded::new(ELEMENT_KEEP),
-                            channel: Bounded::new(self.line.max),
+                            kind,
+                            channel,
                             message: None,
                         });
                         return Ok(None);
@@ -333,7 +343,7 @@ impl Parser {
         let Some(array) = self.array.take() else {
             return Ok(None);
         };
-        Ok(Some(if array.kind.is(b"message") {
+        let reply = if array.kind.is(b"message") {
             match array.message {
                 Some((channel, Some(body))) => Reply::Message { channel, body },
                 _ => Reply::Other,
@@ -344,7 +354,9 @@ impl Parser {
             Reply::Subscribed(self.channel(&array.channel))
         } else {
             Reply::Other
-        }))
+        };
+        self.spare = Some((array.kind, array.channel));
+        Ok(Some(reply))
     }
 }
 
