@@ -185,6 +185,12 @@ pub fn budget_rows(r: &LcSuite) -> Vec<(&'static str, String, &'static str, &'st
             "-",
         ),
         (
+            "orchestrator CPU/claim, lifecycle burst",
+            format!("{cpu:.1} us"),
+            "<= 60 us",
+            verdict(cpu <= 60.0),
+        ),
+        (
             "CPU/claim, lifecycle: orch / Redis / bench",
             format!(
                 "{cpu:.1} / {:.1} / {:.1} us",

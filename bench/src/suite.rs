@@ -306,6 +306,12 @@ fn budgets(r: &SuiteReport) -> String {
             verdict(exit <= 50.0 && clean_exits),
         ),
         (
+            "orchestrator CPU/claim, 256 B burst",
+            format!("{burst_cpu:.1} us"),
+            "<= 8 us",
+            verdict(burst_cpu <= 8.0),
+        ),
+        (
             "CPU/claim, 256 B burst: orch / Redis / bench",
             format!("{burst_cpu:.1} / {redis_us:.1} / {bench_us:.1} us"),
             "report",
