@@ -1,49 +1,67 @@
 //! The process's allocator: musl's, with a few freed mid-size blocks kept
 //! for the next allocation of their size.
 //!
-//! Why: every claim batch allocates and frees the same few buffers of 2 to
-//! 32 KiB (its pipeline, its log lines, the redis client's encodings). musl's
-//! allocator (mallocng) gives such a block's pages back to the kernel as soon
-//! as it is free and maps new ones for the next batch: an `mmap` and a
-//! `munmap` (with a TLB shootdown across threads) and page faults per block.
-//! Measured with `perf record` during a 10k Phase-1 burst, that was a fifth
-//! of the orchestrator's CPU time (docs/performance.md). Keeping up to
-//! [`SLOTS`] freed blocks per power-of-two size class makes the next batch
-//! reuse them: at most 4 x (2 + 4 + 8 + 16 + 32) KiB = 248 KiB held.
+//! Why: every claim batch allocates and frees the same buffers of 256 bytes
+//! to 32 KiB (its script calls and their encoding, its log lines, the redis
+//! client's replies). musl's allocator (mallocng) gives the pages of such
+//! blocks back to the kernel as soon as their group is free and maps new ones
+//! for the next batch: an `mmap` and a `munmap` (with a TLB shootdown across
+//! threads) and page faults, several per batch. Measured with `perf record`
+//! during a 10k Phase-1 burst, that was a fifth of the orchestrator's CPU time
+//! (docs/performance.md). Keeping freed blocks per power-of-two size class,
+//! up to 32 KiB of them per class (at most [`MAX_SLOTS`] blocks: one batch's
+//! calls), makes the next batch reuse them: at most 216 KiB held in all.
 //!
 //! Blocks of those sizes are allocated rounded up to their class, so any
 //! block of a class fits any request of it. Everything else (smaller, larger,
 //! over-aligned) goes straight to the system allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::ptr::{self, null_mut};
-use std::sync::atomic::{AtomicPtr, Ordering::AcqRel};
+use std::ptr;
+use std::sync::{Mutex, PoisonError};
 
-/// The smallest class: 2 KiB (requests of 1 KiB + 1 byte and up).
-const MIN_SHIFT: u32 = 11;
-/// Classes of 2, 4, 8, 16 and 32 KiB.
-const CLASSES: usize = 5;
-/// Freed blocks kept per class at most.
-pub const SLOTS: usize = 4;
+/// The smallest class: 256 bytes (requests of 129 bytes and up).
+const MIN_SHIFT: u32 = 8;
+/// Classes of 256 bytes to 32 KiB, each twice the one before.
+const CLASSES: usize = 8;
+/// Bytes of freed blocks kept per class at most (and never more than [`MAX_SLOTS`] blocks).
+const KEEP_BYTES: usize = 32 * 1024;
+/// Freed blocks kept per class at most: a batch's 32 script calls.
+const MAX_SLOTS: usize = 32;
 /// Alignment the system allocator gives every block (musl: 16).
 const MAX_ALIGN: usize = 16;
 
 /// The allocator (see the module doc); `#[global_allocator]` in `main.rs`.
 pub struct Cached;
 
+/// The freed blocks of one class (addresses; `len` of them are held).
+struct Kept {
+    len: usize,
+    blocks: [usize; MAX_SLOTS],
+}
+
 #[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: AtomicPtr<u8> = AtomicPtr::new(null_mut());
-#[allow(clippy::declare_interior_mutable_const)]
-const CLASS: [AtomicPtr<u8>; SLOTS] = [EMPTY; SLOTS];
-static FREE: [[AtomicPtr<u8>; SLOTS]; CLASSES] = [CLASS; CLASSES];
+const EMPTY: Mutex<Kept> = Mutex::new(Kept {
+    len: 0,
+    blocks: [0; MAX_SLOTS],
+});
+static FREE: [Mutex<Kept>; CLASSES] = [EMPTY; CLASSES];
 
 /// The class of a request, if it has one.
 fn class(layout: Layout) -> Option<usize> {
     let size = layout.size();
-    if layout.align() > MAX_ALIGN || size <= 1 << (MIN_SHIFT - 1) || size > 1 << (MIN_SHIFT + 4) {
+    if layout.align() > MAX_ALIGN
+        || size <= 1 << (MIN_SHIFT - 1)
+        || size > 1 << (MIN_SHIFT as usize + CLASSES - 1)
+    {
         return None;
     }
     Some((size.next_power_of_two().trailing_zeros() - MIN_SHIFT) as usize)
+}
+
+/// How many freed blocks class `c` keeps.
+fn slots(c: usize) -> usize {
+    (KEEP_BYTES >> (MIN_SHIFT as usize + c)).clamp(1, MAX_SLOTS)
 }
 
 /// The layout a block of class `c` really has.
@@ -52,19 +70,24 @@ fn class_layout(c: usize, align: usize) -> Layout {
     Layout::from_size_align(1 << (MIN_SHIFT as usize + c), align).unwrap_or(Layout::new::<u8>())
 }
 
+fn kept(c: usize) -> std::sync::MutexGuard<'static, Kept> {
+    FREE[c].lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 // SAFETY: every block handed out is either the system allocator's for the
 // layout asked for, or (classes) one of at least that size and alignment that
-// no one else holds: a kept block sits in exactly one slot, and `swap` takes it
-// out for exactly one caller.
+// no one else holds: a freed block is kept in one list, under its lock, and
+// leaves it for exactly one caller.
 unsafe impl GlobalAlloc for Cached {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some(c) = class(layout) else {
             return System.alloc(layout);
         };
-        for slot in &FREE[c] {
-            let p = slot.swap(null_mut(), AcqRel);
-            if !p.is_null() {
-                return p;
+        {
+            let mut kept = kept(c);
+            if kept.len > 0 {
+                kept.len -= 1;
+                return kept.blocks[kept.len] as *mut u8;
             }
         }
         System.alloc(class_layout(c, layout.align()))
@@ -74,11 +97,12 @@ unsafe impl GlobalAlloc for Cached {
         let Some(c) = class(layout) else {
             return System.dealloc(p, layout);
         };
-        for slot in &FREE[c] {
-            if slot
-                .compare_exchange(null_mut(), p, AcqRel, std::sync::atomic::Ordering::Relaxed)
-                .is_ok()
-            {
+        {
+            let mut kept = kept(c);
+            if kept.len < slots(c) {
+                let at = kept.len;
+                kept.blocks[at] = p as usize;
+                kept.len += 1;
                 return;
             }
         }
@@ -119,22 +143,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes_are_powers_of_two_from_2_to_32_kib() {
+    fn classes_are_powers_of_two_from_256_bytes_to_32_kib() {
         let l = |size| Layout::from_size_align(size, 8).unwrap();
-        assert_eq!(class(l(1024)), None);
-        assert_eq!(class(l(1025)), Some(0));
-        assert_eq!(class(l(2048)), Some(0));
-        assert_eq!(class(l(2049)), Some(1));
-        assert_eq!(class(l(32 * 1024)), Some(4));
+        assert_eq!(class(l(128)), None);
+        assert_eq!(class(l(129)), Some(0));
+        assert_eq!(class(l(256)), Some(0));
+        assert_eq!(class(l(257)), Some(1));
+        assert_eq!(class(l(32 * 1024)), Some(7));
         assert_eq!(class(l(32 * 1024 + 1)), None);
         assert_eq!(class(Layout::from_size_align(4096, 64).unwrap()), None);
-        assert_eq!(class_layout(4, 8).size(), 32 * 1024);
+        assert_eq!(class_layout(7, 8).size(), 32 * 1024);
+        // At most 32 KiB kept per class, at least one block.
+        assert_eq!((0..CLASSES).map(slots).collect::<Vec<_>>(), [32, 32, 32, 16, 8, 4, 2, 1]);
     }
 
     #[test]
     fn a_freed_block_is_reused_and_keeps_its_contents_through_realloc() {
         let a = Cached;
         let small = Layout::from_size_align(1500, 8).unwrap();
+        // (Class of 2 KiB.)
         unsafe {
             let p = a.alloc(small);
             assert!(!p.is_null());
