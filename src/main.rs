@@ -49,7 +49,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let status = futures_lite::future::block_on(smol::spawn(app::run(config)));
+            let status = smol::block_on(smol::spawn(app::run(config)));
             // Bounded: a stuck stdout must not hold the exit. A second signal
             // meanwhile still exits at once (the listener outlives `app::run`).
             log::flush(log::EXIT_FLUSH);
