@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(class(Layout::from_size_align(4096, 64).unwrap()), None);
         assert_eq!(class_layout(7, 8).size(), 32 * 1024);
         // At most 32 KiB kept per class, at least one block.
-        assert_eq!((0..CLASSES).map(slots).collect::<Vec<_>>(), [32, 32, 32, 16, 8, 4, 2, 1]);
+        assert_eq!(
+            (0..CLASSES).map(slots).collect::<Vec<_>>(),
+            [32, 32, 32, 16, 8, 4, 2, 1]
+        );
     }
 
     #[test]

@@ -266,7 +266,9 @@ fn next_special(bytes: &[u8]) -> Option<usize> {
         let x = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
         // A byte below 0x20, or equal to `"` or `\`, anywhere in the word.
         let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
-        if control || zero_in(x ^ (ONES * u64::from(b'"'))) || zero_in(x ^ (ONES * u64::from(b'\\')))
+        if control
+            || zero_in(x ^ (ONES * u64::from(b'"')))
+            || zero_in(x ^ (ONES * u64::from(b'\\')))
         {
             if let Some(i) = word.iter().position(|&b| special(b)) {
                 return Some(at + i);
@@ -274,7 +276,11 @@ fn next_special(bytes: &[u8]) -> Option<usize> {
         }
         at += 8;
     }
-    words.remainder().iter().position(|&b| special(b)).map(|i| at + i)
+    words
+        .remainder()
+        .iter()
+        .position(|&b| special(b))
+        .map(|i| at + i)
 }
 
 pub(super) fn skip_ws(input: &[u8], i: usize) -> usize {
@@ -291,7 +297,18 @@ mod tests {
     #[test]
     fn the_word_scan_finds_exactly_the_first_special_byte() {
         // Neighbours of the special bytes must not be taken for them.
-        let plain = [0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff, 0x5c ^ 0x80, 0xa2];
+        let plain = [
+            0x20,
+            0x21,
+            0x23,
+            0x5b,
+            0x5d,
+            0x7f,
+            0x80,
+            0xff,
+            0x5c ^ 0x80,
+            0xa2,
+        ];
         for len in 0..40 {
             for at in 0..=len {
                 for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
@@ -315,7 +332,10 @@ mod tests {
         assert_eq!(out.get(), None);
         let mut out = Capture::<8>::new();
         let mut lex = StrLexer::new(true);
-        assert_eq!(lex.feed("i\u{e9}d\\n\"".as_bytes(), &mut out), Ok((7, true)));
+        assert_eq!(
+            lex.feed("i\u{e9}d\\n\"".as_bytes(), &mut out),
+            Ok((7, true))
+        );
         assert_eq!(out.get(), Some("i\u{e9}d\n".as_bytes()));
     }
 }
