@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Where the orchestrator's CPU goes per claim, in instructions (repeatable on
 # a shared machine, unlike CPU time): runs an unstripped release build under
-# `valgrind --tool=callgrind` against a private redis-server, sends two
-# bursts with sett-bench (SMALL then SMALL+N events; the first one pays the
-# start-up), and prints the instructions per claim of the N claims in between
-# (callgrind's totals after each burst, read with `callgrind_control --dump`)
-# and the top functions of the whole run.
+# `valgrind --tool=callgrind` against a private redis-server, sends a first
+# burst of 200 events (start-up and warm-up), zeroes callgrind's counters
+# (`callgrind_control --zero`), sends a burst of N, dumps the counters
+# (`callgrind_control --dump`), and prints the instructions per claim of that
+# burst and callgrind_annotate's summary of the dump (target/prof/callgrind.*:
+# open it with callgrind_annotate or kcachegrind for the functions). Counts
+# user-space instructions only: system calls and page faults cost CPU time
+# that this does not show (`perf record -e cpu-clock` does).
 #
 #   scripts/callgrind-claims.sh phase1 [N]      Phase-1 claims (256 B events)
 #   scripts/callgrind-claims.sh lifecycle [N]   lifecycle bursts (3 agents)
 #
 # The build: CARGO_TARGET_DIR=target/prof, not stripped, line tables (same code otherwise).
 # Under valgrind the orchestrator is ~50x slower, so batches fill up more than
-# at full speed: compare figures of this script with each other, not with
-# `make bench`'s CPU time. Output: target/prof/callgrind.<mode>.* .
+# at full speed (and in lifecycle mode the 1 s sweep runs more often per
+# claim): compare figures of this script with each other, not with
+# `make bench`'s CPU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-phase1}
