@@ -91,89 +91,90 @@ impl Row<'_> {
 
     fn effect(&self) -> Cell<Effect> {
         let claim = || self.claim(1);
-        Ok(match self.bytes(0)? {
-            b"created" => Effect::Created { claim: claim()? },
-            b"duplicate" => Effect::Duplicate {
+        let tag = std::str::from_utf8(self.bytes(0)?).map_err(|_| UnexpectedReply)?;
+        Ok(match tag {
+            "created" => Effect::Created { claim: claim()? },
+            "duplicate" => Effect::Duplicate {
                 existing: self.text(1)?,
             },
-            b"not_found" => Effect::NotFound,
-            b"invalid" => Effect::Invalid {
+            "not_found" => Effect::NotFound,
+            "invalid" => Effect::Invalid {
                 reason: self.text(1)?,
             },
-            b"index_conflict" => Effect::IndexConflict {
+            "index_conflict" => Effect::IndexConflict {
                 key_type: self.text(1)?,
             },
-            b"skipped" => Effect::Skipped {
+            "skipped" => Effect::Skipped {
                 structural_type: self.text(1)?,
                 artefact_type: self.text(2)?,
             },
-            b"delivered" => Effect::Delivered {
+            "delivered" => Effect::Delivered {
                 claim: claim()?,
                 phase: self.phase(2)?,
                 role: self.text(3)?,
                 artefact: self.artefact(4)?,
             },
-            b"granted" => Effect::Granted {
+            "granted" => Effect::Granted {
                 claim: claim()?,
                 phase: self.phase(2)?,
                 agents: self.list(3)?,
             },
-            b"review_approved" => Effect::ReviewApproved {
+            "review_approved" => Effect::ReviewApproved {
                 claim: claim()?,
                 role: self.text(2)?,
                 review: self.text(3)?,
             },
-            b"review_rejected" => Effect::ReviewRejected {
+            "review_rejected" => Effect::ReviewRejected {
                 claim: claim()?,
                 role: self.text(2)?,
                 review: self.text(3)?,
             },
-            b"complete" => Effect::Complete { claim: claim()? },
-            b"terminated" => Effect::Terminated {
+            "complete" => Effect::Complete { claim: claim()? },
+            "terminated" => Effect::Terminated {
                 claim: claim()?,
                 cause: Cause::parse(&self.text(2)?).ok_or(UnexpectedReply)?,
                 reason: self.text(3)?,
             },
-            b"feedback_claim" => Effect::FeedbackClaim {
+            "feedback_claim" => Effect::FeedbackClaim {
                 claim: claim()?,
                 feedback_claim: self.claim(2)?,
                 agent: self.text(3)?,
                 iteration: self.count(4)?,
             },
-            b"failure_artefact" => Effect::FailureArtefact {
+            "failure_artefact" => Effect::FailureArtefact {
                 claim: claim()?,
                 artefact: self.artefact(2)?,
                 kind: self.text(3)?,
             },
-            b"reworked" => Effect::Reworked {
+            "reworked" => Effect::Reworked {
                 claim: claim()?,
                 artefact: self.artefact(2)?,
             },
-            b"dormant" => Effect::Dormant { claim: claim()? },
-            b"bid_timeout" => Effect::BidTimeout {
+            "dormant" => Effect::Dormant { claim: claim()? },
+            "bid_timeout" => Effect::BidTimeout {
                 claim: claim()?,
                 agents: self.list(2)?,
             },
-            b"invalid_bid" => Effect::InvalidBid {
+            "invalid_bid" => Effect::InvalidBid {
                 claim: claim()?,
                 agent: self.text(2)?,
                 value: self.text(3)?,
             },
-            b"unknown_bidder" => Effect::UnknownBidder {
+            "unknown_bidder" => Effect::UnknownBidder {
                 claim: claim()?,
                 agent: self.text(2)?,
             },
-            b"unknown_bidders" => Effect::UnknownBidders {
+            "unknown_bidders" => Effect::UnknownBidders {
                 claim: claim()?,
                 count: self.count(2)?,
             },
-            b"waiting" => Effect::Waiting {
+            "waiting" => Effect::Waiting {
                 claim: claim()?,
                 missing: self.count(2)?,
             },
-            b"not_bidding" => Effect::NotBidding { claim: claim()? },
-            b"not_active" => Effect::NotActive { claim: claim()? },
-            b"running" => Effect::Running { claim: claim()? },
+            "not_bidding" => Effect::NotBidding { claim: claim()? },
+            "not_active" => Effect::NotActive { claim: claim()? },
+            "running" => Effect::Running { claim: claim()? },
             _ => return Err(UnexpectedReply),
         })
     }
