@@ -79,9 +79,9 @@ pub struct Lifecycle {
     pub metrics: LifecycleMetrics,
     /// `{p}:{i}:lock`, kept fresh while we run (contract section 7).
     pub lock_key: String,
-    /// The value this process last wrote there (released at shutdown only if
-    /// it is still ours).
-    pub lock_value: std::sync::Mutex<Option<String>>,
+    /// This process's part of the lock's value (random, per process): the
+    /// lock is refreshed and released only while it holds this token.
+    pub lock_token: String,
 }
 
 impl Lifecycle {
@@ -98,7 +98,7 @@ impl Lifecycle {
             phase_timeout,
             metrics: LifecycleMetrics::default(),
             lock_key: format!("{}lock", keys.prefix()),
-            lock_value: std::sync::Mutex::new(None),
+            lock_token: crate::ids::new_v4().simple().to_string(),
         }
     }
 }

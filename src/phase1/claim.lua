@@ -6,7 +6,7 @@
 -- ARGV[3] the claim_events channel, ARGV[4] the claim event JSON.
 -- Answers one row (src/blackboard/effects.rs); the protocol version stated
 -- below is checked against the decoder's before the script loads.
-local PROTOCOL = 2
+local PROTOCOL = 3
 
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then return { { 'not_found' } } end
@@ -19,13 +19,14 @@ end
 if structural_type == 'Terminal' then return { { 'skipped', 'Terminal', fields[2] or '' } } end
 -- Every key is checked before the first write, so the decision writes all or
 -- nothing: the index must be absent (a string is a duplicate, another type a
--- conflict); the claim key is new (a random v4 id), and HSET, the first write,
--- would fail on it before anything is written.
+-- conflict); the claim key is new (a random v4 id), absent or a hash.
 local existing = redis.pcall('GET', KEYS[2])
 if type(existing) == 'table' and existing.err then
   return { { 'index_conflict', redis.call('TYPE', KEYS[2])['ok'] } }
 end
 if existing then return { { 'duplicate', existing } } end
+local claim_type = redis.call('TYPE', KEYS[3])['ok']
+if claim_type ~= 'none' and claim_type ~= 'hash' then return { { 'key_conflict', KEYS[3], claim_type } } end
 redis.call('HSET', KEYS[3],
   'id', ARGV[1],
   'artefact_id', ARGV[2],

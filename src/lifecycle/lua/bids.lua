@@ -6,8 +6,11 @@
 -- KEYS[1] the claim hash, KEYS[2] its bids hash.
 -- ARGV[5] the claim id, ARGV[6] the bid timeout in ms (0: wait for ever).
 local CID, TIMEOUT = ARGV[5], tonumber(ARGV[6]) or 0
+local HMGET_CHUNK = 1000
 local VALID = { review = true, claim = true, exclusive = true, ignore = true }
 
+local conflict = key_conflict({ BIDDING, 'zset', ACTIVE, 'zset' })
+if conflict then return conflict end
 local since = redis.call('ZSCORE', BIDDING, CID)
 if not since then return { { 'not_bidding', CID } } end
 local c = load_claim(CID)
@@ -24,12 +27,18 @@ if size <= #AGENTS + 32 then
   local flat = read('HGETALL', KEYS[2]) or {}
   for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
 else
-  local got = read('HMGET', KEYS[2], unpack(AGENTS)) or {}
+  -- In chunks: unpack and a command's arguments are bounded (Lua's C stack
+  -- holds about 8,000 values), and a registry may list more agents.
   local present = 0
-  for i, name in ipairs(AGENTS) do
-    if got[i] then
-      bids[name] = got[i]
-      present = present + 1
+  for first = 1, #AGENTS, HMGET_CHUNK do
+    local last = math.min(first + HMGET_CHUNK - 1, #AGENTS)
+    local got = read('HMGET', KEYS[2], unpack(AGENTS, first, last)) or {}
+    for i = first, last do
+      local bid = got[i - first + 1]
+      if bid then
+        bids[AGENTS[i]] = bid
+        present = present + 1
+      end
     end
   end
   others = size - present

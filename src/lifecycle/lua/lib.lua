@@ -2,7 +2,7 @@
 -- each decision script at start-up (see src/lifecycle/scripts.rs), so every
 -- decision stays one atomic script that Redis runs alone.
 --
--- Answers follow protocol 2 (src/blackboard/effects.rs): a list of rows, each
+-- Answers follow protocol 3 (src/blackboard/effects.rs): a list of rows, each
 -- a tag and its cells (strings, integers, lists of strings). The version is
 -- stated below and checked against the decoder's before the scripts load.
 --
@@ -18,7 +18,7 @@
 -- Every decision reads the claim's current state first, so a replay or a
 -- second replica changes nothing and publishes nothing.
 
-local PROTOCOL = 2
+local PROTOCOL = 3
 local P = ARGV[1]
 local MAX_ITER = tonumber(ARGV[3]) or 3
 local SEED = ARGV[4]
@@ -57,6 +57,20 @@ local function read(...)
   local r = redis.pcall(...)
   if type(r) == 'table' and r.err then return nil end
   return r
+end
+
+-- Every key a decision will write must be absent or of the type it writes,
+-- checked before its first write: Redis keeps what a script wrote before an
+-- error, so a WRONGTYPE halfway would leave half a decision. `checks` is a
+-- flat list: key, type, key, type... The answer for the first wrong-typed key
+-- ('key_conflict', the key, its type) is the script's whole answer: it
+-- writes nothing, and the orchestrator logs it and goes on with the rest.
+local function key_conflict(checks)
+  for i = 1, #checks, 2 do
+    local t = redis.call('TYPE', checks[i])['ok']
+    if t ~= 'none' and t ~= checks[i + 1] then return { { 'key_conflict', checks[i], t } } end
+  end
+  return nil
 end
 
 -- Bytewise order (Lua's own '<' follows the server's collation locale).
