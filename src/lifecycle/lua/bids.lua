@@ -64,9 +64,11 @@ for _, name in ipairs(AGENTS) do
   end
 end
 if #missing > 0 then effect('bid_timeout', CID, missing) end
-for _, name in ipairs(sorted_keys(bids)) do
-  if not ROLE_OF[name] then effect('unknown_bidder', CID, cut(name, 64)) end
+local unknown = {}
+for name in pairs(bids) do
+  if not ROLE_OF[name] then unknown[#unknown + 1] = name end
 end
+for _, name in ipairs(sorted(unknown)) do effect('unknown_bidder', CID, cut(name, 64)) end
 if others > 0 then effect('unknown_bidders', CID, others) end
 redis.call('ZREM', BIDDING, CID)
 local phase = initial_phase(snapshot)
