@@ -8,7 +8,6 @@ mod support;
 use sett_orchestrator::blackboard::effects::Effect;
 use support::lifecycle::*;
 use support::lifecycle_loop::*;
-use support::*;
 
 fn conflict(key: &str, key_type: &str) -> Effect {
     Effect::KeyConflict {
