@@ -49,35 +49,37 @@ pub fn scripts() -> Vec<&'static Script> {
 #[derive(Clone, Debug)]
 pub struct Context {
     prefix: String,
-    registry: String,
+    /// The number of agents, as text (ARGV[2]).
+    agents: String,
+    /// The registry as the last arguments: the names (bytewise), then their roles.
+    registry: Vec<String>,
     max_review_iterations: String,
 }
 
 impl Context {
     pub fn new(keys: &Keys, registry: &Registry) -> Context {
-        let registry_text = registry
-            .agents()
-            .iter()
-            .map(|a| format!("{}\t{}", a.name, a.role))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let agents = registry.agents();
+        let names = agents.iter().map(|a| a.name.clone());
+        let roles = agents.iter().map(|a| a.role.clone());
         Context {
             prefix: keys.prefix().to_string(),
-            registry: registry_text,
+            agents: agents.len().to_string(),
+            registry: names.chain(roles).collect(),
             max_review_iterations: registry.max_review_iterations.to_string(),
         }
     }
 
     fn args(&self, rest: &[&str]) -> Vec<String> {
         let seed = new_v4().hyphenated().to_string();
-        let mut args = Vec::with_capacity(4 + rest.len());
+        let mut args = Vec::with_capacity(4 + rest.len() + self.registry.len());
         args.extend([
             self.prefix.clone(),
-            self.registry.clone(),
+            self.agents.clone(),
             self.max_review_iterations.clone(),
             seed,
         ]);
         args.extend(rest.iter().map(|s| s.to_string()));
+        args.extend(self.registry.iter().cloned());
         args
     }
 
