@@ -82,49 +82,63 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
     })
 }
 
-/// Runs the bids decision for each claim whose bids hash has at least as
-/// many fields as there are agents (two pipelines: `HLEN`s, then the
-/// scripts). A claim with fewer fields cannot be complete: every agent but
-/// the last bid's event stops at its `HLEN` (about a microsecond of Redis
-/// CPU) instead of a script call (tens of microseconds), and is answered
-/// `Waiting` with `missing` = agents - fields (a lower bound: fields of
-/// unknown names count). A bid timeout is the sweep's to decide. `Err` only
-/// when a pipeline as a whole failed (the connection is gone). One answer
-/// per claim, in order.
+/// Runs the bids decision for each distinct claim that is still collecting
+/// bids and whose bids hash has at least as many fields as there are agents
+/// (two pipelines: `ZSCORE` and `HLEN`, then the scripts). The others cannot
+/// be decided now, and cost a microsecond of Redis CPU instead of a script
+/// call (tens): a claim no longer in the bidding set (decided by an earlier
+/// bid's event: the script would answer the same) is answered `NotBidding`;
+/// one with fewer fields `Waiting`, `missing` = agents - fields (a lower
+/// bound: fields of unknown names count); a claim named twice in the batch
+/// is decided once. A bid timeout is the sweep's to decide. `Err` only when
+/// a pipeline as a whole failed (the connection is gone). One answer per
+/// claim, in order.
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
     claims: &[ClaimId],
 ) -> Result<Vec<Decided>, RedisError> {
     let agents = lc.registry.agents().len();
+    let bidding = lc.scripts.set_key(super::scripts::Set::Bidding);
     let mut pipe = redis::pipe();
     for claim in claims {
-        pipe.hlen(lc.scripts.bids_key(claim));
+        pipe.zscore(&bidding, claim.as_str())
+            .hlen(lc.scripts.bids_key(claim));
     }
-    // A bids key of the wrong type answers an error: the script decides it.
-    let sizes: Vec<redis::RedisResult<usize>> = pipe.ignore_errors().query_async(conn).await?;
-    let ready: Vec<usize> = (0..claims.len())
-        .filter(|&i| sizes[i].as_ref().map_or(true, |n| *n >= agents))
-        .collect();
+    // A key of the wrong type answers an error: the script decides (and says so).
+    let replies: Vec<redis::RedisResult<redis::Value>> =
+        pipe.ignore_errors().query_async(conn).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut answers = Vec::with_capacity(claims.len());
+    let mut ready = Vec::new();
+    for (i, (claim, pair)) in claims.iter().zip(replies.chunks(2)).enumerate() {
+        let in_set = !matches!(pair[0], Ok(redis::Value::Nil));
+        let fields = match &pair[1] {
+            Ok(redis::Value::Int(n)) => Some(*n as usize),
+            _ => None,
+        };
+        answers.push(if !in_set || !seen.insert(*claim) {
+            Some(Effect::NotBidding { claim: *claim })
+        } else if fields.is_some_and(|n| n < agents) {
+            Some(Effect::Waiting {
+                claim: *claim,
+                missing: (agents - fields.unwrap_or(0)) as u64,
+            })
+        } else {
+            ready.push(i);
+            None
+        });
+    }
     let calls: Vec<_> = ready
         .iter()
         .map(|&i| lc.scripts.bids(&claims[i], lc.bid_timeout))
         .collect();
     let mut decided = decide(conn, &calls).await?.into_iter();
-    let mut ready = ready.into_iter().peekable();
-    Ok(claims
-        .iter()
-        .zip(sizes)
-        .enumerate()
-        .map(|(i, (claim, size))| {
-            if ready.next_if_eq(&i).is_some() {
-                return decided.next().unwrap_or(Ok(Vec::new()));
-            }
-            let fields = size.unwrap_or(0);
-            Ok(vec![Effect::Waiting {
-                claim: *claim,
-                missing: agents.saturating_sub(fields) as u64,
-            }])
+    Ok(answers
+        .into_iter()
+        .map(|answer| match answer {
+            Some(effect) => Ok(vec![effect]),
+            None => decided.next().unwrap_or(Ok(Vec::new())),
         })
         .collect())
 }

@@ -23,7 +23,7 @@ if not a[4] then return { { 'invalid', 'artefact hash has no produced_by_role' }
 -- The claims it counts for: read first, so that every key a delivery may
 -- write is checked before the first write (key_conflict in lib.lua).
 local claims = {}
-local checks = { ACTIVE, 'zset', BIDDING, 'zset' }
+local checks = {}
 if structural_type ~= 'Terminal' then
   local seen = {}
   for _, source in ipairs(decode_list(a[3]) or {}) do
@@ -43,12 +43,23 @@ if structural_type ~= 'Terminal' then
     end
   end
 end
+-- A delivery may write both sets (a grant, an end); a new claim joins the
+-- bidding set. An artefact that does neither checks nothing.
+local claimable = structural_type ~= 'Terminal' and structural_type ~= 'Failure' and structural_type ~= 'Review'
+if #claims > 0 then
+  checks[#checks + 1] = ACTIVE
+  checks[#checks + 1] = 'zset'
+end
+if #claims > 0 or claimable then
+  checks[#checks + 1] = BIDDING
+  checks[#checks + 1] = 'zset'
+end
 local conflict = key_conflict(checks)
 if conflict then return conflict end
 local art = { id = AID, structural_type = structural_type, role = a[4] or '', logical_id = a[5], version = a[6] }
 for _, c in ipairs(claims) do deliver(c, art) end
 
-if structural_type == 'Terminal' or structural_type == 'Failure' or structural_type == 'Review' then
+if not claimable then
   effect('skipped', structural_type, a[2] or '')
 else
   -- A wrong-typed index key is reported and left alone (raising here, after

@@ -9,9 +9,11 @@ local CID, TIMEOUT = ARGV[5], tonumber(ARGV[6]) or 0
 local HMGET_CHUNK = 1000
 local VALID = { review = true, claim = true, exclusive = true, ignore = true }
 
-local conflict = key_conflict({ BIDDING, 'zset', ACTIVE, 'zset' })
-if conflict then return conflict end
-local since = redis.call('ZSCORE', BIDDING, CID)
+-- The bidding set's type is proven by this read (an error: the set is junk);
+-- the active set's is checked before the first write, so the paths that
+-- write nothing (not bidding, still waiting) spend no TYPE call.
+local since = redis.pcall('ZSCORE', BIDDING, CID)
+if type(since) == 'table' and since.err then return key_conflict({ BIDDING, 'zset' }) end
 if not since then return { { 'not_bidding', CID } } end
 local c = load_claim(CID)
 if not c or c.status ~= 'pending_review' or (c.phase_state or '') ~= '' then
@@ -51,6 +53,8 @@ if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
   return { { 'waiting', CID, #missing } }
 end
 
+local conflict = key_conflict({ ACTIVE, 'zset' })
+if conflict then return conflict end
 local snapshot = {}
 for _, name in ipairs(AGENTS) do
   local bid = bids[name]
