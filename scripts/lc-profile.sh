@@ -36,6 +36,9 @@ if [ "${VALGRIND:-0}" = 1 ]; then
   callgrind_control -d "$redis_pid" >/dev/null
   ir=$(cat "$private_dir"/cg.out* | sed -n 's/^summary: //p; s/^totals: //p' | sort -n | tail -1)
   echo "redis-server instructions: $ir for $n lifecycle claims: $((ir / n)) per claim"
+  mkdir -p target/bench
+  cp "$(ls -t "$private_dir"/cg.out* | head -1)" target/bench/lc-profile.callgrind
+  echo "callgrind_annotate target/bench/lc-profile.callgrind: where they went"
 fi
 echo "commandstats for $n lifecycle claims (redis CPU: $(redis-cli -p "$redis_port" info cpu | grep -E 'used_cpu_(user|sys):' | tr -d '\r' | tr '\n' ' '))"
 redis-cli -p "$redis_port" info commandstats | tr -d '\r' | grep '^cmdstat_' |
