@@ -8,6 +8,7 @@ mod support;
 use sett_orchestrator::blackboard::effects::Effect;
 use support::lifecycle::*;
 use support::lifecycle_loop::*;
+use support::RedisServer;
 
 fn conflict(key: &str, key_type: &str) -> Effect {
     Effect::KeyConflict {
@@ -98,7 +99,10 @@ fn a_wrong_typed_orchestrator_set_stops_every_decision_before_it_writes() {
             assert_eq!(effects, want, "a new claim");
             assert_eq!(lab.snapshot(), before, "a new claim: written");
         } else {
-            assert!(matches!(effects[..], [Effect::Created { .. }]), "{effects:?}");
+            assert!(
+                matches!(effects[..], [Effect::Created { .. }]),
+                "{effects:?}"
+            );
         }
     }
 }
@@ -209,4 +213,49 @@ fn a_review_payload_over_64_kib_is_rejected_unread() {
     payload[65_535] = b'}';
     let (_, out) = review_round(&mut lab, &target, &claim, &payload);
     assert!(out.effects.contains(&complete(&claim)), "{:?}", out.effects);
+}
+
+/// Phase 1's claim script: a claim key (a fresh random id) that already
+/// holds another type makes it write nothing and say so.
+#[test]
+fn the_phase1_claim_writes_nothing_over_a_wrong_typed_claim_key() {
+    use sett_orchestrator::blackboard::Keys;
+    use sett_orchestrator::phase1::claim_call;
+    use sett_orchestrator::redis_io::scripts::decide;
+    let redis = RedisServer::start();
+    let mut sync = redis.conn();
+    let mut conn = Lab::connect(&redis);
+    let keys = Keys::new("p1");
+    let art = Art::goal();
+    redis::cmd("HSET")
+        .arg(format!("sett:p1:artefact:{}", art.id))
+        .arg(&["id", &art.id, "structural_type", "Standard", "type", "Goal"])
+        .query::<()>(&mut sync)
+        .unwrap();
+    let claim = uuid::Uuid::new_v4();
+    let claim_key = format!("sett:p1:claim:{claim}");
+    redis::cmd("RPUSH")
+        .arg(&claim_key)
+        .arg("junk")
+        .query::<()>(&mut sync)
+        .unwrap();
+    let before: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut sync).unwrap();
+    let call = claim_call(&keys, &aid(&art.id), &claim);
+    let decided = smol::block_on(decide(&mut conn, &[call])).unwrap();
+    assert_eq!(
+        decided.into_iter().next().unwrap().unwrap(),
+        vec![conflict(&claim_key, "list")]
+    );
+    let mut after: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut sync).unwrap();
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(after, before, "no index, no claim written");
+    let list: Vec<String> = redis::cmd("LRANGE")
+        .arg(&claim_key)
+        .arg(0)
+        .arg(-1)
+        .query(&mut sync)
+        .unwrap();
+    assert_eq!(list, vec!["junk".to_string()]);
 }
