@@ -89,9 +89,11 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 /// call (tens): a claim no longer in the bidding set (decided by an earlier
 /// bid's event: the script would answer the same) is answered `NotBidding`;
 /// one with fewer fields `Waiting`, `missing` = agents - fields (a lower
-/// bound: fields of unknown names count); a claim named twice in the batch
-/// is decided once. A bid timeout is the sweep's to decide. `Err` only when
-/// a pipeline as a whole failed (the connection is gone). One answer per
+/// bound: fields of unknown names count); a claim named twice in the batch,
+/// or whose script another batch has on its way after seeing every field
+/// (`Lifecycle::deciding`: that script sees every bid this one would), is
+/// decided once. A bid timeout is the sweep's to decide. `Err` only when a
+/// pipeline as a whole failed (the connection is gone). One answer per
 /// claim, in order.
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
@@ -108,7 +110,11 @@ pub async fn decide_batch(
     // A key of the wrong type answers an error: the script decides (and says so).
     let replies: Vec<redis::RedisResult<redis::Value>> =
         pipe.ignore_errors().query_async(conn).await?;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = lc
+        .deciding
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let mut answers = Vec::with_capacity(claims.len());
     let mut ready = Vec::new();
     for (i, (claim, pair)) in claims.iter().zip(replies.chunks(2)).enumerate() {
@@ -133,6 +139,7 @@ pub async fn decide_batch(
         .iter()
         .map(|&i| lc.scripts.bids(&claims[i], lc.bid_timeout))
         .collect();
+    let _on_its_way = Deciding::new(lc, ready.iter().map(|&i| claims[i]).collect());
     let mut decided = decide(conn, &calls).await?.into_iter();
     Ok(answers
         .into_iter()
@@ -141,6 +148,31 @@ pub async fn decide_batch(
             None => decided.next().unwrap_or(Ok(Vec::new())),
         })
         .collect())
+}
+
+/// Claims in `Lifecycle::deciding` while their scripts are on their way;
+/// taken out when dropped (answered, failed or cancelled).
+struct Deciding<'a> {
+    lc: &'a Lifecycle,
+    claims: Vec<ClaimId>,
+}
+
+impl<'a> Deciding<'a> {
+    fn new(lc: &'a Lifecycle, claims: Vec<ClaimId>) -> Deciding<'a> {
+        let mut set = lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
+        set.extend(claims.iter().copied());
+        drop(set);
+        Deciding { lc, claims }
+    }
+}
+
+impl Drop for Deciding<'_> {
+    fn drop(&mut self) {
+        let mut set = self.lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
+        for claim in &self.claims {
+            set.remove(claim);
+        }
+    }
 }
 
 #[cfg(test)]

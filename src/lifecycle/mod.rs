@@ -82,6 +82,9 @@ pub struct Lifecycle {
     /// This process's part of the lock's value (random, per process): the
     /// lock is refreshed and released only while it holds this token.
     pub lock_token: String,
+    /// Claims whose bids script is on its way with every field in (see
+    /// `bids::decide_batch`): another bid event for one of them needs no call.
+    pub deciding: std::sync::Mutex<std::collections::HashSet<crate::ids::ClaimId>>,
 }
 
 impl Lifecycle {
@@ -99,6 +102,7 @@ impl Lifecycle {
             metrics: LifecycleMetrics::default(),
             lock_key: format!("{}lock", keys.prefix()),
             lock_token: crate::ids::new_v4().simple().to_string(),
+            deciding: Default::default(),
         }
     }
 }
