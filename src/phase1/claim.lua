@@ -36,7 +36,12 @@ local first = redis.pcall('HSET', KEYS[3],
   'granted_parallel_agents', '[]',
   'granted_exclusive_agent', '')
 if type(first) == 'table' and first.err then
-  return { { 'key_conflict', KEYS[3], redis.call('TYPE', KEYS[3])['ok'] } }
+  -- Only a wrong type is a conflict; any other refusal (OOM, MISCONF,
+  -- READONLY after a failover...) is Redis's error, answered as such.
+  if string.find(first.err, 'WRONGTYPE', 1, true) then
+    return { { 'key_conflict', KEYS[3], redis.call('TYPE', KEYS[3])['ok'] } }
+  end
+  return redis.error_reply(first.err)
 end
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
