@@ -10,5 +10,6 @@ cargo build --release --locked -p sett-orchestrator --target "$target"
 mkdir -p bin
 out=bin/sett-orchestrator
 [ "$arch" = x86_64 ] || out="bin/sett-orchestrator-$arch"
-cp "target/$target/release/sett-orchestrator" "$out"
+# A temporary file renamed over the old one: no `Text file busy` while it runs.
+scripts/install-bin.sh "target/$target/release/sett-orchestrator" "$out"
 echo "built $out ($(stat -c %s "$out") bytes, $arch static)"

@@ -222,6 +222,70 @@ fn a_sett_format_registry_starts_with_its_roles_and_timeouts() {
     assert_eq!(line["phase_timeout"], "500ms");
 }
 
+/// YAML merge keys (`<<: *a`, `<<: [*a, *b]`), in Holt's format (whole
+/// agents merged in) and Sett's (roles merged in; a written key wins, the
+/// earlier of a list wins), give the agents and roles Holt's tools give.
+#[test]
+fn registries_with_merge_keys_start_with_the_merged_agents() {
+    let dir = TempDir::new();
+    let holt = dir.file(
+        "holt.yml",
+        "version: \"1.0\"\n\
+         x-agent: &agent {image: \"agent:latest\", mode: \"\"}\n\
+         x-docs: &docs {Docs: {image: d}}\n\
+         agents:\n  \
+           <<: *docs\n  \
+           Reviewer: {<<: *agent, bidding_strategy: review}\n  \
+           Coder:\n    <<: *agent\n",
+    );
+    let sett = dir.file(
+        "sett.yml",
+        "version: 1.0\n\
+         reviewer: &reviewer {role: Reviewer, image: r}\n\
+         coder: &coder {role: Coder}\n\
+         agents:\n  \
+           reviewer-a: {<<: *reviewer}\n  \
+           lead: {<<: *reviewer, role: Lead}\n  \
+           go-coder: {<<: [*coder, *reviewer]}\n",
+    );
+    let redis = RedisServer::start();
+    for (path, instance, want) in [
+        (
+            &holt,
+            "mh",
+            r#"{"Coder":"Coder","Docs":"Docs","Reviewer":"Reviewer"}"#,
+        ),
+        (
+            &sett,
+            "ms",
+            r#"{"go-coder":"Coder","lead":"Lead","reviewer-a":"Reviewer"}"#,
+        ),
+    ] {
+        let (_orch, line) = started(
+            &redis,
+            &[("SETT_INSTANCE_NAME", instance), ("SETT_CONFIG_FILE", path)],
+        );
+        assert_eq!(line["mode"], "lifecycle");
+        assert_eq!(serde_json::to_string(&line["agents"]).unwrap(), want);
+    }
+    // A merge of a scalar: refused in one line.
+    let bad = dir.file("bad.yml", "version: '1.0'\nagents:\n  A: {<<: 1}\n");
+    let (code, stdout, stderr) = refused(&[
+        ("SETT_INSTANCE_NAME", "mb"),
+        ("REDIS_URL", UNREACHABLE),
+        ("SETT_CONFIG_FILE", &bad),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, Vec::<String>::new());
+    assert_eq!(
+        stderr,
+        vec![named_error(
+            &bad,
+            "merge key (<<): expected a mapping or list of mappings for merging, but found scalar"
+        )]
+    );
+}
+
 #[test]
 fn without_a_registry_it_is_phase1() {
     assert!(

@@ -104,6 +104,10 @@ impl Row<'_> {
             "index_conflict" => Effect::IndexConflict {
                 key_type: self.text(1)?,
             },
+            "key_conflict" => Effect::KeyConflict {
+                key: self.text(1)?,
+                key_type: self.text(2)?,
+            },
             "skipped" => Effect::Skipped {
                 structural_type: self.text(1)?,
                 artefact_type: self.text(2)?,

@@ -17,7 +17,7 @@
 use crate::ids::{ArtefactId, ClaimId};
 
 /// The reply protocol this decoder reads. Bump it with any change to a row.
-pub const PROTOCOL: i64 = 2;
+pub const PROTOCOL: i64 = 3;
 
 /// The phases a claim goes through, as scripts and log lines name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +97,12 @@ pub enum Effect {
     /// The artefact's `claim_by_artefact` key holds another type than a
     /// string: its claim cannot be looked up, so none is made.
     IndexConflict {
+        key_type: String,
+    },
+    /// A key the decision would write holds another type (junk, or another
+    /// program's key): the script wrote nothing. The key as named, and its type.
+    KeyConflict {
+        key: String,
         key_type: String,
     },
     /// Terminal (and in lifecycle mode Failure and Review) artefacts get no claim.

@@ -204,12 +204,55 @@ struct OrchestratorSettings {
 /// Parses in two passes: a generic value first, which refuses a repeated key
 /// in any mapping (serde's maps would keep the last one silently), then the
 /// fields we read, as their scalar text.
+///
+/// YAML 1.1 merge keys (`<<: *base`, `<<: [*a, *b]`) are applied as Holt's
+/// tools (Go's yaml.v3) apply them: a key written in the mapping wins over a
+/// merged one, and in a list of merges the earlier mapping wins. A file with
+/// merges is read from its merged form (written back as YAML), so the
+/// agents and their roles are the ones the CLI and the agents see.
 fn from_yaml(yaml: &str) -> Result<RawRegistry, String> {
-    let value: serde_norway::Value = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
+    let mut value: serde_norway::Value = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
     if !(value.is_mapping() || value.is_null()) {
         return Err("the top level must be a mapping (version, agents, ...)".into());
     }
-    serde_norway::from_str(yaml).map_err(|e| e.to_string())
+    if !has_merge(&value) {
+        return serde_norway::from_str(yaml).map_err(|e| e.to_string());
+    }
+    apply_merges(&mut value)?;
+    let merged = serde_norway::to_string(&value).map_err(|e| e.to_string())?;
+    serde_norway::from_str(&merged).map_err(|e| e.to_string())
+}
+
+/// Deepest nesting of merges applied (a merged mapping may itself merge).
+const MAX_MERGE_DEPTH: usize = 16;
+
+/// Applies every `<<` key; a merged mapping's own `<<` comes in with it and
+/// is applied on the next round (its keys lose to the ones already there).
+fn apply_merges(value: &mut serde_norway::Value) -> Result<(), String> {
+    for _ in 0..MAX_MERGE_DEPTH {
+        value
+            .apply_merge()
+            .map_err(|e| format!("merge key (<<): {e}"))?;
+        if !has_merge(value) {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "merge keys (<<) nested more than {MAX_MERGE_DEPTH} deep"
+    ))
+}
+
+/// Is there a `<<` key in any mapping?
+fn has_merge(value: &serde_norway::Value) -> bool {
+    use serde_norway::Value;
+    match value {
+        Value::Mapping(m) => m
+            .iter()
+            .any(|(k, v)| k.as_str() == Some("<<") || has_merge(v)),
+        Value::Sequence(s) => s.iter().any(has_merge),
+        Value::Tagged(t) => has_merge(&t.value),
+        _ => false,
+    }
 }
 
 /// A field that is present, even with a null value.

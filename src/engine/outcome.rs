@@ -166,7 +166,17 @@ pub fn report_decisions(
         Ok(all) => {
             for (one, since) in all.into_iter().zip(since) {
                 match one {
-                    Ok(effects) => report::effects(&effects, &lc.metrics, since, &mut lines),
+                    Ok(effects) => {
+                        for effect in &effects {
+                            if let Effect::KeyConflict { key, key_type } = effect {
+                                inc(&shared.metrics.key_conflicts);
+                                lines.push(
+                                    key_conflict_line(key, key_type).str("operation", operation),
+                                );
+                            }
+                        }
+                        report::effects(&effects, &lc.metrics, since, &mut lines)
+                    }
                     Err(e) => {
                         lines.push(decision_error(shared, operation, &e.to_string()));
                         if e.ends_session() {
@@ -187,6 +197,14 @@ pub fn report_decisions(
     }
     lines.emit();
     report
+}
+
+/// A decision found a key it would write holding another type, and wrote
+/// nothing: one `key_conflict` line (rate-limited per kind, `log::PER_EVENT`).
+pub fn key_conflict_line(key: &str, key_type: &str) -> Line {
+    Line::warn("key_conflict")
+        .str("key", key)
+        .str("key_type", key_type)
 }
 
 /// A decision Redis refused or answered oddly: one `redis_error` line.
@@ -226,6 +244,7 @@ impl Out<'_> {
                 | Effect::NotFound
                 | Effect::Invalid { .. }
                 | Effect::IndexConflict { .. }
+                | Effect::KeyConflict { .. }
                 | Effect::Skipped { .. } => outcome = Some(effect),
                 other => rest.push(other),
             }
@@ -264,6 +283,12 @@ impl Out<'_> {
                     .str("status", PENDING_REVIEW)
                     .millis("latency_ms", took)
                     .str("source", if from_event { "event" } else { "reconcile" })
+            }
+            // Nothing was written: said on every pass (rate-limited), as the
+            // key must be repaired by hand.
+            Effect::KeyConflict { key, key_type } => {
+                inc(&m.key_conflicts);
+                key_conflict_line(&key, &key_type).str("artefact_id", id)
             }
             // Catch-up sees these on every pass: counted by the scan, not logged.
             _ if !from_event => return,

@@ -118,7 +118,8 @@ pub async fn select(
         for id in &check {
             pipe.hget(keys.artefact(id), "source_artefacts");
         }
-        let sources: Vec<redis::RedisResult<Option<String>>> =
+        // Bytes, not text: invalid UTF-8 is the script's to judge too.
+        let sources: Vec<redis::RedisResult<Option<Vec<u8>>>> =
             pipe.ignore_errors().query_async(conn).await?;
         for (id, sources) in check.iter().zip(sources) {
             if sourced_from(sources.ok().flatten().as_deref(), set) {
@@ -133,14 +134,22 @@ fn needs_claim(structural_type: &str) -> bool {
     !matches!(structural_type, "Terminal" | "Failure" | "Review")
 }
 
-fn sourced_from(sources: Option<&str>, active: &HashSet<String>) -> bool {
-    let Some(text) = sources else { return false };
-    serde_json::from_str::<Vec<serde_json::Value>>(text)
-        .map(|list| {
-            list.iter()
-                .any(|s| s.as_str().is_some_and(|s| active.contains(s)))
-        })
-        .unwrap_or(false)
+/// The scripts' rule for `source_artefacts` (`decode_list` in `lib.lua`): the
+/// string elements of a JSON array, as Redis's cjson reads it; anything else
+/// (another JSON value, an absent field) has no sources. Where standard JSON
+/// decides it, this is the same rule. cjson also reads what standard JSON
+/// refuses (hex numbers, `nan`, nesting deeper than serde's 128, invalid
+/// UTF-8): such a text goes to the script, so a replay never misses what the
+/// live event counted (the shared case table: tests/source_artefacts_rule.rs).
+pub fn sourced_from(sources: Option<&[u8]>, active: &HashSet<String>) -> bool {
+    let Some(bytes) = sources else { return false };
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Array(list)) => list
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| active.contains(s))),
+        Ok(_) => false,
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -150,11 +159,12 @@ mod tests {
     #[test]
     fn deliverables_of_active_claims_are_selected() {
         let active: HashSet<String> = ["a".to_string()].into();
-        assert!(sourced_from(Some(r#"["x","a"]"#), &active));
-        assert!(!sourced_from(Some(r#"["x"]"#), &active));
-        assert!(!sourced_from(Some("null"), &active));
-        assert!(!sourced_from(Some("not json"), &active));
+        assert!(sourced_from(Some(br#"["x","a"]"#), &active));
+        assert!(!sourced_from(Some(br#"["x"]"#), &active));
+        assert!(!sourced_from(Some(b"null"), &active));
         assert!(!sourced_from(None, &active));
+        // Not standard JSON: the script judges it.
+        assert!(sourced_from(Some(b"not json"), &active));
         assert!(needs_claim("Standard") && needs_claim("Question") && needs_claim("Answer"));
         assert!(!needs_claim("Review") && !needs_claim("Failure") && !needs_claim("Terminal"));
     }

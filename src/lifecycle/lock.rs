@@ -1,7 +1,14 @@
 //! The instance lock `{p}:{i}:lock` (contract section 7): `holt up` reads it
-//! and refuses to start a second stack while it is fresh. We write it, keep
-//! it fresh, and at shutdown delete it if it is still ours.
+//! and refuses to start a second stack while it is fresh. The process that
+//! holds it keeps it fresh, and at shutdown deletes it; another process's
+//! lock (a live replica's) is never refreshed nor deleted.
+//!
+//! The value is `orchestrator:<unix seconds>:<token>`: `holt up` parses the
+//! `orchestrator:%d` prefix (over 30 s old = stale); the token, random per
+//! process, says whose it is. Both operations are one small script
+//! (`lua/lock.lua`) that compares the token and writes in one step.
 
+use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
@@ -12,41 +19,48 @@ use super::Lifecycle;
 /// How long the lock lives unless refreshed.
 const LOCK_TTL_SECS: u64 = 30;
 
-/// `{p}:{i}:lock` = `orchestrator:<unix seconds>`, expiring in 30 s.
-pub async fn refresh(conn: &mut MultiplexedConnection, lc: &Lifecycle) -> Result<(), RedisError> {
+static LOCK: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(lua!("lifecycle/lua/lock.lua")));
+
+/// What a refresh found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// Ours (written or refreshed).
+    Ours,
+    /// Another process's, fresh: left alone (it keeps it fresh).
+    Theirs,
+    /// The key holds another type than a string: left alone.
+    WrongType,
+}
+
+/// Writes or refreshes the lock unless another process holds it.
+pub async fn refresh(conn: &mut MultiplexedConnection, lc: &Lifecycle) -> Result<Held, RedisError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let value = format!("orchestrator:{now}");
-    redis::cmd("SET")
-        .arg(&lc.lock_key)
-        .arg(&value)
-        .arg("EX")
+    let done: i64 = LOCK
+        .key(&lc.lock_key)
+        .arg("refresh")
+        .arg(&lc.lock_token)
+        .arg(now)
         .arg(LOCK_TTL_SECS)
-        .query_async::<()>(conn)
+        .invoke_async(conn)
         .await?;
-    *lc.lock_value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
-    Ok(())
+    Ok(match done {
+        1 => Held::Ours,
+        0 => Held::Theirs,
+        _ => Held::WrongType,
+    })
 }
 
-/// At shutdown: deletes the lock if it still holds what this process wrote
-/// (so `holt up` need not wait 30 s), in one script (another replica may
-/// have refreshed it since: then it stays).
+/// At shutdown: deletes the lock if it is ours (so `holt up` need not wait
+/// 30 s); another process's stays.
 pub async fn release(conn: &mut MultiplexedConnection, lc: &Lifecycle) {
-    const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
-    let value = lc
-        .lock_value
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    if let Some(value) = value {
-        let _ = redis::cmd("EVAL")
-            .arg(RELEASE)
-            .arg(1)
-            .arg(&lc.lock_key)
-            .arg(value)
-            .query_async::<i64>(conn)
-            .await;
-    }
+    let _ = LOCK
+        .key(&lc.lock_key)
+        .arg("release")
+        .arg(&lc.lock_token)
+        .invoke_async::<i64>(conn)
+        .await;
 }

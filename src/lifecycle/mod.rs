@@ -79,9 +79,12 @@ pub struct Lifecycle {
     pub metrics: LifecycleMetrics,
     /// `{p}:{i}:lock`, kept fresh while we run (contract section 7).
     pub lock_key: String,
-    /// The value this process last wrote there (released at shutdown only if
-    /// it is still ours).
-    pub lock_value: std::sync::Mutex<Option<String>>,
+    /// This process's part of the lock's value (random, per process): the
+    /// lock is refreshed and released only while it holds this token.
+    pub lock_token: String,
+    /// Claims whose bids script is on its way with every field in (see
+    /// `bids::decide_batch`): another bid event for one of them needs no call.
+    pub deciding: std::sync::Mutex<std::collections::HashSet<crate::ids::ClaimId>>,
 }
 
 impl Lifecycle {
@@ -98,7 +101,8 @@ impl Lifecycle {
             phase_timeout,
             metrics: LifecycleMetrics::default(),
             lock_key: format!("{}lock", keys.prefix()),
-            lock_value: std::sync::Mutex::new(None),
+            lock_token: crate::ids::new_v4().simple().to_string(),
+            deciding: Default::default(),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Script};
 
 /// The shared parts, in the order each decision script starts with them.
-const SHARED: [&str; 5] = [
+pub const SHARED: [&str; 5] = [
     lua!("lifecycle/lua/lib.lua"),
     lua!("lifecycle/lua/claims.lua"),
     lua!("lifecycle/lua/grants.lua"),
@@ -29,16 +29,30 @@ const SHARED: [&str; 5] = [
 /// start-up rather than at build time, so the binary holds each part once,
 /// not once per decision.
 fn decision(name: &'static str, entry: &str) -> Script {
-    Script::new(name, SHARED.concat() + entry)
+    decision_using(name, SHARED.len(), entry)
+}
+
+/// A decision that needs only the first `parts` shared parts. Redis runs a
+/// script's whole text on every call, and each part's functions and tables
+/// are built anew each time (docs/performance.md: the full set costs about
+/// 45,000 instructions a call): the hot decisions that need fewer parts
+/// leave the rest out. A test holds each to the parts it uses
+/// (`every_decision_includes_the_parts_it_uses`).
+fn decision_using(name: &'static str, parts: usize, entry: &str) -> Script {
+    Script::new(name, SHARED[..parts].concat() + entry)
 }
 
 pub static ARTEFACT: LazyLock<Script> =
     LazyLock::new(|| decision("artefact", lua!("lifecycle/lua/artefact.lua")));
+/// lib, claims, grants.
 pub static BIDS: LazyLock<Script> =
-    LazyLock::new(|| decision("bids", lua!("lifecycle/lua/bids.lua")));
+    LazyLock::new(|| decision_using("bids", 3, lua!("lifecycle/lua/bids.lua")));
+/// lib, claims.
 pub static TIMEOUT: LazyLock<Script> =
-    LazyLock::new(|| decision("timeout", lua!("lifecycle/lua/timeout.lua")));
-pub static DUE: LazyLock<Script> = LazyLock::new(|| decision("due", lua!("lifecycle/lua/due.lua")));
+    LazyLock::new(|| decision_using("timeout", 2, lua!("lifecycle/lua/timeout.lua")));
+/// lib.
+pub static DUE: LazyLock<Script> =
+    LazyLock::new(|| decision_using("due", 1, lua!("lifecycle/lua/due.lua")));
 
 /// Every lifecycle script, to load once per session.
 pub fn scripts() -> Vec<&'static Script> {
@@ -49,35 +63,37 @@ pub fn scripts() -> Vec<&'static Script> {
 #[derive(Clone, Debug)]
 pub struct Context {
     prefix: String,
-    registry: String,
+    /// The number of agents, as text (ARGV[2]).
+    agents: String,
+    /// The registry as the last arguments: the names (bytewise), then their roles.
+    registry: Vec<String>,
     max_review_iterations: String,
 }
 
 impl Context {
     pub fn new(keys: &Keys, registry: &Registry) -> Context {
-        let registry_text = registry
-            .agents()
-            .iter()
-            .map(|a| format!("{}\t{}", a.name, a.role))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let agents = registry.agents();
+        let names = agents.iter().map(|a| a.name.clone());
+        let roles = agents.iter().map(|a| a.role.clone());
         Context {
             prefix: keys.prefix().to_string(),
-            registry: registry_text,
+            agents: agents.len().to_string(),
+            registry: names.chain(roles).collect(),
             max_review_iterations: registry.max_review_iterations.to_string(),
         }
     }
 
     fn args(&self, rest: &[&str]) -> Vec<String> {
         let seed = new_v4().hyphenated().to_string();
-        let mut args = Vec::with_capacity(4 + rest.len());
+        let mut args = Vec::with_capacity(4 + rest.len() + self.registry.len());
         args.extend([
             self.prefix.clone(),
-            self.registry.clone(),
+            self.agents.clone(),
             self.max_review_iterations.clone(),
             seed,
         ]);
         args.extend(rest.iter().map(|s| s.to_string()));
+        args.extend(self.registry.iter().cloned());
         args
     }
 
@@ -154,4 +170,59 @@ impl Context {
 pub enum Set {
     Bidding,
     Active,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names a Lua text defines at its top level (`local function f`,
+    /// `local A, B =`).
+    fn defined(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("local function ") {
+                out.extend(rest.split('(').next().map(str::to_string));
+            } else if let Some(rest) = line.strip_prefix("local ") {
+                if let Some((names, _)) = rest.split_once(" =") {
+                    out.extend(names.split(',').map(|n| n.trim().to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    fn uses(text: &str, name: &str) -> bool {
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        text.match_indices(name).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + name.len()..].chars().next();
+            !before.is_some_and(word) && !after.is_some_and(word)
+        })
+    }
+
+    /// A decision given fewer parts must not call into a part it left out
+    /// (Redis would fail it at run time, "nonexistent global variable").
+    #[test]
+    fn every_decision_includes_the_parts_it_uses() {
+        for script in scripts() {
+            let text = &script.text;
+            let included = SHARED.iter().take_while(|p| text.contains(*p)).count();
+            assert!(included >= 1, "{}", script.name);
+            for part in &SHARED[included..] {
+                for name in defined(part) {
+                    if name == "PROTOCOL" {
+                        continue;
+                    }
+                    assert!(
+                        !uses(text, &name),
+                        "the {} script uses {name}, defined in a part it leaves out",
+                        script.name
+                    );
+                }
+            }
+        }
+        assert!(defined(SHARED[3]).contains(&"reject".to_string()));
+        assert!(uses("x = reject(c)", "reject") && !uses("rejected = 1", "reject"));
+    }
 }

@@ -15,13 +15,14 @@ pub const MAX_TEXT_BYTES: usize = 200;
 /// Per-event warnings: one line per event or artefact, so a flood of events is
 /// a flood of lines. Each kind is limited to [`PER_SECOND`] lines a second.
 /// A new per-event kind goes here, or its lines are marked [`Line::limited`].
-pub const PER_EVENT: [&str; 9] = [
+pub const PER_EVENT: [&str; 10] = [
     "malformed_event",
     "event_dropped",
     "duplicate_artefact",
     "artefact_not_found",
     "artefact_invalid",
     "index_conflict",
+    "key_conflict",
     // Lifecycle: one per claim, so a misbehaving agent makes one per artefact.
     "unknown_bidder",
     "invalid_bid",

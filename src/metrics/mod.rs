@@ -23,6 +23,7 @@ pub struct Metrics {
     pub artefacts_not_found: AtomicU64,
     pub artefacts_invalid: AtomicU64,
     pub index_conflicts: AtomicU64,
+    pub key_conflicts: AtomicU64,
     pub redis_errors: AtomicU64,
     pub redis_reconnects: AtomicU64,
     pub events_dropped: AtomicU64,
@@ -48,7 +49,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &AtomicU64, &str); 15] = [
+        let counters: [(&str, &AtomicU64, &str); 16] = [
             (
                 "claims_created_total",
                 &self.claims_created,
@@ -83,6 +84,11 @@ impl Metrics {
                 "index_conflicts_total",
                 &self.index_conflicts,
                 "Artefacts whose claim_by_artefact key is not a string (no claim made).",
+            ),
+            (
+                "key_conflicts_total",
+                &self.key_conflicts,
+                "Decisions that wrote nothing: a key they write holds another type.",
             ),
             (
                 "redis_errors_total",

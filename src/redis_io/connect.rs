@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult, Value};
 
-use super::scripts::{check_protocols, Script};
+use super::scripts::{check_protocols, text, Script};
 use super::subscriber::{self, Decode, Reader, Target, Writer};
 use crate::config::Config;
 use crate::deadline::within;
@@ -68,6 +68,8 @@ pub enum ConnectError {
     },
     /// The server is a replica (`ROLE`): it would refuse every claim.
     Replica,
+    /// The server is older than [`MIN_REDIS_VERSION`] (`INFO server`).
+    TooOld(String),
     /// The subscription connection could not be made.
     Subscription(subscriber::ConnectError),
 }
@@ -83,6 +85,11 @@ impl std::fmt::Display for ConnectError {
                 f.write_str("the server is a replica (ROLE); claims need the primary")
             }
             ConnectError::Subscription(e) => write!(f, "{e}"),
+            ConnectError::TooOld(version) => write!(
+                f,
+                "the server is Redis {version}; this orchestrator needs Redis {}.{} or later",
+                MIN_REDIS_VERSION.0, MIN_REDIS_VERSION.1
+            ),
         }
     }
 }
@@ -164,8 +171,9 @@ async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, 
             .get_multiplexed_async_connection_with_config(&connection_config()),
     )
     .await?;
-    // One round trip: the scripts for this session's decisions, and who we reached.
+    // One round trip: who we reached, the scripts for this session's decisions.
     let mut pipe = redis::pipe();
+    pipe.cmd("INFO").arg("server");
     for script in &clients.scripts {
         pipe.cmd("SCRIPT").arg("LOAD").arg(&script.text);
     }
@@ -177,6 +185,12 @@ async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, 
     )
     .await?;
     let mut replies = replies.into_iter();
+    // INFO may be renamed or not allowed (ACLs): then we cannot tell, and try.
+    if let Some(Ok(info)) = replies.next() {
+        if let Some(version) = too_old(&text(&info).unwrap_or_default()) {
+            return Err(ConnectError::TooOld(version));
+        }
+    }
     for _ in &clients.scripts {
         if let Some(Err(e)) = replies.next() {
             return Err(ConnectError::Redis(e));
@@ -221,10 +235,50 @@ pub async fn connect_at_startup(
             }));
         match result {
             Ok(s) => return Ok(s),
+            // Retrying will not make the server newer.
+            Err(e @ ConnectError::TooOld(_)) => return Err(e),
             Err(e) if Instant::now() + backoff >= deadline => return Err(e),
             Err(_) => {}
         }
         smol::Timer::after(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The oldest Redis the scripts run on: 5.0, where a script's effects are
+/// replicated by default (every decision reads `TIME`, then writes), and
+/// HSET takes several fields (4.0). `docs/operations.md` says why.
+pub const MIN_REDIS_VERSION: (u32, u32) = (5, 0);
+
+/// The `redis_version` of an `INFO server` answer when it is older than
+/// [`MIN_REDIS_VERSION`]; `None` when new enough or not stated.
+pub fn too_old(info: &str) -> Option<String> {
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))?
+        .trim();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) if (major, minor) < MIN_REDIS_VERSION => {
+            Some(crate::log::truncate(version, 40).to_string())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::too_old;
+
+    #[test]
+    fn servers_older_than_5_0_are_named() {
+        let info = |v: &str| format!("# Server\r\nredis_version:{v}\r\nredis_mode:standalone\r\n");
+        assert_eq!(too_old(&info("4.0.14")), Some("4.0.14".into()));
+        assert_eq!(too_old(&info("3.2.12")), Some("3.2.12".into()));
+        assert_eq!(too_old(&info("5.0.0")), None);
+        assert_eq!(too_old(&info("7.0.15")), None);
+        assert_eq!(too_old(&info("10.0.1")), None);
+        assert_eq!(too_old(&info("unknown")), None);
+        assert_eq!(too_old("# Server\r\n"), None);
     }
 }

@@ -261,6 +261,15 @@ impl Lab {
                     v.sort();
                     format!("{v:?}")
                 }
+                "list" => {
+                    let v: Vec<String> = redis::cmd("LRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query(&mut self.sync)
+                        .unwrap();
+                    format!("{v:?}")
+                }
                 other => panic!("unexpected {other} at {key}"),
             };
             out.insert(key, format!("{kind}: {content}"));

@@ -1,7 +1,8 @@
 //! A TCP proxy in the test process (plain threads): forwards every connection
 //! to a target address, can delay every chunk by a fixed time in both
-//! directions (a slow link), drop all current connections, and switch its
-//! target for new connections (a name or virtual IP that moved).
+//! directions (a slow link), drop all current connections, switch its
+//! target for new connections (a name or virtual IP that moved), and rewrite
+//! bytes it forwards (a server that says it is another version).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,6 +18,8 @@ struct Inner {
     /// Both ends of every connection made so far (closed ones included).
     streams: Mutex<Vec<TcpStream>>,
     stopped: AtomicBool,
+    /// Every chunk read: each occurrence of `.0` replaced by `.1` (same length).
+    rewrite: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
 }
 
 /// A proxy listening on `127.0.0.1:port`.
@@ -39,6 +42,7 @@ impl Proxy {
             delay: Mutex::new(Duration::ZERO),
             streams: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
+            rewrite: Mutex::new(None),
         });
         let shared = inner.clone();
         thread::spawn(move || {
@@ -79,6 +83,13 @@ impl Proxy {
         *self.inner.delay.lock().unwrap() = delay;
     }
 
+    /// From now on, every `from` in a chunk read (either way) is forwarded as
+    /// `to` (same length, so a RESP reply stays well formed).
+    pub fn set_rewrite(&self, from: &[u8], to: &[u8]) {
+        assert_eq!(from.len(), to.len());
+        *self.inner.rewrite.lock().unwrap() = Some((from.to_vec(), to.to_vec()));
+    }
+
     /// New connections go to `127.0.0.1:port`; current ones stay where they are.
     pub fn set_target(&self, port: u16) {
         *self.inner.target.lock().unwrap() = local(port);
@@ -113,7 +124,16 @@ fn pipe(inner: &Arc<Inner>, mut from: TcpStream, mut to: TcpStream) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let due = Instant::now() + *shared.delay.lock().unwrap();
-                    if tx.send((due, buf[..n].to_vec())).is_err() {
+                    let mut chunk = buf[..n].to_vec();
+                    if let Some((from, to)) = &*shared.rewrite.lock().unwrap() {
+                        let mut at = 0;
+                        while let Some(i) = chunk[at..].windows(from.len()).position(|w| w == from)
+                        {
+                            chunk[at + i..at + i + to.len()].copy_from_slice(to);
+                            at += i + to.len();
+                        }
+                    }
+                    if tx.send((due, chunk)).is_err() {
                         break;
                     }
                 }

@@ -315,3 +315,94 @@ fn printable_escapes_and_bounds() {
     );
     assert_eq!(printable("ééé", 3), "éé...");
 }
+
+/// Holt's format with merge keys (contract section 2): `<<: *anchor` and
+/// `<<: [*a, *b]` as Go's yaml.v3 applies them, at every level (agents
+/// themselves may be merged in).
+#[test]
+fn holt_format_merge_keys_apply_explicit_keys_win() {
+    let r = Registry::parse(
+        r#"
+version: "1.0"
+x-base: &base
+  image: "agent:latest"
+  mode: ""
+x-more: &more
+  Docs: {image: d}
+agents:
+  <<: *more
+  Reviewer:
+    <<: *base
+    bidding_strategy: review
+  Coder:
+    <<: *base
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        agents(&r),
+        [
+            ("Coder", "Coder"),
+            ("Docs", "Docs"),
+            ("Reviewer", "Reviewer")
+        ]
+    );
+    // A merged controller agent is refused as a written one is.
+    let e = err("version: '1.0'\nx: &c {mode: controller}\nagents:\n  A: {<<: *c}\n");
+    assert!(e.contains("agent 'A' has mode: controller"), "{e}");
+}
+
+/// Sett's format: the role may come from a merge; a role written in the
+/// mapping wins; in a list of merges the earlier mapping wins; the version
+/// and orchestrator settings may be merged too.
+#[test]
+fn sett_format_merge_keys_give_the_roles_yaml_tools_give() {
+    let r = Registry::parse(
+        "
+top: &top
+  version: '1.0'
+  orchestrator: {max_review_iterations: 5}
+reviewer: &reviewer
+  role: Reviewer
+  image: r
+coder: &coder
+  role: Coder
+<<: *top
+agents:
+  reviewer-1: {<<: *reviewer}
+  reviewer-2:
+    <<: *reviewer
+    role: Lead
+  go-coder:
+    <<: [*coder, *reviewer]
+  mixed:
+    <<: [*reviewer, *coder]
+  nested:
+    <<: {<<: *coder, image: n}
+",
+    )
+    .unwrap();
+    assert_eq!(
+        agents(&r),
+        [
+            ("go-coder", "Coder"),
+            ("mixed", "Reviewer"),
+            ("nested", "Coder"),
+            ("reviewer-1", "Reviewer"),
+            ("reviewer-2", "Lead"),
+        ]
+    );
+    assert_eq!(r.max_review_iterations, 5);
+}
+
+#[test]
+fn merge_keys_that_are_not_mappings_are_refused_in_one_line() {
+    assert_eq!(
+        err("version: '1.0'\nagents:\n  A: {<<: 1}\n"),
+        "merge key (<<): expected a mapping or list of mappings for merging, but found scalar"
+    );
+    assert_eq!(
+        err("version: '1.0'\nagents:\n  A: {<<: [1]}\n"),
+        "merge key (<<): expected a mapping for merging, but found scalar"
+    );
+}

@@ -9,7 +9,8 @@ local AID, CID = ARGV[5], ARGV[6]
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then return { { 'not_found' } } end
 if kind ~= 'hash' then return { { 'invalid', 'artefact key is a ' .. kind .. ', not a hash' } } end
-local a = redis.call('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role')
+local a = redis.call('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role',
+  'logical_id', 'version')
 local structural_type = a[1]
 if not structural_type or structural_type == '' then
   return { { 'invalid', 'artefact hash has no structural_type' } }
@@ -19,8 +20,11 @@ end
 if not a[3] then return { { 'invalid', 'artefact hash has no source_artefacts' } } end
 if not a[4] then return { { 'invalid', 'artefact hash has no produced_by_role' } } end
 
+-- The claims it counts for: read first, so that every key a delivery may
+-- write is checked before the first write (key_conflict in lib.lua).
+local claims = {}
+local checks = {}
 if structural_type ~= 'Terminal' then
-  local art = { id = AID, structural_type = structural_type, role = a[4] or '' }
   local seen = {}
   for _, source in ipairs(decode_list(a[3]) or {}) do
     if valid_id(source) and not seen[source] then
@@ -29,12 +33,33 @@ if structural_type ~= 'Terminal' then
       -- index key reads as absent.
       local claim_id = read('GET', index_key(source))
       local c = claim_id and valid_id(claim_id) and load_claim(claim_id)
-      if c then deliver(c, art) end
+      if c then
+        claims[#claims + 1] = c
+        checks[#checks + 1] = counted_key(c.key_id)
+        checks[#checks + 1] = 'set'
+        -- (A rejection also SETs the index of the claim's artefact: that is
+        -- index_key(source), just read as a string.)
+      end
     end
   end
 end
+-- A delivery may write both sets (a grant, an end); a new claim joins the
+-- bidding set. An artefact that does neither checks nothing.
+local claimable = structural_type ~= 'Terminal' and structural_type ~= 'Failure' and structural_type ~= 'Review'
+if #claims > 0 then
+  checks[#checks + 1] = ACTIVE
+  checks[#checks + 1] = 'zset'
+end
+if #claims > 0 or claimable then
+  checks[#checks + 1] = BIDDING
+  checks[#checks + 1] = 'zset'
+end
+local conflict = key_conflict(checks)
+if conflict then return conflict end
+local art = { id = AID, structural_type = structural_type, role = a[4] or '', logical_id = a[5], version = a[6] }
+for _, c in ipairs(claims) do deliver(c, art) end
 
-if structural_type == 'Terminal' or structural_type == 'Failure' or structural_type == 'Review' then
+if not claimable then
   effect('skipped', structural_type, a[2] or '')
 else
   -- A wrong-typed index key is reported and left alone (raising here, after

@@ -6,9 +6,14 @@
 -- KEYS[1] the claim hash, KEYS[2] its bids hash.
 -- ARGV[5] the claim id, ARGV[6] the bid timeout in ms (0: wait for ever).
 local CID, TIMEOUT = ARGV[5], tonumber(ARGV[6]) or 0
+local HMGET_CHUNK = 1000
 local VALID = { review = true, claim = true, exclusive = true, ignore = true }
 
-local since = redis.call('ZSCORE', BIDDING, CID)
+-- The bidding set's type is proven by this read (an error: the set is junk);
+-- the active set's is checked before the first write, so the paths that
+-- write nothing (not bidding, still waiting) spend no TYPE call.
+local since = redis.pcall('ZSCORE', BIDDING, CID)
+if type(since) == 'table' and since.err then return key_conflict({ BIDDING, 'zset' }) end
 if not since then return { { 'not_bidding', CID } } end
 local c = load_claim(CID)
 if not c or c.status ~= 'pending_review' or (c.phase_state or '') ~= '' then
@@ -24,12 +29,18 @@ if size <= #AGENTS + 32 then
   local flat = read('HGETALL', KEYS[2]) or {}
   for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
 else
-  local got = read('HMGET', KEYS[2], unpack(AGENTS)) or {}
+  -- In chunks: unpack and a command's arguments are bounded (Lua's C stack
+  -- holds about 8,000 values), and a registry may list more agents.
   local present = 0
-  for i, name in ipairs(AGENTS) do
-    if got[i] then
-      bids[name] = got[i]
-      present = present + 1
+  for first = 1, #AGENTS, HMGET_CHUNK do
+    local last = math.min(first + HMGET_CHUNK - 1, #AGENTS)
+    local got = read('HMGET', KEYS[2], unpack(AGENTS, first, last)) or {}
+    for i = first, last do
+      local bid = got[i - first + 1]
+      if bid then
+        bids[AGENTS[i]] = bid
+        present = present + 1
+      end
     end
   end
   others = size - present
@@ -42,6 +53,8 @@ if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
   return { { 'waiting', CID, #missing } }
 end
 
+local conflict = key_conflict({ ACTIVE, 'zset' })
+if conflict then return conflict end
 local snapshot = {}
 for _, name in ipairs(AGENTS) do
   local bid = bids[name]
@@ -55,9 +68,11 @@ for _, name in ipairs(AGENTS) do
   end
 end
 if #missing > 0 then effect('bid_timeout', CID, missing) end
-for _, name in ipairs(sorted_keys(bids)) do
-  if not ROLE_OF[name] then effect('unknown_bidder', CID, cut(name, 64)) end
+local unknown = {}
+for name in pairs(bids) do
+  if not ROLE_OF[name] then unknown[#unknown + 1] = name end
 end
+for _, name in ipairs(sorted(unknown)) do effect('unknown_bidder', CID, cut(name, 64)) end
 if others > 0 then effect('unknown_bidders', CID, others) end
 redis.call('ZREM', BIDDING, CID)
 local phase = initial_phase(snapshot)

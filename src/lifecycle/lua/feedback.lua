@@ -38,8 +38,11 @@ end
 -- The target's version: decimal digits, as producers write it; anything else
 -- counts as 1 (the contract is silent; tonumber alone would read '0x10',
 -- ' 2', '2.5', '-1', 'inf' and 'nan'). 15 digits stay exact in a Lua number.
+local function is_version(text)
+  return type(text) == 'string' and #text <= 15 and string.find(text, '^%d+$') ~= nil
+end
 local function version_of(text)
-  if type(text) == 'string' and #text <= 15 and string.find(text, '^%d+$') then return tonumber(text) end
+  if is_version(text) then return tonumber(text) end
   return 1
 end
 
@@ -65,10 +68,13 @@ local function reject(c, review_ids)
   create_feedback_claim(c, target, agent, role, review_ids, version)
 end
 
--- An artefact sourced from a feedback claim's target: the assigned agent's
--- rework completes the claim; its Failure terminates it. A review is never a
--- rework, nor are the rejecting reviews themselves (when the author's role
--- also reviewed, a replay of its review must not complete the claim).
+-- An artefact sourced from a feedback claim's target, from the assigned
+-- agent's role: its Failure terminates the claim; its rework completes it.
+-- A rework is the target's next version, as Holt's agent runner writes it:
+-- the target's logical_id, and version = the target's version + 1 (any
+-- structural type but Review, Terminal and Failure). Anything else the
+-- author writes from the target (a Question, an Answer, new work, its own
+-- review) leaves the claim waiting.
 local function deliver_rework(c, art)
   local agent = c.granted_exclusive_agent or ''
   if agent == '' or role_of(agent) ~= art.role or art.structural_type == 'Review' then return end
@@ -77,6 +83,11 @@ local function deliver_rework(c, art)
   end
   if art.structural_type == 'Failure' then
     return finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
+  end
+  local t = read('HMGET', artefact_key(c.artefact_id), 'logical_id', 'version') or {}
+  if not t[1] or t[1] ~= art.logical_id or not is_version(art.version)
+    or tonumber(art.version) ~= version_of(t[2]) + 1 then
+    return
   end
   effect('reworked', c.key_id, art.id)
   finish(c, 'complete')

@@ -7,6 +7,22 @@ local function approves(payload)
     or string.find(payload, '^[ \t\n\r]*%[[ \t\n\r]*%][ \t\n\r]*$') ~= nil
 end
 
+-- The longest review payload read whole. The verdict needs no more: an
+-- approving payload is '{}' or '[]' with whitespace, and the feedback quotes
+-- 200 bytes. A longer payload is rejected unread (HSTRLEN only), its feedback
+-- saying so (docs/lifecycle.md).
+local MAX_REVIEW_PAYLOAD = 65536
+
+-- A review's payload for the verdict: the text, or nil when it is longer
+-- than MAX_REVIEW_PAYLOAD (then also its length).
+local function review_payload(review)
+  if not valid_id(review) then return '' end
+  local key = artefact_key(review)
+  local n = read('HSTRLEN', key, 'payload') or 0
+  if n > MAX_REVIEW_PAYLOAD then return nil, n end
+  return read('HGET', key, 'payload') or ''
+end
+
 -- Publishes each reviewer's verdict, in role order; returns the rejecting
 -- reviews' ids, sorted.
 local function judge_reviews(c, ps)
@@ -14,8 +30,11 @@ local function judge_reviews(c, ps)
   local original = enc_str(c.artefact_id)
   for _, role in ipairs(sorted_keys(ps.received)) do
     local review = ps.received[role]
-    local payload = ''
-    if valid_id(review) then payload = read('HGET', artefact_key(review), 'payload') or '' end
+    local payload, size = review_payload(review)
+    if payload == nil then
+      payload = 'review payload of ' .. string.format('%d', size) .. ' bytes not read (over '
+        .. MAX_REVIEW_PAYLOAD .. '): rejected'
+    end
     if approves(payload) then
       publish_workflow('review_approved', '{"original_artefact_id":' .. original .. ',"reviewer_role":' .. enc_str(role) .. '}')
       effect('review_approved', c.key_id, role, review)

@@ -4,6 +4,8 @@
 -- ARGV[5] the claim id, ARGV[6] the timeout in ms, ARGV[7] it as text ('2s').
 local CID, LIMIT, SHOWN = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 
+local conflict = key_conflict({ ACTIVE, 'zset', BIDDING, 'zset' })
+if conflict then return conflict end
 local since = redis.call('ZSCORE', ACTIVE, CID)
 if not since then return { { 'not_active', CID } } end
 local c = load_claim(CID)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# registry-cost.sh [AGENTS...]: what carrying the registry in every script
+# call costs Redis, counted by callgrind (instructions per call): the
+# prelude of main's lib.lua (the registry as one 'name<TAB>role' text, parsed
+# with gmatch) against this tree's (names and roles as arguments), with
+# due.lua as the entry (it uses no agent), for registries of each size
+# given (default: 3 1000 8000). Reports; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("${@:-3 1000 8000}")
+read -r -a sizes <<<"${sizes[*]}"
+n=${N:-20}
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" redis-server --port "$port" --save '' \
+  --appendonly no --dir "$dir" >"$dir/log" 2>&1 &
+vg=$!
+trap 'kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+L=src/lifecycle/lua
+old=$(git show d392bf5:src/lifecycle/lua/lib.lua; cat $L/due.lua)
+new=$(cat $L/lib.lua $L/due.lua)
+old_sha=$(redis-cli -p "$port" script load "$old")
+new_sha=$(redis-cli -p "$port" script load "$new")
+cost() { # cost SHA ARGS-FILE: instructions per call
+  callgrind_control -z "$vg" >/dev/null
+  for _ in $(seq 1 "$n"); do cat "$2"; done | redis-cli -p "$port" -x --pipe >/dev/null 2>&1 || true
+  callgrind_control -d "$vg" >/dev/null
+  local f
+  f=$(ls -t "$dir"/cg.* | head -1)
+  echo $(($(sed -n 's/^summary: //p; s/^totals: //p' "$f" | head -1) / n))
+}
+resp() { # resp ARG...: one command in RESP
+  printf '*%d\r\n' $#
+  for a in "$@"; do printf '$%d\r\n%s\r\n' "${#a}" "$a"; done
+}
+for size in "${sizes[@]}"; do
+  names=() roles=() text=""
+  for i in $(seq 1 "$size"); do
+    names+=("agent-$i") roles+=("role-$i")
+    text+="agent-$i"$'\t'"role-$i"$'\n'
+  done
+  resp EVALSHA "$old_sha" 1 sett:x:orchestrator:bidding sett:x: "${text%$'\n'}" 3 \
+    11111111-2222-4333-8444-555555555555 0 10 >"$dir/old.resp"
+  resp EVALSHA "$new_sha" 1 sett:x:orchestrator:bidding sett:x: "$size" 3 \
+    11111111-2222-4333-8444-555555555555 0 10 "${names[@]}" "${roles[@]}" >"$dir/new.resp"
+  printf '%6d agents: text + gmatch %12d, arguments %12d instructions/call\n' "$size" \
+    "$(cost "$old_sha" "$dir/old.resp")" "$(cost "$new_sha" "$dir/new.resp")"
+done

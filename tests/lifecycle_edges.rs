@@ -1,0 +1,261 @@
+//! The edges a review found (issue 15, section 3), driven through the real
+//! scripts on a real Redis: wrong-typed keys the orchestrator owns, what
+//! completes a feedback claim, a registry of thousands of agents, and review
+//! payloads too large to read.
+
+mod support;
+
+use sett_orchestrator::blackboard::effects::Effect;
+use support::lifecycle::*;
+use support::lifecycle_loop::*;
+use support::RedisServer;
+
+fn conflict(key: &str, key_type: &str) -> Effect {
+    Effect::KeyConflict {
+        key: key.into(),
+        key_type: key_type.into(),
+    }
+}
+
+/// A claim of TEAM's granted to Writer alone (exclusive).
+fn exclusive_claim(lab: &mut Lab) -> (Art, String) {
+    let goal = Art::goal();
+    let (claim, effects) = lab.granted_claim(&goal, &[("Ann", "ignore"), ("Writer", "exclusive")]);
+    assert_eq!(effects, vec![granted(&claim, "exclusive", &["Writer"])]);
+    lab.published();
+    (goal, claim)
+}
+
+#[test]
+fn a_wrong_typed_counted_key_makes_its_delivery_write_nothing_and_others_proceed() {
+    let mut lab = Lab::new(TEAM, 3);
+    let (goal_a, a) = exclusive_claim(&mut lab);
+    let (goal_b, b) = exclusive_claim(&mut lab);
+    let counted = format!("{P}orchestrator:counted:{a}");
+    redis::cmd("RPUSH")
+        .arg(&counted)
+        .arg("junk")
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let work_a = Art::work("writer", &goal_a.id);
+    lab.write(&work_a);
+    let before = lab.snapshot();
+    assert_eq!(
+        lab.on_artefact(&work_a.id),
+        vec![conflict(&counted, "list")]
+    );
+    assert_eq!(lab.snapshot(), before, "written although a key was wrong");
+    assert_eq!(lab.published(), vec![]);
+    assert_eq!(lab.claim(&a)["status"], "pending_exclusive");
+    // The other claim is not held up.
+    let out = lab.deliver(&Art::work("writer", &goal_b.id));
+    assert_eq!(out.effects.last(), Some(&complete(&b)), "{:?}", out.effects);
+    // Repaired, the same artefact completes its claim.
+    redis::cmd("DEL")
+        .arg(&counted)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let effects = lab.on_artefact(&work_a.id);
+    assert!(effects.contains(&complete(&a)), "{effects:?}");
+}
+
+#[test]
+fn a_wrong_typed_orchestrator_set_stops_every_decision_before_it_writes() {
+    for set_name in ["bidding", "active"] {
+        let mut lab = Lab::new(TEAM, 3);
+        let waiting = lab.new_claim(&Art::goal());
+        lab.bid(&waiting, "Ann", "ignore");
+        lab.bid(&waiting, "Writer", "exclusive");
+        let (goal, granted) = exclusive_claim(&mut lab);
+        let key = format!("{P}orchestrator:{set_name}");
+        redis::cmd("DEL")
+            .arg(&key)
+            .query::<()>(&mut lab.sync)
+            .unwrap();
+        redis::cmd("SET")
+            .arg(&key)
+            .arg("junk")
+            .query::<()>(&mut lab.sync)
+            .unwrap();
+        let work = Art::work("writer", &goal.id);
+        let fresh = Art::goal();
+        lab.write(&work);
+        lab.write(&fresh);
+        let before = lab.snapshot();
+        let want = vec![conflict(&key, "string")];
+        assert_eq!(lab.on_artefact(&work.id), want, "{set_name}: a delivery");
+        assert_eq!(lab.on_bids(&waiting, None), want, "{set_name}: bids");
+        assert_eq!(
+            lab.on_timeout(&granted, std::time::Duration::ZERO, "0s"),
+            want,
+            "{set_name}: a phase timeout"
+        );
+        assert_eq!(lab.snapshot(), before, "{set_name}: written");
+        assert_eq!(lab.published(), vec![], "{set_name}: published");
+        // A new claim joins the bidding set only: a junk active set does not
+        // hold it up.
+        let effects = lab.on_artefact(&fresh.id);
+        if set_name == "bidding" {
+            assert_eq!(effects, want, "a new claim");
+            assert_eq!(lab.snapshot(), before, "a new claim: written");
+        } else {
+            assert!(
+                matches!(effects[..], [Effect::Created { .. }]),
+                "{effects:?}"
+            );
+        }
+    }
+}
+
+/// Only a rework (the target's logical_id, its version + 1) completes a
+/// feedback claim; a Question, an Answer or new work from the author,
+/// sourced from the reviewed artefact, leave it waiting.
+#[test]
+fn only_a_rework_completes_a_feedback_claim() {
+    let mut lab = Lab::new(TEAM, 3);
+    let target = Art::work("writer", &support::uuid());
+    let claim = lab.new_claim(&target);
+    let (review, out) = review_round(&mut lab, &target, &claim, b"fix it");
+    let fb = expect_feedback_claim(&mut lab, (&claim, &target, &review, &out), "Writer");
+    let sources = format!(r#"["{}","{}"]"#, target.id, review.id);
+    let mut same_thread_wrong_version = Art::rework(&target, "writer", &[&review.id]);
+    same_thread_wrong_version.version = "3".into();
+    let mut other_thread = Art::rework(&target, "writer", &[&review.id]);
+    other_thread.logical_id = support::uuid();
+    for (what, art) in [
+        (
+            "a Question",
+            Art::of_type("Question").with_sources_text(&sources),
+        ),
+        (
+            "an Answer",
+            Art::of_type("Answer").with_sources_text(&sources),
+        ),
+        ("new work", Art::work("user", &target.id)),
+        ("version + 2", same_thread_wrong_version),
+        ("another thread", other_thread),
+    ] {
+        let mut art = art;
+        art.role = "writer".into();
+        let out = lab.deliver(&art);
+        assert_eq!(out.effects, vec![], "{what}");
+        assert_eq!(lab.claim(&fb)["status"], "pending_assignment", "{what}");
+    }
+    rework(&mut lab, &target, &fb, &review);
+}
+
+#[test]
+fn a_registry_of_8000_agents_decides_bids_in_one_script() {
+    let names: Vec<(String, String)> = (0..8000)
+        .map(|i| (format!("agent-{i:05}"), format!("role-{i:05}")))
+        .collect();
+    let team: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(n, r)| (n.as_str(), r.as_str()))
+        .collect();
+    let mut lab = Lab::new(&team, 3);
+    let claim = lab.new_claim(&Art::goal());
+    let bids = format!("{P}claim:{claim}:bids");
+    // Every agent bids; 40 junk fields make the script read by name (HMGET).
+    let mut pipe = redis::pipe();
+    for (i, (name, _)) in names.iter().enumerate() {
+        pipe.hset(&bids, name, if i == 7999 { "exclusive" } else { "ignore" });
+    }
+    for i in 0..40 {
+        pipe.hset(&bids, format!("junk-{i}"), "ignore");
+    }
+    pipe.query::<()>(&mut lab.sync).unwrap();
+    let effects = lab.on_bids(&claim, None);
+    assert_eq!(
+        effects,
+        vec![
+            Effect::UnknownBidders {
+                claim: cid(&claim),
+                count: 40
+            },
+            granted(&claim, "exclusive", &["agent-07999"])
+        ]
+    );
+}
+
+#[test]
+fn a_review_payload_over_64_kib_is_rejected_unread() {
+    let mut lab = Lab::new(TEAM, 3);
+    let target = Art::work("writer", &support::uuid());
+    let claim = lab.new_claim(&target);
+    // 64 KiB of whitespace around {} would approve if read; it is not.
+    let mut payload = vec![b' '; 70_000];
+    payload[35_000] = b'{';
+    payload[35_001] = b'}';
+    let (review, out) = review_round(&mut lab, &target, &claim, &payload);
+    assert!(
+        out.effects.contains(&Effect::ReviewRejected {
+            claim: cid(&claim),
+            role: "ann".into(),
+            review: review.id.clone()
+        }),
+        "{:?}",
+        out.effects
+    );
+    let feedback = "review payload of 70000 bytes not read (over 65536): rejected";
+    assert!(
+        out.published
+            .iter()
+            .any(|m| m.payload.contains(&format!(r#""feedback":"{feedback}""#))),
+        "{:?}",
+        out.published
+    );
+    // At the limit it is read, and approves.
+    let target = Art::work("writer", &support::uuid());
+    let claim = lab.new_claim(&target);
+    let mut payload = vec![b' '; 65_536];
+    payload[0] = b'{';
+    payload[65_535] = b'}';
+    let (_, out) = review_round(&mut lab, &target, &claim, &payload);
+    assert!(out.effects.contains(&complete(&claim)), "{:?}", out.effects);
+}
+
+/// Phase 1's claim script: a claim key (a fresh random id) that already
+/// holds another type makes it write nothing and say so.
+#[test]
+fn the_phase1_claim_writes_nothing_over_a_wrong_typed_claim_key() {
+    use sett_orchestrator::blackboard::Keys;
+    use sett_orchestrator::phase1::claim_call;
+    use sett_orchestrator::redis_io::scripts::decide;
+    let redis = RedisServer::start();
+    let mut sync = redis.conn();
+    let mut conn = Lab::connect(&redis);
+    let keys = Keys::new("p1");
+    let art = Art::goal();
+    redis::cmd("HSET")
+        .arg(format!("sett:p1:artefact:{}", art.id))
+        .arg(&["id", &art.id, "structural_type", "Standard", "type", "Goal"])
+        .query::<()>(&mut sync)
+        .unwrap();
+    let claim = uuid::Uuid::new_v4();
+    let claim_key = format!("sett:p1:claim:{claim}");
+    redis::cmd("RPUSH")
+        .arg(&claim_key)
+        .arg("junk")
+        .query::<()>(&mut sync)
+        .unwrap();
+    let before: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut sync).unwrap();
+    let call = claim_call(&keys, &aid(&art.id), &claim);
+    let decided = smol::block_on(decide(&mut conn, &[call])).unwrap();
+    assert_eq!(
+        decided.into_iter().next().unwrap().unwrap(),
+        vec![conflict(&claim_key, "list")]
+    );
+    let mut after: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut sync).unwrap();
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(after, before, "no index, no claim written");
+    let list: Vec<String> = redis::cmd("LRANGE")
+        .arg(&claim_key)
+        .arg(0)
+        .arg(-1)
+        .query(&mut sync)
+        .unwrap();
+    assert_eq!(list, vec!["junk".to_string()]);
+}
