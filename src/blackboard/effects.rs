@@ -17,7 +17,7 @@
 use crate::ids::{ArtefactId, ClaimId};
 
 /// The reply protocol this decoder reads. Bump it with any change to a row.
-pub const PROTOCOL: i64 = 2;
+pub const PROTOCOL: i64 = 3;
 
 /// The phases a claim goes through, as scripts and log lines name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +177,44 @@ pub enum Effect {
     },
     NotBidding {
         claim: ClaimId,
+    },
+    /// A key the script would write holds another type: it wrote nothing.
+    KeyConflict {
+        /// The key without the instance prefix.
+        key: String,
+        key_type: String,
+    },
+    /// No bid on the claim came after its bidding was decided.
+    NotLate {
+        claim: ClaimId,
+    },
+    /// A late bid is honoured: it joins (or starts) `phase`.
+    LateBidHonoured {
+        claim: ClaimId,
+        agent: String,
+        bid: String,
+        phase: Phase,
+    },
+    /// A late bid came after the phase it asks for (`at`: the claim's
+    /// current phase, or its status when it is in none).
+    LateBid {
+        claim: ClaimId,
+        agent: String,
+        bid: String,
+        at: String,
+    },
+    /// The claim has waited `waited_ms` for bids from `agents` (and `more`).
+    BidsOverdue {
+        claim: ClaimId,
+        waited_ms: u64,
+        agents: Vec<String>,
+        more: u64,
+    },
+    /// A claim someone else made joined ours (`how`: `phase1`, `closed`,
+    /// `bidding`, `assignment`, or its phase).
+    Adopted {
+        claim: ClaimId,
+        how: String,
     },
     NotActive {
         claim: ClaimId,

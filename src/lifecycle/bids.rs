@@ -11,6 +11,7 @@ use redis::RedisError;
 use serde::Deserialize;
 
 use super::Lifecycle;
+use crate::blackboard::effects::Effect;
 use crate::ids::ClaimId;
 use crate::redis_io::scripts::{decide, Decided};
 
@@ -82,7 +83,10 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 }
 
 /// Runs the bids decision for each claim (one pipeline). `Err` only when
-/// the pipeline as a whole failed (the connection is gone).
+/// the pipeline as a whole failed (the connection is gone). With a bid
+/// timeout, a claim no longer collecting bids may have received a late bid:
+/// those go to the late-bid decision (`late_bid.lua`, a second pipeline),
+/// whose answer replaces `not_bidding`.
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
@@ -92,7 +96,22 @@ pub async fn decide_batch(
         .iter()
         .map(|claim| lc.scripts.bids(claim, lc.bid_timeout))
         .collect();
-    decide(conn, &calls).await
+    let mut decided = decide(conn, &calls).await?;
+    if lc.bid_timeout.is_none() {
+        return Ok(decided);
+    }
+    let decided_already = |d: &Decided| !matches!(d.as_deref(), Ok([Effect::NotBidding { .. }]));
+    let late: Vec<usize> = (0..claims.len())
+        .filter(|&i| !decided_already(&decided[i]))
+        .collect();
+    let calls: Vec<_> = late
+        .iter()
+        .map(|&i| lc.scripts.late_bid(&claims[i]))
+        .collect();
+    for (i, answer) in late.into_iter().zip(decide(conn, &calls).await?) {
+        decided[i] = answer;
+    }
+    Ok(decided)
 }
 
 #[cfg(test)]

@@ -49,14 +49,17 @@
 //!
 //! The files: `scripts` (the calls, over `lua/`), `artefacts` and `bids` (the
 //! decisions events set off), `sweep` (the ones no event announces), `catchup`
-//! (what the catch-up replays), `lock` (the instance lock), `report` (effects
+//! (what the catch-up replays, claims it adopts), `overdue` (waiting made
+//! visible), `lock` (the instance lock), `report` (effects
 //! as log lines and metrics). The engine runs them; nothing here holds a
 //! connection of its own or spawns a task.
 
+pub mod adopt;
 pub mod artefacts;
 pub mod bids;
 pub mod catchup;
 pub mod lock;
+pub mod overdue;
 pub mod report;
 pub mod scripts;
 pub mod sweep;
@@ -74,6 +77,8 @@ pub struct Lifecycle {
     pub scripts: Context,
     /// `None`: wait for bids for ever.
     pub bid_timeout: Option<Duration>,
+    /// `None`: no `bids_overdue` warning (see `overdue`).
+    pub bid_overdue: Option<Duration>,
     /// `None`: phases never time out.
     pub phase_timeout: Option<Duration>,
     pub metrics: LifecycleMetrics,
@@ -95,6 +100,7 @@ impl Lifecycle {
             scripts: Context::new(keys, &registry),
             registry,
             bid_timeout,
+            bid_overdue: None,
             phase_timeout,
             metrics: LifecycleMetrics::default(),
             lock_key: format!("{}lock", keys.prefix()),

@@ -39,10 +39,18 @@ pub static BIDS: LazyLock<Script> =
 pub static TIMEOUT: LazyLock<Script> =
     LazyLock::new(|| decision("timeout", lua!("lifecycle/lua/timeout.lua")));
 pub static DUE: LazyLock<Script> = LazyLock::new(|| decision("due", lua!("lifecycle/lua/due.lua")));
+pub static LATE_BID: LazyLock<Script> =
+    LazyLock::new(|| decision("late_bid", lua!("lifecycle/lua/late_bid.lua")));
+pub static OVERDUE: LazyLock<Script> =
+    LazyLock::new(|| decision("overdue", lua!("lifecycle/lua/overdue.lua")));
+pub static ADOPT: LazyLock<Script> =
+    LazyLock::new(|| decision("adopt", lua!("lifecycle/lua/adopt.lua")));
 
 /// Every lifecycle script, to load once per session.
 pub fn scripts() -> Vec<&'static Script> {
-    vec![&ARTEFACT, &BIDS, &TIMEOUT, &DUE]
+    vec![
+        &ARTEFACT, &BIDS, &TIMEOUT, &DUE, &LATE_BID, &OVERDUE, &ADOPT,
+    ]
 }
 
 /// The arguments every lifecycle script starts with (see `lib.lua`).
@@ -113,6 +121,34 @@ impl Context {
             script: &TIMEOUT,
             keys: vec![self.claim_key(claim_id)],
             args: self.args(&[claim_id.as_str(), &timeout.as_millis().to_string(), shown]),
+        }
+    }
+
+    /// Bids on `claim_id` that came after its bidding was decided.
+    pub fn late_bid(&self, claim_id: &ClaimId) -> Call<'static> {
+        Call {
+            script: &LATE_BID,
+            keys: vec![self.claim_key(claim_id), self.bids_key(claim_id)],
+            args: self.args(&[claim_id.as_str()]),
+        }
+    }
+
+    /// At most `max` `bids_overdue` warnings for claims waiting longer than `after`.
+    pub fn overdue(&self, after: Duration, max: usize) -> Call<'static> {
+        Call {
+            script: &OVERDUE,
+            keys: vec![self.set_key(Set::Bidding)],
+            args: self.args(&[&after.as_millis().to_string(), &max.to_string()]),
+        }
+    }
+
+    /// Adopts the claims among `claims` that none of our sets holds.
+    pub fn adopt(&self, claims: &[ClaimId]) -> Call<'static> {
+        let ids: Vec<&str> = claims.iter().map(|c| c.as_str()).collect();
+        Call {
+            script: &ADOPT,
+            keys: Vec::new(),
+            args: self.args(&ids),
         }
     }
 

@@ -35,9 +35,10 @@ use redis::RedisError;
 use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
+use super::outcome::report_decisions;
 use super::outcome::{claim_and_report, Job, Source};
-use crate::ids::ArtefactId;
-use crate::lifecycle::catchup;
+use crate::ids::{ArtefactId, ClaimId};
+use crate::lifecycle::{adopt, catchup};
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
@@ -94,6 +95,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 started: Instant::now(),
                 resumed: 0,
                 active: catchup::Active::Artefacts(Default::default()),
+                replay: false,
             });
             Line::info("reconcile_started").emit();
         }
@@ -117,12 +119,16 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
         }
         match walk(&ctx, &mut conn, pass).await {
             Walk::Complete => {
-                report(pass, true);
+                report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0;
+                let replay = pass.replay;
                 state.pass_ended(failed);
+                // Claims adopted into a phase: what was delivered for them
+                // while nobody listened is replayed by the next pass.
+                state.wanted |= replay;
             }
             Walk::Stopped if ctx.shared.shutdown.is_triggered() => {
-                report(pass, false);
+                report(pass, false, ctx.shared.lifecycle.is_some());
                 state.pass = None;
                 return state;
             }
@@ -148,17 +154,22 @@ fn scan_error(ctx: &SessionCtx, reason: &str) {
         .emit();
 }
 
-fn report(pass: &Pass, complete: bool) {
+fn report(pass: &Pass, complete: bool, lifecycle: bool) {
     let t = &pass.totals;
-    Line::info("reconcile_complete")
+    let line = Line::info("reconcile_complete")
         .num("scanned", t.scanned)
         .num("unclaimed", t.unclaimed)
         .num("claimed", t.claimed)
         .num("failed", t.failed)
         .num("duration_ms", pass.started.elapsed().as_millis() as u64)
         .num("resumed", pass.resumed)
-        .bool("interrupted", !complete)
-        .emit();
+        .bool("interrupted", !complete);
+    // Lifecycle mode: claims someone else made that joined ours.
+    let line = match lifecycle {
+        true => line.num("adopted", t.adopted),
+        false => line,
+    };
+    line.emit();
 }
 
 /// Waits until a pass is due; false when the session stops first.
@@ -233,10 +244,13 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
             .iter()
             .filter_map(|k| shared.keys.artefact_id_of(k))
             .collect();
-        let unclaimed = match unclaimed(ctx, conn, &ids).await {
+        let (unclaimed, claims) = match unclaimed(ctx, conn, &ids).await {
             Ok(u) => u,
             Err(e) => return classify(e),
         };
+        if let Err(reason) = adopt(ctx, conn, pass, &claims).await {
+            return Walk::Lost(reason);
+        }
         let n_unclaimed = unclaimed.len() as u64;
         let todo = match &shared.lifecycle {
             None => unclaimed,
@@ -272,24 +286,71 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
     }
 }
 
-/// The ids among `ids` that have no index entry (one pipelined EXISTS).
+/// The ids among `ids` that have no index entry (one pipelined EXISTS). In
+/// lifecycle mode one pipelined GET instead, which also gives the claim ids
+/// of the others, for adoption (an index key of another type counts as
+/// claimed, as with EXISTS, and gives no claim id).
 async fn unclaimed(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     ids: &[ArtefactId],
-) -> Result<Vec<ArtefactId>, RedisError> {
+) -> Result<(Vec<ArtefactId>, Vec<ClaimId>), RedisError> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
+    let keys = &ctx.shared.keys;
     let mut pipe = redis::pipe();
-    for id in ids {
-        pipe.exists(ctx.shared.keys.claim_by_artefact(id));
+    if ctx.shared.lifecycle.is_none() {
+        for id in ids {
+            pipe.exists(keys.claim_by_artefact(id));
+        }
+        let claimed: Vec<bool> = pipe.query_async(conn).await?;
+        let unclaimed = ids.iter().zip(claimed).filter(|(_, c)| !c);
+        return Ok((unclaimed.map(|(id, _)| *id).collect(), Vec::new()));
     }
-    let claimed: Vec<bool> = pipe.query_async(conn).await?;
-    Ok(ids
-        .iter()
-        .zip(claimed)
-        .filter(|(_, c)| !c)
-        .map(|(id, _)| *id)
-        .collect())
+    for id in ids {
+        pipe.get(keys.claim_by_artefact(id));
+    }
+    let entries: Vec<redis::RedisResult<Option<Vec<u8>>>> =
+        pipe.ignore_errors().query_async(conn).await?;
+    let (mut unclaimed, mut claims) = (Vec::new(), Vec::new());
+    for (id, entry) in ids.iter().zip(entries) {
+        match entry {
+            Ok(None) => unclaimed.push(*id),
+            Ok(Some(claim)) => {
+                claims.extend(std::str::from_utf8(&claim).ok().and_then(ClaimId::parse))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok((unclaimed, claims))
+}
+
+/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`).
+/// `Err` when the session must end.
+async fn adopt(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    pass: &mut Pass,
+    claims: &[ClaimId],
+) -> Result<(), String> {
+    let Some(lc) = &ctx.shared.lifecycle else {
+        return Ok(());
+    };
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let decided = adopt::batch(conn, lc, claims).await;
+    match &decided {
+        Ok(all) => {
+            let (n, in_phase) = adopt::adopted(all);
+            pass.totals.adopted += n;
+            pass.replay |= in_phase;
+            pass.totals.failed += all.iter().filter(|d| d.is_err()).count() as u64;
+        }
+        Err(_) => pass.totals.failed += 1,
+    }
+    let since = std::iter::repeat(None);
+    let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
+    report.end_session.map_or(Ok(()), Err)
 }

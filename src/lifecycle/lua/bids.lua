@@ -10,6 +10,8 @@ local VALID = { review = true, claim = true, exclusive = true, ignore = true }
 
 local since = redis.call('ZSCORE', BIDDING, CID)
 if not since then return { { 'not_bidding', CID } } end
+local conflict = key_conflict(DORMANT, 'zset')
+if conflict then return { conflict } end
 local c = load_claim(CID)
 if not c or c.status ~= 'pending_review' or (c.phase_state or '') ~= '' then
   redis.call('ZREM', BIDDING, CID)
@@ -64,6 +66,9 @@ local phase = initial_phase(snapshot)
 if phase then
   grant(c, phase, snapshot)
 else
+  -- Held in the dormant set: a late bid can still start it (late_bid.lua),
+  -- and adoption (adopt.lua) leaves it alone.
+  redis.call('ZADD', DORMANT, NOW, CID)
   effect('dormant', CID)
 end
 return EFFECTS

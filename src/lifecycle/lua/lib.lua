@@ -2,7 +2,7 @@
 -- each decision script at start-up (see src/lifecycle/scripts.rs), so every
 -- decision stays one atomic script that Redis runs alone.
 --
--- Answers follow protocol 2 (src/blackboard/effects.rs): a list of rows, each
+-- Answers follow protocol 3 (src/blackboard/effects.rs): a list of rows, each
 -- a tag and its cells (strings, integers, lists of strings). The version is
 -- stated below and checked against the decoder's before the scripts load.
 --
@@ -18,7 +18,7 @@
 -- Every decision reads the claim's current state first, so a replay or a
 -- second replica changes nothing and publishes nothing.
 
-local PROTOCOL = 2
+local PROTOCOL = 3
 local P = ARGV[1]
 local MAX_ITER = tonumber(ARGV[3]) or 3
 local SEED = ARGV[4]
@@ -44,6 +44,7 @@ local function effect(...) EFFECTS[#EFFECTS + 1] = { ... } end
 -- Keys and channels.
 local ACTIVE = P .. 'orchestrator:active'   -- claims in a phase or awaiting rework, by start ms
 local BIDDING = P .. 'orchestrator:bidding' -- claims collecting bids, by creation ms
+local DORMANT = P .. 'orchestrator:dormant' -- claims decided with no bid to work, by decision ms
 local function claim_key(id) return P .. 'claim:' .. id end
 local function artefact_key(id) return P .. 'artefact:' .. id end
 local function index_key(id) return P .. 'claim_by_artefact:' .. id end
@@ -57,6 +58,14 @@ local function read(...)
   local r = redis.pcall(...)
   if type(r) == 'table' and r.err then return nil end
   return r
+end
+
+-- A key we will write holds its type, or nothing: else the row that reports
+-- it (the caller returns it before its first write), or nil when it is fine.
+local function key_conflict(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'none' or t == want then return nil end
+  return { 'key_conflict', string.sub(key, #P + 1), t }
 end
 
 -- Bytewise order (Lua's own '<' follows the server's collation locale).
