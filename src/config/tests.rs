@@ -123,11 +123,11 @@ fn lifecycle_durations_accept_zero() {
     .unwrap();
     assert_eq!(c.bid_timeout, Some(Duration::from_millis(500)));
     assert_eq!(c.phase_timeout, None);
+    assert_eq!(c.catchup_interval, Some(Duration::from_secs(3600)));
     let c = with(&[("SETT_BID_OVERDUE", "0")]).unwrap();
     assert_eq!(c.bid_overdue, None);
     let c = with(&[("SETT_BID_OVERDUE", "90s")]).unwrap();
     assert_eq!(c.bid_overdue, Some(Duration::from_secs(90)));
-    assert_eq!(c.catchup_interval, Some(Duration::from_secs(3600)));
     for var in [
         "SETT_BID_TIMEOUT",
         "SETT_BID_OVERDUE",
