@@ -33,36 +33,57 @@ local function held(cid)
     or redis.call('ZSCORE', DORMANT, cid)
 end
 
--- The missing lifecycle fields of a Phase-1 claim, as HSET arguments.
-local function missing_fields(key)
-  local names = {}
-  for i = 1, #FILL, 2 do names[#names + 1] = FILL[i] end
-  local got = redis.call('HMGET', key, unpack(names))
-  local out = {}
-  for i = 1, #FILL, 2 do
-    if not got[(i + 1) / 2] then
-      out[#out + 1] = FILL[i]
-      out[#out + 1] = FILL[i + 1]
-    end
-  end
-  return out
+-- Read with one HMGET: the fields the decision needs, then the eight the
+-- lifecycle adds to a Phase-1 claim.
+local READ = { 'status', 'artefact_id', 'granted_exclusive_agent' }
+for i = 1, #FILL, 2 do READ[#READ + 1] = FILL[i] end
+local PHASE_STATE_AT
+for i, name in ipairs(READ) do
+  if name == 'phase_state' then PHASE_STATE_AT = i end
 end
 
-local function adopt_phase1(c, key)
-  local fill = missing_fields(key)
-  local kind = valid_id(c.artefact_id) and read('HGET', artefact_key(c.artefact_id), 'structural_type')
+local function adopt_phase1(cid, key, got)
+  local fill = {}
+  for i = 1, #FILL, 2 do
+    if not got[3 + (i + 1) / 2] then
+      fill[#fill + 1] = FILL[i]
+      fill[#fill + 1] = FILL[i + 1]
+    end
+  end
+  local artefact = got[2] or ''
+  local kind = valid_id(artefact) and read('HGET', artefact_key(artefact), 'structural_type')
   if kind and NO_CLAIM[kind] then
     fill[#fill + 1], fill[#fill + 2] = 'status', 'terminated'
     fill[#fill + 1], fill[#fill + 2] = 'termination_reason',
       kind .. ' artefacts get no claim in lifecycle mode (claim made by Phase 1)'
     redis.call('HSET', key, unpack(fill))
-    return effect('adopted', c.key_id, 'closed')
+    return effect('adopted', cid, 'closed')
   end
-  if #fill > 0 then redis.call('HSET', key, unpack(fill)) end
-  redis.call('ZADD', BIDDING, NOW, c.key_id)
-  redis.call('PUBLISH', P .. 'claim_events', claim_event(c.key_id, c.artefact_id or '', 'pending_review',
-    c.granted_exclusive_agent or '', '[]'))
-  effect('adopted', c.key_id, 'phase1')
+  redis.call('HSET', key, unpack(fill))
+  redis.call('ZADD', BIDDING, NOW, cid)
+  redis.call('PUBLISH', P .. 'claim_events', claim_event(cid, artefact, 'pending_review', got[3] or '', '[]'))
+  effect('adopted', cid, 'phase1')
+end
+
+local function adopt_ours(cid, key, status, phase_state)
+  if held(cid) then return end
+  if status == 'pending_assignment' then
+    redis.call('ZADD', ACTIVE, NOW, cid)
+    return effect('adopted', cid, 'assignment')
+  end
+  if status == 'pending_review' and phase_state == '' then
+    redis.call('ZADD', BIDDING, NOW, cid)
+    return effect('adopted', cid, 'bidding')
+  end
+  local ps = dec_phase_state(phase_state)
+  if not ps or PHASE_STATUS[ps.current] ~= status then return end
+  redis.call('ZADD', ACTIVE, NOW, cid)
+  effect('adopted', cid, ps.current)
+  local done = #ps.granted_agents > 0
+  for _, name in ipairs(ps.granted_agents) do
+    if not ps.received[role_of(name)] then done = false end
+  end
+  if done then complete_phase(load_claim(cid), ps) end
 end
 
 for i = 5, #ARGV do
@@ -70,27 +91,15 @@ for i = 5, #ARGV do
   local key = claim_key(cid)
   -- The status first: most claims on a lived-in blackboard are final, and
   -- cost this one read (a key of another type reads as nil: left alone).
-  if valid_id(cid) and LIVE[read('HGET', key, 'status') or ''] and not held(cid) then
-    local c = load_claim(cid)
-    do
-      local ps = dec_phase_state(c.phase_state)
-      if c.phase_state == nil then
-        if c.status == 'pending_review' then adopt_phase1(c, key) end
-      elseif c.status == 'pending_assignment' then
-        redis.call('ZADD', ACTIVE, NOW, cid)
-        effect('adopted', cid, 'assignment')
-      elseif c.status == 'pending_review' and c.phase_state == '' then
-        redis.call('ZADD', BIDDING, NOW, cid)
-        effect('adopted', cid, 'bidding')
-      elseif ps and PHASE_STATUS[ps.current] == c.status then
-        redis.call('ZADD', ACTIVE, NOW, cid)
-        effect('adopted', cid, ps.current)
-        local done = #ps.granted_agents > 0
-        for _, name in ipairs(ps.granted_agents) do
-          if not ps.received[role_of(name)] then done = false end
-        end
-        if done then complete_phase(c, ps) end
-      end
+  if valid_id(cid) and LIVE[read('HGET', key, 'status') or ''] then
+    local got = redis.call('HMGET', key, unpack(READ))
+    local phase_state = got[PHASE_STATE_AT]
+    if phase_state then
+      adopt_ours(cid, key, got[1], phase_state)
+    elseif got[1] == 'pending_review' then
+      -- No phase_state field: a Phase-1 claim, in none of our sets (every
+      -- claim we hold has all 14 fields).
+      adopt_phase1(cid, key, got)
     end
   end
 end
