@@ -139,6 +139,8 @@ measure() {
     "CPU $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s user + %.1f s system", $14 / hz, $15 / hz}' "/proc/$orch_pid/stat");" \
     "Redis CPU during the scan $(awk -v a="$redis_cpu" -v b="$(redis_cpu "$port")" 'BEGIN {printf "%.1f s", b - a}')"
   echo "bench [$mode]: command: ${env[*]} $bin"
+  # BENCH_COMMANDSTATS=1: where Redis spent its time (scripts count as one call each).
+  [ -n "${BENCH_COMMANDSTATS:-}" ] && redis-cli -p "$port" INFO commandstats | grep -E 'calls=' | sort -t= -k3 -n -r | head -12
   curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null | grep -E '^sett_orchestrator_reconcile' || true
   kill -TERM "$orch_pid"; wait "$orch_pid" || true; orch_pid=""
 

@@ -192,10 +192,14 @@ fn a_late_bid_after_its_phase_is_reported_once_by_two_replicas() {
 
 /// A blackboard Phase 1 (this binary without a registry) worked on; then
 /// the lifecycle is switched on: the goal's claim gets the 14 fields and
-/// joins bidding (agents that never saw it bid), the Review's claim is closed.
+/// joins bidding (the agents' bids made under Phase 1 count), the Review's
+/// claim is closed.
 #[test]
 fn phase1_claims_are_adopted_when_the_lifecycle_is_switched_on() {
     let mut stack = Stack::new("sett", "switch", TEAM);
+    // The agents run all along: they bid on the claims Phase 1 makes.
+    let coder = stack.agent(coder());
+    let _reviewer = stack.agent(Spec::approver("Reviewer"));
     let mut phase1 = Orchestrator::start(&stack.redis, "switch");
     assert_eq!(phase1.events("orchestrator_startup")[0]["mode"], "phase1");
     let goal = Art::goal();
@@ -207,9 +211,9 @@ fn phase1_claims_are_adopted_when_the_lifecycle_is_switched_on() {
     assert_eq!(stack.claim(&goal_claim).len(), 6);
     phase1.signal(libc::SIGTERM);
     assert!(phase1.wait_exit(PATIENCE).is_some());
+    let bids = stack.hgetall(&stack.key(&format!("claim:{goal_claim}:bids")));
+    assert_eq!(bids.len(), 2, "{bids:?}");
 
-    let coder = stack.agent(coder());
-    let _reviewer = stack.agent(Spec::approver("Reviewer"));
     let orch = stack.orchestrator(&[]);
     let adopted = orch.wait_for_events("claim_adopted", 2);
     let mut seen: Vec<(String, String)> = adopted

@@ -5,8 +5,8 @@
 --    this binary or by Sett's Phase-1 orchestrator) gets the lifecycle's
 --    missing fields. If its artefact is one the lifecycle gives no claim
 --    (Review, Failure, Terminal) it is closed (terminated, with the reason);
---    else it joins bidding and its claim_events message is published again,
---    so agents that never saw it can bid;
+--    else it joins bidding (agents bid on it as they did under Phase 1: the
+--    claim_events message is not sent again);
 --  - a claim with phase_state '' in pending_review (Holt's Go orchestrator
 --    made it and had not granted it yet; or a dormant claim from before the
 --    dormant set) joins bidding;
@@ -42,6 +42,9 @@ for i, name in ipairs(READ) do
   if name == 'phase_state' then PHASE_STATE_AT = i end
 end
 
+-- Claims that join bidding, as ZADD arguments: one ZADD for the batch.
+local JOIN = {}
+
 local function adopt_phase1(cid, key, got)
   local fill = {}
   for i = 1, #FILL, 2 do
@@ -60,8 +63,7 @@ local function adopt_phase1(cid, key, got)
     return effect('adopted', cid, 'closed')
   end
   redis.call('HSET', key, unpack(fill))
-  redis.call('ZADD', BIDDING, NOW, cid)
-  redis.call('PUBLISH', P .. 'claim_events', claim_event(cid, artefact, 'pending_review', got[3] or '', '[]'))
+  JOIN[#JOIN + 1], JOIN[#JOIN + 2] = NOW, cid
   effect('adopted', cid, 'phase1')
 end
 
@@ -86,13 +88,16 @@ local function adopt_ours(cid, key, status, phase_state)
   if done then complete_phase(load_claim(cid), ps) end
 end
 
+local seen = {}
 for i = 5, #ARGV do
   local cid = ARGV[i]
   local key = claim_key(cid)
-  -- The status first: most claims on a lived-in blackboard are final, and
-  -- cost this one read (a key of another type reads as nil: left alone).
-  if valid_id(cid) and LIVE[read('HGET', key, 'status') or ''] then
-    local got = redis.call('HMGET', key, unpack(READ))
+  if seen[cid] then cid = '' end
+  seen[cid] = true
+  -- One read per claim; most claims on a lived-in blackboard are final (a
+  -- key of another type reads as nil: left alone).
+  local got = valid_id(cid) and read('HMGET', key, unpack(READ))
+  if got and LIVE[got[1] or ''] then
     local phase_state = got[PHASE_STATE_AT]
     if phase_state then
       adopt_ours(cid, key, got[1], phase_state)
@@ -103,4 +108,5 @@ for i = 5, #ARGV do
     end
   end
 end
+if #JOIN > 0 then redis.call('ZADD', BIDDING, unpack(JOIN)) end
 return EFFECTS
