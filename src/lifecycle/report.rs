@@ -177,10 +177,14 @@ pub fn effects(
             }
             Effect::Adopted { claim, how } => {
                 inc(&m.claims_adopted);
+                // Thousands at once when the lifecycle is switched on: a line
+                // is built only within the rate limit (the rest are summed up).
+                if !crate::log::allow("claim_adopted") {
+                    continue;
+                }
                 Line::info("claim_adopted")
                     .str("claim_id", claim.as_str())
                     .str("as", how)
-                    .limited()
             }
             Effect::Delivered {
                 claim,

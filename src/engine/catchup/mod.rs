@@ -220,37 +220,48 @@ fn classify(e: RedisError) -> Walk {
     }
 }
 
-/// Walks on from the pass's cursor, a SCAN batch at a time.
+/// Walks on from the pass's cursor, a SCAN batch at a time. In lifecycle
+/// mode the claims of a batch's indexed artefacts are adopted while the next
+/// batch is scanned (`lifecycle::adopt`), so Redis works on both at once.
 async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pass) -> Walk {
     let shared = &ctx.shared;
     let pattern = shared.keys.artefact_pattern();
+    // The previous batch's claims, adopted while this batch is scanned.
+    let mut to_adopt: Vec<ClaimId> = Vec::new();
     loop {
         if ctx.stopping() {
-            return Walk::Stopped;
+            return match adopt(ctx, conn, pass, &to_adopt).await {
+                Ok(()) => Walk::Stopped,
+                Err(reason) => Walk::Lost(reason),
+            };
         }
-        let step: Result<(u64, Vec<Vec<u8>>), RedisError> = redis::cmd("SCAN")
-            .arg(pass.cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await;
-        let (next, keys) = match step {
+        let mut adopt_conn = conn.clone();
+        let scanning = async {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(pass.cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(conn)
+                .await?;
+            let ids: Vec<ArtefactId> = keys
+                .iter()
+                .filter_map(|k| shared.keys.artefact_id_of(k))
+                .collect();
+            let (unclaimed, claims) = unclaimed(ctx, conn, &ids).await?;
+            Ok::<_, RedisError>((next, ids, unclaimed, claims))
+        };
+        let adopting = adopt_batch(ctx, &mut adopt_conn, &to_adopt);
+        let (scanned, adopted) = futures_lite::future::zip(scanning, adopting).await;
+        if let Err(reason) = pass.tally(adopted) {
+            return Walk::Lost(reason);
+        }
+        let (next, ids, unclaimed, claims) = match scanned {
             Ok(step) => step,
             Err(e) => return classify(e),
         };
-        let ids: Vec<ArtefactId> = keys
-            .iter()
-            .filter_map(|k| shared.keys.artefact_id_of(k))
-            .collect();
-        let (unclaimed, claims) = match unclaimed(ctx, conn, &ids).await {
-            Ok(u) => u,
-            Err(e) => return classify(e),
-        };
-        if let Err(reason) = adopt(ctx, conn, pass, &claims).await {
-            return Walk::Lost(reason);
-        }
+        to_adopt = claims;
         let n_unclaimed = unclaimed.len() as u64;
         let todo = match &shared.lifecycle {
             None => unclaimed,
@@ -280,6 +291,9 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
             .fetch_add(ids.len() as u64, Relaxed);
         pass.cursor = next;
         if next == 0 {
+            if let Err(reason) = adopt(ctx, conn, pass, &to_adopt).await {
+                return Walk::Lost(reason);
+            }
             inc(&shared.metrics.reconcile_runs);
             return Walk::Complete;
         }
@@ -326,31 +340,48 @@ async fn unclaimed(
     Ok((unclaimed, claims))
 }
 
-/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`).
-/// `Err` when the session must end.
+/// What adopting a batch did: claims adopted, whether one joined a phase,
+/// decisions Redis refused (counted as failed: the pass is retried).
+#[derive(Default)]
+pub(super) struct Adopted {
+    pub(super) adopted: u64,
+    pub(super) replay: bool,
+    pub(super) failed: u64,
+}
+
+/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),
+/// logged and counted. `Err` when the session must end.
+async fn adopt_batch(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    claims: &[ClaimId],
+) -> Result<Adopted, String> {
+    let mut out = Adopted::default();
+    let Some(lc) = &ctx.shared.lifecycle else {
+        return Ok(out);
+    };
+    if claims.is_empty() {
+        return Ok(out);
+    }
+    let decided = adopt::batch(conn, lc, claims).await;
+    match &decided {
+        Ok(all) => {
+            (out.adopted, out.replay) = adopt::adopted(all);
+            out.failed = all.iter().filter(|d| d.is_err()).count() as u64;
+        }
+        Err(_) => out.failed = 1,
+    }
+    let since = std::iter::repeat(None);
+    let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
+    report.end_session.map_or(Ok(out), Err)
+}
+
+/// Adopts `claims` now and counts it in the pass.
 async fn adopt(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     pass: &mut Pass,
     claims: &[ClaimId],
 ) -> Result<(), String> {
-    let Some(lc) = &ctx.shared.lifecycle else {
-        return Ok(());
-    };
-    if claims.is_empty() {
-        return Ok(());
-    }
-    let decided = adopt::batch(conn, lc, claims).await;
-    match &decided {
-        Ok(all) => {
-            let (n, in_phase) = adopt::adopted(all);
-            pass.totals.adopted += n;
-            pass.replay |= in_phase;
-            pass.totals.failed += all.iter().filter(|d| d.is_err()).count() as u64;
-        }
-        Err(_) => pass.totals.failed += 1,
-    }
-    let since = std::iter::repeat(None);
-    let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
-    report.end_session.map_or(Ok(()), Err)
+    pass.tally(adopt_batch(ctx, conn, claims).await)
 }

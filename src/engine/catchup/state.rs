@@ -38,6 +38,17 @@ pub(super) struct Pass {
     pub(super) replay: bool,
 }
 
+impl Pass {
+    /// Counts what adopting a batch did; `Err` when the session must end.
+    pub(super) fn tally(&mut self, adopted: Result<super::Adopted, String>) -> Result<(), String> {
+        let adopted = adopted?;
+        self.totals.adopted += adopted.adopted;
+        self.totals.failed += adopted.failed;
+        self.replay |= adopted.replay;
+        Ok(())
+    }
+}
+
 /// The catch-up's state, kept by the engine from one session to the next.
 pub struct CatchUp {
     /// Time between passes nobody asked for; `None`: only when asked.

@@ -33,36 +33,22 @@ local function held(cid)
     or redis.call('ZSCORE', DORMANT, cid)
 end
 
--- Read with one HMGET: the fields the decision needs, then the eight the
--- lifecycle adds to a Phase-1 claim.
-local READ = { 'status', 'artefact_id', 'granted_exclusive_agent' }
-for i = 1, #FILL, 2 do READ[#READ + 1] = FILL[i] end
-local PHASE_STATE_AT
-for i, name in ipairs(READ) do
-  if name == 'phase_state' then PHASE_STATE_AT = i end
-end
-
 -- Claims that join bidding, as ZADD arguments: one ZADD for the batch.
 local JOIN = {}
 
-local function adopt_phase1(cid, key, got)
-  local fill = {}
-  for i = 1, #FILL, 2 do
-    if not got[3 + (i + 1) / 2] then
-      fill[#fill + 1] = FILL[i]
-      fill[#fill + 1] = FILL[i + 1]
-    end
-  end
-  local artefact = got[2] or ''
+-- A claim with no phase_state field: Phase 1 wrote its six fields; the eight
+-- the lifecycle adds are written with their initial values.
+local function adopt_phase1(cid, key, artefact)
   local kind = valid_id(artefact) and read('HGET', artefact_key(artefact), 'structural_type')
   if kind and NO_CLAIM[kind] then
+    local fill = { unpack(FILL) }
     fill[#fill + 1], fill[#fill + 2] = 'status', 'terminated'
     fill[#fill + 1], fill[#fill + 2] = 'termination_reason',
       kind .. ' artefacts get no claim in lifecycle mode (claim made by Phase 1)'
     redis.call('HSET', key, unpack(fill))
     return effect('adopted', cid, 'closed')
   end
-  redis.call('HSET', key, unpack(fill))
+  redis.call('HSET', key, unpack(FILL))
   JOIN[#JOIN + 1], JOIN[#JOIN + 2] = NOW, cid
   effect('adopted', cid, 'phase1')
 end
@@ -90,21 +76,20 @@ end
 
 local seen = {}
 for i = 5, #ARGV do
+  -- Claim ids the orchestrator checked (ClaimId::parse: the valid_id forms).
   local cid = ARGV[i]
   local key = claim_key(cid)
-  if seen[cid] then cid = '' end
-  seen[cid] = true
   -- One read per claim; most claims on a lived-in blackboard are final (a
   -- key of another type reads as nil: left alone).
-  local got = valid_id(cid) and read('HMGET', key, unpack(READ))
+  local got = not seen[cid] and read('HMGET', key, 'status', 'phase_state', 'artefact_id')
+  seen[cid] = true
   if got and LIVE[got[1] or ''] then
-    local phase_state = got[PHASE_STATE_AT]
-    if phase_state then
-      adopt_ours(cid, key, got[1], phase_state)
+    if got[2] then
+      adopt_ours(cid, key, got[1], got[2])
     elseif got[1] == 'pending_review' then
       -- No phase_state field: a Phase-1 claim, in none of our sets (every
       -- claim we hold has all 14 fields).
-      adopt_phase1(cid, key, got)
+      adopt_phase1(cid, key, got[3] or '')
     end
   end
 end
