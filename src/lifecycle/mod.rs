@@ -13,7 +13,7 @@
 //!   pending_review, phase_state ""  ── collecting bids ──┐
 //!        │ bids.lua: every registered name bid,           │ all bids `ignore`
 //!        │ or SETT_BID_TIMEOUT passed (missing = ignore)  ▼
-//!        │                                             dormant (nothing written)
+//!        │                                             dormant (orchestrator:dormant)
 //!        ├─ any `review` ─────► pending_review   (review phase)
 //!        ├─ else any `claim` ─► pending_parallel (parallel phase)
 //!        └─ else `exclusive` ─► pending_exclusive (exclusive phase)
@@ -34,6 +34,12 @@
 //!                    rework)──► complete; the rework gets its own claim
 //!   parallel complete ──► exclusive if any `exclusive` bid, else complete
 //!   exclusive complete (the winner's first artefact) ──► complete
+//!
+//!   a late bid (SETT_BID_TIMEOUT set; late_bid.lua): a dormant claim
+//!   starts the phase it asks for; a claim in an earlier phase keeps it for
+//!   that phase; else `late_bid`, once
+//!   a claim someone else made (adopt.lua, by the catch-up): joins bidding,
+//!   its phase, or the active set
 //!
 //!   any phase or feedback claim:
 //!     a Failure artefact from a granted role ──► terminated

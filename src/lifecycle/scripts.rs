@@ -1,6 +1,7 @@
 //! The lifecycle's decisions, each one Lua script (`src/lifecycle/lua/`).
 //!
-//! A decision file (`artefact.lua`, `bids.lua`, `timeout.lua`, `due.lua`) is
+//! A decision file (`artefact.lua`, `bids.lua`, `timeout.lua`, `due.lua`,
+//! `late_bid.lua`, `overdue.lua`, `adopt.lua`) is
 //! put behind the shared parts (`lib.lua` helpers and
 //! JSON, `claims.lua`, `grants.lua`, `feedback.lua`, `phases.lua`), so each
 //! decision is still one atomic script that checks the claim's current state
