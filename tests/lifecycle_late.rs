@@ -252,3 +252,30 @@ fn feedback_and_ungranted_claims_are_adopted_once() {
         assert_eq!(lab.decide(call), vec![]);
     });
 }
+
+/// A bid on a Phase-1 claim no one adopted yet is not a late bid: the
+/// claim is left to adoption (it would otherwise be granted with six fields).
+#[test]
+fn a_bid_on_an_unadopted_phase1_claim_is_not_late() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let claim = uuid();
+    for (f, v) in [
+        ("id", claim.as_str()),
+        ("artefact_id", goal.id.as_str()),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ] {
+        lab.hset(&format!("{P}claim:{claim}"), f, v);
+    }
+    lab.bid(&claim, "Alpha", "exclusive");
+    lab.assert_noop("a bid on a Phase-1 claim", |lab| {
+        assert_eq!(
+            late(lab, &claim),
+            vec![Effect::NotLate { claim: cid(&claim) }]
+        );
+    });
+}

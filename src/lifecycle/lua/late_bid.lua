@@ -28,8 +28,9 @@ for _, check in ipairs({ { ACTIVE, 'zset' }, { DORMANT, 'zset' }, { LATE, 'set' 
 end
 local c = load_claim(CID)
 local ps = dec_phase_state(c.phase_state)
-local dormant = c.status == 'pending_review' and (c.phase_state or '') == ''
-  and read('ZSCORE', DORMANT, CID) ~= nil
+-- (A missing member reads as false, not nil.)
+local dormant = c.status == 'pending_review' and c.phase_state == ''
+  and read('ZSCORE', DORMANT, CID) and true
 if not dormant and not ps then return { { 'not_late', CID } } end
 
 -- The late bids, in name order.
