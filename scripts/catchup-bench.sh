@@ -6,7 +6,16 @@
 # (duration_ms, scanned, claimed) and the process's peak RSS (VmHWM) once the
 # scan is done. Checks the result: N index keys and N claims afterwards.
 #
-#   scripts/catchup-bench.sh [phase1|lifecycle|both]     (default phase1)
+#   scripts/catchup-bench.sh [phase1|lifecycle|both|adopt]     (default phase1)
+#
+# adopt (issue 15): the lifecycle switched on over a Phase-1 blackboard. Each
+# size runs Phase 1 over Phase-1 data, then the lifecycle over the same data
+# (a fresh Redis each, filled alike): every claim is a six-field Phase-1
+# claim that the lifecycle's first catch-up adopts (the 14 fields, the
+# bidding set). Checked afterwards: `adopted` = the claims filled, every
+# claim (adopted and new) collecting bids, a sample claim with 14 fields;
+# printed: the lifecycle pass's duration over the Phase-1 pass's (budget 2x)
+# and both peak RSS.
 #
 # lifecycle: the orchestrator runs with an agent registry (Coder, Reviewer,
 # Tester; SETT_BID_TIMEOUT=0) and the blackboard looks lived-in: claims have
@@ -27,7 +36,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-phase1}
-case "$mode" in phase1 | lifecycle | both) ;; *) echo "usage: $0 [phase1|lifecycle|both]" >&2; exit 2 ;; esac
+case "$mode" in phase1 | lifecycle | both | adopt) ;; *) echo "usage: $0 [phase1|lifecycle|both|adopt]" >&2; exit 2 ;; esac
+[ "$mode" = adopt ] && export CATCHUP_FILL=phase1
 sizes=${BENCH_SIZES:-"10000 1000000"}
 command -v redis-server >/dev/null || scripts/ensure-deps.sh
 if [ -n "${SETT_ORCHESTRATOR_BIN:-}" ]; then
@@ -123,10 +133,14 @@ measure() {
     sleep 0.1
   done
   echo "bench [$mode]: $(grep '"event":"reconcile_complete"' "$dir/orch.log")"
+  last_ms=$(grep -m1 '"event":"reconcile_complete"' "$dir/orch.log" | sed -n 's/.*"duration_ms":\([0-9]*\).*/\1/p')
+  last_adopted=$(grep -m1 '"event":"reconcile_complete"' "$dir/orch.log" | sed -n 's/.*"adopted":\([0-9]*\).*/\1/p')
   echo "bench [$mode]: orchestrator $(grep -E '^(VmHWM|VmRSS)' /proc/$orch_pid/status | tr -s ' \t' ' ' | paste -sd ',')," \
     "CPU $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s user + %.1f s system", $14 / hz, $15 / hz}' "/proc/$orch_pid/stat");" \
     "Redis CPU during the scan $(awk -v a="$redis_cpu" -v b="$(redis_cpu "$port")" 'BEGIN {printf "%.1f s", b - a}')"
   echo "bench [$mode]: command: ${env[*]} $bin"
+  # BENCH_COMMANDSTATS=1: where Redis spent its time (scripts count as one call each).
+  [ -n "${BENCH_COMMANDSTATS:-}" ] && redis-cli -p "$port" INFO commandstats | grep -E 'calls=' | sort -t= -k3 -n -r | head -12
   curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null | grep -E '^sett_orchestrator_reconcile' || true
   kill -TERM "$orch_pid"; wait "$orch_pid" || true; orch_pid=""
 
@@ -156,6 +170,15 @@ measure() {
     [ "$moved" = "$reviews" ] && [ "$approved" = "$reviews" ] && [ "$granted" = "$reviews" ] &&
       [ "$still" = "$active" ] && [ "$bidding" = $((n / 100)) ] || ok=0
   fi
+  if [ "$mode" = lifecycle ] && [ "$fill" = phase1 ]; then
+    # Adoption: every Phase-1 claim joined bidding with the 14 fields.
+    local bidding sample
+    bidding=$(redis-cli -p "$port" ZCARD "sett:$inst:orchestrator:bidding")
+    sample=$(redis-cli -p "$port" HLEN "sett:$inst:claim:0000beef-0000-4000-9000-000000000001")
+    echo "bench [$mode]: adopted $last_adopted Phase-1 claims (want $((n - n / 100))); $bidding claims collecting" \
+      "bids (want $n); a sample adopted claim has $sample fields (want 14)"
+    [ "$last_adopted" = $((n - n / 100)) ] && [ "$bidding" = "$n" ] && [ "$sample" = 14 ] || ok=0
+  fi
   [ "$ok" = 1 ] || { echo "bench [$mode]: WRONG COUNTS" >&2; exit 1; }
   kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
   rm -f "$dir"/*.rdb
@@ -165,6 +188,12 @@ echo "catchup-bench: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadav
 for n in $sizes; do
   case "$mode" in
     both) measure phase1 "$n"; measure lifecycle "$n" ;;
+    adopt)
+      measure phase1 "$n"; p1_ms=$last_ms
+      measure lifecycle "$n"
+      echo "bench [adopt]: $n artefacts: Phase-1 catch-up ${p1_ms} ms, lifecycle catch-up adopting" \
+        "$last_adopted claims ${last_ms} ms: $(awk -v a="$last_ms" -v b="$p1_ms" 'BEGIN {printf "%.2f", a / (b > 0 ? b : 1)}')x (budget 2x)"
+      ;;
     *) measure "$mode" "$n" ;;
   esac
 done

@@ -52,10 +52,11 @@ pub async fn run(config: Config) -> i32 {
         }
     };
     let http_addr = listener.local_addr().map_or(config.http_addr, |a| a);
-    let lifecycle = config
-        .registry
-        .clone()
-        .map(|registry| Lifecycle::new(&keys, registry, config.bid_timeout, config.phase_timeout));
+    let lifecycle = config.registry.clone().map(|registry| {
+        let mut lc = Lifecycle::new(&keys, registry, config.bid_timeout, config.phase_timeout);
+        lc.bid_overdue = config.bid_overdue;
+        lc
+    });
     let shared = Arc::new(Shared {
         config,
         keys,
@@ -110,6 +111,7 @@ fn startup_line(config: &Config, http_addr: std::net::SocketAddr) -> Line {
             u64::from(registry.max_review_iterations),
         )
         .str("bid_timeout", &format_optional_duration(config.bid_timeout))
+        .str("bid_overdue", &format_optional_duration(config.bid_overdue))
         .str(
             "phase_timeout",
             &format_optional_duration(config.phase_timeout),

@@ -182,7 +182,9 @@ fn a_holt_format_registry_starts_the_lifecycle_mode() {
         serde_json::json!({"Coder": "Coder", "Reviewer": "Reviewer"})
     );
     assert_eq!(line["max_review_iterations"], 3);
-    assert_eq!(line["bid_timeout"], "2m");
+    // Defaults: wait for every agent's bid; warn after 10 minutes.
+    assert_eq!(line["bid_timeout"], "0");
+    assert_eq!(line["bid_overdue"], "10m");
     assert_eq!(line["phase_timeout"], "0");
 }
 
@@ -204,7 +206,8 @@ fn a_sett_format_registry_starts_with_its_roles_and_timeouts() {
         &[
             ("SETT_INSTANCE_NAME", "prod"),
             ("SETT_CONFIG_FILE", &path),
-            ("SETT_BID_TIMEOUT", "0"),
+            ("SETT_BID_TIMEOUT", "90s"),
+            ("SETT_BID_OVERDUE", "0"),
             ("SETT_PHASE_TIMEOUT", "500ms"),
         ],
     );
@@ -218,7 +221,8 @@ fn a_sett_format_registry_starts_with_its_roles_and_timeouts() {
         r#"{"go-coder":"Coder","reviewer-a":"Reviewer","reviewer-b":"Reviewer"}"#
     );
     assert_eq!(line["max_review_iterations"], 0);
-    assert_eq!(line["bid_timeout"], "0");
+    assert_eq!(line["bid_timeout"], "90s");
+    assert_eq!(line["bid_overdue"], "0");
     assert_eq!(line["phase_timeout"], "500ms");
 }
 
@@ -306,6 +310,7 @@ fn without_a_registry_it_is_phase1() {
             "agents",
             "max_review_iterations",
             "bid_timeout",
+            "bid_overdue",
             "phase_timeout",
         ] {
             assert!(!line.as_object().unwrap().contains_key(absent), "{keys:?}");

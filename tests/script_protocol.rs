@@ -34,7 +34,7 @@ fn leak(name: &'static str, text: &str) -> &'static Script {
 fn every_script_of_the_binary_states_the_decoders_protocol() {
     let mut scripts = phase1::scripts();
     scripts.extend(lifecycle::scripts::scripts());
-    assert_eq!(scripts.len(), 5);
+    assert_eq!(scripts.len(), 8);
     for script in &scripts {
         assert_eq!(script.protocol(), Some(PROTOCOL), "{}", script.name);
     }

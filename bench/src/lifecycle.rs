@@ -226,8 +226,10 @@ async fn board(
                 out.keys.push(keys.claim(claim.as_str()));
                 out.keys
                     .push(format!("{}claim:{claim}:bids", keys.prefix()));
-                out.keys
-                    .push(format!("{}orchestrator:counted:{claim}", keys.prefix()));
+                for mark in ["counted", "late", "overdue"] {
+                    out.keys
+                        .push(format!("{}orchestrator:{mark}:{claim}", keys.prefix()));
+                }
                 out.claims.push(claim);
             }
         }
@@ -250,7 +252,7 @@ async fn cleanup(
             .await
             .map_err(err)?;
     }
-    for set in ["bidding", "active"] {
+    for set in ["bidding", "active", "dormant"] {
         for chunk in claims.chunks(CHUNK) {
             redis::cmd("ZREM")
                 .arg(format!("{}orchestrator:{set}", keys.prefix()))

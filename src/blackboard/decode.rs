@@ -177,6 +177,29 @@ impl Row<'_> {
                 missing: self.count(2)?,
             },
             "not_bidding" => Effect::NotBidding { claim: claim()? },
+            "not_late" => Effect::NotLate { claim: claim()? },
+            "late_bid_honoured" => Effect::LateBidHonoured {
+                claim: claim()?,
+                agent: self.text(2)?,
+                bid: self.text(3)?,
+                phase: self.phase(4)?,
+            },
+            "late_bid" => Effect::LateBid {
+                claim: claim()?,
+                agent: self.text(2)?,
+                bid: self.text(3)?,
+                at: self.text(4)?,
+            },
+            "bids_overdue" => Effect::BidsOverdue {
+                claim: claim()?,
+                waited_ms: self.count(2)?,
+                agents: self.list(3)?,
+                more: self.count(4)?,
+            },
+            "adopted" => Effect::Adopted {
+                claim: claim()?,
+                how: self.text(2)?,
+            },
             "not_active" => Effect::NotActive { claim: claim()? },
             "running" => Effect::Running { claim: claim()? },
             _ => return Err(UnexpectedReply),
@@ -215,6 +238,14 @@ mod tests {
             vec![s("not_found")],
             vec![s("terminated"), s(C), s("phase_timeout"), s("why")],
             vec![s("bid_timeout"), s(C), Value::Array(vec![])],
+            vec![
+                s("bids_overdue"),
+                s(C),
+                Value::Int(600_001),
+                Value::Array(vec![s("Coder")]),
+                Value::Int(2),
+            ],
+            vec![s("late_bid"), s(C), s("Coder"), s("review"), s("exclusive")],
         ]);
         assert_eq!(
             decode(&reply),
@@ -238,6 +269,18 @@ mod tests {
                     claim: claim(),
                     agents: vec![]
                 },
+                Effect::BidsOverdue {
+                    claim: claim(),
+                    waited_ms: 600_001,
+                    agents: vec!["Coder".into()],
+                    more: 2
+                },
+                Effect::LateBid {
+                    claim: claim(),
+                    agent: "Coder".into(),
+                    bid: "review".into(),
+                    at: "exclusive".into()
+                },
             ])
         );
     }
@@ -258,6 +301,20 @@ mod tests {
             rows(vec![vec![s("waiting"), s(C), s("2")]]),
             rows(vec![vec![s("waiting"), s(C), Value::Int(-1)]]),
             rows(vec![vec![s("terminated"), s(C), s("bored"), s("x")]]),
+            rows(vec![vec![
+                s("late_bid_honoured"),
+                s(C),
+                s("A"),
+                s("claim"),
+                s("later"),
+            ]]),
+            rows(vec![vec![
+                s("bids_overdue"),
+                s(C),
+                Value::Int(1),
+                s("A"),
+                Value::Int(0),
+            ]]),
             s("created"),
         ] {
             assert_eq!(decode(&bad), Err(UnexpectedReply), "{bad:?}");

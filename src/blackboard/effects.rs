@@ -184,6 +184,38 @@ pub enum Effect {
     NotBidding {
         claim: ClaimId,
     },
+    /// No bid on the claim came after its bidding was decided.
+    NotLate {
+        claim: ClaimId,
+    },
+    /// A late bid is honoured: it joins (or starts) `phase`.
+    LateBidHonoured {
+        claim: ClaimId,
+        agent: String,
+        bid: String,
+        phase: Phase,
+    },
+    /// A late bid came after the phase it asks for (`at`: the claim's
+    /// current phase, or its status when it is in none).
+    LateBid {
+        claim: ClaimId,
+        agent: String,
+        bid: String,
+        at: String,
+    },
+    /// The claim has waited `waited_ms` for bids from `agents` (and `more`).
+    BidsOverdue {
+        claim: ClaimId,
+        waited_ms: u64,
+        agents: Vec<String>,
+        more: u64,
+    },
+    /// A claim someone else made joined ours (`how`: `phase1`, `closed`,
+    /// `bidding`, `assignment`, or its phase).
+    Adopted {
+        claim: ClaimId,
+        how: String,
+    },
     NotActive {
         claim: ClaimId,
     },

@@ -31,8 +31,12 @@ pub const DEFAULT_HTTP_ADDR: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080));
 /// How long Redis may stay unreachable while running before we give up.
 pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a claim waits for every agent's bid (`SETT_BID_TIMEOUT`).
-pub const DEFAULT_BID_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a claim waits for every agent's bid (`SETT_BID_TIMEOUT`):
+/// `None`, for every registered agent (a busy agent is not an absent one).
+pub const DEFAULT_BID_TIMEOUT: Option<Duration> = None;
+/// How long a claim waits for bids before a `bids_overdue` warning
+/// (`SETT_BID_OVERDUE`).
+pub const DEFAULT_BID_OVERDUE: Duration = Duration::from_secs(600);
 /// How often the slow periodic catch-up scan runs (`SETT_CATCHUP_INTERVAL`).
 pub const DEFAULT_CATCHUP_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -47,10 +51,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("SETT_REDIS_CA_FILE", "optional; PEM CA certificate(s) to trust for rediss:// instead of the built-in web PKI roots"),
     ("HOLT_INSTANCE_NAME", "instead of SETT_INSTANCE_NAME (same rule): keys holt:<instance>:..., registry /workspace/holt.yml"),
     ("SETT_CONFIG_FILE", "optional; the agent registry, default /workspace/sett.yml (holt.yml); with one, the claim lifecycle runs"),
-    ("SETT_BID_TIMEOUT", "optional; lifecycle: how long a claim waits for bids, default 120s; 0 waits for ever"),
+    ("SETT_BID_TIMEOUT", "optional; lifecycle: how long a claim waits for bids, default 0 (waits for every agent); missing agents then count as ignore"),
     ("SETT_PHASE_TIMEOUT", "optional; lifecycle: terminate a claim whose phase has not delivered in time; default 0 (off)"),
     ("SETT_CATCHUP_INTERVAL", "optional; a slow periodic catch-up scan, default 5m; 0 turns it off"),
     ("SETT_LOG_LEVEL", "optional; 'info' (default) or 'debug'"),
+    ("SETT_BID_OVERDUE", "optional; lifecycle: warn (bids_overdue) when a claim has waited this long for bids, default 10m; 0 turns it off"),
 ];
 
 /// The checked configuration.
@@ -75,6 +80,8 @@ pub struct Config {
     pub registry: Option<Registry>,
     /// How long a claim waits for bids; `None`: for ever.
     pub bid_timeout: Option<Duration>,
+    /// How long a claim waits for bids before `bids_overdue`; `None`: no warning.
+    pub bid_overdue: Option<Duration>,
     /// How long a phase may take; `None`: no limit.
     pub phase_timeout: Option<Duration>,
     /// Period of the slow catch-up scan; `None`: off.
@@ -176,7 +183,8 @@ impl Config {
             None => Ok(default),
             Some(v) => parse_duration_or_zero(&v).map_err(|r| invalid(var, r)),
         };
-        let bid_timeout = optional_duration("SETT_BID_TIMEOUT", Some(DEFAULT_BID_TIMEOUT))?;
+        let bid_timeout = optional_duration("SETT_BID_TIMEOUT", DEFAULT_BID_TIMEOUT)?;
+        let bid_overdue = optional_duration("SETT_BID_OVERDUE", Some(DEFAULT_BID_OVERDUE))?;
         let phase_timeout = optional_duration("SETT_PHASE_TIMEOUT", None)?;
         let catchup_interval =
             optional_duration("SETT_CATCHUP_INTERVAL", Some(DEFAULT_CATCHUP_INTERVAL))?;
@@ -196,6 +204,7 @@ impl Config {
             registry_file,
             registry: None,
             bid_timeout,
+            bid_overdue,
             phase_timeout,
             catchup_interval,
             log_level,

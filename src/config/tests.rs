@@ -44,7 +44,8 @@ fn defaults() {
     assert_eq!(c.registry_file, RegistryFile::default_for(Namespace::Sett));
     assert_eq!(c.registry, None);
     assert_eq!(c.mode(), "phase1");
-    assert_eq!(c.bid_timeout, Some(Duration::from_secs(120)));
+    assert_eq!(c.bid_timeout, None);
+    assert_eq!(c.bid_overdue, Some(Duration::from_secs(600)));
     assert_eq!(c.phase_timeout, None);
     assert_eq!(c.catchup_interval, Some(Duration::from_secs(300)));
     assert_eq!(c.log_level, LogLevel::Info);
@@ -123,8 +124,13 @@ fn lifecycle_durations_accept_zero() {
     assert_eq!(c.bid_timeout, Some(Duration::from_millis(500)));
     assert_eq!(c.phase_timeout, None);
     assert_eq!(c.catchup_interval, Some(Duration::from_secs(3600)));
+    let c = with(&[("SETT_BID_OVERDUE", "0")]).unwrap();
+    assert_eq!(c.bid_overdue, None);
+    let c = with(&[("SETT_BID_OVERDUE", "90s")]).unwrap();
+    assert_eq!(c.bid_overdue, Some(Duration::from_secs(90)));
     for var in [
         "SETT_BID_TIMEOUT",
+        "SETT_BID_OVERDUE",
         "SETT_PHASE_TIMEOUT",
         "SETT_CATCHUP_INTERVAL",
     ] {
@@ -132,7 +138,7 @@ fn lifecycle_durations_accept_zero() {
             assert_eq!(invalid_var(with(&[(var, bad)])), var, "{var}={bad}");
         }
     }
-    // Only those three take 0.
+    // Only those four take 0.
     assert_eq!(
         invalid_var(with(&[("SETT_REDIS_RETRY_TIMEOUT", "0")])),
         "SETT_REDIS_RETRY_TIMEOUT"

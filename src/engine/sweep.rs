@@ -1,6 +1,6 @@
 //! The sweep task: about once a second, each replica runs the lifecycle's
 //! sweep steps (`lifecycle::sweep`: bid timeouts, the walk over claims
-//! collecting bids, phase timeouts, gauges) and keeps the instance lock
+//! collecting bids, phase timeouts, `bids_overdue` warnings, gauges) and keeps the instance lock
 //! fresh (`lifecycle::lock`). Each step runs whole: the session's stop is
 //! looked at between steps, never inside one.
 
@@ -12,7 +12,7 @@ use redis::RedisError;
 use super::ctx::SessionCtx;
 use super::outcome::{decision_error, report_decisions};
 use super::shared::Shared;
-use crate::lifecycle::{lock, sweep, Lifecycle};
+use crate::lifecycle::{lock, overdue, sweep, Lifecycle};
 use crate::log::Lines;
 use crate::redis_io::ends_session;
 
@@ -102,8 +102,17 @@ async fn sweep_once(
         Ok(more) => decided.extend(more),
         Err(e) => failed("phase timeouts", e)?,
     }
+    if round.is_multiple_of(FULL_BID_CHECK_EVERY) {
+        match overdue::warn(conn, lc).await {
+            Ok(more) => decided.extend(more),
+            Err(e) => failed("bids overdue", e)?,
+        }
+    }
     if *cursor == 0 {
         if let Err(e) = sweep::gauges(conn, lc).await {
+            failed("gauges", e)?;
+        }
+        if let Err(e) = overdue::gauge(conn, lc).await {
             failed("gauges", e)?;
         }
     }

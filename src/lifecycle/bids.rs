@@ -107,6 +107,9 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 /// decided once. A bid timeout is the sweep's to decide. `Err` only when a
 /// pipeline as a whole failed (the connection is gone). One answer per
 /// claim, in order.
+/// With a bid timeout, a claim no longer collecting bids may have received a
+/// late bid: those go to the late-bid decision (`late_bid.lua`, a second
+/// pipeline), whose answer replaces `not_bidding`.
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
@@ -152,14 +155,29 @@ pub async fn decide_batch(
         .map(|&i| lc.scripts.bids(&claims[i], lc.bid_timeout))
         .collect();
     let _on_its_way = Deciding::new(lc, ready.iter().map(|&i| claims[i]).collect());
-    let mut decided = decide(conn, &calls).await?.into_iter();
-    Ok(answers
+    let mut decided_now = decide(conn, &calls).await?.into_iter();
+    let mut decided: Vec<Decided> = answers
         .into_iter()
         .map(|answer| match answer {
             Some(effect) => Ok(vec![effect]),
-            None => decided.next().unwrap_or(Ok(Vec::new())),
+            None => decided_now.next().unwrap_or(Ok(Vec::new())),
         })
-        .collect())
+        .collect();
+    if lc.bid_timeout.is_none() {
+        return Ok(decided);
+    }
+    let decided_already = |d: &Decided| !matches!(d.as_deref(), Ok([Effect::NotBidding { .. }]));
+    let late: Vec<usize> = (0..claims.len())
+        .filter(|&i| !decided_already(&decided[i]))
+        .collect();
+    let calls: Vec<_> = late
+        .iter()
+        .map(|&i| lc.scripts.late_bid(&claims[i]))
+        .collect();
+    for (i, answer) in late.into_iter().zip(decide(conn, &calls).await?) {
+        decided[i] = answer;
+    }
+    Ok(decided)
 }
 
 /// Claims in `Lifecycle::deciding` while their scripts are on their way;

@@ -13,7 +13,7 @@
 //!   pending_review, phase_state ""  ── collecting bids ──┐
 //!        │ bids.lua: every registered name bid,           │ all bids `ignore`
 //!        │ or SETT_BID_TIMEOUT passed (missing = ignore)  ▼
-//!        │                                             dormant (nothing written)
+//!        │                                             dormant (orchestrator:dormant)
 //!        ├─ any `review` ─────► pending_review   (review phase)
 //!        ├─ else any `claim` ─► pending_parallel (parallel phase)
 //!        └─ else `exclusive` ─► pending_exclusive (exclusive phase)
@@ -35,6 +35,12 @@
 //!   parallel complete ──► exclusive if any `exclusive` bid, else complete
 //!   exclusive complete (the winner's first artefact) ──► complete
 //!
+//!   a late bid (SETT_BID_TIMEOUT set; late_bid.lua): a dormant claim
+//!   starts the phase it asks for; a claim in an earlier phase keeps it for
+//!   that phase; else `late_bid`, once
+//!   a claim someone else made (adopt.lua, by the catch-up): joins bidding,
+//!   its phase, or the active set
+//!
 //!   any phase or feedback claim:
 //!     a Failure artefact from a granted role ──► terminated
 //!     SETT_PHASE_TIMEOUT passed ──► terminated
@@ -49,14 +55,17 @@
 //!
 //! The files: `scripts` (the calls, over `lua/`), `artefacts` and `bids` (the
 //! decisions events set off), `sweep` (the ones no event announces), `catchup`
-//! (what the catch-up replays), `lock` (the instance lock), `report` (effects
+//! (what the catch-up replays, claims it adopts), `overdue` (waiting made
+//! visible), `lock` (the instance lock), `report` (effects
 //! as log lines and metrics). The engine runs them; nothing here holds a
 //! connection of its own or spawns a task.
 
+pub mod adopt;
 pub mod artefacts;
 pub mod bids;
 pub mod catchup;
 pub mod lock;
+pub mod overdue;
 pub mod report;
 pub mod scripts;
 pub mod sweep;
@@ -74,6 +83,8 @@ pub struct Lifecycle {
     pub scripts: Context,
     /// `None`: wait for bids for ever.
     pub bid_timeout: Option<Duration>,
+    /// `None`: no `bids_overdue` warning (see `overdue`).
+    pub bid_overdue: Option<Duration>,
     /// `None`: phases never time out.
     pub phase_timeout: Option<Duration>,
     pub metrics: LifecycleMetrics,
@@ -98,6 +109,7 @@ impl Lifecycle {
             scripts: Context::new(keys, &registry),
             registry,
             bid_timeout,
+            bid_overdue: None,
             phase_timeout,
             metrics: LifecycleMetrics::default(),
             lock_key: format!("{}lock", keys.prefix()),

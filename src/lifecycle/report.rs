@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::blackboard::effects::Effect;
 use crate::log::{push_json_str, Line, Lines};
+use crate::metrics::inc;
 use crate::metrics::lifecycle::LifecycleMetrics;
 
 fn json_list(items: &[String]) -> String {
@@ -130,6 +131,57 @@ pub fn effects(
             Effect::UnknownBidders { claim, count } => Line::warn("unknown_bidder")
                 .str("claim_id", claim.as_str())
                 .num("count", *count),
+            Effect::LateBidHonoured {
+                claim,
+                agent,
+                bid,
+                phase,
+            } => {
+                inc(&m.late_bids_honoured);
+                Line::info("late_bid_honoured")
+                    .str("claim_id", claim.as_str())
+                    .str("agent_name", agent)
+                    .str("bid", bid)
+                    .str("phase", phase.as_str())
+            }
+            Effect::LateBid {
+                claim,
+                agent,
+                bid,
+                at,
+            } => {
+                inc(&m.late_bids);
+                Line::warn("late_bid")
+                    .str("claim_id", claim.as_str())
+                    .str("agent_name", agent)
+                    .str("bid", bid)
+                    .str("claim_at", at)
+            }
+            Effect::BidsOverdue {
+                claim,
+                waited_ms,
+                agents,
+                more,
+            } => {
+                inc(&m.bids_overdue);
+                Line::warn("bids_overdue")
+                    .str("claim_id", claim.as_str())
+                    .num("waited_s", waited_ms / 1000)
+                    .raw_json("missing", &json_list(agents))
+                    .num("more_missing", *more)
+                    .limited()
+            }
+            Effect::Adopted { claim, how } => {
+                inc(&m.claims_adopted);
+                // Thousands at once when the lifecycle is switched on: a line
+                // is built only within the rate limit (the rest are summed up).
+                if !crate::log::allow("claim_adopted") {
+                    continue;
+                }
+                Line::info("claim_adopted")
+                    .str("claim_id", claim.as_str())
+                    .str("as", how)
+            }
             Effect::Delivered {
                 claim,
                 phase,

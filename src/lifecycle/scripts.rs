@@ -1,6 +1,7 @@
 //! The lifecycle's decisions, each one Lua script (`src/lifecycle/lua/`).
 //!
-//! A decision file (`artefact.lua`, `bids.lua`, `timeout.lua`, `due.lua`) is
+//! A decision file (`artefact.lua`, `bids.lua`, `timeout.lua`, `due.lua`,
+//! `late_bid.lua`, `overdue.lua`, `adopt.lua`) is
 //! put behind the shared parts (`lib.lua` helpers and
 //! JSON, `claims.lua`, `grants.lua`, `feedback.lua`, `phases.lua`), so each
 //! decision is still one atomic script that checks the claim's current state
@@ -53,10 +54,18 @@ pub static TIMEOUT: LazyLock<Script> =
 /// lib.
 pub static DUE: LazyLock<Script> =
     LazyLock::new(|| decision_using("due", 1, lua!("lifecycle/lua/due.lua")));
+pub static LATE_BID: LazyLock<Script> =
+    LazyLock::new(|| decision("late_bid", lua!("lifecycle/lua/late_bid.lua")));
+pub static OVERDUE: LazyLock<Script> =
+    LazyLock::new(|| decision("overdue", lua!("lifecycle/lua/overdue.lua")));
+pub static ADOPT: LazyLock<Script> =
+    LazyLock::new(|| decision("adopt", lua!("lifecycle/lua/adopt.lua")));
 
 /// Every lifecycle script, to load once per session.
 pub fn scripts() -> Vec<&'static Script> {
-    vec![&ARTEFACT, &BIDS, &TIMEOUT, &DUE]
+    vec![
+        &ARTEFACT, &BIDS, &TIMEOUT, &DUE, &LATE_BID, &OVERDUE, &ADOPT,
+    ]
 }
 
 /// The arguments every lifecycle script starts with (see `lib.lua`).
@@ -129,6 +138,34 @@ impl Context {
             script: &TIMEOUT,
             keys: vec![self.claim_key(claim_id)],
             args: self.args(&[claim_id.as_str(), &timeout.as_millis().to_string(), shown]),
+        }
+    }
+
+    /// Bids on `claim_id` that came after its bidding was decided.
+    pub fn late_bid(&self, claim_id: &ClaimId) -> Call<'static> {
+        Call {
+            script: &LATE_BID,
+            keys: vec![self.claim_key(claim_id), self.bids_key(claim_id)],
+            args: self.args(&[claim_id.as_str()]),
+        }
+    }
+
+    /// At most `max` `bids_overdue` warnings for claims waiting longer than `after`.
+    pub fn overdue(&self, after: Duration, max: usize) -> Call<'static> {
+        Call {
+            script: &OVERDUE,
+            keys: vec![self.set_key(Set::Bidding)],
+            args: self.args(&[&after.as_millis().to_string(), &max.to_string()]),
+        }
+    }
+
+    /// Adopts the claims among `claims` that none of our sets holds.
+    pub fn adopt(&self, claims: &[ClaimId]) -> Call<'static> {
+        let ids: Vec<&str> = claims.iter().map(|c| c.as_str()).collect();
+        Call {
+            script: &ADOPT,
+            keys: Vec::new(),
+            args: self.args(&ids),
         }
     }
 

@@ -24,6 +24,15 @@ pub struct LifecycleMetrics {
     feedback_claims: AtomicU64,
     failure_artefacts: AtomicU64,
     bids_received: AtomicU64,
+    /// Late bids honoured (`late_bid_honoured`) and reported (`late_bid`).
+    pub late_bids_honoured: AtomicU64,
+    pub late_bids: AtomicU64,
+    /// `bids_overdue` warnings this process wrote.
+    pub bids_overdue: AtomicU64,
+    /// Claims someone else made that joined ours.
+    pub claims_adopted: AtomicU64,
+    /// Seconds the oldest claim collecting bids has waited (last sweep).
+    pub oldest_bid_wait: AtomicI64,
     /// Claims collecting bids, as the last sweep counted them (all replicas').
     pub awaiting_bids: AtomicI64,
     /// Claims in a phase or awaiting rework, as the last sweep counted them.
@@ -95,7 +104,27 @@ impl LifecycleMetrics {
                 n.load(Relaxed)
             );
         }
-        let counters: [(&str, &AtomicU64, &str); 6] = [
+        let counters: [(&str, &AtomicU64, &str); 10] = [
+            (
+                "late_bids_honoured_total",
+                &self.late_bids_honoured,
+                "Bids after SETT_BID_TIMEOUT that joined or started a phase.",
+            ),
+            (
+                "late_bids_total",
+                &self.late_bids,
+                "Bids after SETT_BID_TIMEOUT that came after their phase (late_bid lines).",
+            ),
+            (
+                "bids_overdue_total",
+                &self.bids_overdue,
+                "bids_overdue warnings (claims waiting longer than SETT_BID_OVERDUE).",
+            ),
+            (
+                "claims_adopted_total",
+                &self.claims_adopted,
+                "Claims someone else made that joined the lifecycle.",
+            ),
             (
                 "claims_completed_total",
                 &self.completed,
@@ -131,7 +160,12 @@ impl LifecycleMetrics {
             metric_head(out, name, "counter", help);
             let _ = writeln!(out, "{PREFIX}{name} {}", value.load(Relaxed));
         }
-        let gauges: [(&str, &AtomicI64, &str); 3] = [
+        let gauges: [(&str, &AtomicI64, &str); 4] = [
+            (
+                "oldest_bid_wait_seconds",
+                &self.oldest_bid_wait,
+                "How long the oldest claim collecting bids has waited (last sweep).",
+            ),
             (
                 "claims_awaiting_bids",
                 &self.awaiting_bids,

@@ -35,9 +35,10 @@ use redis::RedisError;
 use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
+use super::outcome::report_decisions;
 use super::outcome::{claim_and_report, Job, Source};
-use crate::ids::ArtefactId;
-use crate::lifecycle::catchup;
+use crate::ids::{ArtefactId, ClaimId};
+use crate::lifecycle::{adopt, catchup};
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
@@ -94,6 +95,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 started: Instant::now(),
                 resumed: 0,
                 active: catchup::Active::Artefacts(Default::default()),
+                replay: false,
             });
             Line::info("reconcile_started").emit();
         }
@@ -117,12 +119,16 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
         }
         match walk(&ctx, &mut conn, pass).await {
             Walk::Complete => {
-                report(pass, true);
+                report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0;
+                let replay = pass.replay;
                 state.pass_ended(failed);
+                // Claims adopted into a phase: what was delivered for them
+                // while nobody listened is replayed by the next pass.
+                state.wanted |= replay;
             }
             Walk::Stopped if ctx.shared.shutdown.is_triggered() => {
-                report(pass, false);
+                report(pass, false, ctx.shared.lifecycle.is_some());
                 state.pass = None;
                 return state;
             }
@@ -148,17 +154,22 @@ fn scan_error(ctx: &SessionCtx, reason: &str) {
         .emit();
 }
 
-fn report(pass: &Pass, complete: bool) {
+fn report(pass: &Pass, complete: bool, lifecycle: bool) {
     let t = &pass.totals;
-    Line::info("reconcile_complete")
+    let line = Line::info("reconcile_complete")
         .num("scanned", t.scanned)
         .num("unclaimed", t.unclaimed)
         .num("claimed", t.claimed)
         .num("failed", t.failed)
         .num("duration_ms", pass.started.elapsed().as_millis() as u64)
         .num("resumed", pass.resumed)
-        .bool("interrupted", !complete)
-        .emit();
+        .bool("interrupted", !complete);
+    // Lifecycle mode: claims someone else made that joined ours.
+    let line = match lifecycle {
+        true => line.num("adopted", t.adopted),
+        false => line,
+    };
+    line.emit();
 }
 
 /// Waits until a pass is due; false when the session stops first.
@@ -209,34 +220,48 @@ fn classify(e: RedisError) -> Walk {
     }
 }
 
-/// Walks on from the pass's cursor, a SCAN batch at a time.
+/// Walks on from the pass's cursor, a SCAN batch at a time. In lifecycle
+/// mode the claims of a batch's indexed artefacts are adopted while the next
+/// batch is scanned (`lifecycle::adopt`), so Redis works on both at once.
 async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pass) -> Walk {
     let shared = &ctx.shared;
     let pattern = shared.keys.artefact_pattern();
+    // The previous batch's claims, adopted while this batch is scanned.
+    let mut to_adopt: Vec<ClaimId> = Vec::new();
     loop {
         if ctx.stopping() {
-            return Walk::Stopped;
+            return match adopt(ctx, conn, pass, &to_adopt).await {
+                Ok(()) => Walk::Stopped,
+                Err(reason) => Walk::Lost(reason),
+            };
         }
-        let step: Result<(u64, Vec<Vec<u8>>), RedisError> = redis::cmd("SCAN")
-            .arg(pass.cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await;
-        let (next, keys) = match step {
+        let mut adopt_conn = conn.clone();
+        let scanning = async {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(pass.cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(conn)
+                .await?;
+            let ids: Vec<ArtefactId> = keys
+                .iter()
+                .filter_map(|k| shared.keys.artefact_id_of(k))
+                .collect();
+            let (unclaimed, claims) = unclaimed(ctx, conn, &ids).await?;
+            Ok::<_, RedisError>((next, ids, unclaimed, claims))
+        };
+        let adopting = adopt_batch(ctx, &mut adopt_conn, &to_adopt);
+        let (scanned, adopted) = futures_lite::future::zip(scanning, adopting).await;
+        if let Err(reason) = pass.tally(adopted) {
+            return Walk::Lost(reason);
+        }
+        let (next, ids, unclaimed, claims) = match scanned {
             Ok(step) => step,
             Err(e) => return classify(e),
         };
-        let ids: Vec<ArtefactId> = keys
-            .iter()
-            .filter_map(|k| shared.keys.artefact_id_of(k))
-            .collect();
-        let unclaimed = match unclaimed(ctx, conn, &ids).await {
-            Ok(u) => u,
-            Err(e) => return classify(e),
-        };
+        to_adopt = claims;
         let n_unclaimed = unclaimed.len() as u64;
         let todo = match &shared.lifecycle {
             None => unclaimed,
@@ -266,30 +291,97 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
             .fetch_add(ids.len() as u64, Relaxed);
         pass.cursor = next;
         if next == 0 {
+            if let Err(reason) = adopt(ctx, conn, pass, &to_adopt).await {
+                return Walk::Lost(reason);
+            }
             inc(&shared.metrics.reconcile_runs);
             return Walk::Complete;
         }
     }
 }
 
-/// The ids among `ids` that have no index entry (one pipelined EXISTS).
+/// The ids among `ids` that have no index entry (one pipelined EXISTS). In
+/// lifecycle mode one pipelined GET instead, which also gives the claim ids
+/// of the others, for adoption (an index key of another type counts as
+/// claimed, as with EXISTS, and gives no claim id).
 async fn unclaimed(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     ids: &[ArtefactId],
-) -> Result<Vec<ArtefactId>, RedisError> {
+) -> Result<(Vec<ArtefactId>, Vec<ClaimId>), RedisError> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
+    let keys = &ctx.shared.keys;
     let mut pipe = redis::pipe();
-    for id in ids {
-        pipe.exists(ctx.shared.keys.claim_by_artefact(id));
+    if ctx.shared.lifecycle.is_none() {
+        for id in ids {
+            pipe.exists(keys.claim_by_artefact(id));
+        }
+        let claimed: Vec<bool> = pipe.query_async(conn).await?;
+        let unclaimed = ids.iter().zip(claimed).filter(|(_, c)| !c);
+        return Ok((unclaimed.map(|(id, _)| *id).collect(), Vec::new()));
     }
-    let claimed: Vec<bool> = pipe.query_async(conn).await?;
-    Ok(ids
-        .iter()
-        .zip(claimed)
-        .filter(|(_, c)| !c)
-        .map(|(id, _)| *id)
-        .collect())
+    for id in ids {
+        pipe.get(keys.claim_by_artefact(id));
+    }
+    let entries: Vec<redis::RedisResult<Option<Vec<u8>>>> =
+        pipe.ignore_errors().query_async(conn).await?;
+    let (mut unclaimed, mut claims) = (Vec::new(), Vec::new());
+    for (id, entry) in ids.iter().zip(entries) {
+        match entry {
+            Ok(None) => unclaimed.push(*id),
+            Ok(Some(claim)) => {
+                claims.extend(std::str::from_utf8(&claim).ok().and_then(ClaimId::parse))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok((unclaimed, claims))
+}
+
+/// What adopting a batch did: claims adopted, whether one joined a phase,
+/// decisions Redis refused (counted as failed: the pass is retried).
+#[derive(Default)]
+pub(super) struct Adopted {
+    pub(super) adopted: u64,
+    pub(super) replay: bool,
+    pub(super) failed: u64,
+}
+
+/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),
+/// logged and counted. `Err` when the session must end.
+async fn adopt_batch(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    claims: &[ClaimId],
+) -> Result<Adopted, String> {
+    let mut out = Adopted::default();
+    let Some(lc) = &ctx.shared.lifecycle else {
+        return Ok(out);
+    };
+    if claims.is_empty() {
+        return Ok(out);
+    }
+    let decided = adopt::batch(conn, lc, claims).await;
+    match &decided {
+        Ok(all) => {
+            (out.adopted, out.replay) = adopt::adopted(all);
+            out.failed = all.iter().filter(|d| d.is_err()).count() as u64;
+        }
+        Err(_) => out.failed = 1,
+    }
+    let since = std::iter::repeat(None);
+    let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
+    report.end_session.map_or(Ok(out), Err)
+}
+
+/// Adopts `claims` now and counts it in the pass.
+async fn adopt(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    pass: &mut Pass,
+    claims: &[ClaimId],
+) -> Result<(), String> {
+    pass.tally(adopt_batch(ctx, conn, claims).await)
 }

@@ -16,6 +16,8 @@ pub(super) struct Totals {
     pub(super) scanned: u64,
     pub(super) unclaimed: u64,
     pub(super) claimed: u64,
+    /// Lifecycle mode: claims someone else made that joined ours.
+    pub(super) adopted: u64,
     /// Claims Redis refused (e.g. MISCONF, OOM, NOREPLICAS): retried by another pass.
     pub(super) failed: u64,
 }
@@ -32,6 +34,19 @@ pub(super) struct Pass {
     /// Lifecycle mode: the artefact ids of claims in a phase or awaiting
     /// rework, as of this session's start of the pass.
     pub(super) active: crate::lifecycle::catchup::Active,
+    /// A claim was adopted into a phase: another pass replays its deliveries.
+    pub(super) replay: bool,
+}
+
+impl Pass {
+    /// Counts what adopting a batch did; `Err` when the session must end.
+    pub(super) fn tally(&mut self, adopted: Result<super::Adopted, String>) -> Result<(), String> {
+        let adopted = adopted?;
+        self.totals.adopted += adopted.adopted;
+        self.totals.failed += adopted.failed;
+        self.replay |= adopted.replay;
+        Ok(())
+    }
 }
 
 /// The catch-up's state, kept by the engine from one session to the next.

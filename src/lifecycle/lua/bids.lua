@@ -6,11 +6,10 @@
 -- KEYS[1] the claim hash, KEYS[2] its bids hash.
 -- ARGV[5] the claim id, ARGV[6] the bid timeout in ms (0: wait for ever).
 local CID, TIMEOUT = ARGV[5], tonumber(ARGV[6]) or 0
-local HMGET_CHUNK = 1000
 local VALID = { review = true, claim = true, exclusive = true, ignore = true }
 
 -- The bidding set's type is proven by this read (an error: the set is junk);
--- the active set's is checked before the first write, so the paths that
+-- the active and dormant sets' are checked before the first write, so the paths that
 -- write nothing (not bidding, still waiting) spend no TYPE call.
 local since = redis.pcall('ZSCORE', BIDDING, CID)
 if type(since) == 'table' and since.err then return key_conflict({ BIDDING, 'zset' }) end
@@ -29,18 +28,12 @@ if size <= #AGENTS + 32 then
   local flat = read('HGETALL', KEYS[2]) or {}
   for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
 else
-  -- In chunks: unpack and a command's arguments are bounded (Lua's C stack
-  -- holds about 8,000 values), and a registry may list more agents.
+  -- Swollen: the registered names only (agents_hmget reads in chunks).
   local present = 0
-  for first = 1, #AGENTS, HMGET_CHUNK do
-    local last = math.min(first + HMGET_CHUNK - 1, #AGENTS)
-    local got = read('HMGET', KEYS[2], unpack(AGENTS, first, last)) or {}
-    for i = first, last do
-      local bid = got[i - first + 1]
-      if bid then
-        bids[AGENTS[i]] = bid
-        present = present + 1
-      end
+  for i, bid in ipairs(agents_hmget(KEYS[2])) do
+    if bid then
+      bids[AGENTS[i]] = bid
+      present = present + 1
     end
   end
   others = size - present
@@ -53,7 +46,7 @@ if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
   return { { 'waiting', CID, #missing } }
 end
 
-local conflict = key_conflict({ ACTIVE, 'zset' })
+local conflict = key_conflict({ ACTIVE, 'zset', DORMANT, 'zset' })
 if conflict then return conflict end
 local snapshot = {}
 for _, name in ipairs(AGENTS) do
@@ -79,6 +72,9 @@ local phase = initial_phase(snapshot)
 if phase then
   grant(c, phase, snapshot)
 else
+  -- Held in the dormant set: a late bid can still start it (late_bid.lua),
+  -- and adoption (adopt.lua) leaves it alone.
+  redis.call('ZADD', DORMANT, NOW, CID)
   effect('dormant', CID)
 end
 return EFFECTS

@@ -34,6 +34,17 @@ local function next_phase(current, all_bids)
   return nil
 end
 
+-- Tells agent `name` it is granted `phase` of claim `cid`: its grant, then
+-- the claim_granted event.
+local function publish_grant(cid, name, phase)
+  local claim_json, kind = enc_str(cid), GRANT_TYPE[phase]
+  redis.call('PUBLISH', P .. 'agent:' .. name .. ':events',
+    '{"claim_id":' .. claim_json .. ',"claim_type":"' .. kind .. '","event_type":"grant"}')
+  local image = read('HGET', P .. 'agent_images', name) or ''
+  publish_workflow('claim_granted', '{"agent_image_id":' .. enc_str(image) .. ',"agent_name":' .. enc_str(name)
+    .. ',"claim_id":' .. claim_json .. ',"grant_type":"' .. kind .. '"}')
+end
+
 -- Writes the claim first (agents accept a grant only once they read their
 -- name in it), then publishes, per granted agent in name order, the agent's
 -- grant and the claim_granted event. Exactly once: callers have checked the
@@ -53,13 +64,6 @@ local function grant(c, phase, all_bids)
   redis.call('HSET', claim_key(c.key_id), 'status', PHASE_STATUS[phase], granted_field, granted_value,
     'phase_state', enc_phase_state(ps))
   redis.call('ZADD', ACTIVE, NOW, c.key_id)
-  local claim_json, kind = enc_str(c.key_id), GRANT_TYPE[phase]
-  for _, name in ipairs(names) do
-    redis.call('PUBLISH', P .. 'agent:' .. name .. ':events',
-      '{"claim_id":' .. claim_json .. ',"claim_type":"' .. kind .. '","event_type":"grant"}')
-    local image = read('HGET', P .. 'agent_images', name) or ''
-    publish_workflow('claim_granted', '{"agent_image_id":' .. enc_str(image) .. ',"agent_name":' .. enc_str(name)
-      .. ',"claim_id":' .. claim_json .. ',"grant_type":"' .. kind .. '"}')
-  end
+  for _, name in ipairs(names) do publish_grant(c.key_id, name, phase) end
   effect('granted', c.key_id, phase, names)
 end

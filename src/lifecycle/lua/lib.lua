@@ -54,6 +54,7 @@ local function effect(...) EFFECTS[#EFFECTS + 1] = { ... } end
 -- Keys and channels.
 local ACTIVE = P .. 'orchestrator:active'   -- claims in a phase or awaiting rework, by start ms
 local BIDDING = P .. 'orchestrator:bidding' -- claims collecting bids, by creation ms
+local DORMANT = P .. 'orchestrator:dormant' -- claims decided with no bid to work, by decision ms
 local function claim_key(id) return P .. 'claim:' .. id end
 local function artefact_key(id) return P .. 'artefact:' .. id end
 local function index_key(id) return P .. 'claim_by_artefact:' .. id end
@@ -81,6 +82,19 @@ local function key_conflict(checks)
     if t ~= 'none' and t ~= checks[i + 1] then return { { 'key_conflict', checks[i], t } } end
   end
   return nil
+end
+
+-- The fields of hash `key` named by every registered agent, in AGENTS order
+-- (false where absent), read in chunks: a command's arguments and unpack are
+-- bounded (Lua's C stack holds about 8,000 values) and a registry may list more.
+local function agents_hmget(key)
+  local out = {}
+  for first = 1, #AGENTS, 1000 do
+    local last = math.min(first + 999, #AGENTS)
+    local got = read('HMGET', key, unpack(AGENTS, first, last)) or {}
+    for i = first, last do out[i] = got[i - first + 1] or false end
+  end
+  return out
 end
 
 -- Bytewise order (Lua's own '<' follows the server's collation locale).

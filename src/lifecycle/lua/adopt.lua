@@ -1,0 +1,95 @@
+-- adopt.lua: claims someone else made (docs/lifecycle.md, "Adoption"). For
+-- each claim id given, in a non-final status and held by none of our sets
+-- (bidding, active, dormant):
+--  - a Phase-1 claim (no phase_state field: six fields, made by Phase 1 of
+--    this binary or by Sett's Phase-1 orchestrator) gets the lifecycle's
+--    missing fields. If its artefact is one the lifecycle gives no claim
+--    (Review, Failure, Terminal) it is closed (terminated, with the reason);
+--    else it joins bidding (agents bid on it as they did under Phase 1: the
+--    claim_events message is not sent again);
+--  - a claim with phase_state '' in pending_review (Holt's Go orchestrator
+--    made it and had not granted it yet; or a dormant claim from before the
+--    dormant set) joins bidding;
+--  - a claim whose phase_state (as Go's PhaseState writes it) matches its
+--    status joins its phase (the active set); when every granted role has
+--    delivered already, the phase completes now;
+--  - a feedback claim (pending_assignment) joins the active set.
+-- What was delivered while nobody listened is replayed by the catch-up pass
+-- that follows an adoption into a phase. Every check is made again here, in
+-- one script: with replicas each claim is adopted once.
+-- ARGV[5..] claim ids (a batch).
+local FILL = { 'additional_context_ids', '[]', 'termination_reason', '', 'phase_state', '', 'grant_queue', '',
+  'last_grant_agent', '', 'last_grant_time', '0', 'artefact_expected', '0', 'granted_agent_image_id', '' }
+local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
+local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive = true, pending_assignment = true }
+
+local conflict = key_conflict({ BIDDING, 'zset', ACTIVE, 'zset', DORMANT, 'zset' })
+if conflict then return conflict end
+
+local function held(cid)
+  return redis.call('ZSCORE', BIDDING, cid) or redis.call('ZSCORE', ACTIVE, cid)
+    or redis.call('ZSCORE', DORMANT, cid)
+end
+
+-- Claims that join bidding, as ZADD arguments: one ZADD for the batch.
+local JOIN = {}
+
+-- A claim with no phase_state field: Phase 1 wrote its six fields; the eight
+-- the lifecycle adds are written with their initial values.
+local function adopt_phase1(cid, key, artefact)
+  local kind = valid_id(artefact) and read('HGET', artefact_key(artefact), 'structural_type')
+  if kind and NO_CLAIM[kind] then
+    local fill = { unpack(FILL) }
+    fill[#fill + 1], fill[#fill + 2] = 'status', 'terminated'
+    fill[#fill + 1], fill[#fill + 2] = 'termination_reason',
+      kind .. ' artefacts get no claim in lifecycle mode (claim made by Phase 1)'
+    redis.call('HSET', key, unpack(fill))
+    return effect('adopted', cid, 'closed')
+  end
+  redis.call('HSET', key, unpack(FILL))
+  JOIN[#JOIN + 1], JOIN[#JOIN + 2] = NOW, cid
+  effect('adopted', cid, 'phase1')
+end
+
+local function adopt_ours(cid, key, status, phase_state)
+  if held(cid) then return end
+  if status == 'pending_assignment' then
+    redis.call('ZADD', ACTIVE, NOW, cid)
+    return effect('adopted', cid, 'assignment')
+  end
+  if status == 'pending_review' and phase_state == '' then
+    redis.call('ZADD', BIDDING, NOW, cid)
+    return effect('adopted', cid, 'bidding')
+  end
+  local ps = dec_phase_state(phase_state)
+  if not ps or PHASE_STATUS[ps.current] ~= status then return end
+  redis.call('ZADD', ACTIVE, NOW, cid)
+  effect('adopted', cid, ps.current)
+  local done = #ps.granted_agents > 0
+  for _, name in ipairs(ps.granted_agents) do
+    if not ps.received[role_of(name)] then done = false end
+  end
+  if done then complete_phase(load_claim(cid), ps) end
+end
+
+local seen = {}
+for i = 5, #ARGV do
+  -- Claim ids the orchestrator checked (ClaimId::parse: the valid_id forms).
+  local cid = ARGV[i]
+  local key = claim_key(cid)
+  -- One read per claim; most claims on a lived-in blackboard are final (a
+  -- key of another type reads as nil: left alone).
+  local got = not seen[cid] and read('HMGET', key, 'status', 'phase_state', 'artefact_id')
+  seen[cid] = true
+  if got and LIVE[got[1] or ''] then
+    if got[2] then
+      adopt_ours(cid, key, got[1], got[2])
+    elseif got[1] == 'pending_review' then
+      -- No phase_state field: a Phase-1 claim, in none of our sets (every
+      -- claim we hold has all 14 fields).
+      adopt_phase1(cid, key, got[3] or '')
+    end
+  end
+end
+if #JOIN > 0 then redis.call('ZADD', BIDDING, unpack(JOIN)) end
+return EFFECTS

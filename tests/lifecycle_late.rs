@@ -1,0 +1,281 @@
+//! The late-bid, overdue and adoption decisions, driven directly (issue 15):
+//! a late bid starts a dormant claim or joins the phase under way, exactly
+//! once; a wrong-typed key costs one row and no write; `bids_overdue` is
+//! rate-limited per claim; adoption of feedback claims and ungranted claims.
+
+mod support;
+
+use std::time::Duration;
+
+use sett_orchestrator::blackboard::effects::{Effect, Phase};
+use sett_orchestrator::lifecycle::scripts::Set;
+use support::lifecycle::*;
+use support::*;
+
+const TEAM: &[(&str, &str)] = &[("Alpha", "alpha"), ("Beta", "beta"), ("Gamma", "gamma")];
+const SHORT: Option<Duration> = Some(Duration::from_millis(1));
+
+/// Decides `claim`'s bidding once its 1 ms timeout has passed (server clock).
+fn time_out(lab: &mut Lab, claim: &str) -> Vec<Effect> {
+    let created = lab.now_ms();
+    assert!(wait_until(PATIENCE, || lab.now_ms() > created + 1));
+    lab.on_bids(claim, SHORT)
+}
+
+fn late(lab: &mut Lab, claim: &str) -> Vec<Effect> {
+    let call = lab.ctx.late_bid(&cid(claim));
+    lab.decide(call)
+}
+
+fn honoured(claim: &str, agent: &str, bid: &str, phase: Phase) -> Effect {
+    Effect::LateBidHonoured {
+        claim: cid(claim),
+        agent: agent.into(),
+        bid: bid.into(),
+        phase,
+    }
+}
+
+#[test]
+fn a_late_bid_starts_a_dormant_claim_once() {
+    let mut lab = Lab::new(TEAM, 3);
+    let claim = lab.new_claim(&Art::goal());
+    lab.bid(&claim, "Alpha", "ignore");
+    let effects = time_out(&mut lab, &claim);
+    assert_eq!(
+        effects,
+        vec![
+            Effect::BidTimeout {
+                claim: cid(&claim),
+                agents: vec!["Beta".into(), "Gamma".into()]
+            },
+            Effect::Dormant { claim: cid(&claim) },
+        ]
+    );
+    assert_eq!(lab.set_members(Set::Bidding), Vec::<String>::new());
+    lab.assert_noop("no late bid yet", |lab| {
+        assert_eq!(
+            late(lab, &claim),
+            vec![Effect::NotLate { claim: cid(&claim) }]
+        );
+    });
+
+    lab.bid(&claim, "Gamma", "exclusive");
+    assert_eq!(
+        late(&mut lab, &claim),
+        vec![
+            honoured(&claim, "Gamma", "exclusive", Phase::Exclusive),
+            granted(&claim, "exclusive", &["Gamma"]),
+        ]
+    );
+    assert_eq!(
+        lab.published(),
+        grants(&claim, "exclusive", &["Gamma"], &[])
+    );
+    assert_eq!(lab.claim(&claim)["status"], "pending_exclusive");
+    assert_eq!(lab.set_members(Set::Active), vec![claim.clone()]);
+    lab.assert_noop("the late bid again", |lab| {
+        assert_eq!(
+            late(lab, &claim),
+            vec![Effect::NotLate { claim: cid(&claim) }]
+        );
+    });
+}
+
+/// A late `review` bid during the review phase joins it now; a late `claim`
+/// bid is kept for the parallel phase; once the phases are passed a late bid
+/// is reported once.
+#[test]
+fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    let claim = lab.new_claim(&goal);
+    lab.bid(&claim, "Alpha", "review");
+    let effects = time_out(&mut lab, &claim);
+    assert_eq!(effects[1], granted(&claim, "review", &["Alpha"]));
+    lab.published();
+
+    lab.bid(&claim, "Beta", "review");
+    lab.bid(&claim, "Gamma", "claim");
+    assert_eq!(
+        late(&mut lab, &claim),
+        vec![
+            honoured(&claim, "Beta", "review", Phase::Review),
+            honoured(&claim, "Gamma", "claim", Phase::Parallel),
+        ]
+    );
+    assert_eq!(lab.published(), grants(&claim, "review", &["Beta"], &[]));
+    let stored = lab.claim(&claim);
+    assert_eq!(stored["granted_review_agents"], r#"["Alpha","Beta"]"#);
+    let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
+    assert_eq!(ps["granted_agents"], serde_json::json!(["Alpha", "Beta"]));
+    assert_eq!(
+        ps["all_bids"],
+        serde_json::json!({"Alpha": "review", "Beta": "review", "Gamma": "claim"})
+    );
+    lab.assert_noop("the late bids again", |lab| {
+        assert_eq!(
+            late(lab, &claim),
+            vec![Effect::NotLate { claim: cid(&claim) }]
+        );
+    });
+
+    // Another claim ends; a late bid on it now is reported once.
+    let mut quiet = lab;
+    let ended = quiet.new_claim(&Art::goal());
+    quiet.bid(&ended, "Alpha", "claim");
+    time_out(&mut quiet, &ended);
+    quiet.hset(&format!("{P}claim:{ended}"), "status", "complete");
+    quiet.published();
+    quiet.bid(&ended, "Beta", "exclusive");
+    assert_eq!(
+        late(&mut quiet, &ended),
+        vec![Effect::LateBid {
+            claim: cid(&ended),
+            agent: "Beta".into(),
+            bid: "exclusive".into(),
+            at: "complete".into()
+        }]
+    );
+    quiet.assert_noop("the reported late bid again", |lab| {
+        assert_eq!(
+            late(lab, &ended),
+            vec![Effect::NotLate { claim: cid(&ended) }]
+        );
+    });
+}
+
+/// A wrong-typed key the late-bid decision would write: one row, no write.
+#[test]
+fn a_wrong_typed_late_key_writes_nothing() {
+    let mut lab = Lab::new(TEAM, 3);
+    let claim = lab.new_claim(&Art::goal());
+    lab.bid(&claim, "Alpha", "claim");
+    time_out(&mut lab, &claim);
+    lab.published();
+    redis::cmd("SET")
+        .arg(format!("{P}orchestrator:late:{claim}"))
+        .arg("junk")
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    lab.bid(&claim, "Beta", "review");
+    lab.assert_noop("a late bid with a junk late key", |lab| {
+        assert_eq!(
+            late(lab, &claim),
+            vec![Effect::KeyConflict {
+                key: format!("orchestrator:late:{claim}"),
+                key_type: "string".into()
+            }]
+        );
+    });
+}
+
+#[test]
+fn bids_overdue_is_said_once_per_period_and_names_the_missing() {
+    let mut lab = Lab::new(TEAM, 3);
+    let claim = lab.new_claim(&Art::goal());
+    lab.bid(&claim, "Beta", "claim");
+    let created = lab.now_ms();
+    let period = Duration::from_secs(1);
+    assert!(wait_until(PATIENCE, || lab.now_ms() > created + 1000));
+    let call = lab.ctx.overdue(Duration::from_secs(3600), 32);
+    assert_eq!(lab.decide(call), vec![]);
+    let warned = |lab: &mut Lab| {
+        let call = lab.ctx.overdue(period, 32);
+        let effects = lab.decide(call);
+        let [Effect::BidsOverdue {
+            claim: c,
+            waited_ms,
+            agents,
+            more,
+        }] = &effects[..]
+        else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(c, &cid(&claim));
+        assert!(*waited_ms >= 1000, "{waited_ms}");
+        assert_eq!(agents, &vec!["Alpha".to_string(), "Gamma".to_string()]);
+        assert_eq!(*more, 0);
+    };
+    warned(&mut lab);
+    // Marked for one period: the next call says nothing, after it warns again.
+    let call = lab.ctx.overdue(period, 32);
+    assert_eq!(lab.decide(call), vec![]);
+    let mark = format!("{P}orchestrator:overdue:{claim}");
+    let ttl =
+        |lab: &mut Lab| -> i64 { redis::cmd("PTTL").arg(&mark).query(&mut lab.sync).unwrap() };
+    let left = ttl(&mut lab);
+    assert!((1..=1000).contains(&left), "{left}");
+    assert!(wait_until(PATIENCE, || ttl(&mut lab) == -2));
+    warned(&mut lab);
+    assert_eq!(lab.published(), vec![]);
+}
+
+/// A feedback claim and an ungranted claim made by someone else join our
+/// sets; a second run adopts nothing.
+#[test]
+fn feedback_and_ungranted_claims_are_adopted_once() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let (bidding, feedback) = (uuid(), uuid());
+    for (id, status, agent) in [
+        (&bidding, "pending_review", ""),
+        (&feedback, "pending_assignment", "Alpha"),
+    ] {
+        let mut fields = new_claim_fields(id, &goal.id);
+        fields.insert("status".into(), status.into());
+        fields.insert("granted_exclusive_agent".into(), agent.into());
+        for (f, v) in fields {
+            lab.hset(&format!("{P}claim:{id}"), &f, v);
+        }
+    }
+    let ids = [cid(&bidding), cid(&feedback)];
+    let call = lab.ctx.adopt(&ids);
+    assert_eq!(
+        lab.decide(call),
+        vec![
+            Effect::Adopted {
+                claim: cid(&bidding),
+                how: "bidding".into()
+            },
+            Effect::Adopted {
+                claim: cid(&feedback),
+                how: "assignment".into()
+            },
+        ]
+    );
+    assert_eq!(lab.set_members(Set::Bidding), vec![bidding.clone()]);
+    assert_eq!(lab.set_members(Set::Active), vec![feedback.clone()]);
+    lab.assert_noop("adopting again", |lab| {
+        let call = lab.ctx.adopt(&ids);
+        assert_eq!(lab.decide(call), vec![]);
+    });
+}
+
+/// A bid on a Phase-1 claim no one adopted yet is not a late bid: the
+/// claim is left to adoption (it would otherwise be granted with six fields).
+#[test]
+fn a_bid_on_an_unadopted_phase1_claim_is_not_late() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let claim = uuid();
+    for (f, v) in [
+        ("id", claim.as_str()),
+        ("artefact_id", goal.id.as_str()),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ] {
+        lab.hset(&format!("{P}claim:{claim}"), f, v);
+    }
+    lab.bid(&claim, "Alpha", "exclusive");
+    lab.assert_noop("a bid on a Phase-1 claim", |lab| {
+        assert_eq!(
+            late(lab, &claim),
+            vec![Effect::NotLate { claim: cid(&claim) }]
+        );
+    });
+}
