@@ -103,8 +103,14 @@ fn startup_line(config: &Config, http_addr: std::net::SocketAddr) -> Line {
     let Some(registry) = &config.registry else {
         return line;
     };
-    line.str("registry", &config.registry_file.display())
-        .raw_json("agents", &registry.roles_json())
+    let line = line
+        .str("registry", &config.registry_file.display())
+        .raw_json("agents", &registry.roles_json());
+    let line = match registry.controllers().next() {
+        Some(_) => line.raw_json("controllers", &registry.controllers_json()),
+        None => line,
+    };
+    line
         .num(
             "max_review_iterations",
             u64::from(registry.max_review_iterations),

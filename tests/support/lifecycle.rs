@@ -52,6 +52,7 @@ pub fn registry(agents: &[(&str, &str)], max_review_iterations: u32) -> Registry
         .map(|(name, role)| Agent {
             name: name.to_string(),
             role: role.to_string(),
+            controller: None,
         })
         .collect();
     Registry::from_agents(agents, max_review_iterations)
