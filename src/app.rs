@@ -52,14 +52,21 @@ pub async fn run(config: Config) -> i32 {
         }
     };
     let http_addr = listener.local_addr().map_or(config.http_addr, |a| a);
-    let lifecycle = config
-        .registry
-        .clone()
+    let mut registry = config.registry.clone();
+    let workers = match registry.as_mut() {
+        Some(r) => match engine::workers::startup(&config, &keys, r).await {
+            Ok(w) => w,
+            Err(e) => return fail_start("docker", &e),
+        },
+        None => None,
+    };
+    let lifecycle = registry
         .map(|registry| Lifecycle::new(&keys, registry, config.bid_timeout, config.phase_timeout));
     let shared = Arc::new(Shared {
         config,
         keys,
         lifecycle,
+        workers,
         metrics: metrics::Metrics::default(),
         health: health::Health::default(),
         shutdown: stop,

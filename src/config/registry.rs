@@ -104,6 +104,35 @@ impl Registry {
         &self.agents
     }
 
+    /// The registry as the decision scripts read it (`lifecycle/lua/lib.lua`):
+    /// `name<TAB>role` lines in name order; a controller's line adds
+    /// `<TAB>max_concurrent<TAB>worker image id`.
+    pub fn script_text(&self) -> String {
+        let mut text = String::new();
+        for (i, a) in self.agents.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(&format!("{}\t{}", a.name, a.role));
+            if let Some(c) = &a.controller {
+                text.push_str(&format!("\t{}\t{}", c.worker.max_concurrent, c.image_id));
+            }
+        }
+        text
+    }
+
+    /// Records the worker image id Docker gave for controller `name`.
+    pub fn set_image_id(&mut self, name: &str, image_id: &str) {
+        if let Some(c) = self
+            .agents
+            .iter_mut()
+            .find(|a| a.name == name)
+            .and_then(|a| a.controller.as_mut())
+        {
+            c.image_id = image_id.to_string();
+        }
+    }
+
     /// The controller agents, in name order.
     pub fn controllers(&self) -> impl Iterator<Item = (&Agent, &Controller)> {
         self.agents

@@ -166,7 +166,7 @@ pub fn report_decisions(
         Ok(all) => {
             for (one, since) in all.into_iter().zip(since) {
                 match one {
-                    Ok(effects) => report::effects(&effects, &lc.metrics, since, &mut lines),
+                    Ok(effects) => report_effects(shared, lc, &effects, since, &mut lines),
                     Err(e) => {
                         lines.push(decision_error(shared, operation, &e.to_string()));
                         if e.ends_session() {
@@ -187,6 +187,23 @@ pub fn report_decisions(
     }
     lines.emit();
     report
+}
+
+/// Logs and counts a decision's lifecycle and worker effects; a worker slot
+/// granted wakes the worker reconciliation (its container is to be launched).
+pub fn report_effects(
+    shared: &Shared,
+    lc: &Lifecycle,
+    effects: &[Effect],
+    since: Option<Duration>,
+    lines: &mut Lines,
+) {
+    report::effects(effects, &lc.metrics, since, lines);
+    if let Some(w) = &shared.workers {
+        if crate::workers::report::effects(effects, &w.metrics, lines) {
+            w.wake();
+        }
+    }
 }
 
 /// A decision Redis refused or answered oddly: one `redis_error` line.
@@ -231,7 +248,7 @@ impl Out<'_> {
             }
         }
         if let Some(lc) = &self.shared.lifecycle {
-            report::effects(&rest, &lc.metrics, None, &mut self.lines);
+            report_effects(self.shared, lc, &rest, None, &mut self.lines);
         }
         match outcome {
             Some(outcome) => self.outcome(job, outcome, source, hold),

@@ -17,9 +17,10 @@ use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Script};
 
 /// The shared parts, in the order each decision script starts with them.
-const SHARED: [&str; 5] = [
+const SHARED: [&str; 6] = [
     lua!("lifecycle/lua/lib.lua"),
     lua!("lifecycle/lua/claims.lua"),
+    lua!("workers/lua/grant.lua"),
     lua!("lifecycle/lua/grants.lua"),
     lua!("lifecycle/lua/feedback.lua"),
     lua!("lifecycle/lua/phases.lua"),
@@ -28,7 +29,7 @@ const SHARED: [&str; 5] = [
 /// One decision: the shared parts, then its entry file. Assembled once at
 /// start-up rather than at build time, so the binary holds each part once,
 /// not once per decision.
-fn decision(name: &'static str, entry: &str) -> Script {
+pub fn decision(name: &'static str, entry: &str) -> Script {
     Script::new(name, SHARED.concat() + entry)
 }
 
@@ -55,12 +56,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(keys: &Keys, registry: &Registry) -> Context {
-        let registry_text = registry
-            .agents()
-            .iter()
-            .map(|a| format!("{}\t{}", a.name, a.role))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let registry_text = registry.script_text();
         Context {
             prefix: keys.prefix().to_string(),
             registry: registry_text,

@@ -38,6 +38,9 @@ pub struct Controller {
     pub bidding_strategy: String,
     /// `bid_script`, when present.
     pub bid_script: Option<Vec<String>>,
+    /// The worker image's full id (`sha256:…`), filled in at start-up from
+    /// Docker (empty when the image is not there: its launches then fail).
+    pub image_id: String,
 }
 
 impl Default for Worker {
@@ -151,6 +154,7 @@ pub fn controller(
         },
         bidding_strategy,
         bid_script,
+        image_id: String::new(),
     })
 }
 

@@ -2,13 +2,14 @@
 -- each decision script at start-up (see src/lifecycle/scripts.rs), so every
 -- decision stays one atomic script that Redis runs alone.
 --
--- Answers follow protocol 2 (src/blackboard/effects.rs): a list of rows, each
+-- Answers follow protocol 3 (src/blackboard/effects.rs): a list of rows, each
 -- a tag and its cells (strings, integers, lists of strings). The version is
 -- stated below and checked against the decoder's before the scripts load.
 --
 -- ARGV common to every lifecycle script:
 --   ARGV[1] key prefix, e.g. 'sett:prod:'
---   ARGV[2] the agent registry: 'name<TAB>role' lines, sorted bytewise by name
+--   ARGV[2] the agent registry: 'name<TAB>role' lines, sorted bytewise by name;
+--           a controller's line adds '<TAB>max_concurrent<TAB>worker image id'
 --   ARGV[3] orchestrator.max_review_iterations (0 = unlimited)
 --   ARGV[4] a fresh random (v4) UUID: the first id this script mints
 -- The script's own arguments start at ARGV[5].
@@ -18,7 +19,7 @@
 -- Every decision reads the claim's current state first, so a replay or a
 -- second replica changes nothing and publishes nothing.
 
-local PROTOCOL = 2
+local PROTOCOL = 3
 local P = ARGV[1]
 local MAX_ITER = tonumber(ARGV[3]) or 3
 local SEED = ARGV[4]
@@ -26,12 +27,15 @@ local TIME = redis.call('TIME')
 local NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
 local NOW_TEXT = string.format('%d', NOW)
 
--- The registry: names in bytewise order, each name's role, each role's first name.
-local AGENTS, ROLE_OF, AGENT_FOR_ROLE = {}, {}, {}
-for name, role in string.gmatch(ARGV[2], '([^\t\n]+)\t([^\n]+)') do
+-- The registry: names in bytewise order, each name's role, each role's first
+-- name, and each controller's worker limit and image id.
+local AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
+for name, role, rest in string.gmatch(ARGV[2], '([^\t\n]+)\t([^\t\n]+)([^\n]*)') do
   AGENTS[#AGENTS + 1] = name
   ROLE_OF[name] = role
   if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+  local max, image = string.match(rest, '^\t(%d+)\t(.*)$')
+  if max then WORKER_OF[name] = { max = tonumber(max), image = image } end
 end
 
 local function role_of(name) return ROLE_OF[name] or name end
