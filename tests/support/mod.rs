@@ -36,6 +36,7 @@ pub mod proxy;
 mod redis_server;
 pub mod tls_redis;
 pub mod verify;
+pub mod workers;
 
 pub use orchestrator::*;
 pub use producer::*;

@@ -1,8 +1,10 @@
 -- ended.lua: a claim's worker ended (workers-contract section 5), recorded
 -- once: the slot is released, the launch record says 'ended', and
 --  - exit 0: nothing else (the worker's artefact moves the claim on);
---  - exit N: one Failure artefact WorkerFailure from the role, and a claim
---    still waiting for the worker is terminated;
+--  - exit N while the claim still waits for the worker: one Failure
+--    artefact WorkerFailure from the role, and the claim is terminated (a
+--    worker stopped for its terminated claim, or exiting after its claim
+--    completed, writes nothing);
 --  - launch failed: the claim is terminated with the reason.
 -- Then the oldest queued claims of the role get the free slots.
 -- ARGV[5] claim id, ARGV[6] role, ARGV[7] 'exit' | 'launch_failed',
@@ -17,7 +19,7 @@ redis.call('SREM', slots_key(ROLE), CID)
 redis.call('SET', record_key(CID), 'ended', 'EX', 604800)
 local waiting = c and (c.status == 'pending_exclusive' or c.status == 'pending_assignment')
   and role_of(c.granted_exclusive_agent or '') == ROLE
-if KIND == 'exit' and CODE ~= '0' then
+if KIND == 'exit' and CODE ~= '0' and waiting then
   local id, logical = new_uuid(), new_uuid()
   local payload = 'Worker container exited with code ' .. CODE .. '\n\nLogs:\n' .. TEXT
   redis.call('HSET', artefact_key(id), 'id', id, 'logical_id', logical, 'version', '1',
