@@ -57,6 +57,7 @@ fn one_worker_completes_a_claim() {
     assert_eq!(work[0]["type"], "CodeCommit");
     assert_eq!(work[0]["source_artefacts"], format!("[\"{}\"]", goal.id));
     let name = format!("holt-{}-Coder-worker-{}", lab.stack.instance, &claim[..8]);
+    assert!(wait_until(PATIENCE, || lines_for(&orch, "worker_cleanup", &claim).len() == 1));
     for event in ["worker_launching", "worker_launched", "worker_completed", "worker_cleanup"] {
         let lines = lines_for(&orch, event, &claim);
         assert_eq!(lines.len(), 1, "{event}: {lines:?}");
@@ -112,6 +113,7 @@ fn exit_3_writes_one_failure_and_terminates_the_claim() {
         assert!(payload.contains(line), "{line:?} in {payload:?}");
     }
     assert!(!payload.contains('\u{1}'), "no frame headers: {payload:?}");
+    assert!(wait_until(PATIENCE, || lines_for(&orch, "worker_cleanup", &claim).len() == 1));
     let failed = lines_for(&orch, "worker_failed", &claim);
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["exit_code"], 3);
@@ -139,7 +141,7 @@ fn a_missing_image_terminates_the_claim_with_the_reason() {
     assert!(reason.contains("sett-no-such-image"), "{reason}");
     assert_eq!(fields["granted_agent_image_id"], "");
     assert!(lab.containers().is_empty(), "{:?}", lab.containers());
-    assert_eq!(lines_for(&orch, "worker_error", &claim).len(), 1);
+    assert!(wait_until(PATIENCE, || lines_for(&orch, "worker_error", &claim).len() == 1));
     assert_eq!(metric(&orch, "worker_launch_errors_total"), 1);
 }
 
@@ -166,6 +168,7 @@ fn limit_holds(test: &str, max: u32) {
     assert!(all_done, "not all complete");
     assert!(most as u32 <= max, "{most} workers ran at once (limit {max})");
     assert_eq!(lab.artefacts_by("Coder").len(), 10);
+    assert!(wait_until(PATIENCE, || orch.events("worker_cleanup").len() == 10));
     // Queued claims were launched in the order they joined the queue.
     let queued: Vec<String> = orch
         .events("grant_paused_for_queue")
@@ -260,6 +263,7 @@ fn a_worker_that_exits_while_no_orchestrator_runs_is_recorded_after_the_restart(
     let fields = lab.wait_status(&claim, "terminated");
     assert_eq!(fields["termination_reason"], "Worker failed with exit code 3");
     assert_eq!(lab.artefacts_by("Coder").len(), 1);
+    assert!(wait_until(PATIENCE, || lines_for(&second, "worker_cleanup", &claim).len() == 1));
     assert_eq!(lines_for(&second, "worker_failed", &claim).len(), 1);
     no_containers_left(&lab);
 }
@@ -279,6 +283,6 @@ fn a_traditional_reviewer_and_a_controller_coder_in_one_registry() {
     lab.wait_status(&claim, "complete");
     assert_eq!(lab.artefacts_by("Reviewer").len(), 1);
     assert_eq!(lab.artefacts_by("Coder").len(), 1);
-    assert_eq!(lines_for(&orch, "worker_completed", &claim).len(), 1);
+    assert!(wait_until(PATIENCE, || lines_for(&orch, "worker_completed", &claim).len() == 1));
     no_containers_left(&lab);
 }
