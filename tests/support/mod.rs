@@ -33,6 +33,7 @@ mod orchestrator;
 mod producer;
 pub mod promtool;
 pub mod proxy;
+pub mod socket_proxy;
 mod redis_server;
 pub mod tls_redis;
 pub mod verify;

@@ -108,6 +108,32 @@ impl WorkerLab {
             .collect()
     }
 
+    /// The names of the instance's containers Docker created since unix time
+    /// `since` (its `create` events, one per container ever made).
+    pub fn created_since(&self, since: u64) -> Vec<String> {
+        let filter = format!("label=holt.instance.name={}", self.stack.instance);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1;
+        let out = docker_cli(&[
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &now.to_string(),
+            "--filter",
+            &filter,
+            "--filter",
+            "event=create",
+            "--format",
+            "{{.Actor.Attributes.name}}",
+        ])
+        .unwrap();
+        out.lines().map(str::to_string).collect()
+    }
+
     /// How many of the instance's workers run now.
     pub fn running(&self) -> usize {
         self.containers().iter().filter(|(_, s)| s == "running").count()
