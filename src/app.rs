@@ -117,16 +117,15 @@ fn startup_line(config: &Config, http_addr: std::net::SocketAddr) -> Line {
         Some(_) => line.raw_json("controllers", &registry.controllers_json()),
         None => line,
     };
-    line
-        .num(
-            "max_review_iterations",
-            u64::from(registry.max_review_iterations),
-        )
-        .str("bid_timeout", &format_optional_duration(config.bid_timeout))
-        .str(
-            "phase_timeout",
-            &format_optional_duration(config.phase_timeout),
-        )
+    line.num(
+        "max_review_iterations",
+        u64::from(registry.max_review_iterations),
+    )
+    .str("bid_timeout", &format_optional_duration(config.bid_timeout))
+    .str(
+        "phase_timeout",
+        &format_optional_duration(config.phase_timeout),
+    )
 }
 
 /// A start-up failure: one JSON line on stdout, one plain line on stderr, exit 1.

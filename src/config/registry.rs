@@ -152,7 +152,10 @@ impl Registry {
             push_json_str(&mut json, &agent.role);
             json.push_str(",\"image\":");
             push_json_str(&mut json, &c.worker.image);
-            json.push_str(&format!(",\"max_concurrent\":{}}}", c.worker.max_concurrent));
+            json.push_str(&format!(
+                ",\"max_concurrent\":{}}}",
+                c.worker.max_concurrent
+            ));
         }
         json.push('}');
         json

@@ -190,7 +190,10 @@ pub async fn respond(shared: &Shared, head: &RequestHead) -> Response {
                     let mut body = String::from(
                         "{\"status\":\"unhealthy\",\"redis\":\"connected\",\"docker\":\"unreachable\",\"error\":",
                     );
-                    push_json_str(&mut body, crate::log::truncate(&error, crate::log::MAX_TEXT_BYTES));
+                    push_json_str(
+                        &mut body,
+                        crate::log::truncate(&error, crate::log::MAX_TEXT_BYTES),
+                    );
                     body.push('}');
                     return Response::json(503, body);
                 }

@@ -40,9 +40,21 @@ impl WorkerMetrics {
 
     pub fn render(&self, out: &mut String) {
         let counters: [(&str, &AtomicU64, &str); 5] = [
-            ("workers_launched_total", &self.launched, "Worker containers started."),
-            ("workers_completed_total", &self.completed, "Workers that exited 0."),
-            ("workers_failed_total", &self.failed, "Workers that exited with another code."),
+            (
+                "workers_launched_total",
+                &self.launched,
+                "Worker containers started.",
+            ),
+            (
+                "workers_completed_total",
+                &self.completed,
+                "Workers that exited 0.",
+            ),
+            (
+                "workers_failed_total",
+                &self.failed,
+                "Workers that exited with another code.",
+            ),
             (
                 "worker_launch_errors_total",
                 &self.launch_errors,
@@ -63,7 +75,10 @@ impl WorkerMetrics {
         let by_role = self.by_role.lock().unwrap_or_else(|p| p.into_inner());
         for (i, (name, help)) in [
             ("workers_running", "Workers holding a slot, by role."),
-            ("grant_queue_length", "Claims waiting for a worker slot, by role."),
+            (
+                "grant_queue_length",
+                "Claims waiting for a worker slot, by role.",
+            ),
         ]
         .into_iter()
         .enumerate()

@@ -62,10 +62,7 @@ pub fn effects(effects: &[Effect], m: &WorkerMetrics, out: &mut Lines) -> bool {
                     inc(&m.failed);
                     Line::warn("worker_failed").num("exit_code", *code as u64)
                 };
-                out.push(
-                    line.str("claim_id", claim.as_str())
-                        .str("role", role),
-                );
+                out.push(line.str("claim_id", claim.as_str()).str("role", role));
             }
             _ => {}
         }

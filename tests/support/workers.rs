@@ -13,6 +13,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use sett_sim::{SimAgent, Spec, Work};
+
 use super::docker::docker_cli;
 use super::e2e::Stack;
 use super::*;
@@ -72,7 +74,9 @@ impl WorkerLab {
         std::fs::copy(&bin, dir.path().join("worker")).unwrap();
         dir.file(
             "Dockerfile",
-            &format!("FROM scratch\nCOPY worker /worker\nLABEL {run_label}\nENTRYPOINT [\"/worker\"]\n"),
+            &format!(
+                "FROM scratch\nCOPY worker /worker\nLABEL {run_label}\nENTRYPOINT [\"/worker\"]\n"
+            ),
         );
         let image = format!("sett-test-worker:{instance}");
         docker_cli(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]).unwrap();
@@ -100,8 +104,15 @@ impl WorkerLab {
     /// The instance's worker containers, as `docker ps -a` lists them: name and state.
     pub fn containers(&self) -> Vec<(String, String)> {
         let filter = format!("label=holt.instance.name={}", self.stack.instance);
-        let out = docker_cli(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.State}}"])
-            .unwrap_or_default();
+        let out = docker_cli(&[
+            "ps",
+            "-a",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Names}} {{.State}}",
+        ])
+        .unwrap_or_default();
         out.lines()
             .filter_map(|l| l.split_once(' '))
             .map(|(n, s)| (n.to_string(), s.to_string()))
@@ -136,11 +147,18 @@ impl WorkerLab {
 
     /// How many of the instance's workers run now.
     pub fn running(&self) -> usize {
-        self.containers().iter().filter(|(_, s)| s == "running").count()
+        self.containers()
+            .iter()
+            .filter(|(_, s)| s == "running")
+            .count()
     }
 
     /// Waits until the claim's status is `status`; the claim hash.
-    pub fn wait_status(&mut self, claim: &str, status: &str) -> std::collections::BTreeMap<String, String> {
+    pub fn wait_status(
+        &mut self,
+        claim: &str,
+        status: &str,
+    ) -> std::collections::BTreeMap<String, String> {
         let mut last = Default::default();
         let ok = wait_until(PATIENCE * 2, || {
             last = self.stack.claim(claim);
@@ -164,7 +182,53 @@ impl WorkerLab {
 impl Drop for WorkerLab {
     fn drop(&mut self) {
         super::docker::remove_containers(&format!("holt.instance.name={}", self.stack.instance));
-        let _ = Command::new("docker").args(["network", "rm", &self.network]).output();
-        let _ = Command::new("docker").args(["rmi", "-f", &self.image]).output();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network])
+            .output();
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &self.image])
+            .output();
     }
+}
+
+/// A controller `Coder` whose worker's command is `words` (the test worker's
+/// instructions), at most `max` at once.
+pub fn controller(words: &str, max: u32) -> String {
+    format!(
+        "version: '1.0'\nagents:\n  Coder:\n    mode: controller\n    image: coder:latest\n    \
+         bidding_strategy: exclusive\n    worker:\n      image: '{{IMAGE}}'\n      command: [{words}]\n      \
+         max_concurrent: {max}\n"
+    )
+}
+
+/// The controller's bids: `exclusive` on what the user wrote (it never works itself).
+pub fn bidder(lab: &WorkerLab) -> SimAgent {
+    lab.stack.agent(Spec::new(
+        "Coder",
+        "exclusive",
+        Work::new("Standard", "Never", ""),
+    ))
+}
+
+pub fn no_containers_left(lab: &WorkerLab) {
+    assert!(
+        wait_until(PATIENCE, || lab.containers().is_empty()),
+        "left: {:?}",
+        lab.containers()
+    );
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The Docker socket the machine's engine answers on.
+pub fn docker_socket() -> String {
+    sett_orchestrator::docker::socket_from_docker_host(std::env::var("DOCKER_HOST").ok().as_deref())
+        .unwrap()
+        .display()
+        .to_string()
 }

@@ -65,13 +65,17 @@ fn main() {
         .unwrap_or_default();
     let status = fields.get("status").map_or("", String::as_str);
     if status != "pending_exclusive" && status != "pending_assignment" {
-        eprintln!("[Worker] claim {claim} is not in valid status for worker execution (status: {status})");
+        eprintln!(
+            "[Worker] claim {claim} is not in valid status for worker execution (status: {status})"
+        );
         std::process::exit(1);
     }
     std::thread::sleep(Duration::from_millis(num("sleep_ms")));
     let code = num("exit") as i32;
     if code == 0 {
-        let structural = opts.get("structural_type").map_or("Standard", String::as_str);
+        let structural = opts
+            .get("structural_type")
+            .map_or("Standard", String::as_str);
         let kind = opts.get("type").map_or("WorkerResult", String::as_str);
         let mut a = Artefact::new(structural, kind, &format!("done {claim}"), &role);
         a.sources = vec![fields.get("artefact_id").cloned().unwrap_or_default()];

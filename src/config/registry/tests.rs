@@ -213,15 +213,42 @@ fn controller_agents_need_a_worker() {
         "{e}"
     );
     let refusals = [
-        ("worker: {command: [x]}", "agent 'B' worker configuration missing image"),
-        ("worker: {image: '', command: [x]}", "agent 'B' worker configuration missing image"),
-        ("worker: {image: w}", "agent 'B' worker configuration missing command"),
-        ("worker: {image: w, command: []}", "agent 'B' worker configuration missing command"),
-        ("worker: {image: w, command: x}", "agent 'B': worker.command must be a list of strings"),
-        ("worker: {image: w, command: [x], max_concurrent: -1}", "agent 'B' worker.max_concurrent must be >= 1 (got -1)"),
-        ("worker: {image: w, command: [x], max_concurrent: 1.5}", "agent 'B' worker.max_concurrent must be an integer from 1 to 10000 (got 1.5)"),
-        ("worker: {image: w, command: [x], max_concurrent: two}", "agent 'B' worker.max_concurrent must be an integer"),
-        ("worker: {image: w, command: [x], workspace: {mode: rx}}", "agent 'B' worker: invalid workspace mode: rx (must be 'ro' or 'rw')"),
+        (
+            "worker: {command: [x]}",
+            "agent 'B' worker configuration missing image",
+        ),
+        (
+            "worker: {image: '', command: [x]}",
+            "agent 'B' worker configuration missing image",
+        ),
+        (
+            "worker: {image: w}",
+            "agent 'B' worker configuration missing command",
+        ),
+        (
+            "worker: {image: w, command: []}",
+            "agent 'B' worker configuration missing command",
+        ),
+        (
+            "worker: {image: w, command: x}",
+            "agent 'B': worker.command must be a list of strings",
+        ),
+        (
+            "worker: {image: w, command: [x], max_concurrent: -1}",
+            "agent 'B' worker.max_concurrent must be >= 1 (got -1)",
+        ),
+        (
+            "worker: {image: w, command: [x], max_concurrent: 1.5}",
+            "agent 'B' worker.max_concurrent must be an integer from 1 to 10000 (got 1.5)",
+        ),
+        (
+            "worker: {image: w, command: [x], max_concurrent: two}",
+            "agent 'B' worker.max_concurrent must be an integer",
+        ),
+        (
+            "worker: {image: w, command: [x], workspace: {mode: rx}}",
+            "agent 'B' worker: invalid workspace mode: rx (must be 'ro' or 'rw')",
+        ),
         ("worker: [w]", "agent 'B': worker must be a mapping"),
     ];
     for (worker, want) in refusals {
@@ -247,9 +274,16 @@ fn controller_agents_are_read() {
     assert_eq!(coder.bidding_strategy, "exclusive");
     assert_eq!(coder.bid_script, Some(vec!["/b.sh".to_string()]));
     let lazy = r.agents()[1].controller.clone().unwrap();
-    assert_eq!(lazy.worker.max_concurrent, 1, "0 reads as the default, as Holt does");
+    assert_eq!(
+        lazy.worker.max_concurrent, 1,
+        "0 reads as the default, as Holt does"
+    );
     assert_eq!(lazy.worker.workspace, None);
-    assert_eq!(r.agents()[2].controller, None, "a traditional agent's worker is ignored");
+    assert_eq!(
+        r.agents()[2].controller,
+        None,
+        "a traditional agent's worker is ignored"
+    );
     assert_eq!(
         r.controllers_json(),
         r#"{"Coder":{"role":"Coder","image":"coder:1","max_concurrent":3},"Lazy":{"role":"Builder","image":"b","max_concurrent":1}}"#

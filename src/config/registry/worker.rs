@@ -138,11 +138,7 @@ pub fn controller(
     let bidding_strategy = match bidding_strategy {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => {
-            return Err(format!(
-                "agent '{name}': bidding_strategy must be a string"
-            ))
-        }
+        Some(_) => return Err(format!("agent '{name}': bidding_strategy must be a string")),
     };
     let bid_script = strings(name, "bid_script", bid_script)?.filter(|s| !s.is_empty());
     Ok(Controller {
@@ -163,19 +159,13 @@ fn strings(name: &str, field: &str, value: Option<&Value>) -> Result<Option<Vec<
     let items = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Sequence(items)) => items,
-        Some(_) => {
-            return Err(format!(
-                "agent '{name}': {field} must be a list of strings"
-            ))
-        }
+        Some(_) => return Err(format!("agent '{name}': {field} must be a list of strings")),
     };
     items
         .iter()
         .map(|v| match v {
             Value::String(s) if !s.contains('\0') => Ok(s.clone()),
-            _ => Err(format!(
-                "agent '{name}': {field} must be a list of strings"
-            )),
+            _ => Err(format!("agent '{name}': {field} must be a list of strings")),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

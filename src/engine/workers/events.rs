@@ -27,7 +27,9 @@ pub async fn run(w: &Workers, stop: Shutdown) {
             Some(Ok(events)) => events,
             Some(Err(e)) => {
                 w.docker_failed("events", &e);
-                let _ = stop.unless_triggered(smol::Timer::after(REOPEN_AFTER)).await;
+                let _ = stop
+                    .unless_triggered(smol::Timer::after(REOPEN_AFTER))
+                    .await;
                 continue;
             }
         };
@@ -40,7 +42,9 @@ pub async fn run(w: &Workers, stop: Shutdown) {
                     w.docker_failed("events", &e);
                     // The pass finds what happened while the stream was down.
                     w.wake();
-                    let _ = stop.unless_triggered(smol::Timer::after(REOPEN_AFTER)).await;
+                    let _ = stop
+                        .unless_triggered(smol::Timer::after(REOPEN_AFTER))
+                        .await;
                     break;
                 }
             }

@@ -37,7 +37,11 @@ pub async fn run_call(
             }
             Some(Err(e)) => {
                 let end = e.ends_session();
-                lines.push(crate::engine::outcome::decision_error(shared, "workers", &e.to_string()));
+                lines.push(crate::engine::outcome::decision_error(
+                    shared,
+                    "workers",
+                    &e.to_string(),
+                ));
                 if end {
                     Err(format!("workers: {e}"))
                 } else {
@@ -47,7 +51,11 @@ pub async fn run_call(
             None => Ok(Vec::new()),
         },
         Err(e) => {
-            lines.push(crate::engine::outcome::decision_error(shared, "workers", &e.to_string()));
+            lines.push(crate::engine::outcome::decision_error(
+                shared,
+                "workers",
+                &e.to_string(),
+            ));
             if crate::redis_io::ends_session(&e) {
                 Err(format!("workers: {e}"))
             } else {
@@ -71,7 +79,9 @@ async fn launch_failed(
     let ending = Ending::LaunchFailed {
         reason: reason.to_string(),
     };
-    run_call(shared, conn, w.calls.ended(claim, role, &ending)).await.map(drop)
+    run_call(shared, conn, w.calls.ended(claim, role, &ending))
+        .await
+        .map(drop)
 }
 
 /// Creates and starts `claim`'s worker, if `launch.lua` lets this process.
@@ -96,7 +106,15 @@ pub async fn launch(
             return match w.docker.inspect(&name).await {
                 Ok(_) => Ok(()),
                 Err(DockerError::NotFound(_)) => {
-                    launch_failed(shared, w, conn, &claim_text, role, "worker container disappeared").await
+                    launch_failed(
+                        shared,
+                        w,
+                        conn,
+                        &claim_text,
+                        role,
+                        "worker container disappeared",
+                    )
+                    .await
                 }
                 Err(e) => {
                     w.docker_failed("inspect container", &e);

@@ -59,15 +59,23 @@ impl Workers {
     /// Waits for a wake-up or `period`.
     async fn woken(&self, period: Duration) {
         let rx = self.wake_rx.clone();
-        futures_lite::future::or(async { let _ = rx.recv().await; }, async {
-            smol::Timer::after(period).await;
-        })
+        futures_lite::future::or(
+            async {
+                let _ = rx.recv().await;
+            },
+            async {
+                smol::Timer::after(period).await;
+            },
+        )
         .await;
     }
 
     /// Why Docker is unusable now, or `None`.
     pub fn docker_down(&self) -> Option<String> {
-        self.docker_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.docker_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn docker_ok(&self) {
@@ -125,7 +133,13 @@ pub async fn startup(
     let host_workspace = std::env::var("HOST_WORKSPACE_PATH").unwrap_or_default();
     let names: Vec<(String, String, bool)> = registry
         .controllers()
-        .map(|(a, c)| (a.name.clone(), c.worker.image.clone(), c.worker.workspace.is_some()))
+        .map(|(a, c)| {
+            (
+                a.name.clone(),
+                c.worker.image.clone(),
+                c.worker.workspace.is_some(),
+            )
+        })
         .collect();
     for (name, image, workspace) in names {
         if workspace && host_workspace.is_empty() {

@@ -68,7 +68,11 @@ pub async fn run(ctx: SessionCtx) {
 }
 
 /// One pass; `Ok(true)` when queued claims got slots (run again at once).
-async fn pass(shared: &Shared, w: &Workers, conn: &mut MultiplexedConnection) -> Result<bool, String> {
+async fn pass(
+    shared: &Shared,
+    w: &Workers,
+    conn: &mut MultiplexedConnection,
+) -> Result<bool, String> {
     let instance = format!("{LABEL_INSTANCE}={}", w.settings.instance);
     let component = format!("{LABEL_COMPONENT}=worker");
     let containers = match w.docker.list(true, &[&instance, &component]).await {
@@ -83,7 +87,11 @@ async fn pass(shared: &Shared, w: &Workers, conn: &mut MultiplexedConnection) ->
     };
     let mut by_claim: BTreeMap<String, ContainerSummary> = BTreeMap::new();
     for c in containers {
-        if let Some(claim) = c.labels.get(LABEL_CLAIM).filter(|id| claim_uuid(id).is_some()) {
+        if let Some(claim) = c
+            .labels
+            .get(LABEL_CLAIM)
+            .filter(|id| claim_uuid(id).is_some())
+        {
             by_claim.insert(claim.clone(), c);
         }
     }
@@ -101,7 +109,9 @@ async fn pass(shared: &Shared, w: &Workers, conn: &mut MultiplexedConnection) ->
             .unwrap_or(0);
         w.metrics.set_role(role, slots.len() as u64, queued);
         for claim in &slots {
-            let Some(id) = claim_uuid(claim) else { continue };
+            let Some(id) = claim_uuid(claim) else {
+                continue;
+            };
             match by_claim.remove(claim) {
                 None => launch(shared, w, conn, agent, controller, &id).await?,
                 Some(c) => held(shared, w, conn, &c, claim, role).await?,
@@ -207,7 +217,11 @@ async fn claim_final(conn: &mut MultiplexedConnection, w: &Workers, claim: &str)
     }
 }
 
-async fn record_state(conn: &mut MultiplexedConnection, w: &Workers, claim: &str) -> Option<String> {
+async fn record_state(
+    conn: &mut MultiplexedConnection,
+    w: &Workers,
+    claim: &str,
+) -> Option<String> {
     redis::cmd("GET")
         .arg(w.calls.record_key(claim))
         .query_async(conn)
