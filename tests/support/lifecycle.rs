@@ -87,6 +87,11 @@ impl Lab {
         self.ctx = Context::new(&self.keys, &registry(agents, max_review_iterations));
     }
 
+    /// The context of a checked registry (controllers included).
+    pub fn use_registry(&mut self, registry: &Registry) {
+        self.ctx = Context::new(&self.keys, registry);
+    }
+
     /// Server time in ms.
     pub fn now_ms(&mut self) -> u64 {
         let (s, us): (u64, u64) = redis::cmd("TIME").query(&mut self.sync).unwrap();
