@@ -7,6 +7,7 @@
 mod support;
 
 use support::e2e::*;
+use support::fake_docker::{json, reply, Answer, FakeDocker};
 use support::lifecycle::Art;
 use support::workers::*;
 use support::*;
@@ -214,4 +215,83 @@ fn a_controller_registry_without_docker_is_refused_with_one_line() {
     );
     let failed = orch.wait_for_event("startup_failed");
     assert_eq!(failed["stage"], "docker");
+}
+
+/// A daemon that answers `/_ping` and the image inspect, then misbehaves as
+/// `rest` says: the claim is granted its slot and waits, nothing is
+/// terminated, the process serves, and every line stays bounded.
+fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
+    let fake = FakeDocker::start(move |seen| {
+        let path = seen.path();
+        if path == "/_ping" {
+            Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
+        } else if path.contains("/images/") {
+            Answer::Bytes(json("200 OK", r#"{"Id":"sha256:feed","RepoDigests":[]}"#))
+        } else {
+            rest(path)
+        }
+    });
+    let instance = format!("workers-{}", &uuid()[..8]);
+    let mut stack = Stack::new(
+        "holt",
+        &instance,
+        &controller("'x'", 1).replace("{IMAGE}", "w"),
+    );
+    let _coder = stack.agent(sett_sim::Spec::new(
+        "Coder",
+        "exclusive",
+        sett_sim::Work::new("Standard", "Never", ""),
+    ));
+    let host = format!("unix://{}", fake.socket.display());
+    let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    let slots = stack.key("orchestrator:workers:Coder");
+    let conn = &mut stack.conn;
+    assert!(wait_until(PATIENCE, || {
+        let held: Vec<String> = redis::cmd("SMEMBERS").arg(&slots).query(conn).unwrap();
+        held == [claim.clone()]
+    }));
+    assert!(
+        wait_until(PATIENCE, || metric(&orch, "docker_errors_total") >= 3),
+        "{test}"
+    );
+    assert!(orch.wait_status("/readyz", 503));
+    assert_eq!(orch.get("/livez").0, 200);
+    let fields = stack.claim(&claim);
+    assert_eq!(
+        fields["status"], "pending_exclusive",
+        "{test}: nothing terminated"
+    );
+    assert_eq!(fields["granted_agent_image_id"], "sha256:feed");
+    assert!(!orch.events("docker_unavailable").is_empty());
+    for line in orch.stdout() {
+        assert!(line.len() < 2048, "{test}: an unbounded line: {line}");
+    }
+}
+
+#[test]
+fn a_daemon_answering_garbage_terminates_nothing() {
+    misbehaving_daemon("garbage", |_| {
+        Answer::Bytes(b"HTTP/1.1 200 OK\r\n\x00\x01 garbage \xff\r\n\r\n{{{".to_vec())
+    });
+}
+
+#[test]
+fn a_daemon_closing_mid_body_terminates_nothing() {
+    misbehaving_daemon("mid-body", |path| {
+        if path.contains("/containers/json") {
+            Answer::Bytes(json("200 OK", "[]"))
+        } else {
+            let mut cut = json("200 OK", r#"{"Id":"0123456789abcdef","Warnings":[]}"#);
+            cut.truncate(cut.len() - 10);
+            Answer::Bytes(cut)
+        }
+    });
+}
+
+#[test]
+fn a_daemon_that_never_answers_terminates_nothing() {
+    misbehaving_daemon("silent", |_| Answer::Hang);
 }
