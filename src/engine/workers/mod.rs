@@ -113,7 +113,8 @@ pub async fn startup(
     if registry.controllers().next().is_none() {
         return Ok(None);
     }
-    let docker = Docker::from_env()?;
+    let socket = crate::docker::socket_from_docker_host(config.docker_host.as_deref())?;
+    let docker = Docker::new(socket, crate::docker::Timeouts::default());
     let socket = docker.socket().display().to_string();
     let deadline = Instant::now() + STARTUP_DOCKER_BUDGET;
     let ping = loop {
@@ -130,7 +131,7 @@ pub async fn startup(
             }
         }
     };
-    let host_workspace = std::env::var("HOST_WORKSPACE_PATH").unwrap_or_default();
+    let host_workspace = config.host_workspace.clone();
     let names: Vec<(String, String, bool)> = registry
         .controllers()
         .map(|(a, c)| {
@@ -159,10 +160,7 @@ pub async fn startup(
                 .emit(),
         }
     }
-    let redis_url = std::env::var("SETT_WORKER_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| config.redis_url().to_string());
+    let redis_url = config.worker_redis_url().to_string();
     let settings = Settings {
         instance: config.instance.clone(),
         run_id: crate::ids::new_v4().hyphenated().to_string(),
