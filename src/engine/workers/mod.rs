@@ -16,7 +16,7 @@ mod events;
 mod launch;
 mod reconcile;
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -48,12 +48,20 @@ pub struct Workers {
     wake_rx: Receiver<()>,
     /// Why the last Docker call failed, while it is still failing.
     docker_error: Mutex<Option<String>>,
+    /// Transient Docker errors since the last call that answered (back-off).
+    failures: AtomicU32,
 }
 
 impl Workers {
     /// Asks for a reconciliation pass now (requests coalesce).
     pub fn wake(&self) {
         let _ = self.wake_tx.try_send(());
+    }
+
+    /// How long the next pass may wait: `base`, doubled per transient Docker
+    /// error in a row up to 4 times `base` (back-off while Docker is away).
+    fn period(&self, base: Duration) -> Duration {
+        base * (1 << self.failures.load(Relaxed).min(2))
     }
 
     /// Waits for a wake-up or `period`.
@@ -79,6 +87,7 @@ impl Workers {
     }
 
     fn docker_ok(&self) {
+        self.failures.store(0, Relaxed);
         self.metrics.docker_up.store(1, Relaxed);
         let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
         if e.take().is_some() {
@@ -89,6 +98,7 @@ impl Workers {
     /// A transient Docker error: logged once while it lasts, retried later.
     fn docker_failed(&self, operation: &str, err: &DockerError) {
         inc(&self.metrics.docker_errors);
+        self.failures.fetch_add(1, Relaxed);
         self.metrics.docker_up.store(0, Relaxed);
         let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
         if e.is_none() {
@@ -184,5 +194,6 @@ pub async fn startup(
         wake_tx,
         wake_rx,
         docker_error: Mutex::new(None),
+        failures: AtomicU32::new(0),
     }))
 }

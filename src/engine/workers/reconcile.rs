@@ -26,7 +26,8 @@ use crate::engine::shared::Shared;
 use crate::log::Line;
 use crate::workers::spec::{claim_uuid, LABEL_CLAIM, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_ROLE};
 
-/// The longest a pass waits for a wake-up.
+/// The longest a pass waits for a wake-up (up to 4 times that while Docker
+/// keeps failing: a back-off; a wake-up still runs a pass at once).
 pub const PERIOD: Duration = Duration::from_secs(2);
 /// A worker stopped for its terminated claim gets this long to exit.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -60,7 +61,12 @@ pub async fn run(ctx: SessionCtx) {
                 break;
             }
         }
-        if ctx.stop.unless_triggered(w.woken(PERIOD)).await.is_none() {
+        if ctx
+            .stop
+            .unless_triggered(w.woken(w.period(PERIOD)))
+            .await
+            .is_none()
+        {
             break;
         }
     }
