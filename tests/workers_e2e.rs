@@ -275,3 +275,25 @@ fn a_traditional_reviewer_and_a_controller_coder_in_one_registry() {
         == 1));
     no_containers_left(&lab);
 }
+
+#[test]
+fn the_workspace_is_mounted_from_host_workspace_path() {
+    let yaml =
+        controller("'payload_file=/workspace/note.txt'", 1) + "      workspace: {mode: ro}\n";
+    let Some(mut lab) = WorkerLab::new("the_workspace_is_mounted", &yaml) else {
+        return;
+    };
+    let workspace = TempDir::new();
+    workspace.file("note.txt", "from the host");
+    let host = workspace.path().display().to_string();
+    let _coder = bidder(&lab);
+    let _orch = lab.orchestrator(&[("HOST_WORKSPACE_PATH", host.as_str())]);
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    lab.wait_status(&claim, "complete");
+    let work = lab.artefacts_by("Coder");
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0]["payload"], "from the host");
+    no_containers_left(&lab);
+}

@@ -10,7 +10,8 @@
 //! `sleep_ms=N` before writing, `exit=N` the exit code (no artefact when it
 //! is not 0), `type=T` the artefact's type, `structural_type=S` (`Failure`
 //! plays the pup's ToolExecutionFailure), `lines=N` lines printed to stdout
-//! and stderr first. Keys are `holt:{HOLT_INSTANCE_NAME}:`, or
+//! and stderr first, `payload_file=PATH` the artefact's payload read from
+//! that file (`-` when it cannot be read). Keys are `holt:{HOLT_INSTANCE_NAME}:`, or
 //! `sett:{SETT_INSTANCE_NAME}:` when that is set.
 //!
 //! Built static (musl) and put in a `FROM scratch` image by the tests.
@@ -77,7 +78,11 @@ fn main() {
             .get("structural_type")
             .map_or("Standard", String::as_str);
         let kind = opts.get("type").map_or("WorkerResult", String::as_str);
-        let mut a = Artefact::new(structural, kind, &format!("done {claim}"), &role);
+        let payload = match opts.get("payload_file") {
+            Some(path) => std::fs::read_to_string(path).unwrap_or_else(|_| "-".to_string()),
+            None => format!("done {claim}"),
+        };
+        let mut a = Artefact::new(structural, kind, &payload, &role);
         a.sources = vec![fields.get("artefact_id").cloned().unwrap_or_default()];
         let hash = a.hash(now_ms());
         let mut hset = redis::cmd("HSET");
