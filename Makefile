@@ -37,10 +37,13 @@ lint:
 # built first; so do the bench crate's. The aarch64 smoke test runs in
 # test-integration, after its cross-build.
 SHIPPED := $(CURDIR)/bin/sett-orchestrator
+# The worker tests' static test worker (sim/src/bin/sett-test-worker.rs), put in a FROM-scratch image.
+TEST_WORKER := $(CURDIR)/target/x86_64-unknown-linux-musl/release/sett-test-worker
 test-unit: deps
 	@scripts/build.sh x86_64
+	cargo build --release --locked -p sett-sim --bin sett-test-worker --target x86_64-unknown-linux-musl
 	@scripts/test-skips.sh reset
-	SETT_TEST_BIN=$(SHIPPED) SETT_ORCHESTRATOR_BIN=$(SHIPPED) \
+	SETT_TEST_BIN=$(SHIPPED) SETT_ORCHESTRATOR_BIN=$(SHIPPED) SETT_TEST_WORKER_BIN=$(TEST_WORKER) \
 	  cargo test --workspace --exclude sett-container-tests -- --skip the_aarch64_binary_runs_under_qemu
 
 ## Container tests: the FROM-scratch image next to a Redis container.

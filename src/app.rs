@@ -52,7 +52,15 @@ pub async fn run(config: Config) -> i32 {
         }
     };
     let http_addr = listener.local_addr().map_or(config.http_addr, |a| a);
-    let lifecycle = config.registry.clone().map(|registry| {
+    let mut registry = config.registry.clone();
+    let workers = match registry.as_mut() {
+        Some(r) => match engine::workers::startup(&config, &keys, r).await {
+            Ok(w) => w,
+            Err(e) => return fail_start("docker", &e),
+        },
+        None => None,
+    };
+    let lifecycle = registry.map(|registry| {
         let mut lc = Lifecycle::new(&keys, registry, config.bid_timeout, config.phase_timeout);
         lc.bid_overdue = config.bid_overdue;
         lc
@@ -61,6 +69,7 @@ pub async fn run(config: Config) -> i32 {
         config,
         keys,
         lifecycle,
+        workers,
         metrics: metrics::Metrics::default(),
         health: health::Health::default(),
         shutdown: stop,
@@ -104,18 +113,23 @@ fn startup_line(config: &Config, http_addr: std::net::SocketAddr) -> Line {
     let Some(registry) = &config.registry else {
         return line;
     };
-    line.str("registry", &config.registry_file.display())
-        .raw_json("agents", &registry.roles_json())
-        .num(
-            "max_review_iterations",
-            u64::from(registry.max_review_iterations),
-        )
-        .str("bid_timeout", &format_optional_duration(config.bid_timeout))
-        .str("bid_overdue", &format_optional_duration(config.bid_overdue))
-        .str(
-            "phase_timeout",
-            &format_optional_duration(config.phase_timeout),
-        )
+    let line = line
+        .str("registry", &config.registry_file.display())
+        .raw_json("agents", &registry.roles_json());
+    let line = match registry.controllers().next() {
+        Some(_) => line.raw_json("controllers", &registry.controllers_json()),
+        None => line,
+    };
+    line.num(
+        "max_review_iterations",
+        u64::from(registry.max_review_iterations),
+    )
+    .str("bid_timeout", &format_optional_duration(config.bid_timeout))
+    .str("bid_overdue", &format_optional_duration(config.bid_overdue))
+    .str(
+        "phase_timeout",
+        &format_optional_duration(config.phase_timeout),
+    )
 }
 
 /// A start-up failure: one JSON line on stdout, one plain line on stderr, exit 1.

@@ -14,7 +14,7 @@
 //! layer 9  process   app cli
 //! layer 8  process   http
 //! layer 7  engine    engine
-//! layer 6  deciders  phase1 lifecycle
+//! layer 6  deciders  phase1 lifecycle workers
 //! layer 5  io        redis_io docker
 //! layer 4  leaves    metrics health shutdown
 //! layer 3  leaves    blackboard
@@ -28,7 +28,8 @@
 //! - engine: sessions against Redis and their tasks (subscription, decision
 //!   pool, retries, catch-up, sweep, watchdog), reporting what was decided.
 //! - deciders: `phase1` (one claim per artefact), `lifecycle` (bids, grants,
-//!   phases, feedback); each decision is one Lua script next to its caller.
+//!   phases, feedback), `workers` (controllers' worker slots, queue, launch
+//!   records, endings); each decision is one Lua script next to its caller.
 //! - io: `redis_io` (session connections, the streaming subscriber, running
 //!   scripts and decoding their answers), `docker` (the Docker Engine API
 //!   over its unix socket, for worker containers).
@@ -62,5 +63,6 @@ pub mod metrics;
 pub mod phase1;
 pub mod redis_io;
 pub mod shutdown;
+pub mod workers;
 
 pub use config::VERSION;

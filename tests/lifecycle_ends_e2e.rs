@@ -11,12 +11,14 @@ use support::lifecycle::*;
 use support::promtool::promtool_check;
 use support::*;
 
-const CAUSES: [&str; 5] = [
+const CAUSES: [&str; 7] = [
     "review_rejected",
     "max_iterations",
     "missing_agent",
     "agent_failure",
     "phase_timeout",
+    "worker_failed",
+    "worker_launch",
 ];
 
 fn terminated_by(orch: &Orchestrator, cause: &str) -> u64 {

@@ -163,7 +163,7 @@ fn a_wrong_typed_late_key_writes_nothing() {
         assert_eq!(
             late(lab, &claim),
             vec![Effect::KeyConflict {
-                key: format!("orchestrator:late:{claim}"),
+                key: format!("{P}orchestrator:late:{claim}"),
                 key_type: "string".into()
             }]
         );

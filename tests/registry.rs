@@ -101,8 +101,7 @@ fn each_bad_registry_exits_1_with_one_line_naming_the_file_and_the_problem() {
                 "controller.yml",
                 "version: '1.0'\nagents:\n  Coder: {}\n  Builder:\n    image: b\n    mode: controller\n",
             );
-            let why = "agent 'Builder' has mode: controller, which is not supported \
-                       (this orchestrator does not launch worker containers)";
+            let why = "agent 'Builder' has mode: controller but no worker configuration";
             (p.clone(), named_error(&p, why))
         },
     ];

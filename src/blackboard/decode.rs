@@ -202,6 +202,29 @@ impl Row<'_> {
             },
             "not_active" => Effect::NotActive { claim: claim()? },
             "running" => Effect::Running { claim: claim()? },
+            "worker_granted" => Effect::WorkerGranted {
+                claim: claim()?,
+                role: self.text(2)?,
+                agent: self.text(3)?,
+                resumed: self.int(4)? == 1,
+            },
+            "worker_queued" => Effect::WorkerQueued {
+                claim: claim()?,
+                role: self.text(2)?,
+                queued: self.count(3)?,
+            },
+            "worker_launch" => Effect::WorkerLaunch { claim: claim()? },
+            "worker_launched" => Effect::WorkerLaunched {
+                claim: claim()?,
+                state: self.text(2)?,
+            },
+            "worker_gone" => Effect::WorkerGone { claim: claim()? },
+            "worker_ended" => Effect::WorkerEnded {
+                claim: claim()?,
+                role: self.text(2)?,
+                kind: self.text(3)?,
+                code: self.int(4)?,
+            },
             _ => return Err(UnexpectedReply),
         })
     }

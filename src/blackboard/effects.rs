@@ -51,15 +51,21 @@ pub enum Cause {
     MissingAgent,
     AgentFailure,
     PhaseTimeout,
+    /// A controller's worker exited with a code other than 0.
+    WorkerFailed,
+    /// A controller's worker could not be created or started.
+    WorkerLaunch,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 5] = [
+    pub const ALL: [Cause; 7] = [
         Cause::ReviewRejected,
         Cause::MaxIterations,
         Cause::MissingAgent,
         Cause::AgentFailure,
         Cause::PhaseTimeout,
+        Cause::WorkerFailed,
+        Cause::WorkerLaunch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +75,8 @@ impl Cause {
             Cause::MissingAgent => "missing_agent",
             Cause::AgentFailure => "agent_failure",
             Cause::PhaseTimeout => "phase_timeout",
+            Cause::WorkerFailed => "worker_failed",
+            Cause::WorkerLaunch => "worker_launch",
         }
     }
 
@@ -218,6 +226,41 @@ pub enum Effect {
     },
     NotActive {
         claim: ClaimId,
+    },
+    /// A controller's claim took a worker slot: its container is to be
+    /// launched (`resumed`: it waited in the grant queue).
+    WorkerGranted {
+        claim: ClaimId,
+        role: String,
+        agent: String,
+        resumed: bool,
+    },
+    /// The role is at `max_concurrent`: the claim waits in the grant queue
+    /// (which now holds `queued` claims).
+    WorkerQueued {
+        claim: ClaimId,
+        role: String,
+        queued: u64,
+    },
+    /// This process may create the claim's container now.
+    WorkerLaunch {
+        claim: ClaimId,
+    },
+    /// The claim's container was already created (`state`: created, ended).
+    WorkerLaunched {
+        claim: ClaimId,
+        state: String,
+    },
+    /// The claim holds no worker slot (its worker's end was recorded).
+    WorkerGone {
+        claim: ClaimId,
+    },
+    /// A worker's end was recorded: `kind` exit (with its code) or launch_failed.
+    WorkerEnded {
+        claim: ClaimId,
+        role: String,
+        kind: String,
+        code: i64,
     },
     Running {
         claim: ClaimId,

@@ -56,6 +56,9 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("SETT_CATCHUP_INTERVAL", "optional; a slow periodic catch-up scan, default 5m; 0 turns it off"),
     ("SETT_LOG_LEVEL", "optional; 'info' (default) or 'debug'"),
     ("SETT_BID_OVERDUE", "optional; lifecycle: warn (bids_overdue) when a claim has waited this long for bids, default 10m; 0 turns it off"),
+    ("DOCKER_HOST", "optional; controllers: the Docker socket, unix:///path (default unix:///var/run/docker.sock)"),
+    ("HOST_WORKSPACE_PATH", "optional; controllers: the workspace's absolute path on the Docker host, mounted in workers"),
+    ("SETT_WORKER_REDIS_URL", "optional; controllers: the REDIS_URL workers get (default: REDIS_URL)"),
 ];
 
 /// The checked configuration.
@@ -87,6 +90,12 @@ pub struct Config {
     /// Period of the slow catch-up scan; `None`: off.
     pub catchup_interval: Option<Duration>,
     pub log_level: LogLevel,
+    /// `DOCKER_HOST` as given (checked where the socket is opened).
+    pub docker_host: Option<String>,
+    /// `HOST_WORKSPACE_PATH`: absolute, or empty when unset.
+    pub host_workspace: String,
+    /// `SETT_WORKER_REDIS_URL`, else `REDIS_URL` (password included: only for workers' env).
+    worker_redis_url: String,
 }
 
 /// What is wrong with the environment (or the registry it points to).
@@ -192,7 +201,21 @@ impl Config {
             None => LogLevel::Info,
             Some(v) => parse_log_level(&v).map_err(|r| invalid("SETT_LOG_LEVEL", r))?,
         };
+        let host_workspace = lookup("HOST_WORKSPACE_PATH").unwrap_or_default();
+        if !host_workspace.is_empty() && !host_workspace.starts_with('/') {
+            return Err(invalid("HOST_WORKSPACE_PATH", "must be an absolute path"));
+        }
+        let worker_redis_url = match lookup("SETT_WORKER_REDIS_URL").filter(|v| !v.is_empty()) {
+            None => redis_url.clone(),
+            Some(v) => {
+                check_redis_url(&v).map_err(|r| invalid("SETT_WORKER_REDIS_URL", r))?;
+                v
+            }
+        };
         Ok(Config {
+            docker_host: lookup("DOCKER_HOST"),
+            host_workspace,
+            worker_redis_url,
             namespace,
             instance,
             redis_url,
@@ -253,6 +276,11 @@ impl Config {
     }
 
     /// The Redis URL with its password. Never log this; log [`Config::redis_display`].
+    /// The Redis URL workers are given (password included: their env only).
+    pub fn worker_redis_url(&self) -> &str {
+        &self.worker_redis_url
+    }
+
     pub fn redis_url(&self) -> &str {
         &self.redis_url
     }

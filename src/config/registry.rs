@@ -2,16 +2,20 @@
 //! the agents that bid on claims, by name, and the role each one plays.
 //!
 //! Bids and grants use names; artefacts carry roles. The file also belongs to
-//! the CLI and the agents, so only `version`, `agents` (name, `role`, `mode`)
-//! and `orchestrator.max_review_iterations` are read and every other key is
+//! the CLI and the agents, so only `version`, `agents` (name, `role`, `mode`,
+//! and a controller's `worker`, `bidding_strategy`, `bid_script`) and
+//! `orchestrator.max_review_iterations` are read and every other key is
 //! ignored. Anything that would make the lifecycle misbehave later (duplicate
-//! keys, odd names, controller agents nobody would start) is refused here, at
-//! start-up, with one line.
+//! keys, odd names, a controller without a usable `worker`) is refused here,
+//! at start-up, with one line.
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::log::push_json_str;
+
+mod worker;
+pub use worker::{Controller, Worker, WorkspaceMode, DEFAULT_MAX_CONCURRENT};
 
 /// `orchestrator.max_review_iterations` when absent.
 pub const DEFAULT_MAX_REVIEW_ITERATIONS: u32 = 3;
@@ -25,6 +29,8 @@ pub struct Agent {
     pub name: String,
     /// What its artefacts carry in `produced_by_role`.
     pub role: String,
+    /// `mode: controller`: it only bids; its grants start worker containers.
+    pub controller: Option<Controller>,
 }
 
 /// The checked registry.
@@ -98,6 +104,70 @@ impl Registry {
         &self.agents
     }
 
+    /// The registry as the lifecycle scripts read it (`lib.lua`): a count,
+    /// `n` or `n/c` (n agents, c of them controllers), and the arguments that
+    /// end every call: the n names sorted bytewise, their n roles, then each
+    /// controller's name, `max_concurrent` and worker image id. One argument
+    /// each: Redis hands them to Lua as strings, nothing to parse.
+    pub fn script_args(&self) -> (String, Vec<String>) {
+        let controllers: Vec<_> = self.controllers().collect();
+        let count = match controllers.len() {
+            0 => self.agents.len().to_string(),
+            c => format!("{}/{c}", self.agents.len()),
+        };
+        let mut tail = Vec::with_capacity(2 * self.agents.len() + 3 * controllers.len());
+        tail.extend(self.agents.iter().map(|a| a.name.clone()));
+        tail.extend(self.agents.iter().map(|a| a.role.clone()));
+        for (a, c) in controllers {
+            tail.extend([
+                a.name.clone(),
+                c.worker.max_concurrent.to_string(),
+                c.image_id.clone(),
+            ]);
+        }
+        (count, tail)
+    }
+
+    /// Records the worker image id Docker gave for controller `name`.
+    pub fn set_image_id(&mut self, name: &str, image_id: &str) {
+        if let Some(c) = self
+            .agents
+            .iter_mut()
+            .find(|a| a.name == name)
+            .and_then(|a| a.controller.as_mut())
+        {
+            c.image_id = image_id.to_string();
+        }
+    }
+
+    /// The controller agents, in name order.
+    pub fn controllers(&self) -> impl Iterator<Item = (&Agent, &Controller)> {
+        self.agents
+            .iter()
+            .filter_map(|a| a.controller.as_ref().map(|c| (a, c)))
+    }
+
+    /// `{"name":{"role":"…","image":"…","max_concurrent":N},…}`, for the start-up line.
+    pub fn controllers_json(&self) -> String {
+        let mut json = String::from("{");
+        for (i, (agent, c)) in self.controllers().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            push_json_str(&mut json, &agent.name);
+            json.push_str(":{\"role\":");
+            push_json_str(&mut json, &agent.role);
+            json.push_str(",\"image\":");
+            push_json_str(&mut json, &c.worker.image);
+            json.push_str(&format!(
+                ",\"max_concurrent\":{}}}",
+                c.worker.max_concurrent
+            ));
+        }
+        json.push('}');
+        json
+    }
+
     /// `{"name":"role",…}` in name order, for the start-up log line.
     pub fn roles_json(&self) -> String {
         let mut json = String::from("{");
@@ -124,21 +194,21 @@ fn check_agent(name: String, settings: AgentSettings) -> Result<Agent, String> {
             printable(&name, MAX_NAME_BYTES)
         ));
     }
-    match settings.mode.as_deref() {
-        None | Some("") => {}
-        Some("controller") => {
-            return Err(format!(
-                "agent '{name}' has mode: controller, which is not supported \
-                 (this orchestrator does not launch worker containers)"
-            ))
-        }
+    let controller = match settings.mode.as_deref() {
+        None | Some("") => None,
+        Some("controller") => Some(worker::controller(
+            &name,
+            settings.worker.as_ref(),
+            settings.bidding_strategy.as_ref(),
+            settings.bid_script.as_ref(),
+        )?),
         Some(other) => {
             return Err(format!(
                 "agent '{name}': mode must be empty or controller (got '{}')",
                 printable(other, 40)
             ))
         }
-    }
+    };
     let role = match settings.role {
         None => name.clone(),
         Some(role) => {
@@ -153,7 +223,11 @@ fn check_agent(name: String, settings: AgentSettings) -> Result<Agent, String> {
             role
         }
     };
-    Ok(Agent { name, role })
+    Ok(Agent {
+        name,
+        role,
+        controller,
+    })
 }
 
 /// `s` for a one-line message: control characters escaped (`\n`, `\u{1b}`),
@@ -194,6 +268,10 @@ struct AgentSettings {
     #[serde(default, deserialize_with = "present")]
     role: Option<Option<String>>,
     mode: Option<String>,
+    /// Read only for a controller (a traditional agent's is ignored, as Holt does).
+    worker: Option<serde_norway::Value>,
+    bidding_strategy: Option<serde_norway::Value>,
+    bid_script: Option<serde_norway::Value>,
 }
 
 #[derive(Deserialize)]

@@ -30,6 +30,7 @@ mod shared;
 mod subscription;
 mod sweep;
 mod watchdog;
+pub mod workers;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -71,6 +72,13 @@ pub fn clients(config: &Config, keys: &Keys) -> Result<Clients, String> {
             },
         ));
         scripts.extend(lifecycle::scripts::scripts());
+        if config
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.controllers().next().is_some())
+        {
+            scripts.extend(crate::workers::scripts::scripts());
+        }
     }
     Clients::new(config, channels, scripts)
 }

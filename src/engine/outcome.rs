@@ -167,15 +167,7 @@ pub fn report_decisions(
             for (one, since) in all.into_iter().zip(since) {
                 match one {
                     Ok(effects) => {
-                        for effect in &effects {
-                            if let Effect::KeyConflict { key, key_type } = effect {
-                                inc(&shared.metrics.key_conflicts);
-                                lines.push(
-                                    key_conflict_line(key, key_type).str("operation", operation),
-                                );
-                            }
-                        }
-                        report::effects(&effects, &lc.metrics, since, &mut lines)
+                        report_effects(shared, lc, operation, &effects, since, &mut lines)
                     }
                     Err(e) => {
                         lines.push(decision_error(shared, operation, &e.to_string()));
@@ -197,6 +189,30 @@ pub fn report_decisions(
     }
     lines.emit();
     report
+}
+
+/// Logs and counts a decision's lifecycle and worker effects; a worker slot
+/// granted wakes the worker reconciliation (its container is to be launched).
+pub fn report_effects(
+    shared: &Shared,
+    lc: &Lifecycle,
+    operation: &str,
+    effects: &[Effect],
+    since: Option<Duration>,
+    lines: &mut Lines,
+) {
+    for effect in effects {
+        if let Effect::KeyConflict { key, key_type } = effect {
+            inc(&shared.metrics.key_conflicts);
+            lines.push(key_conflict_line(key, key_type).str("operation", operation));
+        }
+    }
+    report::effects(effects, &lc.metrics, since, lines);
+    if let Some(w) = &shared.workers {
+        if crate::workers::report::effects(effects, &w.metrics, lines) {
+            w.wake();
+        }
+    }
 }
 
 /// A decision found a key it would write holding another type, and wrote
@@ -250,7 +266,7 @@ impl Out<'_> {
             }
         }
         if let Some(lc) = &self.shared.lifecycle {
-            report::effects(&rest, &lc.metrics, None, &mut self.lines);
+            report_effects(self.shared, lc, "artefact", &rest, None, &mut self.lines);
         }
         match outcome {
             Some(outcome) => self.outcome(job, outcome, source, hold),

@@ -67,6 +67,9 @@ pub(super) async fn run_session(
     if shared.lifecycle.is_some() {
         tasks.push(smol::spawn(sweep::run(ctx.clone())));
     }
+    if shared.workers.is_some() {
+        tasks.push(smol::spawn(super::workers::run_reconcile(ctx.clone())));
+    }
     let interval = catch_up.as_ref().map(CatchUp::interval);
     let catch_up = catch_up.map(|state| {
         ctx.request_catch_up();

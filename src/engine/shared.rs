@@ -15,6 +15,8 @@ pub struct Shared {
     /// Present in lifecycle mode (an agent registry was found).
     pub lifecycle: Option<Lifecycle>,
     pub metrics: Metrics,
+    /// Present when the registry has controller agents (Docker answered at start-up).
+    pub workers: Option<super::workers::Workers>,
     pub health: Health,
     pub shutdown: Shutdown,
 }
@@ -26,6 +28,9 @@ impl Shared {
         let mut out = self.metrics.render();
         if let Some(lc) = &self.lifecycle {
             lc.metrics.render(&mut out);
+        }
+        if let Some(w) = &self.workers {
+            w.metrics.render(&mut out);
         }
         out
     }

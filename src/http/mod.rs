@@ -185,6 +185,19 @@ pub async fn respond(shared: &Shared, head: &RequestHead) -> Response {
                     "shutting down",
                 );
             }
+            if path == "/readyz" {
+                if let Some(error) = shared.workers.as_ref().and_then(|w| w.docker_down()) {
+                    let mut body = String::from(
+                        "{\"status\":\"unhealthy\",\"redis\":\"connected\",\"docker\":\"unreachable\",\"error\":",
+                    );
+                    push_json_str(
+                        &mut body,
+                        crate::log::truncate(&error, crate::log::MAX_TEXT_BYTES),
+                    );
+                    body.push('}');
+                    return Response::json(503, body);
+                }
+            }
             match shared.health.check().await {
                 Ok(()) => Response::json(
                     200,

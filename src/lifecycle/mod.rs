@@ -44,6 +44,11 @@
 //!   any phase or feedback claim:
 //!     a Failure artefact from a granted role ──► terminated
 //!     SETT_PHASE_TIMEOUT passed ──► terminated
+//!
+//!   a controller agent's exclusive grant or feedback claim (`workers`):
+//!     a worker slot free ─► the claim's worker container starts
+//!     else ─► queued (grant_queue) until a worker of the role ends
+//!     its worker exits N, or cannot launch ─► terminated
 //! ```
 //!
 //! Every arrow is one Lua script (`lua/`) that checks the claim's current

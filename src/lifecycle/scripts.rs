@@ -18,9 +18,10 @@ use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Script};
 
 /// The shared parts, in the order each decision script starts with them.
-pub const SHARED: [&str; 5] = [
+pub const SHARED: [&str; 6] = [
     lua!("lifecycle/lua/lib.lua"),
     lua!("lifecycle/lua/claims.lua"),
+    lua!("workers/lua/grant.lua"),
     lua!("lifecycle/lua/grants.lua"),
     lua!("lifecycle/lua/feedback.lua"),
     lua!("lifecycle/lua/phases.lua"),
@@ -29,7 +30,7 @@ pub const SHARED: [&str; 5] = [
 /// One decision: the shared parts, then its entry file. Assembled once at
 /// start-up rather than at build time, so the binary holds each part once,
 /// not once per decision.
-fn decision(name: &'static str, entry: &str) -> Script {
+pub fn decision(name: &'static str, entry: &str) -> Script {
     decision_using(name, SHARED.len(), entry)
 }
 
@@ -45,9 +46,9 @@ fn decision_using(name: &'static str, parts: usize, entry: &str) -> Script {
 
 pub static ARTEFACT: LazyLock<Script> =
     LazyLock::new(|| decision("artefact", lua!("lifecycle/lua/artefact.lua")));
-/// lib, claims, grants.
+/// lib, claims, workers' grant, grants.
 pub static BIDS: LazyLock<Script> =
-    LazyLock::new(|| decision_using("bids", 3, lua!("lifecycle/lua/bids.lua")));
+    LazyLock::new(|| decision_using("bids", 4, lua!("lifecycle/lua/bids.lua")));
 /// lib, claims.
 pub static TIMEOUT: LazyLock<Script> =
     LazyLock::new(|| decision_using("timeout", 2, lua!("lifecycle/lua/timeout.lua")));
@@ -72,22 +73,21 @@ pub fn scripts() -> Vec<&'static Script> {
 #[derive(Clone, Debug)]
 pub struct Context {
     prefix: String,
-    /// The number of agents, as text (ARGV[2]).
+    /// The registry's size, as text (ARGV[2]: `n` or `n/c`, see `Registry::script_args`).
     agents: String,
-    /// The registry as the last arguments: the names (bytewise), then their roles.
+    /// The registry as the last arguments: the names (bytewise), their roles,
+    /// then each controller's name, limit and image id.
     registry: Vec<String>,
     max_review_iterations: String,
 }
 
 impl Context {
     pub fn new(keys: &Keys, registry: &Registry) -> Context {
-        let agents = registry.agents();
-        let names = agents.iter().map(|a| a.name.clone());
-        let roles = agents.iter().map(|a| a.role.clone());
+        let (agents, tail) = registry.script_args();
         Context {
             prefix: keys.prefix().to_string(),
-            agents: agents.len().to_string(),
-            registry: names.chain(roles).collect(),
+            agents,
+            registry: tail,
             max_review_iterations: registry.max_review_iterations.to_string(),
         }
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub mod lifecycle;
+pub mod workers;
 
 pub const PREFIX: &str = "sett_orchestrator_";
 /// Upper bounds (seconds) of the claim-duration histogram buckets.

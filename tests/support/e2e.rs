@@ -28,7 +28,11 @@ pub struct Stack {
 impl Stack {
     /// A fresh Redis and a registry file with `yaml`.
     pub fn new(namespace: &'static str, instance: &str, yaml: &str) -> Stack {
-        let redis = RedisServer::start();
+        Stack::on(namespace, instance, yaml, RedisServer::start())
+    }
+
+    /// As [`Stack::new`], on `redis`.
+    pub fn on(namespace: &'static str, instance: &str, yaml: &str, redis: RedisServer) -> Stack {
         let dir = TempDir::new();
         let registry = dir.file(&format!("{namespace}.yml"), yaml);
         Stack {

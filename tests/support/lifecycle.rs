@@ -52,6 +52,7 @@ pub fn registry(agents: &[(&str, &str)], max_review_iterations: u32) -> Registry
         .map(|(name, role)| Agent {
             name: name.to_string(),
             role: role.to_string(),
+            controller: None,
         })
         .collect();
     Registry::from_agents(agents, max_review_iterations)
@@ -84,6 +85,11 @@ impl Lab {
     /// The context of another registry (the same Redis).
     pub fn set_registry(&mut self, agents: &[(&str, &str)], max_review_iterations: u32) {
         self.ctx = Context::new(&self.keys, &registry(agents, max_review_iterations));
+    }
+
+    /// The context of a checked registry (controllers included).
+    pub fn use_registry(&mut self, registry: &Registry) {
+        self.ctx = Context::new(&self.keys, registry);
     }
 
     /// Server time in ms.

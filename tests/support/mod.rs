@@ -34,8 +34,10 @@ mod producer;
 pub mod promtool;
 pub mod proxy;
 mod redis_server;
+pub mod socket_proxy;
 pub mod tls_redis;
 pub mod verify;
+pub mod workers;
 
 pub use orchestrator::*;
 pub use producer::*;

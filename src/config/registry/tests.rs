@@ -198,12 +198,11 @@ fn roles_present_must_be_sane() {
 }
 
 #[test]
-fn controller_agents_are_refused() {
+fn controller_agents_need_a_worker() {
     let e = with_agents("  Coder: {}\n  Builder:\n    mode: controller\n").unwrap_err();
     assert_eq!(
         e,
-        "agent 'Builder' has mode: controller, which is not supported \
-         (this orchestrator does not launch worker containers)"
+        "agent 'Builder' has mode: controller but no worker configuration"
     );
     for ok in ["mode: ''", "mode:", "mode: ~"] {
         assert!(with_agents(&format!("  A:\n    {ok}\n")).is_ok(), "{ok}");
@@ -212,6 +211,82 @@ fn controller_agents_are_refused() {
     assert!(
         e.contains("mode must be empty or controller (got 'Controller')"),
         "{e}"
+    );
+    let refusals = [
+        (
+            "worker: {command: [x]}",
+            "agent 'B' worker configuration missing image",
+        ),
+        (
+            "worker: {image: '', command: [x]}",
+            "agent 'B' worker configuration missing image",
+        ),
+        (
+            "worker: {image: w}",
+            "agent 'B' worker configuration missing command",
+        ),
+        (
+            "worker: {image: w, command: []}",
+            "agent 'B' worker configuration missing command",
+        ),
+        (
+            "worker: {image: w, command: x}",
+            "agent 'B': worker.command must be a list of strings",
+        ),
+        (
+            "worker: {image: w, command: [x], max_concurrent: -1}",
+            "agent 'B' worker.max_concurrent must be >= 1 (got -1)",
+        ),
+        (
+            "worker: {image: w, command: [x], max_concurrent: 1.5}",
+            "agent 'B' worker.max_concurrent must be an integer from 1 to 10000 (got 1.5)",
+        ),
+        (
+            "worker: {image: w, command: [x], max_concurrent: two}",
+            "agent 'B' worker.max_concurrent must be an integer",
+        ),
+        (
+            "worker: {image: w, command: [x], workspace: {mode: rx}}",
+            "agent 'B' worker: invalid workspace mode: rx (must be 'ro' or 'rw')",
+        ),
+        ("worker: [w]", "agent 'B': worker must be a mapping"),
+    ];
+    for (worker, want) in refusals {
+        let e = with_agents(&format!("  B:\n    mode: controller\n    {worker}\n")).unwrap_err();
+        assert_eq!(e, want, "{worker}");
+    }
+}
+
+#[test]
+fn controller_agents_are_read() {
+    let r = with_agents(
+        "  Coder:\n    mode: controller\n    bidding_strategy: exclusive\n    bid_script: [/b.sh]\n    \
+         worker: {image: 'coder:1', command: [/app/run.sh, '--x'], max_concurrent: 3, workspace: {mode: ro}}\n  \
+         Lazy:\n    role: Builder\n    mode: controller\n    worker: {image: b, command: [r], max_concurrent: 0}\n  \
+         Plain: {worker: {junk: 1}}\n",
+    )
+    .unwrap();
+    let coder = r.agents()[0].controller.clone().unwrap();
+    assert_eq!(coder.worker.image, "coder:1");
+    assert_eq!(coder.worker.command, ["/app/run.sh", "--x"]);
+    assert_eq!(coder.worker.max_concurrent, 3);
+    assert_eq!(coder.worker.workspace, Some(WorkspaceMode::ReadOnly));
+    assert_eq!(coder.bidding_strategy, "exclusive");
+    assert_eq!(coder.bid_script, Some(vec!["/b.sh".to_string()]));
+    let lazy = r.agents()[1].controller.clone().unwrap();
+    assert_eq!(
+        lazy.worker.max_concurrent, 1,
+        "0 reads as the default, as Holt does"
+    );
+    assert_eq!(lazy.worker.workspace, None);
+    assert_eq!(
+        r.agents()[2].controller,
+        None,
+        "a traditional agent's worker is ignored"
+    );
+    assert_eq!(
+        r.controllers_json(),
+        r#"{"Coder":{"role":"Coder","image":"coder:1","max_concurrent":3},"Lazy":{"role":"Builder","image":"b","max_concurrent":1}}"#
     );
 }
 

@@ -33,6 +33,8 @@ local function create_feedback_claim(c, target, agent, role, review_ids, version
     .. ',"iteration":' .. string.format('%d', version) .. ',"original_claim_id":' .. enc_str(c.key_id)
     .. ',"target_agent_role":' .. enc_str(role) .. '}')
   effect('feedback_claim', c.key_id, id, agent, version)
+  -- A controller's rework is done by a worker (workers/lua/grant.lua).
+  if WORKER_OF[agent] then grant_worker(load_claim(id), agent, 'pending_assignment', nil) end
 end
 
 -- The target's version: decimal digits, as producers write it; anything else

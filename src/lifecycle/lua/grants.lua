@@ -53,6 +53,12 @@ local function grant(c, phase, all_bids)
   local names = bidders(all_bids, BID_FOR[phase])
   if phase == 'exclusive' then names = { names[1] } end
   local ps = { current = phase, granted_agents = names, received = {}, all_bids = all_bids, start_time_ms = NOW }
+  if phase == 'exclusive' and WORKER_OF[names[1]] then
+    -- A controller's grant starts a worker (workers/lua/grant.lua).
+    redis.call('ZADD', ACTIVE, NOW, c.key_id)
+    grant_worker(c, names[1], 'pending_exclusive', ps)
+    return effect('granted', c.key_id, phase, names)
+  end
   local granted_field, granted_value
   if phase == 'review' then
     granted_field, granted_value = 'granted_review_agents', enc_list(names)

@@ -8,11 +8,12 @@
 --
 -- ARGV common to every lifecycle script:
 --   ARGV[1] key prefix, e.g. 'sett:prod:'
---   ARGV[2] n, the number of registered agents
+--   ARGV[2] the registry's size: n, or n/c with c controllers among the n
 --   ARGV[3] orchestrator.max_review_iterations (0 = unlimited)
 --   ARGV[4] a fresh random (v4) UUID: the first id this script mints
 -- The script's own arguments start at ARGV[5]. The registry comes last: the
--- final 2n arguments, the n names sorted bytewise, then their n roles (one
+-- n names sorted bytewise, their n roles, then for each controller its name,
+-- max_concurrent and worker image id (one
 -- argument each: Redis hands them over as Lua strings, nothing to parse;
 -- docs/performance.md measured a 'name<TAB>role' text parsed with gmatch at
 -- a fifth of a small script's cost).
@@ -30,17 +31,24 @@ local TIME = redis.call('TIME')
 local NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
 local NOW_TEXT = string.format('%d', NOW)
 
--- The registry: names in bytewise order, each name's role, each role's first name.
-local AGENTS, ROLE_OF, AGENT_FOR_ROLE = {}, {}, {}
+-- The registry: names in bytewise order, each name's role, each role's first
+-- name, and each controller's worker limit and image id.
+local AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
 do
-  local n = tonumber(ARGV[2]) or 0
-  local names = #ARGV - 2 * n
+  local n, c = string.match(ARGV[2], '^(%d+)/?(%d*)$')
+  n, c = tonumber(n) or 0, tonumber(c) or 0
+  local names = #ARGV - 2 * n - 3 * c
   local roles = names + n
   for i = 1, n do
     local name, role = ARGV[names + i], ARGV[roles + i]
     AGENTS[i] = name
     ROLE_OF[name] = role
     if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+  end
+  local controllers = roles + n
+  for i = 0, c - 1 do
+    local at = controllers + 3 * i
+    WORKER_OF[ARGV[at + 1]] = { max = tonumber(ARGV[at + 2]), image = ARGV[at + 3] }
   end
 end
 

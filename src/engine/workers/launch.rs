@@ -1,0 +1,249 @@
+//! Launching one claim's worker, and recording one worker's end. Each step
+//! that changes Redis is a worker decision script; Docker's answers decide
+//! which: created (`created.lua`), could not be (`ended.lua` with the
+//! reason), or try again on the next pass (a transient error).
+
+use redis::aio::MultiplexedConnection;
+use uuid::Uuid;
+
+use super::Workers;
+use crate::blackboard::effects::Effect;
+use crate::config::registry::{Agent, Controller};
+use crate::docker::{ContainerInfo, DockerError, LogOptions};
+use crate::engine::outcome::report_effects;
+use crate::engine::shared::Shared;
+use crate::log::{Line, Lines};
+use crate::metrics::inc;
+use crate::redis_io::scripts::{decide, Call};
+use crate::workers::scripts::Ending;
+use crate::workers::spec::worker_spec;
+
+/// Runs one worker decision and reports it; its effects, or `Err` when the
+/// session must end (the error is logged).
+pub async fn run_call(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    call: Call<'static>,
+) -> Result<Vec<Effect>, String> {
+    let Some(lc) = &shared.lifecycle else {
+        return Ok(Vec::new());
+    };
+    let mut lines = Lines::default();
+    let result = match decide(conn, &[call]).await {
+        Ok(mut all) => match all.pop() {
+            Some(Ok(effects)) => {
+                report_effects(shared, lc, "worker", &effects, None, &mut lines);
+                Ok(effects)
+            }
+            Some(Err(e)) => {
+                let end = e.ends_session();
+                lines.push(crate::engine::outcome::decision_error(
+                    shared,
+                    "workers",
+                    &e.to_string(),
+                ));
+                if end {
+                    Err(format!("workers: {e}"))
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            None => Ok(Vec::new()),
+        },
+        Err(e) => {
+            lines.push(crate::engine::outcome::decision_error(
+                shared,
+                "workers",
+                &e.to_string(),
+            ));
+            if crate::redis_io::ends_session(&e) {
+                Err(format!("workers: {e}"))
+            } else {
+                Ok(Vec::new())
+            }
+        }
+    };
+    lines.emit();
+    result
+}
+
+/// Records a launch that cannot succeed: the claim is terminated with `reason`.
+async fn launch_failed(
+    shared: &Shared,
+    w: &Workers,
+    conn: &mut MultiplexedConnection,
+    claim: &str,
+    role: &str,
+    reason: &str,
+) -> Result<(), String> {
+    let ending = Ending::LaunchFailed {
+        reason: reason.to_string(),
+    };
+    run_call(shared, conn, w.calls.ended(claim, role, &ending))
+        .await
+        .map(drop)
+}
+
+/// Creates and starts `claim`'s worker, if `launch.lua` lets this process.
+pub async fn launch(
+    shared: &Shared,
+    w: &Workers,
+    conn: &mut MultiplexedConnection,
+    agent: &Agent,
+    controller: &Controller,
+    claim: &Uuid,
+) -> Result<(), String> {
+    let claim_text = claim.hyphenated().to_string();
+    let role = agent.role.as_str();
+    let effects = run_call(shared, conn, w.calls.launch(&claim_text, role)).await?;
+    let spec = worker_spec(&w.settings, agent, controller, claim);
+    let name = spec.name().to_string();
+    match effects.first() {
+        Some(Effect::WorkerLaunch { .. }) => {}
+        Some(Effect::WorkerLaunched { state, .. }) if state == "created" => {
+            // Created, yet not listed: gone (removed by hand), or made by
+            // another replica since our list. Docker tells which.
+            return match w.docker.inspect(&name).await {
+                Ok(_) => Ok(()),
+                Err(DockerError::NotFound(_)) => {
+                    launch_failed(
+                        shared,
+                        w,
+                        conn,
+                        &claim_text,
+                        role,
+                        "worker container disappeared",
+                    )
+                    .await
+                }
+                Err(e) => {
+                    w.docker_failed("inspect container", &e);
+                    Ok(())
+                }
+            };
+        }
+        _ => return Ok(()),
+    }
+    Line::info("worker_launching")
+        .str("claim_id", &claim_text)
+        .str("role", role)
+        .str("container_name", &name)
+        .str("image", spec.image())
+        .emit();
+    let id = match w.docker.create(&spec).await {
+        Ok(created) => created.id,
+        // Made before (an earlier try whose answer was lost, or another replica).
+        Err(DockerError::Conflict(_)) => {
+            run_call(shared, conn, w.calls.created(&claim_text, role)).await?;
+            return Ok(());
+        }
+        Err(e) if e.is_transient() => {
+            w.docker_failed("create container", &e);
+            return Ok(());
+        }
+        Err(e) => {
+            w.docker_ok();
+            return launch_failed(shared, w, conn, &claim_text, role, e.message()).await;
+        }
+    };
+    w.docker_ok();
+    run_call(shared, conn, w.calls.created(&claim_text, role)).await?;
+    start(shared, w, conn, &id, &name, &claim_text, role).await
+}
+
+/// Starts a created worker; a start Docker refuses for good (say the command
+/// does not exist in the image) is a launch failure and the container goes.
+pub async fn start(
+    shared: &Shared,
+    w: &Workers,
+    conn: &mut MultiplexedConnection,
+    id: &str,
+    name: &str,
+    claim: &str,
+    role: &str,
+) -> Result<(), String> {
+    match w.docker.start(id).await {
+        Ok(()) => {
+            w.docker_ok();
+            inc(&w.metrics.launched);
+            Line::info("worker_launched")
+                .str("claim_id", claim)
+                .str("role", role)
+                .str("container_name", name)
+                .str("container_id", id)
+                .emit();
+            Ok(())
+        }
+        Err(e) if e.is_transient() => {
+            w.docker_failed("start container", &e);
+            Ok(())
+        }
+        Err(e) => {
+            w.docker_ok();
+            launch_failed(shared, w, conn, claim, role, e.message()).await?;
+            remove(w, id, name, claim, role).await;
+            Ok(())
+        }
+    }
+}
+
+/// Records an exited worker (its code; its logs when it failed), then removes it.
+pub async fn record_exit(
+    shared: &Shared,
+    w: &Workers,
+    conn: &mut MultiplexedConnection,
+    info: &ContainerInfo,
+    claim: &str,
+    role: &str,
+) -> Result<(), String> {
+    let code = info.state.exit_code;
+    let ending = if !info.state.error.is_empty() && info.state.started_at.starts_with("0001-") {
+        Ending::LaunchFailed {
+            reason: info.state.error.clone(),
+        }
+    } else if code == 0 {
+        Ending::Exit {
+            code,
+            logs: String::new(),
+        }
+    } else {
+        match w.docker.logs(&info.id, LogOptions::default()).await {
+            Ok(logs) => Ending::Exit {
+                code,
+                logs: logs.failure_text(),
+            },
+            Err(e) if e.is_transient() => {
+                w.docker_failed("container logs", &e);
+                return Ok(());
+            }
+            Err(e) => Ending::Exit {
+                code,
+                logs: format!("(logs unavailable: {})", e.message()),
+            },
+        }
+    };
+    run_call(shared, conn, w.calls.ended(claim, role, &ending)).await?;
+    remove(w, &info.id, &info.name, claim, role).await;
+    Ok(())
+}
+
+/// Removes a recorded worker (`worker_cleanup`); a failure is retried on a later pass.
+pub async fn remove(w: &Workers, id: &str, name: &str, claim: &str, role: &str) {
+    match w.docker.remove(id).await {
+        Ok(()) | Err(DockerError::NotFound(_)) => {
+            Line::info("worker_cleanup")
+                .str("claim_id", claim)
+                .str("role", role)
+                .str("container_name", name)
+                .str("container_id", id)
+                .emit();
+        }
+        Err(e) if e.is_transient() => w.docker_failed("remove container", &e),
+        Err(e) => Line::warn("worker_error")
+            .str("claim_id", claim)
+            .str("role", role)
+            .str("container_name", name)
+            .str("error", e.message())
+            .emit(),
+    }
+}

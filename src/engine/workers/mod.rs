@@ -1,0 +1,199 @@
+//! Running controllers' workers (`workers-contract.md`): the Docker side of
+//! the `workers` decider. One task per session reconciles (`reconcile`):
+//! it lists this instance's worker containers, launches the claims holding
+//! a slot that have none (`launch`), records the ones that exited, stops
+//! the ones whose claim was terminated (phase timeout) and removes what is
+//! recorded. One Docker events stream (`events`) wakes it when a worker
+//! dies, so exits are seen at once without a connection per worker; the
+//! periodic pass catches what the stream missed (restarts, Docker lost).
+//!
+//! Docker errors: a transient one (socket gone, time-out, 5xx) marks Docker
+//! down (`/readyz`, `docker_up`) and is retried on the next pass; it never
+//! ends a claim. Only a permanent one about a launch (no such image, an
+//! invalid spec) terminates the claim, with Docker's reason.
+
+mod events;
+mod launch;
+mod reconcile;
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use smol::channel::{Receiver, Sender};
+
+pub(super) use reconcile::run as run_reconcile;
+
+use crate::blackboard::Keys;
+use crate::config::registry::Registry;
+use crate::config::{Config, Namespace};
+use crate::docker::{Docker, DockerError};
+use crate::log::Line;
+use crate::metrics::inc;
+use crate::metrics::workers::WorkerMetrics;
+use crate::workers::scripts::Calls;
+use crate::workers::spec::Settings;
+
+/// How long start-up waits for Docker to answer.
+pub const STARTUP_DOCKER_BUDGET: Duration = Duration::from_secs(4);
+
+/// What the worker tasks share.
+pub struct Workers {
+    pub docker: Docker,
+    pub settings: Settings,
+    pub calls: Calls,
+    pub registry: Registry,
+    pub metrics: WorkerMetrics,
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
+    /// Why the last Docker call failed, while it is still failing.
+    docker_error: Mutex<Option<String>>,
+    /// Transient Docker errors since the last call that answered (back-off).
+    failures: AtomicU32,
+}
+
+impl Workers {
+    /// Asks for a reconciliation pass now (requests coalesce).
+    pub fn wake(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+
+    /// How long the next pass may wait: `base`, doubled per transient Docker
+    /// error in a row up to 4 times `base` (back-off while Docker is away).
+    fn period(&self, base: Duration) -> Duration {
+        base * (1 << self.failures.load(Relaxed).min(2))
+    }
+
+    /// Waits for a wake-up or `period`.
+    async fn woken(&self, period: Duration) {
+        let rx = self.wake_rx.clone();
+        futures_lite::future::or(
+            async {
+                let _ = rx.recv().await;
+            },
+            async {
+                smol::Timer::after(period).await;
+            },
+        )
+        .await;
+    }
+
+    /// Why Docker is unusable now, or `None`.
+    pub fn docker_down(&self) -> Option<String> {
+        self.docker_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn docker_ok(&self) {
+        self.failures.store(0, Relaxed);
+        self.metrics.docker_up.store(1, Relaxed);
+        let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
+        if e.take().is_some() {
+            Line::info("docker_available").emit();
+        }
+    }
+
+    /// A transient Docker error: logged once while it lasts, retried later.
+    fn docker_failed(&self, operation: &str, err: &DockerError) {
+        inc(&self.metrics.docker_errors);
+        self.failures.fetch_add(1, Relaxed);
+        self.metrics.docker_up.store(0, Relaxed);
+        let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
+        if e.is_none() {
+            Line::error("docker_unavailable")
+                .str("operation", operation)
+                .str("error", err.message())
+                .emit();
+        }
+        *e = Some(err.message().to_string());
+    }
+}
+
+/// At start-up, with a controller in the registry: Docker must answer (one
+/// line otherwise), and each worker image's id is read into `registry`. An
+/// image that is not there is a warning: its claims' launches fail with
+/// Docker's reason.
+pub async fn startup(
+    config: &Config,
+    keys: &Keys,
+    registry: &mut Registry,
+) -> Result<Option<Workers>, String> {
+    if registry.controllers().next().is_none() {
+        return Ok(None);
+    }
+    let socket = crate::docker::socket_from_docker_host(config.docker_host.as_deref())?;
+    let docker = Docker::new(socket, crate::docker::Timeouts::default());
+    let socket = docker.socket().display().to_string();
+    let deadline = Instant::now() + STARTUP_DOCKER_BUDGET;
+    let ping = loop {
+        match docker.ping().await {
+            Ok(p) => break p,
+            Err(e) if e.is_transient() && Instant::now() < deadline => {
+                smol::Timer::after(Duration::from_millis(250)).await;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the registry has controller agents, which need Docker, but Docker at {socket} does not answer: {}",
+                    e.message()
+                ))
+            }
+        }
+    };
+    let host_workspace = config.host_workspace.clone();
+    let names: Vec<(String, String, bool)> = registry
+        .controllers()
+        .map(|(a, c)| {
+            (
+                a.name.clone(),
+                c.worker.image.clone(),
+                c.worker.workspace.is_some(),
+            )
+        })
+        .collect();
+    for (name, image, workspace) in names {
+        if workspace && host_workspace.is_empty() {
+            return Err(format!(
+                "agent '{name}': worker.workspace needs HOST_WORKSPACE_PATH (the workspace's path on the Docker host)"
+            ));
+        }
+        match docker.image_inspect(&image).await {
+            Ok(info) => registry.set_image_id(&name, &info.id),
+            Err(e) if e.is_transient() => {
+                return Err(format!("Docker at {socket}: {}", e.message()));
+            }
+            Err(e) => Line::warn("worker_image_missing")
+                .str("agent", &name)
+                .str("image", &image)
+                .str("error", e.message())
+                .emit(),
+        }
+    }
+    let redis_url = config.worker_redis_url().to_string();
+    let settings = Settings {
+        instance: config.instance.clone(),
+        run_id: crate::ids::new_v4().hyphenated().to_string(),
+        redis_url,
+        host_workspace,
+        sett_namespace: config.namespace == Namespace::Sett,
+    };
+    Line::info("docker_connected")
+        .str("socket", &socket)
+        .display("api_version", ping.api)
+        .emit();
+    let (wake_tx, wake_rx) = smol::channel::bounded(1);
+    let metrics = WorkerMetrics::default();
+    metrics.docker_up.store(1, Relaxed);
+    Ok(Some(Workers {
+        docker,
+        settings,
+        calls: Calls::new(keys, registry),
+        registry: registry.clone(),
+        metrics,
+        wake_tx,
+        wake_rx,
+        docker_error: Mutex::new(None),
+        failures: AtomicU32::new(0),
+    }))
+}

@@ -1,0 +1,15 @@
+-- launch.lua: may this process create the claim's worker container now?
+-- Only while the claim holds a slot and its launch record says 'launching'
+-- (a create that never happened, or whose answer was lost: Docker's 409 on
+-- the deterministic name stops a second container). Once 'created' or
+-- 'ended', never again: exactly one worker per claim.
+-- ARGV[5] the claim id, ARGV[6] the role.
+local CID, ROLE = ARGV[5], ARGV[6]
+if not valid_id(CID) then return { { 'invalid', 'worker claim id is not an id' } } end
+local junk = junk_worker_key(ROLE, CID)
+if junk then return { { 'invalid', 'worker key ' .. junk .. ' is not ours' } } end
+if redis.call('SISMEMBER', slots_key(ROLE), CID) == 0 then return { { 'worker_gone', CID } } end
+local state = redis.call('GET', record_key(CID))
+if state and state ~= 'launching' then return { { 'worker_launched', CID, state } } end
+redis.call('SET', record_key(CID), 'launching')
+return { { 'worker_launch', CID } }

@@ -1,0 +1,234 @@
+//! Controller agents' workers on the machine's real Docker engine: a
+//! [`WorkerLab`] is one instance (`workers-<8 hex>`) with its Redis (reachable
+//! from containers through the gateway of the instance's network
+//! `holt-network-{i}`), a `FROM scratch` image holding `sett-test-worker`
+//! (sim/src/bin; `SETT_TEST_WORKER_BIN`, built by `make test-unit`), and a
+//! registry whose `{IMAGE}` is that image. Everything it makes carries the
+//! instance's name (containers: the orchestrator's `holt.instance.name`
+//! label; network, image: `sett.test.run`) and goes when it drops.
+//!
+//! Without Docker, or without the test worker binary, the test records a
+//! `SKIPPED:` line and returns (with `CI=true` it fails instead).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use sett_sim::{SimAgent, Spec, Work};
+
+use super::docker::docker_cli;
+use super::e2e::Stack;
+use super::*;
+
+pub struct WorkerLab {
+    pub stack: Stack,
+    /// The worker image's tag and its id (`sha256:…`).
+    pub image: String,
+    pub image_id: String,
+    /// `SETT_WORKER_REDIS_URL` for the orchestrators.
+    pub worker_redis_url: String,
+    network: String,
+    _dir: TempDir,
+}
+
+/// The static test worker: `SETT_TEST_WORKER_BIN`, else cargo's musl release output.
+fn worker_bin() -> PathBuf {
+    match std::env::var("SETT_TEST_WORKER_BIN") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/x86_64-unknown-linux-musl/release/sett-test-worker"),
+    }
+}
+
+impl WorkerLab {
+    /// A lab whose registry is `yaml` with `{IMAGE}` replaced, or `None`
+    /// (skipped, said once per test).
+    pub fn new(test: &str, yaml: &str) -> Option<WorkerLab> {
+        if let Err(e) = docker_cli(&["version", "--format", "{{.Server.Version}}"]) {
+            skip(test, &format!("no Docker engine: {e}"));
+            return None;
+        }
+        let bin = worker_bin();
+        if !bin.is_file() {
+            skip(
+                test,
+                &format!(
+                    "no test worker at {} (cargo build --release -p sett-sim --bin sett-test-worker --target x86_64-unknown-linux-musl, or SETT_TEST_WORKER_BIN)",
+                    bin.display()
+                ),
+            );
+            return None;
+        }
+        let instance = format!("workers-{}", &uuid()[..8]);
+        let run_label = format!("sett.test.run={instance}");
+        let network = format!("holt-network-{instance}");
+        docker_cli(&["network", "create", "--label", &run_label, &network]).unwrap();
+        let gateway = docker_cli(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            &network,
+        ])
+        .unwrap();
+        let dir = TempDir::new();
+        std::fs::copy(&bin, dir.path().join("worker")).unwrap();
+        dir.file(
+            "Dockerfile",
+            &format!(
+                "FROM scratch\nCOPY worker /worker\nLABEL {run_label}\nENTRYPOINT [\"/worker\"]\n"
+            ),
+        );
+        let image = format!("sett-test-worker:{instance}");
+        docker_cli(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]).unwrap();
+        let image_id = docker_cli(&["image", "inspect", "-f", "{{.Id}}", &image]).unwrap();
+        let redis = RedisServer::start_with(&["--bind", "0.0.0.0", "--protected-mode", "no"]);
+        let worker_redis_url = format!("redis://{gateway}:{}", redis.port);
+        let stack = Stack::on("holt", &instance, &yaml.replace("{IMAGE}", &image), redis);
+        Some(WorkerLab {
+            stack,
+            image,
+            image_id,
+            worker_redis_url,
+            network,
+            _dir: dir,
+        })
+    }
+
+    /// An orchestrator for this lab with `extra` variables.
+    pub fn orchestrator(&self, extra: &[(&str, &str)]) -> Orchestrator {
+        let mut env = vec![("SETT_WORKER_REDIS_URL", self.worker_redis_url.as_str())];
+        env.extend_from_slice(extra);
+        self.stack.orchestrator(&env)
+    }
+
+    /// The instance's worker containers, as `docker ps -a` lists them: name and state.
+    pub fn containers(&self) -> Vec<(String, String)> {
+        let filter = format!("label=holt.instance.name={}", self.stack.instance);
+        let out = docker_cli(&[
+            "ps",
+            "-a",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Names}} {{.State}}",
+        ])
+        .unwrap_or_default();
+        out.lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect()
+    }
+
+    /// The names of the instance's containers Docker created since unix time
+    /// `since` (its `create` events, one per container ever made).
+    pub fn created_since(&self, since: u64) -> Vec<String> {
+        let filter = format!("label=holt.instance.name={}", self.stack.instance);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1;
+        let out = docker_cli(&[
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &now.to_string(),
+            "--filter",
+            &filter,
+            "--filter",
+            "event=create",
+            "--format",
+            "{{.Actor.Attributes.name}}",
+        ])
+        .unwrap();
+        out.lines().map(str::to_string).collect()
+    }
+
+    /// How many of the instance's workers run now.
+    pub fn running(&self) -> usize {
+        self.containers()
+            .iter()
+            .filter(|(_, s)| s == "running")
+            .count()
+    }
+
+    /// Waits until the claim's status is `status`; the claim hash.
+    pub fn wait_status(
+        &mut self,
+        claim: &str,
+        status: &str,
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut last = Default::default();
+        let ok = wait_until(PATIENCE * 2, || {
+            last = self.stack.claim(claim);
+            last.get("status").map(String::as_str) == Some(status)
+        });
+        assert!(ok, "claim {claim} never {status}: {last:?}");
+        last
+    }
+
+    /// Every artefact hash whose `produced_by_role` is `role`.
+    pub fn artefacts_by(&mut self, role: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+        let pattern = self.stack.key("artefact:*");
+        let keys = self.stack.keys(&pattern);
+        keys.iter()
+            .map(|k| self.stack.hgetall(k))
+            .filter(|a| a.get("produced_by_role").map(String::as_str) == Some(role))
+            .collect()
+    }
+}
+
+impl Drop for WorkerLab {
+    fn drop(&mut self) {
+        super::docker::remove_containers(&format!("holt.instance.name={}", self.stack.instance));
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network])
+            .output();
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &self.image])
+            .output();
+    }
+}
+
+/// A controller `Coder` whose worker's command is `words` (the test worker's
+/// instructions), at most `max` at once.
+pub fn controller(words: &str, max: u32) -> String {
+    format!(
+        "version: '1.0'\nagents:\n  Coder:\n    mode: controller\n    image: coder:latest\n    \
+         bidding_strategy: exclusive\n    worker:\n      image: '{{IMAGE}}'\n      command: [{words}]\n      \
+         max_concurrent: {max}\n"
+    )
+}
+
+/// The controller's bids: `exclusive` on what the user wrote (it never works itself).
+pub fn bidder(lab: &WorkerLab) -> SimAgent {
+    lab.stack.agent(Spec::new(
+        "Coder",
+        "exclusive",
+        Work::new("Standard", "Never", ""),
+    ))
+}
+
+pub fn no_containers_left(lab: &WorkerLab) {
+    assert!(
+        wait_until(PATIENCE, || lab.containers().is_empty()),
+        "left: {:?}",
+        lab.containers()
+    );
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The Docker socket the machine's engine answers on.
+pub fn docker_socket() -> String {
+    sett_orchestrator::docker::socket_from_docker_host(std::env::var("DOCKER_HOST").ok().as_deref())
+        .unwrap()
+        .display()
+        .to_string()
+}

@@ -1,0 +1,299 @@
+//! Controller agents' workers end to end: the shipped binary, a real Redis
+//! and the machine's real Docker engine, workers running `sett-test-worker`
+//! in a `FROM scratch` image (see `support::workers`). Each test asserts
+//! exact claim fields, artefacts, log lines and the containers left.
+
+mod support;
+
+use sett_sim::Spec;
+use support::e2e::*;
+use support::lifecycle::Art;
+use support::workers::*;
+use support::*;
+
+#[test]
+fn one_worker_completes_a_claim() {
+    let Some(mut lab) = WorkerLab::new(
+        "one_worker_completes_a_claim",
+        &controller("'type=CodeCommit'", 1),
+    ) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let mut tap = lab.stack.wiretap();
+    let orch = lab.orchestrator(&[]);
+    let startup = orch.wait_for_event("orchestrator_startup");
+    assert_eq!(
+        startup["controllers"]["Coder"]["max_concurrent"], 1,
+        "{startup}"
+    );
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    let fields = lab.wait_status(&claim, "complete");
+    assert_eq!(fields["granted_exclusive_agent"], "Coder");
+    assert_eq!(fields["granted_agent_image_id"], lab.image_id);
+    assert_eq!(fields["grant_queue"], "");
+    let work = lab.artefacts_by("Coder");
+    assert_eq!(work.len(), 1, "{work:?}");
+    assert_eq!(work[0]["type"], "CodeCommit");
+    assert_eq!(work[0]["source_artefacts"], format!("[\"{}\"]", goal.id));
+    let name = format!("holt-{}-Coder-worker-{}", lab.stack.instance, &claim[..8]);
+    assert!(wait_until(PATIENCE, || lines_for(
+        &orch,
+        "worker_cleanup",
+        &claim
+    )
+    .len()
+        == 1));
+    for event in [
+        "worker_launching",
+        "worker_launched",
+        "worker_completed",
+        "worker_cleanup",
+    ] {
+        let lines = lines_for(&orch, event, &claim);
+        assert_eq!(lines.len(), 1, "{event}: {lines:?}");
+        assert_eq!(lines[0]["role"], "Coder", "{event}");
+    }
+    assert_eq!(
+        lines_for(&orch, "worker_launched", &claim)[0]["container_name"],
+        name
+    );
+    no_containers_left(&lab);
+    let published = tap.everything();
+    let grants: Vec<_> = published
+        .iter()
+        .filter(|m| m.payload.contains("\"claim_granted\""))
+        .collect();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(
+        grants[0].payload,
+        format!(
+            "{{\"event\":\"claim_granted\",\"data\":{{\"agent_image_id\":\"{}\",\"agent_name\":\"Coder\",\"claim_id\":\"{claim}\",\"grant_type\":\"exclusive\"}}}}",
+            lab.image_id
+        )
+    );
+    assert!(
+        published.iter().all(|m| m.channel != "agent:Coder:events"),
+        "a controller gets no grant notification: {published:?}"
+    );
+    assert_eq!(metric(&orch, "workers_launched_total"), 1);
+    assert_eq!(metric(&orch, "workers_completed_total"), 1);
+}
+
+#[test]
+fn exit_3_writes_one_failure_and_terminates_the_claim() {
+    let Some(mut lab) = WorkerLab::new(
+        "exit_3_writes_one_failure",
+        &controller("'exit=3', 'lines=2'", 1),
+    ) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let orch = lab.orchestrator(&[]);
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    let fields = lab.wait_status(&claim, "terminated");
+    assert_eq!(
+        fields["termination_reason"],
+        "Worker failed with exit code 3"
+    );
+    let failures = lab.artefacts_by("Coder");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
+    assert_eq!(f["structural_type"], "Failure");
+    assert_eq!(f["type"], "WorkerFailure");
+    assert_eq!(f["source_artefacts"], "[]");
+    let payload = &f["payload"];
+    assert!(
+        payload.starts_with("Worker container exited with code 3\n\nLogs:\n"),
+        "{payload:?}"
+    );
+    for line in ["out 1\n", "err 1\n", "out 2\n", "err 2\n"] {
+        assert!(payload.contains(line), "{line:?} in {payload:?}");
+    }
+    assert!(!payload.contains('\u{1}'), "no frame headers: {payload:?}");
+    assert!(wait_until(PATIENCE, || lines_for(
+        &orch,
+        "worker_cleanup",
+        &claim
+    )
+    .len()
+        == 1));
+    let failed = lines_for(&orch, "worker_failed", &claim);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["exit_code"], 3);
+    no_containers_left(&lab);
+    assert_eq!(metric(&orch, "workers_failed_total"), 1);
+    assert_eq!(
+        metric(&orch, "claims_terminated_total{cause=\"worker_failed\"}"),
+        1
+    );
+}
+
+#[test]
+fn a_missing_image_terminates_the_claim_with_the_reason() {
+    let yaml = controller("'x'", 1).replace("'{IMAGE}'", "sett-no-such-image:missing");
+    let Some(mut lab) = WorkerLab::new("a_missing_image_terminates", &yaml) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let orch = lab.orchestrator(&[]);
+    let missing = orch.wait_for_event("worker_image_missing");
+    assert_eq!(missing["image"], "sett-no-such-image:missing");
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    let fields = lab.wait_status(&claim, "terminated");
+    let reason = &fields["termination_reason"];
+    assert!(reason.starts_with("Failed to launch worker: "), "{reason}");
+    assert!(reason.contains("sett-no-such-image"), "{reason}");
+    assert_eq!(fields["granted_agent_image_id"], "");
+    assert!(lab.containers().is_empty(), "{:?}", lab.containers());
+    assert!(wait_until(PATIENCE, || lines_for(
+        &orch,
+        "worker_error",
+        &claim
+    )
+    .len()
+        == 1));
+    assert_eq!(metric(&orch, "worker_launch_errors_total"), 1);
+}
+
+/// `max_concurrent` with 10 claims at once: never more workers than that
+/// (the engine polled all along), all complete, granted first in first out.
+fn limit_holds(test: &str, max: u32) {
+    let Some(mut lab) = WorkerLab::new(test, &controller("'sleep_ms=300'", max)) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let orch = lab.orchestrator(&[]);
+    let goals: Vec<Art> = (0..10).map(|_| Art::goal()).collect();
+    for g in &goals {
+        lab.stack.write(g);
+    }
+    let claims: Vec<String> = goals.iter().map(|g| lab.stack.claim_of(&g.id)).collect();
+    let mut most = 0;
+    let all_done = wait_until(PATIENCE * 3, || {
+        most = most.max(lab.running());
+        claims
+            .iter()
+            .all(|c| lab.stack.claim(c).get("status").map(String::as_str) == Some("complete"))
+    });
+    assert!(all_done, "not all complete");
+    assert!(
+        most as u32 <= max,
+        "{most} workers ran at once (limit {max})"
+    );
+    assert_eq!(lab.artefacts_by("Coder").len(), 10);
+    assert!(wait_until(PATIENCE, || orch.events("worker_cleanup").len() == 10));
+    // Queued claims were launched in the order they joined the queue.
+    let queued: Vec<String> = orch
+        .events("grant_paused_for_queue")
+        .iter()
+        .map(|l| l["claim_id"].as_str().unwrap().to_string())
+        .collect();
+    let resumed: Vec<String> = orch
+        .events("grant_resumed_from_queue")
+        .iter()
+        .map(|l| l["claim_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(queued.len() >= 10 - 2 * max as usize, "{queued:?}");
+    assert_eq!(resumed, queued);
+    let launched = orch.events("worker_launched").len();
+    assert_eq!(launched, 10);
+    no_containers_left(&lab);
+    assert_eq!(metric(&orch, "workers_completed_total"), 10);
+}
+
+#[test]
+fn max_concurrent_1_holds_for_10_claims() {
+    limit_holds("max_concurrent_1_holds_for_10_claims", 1);
+}
+
+#[test]
+fn max_concurrent_2_holds_for_10_claims() {
+    limit_holds("max_concurrent_2_holds_for_10_claims", 2);
+}
+
+#[test]
+fn a_phase_timeout_stops_a_sleeping_worker() {
+    let Some(mut lab) =
+        WorkerLab::new("a_phase_timeout_stops", &controller("'sleep_ms=120000'", 1))
+    else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let orch = lab.orchestrator(&[("SETT_PHASE_TIMEOUT", "2s")]);
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    let fields = lab.wait_status(&claim, "terminated");
+    assert_eq!(
+        fields["termination_reason"],
+        "Phase 'exclusive' timed out after 2s: no artefact from Coder"
+    );
+    no_containers_left(&lab);
+    assert!(wait_until(PATIENCE, || lines_for(
+        &orch,
+        "worker_cleanup",
+        &claim
+    )
+    .len()
+        == 1));
+    assert_eq!(lines_for(&orch, "worker_stopping", &claim).len(), 1);
+    assert!(
+        lab.artefacts_by("Coder").is_empty(),
+        "a stopped worker's end writes no Failure"
+    );
+}
+
+#[test]
+fn a_traditional_reviewer_and_a_controller_coder_in_one_registry() {
+    let yaml = controller("'type=CodeCommit'", 1)
+        + "  Reviewer:\n    image: r\n    bidding_strategy: review\n";
+    let Some(mut lab) = WorkerLab::new("a_traditional_reviewer_and_a_controller", &yaml) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let _reviewer = lab.stack.agent(Spec::approver("Reviewer"));
+    let orch = lab.orchestrator(&[]);
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    lab.wait_status(&claim, "complete");
+    assert_eq!(lab.artefacts_by("Reviewer").len(), 1);
+    assert_eq!(lab.artefacts_by("Coder").len(), 1);
+    assert!(wait_until(PATIENCE, || lines_for(
+        &orch,
+        "worker_completed",
+        &claim
+    )
+    .len()
+        == 1));
+    no_containers_left(&lab);
+}
+
+#[test]
+fn the_workspace_is_mounted_from_host_workspace_path() {
+    let yaml =
+        controller("'payload_file=/workspace/note.txt'", 1) + "      workspace: {mode: ro}\n";
+    let Some(mut lab) = WorkerLab::new("the_workspace_is_mounted", &yaml) else {
+        return;
+    };
+    let workspace = TempDir::new();
+    workspace.file("note.txt", "from the host");
+    let host = workspace.path().display().to_string();
+    let _coder = bidder(&lab);
+    let _orch = lab.orchestrator(&[("HOST_WORKSPACE_PATH", host.as_str())]);
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    lab.wait_status(&claim, "complete");
+    let work = lab.artefacts_by("Coder");
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0]["payload"], "from the host");
+    no_containers_left(&lab);
+}

@@ -1,0 +1,297 @@
+//! Controller agents' workers through faults: an orchestrator killed while
+//! its worker runs or after it exited, three replicas with one killed,
+//! Docker going away and coming back, and no Docker at start-up. The shipped
+//! binary, a real Redis and the machine's real Docker engine (see
+//! `support::workers`).
+
+mod support;
+
+use support::e2e::*;
+use support::fake_docker::{json, reply, Answer, FakeDocker};
+use support::lifecycle::Art;
+use support::workers::*;
+use support::*;
+
+#[test]
+fn kill_9_while_a_worker_runs_then_a_restart_completes_it_once() {
+    let Some(mut lab) = WorkerLab::new(
+        "kill_9_while_a_worker_runs",
+        &controller("'sleep_ms=4000'", 1),
+    ) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let since = unix_now();
+    let mut first = lab.orchestrator(&[]);
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    first.wait_for_event("worker_launched");
+    first.kill9();
+    assert_eq!(lab.running(), 1, "the worker outlives the orchestrator");
+    let second = lab.orchestrator(&[]);
+    lab.wait_status(&claim, "complete");
+    assert!(wait_until(PATIENCE, || lines_for(
+        &second,
+        "worker_cleanup",
+        &claim
+    )
+    .len()
+        == 1));
+    assert!(
+        lines_for(&second, "worker_launching", &claim).is_empty(),
+        "adopted, not launched again"
+    );
+    assert_eq!(lines_for(&second, "worker_completed", &claim).len(), 1);
+    assert_eq!(lab.artefacts_by("Coder").len(), 1);
+    assert_eq!(lab.created_since(since).len(), 1, "one container ever");
+    no_containers_left(&lab);
+}
+
+#[test]
+fn a_worker_that_exits_while_no_orchestrator_runs_is_recorded_after_the_restart() {
+    let Some(mut lab) = WorkerLab::new(
+        "a_worker_that_exits_while_none_runs",
+        &controller("'sleep_ms=1500', 'exit=3'", 1),
+    ) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let mut first = lab.orchestrator(&[]);
+    let goal = Art::goal();
+    lab.stack.write(&goal);
+    let claim = lab.stack.claim_of(&goal.id);
+    first.wait_for_event("worker_launched");
+    first.kill9();
+    assert!(
+        wait_until(PATIENCE, || lab
+            .containers()
+            .iter()
+            .any(|(_, s)| s == "exited")),
+        "{:?}",
+        lab.containers()
+    );
+    assert_eq!(lab.stack.claim(&claim)["status"], "pending_exclusive");
+    let second = lab.orchestrator(&[]);
+    let fields = lab.wait_status(&claim, "terminated");
+    assert_eq!(
+        fields["termination_reason"],
+        "Worker failed with exit code 3"
+    );
+    assert_eq!(lab.artefacts_by("Coder").len(), 1);
+    assert!(wait_until(PATIENCE, || lines_for(
+        &second,
+        "worker_cleanup",
+        &claim
+    )
+    .len()
+        == 1));
+    assert_eq!(lines_for(&second, "worker_failed", &claim).len(), 1);
+    no_containers_left(&lab);
+}
+
+#[test]
+fn docker_going_away_and_coming_back_loses_nothing() {
+    let Some(mut lab) = WorkerLab::new(
+        "docker_going_away_and_back",
+        &controller("'sleep_ms=200'", 1),
+    ) else {
+        return;
+    };
+    let proxy = support::socket_proxy::SocketProxy::start(&docker_socket());
+    let _coder = bidder(&lab);
+    let host = format!("unix://{}", proxy.path);
+    let orch = lab.orchestrator(&[("DOCKER_HOST", host.as_str())]);
+    assert!(orch.wait_status("/readyz", 200));
+    proxy.down();
+    assert!(orch.wait_status("/readyz", 503));
+    let (_, body) = orch.get("/readyz");
+    assert!(body.contains("\"docker\":\"unreachable\""), "{body}");
+    orch.wait_for_event("docker_unavailable");
+    let goals: Vec<Art> = (0..3).map(|_| Art::goal()).collect();
+    for g in &goals {
+        lab.stack.write(g);
+    }
+    let claims: Vec<String> = goals.iter().map(|g| lab.stack.claim_of(&g.id)).collect();
+    // Every claim granted or queued while Docker is away, and launches retried.
+    let slots = lab.stack.key("orchestrator:workers:Coder");
+    let queue = lab.stack.key("grant_queue:Coder");
+    let conn = &mut lab.stack.conn;
+    assert!(wait_until(PATIENCE, || {
+        let held: u64 = redis::cmd("SCARD").arg(&slots).query(conn).unwrap();
+        let queued: u64 = redis::cmd("ZCARD").arg(&queue).query(conn).unwrap();
+        held == 1 && queued == 2
+    }));
+    let errors = metric(&orch, "docker_errors_total");
+    assert!(wait_until(PATIENCE, || metric(
+        &orch,
+        "docker_errors_total"
+    ) >= errors + 2));
+    assert_eq!(metric(&orch, "docker_up"), 0);
+    for c in &claims {
+        assert_eq!(
+            lab.stack.claim(c)["status"],
+            "pending_exclusive",
+            "nothing terminated for it"
+        );
+    }
+    assert!(lab.containers().is_empty());
+    proxy.up();
+    for c in &claims {
+        lab.wait_status(c, "complete");
+    }
+    assert!(orch.wait_status("/readyz", 200));
+    assert_eq!(orch.events("docker_available").len(), 1);
+    assert_eq!(lab.artefacts_by("Coder").len(), 3);
+    assert!(wait_until(PATIENCE, || orch.events("worker_cleanup").len() == 3));
+    assert_eq!(orch.events("worker_launched").len(), 3);
+    no_containers_left(&lab);
+}
+
+#[test]
+fn three_replicas_one_killed_every_claim_completes_once_within_the_limit() {
+    let Some(mut lab) = WorkerLab::new(
+        "three_replicas_one_killed",
+        &controller("'sleep_ms=600'", 2),
+    ) else {
+        return;
+    };
+    let _coder = bidder(&lab);
+    let since = unix_now();
+    let mut replicas: Vec<_> = (0..3).map(|_| lab.orchestrator(&[])).collect();
+    let goals: Vec<Art> = (0..6).map(|_| Art::goal()).collect();
+    for g in &goals {
+        lab.stack.write(g);
+    }
+    let claims: Vec<String> = goals.iter().map(|g| lab.stack.claim_of(&g.id)).collect();
+    assert!(wait_until(PATIENCE, || replicas
+        .iter()
+        .any(|o| !o.events("worker_launched").is_empty())));
+    replicas[0].kill9();
+    let mut most = 0;
+    let done = wait_until(PATIENCE * 3, || {
+        most = most.max(lab.running());
+        claims
+            .iter()
+            .all(|c| lab.stack.claim(c).get("status").map(String::as_str) == Some("complete"))
+    });
+    assert!(done, "not all complete");
+    assert!(most <= 2, "{most} workers at once (limit 2)");
+    assert_eq!(lab.artefacts_by("Coder").len(), 6, "one worker per claim");
+    no_containers_left(&lab);
+    let mut created = lab.created_since(since);
+    created.sort();
+    let mut expected: Vec<String> = claims
+        .iter()
+        .map(|c| format!("holt-{}-Coder-worker-{}", lab.stack.instance, &c[..8]))
+        .collect();
+    expected.sort();
+    assert_eq!(created, expected, "exactly one container per claim");
+}
+
+#[test]
+fn a_controller_registry_without_docker_is_refused_with_one_line() {
+    let dir = TempDir::new();
+    let registry = dir.file("holt.yml", &controller("'x'", 1).replace("{IMAGE}", "w"));
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut orch = Orchestrator::spawn(&[
+        ("HOLT_INSTANCE_NAME", "nodocker"),
+        ("REDIS_URL", url.as_str()),
+        ("SETT_HTTP_ADDR", addr.as_str()),
+        ("SETT_CONFIG_FILE", registry.as_str()),
+        ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+    ]);
+    let status = orch.wait_exit(PATIENCE).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let stderr = orch.stderr();
+    assert_eq!(stderr.len(), 1, "{stderr:?}");
+    assert!(
+        stderr[0].starts_with(
+            "sett-orchestrator: the registry has controller agents, which need Docker, but Docker at /nonexistent/docker.sock does not answer: "
+        ),
+        "{stderr:?}"
+    );
+    let failed = orch.wait_for_event("startup_failed");
+    assert_eq!(failed["stage"], "docker");
+}
+
+/// A daemon that answers `/_ping` and the image inspect, then misbehaves as
+/// `rest` says: the claim is granted its slot and waits, nothing is
+/// terminated, the process serves, and every line stays bounded.
+fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
+    let fake = FakeDocker::start(move |seen| {
+        let path = seen.path();
+        if path == "/_ping" {
+            Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
+        } else if path.contains("/images/") {
+            Answer::Bytes(json("200 OK", r#"{"Id":"sha256:feed","RepoDigests":[]}"#))
+        } else {
+            rest(path)
+        }
+    });
+    let instance = format!("workers-{}", &uuid()[..8]);
+    let mut stack = Stack::new(
+        "holt",
+        &instance,
+        &controller("'x'", 1).replace("{IMAGE}", "w"),
+    );
+    let _coder = stack.agent(sett_sim::Spec::new(
+        "Coder",
+        "exclusive",
+        sett_sim::Work::new("Standard", "Never", ""),
+    ));
+    let host = format!("unix://{}", fake.socket.display());
+    let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    let slots = stack.key("orchestrator:workers:Coder");
+    let conn = &mut stack.conn;
+    assert!(wait_until(PATIENCE, || {
+        let held: Vec<String> = redis::cmd("SMEMBERS").arg(&slots).query(conn).unwrap();
+        held == [claim.clone()]
+    }));
+    assert!(
+        wait_until(PATIENCE, || metric(&orch, "docker_errors_total") >= 3),
+        "{test}"
+    );
+    assert!(orch.wait_status("/readyz", 503));
+    assert_eq!(orch.get("/livez").0, 200);
+    let fields = stack.claim(&claim);
+    assert_eq!(
+        fields["status"], "pending_exclusive",
+        "{test}: nothing terminated"
+    );
+    assert_eq!(fields["granted_agent_image_id"], "sha256:feed");
+    assert!(!orch.events("docker_unavailable").is_empty());
+    for line in orch.stdout() {
+        assert!(line.len() < 2048, "{test}: an unbounded line: {line}");
+    }
+}
+
+#[test]
+fn a_daemon_answering_garbage_terminates_nothing() {
+    misbehaving_daemon("garbage", |_| {
+        Answer::Bytes(b"HTTP/1.1 200 OK\r\n\x00\x01 garbage \xff\r\n\r\n{{{".to_vec())
+    });
+}
+
+#[test]
+fn a_daemon_closing_mid_body_terminates_nothing() {
+    misbehaving_daemon("mid-body", |path| {
+        if path.contains("/containers/json") {
+            Answer::Bytes(json("200 OK", "[]"))
+        } else {
+            let mut cut = json("200 OK", r#"{"Id":"0123456789abcdef","Warnings":[]}"#);
+            cut.truncate(cut.len() - 10);
+            Answer::Bytes(cut)
+        }
+    });
+}
+
+#[test]
+fn a_daemon_that_never_answers_terminates_nothing() {
+    misbehaving_daemon("silent", |_| Answer::Hang);
+}
