@@ -259,7 +259,7 @@ mod tests {
                 }
             }
         }
-        assert!(defined(SHARED[3]).contains(&"reject".to_string()));
+        assert!(defined(SHARED[4]).contains(&"reject".to_string()));
         assert!(uses("x = reject(c)", "reject") && !uses("rejected = 1", "reject"));
     }
 }
