@@ -24,7 +24,7 @@ mod sink;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-pub use json::{push_json_str, truncate, write_timestamp};
+pub use json::{json_array, push_json_array, push_json_str, truncate, write_timestamp};
 pub use level::{debug_enabled, set_level, Level};
 pub use limit::{allow, suppressed_total, PER_SECOND};
 pub use line::{Line, Lines, MAX_TEXT_BYTES, PER_EVENT};

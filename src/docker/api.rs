@@ -12,8 +12,9 @@ use super::error::{DockerError, Missing};
 use super::framing::Sink;
 use super::json::{parse, Answer};
 use super::logs::{Demux, Logs, Tail, MAX_LOG_BYTES};
-use super::spec::{is_docker_name, push_json_array, ContainerSpec};
+use super::spec::{is_docker_name, ContainerSpec};
 use super::{Call, Docker};
+use crate::log::push_json_array;
 
 /// Query values: everything but unreserved characters is escaped.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC

@@ -37,9 +37,9 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use super::error::{DockerError, Missing};
 use super::framing::Framing;
 use super::json::{parse, Answer};
-use super::spec::push_json_array;
 use super::wire::{by, Conn};
 use super::Docker;
+use crate::log::push_json_array;
 use crate::log::Line;
 
 /// Largest event object we decode.

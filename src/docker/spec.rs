@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::error::DockerError;
-use crate::log::push_json_str;
+use crate::log::{push_json_array, push_json_str};
 
 /// Where the workspace is mounted inside a worker.
 pub const WORKSPACE_TARGET: &str = "/workspace";
@@ -202,18 +202,6 @@ impl fmt::Debug for ContainerSpec {
             .field("workspace", &self.workspace)
             .finish()
     }
-}
-
-/// `["a","b"]`, each string escaped.
-pub(crate) fn push_json_array<'a>(b: &mut String, items: impl Iterator<Item = &'a str>) {
-    b.push('[');
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            b.push(',');
-        }
-        push_json_str(b, item);
-    }
-    b.push(']');
 }
 
 /// Docker's rule for container and network names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

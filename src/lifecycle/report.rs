@@ -8,21 +8,9 @@
 use std::time::Duration;
 
 use crate::blackboard::effects::Effect;
-use crate::log::{push_json_str, Line, Lines};
+use crate::log::{json_array, Line, Lines};
 use crate::metrics::inc;
 use crate::metrics::lifecycle::LifecycleMetrics;
-
-fn json_list(items: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_str(&mut out, item);
-    }
-    out.push(']');
-    out
-}
 
 /// Logs and counts the lifecycle effects of one script call. Claim creation
 /// and the Phase-1 outcomes (duplicate, not found…) are the caller's to report.
@@ -47,7 +35,7 @@ pub fn effects(
                 Line::info("claim_granted")
                     .str("claim_id", claim.as_str())
                     .str("phase", phase.as_str())
-                    .raw_json("agents", &json_list(agents))
+                    .raw_json("agents", &json_array(agents))
             }
             Effect::ReviewApproved {
                 claim,
@@ -115,7 +103,7 @@ pub fn effects(
                 m.bid_timeout();
                 Line::warn("bid_timeout")
                     .str("claim_id", claim.as_str())
-                    .raw_json("agents", &json_list(agents))
+                    .raw_json("agents", &json_array(agents))
             }
             Effect::InvalidBid {
                 claim,
@@ -167,7 +155,7 @@ pub fn effects(
                 Line::warn("bids_overdue")
                     .str("claim_id", claim.as_str())
                     .num("waited_s", waited_ms / 1000)
-                    .raw_json("missing", &json_list(agents))
+                    .raw_json("missing", &json_array(agents))
                     .num("more_missing", *more)
                     .limited()
             }

@@ -73,6 +73,25 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// `["a","b"]`, each string escaped.
+pub fn push_json_array<'a>(b: &mut String, items: impl Iterator<Item = &'a str>) {
+    b.push('[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            b.push(',');
+        }
+        push_json_str(b, item);
+    }
+    b.push(']');
+}
+
+/// `["a","b"]` as a new string.
+pub fn json_array(items: &[String]) -> String {
+    let mut out = String::with_capacity(2 + items.iter().map(|i| i.len() + 3).sum::<usize>());
+    push_json_array(&mut out, items.iter().map(String::as_str));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::config::registry::{Agent, Controller, WorkspaceMode};
 use crate::docker::{Access, ContainerSpec};
-use crate::log::push_json_str;
+use crate::log::json_array;
 
 /// Labels every worker carries (Holt's, then ours).
 pub const LABEL_PROJECT: &str = "holt.project";
@@ -50,19 +50,6 @@ impl Settings {
 pub fn claim_uuid(text: &str) -> Option<Uuid> {
     let id = Uuid::try_parse(text).ok()?;
     (id.hyphenated().to_string() == text).then_some(id)
-}
-
-/// `["a","b"]`.
-fn json_array(items: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_str(&mut out, item);
-    }
-    out.push(']');
-    out
 }
 
 /// The container for `claim`'s worker.
