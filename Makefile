@@ -58,7 +58,8 @@ bench:
 	@scripts/bench.sh
 
 ## The lifecycle tour: sett-demo's simulated agents against the orchestrator on a
-## private redis-server, printed as a timeline (see scripts/demo.sh).
+## private redis-server, printed as a timeline; then, when Docker answers, the
+## controller story (workers in containers) (see scripts/demo.sh).
 demo:
 	@scripts/demo.sh
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test-integration: builds the image (scripts/docker-build.sh, as `make
-# docker-orchestrator` does) and a Redis image from the host's redis-server
+# docker-orchestrator` does), the static test worker for the controller test,
+# and a Redis image from the host's redis-server
 # (no registry), runs the container tests (container-tests/) against them,
 # then cross-builds for aarch64 and runs its smoke test under qemu (tests/aarch64.rs).
 # Usage: scripts/container-tests.sh [IMAGE] [VERSION]
@@ -31,6 +32,11 @@ if [ -n "$why" ]; then
 else
   scripts/docker-build.sh "$image" "$version"
   export SETT_CT_IMAGE="$image:latest"
+  # The controller test's worker (workers.rs puts it in a FROM-scratch image).
+  if [ -z "${SETT_TEST_WORKER_BIN:-}" ]; then
+    cargo build --release --locked -q -p sett-sim --bin sett-test-worker --target x86_64-unknown-linux-musl
+    export SETT_TEST_WORKER_BIN="$PWD/target/x86_64-unknown-linux-musl/release/sett-test-worker"
+  fi
   if [ -z "${SETT_CT_REDIS_IMAGE:-}" ]; then
     # FROM scratch + redis-server + the libraries ldd names, each at its path.
     ctx=$(mktemp -d)

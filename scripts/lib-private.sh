@@ -45,10 +45,14 @@ stop_private() {
 }
 trap stop_private EXIT
 
-# start_redis: sets redis_port, redis_pid and REDIS_URL.
+# start_redis [ADDRESS...]: sets redis_port, redis_pid and REDIS_URL. It listens
+# on 127.0.0.1 and on each ADDRESS (e.g. a Docker network's gateway, for
+# containers; then without protected mode, which would refuse them).
 start_redis() {
   redis_port=$(free_port)
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$private_dir" \
+  local open=()
+  [ "$#" -eq 0 ] || open=(--protected-mode no)
+  redis-server --port "$redis_port" --bind 127.0.0.1 "$@" "${open[@]}" --save '' --appendonly no --dir "$private_dir" \
     >"$private_dir/redis.log" 2>&1 &
   redis_pid=$!
   for _ in $(seq 1 200); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done

@@ -104,6 +104,15 @@ fn each_bad_registry_exits_1_with_one_line_naming_the_file_and_the_problem() {
             let why = "agent 'Builder' has mode: controller but no worker configuration";
             (p.clone(), named_error(&p, why))
         },
+        {
+            let p = dir.file(
+                "zero.yml",
+                "version: '1.0'\nagents:\n  Builder:\n    mode: controller\n    \
+                 worker: {image: b, command: [run], max_concurrent: 0}\n",
+            );
+            let why = "agent 'Builder' worker.max_concurrent must be >= 1 (got 0)";
+            (p.clone(), named_error(&p, why))
+        },
     ];
     for (path, want) in &cases {
         for instance_var in ["SETT_INSTANCE_NAME", "HOLT_INSTANCE_NAME"] {

@@ -100,7 +100,7 @@ impl Agent {
 }
 
 /// Says what went wrong for an agent (it drops that message).
-struct Complain;
+pub struct Complain;
 
 impl Watch for Complain {
     fn failed(&self, agent: &str, error: &redis::RedisError) {

@@ -20,6 +20,11 @@ pub struct Claim {
     pub dormant: bool,
     /// `(grant_type, agent)`, in the order granted.
     pub grants: Vec<(String, String)>,
+    /// It waited in a controller's grant queue (`grant_queue` was set).
+    pub queued: bool,
+    /// The timeline's line number of its first grant, and of its end.
+    pub granted_at: Option<u64>,
+    pub ended_at: Option<u64>,
 }
 
 impl Claim {
@@ -43,6 +48,8 @@ pub struct Board {
     pub claims: HashMap<String, Claim>,
     /// Claim ids in the order they were announced.
     order: Vec<String>,
+    /// Lines printed so far (what `granted_at` and `ended_at` count).
+    pub lines: u64,
 }
 
 impl Board {

@@ -6,19 +6,21 @@
 //! sett-sim plays them), `timeline` (everything published, plus status
 //! changes, as readable lines, with `ids` shortened), `board` (what the
 //! timeline saw) and `stories` (what the user writes, and how each story is
-//! judged). One single-threaded executor: the agents are tasks, the
-//! timeline is the main one.
+//! judged), `workers` (the controller story: workers in containers). One
+//! single-threaded executor: the agents are tasks, the timeline is the
+//! main one.
 
 mod agents;
 mod board;
 mod ids;
 mod stories;
 mod timeline;
+mod workers;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use agents::REGISTRY;
+use agents::{AGENTS, REGISTRY};
 use sett_sim::{Artefact, Keys};
 use stories::STORIES;
 use timeline::Timeline;
@@ -31,9 +33,17 @@ sett-demo: the claim lifecycle, played by simulated agents
                           play three stories against a running orchestrator
                           (URL: $REDIS_URL; NAME: demo; SECS per story: 20);
                           exit 0 when all three end as they should
+  sett-demo worker-image BIN TAG
+                          build TAG: BIN (sett-test-worker) alone in a FROM
+                          scratch image; prints the image id
+  sett-demo registry --workers IMAGE
+                          the controllers' registry, their workers on IMAGE
+  sett-demo workers [--redis-url URL] [--instance NAME] [--timeout SECS]
+                          play the controller story (two more stories) against
+                          an orchestrator running that registry
 ";
 
-struct Options {
+pub struct Options {
     redis_url: String,
     instance: String,
     timeout: Duration,
@@ -69,10 +79,34 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("registry") {
-        print!("{REGISTRY}");
-        return ExitCode::SUCCESS;
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match strs[..] {
+        ["registry"] => {
+            print!("{REGISTRY}");
+            return ExitCode::SUCCESS;
+        }
+        ["registry", "--workers", image] => {
+            print!("{}", workers::registry(image));
+            return ExitCode::SUCCESS;
+        }
+        ["worker-image", bin, tag] => {
+            return match sett_sim::worker_image::build(bin.as_ref(), tag, &[]) {
+                Ok(id) => {
+                    println!("{id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sett-demo: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
+    let controllers = args.first().map(String::as_str) == Some("workers");
+    if controllers {
+        args.remove(0);
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         print!("{USAGE}");
@@ -86,7 +120,12 @@ fn main() -> ExitCode {
         }
     };
     let ex = smol::LocalExecutor::new();
-    match smol::block_on(ex.run(play(&ex, &o))) {
+    let played = if controllers {
+        smol::block_on(ex.run(workers::play(&ex, &o)))
+    } else {
+        smol::block_on(ex.run(play(&ex, &o)))
+    };
+    match played {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -100,7 +139,8 @@ fn main() -> ExitCode {
 async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<bool> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
-    let mut timeline = Timeline::start(&client, &keys).await?;
+    let names = AGENTS.iter().map(|a| a.name().to_string()).collect();
+    let mut timeline = Timeline::start(&client, &keys, names).await?;
     ex.spawn(agents::start(&client, &keys).await?).detach();
     let mut conn = client.get_multiplexed_async_connection().await?;
     println!(
@@ -130,16 +170,10 @@ async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<b
         }
     }
     timeline.finish().await?;
-    println!("\n== outcomes");
-    let mut all_ok = true;
-    for (n, story) in STORIES.iter().enumerate() {
-        let (mark, text) = match outcomes.get(n) {
-            Some(Ok(text)) => ("ok", text.clone()),
-            Some(Err(e)) => ("FAILED", e.clone()),
-            None => ("FAILED", "not played (an earlier story failed)".to_string()),
-        };
-        all_ok &= mark == "ok";
-        println!("{mark:<6} {}. \"{}\": {text}", n + 1, story.payload);
-    }
-    Ok(all_ok)
+    let labels: Vec<String> = STORIES
+        .iter()
+        .map(|s| format!("\"{}\"", s.payload))
+        .collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    Ok(stories::report(1, &labels, &outcomes))
 }

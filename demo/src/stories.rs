@@ -161,3 +161,21 @@ fn expect_grants(c: &Claim, expected: &[(&str, &str)]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Prints `== outcomes`: one line per story, numbered from `first`
+/// (`labels[n]` names it); a story without an outcome was not played.
+/// Whether every one ended as it should.
+pub fn report(first: usize, labels: &[&str], outcomes: &[Result<String, String>]) -> bool {
+    println!("\n== outcomes");
+    let mut all_ok = true;
+    for (n, label) in labels.iter().enumerate() {
+        let (mark, text) = match outcomes.get(n) {
+            Some(Ok(text)) => ("ok", text.as_str()),
+            Some(Err(e)) => ("FAILED", e.as_str()),
+            None => ("FAILED", "not played (an earlier story failed)"),
+        };
+        all_ok &= mark == "ok";
+        println!("{mark:<6} {}. {label}: {text}", first + n);
+    }
+    all_ok
+}

@@ -1,6 +1,7 @@
 //! The timeline: every message published under `{p}:{i}:*` (one PSUBSCRIBE),
 //! one readable line each, stamped relative to the story's start; plus the
-//! claims' status changes. Nothing announces those (a transition publishes
+//! claims' status changes (and a controller's claim waiting in its grant
+//! queue). Nothing announces those (a transition publishes
 //! only the next phase's grants), so the timeline asks Redis for keyspace
 //! notifications of hash writes (`notify-keyspace-events Kh`, restored when
 //! done) and reads a claim's status when its hash was written: at that point
@@ -18,9 +19,10 @@ use serde_json::Value;
 
 use sett_sim::{Artefact, Keys};
 
-use crate::agents::AGENTS;
 use crate::board::{Board, Claim};
 use crate::ids::{short, shorten_ids};
+
+mod status;
 
 /// How long nothing may happen before a story counts as settled.
 const QUIET: Duration = Duration::from_millis(150);
@@ -36,6 +38,9 @@ pub struct Timeline {
     start: Instant,
     last_line: Instant,
     pub board: Board,
+    /// The registered agents' names, in registry order (bids are shown
+    /// once all of them have bid).
+    agents: Vec<String>,
     /// Bids per claim until every agent has bid: `(agent, bid)`.
     bids: HashMap<String, Vec<(String, String)>>,
     bids_shown: HashSet<String>,
@@ -45,7 +50,11 @@ impl Timeline {
     /// Turns on keyspace notifications for hashes and subscribes to
     /// `{p}:{i}:*` and to the claim hashes' notifications; returns once
     /// subscribed.
-    pub async fn start(client: &redis::Client, keys: &Keys) -> redis::RedisResult<Timeline> {
+    pub async fn start(
+        client: &redis::Client,
+        keys: &Keys,
+        agents: Vec<String>,
+    ) -> redis::RedisResult<Timeline> {
         let mut conn = client.get_multiplexed_async_connection().await?;
         let (_, notify_was): (String, String) = redis::cmd("CONFIG")
             .arg("GET")
@@ -69,6 +78,7 @@ impl Timeline {
             start: Instant::now(),
             last_line: Instant::now(),
             board: Board::default(),
+            agents,
             bids: HashMap::new(),
             bids_shown: HashSet::new(),
         })
@@ -117,6 +127,7 @@ impl Timeline {
     fn line(&mut self, text: &str) {
         println!("{:+9.3}s  {text}", self.start.elapsed().as_secs_f64());
         self.last_line = Instant::now();
+        self.board.lines += 1;
     }
 
     async fn on_message(&mut self, msg: &redis::Msg) -> Result<(), String> {
@@ -157,7 +168,13 @@ impl Timeline {
         let payload = if a.payload.starts_with(['{', '[']) {
             a.payload.clone()
         } else {
-            format!("\"{}\"", shorten_ids(&a.payload))
+            // A worker's Failure carries its logs: the first line, and how many follow.
+            let mut lines = a.payload.lines();
+            let first = shorten_ids(lines.next().unwrap_or_default());
+            match lines.count() {
+                0 => format!("\"{first}\""),
+                more => format!("\"{first}\" (+{more} lines)"),
+            }
         };
         let text = format!(
             "{} writes {what} {payload} (artefact {})",
@@ -219,8 +236,10 @@ impl Timeline {
                 // The orchestrator reads the bids hash, which can be complete
                 // before the last `bid_submitted` arrives: show the bids first.
                 self.show_bids_from_hash(&claim).await?;
+                let line = self.board.lines + 1;
                 if let Some(c) = self.board.claims.get_mut(&claim) {
                     c.grants.push((kind.clone(), s("agent_name")));
+                    c.granted_at.get_or_insert(line);
                 }
                 format!(
                     "granted {kind} to {} (claim {})",
@@ -266,7 +285,7 @@ impl Timeline {
         let bids = self.bids.entry(claim.to_string()).or_default();
         bids.retain(|(a, _)| *a != agent);
         bids.push((agent, bid));
-        if bids.len() == AGENTS.len() {
+        if bids.len() == self.agents.len() {
             let bids = self.bids.remove(claim).unwrap_or_default();
             self.show_bids(claim, &bids);
         }
@@ -288,9 +307,8 @@ impl Timeline {
     fn show_bids(&mut self, claim: &str, bids: &[(String, String)]) {
         self.bids.remove(claim);
         self.bids_shown.insert(claim.to_string());
-        let wanted: Vec<String> = AGENTS
-            .iter()
-            .filter_map(|a| bids.iter().find(|(n, _)| n == a.name()))
+        let wanted: Vec<String> = (self.agents.iter())
+            .filter_map(|a| bids.iter().find(|(n, _)| n == a))
             .filter(|(_, b)| b != "ignore")
             .map(|(n, b)| format!("{n} bids {b}"))
             .collect();
@@ -301,7 +319,9 @@ impl Timeline {
                 }
                 format!("everyone bids ignore: claim {} stays dormant", short(claim))
             }
-            n if n == AGENTS.len() => format!("{} (claim {})", wanted.join("; "), short(claim)),
+            n if n == self.agents.len() => {
+                format!("{} (claim {})", wanted.join("; "), short(claim))
+            }
             _ => format!(
                 "{}; the others ignore (claim {})",
                 wanted.join("; "),
@@ -309,61 +329,6 @@ impl Timeline {
             ),
         };
         self.line(&text);
-    }
-
-    /// Prints a claim's new status (and reason) when it changed.
-    fn set_status(&mut self, id: &str, status: &str, reason: &str) {
-        let Some(claim) = self.board.claims.get_mut(id) else {
-            return;
-        };
-        if claim.status == status {
-            return;
-        }
-        let text = match status {
-            "terminated" => format!("claim {} terminated: {}", short(id), shorten_ids(reason)),
-            "complete" => format!("claim {} complete", short(id)),
-            _ => format!("claim {} {} -> {status}", short(id), claim.status),
-        };
-        claim.status = status.to_string();
-        claim.reason = reason.to_string();
-        self.line(&text);
-    }
-
-    /// Reads every open claim's status again.
-    async fn poll(&mut self) -> Result<(), String> {
-        let open = self.board.open_claims();
-        self.read_status(&open).await
-    }
-
-    /// Reads the status of `claims`; prints each change.
-    async fn read_status(&mut self, claims: &[String]) -> Result<(), String> {
-        if claims.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for id in claims {
-            pipe.cmd("HMGET")
-                .arg(self.keys.claim(id))
-                .arg("status")
-                .arg("termination_reason");
-        }
-        let now: Vec<(Option<String>, Option<String>)> = pipe
-            .query_async(&mut self.conn)
-            .await
-            .map_err(|e| format!("reading claims: {e}"))?;
-        for (id, (status, reason)) in claims.iter().zip(now) {
-            let status = status.unwrap_or_default();
-            // A claim's first change follows its last bid, whose event may
-            // still be on its way: the bids (in the hash) are shown first.
-            let first_change = self.board.claims.get(id).is_some_and(|c| {
-                c.status != status && c.assignee.is_none() && !self.bids_shown.contains(id)
-            });
-            if first_change {
-                self.show_bids_from_hash(id).await?;
-            }
-            self.set_status(id, &status, &reason.unwrap_or_default());
-        }
-        Ok(())
     }
 
     fn still_open(&self) -> String {

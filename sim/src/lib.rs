@@ -17,12 +17,14 @@
 //!
 //! Nothing here depends on the orchestrator's code: it plays Holt's Go
 //! agents and producers, and a test is only as good as that independence.
-//! (The test worker for controller agents, a static binary, belongs here
-//! too, in `src/bin/`.)
+//! The test worker for controller agents, a static binary, belongs here
+//! too, in `src/bin/`; [`worker_image`] puts it in a `FROM scratch` image
+//! ([`docker_cli`] runs the `docker` CLI around it).
 
 pub mod agent;
 pub mod artefact;
 pub mod commands;
+pub mod docker_cli;
 pub mod json;
 pub mod keys;
 pub mod recorder;
@@ -30,6 +32,7 @@ pub mod spec;
 pub mod swarm;
 pub mod thread;
 pub mod wire;
+pub mod worker_image;
 
 pub use agent::{Act, Heard, Watch};
 pub use artefact::Artefact;

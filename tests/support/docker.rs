@@ -168,21 +168,7 @@ pub fn remove_containers(label: &str) {
     }
 }
 
-/// `docker` with `args`; its trimmed stdout, or why it failed.
-pub fn docker_cli(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|e| format!("the docker CLI: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+pub use sett_sim::docker_cli::docker_cli;
 
 /// The shared test image, built if no live test holds it.
 fn image() -> Result<Arc<Image>, String> {

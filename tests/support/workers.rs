@@ -2,7 +2,8 @@
 //! [`WorkerLab`] is one instance (`workers-<8 hex>`) with its Redis (reachable
 //! from containers through the gateway of the instance's network
 //! `holt-network-{i}`), a `FROM scratch` image holding `sett-test-worker`
-//! (sim/src/bin; `SETT_TEST_WORKER_BIN`, built by `make test-unit`), and a
+//! (sim/src/bin; `SETT_TEST_WORKER_BIN`, built by `make test-unit`; the
+//! image by `sett_sim::worker_image`), and a
 //! registry whose `{IMAGE}` is that image. Everything it makes carries the
 //! instance's name (containers: the orchestrator's `holt.instance.name`
 //! label; network, image: `sett.test.run`) and goes when it drops.
@@ -10,10 +11,10 @@
 //! Without Docker, or without the test worker binary, the test records a
 //! `SKIPPED:` line and returns (with `CI=true` it fails instead).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 
-use sett_sim::{SimAgent, Spec, Work};
+use sett_sim::{worker_image, SimAgent, Spec, Work};
 
 use super::docker::docker_cli;
 use super::e2e::Stack;
@@ -27,16 +28,6 @@ pub struct WorkerLab {
     /// `SETT_WORKER_REDIS_URL` for the orchestrators.
     pub worker_redis_url: String,
     network: String,
-    _dir: TempDir,
-}
-
-/// The static test worker: `SETT_TEST_WORKER_BIN`, else cargo's musl release output.
-fn worker_bin() -> PathBuf {
-    match std::env::var("SETT_TEST_WORKER_BIN") {
-        Ok(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target/x86_64-unknown-linux-musl/release/sett-test-worker"),
-    }
 }
 
 impl WorkerLab {
@@ -47,7 +38,7 @@ impl WorkerLab {
             skip(test, &format!("no Docker engine: {e}"));
             return None;
         }
-        let bin = worker_bin();
+        let bin = worker_image::worker_bin(Path::new(env!("CARGO_MANIFEST_DIR")));
         if !bin.is_file() {
             skip(
                 test,
@@ -70,17 +61,8 @@ impl WorkerLab {
             &network,
         ])
         .unwrap();
-        let dir = TempDir::new();
-        std::fs::copy(&bin, dir.path().join("worker")).unwrap();
-        dir.file(
-            "Dockerfile",
-            &format!(
-                "FROM scratch\nCOPY worker /worker\nLABEL {run_label}\nENTRYPOINT [\"/worker\"]\n"
-            ),
-        );
         let image = format!("sett-test-worker:{instance}");
-        docker_cli(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]).unwrap();
-        let image_id = docker_cli(&["image", "inspect", "-f", "{{.Id}}", &image]).unwrap();
+        let image_id = worker_image::build(&bin, &image, &[&run_label]).unwrap();
         let redis = RedisServer::start_with(&["--bind", "0.0.0.0", "--protected-mode", "no"]);
         let worker_redis_url = format!("redis://{gateway}:{}", redis.port);
         let stack = Stack::on("holt", &instance, &yaml.replace("{IMAGE}", &image), redis);
@@ -90,7 +72,6 @@ impl WorkerLab {
             image_id,
             worker_redis_url,
             network,
-            _dir: dir,
         })
     }
 
@@ -185,9 +166,7 @@ impl Drop for WorkerLab {
         let _ = Command::new("docker")
             .args(["network", "rm", &self.network])
             .output();
-        let _ = Command::new("docker")
-            .args(["rmi", "-f", &self.image])
-            .output();
+        worker_image::remove(&self.image);
     }
 }
 

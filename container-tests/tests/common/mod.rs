@@ -14,7 +14,10 @@
 #![allow(dead_code)]
 
 mod blackboard;
+pub mod holt_up;
 
+// Not every test file uses every helper.
+#[allow(unused_imports)]
 pub use blackboard::{write_pipeline, ClaimListener};
 
 use std::io::{Read as _, Write as _};
@@ -246,17 +249,7 @@ impl Stack {
     }
 
     pub fn conn(&self) -> redis::Connection {
-        let url = format!("redis://127.0.0.1:{}", self.redis_port());
-        let client = redis::Client::open(url).unwrap();
-        let mut last = None;
-        for _ in 0..100 {
-            match client.get_connection() {
-                Ok(c) => return c,
-                Err(e) => last = Some(e),
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        panic!("cannot connect to Redis through its published port: {last:?}");
+        connect(self.redis_port())
     }
 
     /// `GET path` on the orchestrator's published HTTP port; status 0 if no answer.
@@ -324,6 +317,20 @@ impl Stack {
             .unwrap();
         iter.count()
     }
+}
+
+/// A connection to Redis published on the host's `port` (retried while it starts).
+pub fn connect(port: u16) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut last = None;
+    for _ in 0..100 {
+        match client.get_connection() {
+            Ok(c) => return c,
+            Err(e) => last = Some(e),
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("cannot connect to Redis through its published port: {last:?}");
 }
 
 /// `GET path` on 127.0.0.1:port; the status, or 0 when nothing answers.

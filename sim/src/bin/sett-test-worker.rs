@@ -7,6 +7,8 @@
 //!
 //! The test says what to do through the worker's command
 //! (`HOLT_AGENT_COMMAND`, a JSON array of `key=value` words):
+//! `wait_file=PATH` waits (up to 10 minutes, else exit 4) until that file
+//! exists before going on, so that a test can look at the running worker;
 //! `sleep_ms=N` before writing, `exit=N` the exit code (no artefact when it
 //! is not 0), `type=T` the artefact's type, `structural_type=S` (`Failure`
 //! plays the pup's ToolExecutionFailure), `lines=N` lines printed to stdout
@@ -70,6 +72,16 @@ fn main() {
             "[Worker] claim {claim} is not in valid status for worker execution (status: {status})"
         );
         std::process::exit(1);
+    }
+    if let Some(path) = opts.get("wait_file") {
+        let deadline = std::time::Instant::now() + Duration::from_secs(600);
+        while !std::path::Path::new(path).exists() {
+            if std::time::Instant::now() >= deadline {
+                eprintln!("[Worker] {path} never appeared");
+                std::process::exit(4);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     std::thread::sleep(Duration::from_millis(num("sleep_ms")));
     let code = num("exit") as i32;

@@ -7,7 +7,8 @@ use serde_norway::Value;
 
 use super::printable;
 
-/// `worker.max_concurrent` when absent (or 0, as Holt reads it).
+/// `worker.max_concurrent` when absent. 0 and below are refused, as the
+/// contract (section 1) says; Holt reads 0 as 1.
 pub const DEFAULT_MAX_CONCURRENT: u32 = 1;
 /// The most workers of one role we allow at once.
 pub const MAX_CONCURRENT_LIMIT: u32 = 10_000;
@@ -93,9 +94,8 @@ pub fn controller(
     let max_concurrent = match worker.get("max_concurrent") {
         None | Some(Value::Null) => DEFAULT_MAX_CONCURRENT,
         Some(Value::Number(n)) => match n.as_i64() {
-            Some(0) => DEFAULT_MAX_CONCURRENT,
             Some(n) if (1..=i64::from(MAX_CONCURRENT_LIMIT)).contains(&n) => n as u32,
-            Some(n) if n < 0 => {
+            Some(n) if n < 1 => {
                 return Err(format!(
                     "agent '{name}' worker.max_concurrent must be >= 1 (got {n})"
                 ))
