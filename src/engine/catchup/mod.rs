@@ -43,6 +43,7 @@ use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
 
+mod recheck;
 mod state;
 pub use state::CatchUp;
 use state::{Pass, Totals};
@@ -117,7 +118,14 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 }
             };
         }
-        match walk(&ctx, &mut conn, pass).await {
+        let mut walked = walk(&ctx, &mut conn, pass).await;
+        if let Walk::Complete = walked {
+            // Lifecycle mode: late bids and stranded claims in our sets.
+            if let Err(reason) = recheck::run(&ctx, &mut conn).await {
+                walked = Walk::Lost(reason);
+            }
+        }
+        match walked {
             Walk::Complete => {
                 report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0;
