@@ -4,7 +4,7 @@
 //! would have been (late bids honoured or reported, once across two
 //! replicas; a claim that waited with no timeout decided by the new one);
 //! a claim granted to an agent the registry no longer has is terminated,
-//! once.
+//! once. And how often a periodic pass looks for claims to adopt.
 
 mod support;
 
@@ -225,4 +225,58 @@ fn claims_granted_to_an_agent_no_longer_registered_are_terminated_once() {
         .unwrap();
     assert_eq!(active, Vec::<String>::new());
     assert_eq!(wiretap.everything(), vec![]);
+}
+
+/// Periodic passes nobody asked for look for claims to adopt only every
+/// 12th pass, and in the pass after one that adopted: a Phase-1 claim
+/// written by hand after the first pass is adopted by the 13th pass, once.
+#[test]
+fn periodic_passes_adopt_every_12th_pass_and_after_one_that_adopted() {
+    let mut stack = Stack::new("sett", "periodic", TEAM);
+    let orch = stack.orchestrator(&[("SETT_CATCHUP_INTERVAL", "100ms")]);
+    let first = orch.wait_for_event("reconcile_complete");
+    assert_eq!(first["adopting"], true);
+    assert_eq!(first["adopted"], 0);
+    let goal = Art::goal();
+    stack.store(&goal);
+    let claim = uuid();
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(stack.key(&format!("claim:{claim}")));
+    for (f, v) in [
+        ("id", claim.as_str()),
+        ("artefact_id", goal.id.as_str()),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ] {
+        cmd.arg(f).arg(v);
+    }
+    cmd.query::<()>(&mut stack.conn).unwrap();
+    redis::cmd("SET")
+        .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
+        .arg(&claim)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    // Passes are at least 1 s apart: 15 take 14 s or more.
+    let passes = |o: &Orchestrator| o.events("reconcile_complete");
+    assert!(wait_until(PATIENCE * 2, || passes(&orch).len() >= 15));
+    let seen: Vec<(bool, u64)> = passes(&orch)[..15]
+        .iter()
+        .map(|p| {
+            (
+                p["adopting"].as_bool().unwrap(),
+                p["adopted"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want = vec![(true, 0)];
+    want.extend([(false, 0); 11]);
+    want.extend([(true, 1), (true, 0), (false, 0)]);
+    assert_eq!(seen, want);
+    let adopted = orch.events("claim_adopted");
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0]["claim_id"], claim.as_str());
+    assert_eq!(adopted[0]["as"], "phase1");
+    assert_eq!(stack.claim(&claim).len(), 14);
 }

@@ -25,6 +25,11 @@
 //! the claims that can still progress are loaded when a pass starts or
 //! resumes, and unindexed artefacts sourced from them go through the
 //! artefact decision too. Bids are replayed by the lifecycle's sweep.
+//! A pass that adopts (`CatchUp::adopting_due`: asked for, after one that
+//! adopted, every 12th) also reads each indexed artefact's claim id to
+//! adopt claims someone else made (`lifecycle::adopt`), and ends with a walk
+//! over our sets (`recheck`: late bids written while nobody listened,
+//! claims granted to agents the registry lost); the others are Phase 1's.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -87,6 +92,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             if !wait_until_due(&ctx, &mut state, &requests).await {
                 return state;
             }
+            let adopting = ctx.shared.lifecycle.is_some() && state.adopting_due();
             state.wanted = false;
             state.retry = false;
             state.pass = Some(Pass {
@@ -97,6 +103,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 resumed: 0,
                 active: catchup::Active::Artefacts(Default::default()),
                 replay: false,
+                adopting,
             });
             Line::info("reconcile_started").emit();
         }
@@ -119,7 +126,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             };
         }
         let mut walked = walk(&ctx, &mut conn, pass).await;
-        if let Walk::Complete = walked {
+        if let (Walk::Complete, true) = (&walked, pass.adopting) {
             // Lifecycle mode: late bids and stranded claims in our sets.
             if let Err(reason) = recheck::run(&ctx, &mut conn).await {
                 walked = Walk::Lost(reason);
@@ -130,7 +137,9 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0;
                 let replay = pass.replay;
+                let (adopting, adopted) = (pass.adopting, pass.totals.adopted);
                 state.pass_ended(failed);
+                state.count_pass(adopting, adopted);
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass.
                 state.wanted |= replay;
@@ -172,9 +181,12 @@ fn report(pass: &Pass, complete: bool, lifecycle: bool) {
         .num("duration_ms", pass.started.elapsed().as_millis() as u64)
         .num("resumed", pass.resumed)
         .bool("interrupted", !complete);
-    // Lifecycle mode: claims someone else made that joined ours.
+    // Lifecycle mode: claims someone else made that joined ours, and
+    // whether this pass looked for them.
     let line = match lifecycle {
-        true => line.num("adopted", t.adopted),
+        true => line
+            .num("adopted", t.adopted)
+            .bool("adopting", pass.adopting),
         false => line,
     };
     line.emit();
@@ -257,7 +269,7 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
                 .iter()
                 .filter_map(|k| shared.keys.artefact_id_of(k))
                 .collect();
-            let (unclaimed, claims) = unclaimed(ctx, conn, &ids).await?;
+            let (unclaimed, claims) = unclaimed(ctx, conn, &ids, pass.adopting).await?;
             Ok::<_, RedisError>((next, ids, unclaimed, claims))
         };
         let adopting = adopt_batch(ctx, &mut adopt_conn, &to_adopt);
@@ -309,20 +321,21 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
 }
 
 /// The ids among `ids` that have no index entry (one pipelined EXISTS). In
-/// lifecycle mode one pipelined GET instead, which also gives the claim ids
-/// of the others, for adoption (an index key of another type counts as
+/// a pass that adopts one pipelined GET instead, which also gives the claim
+/// ids of the others, for adoption (an index key of another type counts as
 /// claimed, as with EXISTS, and gives no claim id).
 async fn unclaimed(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     ids: &[ArtefactId],
+    adopting: bool,
 ) -> Result<(Vec<ArtefactId>, Vec<ClaimId>), RedisError> {
     if ids.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
     let keys = &ctx.shared.keys;
     let mut pipe = redis::pipe();
-    if ctx.shared.lifecycle.is_none() {
+    if !adopting {
         for id in ids {
             pipe.exists(keys.claim_by_artefact(id));
         }
