@@ -2,7 +2,8 @@
 //! agents, driven directly (issue 15): one `late_bid.lua` call decides a
 //! batch of claims, each as its live bid event would; a claim granted to an
 //! agent no longer in the registry is terminated with Holt's recovery
-//! reason, once, whether someone else made it (adoption) or we did.
+//! reason, once, whether someone else made it (adoption) or we did; the
+//! artefact decision names a claim someone else made (`foreign`).
 
 mod support;
 
@@ -267,6 +268,60 @@ fn a_claim_granted_to_an_agent_no_longer_registered_is_terminated_once() {
                 Effect::NotLate { claim: cid(&ours) },
                 Effect::NotLate { claim: cid(&fine) }
             ]
+        );
+    });
+}
+
+/// The artefact decision says when the claim its index names is someone
+/// else's (live, in none of our sets): `foreign`, after `duplicate`; for a
+/// claim of ours, or a final one, `duplicate` alone.
+#[test]
+fn a_duplicate_says_when_its_claim_is_someone_elses() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let theirs = uuid();
+    for (f, v) in [
+        ("id", theirs.as_str()),
+        ("artefact_id", goal.id.as_str()),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ] {
+        lab.hset(&format!("{P}claim:{theirs}"), f, v);
+    }
+    redis::cmd("SET")
+        .arg(format!("{P}claim_by_artefact:{}", goal.id))
+        .arg(&theirs)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    lab.assert_noop("an artefact claimed by someone else", |lab| {
+        assert_eq!(
+            lab.on_artefact(&goal.id),
+            vec![
+                Effect::Duplicate {
+                    existing: theirs.clone()
+                },
+                Effect::Foreign {
+                    claim: cid(&theirs)
+                },
+            ]
+        );
+    });
+    let other = Art::goal();
+    let ours = lab.new_claim(&other);
+    lab.assert_noop("an artefact claimed by us", |lab| {
+        assert_eq!(
+            lab.on_artefact(&other.id),
+            vec![Effect::Duplicate { existing: ours }]
+        );
+    });
+    lab.hset(&format!("{P}claim:{theirs}"), "status", "complete");
+    lab.assert_noop("a final claim", |lab| {
+        assert_eq!(
+            lab.on_artefact(&goal.id),
+            vec![Effect::Duplicate { existing: theirs }]
         );
     });
 }

@@ -280,3 +280,60 @@ fn periodic_passes_adopt_every_12th_pass_and_after_one_that_adopted() {
     assert_eq!(adopted[0]["as"], "phase1");
     assert_eq!(stack.claim(&claim).len(), 14);
 }
+
+/// A live artefact event whose artefact another program claimed first (a
+/// Phase-1 replica during a rolling update) makes the next pass adopt that
+/// claim, without waiting for the 12th.
+#[test]
+fn a_claim_someone_else_made_met_live_is_adopted_by_the_next_pass() {
+    let mut stack = Stack::new("sett", "rolling", TEAM);
+    let orch = stack.orchestrator(&[("SETT_CATCHUP_INTERVAL", "100ms")]);
+    let passes = |o: &Orchestrator| o.events("reconcile_complete");
+    assert!(wait_until(PATIENCE, || passes(&orch).len() >= 2));
+    assert_eq!(passes(&orch)[1]["adopting"], false);
+    let goal = Art::goal();
+    let claim = uuid();
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(stack.key(&format!("claim:{claim}")));
+    for (f, v) in [
+        ("id", claim.as_str()),
+        ("artefact_id", goal.id.as_str()),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ] {
+        cmd.arg(f).arg(v);
+    }
+    cmd.query::<()>(&mut stack.conn).unwrap();
+    redis::cmd("SET")
+        .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
+        .arg(&claim)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    stack.write(&goal);
+    let duplicate = orch.wait_for_event("duplicate_artefact");
+    assert_eq!(duplicate["existing_claim_id"], claim.as_str());
+    // Passes before the event: none adopted. The pass under way when it
+    // came may not adopt; the one after it does.
+    let before = passes(&orch).len();
+    assert!(wait_until(PATIENCE, || passes(&orch).len() >= before + 2));
+    let after = &passes(&orch)[before..before + 2];
+    let adopting: Vec<(bool, u64)> = after
+        .iter()
+        .map(|p| {
+            (
+                p["adopting"].as_bool().unwrap(),
+                p["adopted"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        adopting == [(true, 1), (true, 0)] || adopting == [(false, 0), (true, 1)],
+        "{adopting:?}"
+    );
+    let adopted = orch.events("claim_adopted");
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0]["claim_id"], claim.as_str());
+    assert_eq!(stack.claim(&claim).len(), 14);
+}

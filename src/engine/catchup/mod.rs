@@ -26,7 +26,8 @@
 //! resumes, and unindexed artefacts sourced from them go through the
 //! artefact decision too. Bids are replayed by the lifecycle's sweep.
 //! A pass that adopts (`CatchUp::adopting_due`: asked for, after one that
-//! adopted, every 12th) also reads each indexed artefact's claim id to
+//! adopted, every 12th; or after a live decision met a claim someone else
+//! made, `Lifecycle::foreign_seen`) also reads each indexed artefact's claim id to
 //! adopt claims someone else made (`lifecycle::adopt`), and ends with a walk
 //! over our sets (`recheck`: late bids written while nobody listened,
 //! claims granted to agents the registry lost); the others are Phase 1's.
@@ -92,7 +93,12 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             if !wait_until_due(&ctx, &mut state, &requests).await {
                 return state;
             }
-            let adopting = ctx.shared.lifecycle.is_some() && state.adopting_due();
+            // A claim someone else made met live (`Effect::Foreign`) is a
+            // reason too; the flag is taken either way.
+            let adopting = match &ctx.shared.lifecycle {
+                Some(lc) => lc.foreign_seen.swap(false, Relaxed) | state.adopting_due(),
+                None => false,
+            };
             state.wanted = false;
             state.retry = false;
             state.pass = Some(Pass {
