@@ -168,7 +168,10 @@ impl Context {
 
     /// Adopts the claims among `claims` that none of our sets holds.
     pub fn adopt(&self, claims: &[ClaimId]) -> Call<'static> {
-        let ids: Vec<&str> = claims.iter().map(|c| c.as_str()).collect();
+        let n = claims.len().to_string();
+        let mut ids: Vec<&str> = Vec::with_capacity(1 + claims.len());
+        ids.push(&n);
+        ids.extend(claims.iter().map(|c| c.as_str()));
         Call {
             script: &ADOPT,
             keys: Vec::new(),

@@ -20,7 +20,7 @@
 -- What was delivered while nobody listened is replayed by the catch-up pass
 -- that follows an adoption into a phase. Every check is made again here, in
 -- one script: with replicas each claim is adopted once.
--- ARGV[5..] claim ids (a batch).
+-- ARGV[5] n, ARGV[6..5+n] claim ids (a batch; the registry comes after them).
 local FILL = { 'additional_context_ids', '[]', 'termination_reason', '', 'phase_state', '', 'grant_queue', '',
   'last_grant_agent', '', 'last_grant_time', '0', 'artefact_expected', '0', 'granted_agent_image_id', '' }
 local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
@@ -81,7 +81,7 @@ local function adopt_ours(cid, key, status, phase_state)
 end
 
 local seen = {}
-for i = 5, #ARGV do
+for i = 6, 5 + (tonumber(ARGV[5]) or 0) do
   -- Claim ids the orchestrator checked (ClaimId::parse: the valid_id forms).
   local cid = ARGV[i]
   local key = claim_key(cid)
