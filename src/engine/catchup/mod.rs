@@ -41,14 +41,15 @@ use redis::RedisError;
 use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
-use super::outcome::report_decisions;
 use super::outcome::{claim_and_report, Job, Source};
 use crate::ids::{ArtefactId, ClaimId};
-use crate::lifecycle::{adopt, catchup};
+use crate::lifecycle::catchup;
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
+use adopting::{adopt, adopt_batch};
 
+mod adopting;
 mod recheck;
 mod state;
 pub use state::CatchUp;
@@ -365,50 +366,4 @@ async fn unclaimed(
         }
     }
     Ok((unclaimed, claims))
-}
-
-/// What adopting a batch did: claims adopted, whether one joined a phase,
-/// decisions Redis refused (counted as failed: the pass is retried).
-#[derive(Default)]
-pub(super) struct Adopted {
-    pub(super) adopted: u64,
-    pub(super) replay: bool,
-    pub(super) failed: u64,
-}
-
-/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),
-/// logged and counted. `Err` when the session must end.
-async fn adopt_batch(
-    ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    claims: &[ClaimId],
-) -> Result<Adopted, String> {
-    let mut out = Adopted::default();
-    let Some(lc) = &ctx.shared.lifecycle else {
-        return Ok(out);
-    };
-    if claims.is_empty() {
-        return Ok(out);
-    }
-    let decided = adopt::batch(conn, lc, claims).await;
-    match &decided {
-        Ok(all) => {
-            (out.adopted, out.replay) = adopt::adopted(all);
-            out.failed = all.iter().filter(|d| d.is_err()).count() as u64;
-        }
-        Err(_) => out.failed = 1,
-    }
-    let since = std::iter::repeat(None);
-    let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
-    report.end_session.map_or(Ok(out), Err)
-}
-
-/// Adopts `claims` now and counts it in the pass.
-async fn adopt(
-    ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    pass: &mut Pass,
-    claims: &[ClaimId],
-) -> Result<(), String> {
-    pass.tally(adopt_batch(ctx, conn, claims).await)
 }
