@@ -8,6 +8,11 @@
 #
 #   scripts/catchup-bench.sh [phase1|lifecycle|both|adopt]     (default phase1)
 #
+# BENCH_PERIODIC=1: the orchestrator runs with SETT_CATCHUP_INTERVAL=1s and
+# the three periodic passes after the first are printed too (the steady
+# state: nothing to claim or adopt; issue 15's second-pass cost). The peak
+# RSS and CPU then cover all four passes.
+#
 # adopt (issue 15): the lifecycle switched on over a Phase-1 blackboard. Each
 # size runs Phase 1 over Phase-1 data, then the lifecycle over the same data
 # (a fresh Redis each, filled alike): every claim is a six-field Phase-1
@@ -126,13 +131,27 @@ measure() {
   http_port=$(free_port)
   local env=(SETT_INSTANCE_NAME="$inst" REDIS_URL="redis://127.0.0.1:$port" SETT_HTTP_ADDR="127.0.0.1:$http_port")
   [ "$mode" = lifecycle ] && env+=(SETT_CONFIG_FILE="$dir/sett.yml" SETT_BID_TIMEOUT=0)
+  [ -n "${BENCH_PERIODIC:-}" ] && env+=(SETT_CATCHUP_INTERVAL=1s)
+  # Emptied here, not by the background job's redirection: the wait below
+  # must not read the previous run's log.
+  : >"$dir/orch.log"
   env -i PATH="$PATH" "${env[@]}" "$bin" >"$dir/orch.log" 2>&1 &
   orch_pid=$!
   until grep -q '"event":"reconcile_complete"' "$dir/orch.log"; do
     kill -0 "$orch_pid" 2>/dev/null || { cat "$dir/orch.log"; exit 1; }
     sleep 0.1
   done
-  echo "bench [$mode]: $(grep '"event":"reconcile_complete"' "$dir/orch.log")"
+  echo "bench [$mode]: $(grep -m1 '"event":"reconcile_complete"' "$dir/orch.log")"
+  if [ -n "${BENCH_PERIODIC:-}" ]; then
+    # The periodic passes that follow (1 s apart): nothing left to claim or adopt.
+    until [ "$(grep -c '"event":"reconcile_complete"' "$dir/orch.log")" -ge 4 ]; do
+      kill -0 "$orch_pid" 2>/dev/null || { cat "$dir/orch.log"; exit 1; }
+      sleep 0.1
+    done
+    grep '"event":"reconcile_complete"' "$dir/orch.log" | sed -n '2,4p' | while read -r line; do
+      echo "bench [$mode]: periodic pass: $line"
+    done
+  fi
   last_ms=$(grep -m1 '"event":"reconcile_complete"' "$dir/orch.log" | sed -n 's/.*"duration_ms":\([0-9]*\).*/\1/p')
   last_adopted=$(grep -m1 '"event":"reconcile_complete"' "$dir/orch.log" | sed -n 's/.*"adopted":\([0-9]*\).*/\1/p')
   echo "bench [$mode]: orchestrator $(grep -E '^(VmHWM|VmRSS)' /proc/$orch_pid/status | tr -s ' \t' ' ' | paste -sd ',')," \

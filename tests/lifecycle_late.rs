@@ -23,7 +23,7 @@ fn time_out(lab: &mut Lab, claim: &str) -> Vec<Effect> {
 }
 
 fn late(lab: &mut Lab, claim: &str) -> Vec<Effect> {
-    let call = lab.ctx.late_bid(&cid(claim));
+    let call = lab.ctx.late_bids(&[cid(claim)], true);
     lab.decide(call)
 }
 

@@ -97,6 +97,7 @@ impl Row<'_> {
             "duplicate" => Effect::Duplicate {
                 existing: self.text(1)?,
             },
+            "foreign" => Effect::Foreign { claim: claim()? },
             "not_found" => Effect::NotFound,
             "invalid" => Effect::Invalid {
                 reason: self.text(1)?,

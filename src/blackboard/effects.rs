@@ -96,6 +96,12 @@ pub enum Effect {
     Duplicate {
         existing: String,
     },
+    /// The artefact's claim is someone else's (in a live status, in none of
+    /// our sets: Phase 1's, Holt's Go orchestrator's): the catch-up's next
+    /// pass adopts it.
+    Foreign {
+        claim: ClaimId,
+    },
     /// No artefact hash.
     NotFound,
     /// The artefact hash cannot be judged (yet): not a hash, fields missing.

@@ -202,9 +202,13 @@ pub fn report_effects(
     lines: &mut Lines,
 ) {
     for effect in effects {
-        if let Effect::KeyConflict { key, key_type } = effect {
-            inc(&shared.metrics.key_conflicts);
-            lines.push(key_conflict_line(key, key_type).str("operation", operation));
+        match effect {
+            Effect::KeyConflict { key, key_type } => {
+                inc(&shared.metrics.key_conflicts);
+                lines.push(key_conflict_line(key, key_type).str("operation", operation));
+            }
+            Effect::Foreign { .. } => lc.foreign_seen.store(true, Relaxed),
+            _ => {}
         }
     }
     report::effects(effects, &lc.metrics, since, lines);

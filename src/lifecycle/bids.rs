@@ -108,8 +108,8 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 /// pipeline as a whole failed (the connection is gone). One answer per
 /// claim, in order.
 /// With a bid timeout, a claim no longer collecting bids may have received a
-/// late bid: those go to the late-bid decision (`late_bid.lua`, a second
-/// pipeline), whose answer replaces `not_bidding`.
+/// late bid: those go to the late-bid decision (`late_bid.lua`, one call for
+/// the batch), whose answer replaces `not_bidding`.
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
@@ -170,13 +170,18 @@ pub async fn decide_batch(
     let late: Vec<usize> = (0..claims.len())
         .filter(|&i| !decided_already(&decided[i]))
         .collect();
-    let calls: Vec<_> = late
-        .iter()
-        .map(|&i| lc.scripts.late_bid(&claims[i]))
-        .collect();
-    for (i, answer) in late.into_iter().zip(decide(conn, &calls).await?) {
-        decided[i] = answer;
+    let Some(&first) = late.first() else {
+        return Ok(decided);
+    };
+    // One call for the batch's late claims. Its answer stands for the first
+    // of them (the others answer nothing more): a bid event's wait is
+    // measured from the first one's arrival.
+    let ids: Vec<ClaimId> = late.iter().map(|&i| claims[i]).collect();
+    let answer = decide(conn, &[lc.scripts.late_bids(&ids, true)]).await?;
+    for &i in &late {
+        decided[i] = Ok(Vec::new());
     }
+    decided[first] = answer.into_iter().next().unwrap_or(Ok(Vec::new()));
     Ok(decided)
 }
 

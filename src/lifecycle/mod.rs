@@ -35,11 +35,14 @@
 //!   parallel complete ──► exclusive if any `exclusive` bid, else complete
 //!   exclusive complete (the winner's first artefact) ──► complete
 //!
-//!   a late bid (SETT_BID_TIMEOUT set; late_bid.lua): a dormant claim
+//!   a late bid (SETT_BID_TIMEOUT set; late_bid.lua, live or by the
+//!   catch-up for bids written while none listened): a dormant claim
 //!   starts the phase it asks for; a claim in an earlier phase keeps it for
 //!   that phase; else `late_bid`, once
 //!   a claim someone else made (adopt.lua, by the catch-up): joins bidding,
 //!   its phase, or the active set
+//!   a claim in a phase granted to an agent the registry no longer has
+//!   (adopt.lua, or late_bid.lua over the active set) ──► terminated
 //!
 //!   any phase or feedback claim:
 //!     a Failure artefact from a granted role ──► terminated
@@ -71,6 +74,7 @@ pub mod bids;
 pub mod catchup;
 pub mod lock;
 pub mod overdue;
+pub mod recheck;
 pub mod report;
 pub mod scripts;
 pub mod sweep;
@@ -101,6 +105,9 @@ pub struct Lifecycle {
     /// Claims whose bids script is on its way with every field in (see
     /// `bids::decide_batch`): another bid event for one of them needs no call.
     pub deciding: std::sync::Mutex<std::collections::HashSet<crate::ids::ClaimId>>,
+    /// A live decision met a claim someone else made (`Effect::Foreign`):
+    /// the catch-up's next pass adopts (taken by it).
+    pub foreign_seen: std::sync::atomic::AtomicBool,
 }
 
 impl Lifecycle {
@@ -120,6 +127,7 @@ impl Lifecycle {
             lock_key: format!("{}lock", keys.prefix()),
             lock_token: crate::ids::new_v4().simple().to_string(),
             deciding: Default::default(),
+            foreign_seen: Default::default(),
         }
     }
 }

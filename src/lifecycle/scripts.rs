@@ -141,12 +141,19 @@ impl Context {
         }
     }
 
-    /// Bids on `claim_id` that came after its bidding was decided.
-    pub fn late_bid(&self, claim_id: &ClaimId) -> Call<'static> {
+    /// Bids on `claims` that came after their bidding was decided (with
+    /// `look_late`), and claims among them granted to an agent the registry
+    /// no longer has: one call for the batch (`late_bid.lua`).
+    pub fn late_bids(&self, claims: &[ClaimId], look_late: bool) -> Call<'static> {
+        let n = claims.len().to_string();
+        let mut rest: Vec<&str> = Vec::with_capacity(2 + claims.len());
+        rest.push(if look_late { "1" } else { "0" });
+        rest.push(&n);
+        rest.extend(claims.iter().map(|c| c.as_str()));
         Call {
             script: &LATE_BID,
-            keys: vec![self.claim_key(claim_id), self.bids_key(claim_id)],
-            args: self.args(&[claim_id.as_str()]),
+            keys: Vec::new(),
+            args: self.args(&rest),
         }
     }
 
@@ -161,7 +168,10 @@ impl Context {
 
     /// Adopts the claims among `claims` that none of our sets holds.
     pub fn adopt(&self, claims: &[ClaimId]) -> Call<'static> {
-        let ids: Vec<&str> = claims.iter().map(|c| c.as_str()).collect();
+        let n = claims.len().to_string();
+        let mut ids: Vec<&str> = Vec::with_capacity(1 + claims.len());
+        ids.push(&n);
+        ids.extend(claims.iter().map(|c| c.as_str()));
         Call {
             script: &ADOPT,
             keys: Vec::new(),
@@ -178,12 +188,13 @@ impl Context {
         }
     }
 
-    /// `{p}:{i}:orchestrator:bidding` or `…:active` (orchestrator-owned sorted
+    /// `{p}:{i}:orchestrator:bidding`, `…:active` or `…:dormant` (orchestrator-owned sorted
     /// sets of claim ids; other programs ignore keys they do not know).
     pub fn set_key(&self, set: Set) -> String {
         self.key(match set {
             Set::Bidding => "orchestrator:bidding",
             Set::Active => "orchestrator:active",
+            Set::Dormant => "orchestrator:dormant",
         })
     }
 
@@ -202,11 +213,13 @@ impl Context {
 }
 
 /// The orchestrator's own sets: claims collecting bids (scored by creation
-/// time), and claims in a phase or awaiting rework (scored by phase start).
+/// time), claims in a phase or awaiting rework (scored by phase start), and
+/// dormant claims (nobody bid to work; scored by decision time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Set {
     Bidding,
     Active,
+    Dormant,
 }
 
 #[cfg(test)]

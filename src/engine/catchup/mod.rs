@@ -25,6 +25,12 @@
 //! the claims that can still progress are loaded when a pass starts or
 //! resumes, and unindexed artefacts sourced from them go through the
 //! artefact decision too. Bids are replayed by the lifecycle's sweep.
+//! A pass that adopts (`CatchUp::adopting_due`: asked for, after one that
+//! adopted, every 12th; or after a live decision met a claim someone else
+//! made, `Lifecycle::foreign_seen`) also reads each indexed artefact's claim id to
+//! adopt claims someone else made (`lifecycle::adopt`), and ends with a walk
+//! over our sets (`recheck`: late bids written while nobody listened,
+//! claims granted to agents the registry lost); the others are Phase 1's.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -35,14 +41,16 @@ use redis::RedisError;
 use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
-use super::outcome::report_decisions;
 use super::outcome::{claim_and_report, Job, Source};
 use crate::ids::{ArtefactId, ClaimId};
-use crate::lifecycle::{adopt, catchup};
+use crate::lifecycle::catchup;
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
+use adopting::{adopt, adopt_batch};
 
+mod adopting;
+mod recheck;
 mod state;
 pub use state::CatchUp;
 use state::{Pass, Totals};
@@ -86,6 +94,12 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             if !wait_until_due(&ctx, &mut state, &requests).await {
                 return state;
             }
+            // A claim someone else made met live (`Effect::Foreign`) is a
+            // reason too; the flag is taken either way.
+            let adopting = match &ctx.shared.lifecycle {
+                Some(lc) => lc.foreign_seen.swap(false, Relaxed) | state.adopting_due(),
+                None => false,
+            };
             state.wanted = false;
             state.retry = false;
             state.pass = Some(Pass {
@@ -96,6 +110,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 resumed: 0,
                 active: catchup::Active::Artefacts(Default::default()),
                 replay: false,
+                adopting,
             });
             Line::info("reconcile_started").emit();
         }
@@ -117,12 +132,21 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 }
             };
         }
-        match walk(&ctx, &mut conn, pass).await {
+        let mut walked = walk(&ctx, &mut conn, pass).await;
+        if let (Walk::Complete, true) = (&walked, pass.adopting) {
+            // Lifecycle mode: late bids and stranded claims in our sets.
+            if let Err(reason) = recheck::run(&ctx, &mut conn).await {
+                walked = Walk::Lost(reason);
+            }
+        }
+        match walked {
             Walk::Complete => {
                 report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0;
                 let replay = pass.replay;
+                let (adopting, adopted) = (pass.adopting, pass.totals.adopted);
                 state.pass_ended(failed);
+                state.count_pass(adopting, adopted);
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass.
                 state.wanted |= replay;
@@ -164,9 +188,12 @@ fn report(pass: &Pass, complete: bool, lifecycle: bool) {
         .num("duration_ms", pass.started.elapsed().as_millis() as u64)
         .num("resumed", pass.resumed)
         .bool("interrupted", !complete);
-    // Lifecycle mode: claims someone else made that joined ours.
+    // Lifecycle mode: claims someone else made that joined ours, and
+    // whether this pass looked for them.
     let line = match lifecycle {
-        true => line.num("adopted", t.adopted),
+        true => line
+            .num("adopted", t.adopted)
+            .bool("adopting", pass.adopting),
         false => line,
     };
     line.emit();
@@ -249,7 +276,7 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
                 .iter()
                 .filter_map(|k| shared.keys.artefact_id_of(k))
                 .collect();
-            let (unclaimed, claims) = unclaimed(ctx, conn, &ids).await?;
+            let (unclaimed, claims) = unclaimed(ctx, conn, &ids, pass.adopting).await?;
             Ok::<_, RedisError>((next, ids, unclaimed, claims))
         };
         let adopting = adopt_batch(ctx, &mut adopt_conn, &to_adopt);
@@ -301,20 +328,21 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
 }
 
 /// The ids among `ids` that have no index entry (one pipelined EXISTS). In
-/// lifecycle mode one pipelined GET instead, which also gives the claim ids
-/// of the others, for adoption (an index key of another type counts as
+/// a pass that adopts one pipelined GET instead, which also gives the claim
+/// ids of the others, for adoption (an index key of another type counts as
 /// claimed, as with EXISTS, and gives no claim id).
 async fn unclaimed(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     ids: &[ArtefactId],
+    adopting: bool,
 ) -> Result<(Vec<ArtefactId>, Vec<ClaimId>), RedisError> {
     if ids.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
     let keys = &ctx.shared.keys;
     let mut pipe = redis::pipe();
-    if ctx.shared.lifecycle.is_none() {
+    if !adopting {
         for id in ids {
             pipe.exists(keys.claim_by_artefact(id));
         }
@@ -338,50 +366,4 @@ async fn unclaimed(
         }
     }
     Ok((unclaimed, claims))
-}
-
-/// What adopting a batch did: claims adopted, whether one joined a phase,
-/// decisions Redis refused (counted as failed: the pass is retried).
-#[derive(Default)]
-pub(super) struct Adopted {
-    pub(super) adopted: u64,
-    pub(super) replay: bool,
-    pub(super) failed: u64,
-}
-
-/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),
-/// logged and counted. `Err` when the session must end.
-async fn adopt_batch(
-    ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    claims: &[ClaimId],
-) -> Result<Adopted, String> {
-    let mut out = Adopted::default();
-    let Some(lc) = &ctx.shared.lifecycle else {
-        return Ok(out);
-    };
-    if claims.is_empty() {
-        return Ok(out);
-    }
-    let decided = adopt::batch(conn, lc, claims).await;
-    match &decided {
-        Ok(all) => {
-            (out.adopted, out.replay) = adopt::adopted(all);
-            out.failed = all.iter().filter(|d| d.is_err()).count() as u64;
-        }
-        Err(_) => out.failed = 1,
-    }
-    let since = std::iter::repeat(None);
-    let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
-    report.end_session.map_or(Ok(out), Err)
-}
-
-/// Adopts `claims` now and counts it in the pass.
-async fn adopt(
-    ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    pass: &mut Pass,
-    claims: &[ClaimId],
-) -> Result<(), String> {
-    pass.tally(adopt_batch(ctx, conn, claims).await)
 }

@@ -13,11 +13,14 @@
 --  - a claim whose phase_state (as Go's PhaseState writes it) matches its
 --    status joins its phase (the active set); when every granted role has
 --    delivered already, the phase completes now;
---  - a feedback claim (pending_assignment) joins the active set.
+--  - a feedback claim (pending_assignment) joins the active set;
+--  - but a claim in a phase granted to an agent the registry no longer has
+--    (whose role has not delivered), or a feedback claim assigned to one, is
+--    terminated (stranded, claims.lua): nobody would ever do that part.
 -- What was delivered while nobody listened is replayed by the catch-up pass
 -- that follows an adoption into a phase. Every check is made again here, in
 -- one script: with replicas each claim is adopted once.
--- ARGV[5..] claim ids (a batch).
+-- ARGV[5] n, ARGV[6..5+n] claim ids (a batch; the registry comes after them).
 local FILL = { 'additional_context_ids', '[]', 'termination_reason', '', 'phase_state', '', 'grant_queue', '',
   'last_grant_agent', '', 'last_grant_time', '0', 'artefact_expected', '0', 'granted_agent_image_id', '' }
 local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
@@ -53,27 +56,32 @@ end
 
 local function adopt_ours(cid, key, status, phase_state)
   if held(cid) then return end
-  if status == 'pending_assignment' then
-    redis.call('ZADD', ACTIVE, NOW, cid)
-    return effect('adopted', cid, 'assignment')
-  end
   if status == 'pending_review' and phase_state == '' then
     redis.call('ZADD', BIDDING, NOW, cid)
     return effect('adopted', cid, 'bidding')
   end
   local ps = dec_phase_state(phase_state)
-  if not ps or PHASE_STATUS[ps.current] ~= status then return end
+  if status ~= 'pending_assignment' and (not ps or PHASE_STATUS[ps.current] ~= status) then return end
+  -- Granted to (or assigned to) an agent the registry no longer has: it
+  -- would wait for ever; terminated instead (claims.lua, stranded).
+  local c = load_claim(cid)
+  local why = stranded(c, ps)
+  if why then return finish(c, 'terminated', why, 'missing_agent') end
+  if status == 'pending_assignment' then
+    redis.call('ZADD', ACTIVE, NOW, cid)
+    return effect('adopted', cid, 'assignment')
+  end
   redis.call('ZADD', ACTIVE, NOW, cid)
   effect('adopted', cid, ps.current)
   local done = #ps.granted_agents > 0
   for _, name in ipairs(ps.granted_agents) do
     if not ps.received[role_of(name)] then done = false end
   end
-  if done then complete_phase(load_claim(cid), ps) end
+  if done then complete_phase(c, ps) end
 end
 
 local seen = {}
-for i = 5, #ARGV do
+for i = 6, 5 + (tonumber(ARGV[5]) or 0) do
   -- Claim ids the orchestrator checked (ClaimId::parse: the valid_id forms).
   local cid = ARGV[i]
   local key = claim_key(cid)

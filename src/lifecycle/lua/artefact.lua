@@ -69,6 +69,17 @@ else
     effect('index_conflict', redis.call('TYPE', KEYS[2])['ok'])
   elseif existing then
     effect('duplicate', existing)
+    -- A claim someone else made (a Phase-1 replica, Holt's Go orchestrator)
+    -- in a live status and none of our sets: the catch-up's next pass adopts
+    -- it (docs/lifecycle.md, "Which passes adopt").
+    if valid_id(existing) and not (read('ZSCORE', BIDDING, existing) or read('ZSCORE', ACTIVE, existing)
+        or read('ZSCORE', DORMANT, existing)) then
+      local status = read('HGET', claim_key(existing), 'status')
+      if status == 'pending_review' or status == 'pending_parallel' or status == 'pending_exclusive'
+          or status == 'pending_assignment' then
+        effect('foreign', existing)
+      end
+    end
   else
     write_claim(CID, AID, 'pending_review', '', '[]')
     redis.call('SET', KEYS[2], CID)

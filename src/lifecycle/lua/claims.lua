@@ -95,3 +95,25 @@ local function finish(c, status, reason, cause)
   redis.call('ZREM', BIDDING, c.key_id)
   redis.call('DEL', counted_key(c.key_id))
 end
+
+-- Why claim c (with its decoded phase_state ps) can never progress, or nil:
+-- an agent granted its current phase that the registry no longer has, whose
+-- role has not delivered (an unregistered name's role is the name), or a
+-- feedback claim assigned to such an agent. Nobody would do that part; the
+-- reason is Holt's recovery's, which terminates such a claim at start-up.
+local function stranded(c, ps)
+  if c.status == 'pending_assignment' then
+    local agent = c.granted_exclusive_agent or ''
+    if agent ~= '' and not ROLE_OF[agent] then
+      return "Recovery failed: assigned agent '" .. cut(agent, 64) .. "' no longer in config"
+    end
+    return nil
+  end
+  if not ps or PHASE_STATUS[ps.current] ~= c.status then return nil end
+  for _, name in ipairs(ps.granted_agents) do
+    if not ROLE_OF[name] and not ps.received[name] then
+      return "Recovery failed: granted agent '" .. cut(name, 64) .. "' no longer in config"
+    end
+  end
+  return nil
+end

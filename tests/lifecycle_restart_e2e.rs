@@ -1,0 +1,339 @@
+//! What happened while no orchestrator ran, through the running binary
+//! (issue 15, sections 1 and 2): bids written into a bids hash with no
+//! `bid_submitted` event are decided at the next start-up as their event
+//! would have been (late bids honoured or reported, once across two
+//! replicas; a claim that waited with no timeout decided by the new one);
+//! a claim granted to an agent the registry no longer has is terminated,
+//! once. And how often a periodic pass looks for claims to adopt.
+
+mod support;
+
+use serde_json::json;
+use support::e2e::*;
+use support::lifecycle::*;
+use support::*;
+
+const TEAM: &str = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
+const TIMEOUT: (&str, &str) = ("SETT_BID_TIMEOUT", "1s");
+
+/// A bid as an agent writes it, without its event (lost: nobody listened).
+fn bid(stack: &mut Stack, claim: &str, agent: &str, value: &str) {
+    redis::cmd("HSET")
+        .arg(stack.key(&format!("claim:{claim}:bids")))
+        .arg(agent)
+        .arg(value)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+}
+
+fn stop(mut orch: Orchestrator) {
+    orch.signal(libc::SIGTERM);
+    assert!(orch.wait_exit(PATIENCE).is_some());
+}
+
+fn all_bids(stack: &mut Stack, claim: &str) -> serde_json::Value {
+    let ps: serde_json::Value = serde_json::from_str(&stack.claim(claim)["phase_state"]).unwrap();
+    ps["all_bids"].clone()
+}
+
+/// Three claims decided by the bid timeout without the coder (dormant, in
+/// review, in parallel); the coder's bids land while no orchestrator runs.
+/// Two replicas start: the dormant claim starts its exclusive phase, the
+/// review keeps the exclusive bid for later, the parallel claim's `review`
+/// bid comes after its phase: each once.
+#[test]
+fn late_bids_written_while_no_orchestrator_ran_are_decided_once_by_two_replicas() {
+    let mut stack = Stack::new("sett", "gone", TEAM);
+    let first = stack.orchestrator(&[TIMEOUT]);
+    let mut claims = Vec::new();
+    for reviewer in ["ignore", "review", "claim"] {
+        let goal = Art::goal();
+        stack.write(&goal);
+        let claim = stack.claim_of(&goal.id);
+        bid(&mut stack, &claim, "Reviewer", reviewer);
+        claims.push(claim);
+    }
+    let (dormant, review, parallel) = (&claims[0], &claims[1], &claims[2]);
+    assert_eq!(first.wait_for_events("bid_timeout", 3).len(), 3);
+    first.wait_for_events("claim_granted", 2);
+    assert_eq!(lines_for(&first, "claim_dormant", dormant).len(), 1);
+    stop(first);
+
+    bid(&mut stack, dormant, "Coder", "exclusive");
+    bid(&mut stack, review, "Coder", "exclusive");
+    bid(&mut stack, parallel, "Coder", "review");
+    let a = stack.orchestrator(&[TIMEOUT]);
+    let b = stack.orchestrator(&[TIMEOUT]);
+    // The recheck ends each replica's first pass.
+    a.wait_for_event("reconcile_complete");
+    b.wait_for_event("reconcile_complete");
+    let both = [&a, &b];
+    let lines = |event: &str, claim: &str| -> Vec<serde_json::Value> {
+        both.iter()
+            .flat_map(|o| lines_for(o, event, claim))
+            .collect()
+    };
+    let honoured = lines("late_bid_honoured", dormant);
+    assert_eq!(honoured.len(), 1, "{honoured:?}");
+    assert_eq!(honoured[0]["agent_name"], "Coder");
+    assert_eq!(honoured[0]["bid"], "exclusive");
+    assert_eq!(honoured[0]["phase"], "exclusive");
+    let granted = lines("claim_granted", dormant);
+    assert_eq!(granted.len(), 1);
+    assert_eq!(granted[0]["phase"], "exclusive");
+    assert_eq!(granted[0]["agents"], json!(["Coder"]));
+    let stored = stack.claim(dormant);
+    assert_eq!(stored["status"], "pending_exclusive");
+    assert_eq!(stored["granted_exclusive_agent"], "Coder");
+
+    let honoured = lines("late_bid_honoured", review);
+    assert_eq!(honoured.len(), 1);
+    assert_eq!(honoured[0]["phase"], "exclusive");
+    assert_eq!(stack.claim(review)["status"], "pending_review");
+    assert_eq!(
+        all_bids(&mut stack, review),
+        json!({"Coder": "exclusive", "Reviewer": "review"})
+    );
+
+    let late = lines("late_bid", parallel);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0]["level"], "warn");
+    assert_eq!(late[0]["agent_name"], "Coder");
+    assert_eq!(late[0]["bid"], "review");
+    assert_eq!(late[0]["claim_at"], "parallel");
+    assert_eq!(lines("late_bid_honoured", parallel).len(), 0);
+    let sum = |series: &str| -> u64 { both.iter().map(|o| metric(o, series)).sum() };
+    assert_eq!(sum("late_bids_honoured_total"), 2);
+    assert_eq!(sum("late_bids_total"), 1);
+}
+
+/// A claim waited for the coder under an orchestrator with no bid timeout;
+/// another got every bid while none ran. The next orchestrator, with a
+/// timeout, decides both: the first without the coder, the second with
+/// every bid.
+#[test]
+fn claims_that_waited_are_decided_after_a_restart() {
+    let mut stack = Stack::new("sett", "waited", TEAM);
+    let first = stack.orchestrator(&[]);
+    let (waited, full) = (Art::goal(), Art::goal());
+    stack.write(&waited);
+    stack.write(&full);
+    let waited = stack.claim_of(&waited.id);
+    let full = stack.claim_of(&full.id);
+    bid(&mut stack, &waited, "Reviewer", "review");
+    first.wait_for_event("reconcile_complete");
+    stop(first);
+    bid(&mut stack, &full, "Reviewer", "ignore");
+    bid(&mut stack, &full, "Coder", "exclusive");
+
+    let next = stack.orchestrator(&[TIMEOUT]);
+    let timeout = next.wait_for_event("bid_timeout");
+    assert_eq!(timeout["claim_id"], waited.as_str());
+    assert_eq!(timeout["agents"], json!(["Coder"]));
+    assert!(wait_until(PATIENCE, || next.events("claim_granted").len() == 2));
+    let granted = lines_for(&next, "claim_granted", &waited);
+    assert_eq!(granted.len(), 1);
+    assert_eq!(granted[0]["phase"], "review");
+    assert_eq!(granted[0]["agents"], json!(["Reviewer"]));
+    let granted = lines_for(&next, "claim_granted", &full);
+    assert_eq!(granted.len(), 1);
+    assert_eq!(granted[0]["phase"], "exclusive");
+    assert_eq!(granted[0]["agents"], json!(["Coder"]));
+    assert_eq!(
+        all_bids(&mut stack, &waited),
+        json!({"Coder": "ignore", "Reviewer": "review"})
+    );
+    assert_eq!(next.events("bid_timeout").len(), 1);
+}
+
+/// Granted to `Tester`, which the registry no longer lists: a claim Holt's
+/// Go orchestrator left (adopted) and one of ours from an earlier registry
+/// (in our active set) are terminated with Holt's recovery reason, once
+/// across two replicas; nothing is published.
+#[test]
+fn claims_granted_to_an_agent_no_longer_registered_are_terminated_once() {
+    let mut stack = Stack::new("holt", "left", TEAM);
+    let at = stack.server_ms().to_string();
+    let mut claims = Vec::new();
+    for (status, current) in [
+        ("pending_review", "review"),
+        ("pending_exclusive", "exclusive"),
+    ] {
+        let goal = Art::goal();
+        stack.store(&goal);
+        let claim = uuid();
+        let phase_state = format!(
+            r#"{{"current":"{current}","granted_agents":["Tester"],"received":{{}},"all_bids":{{"Coder":"ignore","Reviewer":"ignore","Tester":"review"}},"start_time_ms":{at}}}"#
+        );
+        let mut fields = new_claim_fields(&claim, &goal.id);
+        fields.insert("status".into(), status.into());
+        fields.insert("phase_state".into(), phase_state);
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(stack.key(&format!("claim:{claim}")));
+        for (f, v) in &fields {
+            cmd.arg(f).arg(v);
+        }
+        cmd.query::<()>(&mut stack.conn).unwrap();
+        redis::cmd("SET")
+            .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
+            .arg(&claim)
+            .query::<()>(&mut stack.conn)
+            .unwrap();
+        claims.push(claim);
+    }
+    let (holt, ours) = (&claims[0], &claims[1]);
+    redis::cmd("ZADD")
+        .arg(stack.key("orchestrator:active"))
+        .arg(1)
+        .arg(ours)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    let mut wiretap = stack.wiretap();
+
+    let a = stack.orchestrator(&[]);
+    let b = stack.orchestrator(&[]);
+    a.wait_for_event("reconcile_complete");
+    b.wait_for_event("reconcile_complete");
+    let both = [&a, &b];
+    for claim in [holt, ours] {
+        let ended: Vec<_> = both
+            .iter()
+            .flat_map(|o| lines_for(o, "claim_terminated", claim))
+            .collect();
+        assert_eq!(ended.len(), 1, "{claim}: {ended:?}");
+        assert_eq!(ended[0]["cause"], "missing_agent");
+        assert_eq!(
+            ended[0]["reason"],
+            "Recovery failed: granted agent 'Tester' no longer in config"
+        );
+        let stored = stack.claim(claim);
+        assert_eq!(stored["status"], "terminated");
+        assert_eq!(
+            stored["termination_reason"],
+            "Recovery failed: granted agent 'Tester' no longer in config"
+        );
+    }
+    let adopted: usize = both.iter().map(|o| o.events("claim_adopted").len()).sum();
+    assert_eq!(adopted, 0);
+    let series = r#"claims_terminated_total{cause="missing_agent"}"#;
+    assert_eq!(metric(&a, series) + metric(&b, series), 2);
+    let active: Vec<String> = redis::cmd("ZRANGE")
+        .arg(stack.key("orchestrator:active"))
+        .arg(0)
+        .arg(-1)
+        .query(&mut stack.conn)
+        .unwrap();
+    assert_eq!(active, Vec::<String>::new());
+    assert_eq!(wiretap.everything(), vec![]);
+}
+
+/// Periodic passes nobody asked for look for claims to adopt only every
+/// 12th pass, and in the pass after one that adopted: a Phase-1 claim
+/// written by hand after the first pass is adopted by the 13th pass, once.
+#[test]
+fn periodic_passes_adopt_every_12th_pass_and_after_one_that_adopted() {
+    let mut stack = Stack::new("sett", "periodic", TEAM);
+    let orch = stack.orchestrator(&[("SETT_CATCHUP_INTERVAL", "100ms")]);
+    let first = orch.wait_for_event("reconcile_complete");
+    assert_eq!(first["adopting"], true);
+    assert_eq!(first["adopted"], 0);
+    let goal = Art::goal();
+    stack.store(&goal);
+    let claim = uuid();
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(stack.key(&format!("claim:{claim}")));
+    for (f, v) in [
+        ("id", claim.as_str()),
+        ("artefact_id", goal.id.as_str()),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ] {
+        cmd.arg(f).arg(v);
+    }
+    cmd.query::<()>(&mut stack.conn).unwrap();
+    redis::cmd("SET")
+        .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
+        .arg(&claim)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    // Passes are at least 1 s apart: 15 take 14 s or more.
+    let passes = |o: &Orchestrator| o.events("reconcile_complete");
+    assert!(wait_until(PATIENCE * 2, || passes(&orch).len() >= 15));
+    let seen: Vec<(bool, u64)> = passes(&orch)[..15]
+        .iter()
+        .map(|p| {
+            (
+                p["adopting"].as_bool().unwrap(),
+                p["adopted"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want = vec![(true, 0)];
+    want.extend([(false, 0); 11]);
+    want.extend([(true, 1), (true, 0), (false, 0)]);
+    assert_eq!(seen, want);
+    let adopted = orch.events("claim_adopted");
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0]["claim_id"], claim.as_str());
+    assert_eq!(adopted[0]["as"], "phase1");
+    assert_eq!(stack.claim(&claim).len(), 14);
+}
+
+/// A live artefact event whose artefact another program claimed first (a
+/// Phase-1 replica during a rolling update) makes the next pass adopt that
+/// claim, without waiting for the 12th.
+#[test]
+fn a_claim_someone_else_made_met_live_is_adopted_by_the_next_pass() {
+    let mut stack = Stack::new("sett", "rolling", TEAM);
+    let orch = stack.orchestrator(&[("SETT_CATCHUP_INTERVAL", "100ms")]);
+    let passes = |o: &Orchestrator| o.events("reconcile_complete");
+    assert!(wait_until(PATIENCE, || passes(&orch).len() >= 2));
+    assert_eq!(passes(&orch)[1]["adopting"], false);
+    let goal = Art::goal();
+    let claim = uuid();
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(stack.key(&format!("claim:{claim}")));
+    for (f, v) in [
+        ("id", claim.as_str()),
+        ("artefact_id", goal.id.as_str()),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ] {
+        cmd.arg(f).arg(v);
+    }
+    cmd.query::<()>(&mut stack.conn).unwrap();
+    redis::cmd("SET")
+        .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
+        .arg(&claim)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    stack.write(&goal);
+    let duplicate = orch.wait_for_event("duplicate_artefact");
+    assert_eq!(duplicate["existing_claim_id"], claim.as_str());
+    // Passes before the event: none adopted. The pass under way when it
+    // came may not adopt; the one after it does.
+    let before = passes(&orch).len();
+    assert!(wait_until(PATIENCE, || passes(&orch).len() >= before + 2));
+    let after = &passes(&orch)[before..before + 2];
+    let adopting: Vec<(bool, u64)> = after
+        .iter()
+        .map(|p| {
+            (
+                p["adopting"].as_bool().unwrap(),
+                p["adopted"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        adopting == [(true, 1), (true, 0)] || adopting == [(false, 0), (true, 1)],
+        "{adopting:?}"
+    );
+    let adopted = orch.events("claim_adopted");
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0]["claim_id"], claim.as_str());
+    assert_eq!(stack.claim(&claim).len(), 14);
+}
