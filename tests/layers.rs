@@ -4,8 +4,9 @@
 //! loop, in the orchestrator or in the workspace's other crates.
 //!
 //! Imports are read from the source: `use crate::…`, `use super::…`,
-//! `use self::…` (grouped forms too) and paths written inline
-//! (`crate::log::Line::warn(…)`). Comments, strings and `#[cfg(test)]`
+//! `use self::…`, `use child::…` of a `mod child;` declared in the file (a
+//! folder's face re-exporting its pieces), grouped forms too, and paths
+//! written inline (`crate::log::Line::warn(…)`). Comments, strings and `#[cfg(test)]`
 //! modules are not part of the house. A failure names the two files.
 
 #[path = "layers/reader.rs"]
@@ -63,8 +64,9 @@ impl Crate {
         let mut out = BTreeMap::new();
         for (module, file) in &self.modules {
             let code = code_of(&std::fs::read_to_string(file).unwrap());
+            let children = declared_modules(&code);
             let mut to = BTreeSet::new();
-            for path in paths_used(&code) {
+            for path in paths_used(&code, &children) {
                 let absolute = match path.first().map(String::as_str) {
                     Some("crate") => path[1..].to_vec(),
                     Some("super") => {
@@ -80,6 +82,12 @@ impl Crate {
                     Some("self") => {
                         let mut base = module.clone();
                         base.extend(path[1..].iter().cloned());
+                        base
+                    }
+                    // `pub use child::X;` of a `mod child;` declared here.
+                    Some(first) if children.iter().any(|c| c == first) => {
+                        let mut base = module.clone();
+                        base.extend(path.iter().cloned());
                         base
                     }
                     _ => continue,
@@ -228,15 +236,18 @@ fn the_other_crates_have_no_loops() {
 #[test]
 fn the_reader_sees_what_the_compiler_sees() {
     let code = code_of(
-        "use crate::{a, b::{c, d::E}};\n// use crate::x;\nlet s = \"crate::y\";\nfn f() { super::z::g(); crate::w::H::new() }\n#[cfg(test)]\nmod tests { use crate::t; }\nmod real;\n",
+        "use crate::{a, b::{c, d::E}};\n// use crate::x;\nlet s = \"crate::y\";\nfn f() { super::z::g(); crate::w::H::new() }\n#[cfg(test)]\nmod tests { use crate::t; }\nmod real;\npub use real::{X, Y};\nfn h() { real::f() }\n",
     );
-    let mut paths = paths_used(&code);
+    let mut paths = paths_used(&code, &declared_modules(&code));
     paths.sort();
     let want: Vec<Vec<String>> = [
         "crate::a",
         "crate::b::c",
         "crate::b::d::E",
         "crate::w::H::new",
+        "real::X",
+        "real::Y",
+        "real::f",
         "super::z::g",
     ]
     .iter()

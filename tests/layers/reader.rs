@@ -120,8 +120,8 @@ pub fn declared_modules(code: &str) -> Vec<String> {
 }
 
 /// Every path named: each leaf of every `use` tree, and inline `crate::`,
-/// `super::` and `self::` paths.
-pub fn paths_used(code: &str) -> Vec<Vec<String>> {
+/// `super::`, `self::` and `child::` paths (`children`: the file's `mod x;`).
+pub fn paths_used(code: &str, children: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for (at, _) in code.match_indices("use ") {
         if at > 0 && is_ident(code.as_bytes()[at - 1]) {
@@ -131,8 +131,10 @@ pub fn paths_used(code: &str) -> Vec<Vec<String>> {
         expand(&code[at + 4..end], &[], &mut out);
     }
     let b = code.as_bytes();
-    for start in ["crate::", "super::", "self::"] {
-        for (at, _) in code.match_indices(start) {
+    let roots = ["crate", "super", "self"].into_iter().map(String::from);
+    for root in roots.chain(children.iter().cloned()) {
+        let start = format!("{root}::");
+        for (at, _) in code.match_indices(&start) {
             if at > 0 && (is_ident(b[at - 1]) || b[at - 1] == b':') {
                 continue;
             }

@@ -5,7 +5,7 @@
 
 use serde_norway::Value;
 
-use super::printable;
+use crate::config::error::printable;
 
 /// `worker.max_concurrent` when absent (or 0, as Holt reads it).
 pub const DEFAULT_MAX_CONCURRENT: u32 = 1;

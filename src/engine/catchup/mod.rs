@@ -45,7 +45,7 @@ use crate::redis_io::ends_session;
 
 mod state;
 pub use state::CatchUp;
-use state::{Pass, Totals};
+use state::{Adopted, Pass, Totals};
 
 /// Keys asked for per SCAN step.
 const SCAN_COUNT: usize = 1000;
@@ -338,15 +338,6 @@ async fn unclaimed(
         }
     }
     Ok((unclaimed, claims))
-}
-
-/// What adopting a batch did: claims adopted, whether one joined a phase,
-/// decisions Redis refused (counted as failed: the pass is retried).
-#[derive(Default)]
-pub(super) struct Adopted {
-    pub(super) adopted: u64,
-    pub(super) replay: bool,
-    pub(super) failed: u64,
 }
 
 /// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),

@@ -22,6 +22,15 @@ pub(super) struct Totals {
     pub(super) failed: u64,
 }
 
+/// What adopting a batch did: claims adopted, whether one joined a phase,
+/// decisions Redis refused (counted as failed: the pass is retried).
+#[derive(Default)]
+pub(super) struct Adopted {
+    pub(super) adopted: u64,
+    pub(super) replay: bool,
+    pub(super) failed: u64,
+}
+
 /// A pass under way.
 pub(super) struct Pass {
     pub(super) cursor: u64,
@@ -40,7 +49,7 @@ pub(super) struct Pass {
 
 impl Pass {
     /// Counts what adopting a batch did; `Err` when the session must end.
-    pub(super) fn tally(&mut self, adopted: Result<super::Adopted, String>) -> Result<(), String> {
+    pub(super) fn tally(&mut self, adopted: Result<Adopted, String>) -> Result<(), String> {
         let adopted = adopted?;
         self.totals.adopted += adopted.adopted;
         self.totals.failed += adopted.failed;
