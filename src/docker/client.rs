@@ -56,7 +56,7 @@ pub fn socket_from_docker_host(value: Option<&str>) -> Result<PathBuf, String> {
         Some(_) => Err("DOCKER_HOST must be unix:///absolute/path/to/docker.sock".to_string()),
         None => {
             let scheme = value.split_once("://").map_or("(none)", |(s, _)| s);
-            let scheme = error::cut(scheme, 16);
+            let scheme = crate::log::truncate(scheme, 16);
             Err(format!(
                 "DOCKER_HOST: only unix:///path sockets are supported (scheme {scheme:?})"
             ))
