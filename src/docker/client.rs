@@ -138,23 +138,13 @@ impl Docker {
     }
 
     async fn ping_by(&self, deadline: Instant) -> Result<Ping, DockerError> {
-        let (status, api, body) = {
-            let req = Request {
-                method: "GET",
-                target: "/_ping",
-                json: None,
-            };
-            let (mut conn, mut head) =
-                Conn::open(&self.socket, &req, self.timeouts.connect, deadline).await?;
-            let mut body = Vec::new();
-            conn.read_body(
-                &mut head.framing,
-                deadline,
-                &mut wire::collect(&mut body, 4096),
-            )
-            .await?;
-            (head.status, head.api_version, body)
+        let req = Request {
+            method: "GET",
+            target: "/_ping",
+            json: None,
         };
+        let (head, body) = self.exchange(&req, deadline, 4096).await?;
+        let (status, api) = (head.status, head.api_version);
         if status != 200 {
             let msg = daemon_message(&body);
             return Err(from_status(status, "ping", &msg, Missing::Other));
@@ -203,16 +193,7 @@ impl Docker {
             target: &target,
             json,
         };
-        let (mut conn, mut head) =
-            Conn::open(&self.socket, &req, self.timeouts.connect, deadline).await?;
-        let mut body = Vec::new();
-        conn.read_body(
-            &mut head.framing,
-            deadline,
-            &mut wire::collect(&mut body, MAX_JSON_BYTES),
-        )
-        .await?;
-        drop(conn);
+        let (head, body) = self.exchange(&req, deadline, MAX_JSON_BYTES).await?;
         if (200..300).contains(&head.status) || head.status == 304 {
             return Ok(body);
         }
@@ -221,6 +202,26 @@ impl Docker {
             self.api.store(0, Relaxed);
         }
         Err(from_status(head.status, call.what, &message, call.missing))
+    }
+
+    /// One request and its whole answer (at most `max` bytes of body), the
+    /// connection closed after.
+    async fn exchange(
+        &self,
+        req: &Request<'_>,
+        deadline: Instant,
+        max: usize,
+    ) -> Result<(wire::Head, Vec<u8>), DockerError> {
+        let (mut conn, mut head) =
+            Conn::open(&self.socket, req, self.timeouts.connect, deadline).await?;
+        let mut body = Vec::new();
+        conn.read_body(
+            &mut head.framing,
+            deadline,
+            &mut wire::collect(&mut body, max),
+        )
+        .await?;
+        Ok((head, body))
     }
 
     /// Opens a streaming call (logs, events): the head is read and checked;
