@@ -9,28 +9,17 @@
 # E.g. scripts/lua-cost.sh bare=/tmp/bare.lua prelude=src/lifecycle/lua/lib.lua+src/lifecycle/lua/due.lua
 set -euo pipefail
 n=${N:-2000}
-dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" redis-server --port "$port" --save '' \
-  --appendonly no --dir "$dir" >"$dir/log" 2>&1 &
-vg=$!
-trap 'kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-total() { # total Ir of the last dump
-  local f
-  f=$(ls -t "$dir"/cg.* | head -1)
-  sed -n 's/^summary: //p; s/^totals: //p' "$f" | head -1
-}
+# shellcheck source=scripts/lib-callgrind-redis.sh
+. "$(dirname "$0")/lib-callgrind-redis.sh"
 for spec in "$@"; do
   name=${spec%%=*}
   text=$(for f in $(echo "${spec#*=}" | tr '+' ' '); do cat "$f"; echo; done)
   sha=$(redis-cli -p "$port" script load "$text")
   redis-cli -p "$port" -r 10 EVALSHA "$sha" 1 "sett:x:orchestrator:bidding" "sett:x:" 3 3 \
     11111111-2222-4333-8444-555555555555 0 10 Coder Docs Lint Coder Docs Lint >/dev/null
-  callgrind_control -z "$vg" >/dev/null
+  cg_zero
   redis-cli -p "$port" -r "$n" EVALSHA "$sha" 1 "sett:x:orchestrator:bidding" "sett:x:" 3 3 \
     11111111-2222-4333-8444-555555555555 0 10 Coder Docs Lint Coder Docs Lint >/dev/null
-  callgrind_control -d "$vg" >/dev/null
-  ir=$(total)
+  ir=$(cg_total)
   printf '%-24s %12d instructions/call\n' "$name" $((ir / n))
 done

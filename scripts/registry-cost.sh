@@ -10,25 +10,17 @@ cd "$(dirname "$0")/.."
 sizes=("${@:-3 1000 8000}")
 read -r -a sizes <<<"${sizes[*]}"
 n=${N:-20}
-dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" redis-server --port "$port" --save '' \
-  --appendonly no --dir "$dir" >"$dir/log" 2>&1 &
-vg=$!
-trap 'kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=scripts/lib-callgrind-redis.sh
+. scripts/lib-callgrind-redis.sh
 L=src/lifecycle/lua
 old=$(git show d392bf5:src/lifecycle/lua/lib.lua; cat $L/due.lua)
 new=$(cat $L/lib.lua $L/due.lua)
 old_sha=$(redis-cli -p "$port" script load "$old")
 new_sha=$(redis-cli -p "$port" script load "$new")
 cost() { # cost SHA ARGS-FILE: instructions per call
-  callgrind_control -z "$vg" >/dev/null
+  cg_zero
   for _ in $(seq 1 "$n"); do cat "$2"; done | redis-cli -p "$port" -x --pipe >/dev/null 2>&1 || true
-  callgrind_control -d "$vg" >/dev/null
-  local f
-  f=$(ls -t "$dir"/cg.* | head -1)
-  echo $(($(sed -n 's/^summary: //p; s/^totals: //p' "$f" | head -1) / n))
+  echo $(($(cg_total) / n))
 }
 resp() { # resp ARG...: one command in RESP
   printf '*%d\r\n' $#

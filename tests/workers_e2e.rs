@@ -19,7 +19,6 @@ fn one_worker_completes_a_claim() {
     ) else {
         return;
     };
-    let _coder = bidder(&lab);
     let mut tap = lab.stack.wiretap();
     let orch = lab.orchestrator(&[]);
     let startup = orch.wait_for_event("orchestrator_startup");
@@ -38,14 +37,8 @@ fn one_worker_completes_a_claim() {
     assert_eq!(work.len(), 1, "{work:?}");
     assert_eq!(work[0]["type"], "CodeCommit");
     assert_eq!(work[0]["source_artefacts"], format!("[\"{}\"]", goal.id));
-    let name = format!("holt-{}-Coder-worker-{}", lab.stack.instance, &claim[..8]);
-    assert!(wait_until(PATIENCE, || lines_for(
-        &orch,
-        "worker_cleanup",
-        &claim
-    )
-    .len()
-        == 1));
+    let name = lab.worker_name(&claim);
+    wait_one_line(&orch, "worker_cleanup", &claim);
     for event in [
         "worker_launching",
         "worker_launched",
@@ -90,11 +83,8 @@ fn exit_3_writes_one_failure_and_terminates_the_claim() {
     ) else {
         return;
     };
-    let _coder = bidder(&lab);
     let orch = lab.orchestrator(&[]);
-    let goal = Art::goal();
-    lab.stack.write(&goal);
-    let claim = lab.stack.claim_of(&goal.id);
+    let claim = lab.stack.goal();
     let fields = lab.wait_status(&claim, "terminated");
     assert_eq!(
         fields["termination_reason"],
@@ -115,13 +105,7 @@ fn exit_3_writes_one_failure_and_terminates_the_claim() {
         assert!(payload.contains(line), "{line:?} in {payload:?}");
     }
     assert!(!payload.contains('\u{1}'), "no frame headers: {payload:?}");
-    assert!(wait_until(PATIENCE, || lines_for(
-        &orch,
-        "worker_cleanup",
-        &claim
-    )
-    .len()
-        == 1));
+    wait_one_line(&orch, "worker_cleanup", &claim);
     let failed = lines_for(&orch, "worker_failed", &claim);
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["exit_code"], 3);
@@ -139,26 +123,17 @@ fn a_missing_image_terminates_the_claim_with_the_reason() {
     let Some(mut lab) = WorkerLab::new("a_missing_image_terminates", &yaml) else {
         return;
     };
-    let _coder = bidder(&lab);
     let orch = lab.orchestrator(&[]);
     let missing = orch.wait_for_event("worker_image_missing");
     assert_eq!(missing["image"], "sett-no-such-image:missing");
-    let goal = Art::goal();
-    lab.stack.write(&goal);
-    let claim = lab.stack.claim_of(&goal.id);
+    let claim = lab.stack.goal();
     let fields = lab.wait_status(&claim, "terminated");
     let reason = &fields["termination_reason"];
     assert!(reason.starts_with("Failed to launch worker: "), "{reason}");
     assert!(reason.contains("sett-no-such-image"), "{reason}");
     assert_eq!(fields["granted_agent_image_id"], "");
     assert!(lab.containers().is_empty(), "{:?}", lab.containers());
-    assert!(wait_until(PATIENCE, || lines_for(
-        &orch,
-        "worker_error",
-        &claim
-    )
-    .len()
-        == 1));
+    wait_one_line(&orch, "worker_error", &claim);
     assert_eq!(metric(&orch, "worker_launch_errors_total"), 1);
 }
 
@@ -168,21 +143,9 @@ fn limit_holds(test: &str, max: u32) {
     let Some(mut lab) = WorkerLab::new(test, &controller("'sleep_ms=300'", max)) else {
         return;
     };
-    let _coder = bidder(&lab);
     let orch = lab.orchestrator(&[]);
-    let goals: Vec<Art> = (0..10).map(|_| Art::goal()).collect();
-    for g in &goals {
-        lab.stack.write(g);
-    }
-    let claims: Vec<String> = goals.iter().map(|g| lab.stack.claim_of(&g.id)).collect();
-    let mut most = 0;
-    let all_done = wait_until(PATIENCE * 3, || {
-        most = most.max(lab.running());
-        claims
-            .iter()
-            .all(|c| lab.stack.claim(c).get("status").map(String::as_str) == Some("complete"))
-    });
-    assert!(all_done, "not all complete");
+    let claims = lab.stack.goals(10);
+    let most = lab.wait_all_complete(&claims);
     assert!(
         most as u32 <= max,
         "{most} workers ran at once (limit {max})"
@@ -225,24 +188,15 @@ fn a_phase_timeout_stops_a_sleeping_worker() {
     else {
         return;
     };
-    let _coder = bidder(&lab);
     let orch = lab.orchestrator(&[("SETT_PHASE_TIMEOUT", "2s")]);
-    let goal = Art::goal();
-    lab.stack.write(&goal);
-    let claim = lab.stack.claim_of(&goal.id);
+    let claim = lab.stack.goal();
     let fields = lab.wait_status(&claim, "terminated");
     assert_eq!(
         fields["termination_reason"],
         "Phase 'exclusive' timed out after 2s: no artefact from Coder"
     );
     no_containers_left(&lab);
-    assert!(wait_until(PATIENCE, || lines_for(
-        &orch,
-        "worker_cleanup",
-        &claim
-    )
-    .len()
-        == 1));
+    wait_one_line(&orch, "worker_cleanup", &claim);
     assert_eq!(lines_for(&orch, "worker_stopping", &claim).len(), 1);
     assert!(
         lab.artefacts_by("Coder").is_empty(),
@@ -257,22 +211,13 @@ fn a_traditional_reviewer_and_a_controller_coder_in_one_registry() {
     let Some(mut lab) = WorkerLab::new("a_traditional_reviewer_and_a_controller", &yaml) else {
         return;
     };
-    let _coder = bidder(&lab);
     let _reviewer = lab.stack.agent(Spec::approver("Reviewer"));
     let orch = lab.orchestrator(&[]);
-    let goal = Art::goal();
-    lab.stack.write(&goal);
-    let claim = lab.stack.claim_of(&goal.id);
+    let claim = lab.stack.goal();
     lab.wait_status(&claim, "complete");
     assert_eq!(lab.artefacts_by("Reviewer").len(), 1);
     assert_eq!(lab.artefacts_by("Coder").len(), 1);
-    assert!(wait_until(PATIENCE, || lines_for(
-        &orch,
-        "worker_completed",
-        &claim
-    )
-    .len()
-        == 1));
+    wait_one_line(&orch, "worker_completed", &claim);
     no_containers_left(&lab);
 }
 
@@ -286,11 +231,8 @@ fn the_workspace_is_mounted_from_host_workspace_path() {
     let workspace = TempDir::new();
     workspace.file("note.txt", "from the host");
     let host = workspace.path().display().to_string();
-    let _coder = bidder(&lab);
     let _orch = lab.orchestrator(&[("HOST_WORKSPACE_PATH", host.as_str())]);
-    let goal = Art::goal();
-    lab.stack.write(&goal);
-    let claim = lab.stack.claim_of(&goal.id);
+    let claim = lab.stack.goal();
     lab.wait_status(&claim, "complete");
     let work = lab.artefacts_by("Coder");
     assert_eq!(work.len(), 1);

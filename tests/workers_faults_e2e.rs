@@ -8,7 +8,6 @@ mod support;
 
 use support::e2e::*;
 use support::fake_docker::{json, reply, Answer, FakeDocker};
-use support::lifecycle::Art;
 use support::workers::*;
 use support::*;
 
@@ -20,24 +19,15 @@ fn kill_9_while_a_worker_runs_then_a_restart_completes_it_once() {
     ) else {
         return;
     };
-    let _coder = bidder(&lab);
     let since = unix_now();
     let mut first = lab.orchestrator(&[]);
-    let goal = Art::goal();
-    lab.stack.write(&goal);
-    let claim = lab.stack.claim_of(&goal.id);
+    let claim = lab.stack.goal();
     first.wait_for_event("worker_launched");
     first.kill9();
     assert_eq!(lab.running(), 1, "the worker outlives the orchestrator");
     let second = lab.orchestrator(&[]);
     lab.wait_status(&claim, "complete");
-    assert!(wait_until(PATIENCE, || lines_for(
-        &second,
-        "worker_cleanup",
-        &claim
-    )
-    .len()
-        == 1));
+    wait_one_line(&second, "worker_cleanup", &claim);
     assert!(
         lines_for(&second, "worker_launching", &claim).is_empty(),
         "adopted, not launched again"
@@ -56,11 +46,8 @@ fn a_worker_that_exits_while_no_orchestrator_runs_is_recorded_after_the_restart(
     ) else {
         return;
     };
-    let _coder = bidder(&lab);
     let mut first = lab.orchestrator(&[]);
-    let goal = Art::goal();
-    lab.stack.write(&goal);
-    let claim = lab.stack.claim_of(&goal.id);
+    let claim = lab.stack.goal();
     first.wait_for_event("worker_launched");
     first.kill9();
     assert!(
@@ -79,13 +66,7 @@ fn a_worker_that_exits_while_no_orchestrator_runs_is_recorded_after_the_restart(
         "Worker failed with exit code 3"
     );
     assert_eq!(lab.artefacts_by("Coder").len(), 1);
-    assert!(wait_until(PATIENCE, || lines_for(
-        &second,
-        "worker_cleanup",
-        &claim
-    )
-    .len()
-        == 1));
+    wait_one_line(&second, "worker_cleanup", &claim);
     assert_eq!(lines_for(&second, "worker_failed", &claim).len(), 1);
     no_containers_left(&lab);
 }
@@ -99,7 +80,6 @@ fn docker_going_away_and_coming_back_loses_nothing() {
         return;
     };
     let proxy = support::socket_proxy::SocketProxy::start(&docker_socket());
-    let _coder = bidder(&lab);
     let host = format!("unix://{}", proxy.path);
     let orch = lab.orchestrator(&[("DOCKER_HOST", host.as_str())]);
     assert!(orch.wait_status("/readyz", 200));
@@ -108,11 +88,7 @@ fn docker_going_away_and_coming_back_loses_nothing() {
     let (_, body) = orch.get("/readyz");
     assert!(body.contains("\"docker\":\"unreachable\""), "{body}");
     orch.wait_for_event("docker_unavailable");
-    let goals: Vec<Art> = (0..3).map(|_| Art::goal()).collect();
-    for g in &goals {
-        lab.stack.write(g);
-    }
-    let claims: Vec<String> = goals.iter().map(|g| lab.stack.claim_of(&g.id)).collect();
+    let claims = lab.stack.goals(3);
     // Every claim granted or queued while Docker is away, and launches retried.
     let slots = lab.stack.key("orchestrator:workers:Coder");
     let queue = lab.stack.key("grant_queue:Coder");
@@ -156,35 +132,20 @@ fn three_replicas_one_killed_every_claim_completes_once_within_the_limit() {
     ) else {
         return;
     };
-    let _coder = bidder(&lab);
     let since = unix_now();
     let mut replicas: Vec<_> = (0..3).map(|_| lab.orchestrator(&[])).collect();
-    let goals: Vec<Art> = (0..6).map(|_| Art::goal()).collect();
-    for g in &goals {
-        lab.stack.write(g);
-    }
-    let claims: Vec<String> = goals.iter().map(|g| lab.stack.claim_of(&g.id)).collect();
+    let claims = lab.stack.goals(6);
     assert!(wait_until(PATIENCE, || replicas
         .iter()
         .any(|o| !o.events("worker_launched").is_empty())));
     replicas[0].kill9();
-    let mut most = 0;
-    let done = wait_until(PATIENCE * 3, || {
-        most = most.max(lab.running());
-        claims
-            .iter()
-            .all(|c| lab.stack.claim(c).get("status").map(String::as_str) == Some("complete"))
-    });
-    assert!(done, "not all complete");
+    let most = lab.wait_all_complete(&claims);
     assert!(most <= 2, "{most} workers at once (limit 2)");
     assert_eq!(lab.artefacts_by("Coder").len(), 6, "one worker per claim");
     no_containers_left(&lab);
     let mut created = lab.created_since(since);
     created.sort();
-    let mut expected: Vec<String> = claims
-        .iter()
-        .map(|c| format!("holt-{}-Coder-worker-{}", lab.stack.instance, &c[..8]))
-        .collect();
+    let mut expected: Vec<String> = claims.iter().map(|c| lab.worker_name(c)).collect();
     expected.sort();
     assert_eq!(created, expected, "exactly one container per claim");
 }
@@ -237,16 +198,10 @@ fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
         &instance,
         &controller("'x'", 1).replace("{IMAGE}", "w"),
     );
-    let _coder = stack.agent(sett_sim::Spec::new(
-        "Coder",
-        "exclusive",
-        sett_sim::Work::new("Standard", "Never", ""),
-    ));
+    let _coder = bidder(&stack);
     let host = format!("unix://{}", fake.socket.display());
     let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
-    let goal = Art::goal();
-    stack.write(&goal);
-    let claim = stack.claim_of(&goal.id);
+    let claim = stack.goal();
     let slots = stack.key("orchestrator:workers:Coder");
     let conn = &mut stack.conn;
     assert!(wait_until(PATIENCE, || {

@@ -6,21 +6,24 @@
 //! sett-sim plays them), `timeline` (everything published, plus status
 //! changes, as readable lines, with `ids` shortened), `board` (what the
 //! timeline saw) and `stories` (what the user writes, and how each story is
-//! judged), `workers` (the controller story: workers in containers). One
+//! judged), `workers` (the controller story: workers in containers), `options`
+//! (the command line). One
 //! single-threaded executor: the agents are tasks, the timeline is the
 //! main one.
 
 mod agents;
 mod board;
 mod ids;
+mod options;
 mod stories;
 mod timeline;
 mod workers;
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use agents::{AGENTS, REGISTRY};
+use options::{parse, Options};
 use sett_sim::{Artefact, Keys};
 use stories::STORIES;
 use timeline::Timeline;
@@ -42,41 +45,6 @@ sett-demo: the claim lifecycle, played by simulated agents
                           play the controller story (two more stories) against
                           an orchestrator running that registry
 ";
-
-pub struct Options {
-    redis_url: String,
-    instance: String,
-    timeout: Duration,
-}
-
-fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-    let mut o = Options {
-        redis_url: std::env::var("REDIS_URL").unwrap_or_default(),
-        instance: "demo".into(),
-        timeout: Duration::from_secs(20),
-    };
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--redis-url" => o.redis_url = value()?,
-            "--instance" => o.instance = value()?,
-            "--timeout" => {
-                let v = value()?;
-                let secs: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--timeout {v}: not a number"))?;
-                o.timeout = Duration::try_from_secs_f64(secs)
-                    .map_err(|_| format!("--timeout {v}: out of range"))?;
-            }
-            _ => return Err(format!("unknown argument {flag}")),
-        }
-    }
-    if o.redis_url.is_empty() {
-        return Err("no Redis: pass --redis-url or set REDIS_URL".into());
-    }
-    Ok(o)
-}
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();

@@ -17,9 +17,9 @@ use sett_sim::{swarm, Artefact, Keys, Spec, Work};
 
 use crate::agents::Complain;
 use crate::board::{Board, Claim};
+use crate::options::Options;
 use crate::stories::report;
 use crate::timeline::Timeline;
-use crate::Options;
 
 /// The controllers, in registry order.
 pub const CONTROLLERS: [&str; 2] = ["Coder", "Tester"];

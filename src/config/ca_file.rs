@@ -14,8 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 
-use super::registry::printable;
-use super::{invalid, ConfigError};
+use super::error::{invalid, printable, ConfigError};
 
 const VAR: &str = "SETT_REDIS_CA_FILE";
 

@@ -7,7 +7,6 @@
 //! and what is wrong with it, and never repeats the Redis password (nor, for
 //! `REDIS_URL`, the value at all).
 
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,11 +14,14 @@ use std::time::Duration;
 use registry::Registry;
 
 mod ca_file;
+mod error;
 pub mod registry;
 mod registry_file;
 mod values;
 
 pub use ca_file::RedisCa;
+use error::invalid;
+pub use error::ConfigError;
 pub use registry_file::{RegistryFile, MAX_REGISTRY_BYTES};
 pub use values::*;
 
@@ -96,59 +98,6 @@ pub struct Config {
     pub host_workspace: String,
     /// `SETT_WORKER_REDIS_URL`, else `REDIS_URL` (password included: only for workers' env).
     worker_redis_url: String,
-}
-
-/// What is wrong with the environment (or the registry it points to).
-#[derive(Debug, PartialEq, Eq)]
-pub enum ConfigError {
-    Missing(&'static str),
-    Invalid {
-        var: &'static str,
-        reason: String,
-    },
-    /// Two variables that exclude each other are both set.
-    Conflict(&'static str, &'static str),
-    /// The registry file cannot be read or is invalid. `named`: its path came
-    /// from `SETT_CONFIG_FILE`; `path` is printable already.
-    Registry {
-        named: bool,
-        path: String,
-        reason: String,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Missing(var) => write!(f, "{var} is not set (it is required)"),
-            ConfigError::Invalid { var, reason } => write!(f, "{var} is invalid: {reason}"),
-            ConfigError::Conflict(a, b) => {
-                write!(
-                    f,
-                    "{a} and {b} are both set (set one: it picks the namespace)"
-                )
-            }
-            ConfigError::Registry {
-                named: true,
-                path,
-                reason,
-            } => write!(f, "SETT_CONFIG_FILE is invalid: {path}: {reason}"),
-            ConfigError::Registry {
-                named: false,
-                path,
-                reason,
-            } => write!(f, "the agent registry {path} is invalid: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        var,
-        reason: reason.into(),
-    }
 }
 
 impl Config {

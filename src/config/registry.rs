@@ -12,6 +12,7 @@
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::error::printable;
 use crate::log::push_json_str;
 
 mod worker;
@@ -228,24 +229,6 @@ fn check_agent(name: String, settings: AgentSettings) -> Result<Agent, String> {
         role,
         controller,
     })
-}
-
-/// `s` for a one-line message: control characters escaped (`\n`, `\u{1b}`),
-/// cut after about `max` bytes.
-pub fn printable(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max));
-    for c in s.chars() {
-        if out.len() >= max {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The parts of the file we read (the parser's messages name these types:

@@ -9,8 +9,9 @@
 use std::io::{ErrorKind, Read as _};
 use std::path::PathBuf;
 
-use super::registry::{printable, Registry};
-use super::{ConfigError, Namespace};
+use super::error::{printable, ConfigError};
+use super::registry::Registry;
+use super::values::Namespace;
 
 /// A registry larger than this is refused unread (it is a few KiB in practice).
 pub const MAX_REGISTRY_BYTES: u64 = 1 << 20;

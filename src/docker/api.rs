@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
+use super::client::{Call, Docker};
 use super::error::{DockerError, Missing};
 use super::framing::Sink;
 use super::json::{parse, Answer};
 use super::logs::{Demux, Logs, Tail, MAX_LOG_BYTES};
 use super::spec::{is_docker_name, ContainerSpec};
-use super::{Call, Docker};
 use crate::log::push_json_array;
 
 /// Query values: everything but unreserved characters is escaped.
@@ -108,7 +108,7 @@ impl Default for LogOptions {
         LogOptions {
             stdout: true,
             stderr: true,
-            tail: Some(super::FAILURE_LINES as u32),
+            tail: Some(super::logs::FAILURE_LINES as u32),
         }
     }
 }

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use crate::log::truncate;
+
 /// How far a message (ours plus the daemon's) is cut.
 pub const MAX_MESSAGE_BYTES: usize = 200;
 
@@ -135,21 +137,9 @@ pub(crate) fn daemon_message(body: &[u8]) -> String {
 }
 
 fn bounded(mut message: String) -> String {
-    let keep = cut(&message, MAX_MESSAGE_BYTES).len();
+    let keep = truncate(&message, MAX_MESSAGE_BYTES).len();
     message.truncate(keep);
     message
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-pub(crate) fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// `message` with every occurrence of each secret replaced by `<redacted>`

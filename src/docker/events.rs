@@ -34,11 +34,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
+use super::client::Docker;
 use super::error::{DockerError, Missing};
 use super::framing::Framing;
 use super::json::{parse, Answer};
 use super::wire::{by, Conn};
-use super::Docker;
 use crate::log::push_json_array;
 use crate::log::Line;
 

@@ -10,7 +10,8 @@
 
 use std::collections::VecDeque;
 
-use super::error::{cut, DockerError};
+use super::error::DockerError;
+use crate::log::truncate;
 
 /// Text kept from one logs call (its end; older bytes are dropped as they come).
 pub const MAX_LOG_BYTES: usize = 256 * 1024;
@@ -67,7 +68,7 @@ impl Demux {
                         let msg = String::from_utf8_lossy(text).into_owned();
                         return Err(DockerError::transient(format!(
                             "Docker failed while sending the logs: {}",
-                            cut(&msg, 200)
+                            truncate(&msg, 200)
                         )));
                     }
                 }

@@ -214,5 +214,5 @@ pub(crate) fn is_docker_name(s: &str, min_len: usize) -> bool {
 }
 
 fn cut_name(s: &str) -> &str {
-    super::error::cut(s, 64)
+    crate::log::truncate(s, 64)
 }

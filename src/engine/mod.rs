@@ -31,6 +31,7 @@ mod subscription;
 mod sweep;
 mod watchdog;
 pub mod workers;
+mod workers_shared;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

@@ -16,7 +16,7 @@ pub struct Shared {
     pub lifecycle: Option<Lifecycle>,
     pub metrics: Metrics,
     /// Present when the registry has controller agents (Docker answered at start-up).
-    pub workers: Option<super::workers::Workers>,
+    pub workers: Option<super::workers_shared::Workers>,
     pub health: Health,
     pub shutdown: Shutdown,
 }

@@ -112,9 +112,6 @@ async fn sweep_once(
         if let Err(e) = sweep::gauges(conn, lc).await {
             failed("gauges", e)?;
         }
-        if let Err(e) = overdue::gauge(conn, lc).await {
-            failed("gauges", e)?;
-        }
     }
     lines.emit();
     let since = std::iter::repeat(None);

@@ -4,14 +4,12 @@
 //! operator needs then is to see the wait: a `bids_overdue` warning once a
 //! claim has waited longer than `SETT_BID_OVERDUE` (again every such period
 //! while it keeps waiting; `overdue.lua` marks the claim, so one replica
-//! warns), and the gauge of the oldest wait.
-
-use std::sync::atomic::Ordering::Relaxed;
+//! warns), and the gauge of the oldest wait (refreshed with the others,
+//! `sweep::gauges`).
 
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 
-use super::scripts::Set;
 use super::Lifecycle;
 use crate::redis_io::scripts::{decide, Decided};
 
@@ -27,23 +25,4 @@ pub async fn warn(
         return Ok(Vec::new());
     };
     decide(conn, &[lc.scripts.overdue(after, WARNINGS_PER_ROUND)]).await
-}
-
-/// Refreshes the gauge of the oldest wait for bids (server clock).
-pub async fn gauge(conn: &mut MultiplexedConnection, lc: &Lifecycle) -> Result<(), RedisError> {
-    let (oldest, time): (Vec<(String, f64)>, (u64, u64)) = redis::pipe()
-        .cmd("ZRANGE")
-        .arg(lc.scripts.set_key(Set::Bidding))
-        .arg(0)
-        .arg(0)
-        .arg("WITHSCORES")
-        .cmd("TIME")
-        .query_async(conn)
-        .await?;
-    let now_ms = time.0 * 1000 + time.1 / 1000;
-    let age = oldest
-        .first()
-        .map_or(0, |(_, since)| now_ms.saturating_sub(*since as u64) / 1000);
-    lc.metrics.oldest_bid_wait.store(age as i64, Relaxed);
-    Ok(())
 }

@@ -36,21 +36,24 @@ fn ids(value: &Value) -> Vec<ClaimId> {
 }
 
 /// Up to a chunk of the claims of `set` older than `age` (server clock),
-/// each given to its decision (`call`).
+/// each given to its decision (`call`); none while `age` is not set.
 async fn expired<'a>(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
     set: Set,
-    age: Duration,
-    call: impl Fn(&ClaimId) -> Call<'a>,
+    age: Option<Duration>,
+    call: impl Fn(&ClaimId, Duration) -> Call<'a>,
 ) -> Result<Vec<Decided>, RedisError> {
+    let Some(age) = age else {
+        return Ok(Vec::new());
+    };
     let due = run_batch(conn, &[lc.scripts.due(set, age, CHUNK)]).await?;
     let due = match due.into_iter().next() {
         Some(Ok(v)) => ids(&v),
         Some(Err(e)) => return Err(e),
         None => return Ok(Vec::new()),
     };
-    let calls: Vec<_> = due.iter().map(call).collect();
+    let calls: Vec<_> = due.iter().map(|id| call(id, age)).collect();
     decide(conn, &calls).await
 }
 
@@ -59,11 +62,8 @@ pub async fn expired_bids(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
 ) -> Result<Vec<Decided>, RedisError> {
-    let Some(timeout) = lc.bid_timeout else {
-        return Ok(Vec::new());
-    };
-    expired(conn, lc, Set::Bidding, timeout, |id| {
-        lc.scripts.bids(id, lc.bid_timeout)
+    expired(conn, lc, Set::Bidding, lc.bid_timeout, |id, timeout| {
+        lc.scripts.bids(id, Some(timeout))
     })
     .await
 }
@@ -73,11 +73,8 @@ pub async fn expired_phases(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
 ) -> Result<Vec<Decided>, RedisError> {
-    let Some(timeout) = lc.phase_timeout else {
-        return Ok(Vec::new());
-    };
-    let shown = reason_duration(timeout);
-    expired(conn, lc, Set::Active, timeout, |id| {
+    let shown = lc.phase_timeout.map(reason_duration).unwrap_or_default();
+    expired(conn, lc, Set::Active, lc.phase_timeout, |id, timeout| {
         lc.scripts.timeout(id, timeout, &shown)
     })
     .await
@@ -144,29 +141,36 @@ pub async fn missed_bids_step(
     Ok((next, decide(conn, &calls).await?))
 }
 
-/// Refreshes the gauges of waiting claims.
+/// Refreshes the gauges of waiting claims (one pipeline; ages by the server's clock).
 pub async fn gauges(conn: &mut MultiplexedConnection, lc: &Lifecycle) -> Result<(), RedisError> {
     use std::sync::atomic::Ordering::Relaxed;
-    type Counts = (i64, i64, Vec<(String, f64)>, (u64, u64));
-    let (bidding, active, oldest, time): Counts = redis::pipe()
-        .zcard(lc.scripts.set_key(Set::Bidding))
-        .zcard(lc.scripts.set_key(Set::Active))
-        .cmd("ZRANGE")
-        .arg(lc.scripts.set_key(Set::Active))
-        .arg(0)
-        .arg(0)
-        .arg("WITHSCORES")
-        .cmd("TIME")
-        .query_async(conn)
-        .await?;
+    type Oldest = Vec<(String, f64)>;
+    type Counts = (i64, i64, Oldest, Oldest, (u64, u64));
+    let oldest = |pipe: &mut redis::Pipeline, set: Set| {
+        pipe.cmd("ZRANGE")
+            .arg(lc.scripts.set_key(set))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES");
+    };
+    let mut pipe = redis::pipe();
+    pipe.zcard(lc.scripts.set_key(Set::Bidding))
+        .zcard(lc.scripts.set_key(Set::Active));
+    oldest(&mut pipe, Set::Active);
+    oldest(&mut pipe, Set::Bidding);
+    let (bidding, active, oldest_phase, oldest_bid, time): Counts =
+        pipe.cmd("TIME").query_async(conn).await?;
+    let now_ms = time.0 * 1000 + time.1 / 1000;
+    let age = |oldest: Oldest| {
+        oldest
+            .first()
+            .map_or(0, |(_, since)| now_ms.saturating_sub(*since as u64) / 1000) as i64
+    };
     let m = &lc.metrics;
     m.awaiting_bids.store(bidding, Relaxed);
     m.in_phase.store(active, Relaxed);
-    let now_ms = time.0 * 1000 + time.1 / 1000;
-    let age = oldest
-        .first()
-        .map_or(0, |(_, since)| now_ms.saturating_sub(*since as u64) / 1000);
-    m.oldest_phase_age.store(age as i64, Relaxed);
+    m.oldest_phase_age.store(age(oldest_phase), Relaxed);
+    m.oldest_bid_wait.store(age(oldest_bid), Relaxed);
     Ok(())
 }
 

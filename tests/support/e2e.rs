@@ -125,6 +125,20 @@ impl Stack {
         found.unwrap_or_else(|| panic!("no claim for {artefact}"))
     }
 
+    /// The user writes a goal; the id of its claim (waited for).
+    pub fn goal(&mut self) -> String {
+        self.goals(1).remove(0)
+    }
+
+    /// The user writes `n` goals; their claims' ids, in the order written.
+    pub fn goals(&mut self, n: usize) -> Vec<String> {
+        let goals: Vec<Art> = (0..n).map(|_| Art::goal()).collect();
+        for g in &goals {
+            self.write(g);
+        }
+        goals.iter().map(|g| self.claim_of(&g.id)).collect()
+    }
+
     /// Every key matching `pattern` (a glob), sorted.
     pub fn keys(&mut self, pattern: &str) -> Vec<String> {
         let mut keys: Vec<String> = redis::cmd("KEYS")

@@ -17,10 +17,12 @@ use std::process::Command;
 use sett_sim::{worker_image, SimAgent, Spec, Work};
 
 use super::docker::docker_cli;
-use super::e2e::Stack;
+use super::e2e::{lines_for, Stack};
 use super::*;
 
 pub struct WorkerLab {
+    /// The controller's bids (see [`bidder`]); dropped before the stack.
+    _coder: SimAgent,
     pub stack: Stack,
     /// The worker image's tag and its id (`sha256:…`).
     pub image: String,
@@ -31,8 +33,8 @@ pub struct WorkerLab {
 }
 
 impl WorkerLab {
-    /// A lab whose registry is `yaml` with `{IMAGE}` replaced, or `None`
-    /// (skipped, said once per test).
+    /// A lab whose registry is `yaml` with `{IMAGE}` replaced, its `Coder`
+    /// bidding, or `None` (skipped, said once per test).
     pub fn new(test: &str, yaml: &str) -> Option<WorkerLab> {
         if let Err(e) = docker_cli(&["version", "--format", "{{.Server.Version}}"]) {
             skip(test, &format!("no Docker engine: {e}"));
@@ -67,6 +69,7 @@ impl WorkerLab {
         let worker_redis_url = format!("redis://{gateway}:{}", redis.port);
         let stack = Stack::on("holt", &instance, &yaml.replace("{IMAGE}", &image), redis);
         Some(WorkerLab {
+            _coder: bidder(&stack),
             stack,
             image,
             image_id,
@@ -149,6 +152,25 @@ impl WorkerLab {
         last
     }
 
+    /// Waits (3 × PATIENCE) until every one of `claims` is complete, polling
+    /// the engine meanwhile; the most workers seen running at once.
+    pub fn wait_all_complete(&mut self, claims: &[String]) -> usize {
+        let mut most = 0;
+        let done = wait_until(PATIENCE * 3, || {
+            most = most.max(self.running());
+            claims
+                .iter()
+                .all(|c| self.stack.claim(c).get("status").map(String::as_str) == Some("complete"))
+        });
+        assert!(done, "not all complete");
+        most
+    }
+
+    /// The name the orchestrator gives the worker container of `claim`.
+    pub fn worker_name(&self, claim: &str) -> String {
+        format!("holt-{}-Coder-worker-{}", self.stack.instance, &claim[..8])
+    }
+
     /// Every artefact hash whose `produced_by_role` is `role`.
     pub fn artefacts_by(&mut self, role: &str) -> Vec<std::collections::BTreeMap<String, String>> {
         let pattern = self.stack.key("artefact:*");
@@ -181,12 +203,21 @@ pub fn controller(words: &str, max: u32) -> String {
 }
 
 /// The controller's bids: `exclusive` on what the user wrote (it never works itself).
-pub fn bidder(lab: &WorkerLab) -> SimAgent {
-    lab.stack.agent(Spec::new(
+pub fn bidder(stack: &Stack) -> SimAgent {
+    stack.agent(Spec::new(
         "Coder",
         "exclusive",
         Work::new("Standard", "Never", ""),
     ))
+}
+
+/// Waits until `orch` has logged `event` about `claim` once (and not more).
+pub fn wait_one_line(orch: &Orchestrator, event: &str, claim: &str) {
+    assert!(
+        wait_until(PATIENCE, || lines_for(orch, event, claim).len() == 1),
+        "{event} for {claim}: {:?}",
+        lines_for(orch, event, claim)
+    );
 }
 
 pub fn no_containers_left(lab: &WorkerLab) {

@@ -5,7 +5,7 @@
 
 use serde_norway::Value;
 
-use super::printable;
+use crate::config::error::printable;
 
 /// `worker.max_concurrent` when absent. 0 and below are refused, as the
 /// contract (section 1) says; Holt reads 0 as 1.

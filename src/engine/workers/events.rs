@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::Workers;
 use crate::docker::EventFilter;
+use crate::engine::workers_shared::Workers;
 use crate::shutdown::Shutdown;
 use crate::workers::spec::{LABEL_COMPONENT, LABEL_INSTANCE};
 

@@ -6,12 +6,12 @@
 use redis::aio::MultiplexedConnection;
 use uuid::Uuid;
 
-use super::Workers;
 use crate::blackboard::effects::Effect;
 use crate::config::registry::{Agent, Controller};
 use crate::docker::{ContainerInfo, DockerError, LogOptions};
 use crate::engine::outcome::report_effects;
 use crate::engine::shared::Shared;
+use crate::engine::workers_shared::Workers;
 use crate::log::{Line, Lines};
 use crate::metrics::inc;
 use crate::redis_io::scripts::{decide, Call};

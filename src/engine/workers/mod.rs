@@ -16,100 +16,21 @@ mod events;
 mod launch;
 mod reconcile;
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use smol::channel::{Receiver, Sender};
 
 pub(super) use reconcile::run as run_reconcile;
 
 use crate::blackboard::Keys;
 use crate::config::registry::Registry;
 use crate::config::{Config, Namespace};
-use crate::docker::{Docker, DockerError};
+use crate::docker::Docker;
+use crate::engine::workers_shared::Workers;
 use crate::log::Line;
-use crate::metrics::inc;
-use crate::metrics::workers::WorkerMetrics;
 use crate::workers::scripts::Calls;
 use crate::workers::spec::Settings;
 
 /// How long start-up waits for Docker to answer.
 pub const STARTUP_DOCKER_BUDGET: Duration = Duration::from_secs(4);
-
-/// What the worker tasks share.
-pub struct Workers {
-    pub docker: Docker,
-    pub settings: Settings,
-    pub calls: Calls,
-    pub registry: Registry,
-    pub metrics: WorkerMetrics,
-    wake_tx: Sender<()>,
-    wake_rx: Receiver<()>,
-    /// Why the last Docker call failed, while it is still failing.
-    docker_error: Mutex<Option<String>>,
-    /// Transient Docker errors since the last call that answered (back-off).
-    failures: AtomicU32,
-}
-
-impl Workers {
-    /// Asks for a reconciliation pass now (requests coalesce).
-    pub fn wake(&self) {
-        let _ = self.wake_tx.try_send(());
-    }
-
-    /// How long the next pass may wait: `base`, doubled per transient Docker
-    /// error in a row up to 4 times `base` (back-off while Docker is away).
-    fn period(&self, base: Duration) -> Duration {
-        base * (1 << self.failures.load(Relaxed).min(2))
-    }
-
-    /// Waits for a wake-up or `period`.
-    async fn woken(&self, period: Duration) {
-        let rx = self.wake_rx.clone();
-        futures_lite::future::or(
-            async {
-                let _ = rx.recv().await;
-            },
-            async {
-                smol::Timer::after(period).await;
-            },
-        )
-        .await;
-    }
-
-    /// Why Docker is unusable now, or `None`.
-    pub fn docker_down(&self) -> Option<String> {
-        self.docker_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn docker_ok(&self) {
-        self.failures.store(0, Relaxed);
-        self.metrics.docker_up.store(1, Relaxed);
-        let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
-        if e.take().is_some() {
-            Line::info("docker_available").emit();
-        }
-    }
-
-    /// A transient Docker error: logged once while it lasts, retried later.
-    fn docker_failed(&self, operation: &str, err: &DockerError) {
-        inc(&self.metrics.docker_errors);
-        self.failures.fetch_add(1, Relaxed);
-        self.metrics.docker_up.store(0, Relaxed);
-        let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
-        if e.is_none() {
-            Line::error("docker_unavailable")
-                .str("operation", operation)
-                .str("error", err.message())
-                .emit();
-        }
-        *e = Some(err.message().to_string());
-    }
-}
 
 /// At start-up, with a controller in the registry: Docker must answer (one
 /// line otherwise), and each worker image's id is read into `registry`. An
@@ -182,18 +103,10 @@ pub async fn startup(
         .str("socket", &socket)
         .display("api_version", ping.api)
         .emit();
-    let (wake_tx, wake_rx) = smol::channel::bounded(1);
-    let metrics = WorkerMetrics::default();
-    metrics.docker_up.store(1, Relaxed);
-    Ok(Some(Workers {
+    Ok(Some(Workers::new(
         docker,
         settings,
-        calls: Calls::new(keys, registry),
-        registry: registry.clone(),
-        metrics,
-        wake_tx,
-        wake_rx,
-        docker_error: Mutex::new(None),
-        failures: AtomicU32::new(0),
-    }))
+        Calls::new(keys, registry),
+        registry.clone(),
+    )))
 }

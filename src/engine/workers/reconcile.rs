@@ -19,10 +19,10 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use super::launch::{launch, record_exit, remove, run_call, start};
-use super::Workers;
 use crate::docker::{ContainerSummary, DockerError};
 use crate::engine::ctx::SessionCtx;
 use crate::engine::shared::Shared;
+use crate::engine::workers_shared::Workers;
 use crate::log::Line;
 use crate::workers::spec::{claim_uuid, LABEL_CLAIM, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_ROLE};
 

@@ -15,11 +15,11 @@ use futures_rustls::TlsConnector;
 use smol::net::unix::UnixStream;
 use smol::net::TcpStream;
 
+use super::frame::Decode;
 use super::reader::{ReadError, Reader};
 use super::resp::Reply;
 use super::stream::Stream;
 use super::target::{Address, Host, Target};
-use super::Decode;
 use crate::deadline::within;
 
 /// Why a connection could not be made. Never shows the password.

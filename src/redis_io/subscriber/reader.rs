@@ -9,9 +9,9 @@ use std::sync::Arc;
 use futures_lite::io::ReadHalf;
 use futures_lite::AsyncReadExt as _;
 
+use super::frame::{Decode, Frame};
 use super::resp::{Parser, Reply};
 use super::stream::Stream;
-use super::{Decode, Frame};
 
 /// The read buffer: each read of the socket fills at most this much.
 const BUFFER: usize = 32 * 1024;

@@ -11,8 +11,8 @@
 //! a server pushes) of bulk strings and integers, simple strings, errors.
 //! Nested arrays and RESP3 types are protocol errors.
 
+use super::frame::{Body, Decode};
 use super::sink::Sink;
-use super::{Body, Decode};
 
 /// Bytes kept of a header line (an error's text is cut to [`ERROR_TEXT`]).
 const LINE_KEEP: usize = 256;

@@ -5,8 +5,8 @@
 //! started.
 
 use super::event::{safe_sample, SAMPLE_BYTES};
+use super::frame::{Body, Decode, Malformed};
 use super::json_id::IdScanner;
-use super::{Body, Decode, Malformed};
 
 pub(super) enum Sink {
     Event(Box<EventSink>),

@@ -1,0 +1,115 @@
+//! What the worker tasks share: the Docker client, the worker settings and
+//! calls, the registry, the metrics, the wake-up channel and whether Docker
+//! answers now. Apart from the tasks (`workers/`) so that `Shared` holds it
+//! without importing them: they report through `outcome`, which reads `Shared`.
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use smol::channel::{Receiver, Sender};
+
+use crate::config::registry::Registry;
+use crate::docker::{Docker, DockerError};
+use crate::log::Line;
+use crate::metrics::inc;
+use crate::metrics::workers::WorkerMetrics;
+use crate::workers::scripts::Calls;
+use crate::workers::spec::Settings;
+
+/// What the worker tasks share.
+pub struct Workers {
+    pub docker: Docker,
+    pub settings: Settings,
+    pub calls: Calls,
+    pub registry: Registry,
+    pub metrics: WorkerMetrics,
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
+    /// Why the last Docker call failed, while it is still failing.
+    docker_error: Mutex<Option<String>>,
+    /// Transient Docker errors since the last call that answered (back-off).
+    failures: AtomicU32,
+}
+
+impl Workers {
+    /// The shared state of a Docker that has just answered.
+    pub(super) fn new(
+        docker: Docker,
+        settings: Settings,
+        calls: Calls,
+        registry: Registry,
+    ) -> Workers {
+        let (wake_tx, wake_rx) = smol::channel::bounded(1);
+        let metrics = WorkerMetrics::default();
+        metrics.docker_up.store(1, Relaxed);
+        Workers {
+            docker,
+            settings,
+            calls,
+            registry,
+            metrics,
+            wake_tx,
+            wake_rx,
+            docker_error: Mutex::new(None),
+            failures: AtomicU32::new(0),
+        }
+    }
+
+    /// Asks for a reconciliation pass now (requests coalesce).
+    pub fn wake(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+
+    /// How long the next pass may wait: `base`, doubled per transient Docker
+    /// error in a row up to 4 times `base` (back-off while Docker is away).
+    pub(super) fn period(&self, base: Duration) -> Duration {
+        base * (1 << self.failures.load(Relaxed).min(2))
+    }
+
+    /// Waits for a wake-up or `period`.
+    pub(super) async fn woken(&self, period: Duration) {
+        let rx = self.wake_rx.clone();
+        futures_lite::future::or(
+            async {
+                let _ = rx.recv().await;
+            },
+            async {
+                smol::Timer::after(period).await;
+            },
+        )
+        .await;
+    }
+
+    /// Why Docker is unusable now, or `None`.
+    pub fn docker_down(&self) -> Option<String> {
+        self.docker_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(super) fn docker_ok(&self) {
+        self.failures.store(0, Relaxed);
+        self.metrics.docker_up.store(1, Relaxed);
+        let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
+        if e.take().is_some() {
+            Line::info("docker_available").emit();
+        }
+    }
+
+    /// A transient Docker error: logged once while it lasts, retried later.
+    pub(super) fn docker_failed(&self, operation: &str, err: &DockerError) {
+        inc(&self.metrics.docker_errors);
+        self.failures.fetch_add(1, Relaxed);
+        self.metrics.docker_up.store(0, Relaxed);
+        let mut e = self.docker_error.lock().unwrap_or_else(|p| p.into_inner());
+        if e.is_none() {
+            Line::error("docker_unavailable")
+                .str("operation", operation)
+                .str("error", err.message())
+                .emit();
+        }
+        *e = Some(err.message().to_string());
+    }
+}
