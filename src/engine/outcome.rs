@@ -207,7 +207,6 @@ pub fn report_effects(
                 inc(&shared.metrics.key_conflicts);
                 lines.push(key_conflict_line(key, key_type).str("operation", operation));
             }
-            Effect::Foreign { .. } => lc.foreign_seen.store(true, Relaxed),
             _ => {}
         }
     }

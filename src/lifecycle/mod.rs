@@ -105,9 +105,6 @@ pub struct Lifecycle {
     /// Claims whose bids script is on its way with every field in (see
     /// `bids::decide_batch`): another bid event for one of them needs no call.
     pub deciding: std::sync::Mutex<std::collections::HashSet<crate::ids::ClaimId>>,
-    /// A live decision met a claim someone else made (`Effect::Foreign`):
-    /// the catch-up's next pass adopts (taken by it).
-    pub foreign_seen: std::sync::atomic::AtomicBool,
 }
 
 impl Lifecycle {
@@ -127,7 +124,6 @@ impl Lifecycle {
             lock_key: format!("{}lock", keys.prefix()),
             lock_token: crate::ids::new_v4().simple().to_string(),
             deciding: Default::default(),
-            foreign_seen: Default::default(),
         }
     }
 }

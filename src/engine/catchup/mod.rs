@@ -25,9 +25,7 @@
 //! the claims that can still progress are loaded when a pass starts or
 //! resumes, and unindexed artefacts sourced from them go through the
 //! artefact decision too. Bids are replayed by the lifecycle's sweep.
-//! A pass that adopts (`CatchUp::adopting_due`: asked for, after one that
-//! adopted, every 12th; or after a live decision met a claim someone else
-//! made, `Lifecycle::foreign_seen`) also reads each indexed artefact's claim id to
+//! Every pass in lifecycle mode also reads each indexed artefact's claim id to
 //! adopt claims someone else made (`lifecycle::adopt`), and ends with a walk
 //! over our sets (`recheck`: late bids written while nobody listened,
 //! claims granted to agents the registry lost); the others are Phase 1's.
@@ -94,12 +92,9 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             if !wait_until_due(&ctx, &mut state, &requests).await {
                 return state;
             }
-            // A claim someone else made met live (`Effect::Foreign`) is a
-            // reason too; the flag is taken either way.
-            let adopting = match &ctx.shared.lifecycle {
-                Some(lc) => lc.foreign_seen.swap(false, Relaxed) | state.adopting_due(),
-                None => false,
-            };
+            // Lifecycle mode: every pass adopts (issue 15: at start-up and
+            // by every periodic pass after it).
+            let adopting = ctx.shared.lifecycle.is_some();
             state.wanted = false;
             state.retry = false;
             state.pass = Some(Pass {
@@ -144,9 +139,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0;
                 let replay = pass.replay;
-                let (adopting, adopted) = (pass.adopting, pass.totals.adopted);
                 state.pass_ended(failed);
-                state.count_pass(adopting, adopted);
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass.
                 state.wanted |= replay;

@@ -10,11 +10,6 @@ use std::time::{Duration, Instant};
 const PASS_SPACING: Duration = Duration::from_secs(1);
 const RETRY_FIRST: Duration = Duration::from_secs(5);
 const RETRY_MAX: Duration = Duration::from_secs(300);
-/// Lifecycle mode: a periodic pass nobody asked for looks for claims to
-/// adopt (and walks our sets) only when a reason exists (see
-/// [`CatchUp::adopting_due`]), and at least every this many periodic passes
-/// (an hour at the default 5-minute interval).
-pub(super) const ADOPT_EVERY: u32 = 12;
 
 #[derive(Default)]
 pub(super) struct Totals {
@@ -79,11 +74,6 @@ pub struct CatchUp {
     pub(super) retry_after: Duration,
     pub(super) not_before: Instant,
     pub(super) periodic_at: Option<Instant>,
-    /// Passes ended since the last adopting one.
-    pub(super) since_adopting: u32,
-    /// The last adopting pass adopted a claim: someone else may still be
-    /// making them (a rolling update, another orchestrator).
-    pub(super) adopted_last: bool,
 }
 
 impl CatchUp {
@@ -98,26 +88,6 @@ impl CatchUp {
             retry_after: RETRY_FIRST,
             not_before: now,
             periodic_at: interval.map(|i| now + i),
-            since_adopting: ADOPT_EVERY,
-            adopted_last: false,
-        }
-    }
-
-    /// Whether the pass about to start adopts: when it was asked for (every
-    /// subscribe, so every start-up and reconnect; a dropped event; failed
-    /// claims), when the last adopting pass adopted something, and every
-    /// [`ADOPT_EVERY`]-th pass. Call before `wanted` and `retry` are cleared.
-    pub(super) fn adopting_due(&self) -> bool {
-        self.wanted || self.retry || self.adopted_last || self.since_adopting >= ADOPT_EVERY - 1
-    }
-
-    /// Counts a pass that ended (`adopted`: claims it adopted).
-    pub(super) fn count_pass(&mut self, adopting: bool, adopted: u64) {
-        if adopting {
-            self.since_adopting = 0;
-            self.adopted_last = adopted > 0;
-        } else {
-            self.since_adopting += 1;
         }
     }
 
@@ -178,22 +148,6 @@ mod tests {
             "second retry waits 10 s"
         );
         assert!(c.due(now + Duration::from_secs(10)).is_ok());
-        // Adopting: the first pass, asked ones, after one that adopted, and
-        // every ADOPT_EVERY-th.
-        let mut c = CatchUp::new(Some(Duration::from_secs(300)));
-        assert!(c.adopting_due(), "the first pass");
-        c.count_pass(true, 0);
-        for _ in 0..ADOPT_EVERY - 1 {
-            assert!(!c.adopting_due());
-            c.count_pass(false, 0);
-        }
-        assert!(c.adopting_due(), "the 12th");
-        c.count_pass(true, 3);
-        assert!(c.adopting_due(), "after a pass that adopted");
-        c.count_pass(true, 0);
-        assert!(!c.adopting_due());
-        c.wanted = true;
-        assert!(c.adopting_due(), "asked for");
         let off = CatchUp::new(None);
         assert_eq!(off.due(Instant::now() + RETRY_MAX * 100), Err(None));
     }
