@@ -202,12 +202,9 @@ pub fn report_effects(
     lines: &mut Lines,
 ) {
     for effect in effects {
-        match effect {
-            Effect::KeyConflict { key, key_type } => {
-                inc(&shared.metrics.key_conflicts);
-                lines.push(key_conflict_line(key, key_type).str("operation", operation));
-            }
-            _ => {}
+        if let Effect::KeyConflict { key, key_type } = effect {
+            inc(&shared.metrics.key_conflicts);
+            lines.push(key_conflict_line(key, key_type).str("operation", operation));
         }
     }
     report::effects(effects, &lc.metrics, since, lines);
