@@ -17,8 +17,8 @@
 //!
 //! Nothing here depends on the orchestrator's code: it plays Holt's Go
 //! agents and producers, and a test is only as good as that independence.
-//! (The test worker for controller agents, a static binary, belongs here
-//! too, in `src/bin/`.)
+//! The test worker for controller agents, a static binary, is here too, in
+//! `src/bin/`; [`worker_image`] puts it in a `FROM scratch` image.
 
 pub mod agent;
 pub mod artefact;
@@ -30,6 +30,7 @@ pub mod spec;
 pub mod swarm;
 pub mod thread;
 pub mod wire;
+pub mod worker_image;
 
 pub use agent::{Act, Heard, Watch};
 pub use artefact::Artefact;

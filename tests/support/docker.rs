@@ -147,42 +147,7 @@ fn skipped(test: &str, why: &str) -> Option<Engine> {
     None
 }
 
-/// `docker rm -f` of every container carrying `label`, by the CLI (not the client under test).
-pub fn remove_containers(label: &str) {
-    let Ok(out) = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label={label}")])
-        .output()
-    else {
-        return;
-    };
-    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if !ids.is_empty() {
-        let _ = Command::new("docker")
-            .arg("rm")
-            .arg("-f")
-            .args(&ids)
-            .output();
-    }
-}
-
-/// `docker` with `args`; its trimmed stdout, or why it failed.
-pub fn docker_cli(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|e| format!("the docker CLI: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+pub use sett_sim::worker_image::{docker_cli, remove_containers};
 
 /// The shared test image, built if no live test holds it.
 fn image() -> Result<Arc<Image>, String> {

@@ -11,11 +11,10 @@
 //! `SKIPPED:` line and returns (with `CI=true` it fails instead).
 
 use std::path::PathBuf;
-use std::process::Command;
 
+use sett_sim::worker_image::{docker_cli, Network, WorkerImage};
 use sett_sim::{SimAgent, Spec, Work};
 
-use super::docker::docker_cli;
 use super::e2e::Stack;
 use super::*;
 
@@ -26,8 +25,9 @@ pub struct WorkerLab {
     pub image_id: String,
     /// `SETT_WORKER_REDIS_URL` for the orchestrators.
     pub worker_redis_url: String,
-    network: String,
-    _dir: TempDir,
+    // Dropped after the containers (see `Drop`), the image last.
+    network: Option<Network>,
+    worker_image: Option<WorkerImage>,
 }
 
 /// The static test worker: `SETT_TEST_WORKER_BIN`, else cargo's musl release output.
@@ -60,37 +60,19 @@ impl WorkerLab {
         }
         let instance = format!("workers-{}", &uuid()[..8]);
         let run_label = format!("sett.test.run={instance}");
-        let network = format!("holt-network-{instance}");
-        docker_cli(&["network", "create", "--label", &run_label, &network]).unwrap();
-        let gateway = docker_cli(&[
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
-            &network,
-        ])
-        .unwrap();
-        let dir = TempDir::new();
-        std::fs::copy(&bin, dir.path().join("worker")).unwrap();
-        dir.file(
-            "Dockerfile",
-            &format!(
-                "FROM scratch\nCOPY worker /worker\nLABEL {run_label}\nENTRYPOINT [\"/worker\"]\n"
-            ),
-        );
-        let image = format!("sett-test-worker:{instance}");
-        docker_cli(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]).unwrap();
-        let image_id = docker_cli(&["image", "inspect", "-f", "{{.Id}}", &image]).unwrap();
+        let network = Network::create(&instance, &run_label).unwrap();
+        let tag = format!("sett-test-worker:{instance}");
+        let worker_image = WorkerImage::build(&bin, &tag, &run_label).unwrap();
         let redis = RedisServer::start_with(&["--bind", "0.0.0.0", "--protected-mode", "no"]);
-        let worker_redis_url = format!("redis://{gateway}:{}", redis.port);
-        let stack = Stack::on("holt", &instance, &yaml.replace("{IMAGE}", &image), redis);
+        let worker_redis_url = format!("redis://{}:{}", network.gateway, redis.port);
+        let stack = Stack::on("holt", &instance, &yaml.replace("{IMAGE}", &tag), redis);
         Some(WorkerLab {
             stack,
-            image,
-            image_id,
+            image: tag,
+            image_id: worker_image.id.clone(),
             worker_redis_url,
-            network,
-            _dir: dir,
+            network: Some(network),
+            worker_image: Some(worker_image),
         })
     }
 
@@ -182,12 +164,8 @@ impl WorkerLab {
 impl Drop for WorkerLab {
     fn drop(&mut self) {
         super::docker::remove_containers(&format!("holt.instance.name={}", self.stack.instance));
-        let _ = Command::new("docker")
-            .args(["network", "rm", &self.network])
-            .output();
-        let _ = Command::new("docker")
-            .args(["rmi", "-f", &self.image])
-            .output();
+        self.network.take();
+        self.worker_image.take();
     }
 }
 

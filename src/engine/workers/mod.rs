@@ -16,6 +16,7 @@ mod events;
 mod launch;
 mod reconcile;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,6 +37,9 @@ use crate::workers::spec::Settings;
 
 /// How long start-up waits for Docker to answer.
 pub const STARTUP_DOCKER_BUDGET: Duration = Duration::from_secs(4);
+/// The most grants remembered for `since_grant_ms` (a grant whose worker
+/// another replica launches is never taken back: the map is emptied when full).
+const GRANTS_REMEMBERED: usize = 1024;
 
 /// What the worker tasks share.
 pub struct Workers {
@@ -50,6 +54,9 @@ pub struct Workers {
     docker_error: Mutex<Option<String>>,
     /// Transient Docker errors since the last call that answered (back-off).
     failures: AtomicU32,
+    /// When this process saw each slot granted (claim id -> the grant script's
+    /// answer), until its worker starts: `since_grant_ms` on `worker_launched`.
+    granted_at: Mutex<HashMap<String, Instant>>,
 }
 
 impl Workers {
@@ -62,6 +69,21 @@ impl Workers {
     /// error in a row up to 4 times `base` (back-off while Docker is away).
     fn period(&self, base: Duration) -> Duration {
         base * (1 << self.failures.load(Relaxed).min(2))
+    }
+
+    /// Notes that `claim` was given a worker slot now (this process's grant).
+    pub fn granted(&self, claim: &str) {
+        let mut m = self.granted_at.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= GRANTS_REMEMBERED {
+            m.clear();
+        }
+        m.insert(claim.to_string(), Instant::now());
+    }
+
+    /// When this process granted `claim`'s slot, if it did (forgotten then).
+    fn grant_time(&self, claim: &str) -> Option<Instant> {
+        let mut m = self.granted_at.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(claim)
     }
 
     /// Waits for a wake-up or `period`.
@@ -195,5 +217,6 @@ pub async fn startup(
         wake_rx,
         docker_error: Mutex::new(None),
         failures: AtomicU32::new(0),
+        granted_at: Mutex::new(HashMap::new()),
     }))
 }

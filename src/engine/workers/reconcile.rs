@@ -170,7 +170,7 @@ async fn held(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             if now - c.created >= START_LEFT_AFTER_SECS {
-                start(shared, w, conn, &c.id, name(c), claim, role).await?;
+                start(shared, w, conn, &c.id, name(c), claim, role, None).await?;
             }
             Ok(())
         }
