@@ -211,8 +211,8 @@ pub fn report_effects(
     if let Some(w) = &shared.workers {
         if crate::workers::report::effects(effects, &w.metrics, lines) {
             for effect in effects {
-                if let Effect::WorkerGranted { claim, .. } = effect {
-                    w.granted(claim.as_str());
+                if let Effect::WorkerGranted { claim, role, .. } = effect {
+                    w.granted(claim.as_str(), role);
                 }
             }
             w.wake();

@@ -150,7 +150,7 @@ pub async fn launch(
         }
     };
     let timing = Timing {
-        granted: w.grant_time(&claim_text),
+        granted: w.granted.take(&claim_text),
         create: create_began.elapsed(),
     };
     w.docker_ok();

@@ -13,10 +13,10 @@
 //! invalid spec) terminates the claim, with Docker's reason.
 
 mod events;
+mod granted;
 mod launch;
 mod reconcile;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,9 +37,6 @@ use crate::workers::spec::Settings;
 
 /// How long start-up waits for Docker to answer.
 pub const STARTUP_DOCKER_BUDGET: Duration = Duration::from_secs(4);
-/// The most grants remembered for `since_grant_ms` (a grant whose worker
-/// another replica launches is never taken back: the map is emptied when full).
-const GRANTS_REMEMBERED: usize = 1024;
 
 /// What the worker tasks share.
 pub struct Workers {
@@ -54,9 +51,8 @@ pub struct Workers {
     docker_error: Mutex<Option<String>>,
     /// Transient Docker errors since the last call that answered (back-off).
     failures: AtomicU32,
-    /// When this process saw each slot granted (claim id -> the grant script's
-    /// answer), until its worker starts: `since_grant_ms` on `worker_launched`.
-    granted_at: Mutex<HashMap<String, Instant>>,
+    /// The slots this process granted, until their workers start.
+    granted: granted::Granted,
 }
 
 impl Workers {
@@ -71,19 +67,10 @@ impl Workers {
         base * (1 << self.failures.load(Relaxed).min(2))
     }
 
-    /// Notes that `claim` was given a worker slot now (this process's grant).
-    pub fn granted(&self, claim: &str) {
-        let mut m = self.granted_at.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= GRANTS_REMEMBERED {
-            m.clear();
-        }
-        m.insert(claim.to_string(), Instant::now());
-    }
-
-    /// When this process granted `claim`'s slot, if it did (forgotten then).
-    fn grant_time(&self, claim: &str) -> Option<Instant> {
-        let mut m = self.granted_at.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(claim)
+    /// Notes that `claim` was given a slot of `role` now (this process's
+    /// grant, seen in the script's answer): launched first on the next wake-up.
+    pub fn granted(&self, claim: &str, role: &str) {
+        self.granted.note(claim, role);
     }
 
     /// Waits for a wake-up or `period`.
@@ -217,6 +204,6 @@ pub async fn startup(
         wake_rx,
         docker_error: Mutex::new(None),
         failures: AtomicU32::new(0),
-        granted_at: Mutex::new(HashMap::new()),
+        granted: granted::Granted::default(),
     }))
 }
