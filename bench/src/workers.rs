@@ -201,7 +201,9 @@ fn queue(
             let mut failed = 0;
             while !stop.load(Relaxed) {
                 match alive(&docker, &name) {
-                    Ok(n) => drop(max.fetch_max(n, Relaxed)),
+                    Ok(n) => {
+                        max.fetch_max(n, Relaxed);
+                    }
                     Err(_) => failed += 1,
                 }
                 std::thread::sleep(Duration::from_millis(10));

@@ -1,8 +1,8 @@
 //! The worker slots this process granted and has not launched yet: the
-//! launcher task (`launcher`) launches them at once, without a list (the
-//! grant -> started path is `launch.lua` and Docker's create and start),
-//! and `worker_launched` tells how long after its grant the worker started
-//! (`since_grant_ms`). Only a shortcut and a measure: the reconciliation
+//! reconciliation task launches them first when woken, before it lists
+//! anything (the grant -> started path is `launch.lua` and Docker's create
+//! and start), and `worker_launched` tells how long after its grant the
+//! worker started (`since_grant_ms`). Only a shortcut and a measure: the
 //! pass still finds every slot without a container, whoever granted it.
 
 use std::collections::HashMap;

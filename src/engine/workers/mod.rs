@@ -1,7 +1,5 @@
 //! Running controllers' workers (`workers-contract.md`): the Docker side of
-//! the `workers` decider. The launcher task (`launcher`) starts the workers
-//! of the slots this process grants as soon as it grants them; one task per
-//! session reconciles (`reconcile`):
+//! the `workers` decider. One task per session reconciles (`reconcile`):
 //! it lists this instance's worker containers, launches the claims holding
 //! a slot that have none (`launch`), records the ones that exited, stops
 //! the ones whose claim was terminated (phase timeout) and removes what is
@@ -17,7 +15,6 @@
 mod events;
 mod granted;
 mod launch;
-mod launcher;
 mod reconcile;
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -50,9 +47,6 @@ pub struct Workers {
     pub metrics: WorkerMetrics,
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
-    /// Wakes the launcher (`launcher`): a slot was granted here.
-    grant_tx: Sender<()>,
-    grant_rx: Receiver<()>,
     /// Why the last Docker call failed, while it is still failing.
     docker_error: Mutex<Option<String>>,
     /// Transient Docker errors since the last call that answered (back-off).
@@ -74,15 +68,9 @@ impl Workers {
     }
 
     /// Notes that `claim` was given a slot of `role` now (this process's
-    /// grant, seen in the script's answer): the launcher starts its worker.
+    /// grant, seen in the script's answer): launched first on the next wake-up.
     pub fn granted(&self, claim: &str, role: &str) {
         self.granted.note(claim, role);
-        let _ = self.grant_tx.try_send(());
-    }
-
-    /// Waits until a slot is granted here (wake-ups coalesce).
-    async fn grants(&self) {
-        let _ = self.grant_rx.recv().await;
     }
 
     /// Waits for a wake-up or `period`.
@@ -204,7 +192,6 @@ pub async fn startup(
         .display("api_version", ping.api)
         .emit();
     let (wake_tx, wake_rx) = smol::channel::bounded(1);
-    let (grant_tx, grant_rx) = smol::channel::bounded(1);
     let metrics = WorkerMetrics::default();
     metrics.docker_up.store(1, Relaxed);
     Ok(Some(Workers {
@@ -215,8 +202,6 @@ pub async fn startup(
         metrics,
         wake_tx,
         wake_rx,
-        grant_tx,
-        grant_rx,
         docker_error: Mutex::new(None),
         failures: AtomicU32::new(0),
         granted: granted::Granted::default(),
