@@ -94,8 +94,17 @@ pub fn run(bin: &Path, worker_bin: &Path) -> Result<WorkersReport, String> {
         let redis = Redis::start(&dir)?;
         let docker = Docker::from_env()?;
         let mut r = WorkersReport::default();
-        running(bin, &dir, &redis, &docker, &image, &base, &label, &mut r)?;
-        queue(bin, &dir, &redis, &docker, &image, &base, &label, &mut r)?;
+        let lab = Lab {
+            bin,
+            dir: &dir,
+            redis: &redis,
+            docker: &docker,
+            image: &image,
+            base: &base,
+            label: &label,
+        };
+        running(&lab, &mut r)?;
+        queue(&lab, &mut r)?;
         r.containers_left = containers(&docker, &format!("{base}-run"))?
             + containers(&docker, &format!("{base}-queue"))?;
         Ok(r)
@@ -109,21 +118,31 @@ pub fn run(bin: &Path, worker_bin: &Path) -> Result<WorkersReport, String> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn running(
-    bin: &Path,
-    dir: &Path,
-    redis: &Redis,
-    docker: &Docker,
-    image: &WorkerImage,
-    base: &str,
-    label: &str,
-    r: &mut WorkersReport,
-) -> Result<(), String> {
-    let name = format!("{base}-run");
+/// What both scenarios run on.
+struct Lab<'a> {
+    bin: &'a Path,
+    dir: &'a Path,
+    redis: &'a Redis,
+    docker: &'a Docker,
+    image: &'a WorkerImage,
+    /// The run's name (`benchw-<8 hex>`); instances are `{base}-run`, `{base}-queue`.
+    base: &'a str,
+    /// `sett.bench.run={base}`, on the image and the networks.
+    label: &'a str,
+}
+
+impl Lab<'_> {
+    fn instance(&self, name: &str, registry: &str) -> Result<Instance, String> {
+        Instance::start(self.bin, self.dir, self.redis, name, registry, self.label)
+    }
+}
+
+fn running(lab: &Lab, r: &mut WorkersReport) -> Result<(), String> {
+    let (redis, docker, image) = (lab.redis, lab.docker, lab.image);
+    let name = format!("{}-run", lab.base);
     let release = format!("sett:{name}:bench:release");
     let yaml = registry(&image.tag, &format!("'wait_key={release}'"), RUNNING as u32);
-    let mut orch = Instance::start(bin, dir, redis, &name, &yaml, label)?;
+    let mut orch = lab.instance(&name, &yaml)?;
     let mut conn = connect(&redis.url())?;
     eprintln!("sett-bench: workers: idle, then {PACED} launches one at a time");
     std::thread::sleep(Duration::from_secs(1));
@@ -173,20 +192,11 @@ fn running(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn queue(
-    bin: &Path,
-    dir: &Path,
-    redis: &Redis,
-    docker: &Docker,
-    image: &WorkerImage,
-    base: &str,
-    label: &str,
-    r: &mut WorkersReport,
-) -> Result<(), String> {
-    let name = format!("{base}-queue");
+fn queue(lab: &Lab, r: &mut WorkersReport) -> Result<(), String> {
+    let (redis, docker, image) = (lab.redis, lab.docker, lab.image);
+    let name = format!("{}-queue", lab.base);
     let yaml = registry(&image.tag, "'exit=0'", LIMIT as u32);
-    let mut orch = Instance::start(bin, dir, redis, &name, &yaml, label)?;
+    let mut orch = lab.instance(&name, &yaml)?;
     let mut conn = connect(&redis.url())?;
     eprintln!("sett-bench: workers: {QUEUED} claims at once, at most {LIMIT} workers");
     let (stop, max) = (
