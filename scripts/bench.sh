@@ -10,10 +10,16 @@
 # JSON in target/bench/. Then scripts/bigevent-bench.sh on the same binary:
 # peak RSS while single 16/64/256 MiB events are delivered and claimed, in
 # Phase-1 mode and with the registry.
+# Then the controller workers on the real Docker engine (`sett-bench workers`:
+# its own redis-server, a FROM-scratch image of sett-test-worker, networks;
+# about 3-5 minutes, most of it Docker starting containers) and the binary's
+# and image's sizes; without Docker one line says these rows were skipped.
 # RUNS=N repeats each burst N times (default 3). LIFECYCLE=0 skips the
 # lifecycle orchestrator and its scenarios (e.g. for an older binary given as
 # SETT_ORCHESTRATOR_BIN), BIGEVENT=0 the big events (they need ~1.5 GB of
-# RAM). It reports; it asserts nothing.
+# RAM), WORKERS=0 the controller workers. BENCH_IMAGE names the image built
+# for its size (default sett-orchestrator-bench; removed after). It reports;
+# it asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # redis-server, redis-cli, musl-tools and the musl target (quiet when all are there).
@@ -77,4 +83,40 @@ if [ "${BIGEVENT:-1}" != 0 ]; then
   scripts/bigevent-bench.sh "$bin"
   echo "bigevent-bench, lifecycle mode (the same registry):"
   BIGEVENT_REGISTRY=$registry scripts/bigevent-bench.sh "$bin"
+fi
+
+echo
+echo "controller workers and sizes (issue 16): what, measured, budget, verdict, the command"
+row() { printf '%-42s %30s %14s %7s  %s\n' "$@"; }
+size_budget=$((2816 * 1024)) # 2.75 MB (MiB, as the RSS budgets' KiB)
+bin_bytes=$(stat -c %s "$bin")
+row "binary size" "$bin_bytes bytes" "< $size_budget" "$([ "$bin_bytes" -lt "$size_budget" ] && echo met || echo MISSED)" "stat -c %s $bin"
+docker_why=""
+if ! command -v docker >/dev/null 2>&1; then
+  docker_why="the docker CLI is not installed"
+elif ! docker_why=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null); then
+  docker_why=${docker_why:-no Docker engine answers}
+  docker_why=$(echo "$docker_why" | head -1)
+else
+  docker_why=""
+fi
+if [ "${WORKERS:-1}" = 0 ]; then
+  echo "SKIPPED (WORKERS=0): worker grant -> started, 200 claims at max 8, RSS with a controller registry and 100 workers, image size"
+elif [ -n "$docker_why" ]; then
+  echo "SKIPPED (no Docker: $docker_why): worker grant -> started, 200 claims at max 8, RSS with a controller registry and 100 workers, image size"
+else
+  tag=${BENCH_IMAGE:-sett-orchestrator-bench}
+  version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+  # scripts/docker-build.sh packs bin/sett-orchestrator: measured when that is $bin (or the same bytes).
+  if [ "$bin" = bin/sett-orchestrator ] || cmp -s "$bin" bin/sett-orchestrator; then
+    scripts/docker-build.sh "$tag" "$version" >/dev/null
+    image_bytes=$(docker image inspect -f '{{.Size}}' "$tag:latest")
+    docker rmi "$tag:latest" "$tag:$version" >/dev/null
+    row "image size (FROM scratch, the binary)" "$image_bytes bytes" "< $size_budget" "$([ "$image_bytes" -lt "$size_budget" ] && echo met || echo MISSED)" "scripts/docker-build.sh $tag; docker image inspect -f '{{.Size}}'"
+  else
+    echo "image size: skipped, bin/sett-orchestrator is not $bin (scripts/docker-build.sh packs bin/: make build-orchestrator)"
+  fi
+  worker_target=x86_64-unknown-linux-musl
+  cargo build --release --locked -q -p sett-sim --bin sett-test-worker --target "$worker_target"
+  target/release/sett-bench workers --bin "$bin" --worker-bin "target/$worker_target/release/sett-test-worker"
 fi

@@ -14,6 +14,8 @@ sett-bench: load generator and meter for sett-orchestrator
         [--lifecycle-pid Q --registry FILE]                   ... and the lifecycle scenarios on Q
   sett-bench lifecycle --registry FILE --burst N | --rate R --count N | --waiting N
                                                               the lifecycle with simulated agents
+  sett-bench workers --bin PATH --worker-bin PATH             controller workers on the real Docker
+                                                              engine (own redis-server, image, networks)
 
 Common:   --redis-url URL (default $REDIS_URL)  --instance NAME (default $SETT_INSTANCE_NAME or 'bench')
           --json (machine-readable output instead of the table)
@@ -46,6 +48,8 @@ pub enum Mode {
     Suite,
     /// A lifecycle scenario (simulated agents, `--registry`).
     Lifecycle(LcLoad),
+    /// The controller workers' budgets (`--worker-bin`: sett-test-worker).
+    Workers,
 }
 
 /// The load of a lifecycle scenario.
@@ -80,12 +84,14 @@ pub struct Options {
     /// `suite`: the lifecycle orchestrator (on `lifecycle_instance`).
     pub lifecycle_pid: Option<i32>,
     pub lifecycle_instance: String,
+    /// `workers`: the static test worker put in the workers' image.
+    pub worker_bin: Option<PathBuf>,
 }
 
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut args = args.into_iter().peekable();
     let sub = match args.peek().map(String::as_str) {
-        Some("startup") | Some("suite") | Some("lifecycle") => args.next(),
+        Some("startup") | Some("suite") | Some("lifecycle") | Some("workers") => args.next(),
         _ => None,
     };
     let mut o = Options {
@@ -105,6 +111,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         registry: None,
         lifecycle_pid: None,
         lifecycle_instance: String::new(),
+        worker_bin: None,
     };
     let (mut burst, mut rate, mut count, mut limit, mut in_flight, mut per_call) =
         (None, None, None, false, 256, false);
@@ -135,12 +142,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--lifecycle-pid" => o.lifecycle_pid = Some(number(&flag, &value()?)?),
             "--lifecycle-instance" => o.lifecycle_instance = value()?,
             "--waiting" => waiting = Some(number(&flag, &value()?)?),
+            "--worker-bin" => o.worker_bin = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
     o.mode = match (sub.as_deref(), burst, rate, count, limit) {
         (Some("startup"), ..) => Mode::Startup,
         (Some("suite"), ..) => Mode::Suite,
+        (Some("workers"), ..) => Mode::Workers,
         (Some("lifecycle"), b, r, c, false) => Mode::Lifecycle(match (b, r, c, waiting) {
             (Some(n), None, None, None) => LcLoad::Burst { count: n },
             (None, Some(r), Some(n), None) if r > 0.0 => LcLoad::Paced { rate: r, count: n },
@@ -165,6 +174,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             )
         }
     };
+    if o.mode == Mode::Workers {
+        if o.bin.is_none() || o.worker_bin.is_none() {
+            return Err("workers needs --bin PATH and --worker-bin PATH".into());
+        }
+        return Ok(o);
+    }
     if o.redis_url.is_empty() {
         return Err("--redis-url (or REDIS_URL) is required".into());
     }
@@ -296,5 +311,14 @@ mod tests {
         assert!(lc("--registry r.yml --burst 5 --waiting 3").is_err());
         assert!(lc("--registry r.yml --limit").is_err());
         assert!(p("--burst 3 --lifecycle-pid 9").is_err(), "no registry");
+    }
+
+    #[test]
+    fn workers_mode() {
+        let args = |s: &str| parse(s.split_whitespace().map(String::from));
+        let o = args("workers --bin o --worker-bin w").unwrap();
+        assert_eq!(o.mode, Mode::Workers);
+        assert_eq!(o.worker_bin, Some(PathBuf::from("w")));
+        assert!(args("workers --bin o").is_err(), "no worker binary");
     }
 }

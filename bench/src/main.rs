@@ -8,7 +8,8 @@
 //! (`make bench`) and `report` (table and JSON); for the claim lifecycle,
 //! `agents` (who the agents are; sett-sim simulates them), `track` (what
 //! they saw) and `lifecycle` (its scenarios), gathered for `make bench` by
-//! `lcsuite`.
+//! `lcsuite`; for controller workers on the real Docker engine, `workers`
+//! (its scenarios) on `workerlab` (Redis, image, orchestrators, the engine).
 
 mod agents;
 mod board;
@@ -25,6 +26,8 @@ mod startup;
 mod suite;
 mod tally;
 mod track;
+mod workerlab;
+mod workers;
 
 use std::process::ExitCode;
 
@@ -112,6 +115,19 @@ fn execute(o: &cli::Options) -> Result<(), String> {
                     })
                     .collect()
             })
+        }
+        Mode::Workers => {
+            let (bin, worker) = (o.bin.as_deref(), o.worker_bin.as_deref());
+            let (Some(bin), Some(worker)) = (bin, worker) else {
+                return Err("workers needs --bin and --worker-bin".into());
+            };
+            let r = workers::run(bin, worker)?;
+            let command = format!(
+                "sett-bench workers --bin {} --worker-bin {}",
+                bin.display(),
+                worker.display()
+            );
+            print(o.json, &r, || workers::table(&r, &command))
         }
         Mode::Suite => {
             let r = suite::run(o)?;

@@ -210,6 +210,11 @@ pub fn report_effects(
     report::effects(effects, &lc.metrics, since, lines);
     if let Some(w) = &shared.workers {
         if crate::workers::report::effects(effects, &w.metrics, lines) {
+            for effect in effects {
+                if let Effect::WorkerGranted { claim, role, .. } = effect {
+                    w.granted(claim.as_str(), role);
+                }
+            }
             w.wake();
         }
     }

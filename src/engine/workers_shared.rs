@@ -11,6 +11,7 @@ use smol::channel::{Receiver, Sender};
 
 use crate::config::registry::Registry;
 use crate::docker::{Docker, DockerError};
+use crate::engine::workers::granted::Granted;
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::metrics::workers::WorkerMetrics;
@@ -30,6 +31,8 @@ pub struct Workers {
     docker_error: Mutex<Option<String>>,
     /// Transient Docker errors since the last call that answered (back-off).
     failures: AtomicU32,
+    /// The slots this process granted, until their workers start.
+    pub(super) granted: Granted,
 }
 
 impl Workers {
@@ -53,6 +56,7 @@ impl Workers {
             wake_rx,
             docker_error: Mutex::new(None),
             failures: AtomicU32::new(0),
+            granted: Granted::default(),
         }
     }
 
@@ -65,6 +69,12 @@ impl Workers {
     /// error in a row up to 4 times `base` (back-off while Docker is away).
     pub(super) fn period(&self, base: Duration) -> Duration {
         base * (1 << self.failures.load(Relaxed).min(2))
+    }
+
+    /// Notes that `claim` was given a slot of `role` now (this process's
+    /// grant, seen in the script's answer): launched first on the next wake-up.
+    pub fn granted(&self, claim: &str, role: &str) {
+        self.granted.note(claim, role);
     }
 
     /// Waits for a wake-up or `period`.

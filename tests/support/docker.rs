@@ -147,28 +147,7 @@ fn skipped(test: &str, why: &str) -> Option<Engine> {
     None
 }
 
-/// `docker rm -f` of every container carrying `label`, by the CLI (not the client under test).
-pub fn remove_containers(label: &str) {
-    let Ok(out) = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label={label}")])
-        .output()
-    else {
-        return;
-    };
-    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if !ids.is_empty() {
-        let _ = Command::new("docker")
-            .arg("rm")
-            .arg("-f")
-            .args(&ids)
-            .output();
-    }
-}
-
-pub use sett_sim::docker_cli::docker_cli;
+pub use sett_sim::worker_image::{docker_cli, remove_containers};
 
 /// The shared test image, built if no live test holds it.
 fn image() -> Result<Arc<Image>, String> {

@@ -12,11 +12,10 @@
 //! `SKIPPED:` line and returns (with `CI=true` it fails instead).
 
 use std::path::Path;
-use std::process::Command;
 
+use sett_sim::worker_image::{docker_cli, Network, WorkerImage};
 use sett_sim::{worker_image, SimAgent, Spec, Work};
 
-use super::docker::docker_cli;
 use super::e2e::{lines_for, Stack};
 use super::*;
 
@@ -29,7 +28,9 @@ pub struct WorkerLab {
     pub image_id: String,
     /// `SETT_WORKER_REDIS_URL` for the orchestrators.
     pub worker_redis_url: String,
-    network: String,
+    // Dropped after the containers (see `Drop`), the image last.
+    network: Option<Network>,
+    worker_image: Option<WorkerImage>,
 }
 
 impl WorkerLab {
@@ -53,28 +54,20 @@ impl WorkerLab {
         }
         let instance = format!("workers-{}", &uuid()[..8]);
         let run_label = format!("sett.test.run={instance}");
-        let network = format!("holt-network-{instance}");
-        docker_cli(&["network", "create", "--label", &run_label, &network]).unwrap();
-        let gateway = docker_cli(&[
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
-            &network,
-        ])
-        .unwrap();
-        let image = format!("sett-test-worker:{instance}");
-        let image_id = worker_image::build(&bin, &image, &[&run_label]).unwrap();
+        let network = Network::create(&instance, &run_label).unwrap();
+        let tag = format!("sett-test-worker:{instance}");
+        let worker_image = WorkerImage::build(&bin, &tag, &run_label).unwrap();
         let redis = RedisServer::start_with(&["--bind", "0.0.0.0", "--protected-mode", "no"]);
-        let worker_redis_url = format!("redis://{gateway}:{}", redis.port);
-        let stack = Stack::on("holt", &instance, &yaml.replace("{IMAGE}", &image), redis);
+        let worker_redis_url = format!("redis://{}:{}", network.gateway, redis.port);
+        let stack = Stack::on("holt", &instance, &yaml.replace("{IMAGE}", &tag), redis);
         Some(WorkerLab {
             _coder: bidder(&stack),
             stack,
-            image,
-            image_id,
+            image: tag,
+            image_id: worker_image.id.clone(),
             worker_redis_url,
-            network,
+            network: Some(network),
+            worker_image: Some(worker_image),
         })
     }
 
@@ -185,10 +178,8 @@ impl WorkerLab {
 impl Drop for WorkerLab {
     fn drop(&mut self) {
         super::docker::remove_containers(&format!("holt.instance.name={}", self.stack.instance));
-        let _ = Command::new("docker")
-            .args(["network", "rm", &self.network])
-            .output();
-        worker_image::remove(&self.image);
+        self.network.take();
+        self.worker_image.take();
     }
 }
 

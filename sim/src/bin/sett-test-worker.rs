@@ -9,7 +9,9 @@
 //! (`HOLT_AGENT_COMMAND`, a JSON array of `key=value` words):
 //! `wait_file=PATH` waits (up to 10 minutes, else exit 4) until that file
 //! exists before going on, so that a test can look at the running worker;
-//! `sleep_ms=N` before writing, `exit=N` the exit code (no artefact when it
+//! `sleep_ms=N` before writing, `wait_key=K` waits before writing until
+//! it can pop an element from the Redis list `K` (`BLPOP`: one element
+//! released per worker, e.g. by `sett-bench`), `exit=N` the exit code (no artefact when it
 //! is not 0), `type=T` the artefact's type, `structural_type=S` (`Failure`
 //! plays the pup's ToolExecutionFailure), `lines=N` lines printed to stdout
 //! and stderr first, `payload_file=PATH` the artefact's payload read from
@@ -84,6 +86,14 @@ fn main() {
         }
     }
     std::thread::sleep(Duration::from_millis(num("sleep_ms")));
+    if let Some(key) = opts.get("wait_key") {
+        let popped: redis::RedisResult<Option<(String, String)>> =
+            redis::cmd("BLPOP").arg(key).arg(0).query(&mut conn);
+        if let Err(e) = popped {
+            eprintln!("[Worker] cannot wait on {key}: {e}");
+            std::process::exit(1);
+        }
+    }
     let code = num("exit") as i32;
     if code == 0 {
         let structural = opts

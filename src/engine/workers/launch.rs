@@ -3,6 +3,8 @@
 //! which: created (`created.lua`), could not be (`ended.lua` with the
 //! reason), or try again on the next pass (a transient error).
 
+use std::time::{Duration, Instant};
+
 use redis::aio::MultiplexedConnection;
 use uuid::Uuid;
 
@@ -130,6 +132,7 @@ pub async fn launch(
         .str("container_name", &name)
         .str("image", spec.image())
         .emit();
+    let create_began = Instant::now();
     let id = match w.docker.create(&spec).await {
         Ok(created) => created.id,
         // Made before (an earlier try whose answer was lost, or another replica).
@@ -146,13 +149,28 @@ pub async fn launch(
             return launch_failed(shared, w, conn, &claim_text, role, e.message()).await;
         }
     };
+    let timing = Timing {
+        granted: w.granted.take(&claim_text),
+        create: create_began.elapsed(),
+    };
     w.docker_ok();
     run_call(shared, conn, w.calls.created(&claim_text, role)).await?;
-    start(shared, w, conn, &id, &name, &claim_text, role).await
+    start(shared, w, conn, &id, &name, &claim_text, role, Some(timing)).await
+}
+
+/// How a launch of this process went before its start call: when its slot
+/// was granted here (if it was) and how long Docker's create call took.
+pub struct Timing {
+    granted: Option<Instant>,
+    create: Duration,
 }
 
 /// Starts a created worker; a start Docker refuses for good (say the command
 /// does not exist in the image) is a launch failure and the container goes.
+/// `timing`: the launch that just created it, for `worker_launched`'s
+/// `docker_create_ms`, `docker_start_ms` (the two Docker calls) and
+/// `since_grant_ms` (from this process's grant to the start answered).
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     shared: &Shared,
     w: &Workers,
@@ -161,17 +179,28 @@ pub async fn start(
     name: &str,
     claim: &str,
     role: &str,
+    timing: Option<Timing>,
 ) -> Result<(), String> {
+    let start_began = Instant::now();
     match w.docker.start(id).await {
         Ok(()) => {
+            let started = start_began.elapsed();
             w.docker_ok();
             inc(&w.metrics.launched);
-            Line::info("worker_launched")
+            let mut line = Line::info("worker_launched")
                 .str("claim_id", claim)
                 .str("role", role)
                 .str("container_name", name)
-                .str("container_id", id)
-                .emit();
+                .str("container_id", id);
+            if let Some(t) = timing {
+                line = line
+                    .millis("docker_create_ms", t.create)
+                    .millis("docker_start_ms", started);
+                if let Some(granted) = t.granted {
+                    line = line.millis("since_grant_ms", granted.elapsed());
+                }
+            }
+            line.emit();
             Ok(())
         }
         Err(e) if e.is_transient() => {

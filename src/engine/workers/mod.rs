@@ -13,6 +13,7 @@
 //! invalid spec) terminates the claim, with Docker's reason.
 
 mod events;
+pub(super) mod granted;
 mod launch;
 mod reconcile;
 

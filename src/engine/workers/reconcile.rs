@@ -14,11 +14,16 @@
 //! workers are adopted and ones that exited while none ran are recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+use uuid::Uuid;
 
 use super::launch::{launch, record_exit, remove, run_call, start};
+use crate::config::registry::{Agent, Controller};
 use crate::docker::{ContainerSummary, DockerError};
 use crate::engine::ctx::SessionCtx;
 use crate::engine::shared::Shared;
@@ -29,6 +34,8 @@ use crate::workers::spec::{claim_uuid, LABEL_CLAIM, LABEL_COMPONENT, LABEL_INSTA
 /// The longest a pass waits for a wake-up (up to 4 times that while Docker
 /// keeps failing: a back-off; a wake-up still runs a pass at once).
 pub const PERIOD: Duration = Duration::from_secs(2);
+/// Launches run concurrently in groups of this many.
+const LAUNCHES_AT_ONCE: usize = 16;
 /// A worker stopped for its terminated claim gets this long to exit.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// A container created this long ago and never started was left by a stop
@@ -51,6 +58,10 @@ pub async fn run(ctx: SessionCtx) {
     });
     loop {
         if ctx.stopping() {
+            break;
+        }
+        if let Err(reason) = launch_granted(&ctx.shared, w, &conn).await {
+            ctx.end(reason);
             break;
         }
         match pass(&ctx.shared, w, &mut conn).await {
@@ -114,14 +125,20 @@ async fn pass(
             .await
             .unwrap_or(0);
         w.metrics.set_role(role, slots.len() as u64, queued);
+        let mut held_here = Vec::new();
+        let mut launches = Vec::new();
         for claim in &slots {
             let Some(id) = claim_uuid(claim) else {
                 continue;
             };
             match by_claim.remove(claim) {
-                None => launch(shared, w, conn, agent, controller, &id).await?,
-                Some(c) => held(shared, w, conn, &c, claim, role).await?,
+                None => launches.push((agent, controller, id)),
+                Some(c) => held_here.push((c, claim)),
             }
+        }
+        launch_all(shared, w, conn, launches).await?;
+        for (c, claim) in held_here {
+            held(shared, w, conn, &c, claim, role).await?;
         }
         if queued > 0 {
             let effects = run_call(shared, conn, w.calls.resume(role)).await?;
@@ -147,6 +164,72 @@ async fn pass(
     Ok(resumed)
 }
 
+/// Launches the slots this process granted since it last looked, before
+/// any list: a fresh grant's worker starts after `launch.lua` and Docker's
+/// create and start (`launch.lua` decides, as in the pass).
+async fn launch_granted(
+    shared: &Shared,
+    w: &Workers,
+    conn: &MultiplexedConnection,
+) -> Result<(), String> {
+    let launches = w
+        .granted
+        .fresh()
+        .into_iter()
+        .filter_map(|(claim, role)| {
+            let (agent, controller) = w.registry.controllers().find(|(a, _)| a.role == role)?;
+            Some((agent, controller, claim_uuid(&claim)?))
+        })
+        .collect();
+    launch_all(shared, w, &mut conn.clone(), launches).await
+}
+
+/// Launches `launches` concurrently, [`LAUNCHES_AT_ONCE`] at a time (Docker
+/// takes most of a second to start a container here, and starts several at
+/// once about as fast); the first error that ends the session, if any.
+async fn launch_all(
+    shared: &Shared,
+    w: &Workers,
+    conn: &mut MultiplexedConnection,
+    launches: Vec<(&Agent, &Controller, Uuid)>,
+) -> Result<(), String> {
+    for group in launches.chunks(LAUNCHES_AT_ONCE) {
+        let tasks = group.iter().map(|(agent, controller, id)| {
+            let mut conn = conn.clone();
+            async move { launch(shared, w, &mut conn, agent, controller, id).await }
+        });
+        join_all(tasks.collect())
+            .await
+            .into_iter()
+            .collect::<Result<(), String>>()?;
+    }
+    Ok(())
+}
+
+/// Runs `futures` concurrently on this task; their outputs, in order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    futures_lite::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 /// A worker whose claim holds a slot.
 async fn held(
     shared: &Shared,
@@ -170,7 +253,7 @@ async fn held(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             if now - c.created >= START_LEFT_AFTER_SECS {
-                start(shared, w, conn, &c.id, name(c), claim, role).await?;
+                start(shared, w, conn, &c.id, name(c), claim, role, None).await?;
             }
             Ok(())
         }

@@ -1,0 +1,91 @@
+//! The worker slots this process granted and has not launched yet: the
+//! reconciliation task launches them first when woken, before it lists
+//! anything (the grant -> started path is `launch.lua` and Docker's create
+//! and start), and `worker_launched` tells how long after its grant the
+//! worker started (`since_grant_ms`). Only a shortcut and a measure: the
+//! pass still finds every slot without a container, whoever granted it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The most grants remembered (a grant whose worker another replica
+/// launches is never taken back: the book is emptied when full).
+const REMEMBERED: usize = 1024;
+
+struct Grant {
+    at: Instant,
+    role: String,
+    /// Handed to a launch already (it is not handed out twice).
+    tried: bool,
+}
+
+#[derive(Default)]
+pub struct Granted {
+    book: Mutex<HashMap<String, Grant>>,
+}
+
+impl Granted {
+    fn book(&self) -> std::sync::MutexGuard<'_, HashMap<String, Grant>> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `claim` got a slot of `role` now.
+    pub fn note(&self, claim: &str, role: &str) {
+        let mut book = self.book();
+        if book.len() >= REMEMBERED {
+            book.clear();
+        }
+        let grant = Grant {
+            at: Instant::now(),
+            role: role.to_string(),
+            tried: false,
+        };
+        book.insert(claim.to_string(), grant);
+    }
+
+    /// The grants not handed to a launch yet, (claim, role) oldest first;
+    /// each is handed out once.
+    pub fn fresh(&self) -> Vec<(String, String)> {
+        let mut book = self.book();
+        let mut out: Vec<(Instant, String, String)> = book
+            .iter_mut()
+            .filter(|(_, g)| !g.tried)
+            .map(|(claim, g)| {
+                g.tried = true;
+                (g.at, claim.clone(), g.role.clone())
+            })
+            .collect();
+        out.sort();
+        out.into_iter().map(|(_, c, r)| (c, r)).collect()
+    }
+
+    /// When `claim`'s slot was granted here, if it was; forgotten then.
+    pub fn take(&self, claim: &str) -> Option<Instant> {
+        self.book().remove(claim).map(|g| g.at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_grants_are_handed_out_once_and_taken_with_their_time() {
+        let g = Granted::default();
+        g.note("a", "Coder");
+        g.note("b", "Docs");
+        assert_eq!(
+            g.fresh(),
+            [
+                ("a".to_string(), "Coder".to_string()),
+                ("b".into(), "Docs".into())
+            ]
+        );
+        assert!(g.fresh().is_empty());
+        assert!(g.take("a").is_some());
+        assert!(g.take("a").is_none());
+        g.note("c", "Coder");
+        assert_eq!(g.fresh(), [("c".to_string(), "Coder".to_string())]);
+    }
+}
