@@ -28,11 +28,33 @@ impl RedisServer {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
+        // The free port is free when asked, not when redis-server binds it:
+        // another test's server or an outgoing connection of the busy
+        // machine can take it in between. A server that exits at once could
+        // not bind it: it gets another port (the port is not what any test
+        // is about). A restart keeps its port.
+        for _ in 0..5 {
+            if server.spawn_once() {
+                return server;
+            }
+            server.port = free_port();
+        }
         server.spawn();
         server
     }
 
+    /// Starts redis-server on `port` and waits until it answers as this
+    /// server (its `dir`, so never another test's server on a reused port).
     fn spawn(&mut self) {
+        let port = self.port;
+        assert!(
+            self.spawn_once(),
+            "redis-server did not start on port {port}"
+        );
+    }
+
+    /// [`spawn`](Self::spawn); `false` when it exited or never answered.
+    fn spawn_once(&mut self) -> bool {
         let mut args: Vec<String> = vec![
             "--port".into(),
             self.port.to_string(),
@@ -54,14 +76,31 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed (make test installs it)");
         self.child = Some(child);
-        let (port, url) = (self.port, self.url());
-        assert!(
-            wait_until(PATIENCE, || redis::Client::open(url.as_str())
-                .and_then(|c| c.get_connection())
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_ok()),
-            "redis-server did not start on port {port}"
-        );
+        let (url, dir) = (self.url(), self.dir.display().to_string());
+        let mut exited = false;
+        let ours = wait_until(PATIENCE, || {
+            if let Some(child) = self.child.as_mut() {
+                exited = matches!(child.try_wait(), Ok(Some(_)));
+            }
+            exited
+                || redis::Client::open(url.as_str())
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut c| {
+                        redis::cmd("CONFIG")
+                            .arg("GET")
+                            .arg("dir")
+                            .query::<Vec<String>>(&mut c)
+                    })
+                    .is_ok_and(|v| v.get(1) == Some(&dir))
+        });
+        if exited || !ours {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return false;
+        }
+        true
     }
 
     /// The URL to reach it, with the `--requirepass` password when it has one.
