@@ -250,3 +250,60 @@ fn a_daemon_closing_mid_body_terminates_nothing() {
 fn a_daemon_that_never_answers_terminates_nothing() {
     misbehaving_daemon("silent", |_| Answer::Hang);
 }
+
+/// Another replica's create in flight: Docker refuses ours because the
+/// name is taken (409) yet shows no such container (404), and may never
+/// (its create can still fail). Nothing is recorded as created and nothing
+/// is terminated as "disappeared": the record stays `launching`, one
+/// `worker_name_taken` line per try, and later passes try again.
+#[test]
+fn a_name_taken_by_a_create_in_flight_terminates_nothing() {
+    let fake = FakeDocker::start(|seen| {
+        let path = seen.path();
+        if path == "/_ping" {
+            Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
+        } else if path.contains("/images/") {
+            Answer::Bytes(json("200 OK", r#"{"Id":"sha256:feed","RepoDigests":[]}"#))
+        } else if path.contains("/containers/json") {
+            Answer::Bytes(json("200 OK", "[]"))
+        } else if path.contains("/containers/create") {
+            Answer::Bytes(json(
+                "409 Conflict",
+                r#"{"message":"Conflict. The container name is already in use"}"#,
+            ))
+        } else if path.contains("/containers/") {
+            Answer::Bytes(json("404 Not Found", r#"{"message":"No such container"}"#))
+        } else {
+            Answer::Hang
+        }
+    });
+    let instance = format!("workers-{}", &uuid()[..8]);
+    let mut stack = Stack::new(
+        "holt",
+        &instance,
+        &controller("'x'", 1).replace("{IMAGE}", "w"),
+    );
+    let _coder = bidder(&stack);
+    let host = format!("unix://{}", fake.socket.display());
+    let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
+    let claim = stack.goal();
+    let creates = || {
+        fake.paths()
+            .iter()
+            .filter(|p| p.contains("/containers/create"))
+            .count()
+    };
+    assert!(wait_until(PATIENCE, || creates() >= 3), "tried again");
+    assert!(wait_until(PATIENCE, || {
+        lines_for(&orch, "worker_name_taken", &claim).len() >= 3
+    }));
+    let record: Option<String> = redis::cmd("GET")
+        .arg(stack.key(&format!("orchestrator:worker:{claim}")))
+        .query(&mut stack.conn)
+        .unwrap();
+    assert_eq!(record.as_deref(), Some("launching"));
+    let fields = stack.claim(&claim);
+    assert_eq!(fields["status"], "pending_exclusive", "nothing terminated");
+    assert!(lines_for(&orch, "claim_terminated", &claim).is_empty());
+    assert!(lines_for(&orch, "worker_error", &claim).is_empty());
+}

@@ -135,10 +135,34 @@ pub async fn launch(
     let create_began = Instant::now();
     let id = match w.docker.create(&spec).await {
         Ok(created) => created.id,
-        // Made before (an earlier try whose answer was lost, or another replica).
+        // The name is taken: made before (an earlier try whose answer was
+        // lost, or another replica), or being made by another replica right
+        // now, whose create may still fail. Only a container Docker shows is
+        // recorded as created; otherwise the record stays `launching` and a
+        // later pass tries again (never "disappeared" for a container that
+        // was never there).
         Err(DockerError::Conflict(_)) => {
-            run_call(shared, conn, w.calls.created(&claim_text, role)).await?;
-            return Ok(());
+            return match w.docker.inspect(&name).await {
+                Ok(_) => {
+                    w.docker_ok();
+                    run_call(shared, conn, w.calls.created(&claim_text, role))
+                        .await
+                        .map(drop)
+                }
+                Err(DockerError::NotFound(_)) => {
+                    w.docker_ok();
+                    Line::info("worker_name_taken")
+                        .str("claim_id", &claim_text)
+                        .str("role", role)
+                        .str("container_name", &name)
+                        .emit();
+                    Ok(())
+                }
+                Err(e) => {
+                    w.docker_failed("inspect container", &e);
+                    Ok(())
+                }
+            };
         }
         Err(e) if e.is_transient() => {
             w.docker_failed("create container", &e);
