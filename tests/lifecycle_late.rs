@@ -261,14 +261,7 @@ fn a_bid_on_an_unadopted_phase1_claim_is_not_late() {
     let goal = Art::goal();
     lab.store(&goal);
     let claim = uuid();
-    for (f, v) in [
-        ("id", claim.as_str()),
-        ("artefact_id", goal.id.as_str()),
-        ("status", "pending_review"),
-        ("granted_review_agents", "[]"),
-        ("granted_parallel_agents", "[]"),
-        ("granted_exclusive_agent", ""),
-    ] {
+    for (f, v) in phase1_claim_fields(&claim, &goal.id) {
         lab.hset(&format!("{P}claim:{claim}"), f, v);
     }
     lab.bid(&claim, "Alpha", "exclusive");

@@ -281,14 +281,7 @@ fn a_duplicate_says_when_its_claim_is_someone_elses() {
     let goal = Art::goal();
     lab.store(&goal);
     let theirs = uuid();
-    for (f, v) in [
-        ("id", theirs.as_str()),
-        ("artefact_id", goal.id.as_str()),
-        ("status", "pending_review"),
-        ("granted_review_agents", "[]"),
-        ("granted_parallel_agents", "[]"),
-        ("granted_exclusive_agent", ""),
-    ] {
+    for (f, v) in phase1_claim_fields(&theirs, &goal.id) {
         lab.hset(&format!("{P}claim:{theirs}"), f, v);
     }
     redis::cmd("SET")

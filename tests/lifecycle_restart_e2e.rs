@@ -239,25 +239,7 @@ fn every_periodic_pass_adopts_what_someone_else_made_since() {
     assert_eq!(first["adopted"], 0);
     let goal = Art::goal();
     stack.store(&goal);
-    let claim = uuid();
-    let mut cmd = redis::cmd("HSET");
-    cmd.arg(stack.key(&format!("claim:{claim}")));
-    for (f, v) in [
-        ("id", claim.as_str()),
-        ("artefact_id", goal.id.as_str()),
-        ("status", "pending_review"),
-        ("granted_review_agents", "[]"),
-        ("granted_parallel_agents", "[]"),
-        ("granted_exclusive_agent", ""),
-    ] {
-        cmd.arg(f).arg(v);
-    }
-    cmd.query::<()>(&mut stack.conn).unwrap();
-    redis::cmd("SET")
-        .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
-        .arg(&claim)
-        .query::<()>(&mut stack.conn)
-        .unwrap();
+    let claim = stack.phase1_claim(&goal.id);
     // Passes are at least 1 s apart. The pass under way when the claim was
     // written may have passed its artefact: the one after it adopts.
     let passes = |o: &Orchestrator| o.events("reconcile_complete");
@@ -293,25 +275,7 @@ fn a_claim_someone_else_made_met_live_is_adopted_by_the_next_pass() {
     let passes = |o: &Orchestrator| o.events("reconcile_complete");
     assert!(wait_until(PATIENCE, || passes(&orch).len() >= 2));
     let goal = Art::goal();
-    let claim = uuid();
-    let mut cmd = redis::cmd("HSET");
-    cmd.arg(stack.key(&format!("claim:{claim}")));
-    for (f, v) in [
-        ("id", claim.as_str()),
-        ("artefact_id", goal.id.as_str()),
-        ("status", "pending_review"),
-        ("granted_review_agents", "[]"),
-        ("granted_parallel_agents", "[]"),
-        ("granted_exclusive_agent", ""),
-    ] {
-        cmd.arg(f).arg(v);
-    }
-    cmd.query::<()>(&mut stack.conn).unwrap();
-    redis::cmd("SET")
-        .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
-        .arg(&claim)
-        .query::<()>(&mut stack.conn)
-        .unwrap();
+    let claim = stack.phase1_claim(&goal.id);
     stack.write(&goal);
     let duplicate = orch.wait_for_event("duplicate_artefact");
     assert_eq!(duplicate["existing_claim_id"], claim.as_str());

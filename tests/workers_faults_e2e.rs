@@ -178,11 +178,10 @@ fn a_controller_registry_without_docker_is_refused_with_one_line() {
     assert_eq!(failed["stage"], "docker");
 }
 
-/// A daemon that answers `/_ping` and the image inspect, then misbehaves as
-/// `rest` says: the claim is granted its slot and waits, nothing is
-/// terminated, the process serves, and every line stays bounded.
-fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
-    let fake = FakeDocker::start(move |seen| {
+/// A fake daemon that answers `/_ping` and the image inspect (`sha256:feed`),
+/// and every other request as `rest` says.
+fn daemon(rest: fn(&str) -> Answer) -> FakeDocker {
+    FakeDocker::start(move |seen| {
         let path = seen.path();
         if path == "/_ping" {
             Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
@@ -191,7 +190,14 @@ fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
         } else {
             rest(path)
         }
-    });
+    })
+}
+
+/// A daemon that answers `/_ping` and the image inspect, then misbehaves as
+/// `rest` says: the claim is granted its slot and waits, nothing is
+/// terminated, the process serves, and every line stays bounded.
+fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
+    let fake = daemon(rest);
     let instance = format!("workers-{}", &uuid()[..8]);
     let mut stack = Stack::new(
         "holt",
@@ -258,13 +264,8 @@ fn a_daemon_that_never_answers_terminates_nothing() {
 /// `worker_name_taken` line per try, and later passes try again.
 #[test]
 fn a_name_taken_by_a_create_in_flight_terminates_nothing() {
-    let fake = FakeDocker::start(|seen| {
-        let path = seen.path();
-        if path == "/_ping" {
-            Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
-        } else if path.contains("/images/") {
-            Answer::Bytes(json("200 OK", r#"{"Id":"sha256:feed","RepoDigests":[]}"#))
-        } else if path.contains("/containers/json") {
+    let fake = daemon(|path| {
+        if path.contains("/containers/json") {
             Answer::Bytes(json("200 OK", "[]"))
         } else if path.contains("/containers/create") {
             Answer::Bytes(json(

@@ -81,6 +81,24 @@ impl Stack {
         format!("{}:{rest}", self.prefix)
     }
 
+    /// A Phase-1 claim on `artefact`, written by hand as another program
+    /// would (the hash, then the index); its id.
+    pub fn phase1_claim(&mut self, artefact: &str) -> String {
+        let claim = uuid();
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(self.key(&format!("claim:{claim}")));
+        for (f, v) in phase1_claim_fields(&claim, artefact) {
+            cmd.arg(f).arg(v);
+        }
+        cmd.query::<()>(&mut self.conn).unwrap();
+        redis::cmd("SET")
+            .arg(self.key(&format!("claim_by_artefact:{artefact}")))
+            .arg(&claim)
+            .query::<()>(&mut self.conn)
+            .unwrap();
+        claim
+    }
+
     /// The user writes `art`: the hash (with `created_at_ms`), then the event.
     pub fn write(&mut self, art: &Art) {
         self.store(art);

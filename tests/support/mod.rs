@@ -90,6 +90,19 @@ pub fn skips_dir() -> PathBuf {
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A port nobody listens on right now.
+/// The six fields of a Phase-1 claim on `artefact`, as Phase 1 (ours or
+/// Holt's) writes it: what the lifecycle adopts.
+pub fn phase1_claim_fields<'a>(claim: &'a str, artefact: &'a str) -> [(&'static str, &'a str); 6] {
+    [
+        ("id", claim),
+        ("artefact_id", artefact),
+        ("status", "pending_review"),
+        ("granted_review_agents", "[]"),
+        ("granted_parallel_agents", "[]"),
+        ("granted_exclusive_agent", ""),
+    ]
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
