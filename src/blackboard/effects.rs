@@ -97,8 +97,8 @@ pub enum Effect {
         existing: String,
     },
     /// The artefact's claim is someone else's (in a live status, in none of
-    /// our sets: Phase 1's, Holt's Go orchestrator's): the catch-up's next
-    /// pass adopts it.
+    /// our sets: Phase 1's, Holt's Go orchestrator's): a catch-up pass is
+    /// asked for at once, and adopts it.
     Foreign {
         claim: ClaimId,
     },

@@ -73,8 +73,9 @@ impl SessionCtx {
             self.end(reason);
             return true;
         }
-        if report.failed > 0 {
-            // Not lost: the catch-up scan retries what Redis refused.
+        if report.failed > 0 || report.catch_up {
+            // Not lost: the catch-up scan retries what Redis refused, and
+            // adopts a claim someone else made that a decision met.
             self.request_catch_up();
         }
         false

@@ -72,6 +72,9 @@ pub struct Report {
     /// Set when the session must end: the connection is gone, or the server
     /// is no longer the primary (READONLY, MASTERDOWN).
     pub end_session: Option<String>,
+    /// A claim someone else made was met live (`Effect::Foreign`): a
+    /// catch-up pass adopts it now rather than at the next interval.
+    pub catch_up: bool,
 }
 
 /// Counts `n` claim scripts in flight for as long as it lives.
@@ -270,6 +273,7 @@ impl Out<'_> {
                 other => rest.push(other),
             }
         }
+        self.report.catch_up |= rest.iter().any(|e| matches!(e, Effect::Foreign { .. }));
         if let Some(lc) = &self.shared.lifecycle {
             report_effects(self.shared, lc, "artefact", &rest, None, &mut self.lines);
         }

@@ -70,8 +70,8 @@ else
   elseif existing then
     effect('duplicate', existing)
     -- A claim someone else made (a Phase-1 replica, Holt's Go orchestrator)
-    -- in a live status and none of our sets: the catch-up's next pass adopts
-    -- it (docs/lifecycle.md, "Which passes adopt").
+    -- in a live status and none of our sets: a catch-up pass is asked for at
+    -- once and adopts it (docs/lifecycle.md, "Which passes adopt").
     if valid_id(existing) and not (read('ZSCORE', BIDDING, existing) or read('ZSCORE', ACTIVE, existing)
         or read('ZSCORE', DORMANT, existing)) then
       local status = read('HGET', claim_key(existing), 'status')
