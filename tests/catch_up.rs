@@ -218,14 +218,7 @@ fn the_exactly_once_check_catches_what_it_should() {
     let ids: Vec<String> = (0..3).map(|_| uuid()).collect();
     let mut events = Vec::new();
     let claim_hash = |claim: &str, artefact: &str| {
-        let fields = [
-            ("id", claim),
-            ("artefact_id", artefact),
-            ("status", "pending_review"),
-            ("granted_review_agents", "[]"),
-            ("granted_parallel_agents", "[]"),
-            ("granted_exclusive_agent", ""),
-        ];
+        let fields = phase1_claim_fields(claim, artefact);
         let mut cmd = redis::cmd("HSET");
         cmd.arg(format!("sett:{inst}:claim:{claim}")).arg(&fields);
         cmd

@@ -143,13 +143,8 @@ impl Art {
 
 /// The 14 fields of a claim as created (contract section 3).
 pub fn new_claim_fields(claim: &str, artefact: &str) -> BTreeMap<String, String> {
-    fields(&[
-        ("id", claim),
-        ("artefact_id", artefact),
-        ("status", "pending_review"),
-        ("granted_review_agents", "[]"),
-        ("granted_parallel_agents", "[]"),
-        ("granted_exclusive_agent", ""),
+    let mut all = fields(&super::phase1_claim_fields(claim, artefact));
+    all.extend(fields(&[
         ("additional_context_ids", "[]"),
         ("termination_reason", ""),
         ("phase_state", ""),
@@ -158,7 +153,8 @@ pub fn new_claim_fields(claim: &str, artefact: &str) -> BTreeMap<String, String>
         ("last_grant_time", "0"),
         ("artefact_expected", "0"),
         ("granted_agent_image_id", ""),
-    ])
+    ]));
+    all
 }
 
 pub fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
