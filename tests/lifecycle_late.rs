@@ -27,15 +27,6 @@ fn late(lab: &mut Lab, claim: &str) -> Vec<Effect> {
     lab.decide(call)
 }
 
-fn honoured(claim: &str, agent: &str, bid: &str, phase: Phase) -> Effect {
-    Effect::LateBidHonoured {
-        claim: cid(claim),
-        agent: agent.into(),
-        bid: bid.into(),
-        phase,
-    }
-}
-
 #[test]
 fn a_late_bid_starts_a_dormant_claim_once() {
     let mut lab = Lab::new(TEAM, 3);

@@ -33,15 +33,6 @@ fn recheck(lab: &mut Lab, claims: &[&str], look_late: bool) -> Vec<Effect> {
     lab.decide(call)
 }
 
-fn honoured(claim: &str, agent: &str, bid: &str, phase: Phase) -> Effect {
-    Effect::LateBidHonoured {
-        claim: cid(claim),
-        agent: agent.into(),
-        bid: bid.into(),
-        phase,
-    }
-}
-
 fn terminated(claim: &str, reason: &str) -> Effect {
     Effect::Terminated {
         claim: cid(claim),

@@ -322,3 +322,18 @@ impl Lab {
 pub fn effects(reply: &Value) -> Vec<Effect> {
     decode::decode(reply).unwrap_or_else(|_| panic!("unexpected rows {reply:?}"))
 }
+
+/// The effect of a late bid honoured: `agent`'s `bid` on `claim` starts `phase`.
+pub fn honoured(
+    claim: &str,
+    agent: &str,
+    bid: &str,
+    phase: sett_orchestrator::blackboard::effects::Phase,
+) -> Effect {
+    Effect::LateBidHonoured {
+        claim: cid(claim),
+        agent: agent.into(),
+        bid: bid.into(),
+        phase,
+    }
+}
