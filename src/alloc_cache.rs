@@ -74,6 +74,31 @@ fn kept(c: usize) -> std::sync::MutexGuard<'static, Kept> {
     FREE[c].lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Gives every kept block back to the system allocator (the session does,
+/// once connected: what the start-up freed is not a burst's); returns the
+/// bytes given back.
+pub fn release() -> usize {
+    let mut bytes = 0;
+    for c in 0..CLASSES {
+        // Copied out on the stack: allocating while the class is locked
+        // would lock it again (this is the allocator).
+        let mut blocks = [0usize; MAX_SLOTS];
+        let n = {
+            let mut kept = kept(c);
+            let n = kept.len;
+            blocks[..n].copy_from_slice(&kept.blocks[..n]);
+            kept.len = 0;
+            n
+        };
+        for &p in &blocks[..n] {
+            // SAFETY: a kept block is one of class `c`, held by no one else.
+            unsafe { System.dealloc(p as *mut u8, class_layout(c, MAX_ALIGN)) };
+            bytes += 1 << (MIN_SHIFT as usize + c);
+        }
+    }
+    bytes
+}
+
 // SAFETY: every block handed out is either the system allocator's for the
 // layout asked for, or (classes) one of at least that size and alignment that
 // no one else holds: a freed block is kept in one list, under its lock, and
@@ -158,6 +183,25 @@ mod tests {
             (0..CLASSES).map(slots).collect::<Vec<_>>(),
             [32, 32, 32, 16, 8, 4, 2, 1]
         );
+    }
+
+    #[test]
+    fn release_gives_the_kept_blocks_back() {
+        let a = Cached;
+        // The 256-byte and 32 KiB classes: no other test uses them. A full
+        // 256-byte class is as large as a list of its blocks would be.
+        let small = Layout::from_size_align(200, 8).unwrap();
+        let large = Layout::from_size_align(20_000, 8).unwrap();
+        unsafe {
+            let blocks: Vec<*mut u8> = (0..MAX_SLOTS).map(|_| a.alloc(small)).collect();
+            blocks.into_iter().for_each(|p| a.dealloc(p, small));
+            let p = a.alloc(large);
+            assert!(!p.is_null());
+            a.dealloc(p, large);
+        }
+        assert_eq!((kept(0).len, kept(7).len), (MAX_SLOTS, 1));
+        assert!(release() >= MAX_SLOTS * 256 + 32 * 1024);
+        assert_eq!((kept(0).len, kept(7).len), (0, 0));
     }
 
     #[test]

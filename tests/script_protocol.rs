@@ -27,7 +27,8 @@ fn clients(scripts: Vec<&'static Script>) -> Result<Clients, String> {
 }
 
 fn leak(name: &'static str, text: &str) -> &'static Script {
-    Box::leak(Box::new(Script::new(name, text.to_string())))
+    let text: &'static str = Box::leak(text.to_string().into_boxed_str());
+    Box::leak(Box::new(Script::new(name, &[], text)))
 }
 
 #[test]

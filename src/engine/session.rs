@@ -77,6 +77,10 @@ pub(super) async fn run_session(
     });
     shared.health.session_up();
     shared.metrics.redis_up.store(1, Relaxed);
+    // The blocks freed by the start-up and the connect (the registry's
+    // parse, the scripts' texts) go back to the system: the allocator's
+    // cache is for bursts, and idle it held ~90 KiB of them (docs/performance.md).
+    crate::alloc_cache::release();
 
     let end = watch_session(&ctx, &inbox.notices, &requests.end).await;
 

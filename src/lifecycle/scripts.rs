@@ -18,7 +18,7 @@ use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Script};
 
 /// The shared parts, in the order each decision script starts with them.
-pub const SHARED: [&str; 6] = [
+pub static SHARED: [&str; 6] = [
     lua!("lifecycle/lua/lib.lua"),
     lua!("lifecycle/lua/claims.lua"),
     lua!("workers/lua/grant.lua"),
@@ -27,10 +27,10 @@ pub const SHARED: [&str; 6] = [
     lua!("lifecycle/lua/phases.lua"),
 ];
 
-/// One decision: the shared parts, then its entry file. Assembled once at
-/// start-up rather than at build time, so the binary holds each part once,
-/// not once per decision.
-pub fn decision(name: &'static str, entry: &str) -> Script {
+/// One decision: the shared parts, then its entry file. Assembled when it is
+/// loaded rather than at build time, so the binary holds each part once, not
+/// once per decision, and the process keeps no decision's text.
+pub fn decision(name: &'static str, entry: &'static str) -> Script {
     decision_using(name, SHARED.len(), entry)
 }
 
@@ -40,8 +40,8 @@ pub fn decision(name: &'static str, entry: &str) -> Script {
 /// 45,000 instructions a call): the hot decisions that need fewer parts
 /// leave the rest out. A test holds each to the parts it uses
 /// (`every_decision_includes_the_parts_it_uses`).
-fn decision_using(name: &'static str, parts: usize, entry: &str) -> Script {
-    Script::new(name, SHARED[..parts].concat() + entry)
+fn decision_using(name: &'static str, parts: usize, entry: &'static str) -> Script {
+    Script::new(name, &SHARED[..parts], entry)
 }
 
 pub static ARTEFACT: LazyLock<Script> =
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn every_decision_includes_the_parts_it_uses() {
         for script in scripts() {
-            let text = &script.text;
+            let text = &script.text();
             let included = SHARED.iter().take_while(|p| text.contains(*p)).count();
             assert!(included >= 1, "{}", script.name);
             for part in &SHARED[included..] {

@@ -19,7 +19,7 @@ use crate::redis_io::scripts::{decide, Call, Decided, Script};
 
 /// The claim script (`claim.lua`): KEYS and ARGV are described there.
 pub static CLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::new("claim", lua!("phase1/claim.lua").to_string()));
+    LazyLock::new(|| Script::new("claim", &[], lua!("phase1/claim.lua")));
 
 /// Every script Phase 1 runs, to load once per session.
 pub fn scripts() -> Vec<&'static Script> {
@@ -84,7 +84,7 @@ mod tests {
             "'granted_parallel_agents', '[]'",
             "'granted_exclusive_agent', ''",
         ] {
-            assert!(CLAIM.text.contains(field), "{field}");
+            assert!(CLAIM.text().contains(field), "{field}");
         }
     }
 }

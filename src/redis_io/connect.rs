@@ -161,27 +161,43 @@ pub async fn subscribe(clients: &Clients) -> Result<(Reader, Writer), ConnectErr
         .map_err(ConnectError::Subscription)
 }
 
-/// Connects for commands and loads the session's scripts; refuses a replica.
+/// Connects for commands, and loads the session's scripts over a connection
+/// of their own, closed once they are in (before the command connection
+/// opens, so that one reuses its memory); refuses a replica. A connection keeps a write buffer the size of the largest
+/// pipeline it sent: every script's text (about 200 KiB), held for the whole
+/// session had the command connection sent them (docs/performance.md, "Issue 16").
 async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, ConnectError> {
-    let mut conn = step(
-        "commands: connect",
-        OPEN_TIMEOUT,
-        clients
-            .commands
-            .get_multiplexed_async_connection_with_config(&connection_config()),
-    )
-    .await?;
-    // One round trip: who we reached, the scripts for this session's decisions.
+    let config = connection_config();
+    let open = || {
+        step(
+            "commands: connect",
+            OPEN_TIMEOUT,
+            clients
+                .commands
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+    };
+    let mut loader = open().await?;
+    load_scripts(&mut loader, &clients.scripts).await?;
+    drop(loader);
+    open().await
+}
+
+/// Checks who `conn` reached and loads `scripts` there: one round trip.
+async fn load_scripts(
+    conn: &mut MultiplexedConnection,
+    scripts: &[&'static Script],
+) -> Result<(), ConnectError> {
     let mut pipe = redis::pipe();
     pipe.cmd("INFO").arg("server");
-    for script in &clients.scripts {
-        pipe.cmd("SCRIPT").arg("LOAD").arg(&script.text);
+    for script in scripts {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(script.text());
     }
     pipe.cmd("ROLE");
     let replies: Vec<RedisResult<Value>> = step(
         "SCRIPT LOAD",
         STEP_TIMEOUT,
-        pipe.ignore_errors().query_async(&mut conn),
+        pipe.ignore_errors().query_async(conn),
     )
     .await?;
     let mut replies = replies.into_iter();
@@ -191,7 +207,7 @@ async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, 
             return Err(ConnectError::TooOld(version));
         }
     }
-    for _ in &clients.scripts {
+    for _ in scripts {
         if let Some(Err(e)) = replies.next() {
             return Err(ConnectError::Redis(e));
         }
@@ -202,7 +218,7 @@ async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, 
             return Err(ConnectError::Replica);
         }
     }
-    Ok(conn)
+    Ok(())
 }
 
 /// Subscribes, and connects for commands (side by side): a session.

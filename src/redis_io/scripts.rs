@@ -21,35 +21,63 @@ use super::errors::ends_session;
 use crate::blackboard::decode::{decode, UnexpectedReply};
 use crate::blackboard::effects::{Effect, PROTOCOL};
 
-/// A script we run: its name (for errors), its text and its SHA.
+/// A script we run: its name (for errors), the parts its text is made of,
+/// and its SHA.
+///
+/// The text is built when it is needed (loading it: once per session, and
+/// after NOSCRIPT), not kept: a decision is the shared parts before its
+/// entry file, and keeping every decision's text resident (plus the redis
+/// crate's copy) held about half a MiB of the idle process
+/// (docs/performance.md, "Issue 16").
 pub struct Script {
     pub name: &'static str,
-    pub text: String,
-    inner: redis::Script,
+    parts: &'static [&'static str],
+    entry: &'static str,
+    sha: String,
 }
 
 impl Script {
-    pub fn new(name: &'static str, text: String) -> Script {
-        Script {
+    /// The script whose text is `parts`, in order, then `entry`.
+    pub fn new(name: &'static str, parts: &'static [&'static str], entry: &'static str) -> Script {
+        let mut script = Script {
             name,
-            inner: redis::Script::new(&text),
-            text,
-        }
+            parts,
+            entry,
+            sha: String::new(),
+        };
+        script.sha = redis::Script::new(&script.text()).get_hash().to_string();
+        script
+    }
+
+    /// The script's text.
+    pub fn text(&self) -> String {
+        let mut text = String::with_capacity(
+            self.parts.iter().map(|p| p.len()).sum::<usize>() + self.entry.len(),
+        );
+        self.parts.iter().for_each(|p| text.push_str(p));
+        text.push_str(self.entry);
+        text
     }
 
     /// The script's SHA1 (what EVALSHA names).
     pub fn sha(&self) -> &str {
-        self.inner.get_hash()
+        &self.sha
     }
 
     /// Loads the script into Redis's script cache.
     pub async fn load(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
-        self.inner.prepare_invoke().load_async(conn).await.map(drop)
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(self.text())
+            .query_async::<Value>(conn)
+            .await
+            .map(drop)
     }
 
     /// The protocol version the script states (`local PROTOCOL = N`).
     pub fn protocol(&self) -> Option<i64> {
-        self.text
+        let first = self.parts.first().unwrap_or(&self.entry);
+        first
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with("--"))?
@@ -168,7 +196,7 @@ pub async fn run_batch(
     for &i in &retry {
         let script = calls[i].script;
         if !loaded.iter().any(|s| s.sha() == script.sha()) {
-            script.inner.prepare_invoke().load_async(conn).await?;
+            script.load(conn).await?;
             loaded.push(script);
         }
     }

@@ -10,14 +10,14 @@ use crate::config::registry::Registry;
 use crate::ids::new_v4;
 use crate::redis_io::scripts::{Call, Script};
 
-const SHARED: [&str; 3] = [
+static SHARED: [&str; 3] = [
     lua!("lifecycle/lua/lib.lua"),
     lua!("lifecycle/lua/claims.lua"),
     lua!("workers/lua/grant.lua"),
 ];
 
-fn decision(name: &'static str, entry: &str) -> Script {
-    Script::new(name, SHARED.concat() + entry)
+fn decision(name: &'static str, entry: &'static str) -> Script {
+    Script::new(name, &SHARED, entry)
 }
 
 pub static LAUNCH: LazyLock<Script> =
