@@ -22,25 +22,6 @@ fn silent(name: &str) -> Spec {
     idle(name, "ignore").with_bid(|_| None)
 }
 
-/// A bid as an agent writes it: HSET, then (when `announce`) the event.
-fn bid(stack: &mut Stack, claim: &str, name: &str, value: &str, announce: bool) {
-    let key = stack.key(&format!("claim:{claim}:bids"));
-    redis::cmd("HSET")
-        .arg(key)
-        .arg(name)
-        .arg(value)
-        .query::<()>(&mut stack.conn)
-        .unwrap();
-    if announce {
-        let event = bid_submitted(claim, name, value);
-        redis::cmd("PUBLISH")
-            .arg(stack.key(&event.channel))
-            .arg(event.payload)
-            .query::<i64>(&mut stack.conn)
-            .unwrap();
-    }
-}
-
 /// The stored claim once granted `exclusive` to `winner` with `all_bids`.
 fn assert_exclusive(
     stack: &mut Stack,
@@ -119,7 +100,7 @@ fn unknown_bidders_and_invalid_bids_are_ignored_and_logged() {
 
     // A name not in the registry bids, then Alpha: two fields, but Beta is
     // still missing (Go would count two and grant).
-    bid(&mut stack, &claim, "Ghost", "claim", true);
+    stack.bid(&claim, "Ghost", "claim");
     alpha_gate.open();
     assert!(wait_until(PATIENCE, || metric(
         &orch,
@@ -167,7 +148,7 @@ fn a_bid_without_its_event_is_granted_by_the_sweep() {
     stack.write(&goal);
     let claim = stack.claim_of(&goal.id);
     orch.wait_for_event("claim_created");
-    bid(&mut stack, &claim, "Coder", "exclusive", false);
+    stack.bid_unannounced(&claim, "Coder", "exclusive");
     // The full walk of the claims collecting bids runs every 5 sweeps (~5 s).
     let line = orch.wait_for_event("claim_granted");
     assert_eq!(line["claim_id"], claim.as_str());

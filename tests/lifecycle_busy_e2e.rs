@@ -318,25 +318,7 @@ fn replicas_adopt_each_claim_once() {
     for _ in 0..40 {
         let goal = Art::goal();
         stack.store(&goal);
-        let claim = uuid();
-        hset(
-            &mut stack,
-            &format!("claim:{claim}"),
-            &[
-                ("id", &claim),
-                ("artefact_id", &goal.id),
-                ("status", "pending_review"),
-                ("granted_review_agents", "[]"),
-                ("granted_parallel_agents", "[]"),
-                ("granted_exclusive_agent", ""),
-            ],
-        );
-        redis::cmd("SET")
-            .arg(stack.key(&format!("claim_by_artefact:{}", goal.id)))
-            .arg(&claim)
-            .query::<()>(&mut stack.conn)
-            .unwrap();
-        claims.push(claim);
+        claims.push(stack.phase1_claim(&goal.id));
     }
     let a = stack.orchestrator(&[]);
     let b = stack.orchestrator(&[]);

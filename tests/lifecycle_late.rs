@@ -13,26 +13,13 @@ use support::lifecycle::*;
 use support::*;
 
 const TEAM: &[(&str, &str)] = &[("Alpha", "alpha"), ("Beta", "beta"), ("Gamma", "gamma")];
-const SHORT: Option<Duration> = Some(Duration::from_millis(1));
-
-/// Decides `claim`'s bidding once its 1 ms timeout has passed (server clock).
-fn time_out(lab: &mut Lab, claim: &str) -> Vec<Effect> {
-    let created = lab.now_ms();
-    assert!(wait_until(PATIENCE, || lab.now_ms() > created + 1));
-    lab.on_bids(claim, SHORT)
-}
-
-fn late(lab: &mut Lab, claim: &str) -> Vec<Effect> {
-    let call = lab.ctx.late_bids(&[cid(claim)], true);
-    lab.decide(call)
-}
 
 #[test]
 fn a_late_bid_starts_a_dormant_claim_once() {
     let mut lab = Lab::new(TEAM, 3);
     let claim = lab.new_claim(&Art::goal());
     lab.bid(&claim, "Alpha", "ignore");
-    let effects = time_out(&mut lab, &claim);
+    let effects = lab.time_out(&claim);
     assert_eq!(
         effects,
         vec![
@@ -46,14 +33,14 @@ fn a_late_bid_starts_a_dormant_claim_once() {
     assert_eq!(lab.set_members(Set::Bidding), Vec::<String>::new());
     lab.assert_noop("no late bid yet", |lab| {
         assert_eq!(
-            late(lab, &claim),
+            lab.on_late_bids(&[&claim], true),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });
 
     lab.bid(&claim, "Gamma", "exclusive");
     assert_eq!(
-        late(&mut lab, &claim),
+        lab.on_late_bids(&[&claim], true),
         vec![
             honoured(&claim, "Gamma", "exclusive", Phase::Exclusive),
             granted(&claim, "exclusive", &["Gamma"]),
@@ -67,7 +54,7 @@ fn a_late_bid_starts_a_dormant_claim_once() {
     assert_eq!(lab.set_members(Set::Active), vec![claim.clone()]);
     lab.assert_noop("the late bid again", |lab| {
         assert_eq!(
-            late(lab, &claim),
+            lab.on_late_bids(&[&claim], true),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });
@@ -82,14 +69,14 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     let goal = Art::goal();
     let claim = lab.new_claim(&goal);
     lab.bid(&claim, "Alpha", "review");
-    let effects = time_out(&mut lab, &claim);
+    let effects = lab.time_out(&claim);
     assert_eq!(effects[1], granted(&claim, "review", &["Alpha"]));
     lab.published();
 
     lab.bid(&claim, "Beta", "review");
     lab.bid(&claim, "Gamma", "claim");
     assert_eq!(
-        late(&mut lab, &claim),
+        lab.on_late_bids(&[&claim], true),
         vec![
             honoured(&claim, "Beta", "review", Phase::Review),
             honoured(&claim, "Gamma", "claim", Phase::Parallel),
@@ -106,7 +93,7 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     );
     lab.assert_noop("the late bids again", |lab| {
         assert_eq!(
-            late(lab, &claim),
+            lab.on_late_bids(&[&claim], true),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });
@@ -115,12 +102,12 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     let mut quiet = lab;
     let ended = quiet.new_claim(&Art::goal());
     quiet.bid(&ended, "Alpha", "claim");
-    time_out(&mut quiet, &ended);
+    quiet.time_out(&ended);
     quiet.hset(&format!("{P}claim:{ended}"), "status", "complete");
     quiet.published();
     quiet.bid(&ended, "Beta", "exclusive");
     assert_eq!(
-        late(&mut quiet, &ended),
+        quiet.on_late_bids(&[&ended], true),
         vec![Effect::LateBid {
             claim: cid(&ended),
             agent: "Beta".into(),
@@ -130,7 +117,7 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     );
     quiet.assert_noop("the reported late bid again", |lab| {
         assert_eq!(
-            late(lab, &ended),
+            lab.on_late_bids(&[&ended], true),
             vec![Effect::NotLate { claim: cid(&ended) }]
         );
     });
@@ -142,7 +129,7 @@ fn a_wrong_typed_late_key_writes_nothing() {
     let mut lab = Lab::new(TEAM, 3);
     let claim = lab.new_claim(&Art::goal());
     lab.bid(&claim, "Alpha", "claim");
-    time_out(&mut lab, &claim);
+    lab.time_out(&claim);
     lab.published();
     redis::cmd("SET")
         .arg(format!("{P}orchestrator:late:{claim}"))
@@ -152,7 +139,7 @@ fn a_wrong_typed_late_key_writes_nothing() {
     lab.bid(&claim, "Beta", "review");
     lab.assert_noop("a late bid with a junk late key", |lab| {
         assert_eq!(
-            late(lab, &claim),
+            lab.on_late_bids(&[&claim], true),
             vec![Effect::KeyConflict {
                 key: format!("{P}orchestrator:late:{claim}"),
                 key_type: "string".into()
@@ -258,7 +245,7 @@ fn a_bid_on_an_unadopted_phase1_claim_is_not_late() {
     lab.bid(&claim, "Alpha", "exclusive");
     lab.assert_noop("a bid on a Phase-1 claim", |lab| {
         assert_eq!(
-            late(lab, &claim),
+            lab.on_late_bids(&[&claim], true),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });

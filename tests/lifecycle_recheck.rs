@@ -7,30 +7,18 @@
 
 mod support;
 
-use std::time::Duration;
-
 use sett_orchestrator::blackboard::effects::{Cause, Effect, Phase};
 use sett_orchestrator::lifecycle::scripts::Set;
 use support::lifecycle::*;
 use support::*;
 
 const TEAM: &[(&str, &str)] = &[("Alpha", "alpha"), ("Beta", "beta"), ("Gamma", "gamma")];
-const SHORT: Option<Duration> = Some(Duration::from_millis(1));
 
-/// Decides `claim`'s bidding once its 1 ms timeout has passed (server
-/// clock); what it published is taken.
+/// [`Lab::time_out`], what it published taken.
 fn time_out(lab: &mut Lab, claim: &str) -> Vec<Effect> {
-    let created = lab.now_ms();
-    assert!(wait_until(PATIENCE, || lab.now_ms() > created + 1));
-    let effects = lab.on_bids(claim, SHORT);
+    let effects = lab.time_out(claim);
     lab.published();
     effects
-}
-
-fn recheck(lab: &mut Lab, claims: &[&str], look_late: bool) -> Vec<Effect> {
-    let ids: Vec<_> = claims.iter().map(cid).collect();
-    let call = lab.ctx.late_bids(&ids, look_late);
-    lab.decide(call)
 }
 
 fn terminated(claim: &str, reason: &str) -> Effect {
@@ -97,7 +85,7 @@ fn one_call_decides_each_claim_of_a_batch_as_its_event_would() {
     lab.bid(&passed, "Beta", "review");
     let claims = [&*dormant, &*review, &*passed, &*quiet];
     assert_eq!(
-        recheck(&mut lab, &claims, true),
+        lab.on_late_bids(&claims, true),
         vec![
             honoured(&dormant, "Beta", "claim", Phase::Parallel),
             granted(&dormant, "parallel", &["Beta"]),
@@ -116,7 +104,7 @@ fn one_call_decides_each_claim_of_a_batch_as_its_event_would() {
     assert_eq!(lab.set_members(Set::Dormant), Vec::<String>::new());
     lab.assert_noop("the batch again", |lab| {
         assert_eq!(
-            recheck(lab, &claims, true),
+            lab.on_late_bids(&claims, true),
             claims
                 .iter()
                 .map(|c| Effect::NotLate { claim: cid(c) })
@@ -130,7 +118,7 @@ fn one_call_decides_each_claim_of_a_batch_as_its_event_would() {
     lab.bid(&fresh, "Beta", "claim");
     lab.assert_noop("late bids not looked for", |lab| {
         assert_eq!(
-            recheck(lab, &[&fresh], false),
+            lab.on_late_bids(&[&fresh], false),
             vec![Effect::NotLate { claim: cid(&fresh) }]
         );
     });
@@ -154,7 +142,7 @@ fn a_wrong_typed_late_key_holds_up_only_its_claim() {
     lab.bid(&a, "Beta", "exclusive");
     lab.bid(&b, "Beta", "exclusive");
     assert_eq!(
-        recheck(&mut lab, &[&a, &b], true),
+        lab.on_late_bids(&[&a, &b], true),
         vec![
             Effect::KeyConflict {
                 key: format!("{P}orchestrator:late:{a}"),
@@ -232,7 +220,7 @@ fn a_claim_granted_to_an_agent_no_longer_registered_is_terminated_once() {
         ]
     );
     assert_eq!(
-        recheck(&mut lab, &[&ours, &fine], false),
+        lab.on_late_bids(&[&ours, &fine], false),
         vec![
             terminated(
                 &ours,
@@ -254,7 +242,7 @@ fn a_claim_granted_to_an_agent_no_longer_registered_is_terminated_once() {
         let call = lab.ctx.adopt(&ids);
         assert_eq!(lab.decide(call), vec![]);
         assert_eq!(
-            recheck(lab, &[&ours, &fine], true),
+            lab.on_late_bids(&[&ours, &fine], true),
             vec![
                 Effect::NotLate { claim: cid(&ours) },
                 Effect::NotLate { claim: cid(&fine) }

@@ -16,16 +16,6 @@ use support::*;
 const TEAM: &str = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
 const TIMEOUT: (&str, &str) = ("SETT_BID_TIMEOUT", "1s");
 
-/// A bid as an agent writes it, without its event (lost: nobody listened).
-fn bid(stack: &mut Stack, claim: &str, agent: &str, value: &str) {
-    redis::cmd("HSET")
-        .arg(stack.key(&format!("claim:{claim}:bids")))
-        .arg(agent)
-        .arg(value)
-        .query::<()>(&mut stack.conn)
-        .unwrap();
-}
-
 fn stop(mut orch: Orchestrator) {
     orch.signal(libc::SIGTERM);
     assert!(orch.wait_exit(PATIENCE).is_some());
@@ -50,7 +40,7 @@ fn late_bids_written_while_no_orchestrator_ran_are_decided_once_by_two_replicas(
         let goal = Art::goal();
         stack.write(&goal);
         let claim = stack.claim_of(&goal.id);
-        bid(&mut stack, &claim, "Reviewer", reviewer);
+        stack.bid_unannounced(&claim, "Reviewer", reviewer);
         claims.push(claim);
     }
     let (dormant, review, parallel) = (&claims[0], &claims[1], &claims[2]);
@@ -59,9 +49,9 @@ fn late_bids_written_while_no_orchestrator_ran_are_decided_once_by_two_replicas(
     assert_eq!(lines_for(&first, "claim_dormant", dormant).len(), 1);
     stop(first);
 
-    bid(&mut stack, dormant, "Coder", "exclusive");
-    bid(&mut stack, review, "Coder", "exclusive");
-    bid(&mut stack, parallel, "Coder", "review");
+    stack.bid_unannounced(dormant, "Coder", "exclusive");
+    stack.bid_unannounced(review, "Coder", "exclusive");
+    stack.bid_unannounced(parallel, "Coder", "review");
     let a = stack.orchestrator(&[TIMEOUT]);
     let b = stack.orchestrator(&[TIMEOUT]);
     // The recheck ends each replica's first pass.
@@ -120,11 +110,11 @@ fn claims_that_waited_are_decided_after_a_restart() {
     stack.write(&full);
     let waited = stack.claim_of(&waited.id);
     let full = stack.claim_of(&full.id);
-    bid(&mut stack, &waited, "Reviewer", "review");
+    stack.bid_unannounced(&waited, "Reviewer", "review");
     first.wait_for_event("reconcile_complete");
     stop(first);
-    bid(&mut stack, &full, "Reviewer", "ignore");
-    bid(&mut stack, &full, "Coder", "exclusive");
+    stack.bid_unannounced(&full, "Reviewer", "ignore");
+    stack.bid_unannounced(&full, "Coder", "exclusive");
 
     let next = stack.orchestrator(&[TIMEOUT]);
     let timeout = next.wait_for_event("bid_timeout");

@@ -36,25 +36,6 @@ fn consistent_claims(p: &mut Producer) -> HashSet<String> {
     artefacts
 }
 
-/// Pauses every write (claim scripts included) on `redis`; reads still answer.
-fn pause_writes(redis: &RedisServer) {
-    redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(60_000)
-        .arg("WRITE")
-        .query::<()>(&mut redis.conn())
-        .unwrap();
-}
-
-fn claims_in_flight(orch: &Orchestrator) -> u64 {
-    let (_, metrics) = orch.get("/metrics");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sett_orchestrator_claims_in_flight "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn sigterm_during_a_batch_exits_0_with_every_logged_claim_complete() {
     let redis = RedisServer::start();
@@ -141,17 +122,9 @@ fn sigint_exits_0_and_closes_the_http_port() {
 /// Starts an orchestrator whose catch-up claims hang (writes paused), and
 /// waits until a claim script is in flight.
 fn stuck_in_a_claim(redis: &RedisServer, instance: &str) -> Orchestrator {
-    let mut p = Producer::new(redis, instance);
-    for _ in 0..3 {
-        p.store(&uuid(), "Standard", "stuck");
-    }
-    pause_writes(redis);
+    stuck_claims(redis, instance);
     let orch = Orchestrator::start(redis, instance);
-    assert!(
-        wait_until(PATIENCE, || claims_in_flight(&orch) > 0),
-        "no claim in flight: {:#?}",
-        orch.stdout()
-    );
+    orch.wait_claim_in_flight();
     orch
 }
 

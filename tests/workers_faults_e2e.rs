@@ -6,6 +6,7 @@
 
 mod support;
 
+use sett_sim::SimAgent;
 use support::e2e::*;
 use support::fake_docker::{json, reply, Answer, FakeDocker};
 use support::workers::*;
@@ -193,21 +194,29 @@ fn daemon(rest: fn(&str) -> Answer) -> FakeDocker {
     })
 }
 
-/// A daemon that answers `/_ping` and the image inspect, then misbehaves as
-/// `rest` says: the claim is granted its slot and waits, nothing is
-/// terminated, the process serves, and every line stays bounded.
-fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
-    let fake = daemon(rest);
+/// A holt stack whose one controller agent (Coder, one worker at most)
+/// bids, an orchestrator on `fake` as its Docker, and a goal written: the
+/// stack, the orchestrator, the goal's claim and the bidder (keep it).
+fn fake_stack(fake: &FakeDocker) -> (Stack, Orchestrator, String, SimAgent) {
     let instance = format!("workers-{}", &uuid()[..8]);
     let mut stack = Stack::new(
         "holt",
         &instance,
         &controller("'x'", 1).replace("{IMAGE}", "w"),
     );
-    let _coder = bidder(&stack);
+    let coder = bidder(&stack);
     let host = format!("unix://{}", fake.socket.display());
     let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
     let claim = stack.goal();
+    (stack, orch, claim, coder)
+}
+
+/// A daemon that answers `/_ping` and the image inspect, then misbehaves as
+/// `rest` says: the claim is granted its slot and waits, nothing is
+/// terminated, the process serves, and every line stays bounded.
+fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
+    let fake = daemon(rest);
+    let (mut stack, orch, claim, _coder) = fake_stack(&fake);
     let slots = stack.key("orchestrator:workers:Coder");
     let conn = &mut stack.conn;
     assert!(wait_until(PATIENCE, || {
@@ -278,16 +287,7 @@ fn a_name_taken_by_a_create_in_flight_terminates_nothing() {
             Answer::Hang
         }
     });
-    let instance = format!("workers-{}", &uuid()[..8]);
-    let mut stack = Stack::new(
-        "holt",
-        &instance,
-        &controller("'x'", 1).replace("{IMAGE}", "w"),
-    );
-    let _coder = bidder(&stack);
-    let host = format!("unix://{}", fake.socket.display());
-    let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
-    let claim = stack.goal();
+    let (mut stack, orch, claim, _coder) = fake_stack(&fake);
     let creates = || {
         fake.paths()
             .iter()

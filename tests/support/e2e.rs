@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use sett_sim::{Recorder, SimAgent, Spec, Target};
 
-use super::lifecycle::Art;
+use super::lifecycle::{bid_submitted, Art};
 use super::*;
 
 /// One instance of the blackboard: its Redis, registry and namespace.
@@ -97,6 +97,28 @@ impl Stack {
             .query::<()>(&mut self.conn)
             .unwrap();
         claim
+    }
+
+    /// A bid as an agent makes it: the bids hash, then `bid_submitted`.
+    pub fn bid(&mut self, claim: &str, agent: &str, value: &str) {
+        self.bid_unannounced(claim, agent, value);
+        let event = bid_submitted(claim, agent, value);
+        redis::cmd("PUBLISH")
+            .arg(self.key(&event.channel))
+            .arg(event.payload)
+            .query::<i64>(&mut self.conn)
+            .unwrap();
+    }
+
+    /// A bid whose `bid_submitted` never came (lost: nobody listened): the
+    /// bids hash only.
+    pub fn bid_unannounced(&mut self, claim: &str, agent: &str, value: &str) {
+        redis::cmd("HSET")
+            .arg(self.key(&format!("claim:{claim}:bids")))
+            .arg(agent)
+            .arg(value)
+            .query::<()>(&mut self.conn)
+            .unwrap();
     }
 
     /// The user writes `art`: the hash (with `created_at_ms`), then the event.

@@ -142,6 +142,21 @@ impl Lab {
         self.decide(call)
     }
 
+    /// `claim`'s bidding decided once a 1 ms timeout has passed (server clock).
+    pub fn time_out(&mut self, claim: &str) -> Vec<Effect> {
+        let created = self.now_ms();
+        assert!(wait_until(PATIENCE, || self.now_ms() > created + 1));
+        self.on_bids(claim, Some(Duration::from_millis(1)))
+    }
+
+    /// The late-bid decision on `claims` in one call (`look_late`: bids after
+    /// their bidding was decided too, not only agents no longer registered).
+    pub fn on_late_bids(&mut self, claims: &[&str], look_late: bool) -> Vec<Effect> {
+        let ids: Vec<_> = claims.iter().map(cid).collect();
+        let call = self.ctx.late_bids(&ids, look_late);
+        self.decide(call)
+    }
+
     /// The `due` script's answer: claim ids.
     pub fn due(&mut self, set: Set, age: Duration, limit: usize) -> Vec<String> {
         let call = self.ctx.due(set, age, limit);

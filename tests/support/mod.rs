@@ -89,7 +89,6 @@ pub fn skips_dir() -> PathBuf {
 /// Generous bound for anything the tests wait on (the machines are shared and noisy).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A port nobody listens on right now.
 /// The six fields of a Phase-1 claim on `artefact`, as Phase 1 (ours or
 /// Holt's) writes it: what the lifecycle adopts.
 pub fn phase1_claim_fields<'a>(claim: &'a str, artefact: &'a str) -> [(&'static str, &'a str); 6] {
@@ -103,6 +102,7 @@ pub fn phase1_claim_fields<'a>(claim: &'a str, artefact: &'a str) -> [(&'static 
     ]
 }
 
+/// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -20,6 +20,8 @@ pub struct Orchestrator {
     closed: Arc<AtomicUsize>,
     /// stdout while nobody reads it (see [`Orchestrator::spawn_unread`]).
     unread: Option<ChildStdout>,
+    /// The leader of its own process group ([`Orchestrator::spawn_group_leader`]).
+    leader: bool,
 }
 
 fn capture(
@@ -61,6 +63,22 @@ impl Orchestrator {
     /// Spawns `program` (the binary, or e.g. `qemu-aarch64` with the binary as
     /// its first argument) with exactly `env`; does not wait for start-up.
     pub fn spawn_program(program: &str, env: &[(&str, &str)], args: &[&str]) -> Orchestrator {
+        Orchestrator::spawn_in_group(program, env, args, false)
+    }
+
+    /// Like [`Orchestrator::spawn_program`], but the leader of a process group
+    /// of its own, which [`Orchestrator::signal_group`] signals as a whole (as
+    /// `timeout` does, or Ctrl-C); dropped, the whole group is killed.
+    pub fn spawn_group_leader(program: &str, env: &[(&str, &str)], args: &[&str]) -> Orchestrator {
+        Orchestrator::spawn_in_group(program, env, args, true)
+    }
+
+    fn spawn_in_group(
+        program: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+        leader: bool,
+    ) -> Orchestrator {
         let http_port = env
             .iter()
             .find(|(k, _)| *k == "SETT_HTTP_ADDR")
@@ -75,6 +93,9 @@ impl Orchestrator {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        if leader {
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        }
         let mut child = cmd.spawn().expect("spawn orchestrator");
         let closed = Arc::new(AtomicUsize::new(0));
         let stdout = capture(child.stdout.take().unwrap(), &closed);
@@ -86,6 +107,7 @@ impl Orchestrator {
             stderr,
             closed,
             unread: None,
+            leader,
         }
     }
 
@@ -113,6 +135,7 @@ impl Orchestrator {
             stderr,
             closed,
             unread,
+            leader: false,
         }
     }
 
@@ -186,6 +209,25 @@ impl Orchestrator {
         unsafe { libc::kill(self.pid(), sig) };
     }
 
+    /// Signals its whole process group (see [`Orchestrator::spawn_group_leader`]).
+    pub fn signal_group(&self, sig: i32) {
+        assert!(self.leader, "not spawned as a process group leader");
+        unsafe { libc::kill(-self.pid(), sig) };
+    }
+
+    /// Waits until a claim script is in flight (see [`stuck_claims`]).
+    pub fn wait_claim_in_flight(&self) {
+        let in_flight = || {
+            let (status, body) = self.get("/metrics");
+            status == 200 && metric_value(&body, "claims_in_flight") > 0
+        };
+        assert!(
+            wait_until(PATIENCE, in_flight),
+            "no claim in flight: {:#?}",
+            self.stdout()
+        );
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -230,6 +272,9 @@ impl Orchestrator {
 
 impl Drop for Orchestrator {
     fn drop(&mut self) {
+        if self.leader {
+            unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -162,3 +162,14 @@ pub fn announced_artefacts(events: &[String]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Three stored artefacts in `instance` whose claims hang: writes are paused
+/// on `redis`, so an orchestrator started now keeps a catch-up claim in flight
+/// ([`Orchestrator::wait_claim_in_flight`]) and a shutdown drains until its limit.
+pub fn stuck_claims(redis: &RedisServer, instance: &str) {
+    let mut p = Producer::new(redis, instance);
+    for _ in 0..3 {
+        p.store(&uuid(), "Standard", "stuck");
+    }
+    redis.pause_writes();
+}

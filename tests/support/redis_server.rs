@@ -129,6 +129,16 @@ impl RedisServer {
             .unwrap()
     }
 
+    /// Pauses every write (claim scripts included) for a minute; reads still answer.
+    pub fn pause_writes(&self) {
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(60_000)
+            .arg("WRITE")
+            .query::<()>(&mut self.conn())
+            .unwrap();
+    }
+
     /// SIGKILLs the server (the port stays reserved for [`RedisServer::restart`]).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
