@@ -16,8 +16,9 @@ const SHARED: [&str; 3] = [
     lua!("workers/lua/grant.lua"),
 ];
 
+/// The shared parts, lib.lua's `begin(ARGV)` (the call's state), the entry.
 fn decision(name: &'static str, entry: &str) -> Script {
-    Script::new(name, SHARED.concat() + entry)
+    Script::new(name, SHARED.concat() + "begin(ARGV)\n" + entry)
 }
 
 pub static LAUNCH: LazyLock<Script> =
