@@ -165,6 +165,51 @@ fn decisions_run_as_functions_of_one_library() {
     assert_eq!(stats.get("function|load"), Some(&1), "{stats:?}");
 }
 
+/// The library keeps the registry's tables between calls: a call with other
+/// registry arguments (other names, the same count; fewer names) reads its
+/// own, and the first registry read again is its own again.
+#[test]
+fn each_call_decides_by_its_own_registry() {
+    let two = [("A", "A"), ("B", "B")];
+    let mut lab = Lab::new(&two, 3);
+    let claims: Vec<String> = (0..3)
+        .map(|_| {
+            let goal = Art::goal();
+            lab.write(&goal);
+            lab.new_claim(&goal)
+        })
+        .collect();
+    for claim in &claims {
+        lab.bid(claim, "A", "review");
+        lab.bid(claim, "B", "ignore");
+    }
+    lab.set_registry(&[("A", "A"), ("C", "C")], 3);
+    let waiting = |claim: &str| Effect::Waiting {
+        claim: cid(claim),
+        missing: 1,
+    };
+    assert_eq!(lab.on_bids(&claims[0], None), vec![waiting(&claims[0])]);
+    lab.set_registry(&two, 3);
+    let out = lab.on_bids(&claims[0], None);
+    assert!(
+        matches!(out.as_slice(), [Effect::Granted { agents, .. }] if agents == &["A"]),
+        "{out:?}"
+    );
+    lab.set_registry(&[("A", "A"), ("B", "B"), ("C", "C")], 3);
+    assert_eq!(lab.on_bids(&claims[1], None), vec![waiting(&claims[1])]);
+    lab.set_registry(&[("A", "A")], 3);
+    let out = lab.on_bids(&claims[1], None);
+    assert!(
+        matches!(
+            out.as_slice(),
+            [Effect::UnknownBidder { .. }, Effect::Granted { .. }]
+        ),
+        "{out:?}"
+    );
+    lab.set_registry(&[("A", "A"), ("C", "C")], 3);
+    assert_eq!(lab.on_bids(&claims[2], None), vec![waiting(&claims[2])]);
+}
+
 /// A user whose ACL denies FUNCTION: one line says so at start-up, and the
 /// lifecycle runs whole on EVALSHA.
 #[test]

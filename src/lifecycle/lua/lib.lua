@@ -35,8 +35,12 @@ local PROTOCOL = 3
 -- begins here, so nothing of one call is seen by the next.
 local P, MAX_ITER, SEED, NOW, NOW_TEXT
 -- The registry: names in bytewise order, each name's role, each role's first
--- name, and each controller's worker limit and image id.
+-- name, and each controller's worker limit and image id. Read only: they
+-- are kept for the next call with the same registry arguments
+-- (REGISTRY_SPEC: ARGV[2] and REGISTRY_N, REGISTRY_C: its n and c;
+-- REGISTRY_FROM: the 2n + 3c arguments they were built from).
 local AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF
+local REGISTRY_SPEC, REGISTRY_N, REGISTRY_C, REGISTRY_FROM
 -- What the script did, for the orchestrator's log lines and metrics: a list
 -- of rows, e.g. {'granted', claim_id, 'review', {'A', 'B'}}.
 local EFFECTS
@@ -53,21 +57,44 @@ local function begin(argv)
   local TIME = redis.call('TIME')
   NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
   NOW_TEXT = string.format('%d', NOW)
-  AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
-  local n, c = string.match(argv[2], '^(%d+)/?(%d*)$')
-  n, c = tonumber(n) or 0, tonumber(c) or 0
-  local names = #argv - 2 * n - 3 * c
-  local roles = names + n
-  for i = 1, n do
-    local name, role = argv[names + i], argv[roles + i]
-    AGENTS[i] = name
-    ROLE_OF[name] = role
-    if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+  -- The registry's tables are built again only when its arguments differ
+  -- from the ones they were built from (as a library, every call of one
+  -- orchestrator passes the same): no decision changes them.
+  if argv[2] ~= REGISTRY_SPEC then
+    local n, c = string.match(argv[2], '^(%d+)/?(%d*)$')
+    REGISTRY_N, REGISTRY_C = tonumber(n) or 0, tonumber(c) or 0
+    REGISTRY_FROM = nil
   end
-  local controllers = roles + n
-  for i = 0, c - 1 do
-    local at = controllers + 3 * i
-    WORKER_OF[argv[at + 1]] = { max = tonumber(argv[at + 2]), image = argv[at + 3] }
+  local n, c = REGISTRY_N, REGISTRY_C
+  local names = #argv - 2 * n - 3 * c
+  local count = 2 * n + 3 * c
+  local same = REGISTRY_FROM ~= nil and #REGISTRY_FROM == count
+  if same then
+    for i = 1, count do
+      if REGISTRY_FROM[i] ~= argv[names + i] then
+        same = false
+        break
+      end
+    end
+  end
+  if not same then
+    REGISTRY_FROM = nil
+    AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
+    local roles = names + n
+    for i = 1, n do
+      local name, role = argv[names + i], argv[roles + i]
+      AGENTS[i] = name
+      ROLE_OF[name] = role
+      if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+    end
+    local controllers = roles + n
+    for i = 0, c - 1 do
+      local at = controllers + 3 * i
+      WORKER_OF[argv[at + 1]] = { max = tonumber(argv[at + 2]), image = argv[at + 3] }
+    end
+    local from = {}
+    for i = 1, count do from[i] = argv[names + i] end
+    REGISTRY_SPEC, REGISTRY_FROM = argv[2], from
   end
   EFFECTS = {}
   ACTIVE = P .. 'orchestrator:active'
