@@ -8,8 +8,10 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use sett_orchestrator::blackboard::effects::Effect;
+use sett_orchestrator::lifecycle::scripts::Set;
 use sett_sim::{SimAgent, Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
@@ -208,6 +210,27 @@ fn each_call_decides_by_its_own_registry() {
     );
     lab.set_registry(&[("A", "A"), ("C", "C")], 3);
     assert_eq!(lab.on_bids(&claims[2], None), vec![waiting(&claims[2])]);
+}
+
+/// Redis refuses a function that may write as a whole under OOM (a script
+/// ran until its first write): `due`, which never writes, is registered
+/// `no-writes` and still answers, as its script did.
+#[test]
+fn due_still_answers_under_oom() {
+    let mut lab = Lab::new(&[("A", "A")], 3);
+    let goal = Art::goal();
+    lab.write(&goal);
+    let claim = lab.new_claim(&goal);
+    redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "1"])
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let due = lab.due(Set::Bidding, Duration::ZERO, 10);
+    redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "0"])
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    assert_eq!(due, vec![claim]);
 }
 
 /// A user whose ACL denies FUNCTION: one line says so at start-up, and the

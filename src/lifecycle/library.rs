@@ -33,26 +33,51 @@ pub const SHARED: [&str; 6] = [
 /// lib.lua's per-call state from the arguments and the server clock.
 pub const BEGIN: &str = "begin(ARGV)\n";
 
-/// Every decision: its name, how many shared parts its script needs, its
-/// entry file. Redis runs a script's whole text on every call: the hot
-/// decisions that need fewer parts leave the rest out (a test holds each to
-/// the parts it uses: `every_decision_includes_the_parts_it_uses`). The
-/// library holds every part once.
-const DECISIONS: [(&str, usize, &str); 7] = [
-    ("artefact", 6, lua!("lifecycle/lua/artefact.lua")),
+/// One decision of the library.
+struct Decision {
+    name: &'static str,
+    /// How many shared parts its script needs. Redis runs a script's whole
+    /// text on every call: the hot decisions that need fewer parts leave the
+    /// rest out (a test holds each to the parts it uses:
+    /// `every_decision_includes_the_parts_it_uses`). The library holds every
+    /// part once.
+    parts: usize,
+    entry: &'static str,
+    /// It never writes: registered `no-writes`. Redis refuses a function
+    /// that may write as a whole under OOM or MISCONF, where the script ran
+    /// until its first write; one that never writes still answers then.
+    reads_only: bool,
+}
+
+const fn writes(name: &'static str, parts: usize, entry: &'static str) -> Decision {
+    Decision {
+        name,
+        parts,
+        entry,
+        reads_only: false,
+    }
+}
+
+const DECISIONS: [Decision; 7] = [
+    writes("artefact", 6, lua!("lifecycle/lua/artefact.lua")),
     // lib, claims, workers' grant, grants.
-    ("bids", 4, lua!("lifecycle/lua/bids.lua")),
+    writes("bids", 4, lua!("lifecycle/lua/bids.lua")),
     // lib, claims.
-    ("timeout", 2, lua!("lifecycle/lua/timeout.lua")),
+    writes("timeout", 2, lua!("lifecycle/lua/timeout.lua")),
     // lib.
-    ("due", 1, lua!("lifecycle/lua/due.lua")),
-    ("late_bid", 6, lua!("lifecycle/lua/late_bid.lua")),
-    ("overdue", 6, lua!("lifecycle/lua/overdue.lua")),
-    ("adopt", 6, lua!("lifecycle/lua/adopt.lua")),
+    Decision {
+        reads_only: true,
+        ..writes("due", 1, lua!("lifecycle/lua/due.lua"))
+    },
+    writes("late_bid", 6, lua!("lifecycle/lua/late_bid.lua")),
+    writes("overdue", 6, lua!("lifecycle/lua/overdue.lua")),
+    writes("adopt", 6, lua!("lifecycle/lua/adopt.lua")),
 ];
 
 /// A decision's function: the call's state first (`begin`), then its entry.
+/// The registry's tables outlive a call here (lib.lua).
 const RUN: &str = "
+KEEP_REGISTRY = true
 local function run(entry)
   return function(keys, args)
     begin(args)
@@ -69,10 +94,17 @@ pub static LIBRARY: LazyLock<Library> = LazyLock::new(|| Library::new("sett_lc",
 fn body(name: &str) -> String {
     let mut text = SHARED.concat();
     text.push_str(RUN);
-    for (decision, _, entry) in DECISIONS {
+    for d in DECISIONS {
+        let flags = if d.reads_only {
+            "{ 'no-writes' }"
+        } else {
+            "{}"
+        };
         let _ = write!(
             text,
-            "redis.register_function('{name}_{decision}', run(function(KEYS, ARGV)\n{entry}\nend))\n"
+            "redis.register_function{{ function_name = '{name}_{}', flags = {flags},\n\
+             callback = run(function(KEYS, ARGV)\n{}\nend) }}\n",
+            d.name, d.entry
         );
     }
     text
@@ -82,10 +114,10 @@ fn body(name: &str) -> String {
 /// library also holds as a function. Assembled at start-up rather than at
 /// build time, so the binary holds each part once, not once per decision.
 pub fn decision(name: &'static str) -> Script {
-    let (_, parts, entry) = DECISIONS
+    let d = DECISIONS
         .into_iter()
-        .find(|(d, _, _)| *d == name)
+        .find(|d| d.name == name)
         .unwrap_or_else(|| panic!("no lifecycle decision named {name}"));
-    let text = SHARED[..parts].concat() + BEGIN + entry;
+    let text = SHARED[..d.parts].concat() + BEGIN + d.entry;
     Script::with_function(name, text, &LIBRARY)
 }

@@ -41,6 +41,9 @@ local P, MAX_ITER, SEED, NOW, NOW_TEXT
 -- REGISTRY_FROM: the 2n + 3c arguments they were built from).
 local AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF
 local REGISTRY_SPEC, REGISTRY_N, REGISTRY_C, REGISTRY_FROM
+-- True in the library (its loader sets it): as a script nothing outlives
+-- the call, and keeping the registry would only cost.
+local KEEP_REGISTRY = false
 -- What the script did, for the orchestrator's log lines and metrics: a list
 -- of rows, e.g. {'granted', claim_id, 'review', {'A', 'B'}}.
 local EFFECTS
@@ -92,9 +95,11 @@ local function begin(argv)
       local at = controllers + 3 * i
       WORKER_OF[argv[at + 1]] = { max = tonumber(argv[at + 2]), image = argv[at + 3] }
     end
-    local from = {}
-    for i = 1, count do from[i] = argv[names + i] end
-    REGISTRY_SPEC, REGISTRY_FROM = argv[2], from
+    if KEEP_REGISTRY then
+      local from = {}
+      for i = 1, count do from[i] = argv[names + i] end
+      REGISTRY_SPEC, REGISTRY_FROM = argv[2], from
+    end
   end
   EFFECTS = {}
   ACTIVE = P .. 'orchestrator:active'
