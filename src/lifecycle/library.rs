@@ -44,8 +44,9 @@ struct Decision {
     parts: usize,
     entry: &'static str,
     /// It never writes: registered `no-writes`. Redis refuses a function
-    /// that may write as a whole under OOM or MISCONF, where the script ran
-    /// until its first write; one that never writes still answers then.
+    /// that may write as a whole under OOM or NOREPLICAS (or MISCONF), where
+    /// the script ran until its first write; one that never writes still
+    /// answers then (`due_still_answers_under_oom`).
     reads_only: bool,
 }
 

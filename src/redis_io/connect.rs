@@ -7,8 +7,10 @@
 //! limit for the whole attempt, so that a slow link can still reconnect: every
 //! step of the subscription (TCP, TLS, AUTH, SELECT, SUBSCRIBE) and every step
 //! that waits for one answer (SCRIPT LOAD and FUNCTION LOAD with ROLE) gets
-//! [`STEP_TIMEOUT`], the PING bound, and opening the command connection (TCP, TLS, HELLO or
-//! AUTH: up to four round trips) gets [`OPEN_TIMEOUT`]. The two connections
+//! [`STEP_TIMEOUT`], the PING bound, and opening the command connection
+//! (TCP, TLS, HELLO or AUTH: up to four round trips) gets [`OPEN_TIMEOUT`].
+//! A FUNCTION LOAD refused leaves the session on EVALSHA
+//! (`functions`). The two connections
 //! are made side by side. A server that says it is a replica is
 //! refused (claims need the primary): after a failover the reconnect keeps
 //! trying until the name it dials reaches the new primary.
