@@ -14,7 +14,7 @@ n=${N:-20}
 . scripts/lib-callgrind-redis.sh
 L=src/lifecycle/lua
 old=$(git show d392bf5:src/lifecycle/lua/lib.lua; cat $L/due.lua)
-new=$(cat $L/lib.lua $L/due.lua)
+new=$(cat $L/lib.lua; echo "begin(ARGV)"; cat $L/due.lua)
 old_sha=$(redis-cli -p "$port" script load "$old")
 new_sha=$(redis-cli -p "$port" script load "$new")
 cost() { # cost SHA ARGS-FILE: instructions per call

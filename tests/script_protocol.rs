@@ -28,7 +28,7 @@ fn clients(scripts: Vec<&'static Script>) -> Result<Clients, String> {
 
 fn leak(name: &'static str, text: &str) -> &'static Script {
     let text: &'static str = Box::leak(text.to_string().into_boxed_str());
-    Box::leak(Box::new(Script::new(name, &[], text)))
+    Box::leak(Box::new(Script::new(name, &[], &[text])))
 }
 
 #[test]

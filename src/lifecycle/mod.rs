@@ -72,6 +72,7 @@ pub mod adopt;
 pub mod artefacts;
 pub mod bids;
 pub mod catchup;
+pub mod library;
 pub mod lock;
 pub mod overdue;
 pub mod recheck;

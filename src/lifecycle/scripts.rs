@@ -1,66 +1,26 @@
-//! The lifecycle's decisions, each one Lua script (`src/lifecycle/lua/`).
-//!
-//! A decision file (`artefact.lua`, `bids.lua`, `timeout.lua`, `due.lua`,
-//! `late_bid.lua`, `overdue.lua`, `adopt.lua`) is
-//! put behind the shared parts (`lib.lua` helpers and
-//! JSON, `claims.lua`, `grants.lua`, `feedback.lua`, `phases.lua`), so each
-//! decision is still one atomic script that checks the claim's current state
-//! before it writes or publishes anything. This file only builds the calls.
+//! The lifecycle's decisions (`src/lifecycle/lua/`, assembled by
+//! `library`): each one atomic call, as a script or as a function of one
+//! library, that checks the claim's current state before it writes or
+//! publishes anything. This file only builds the calls.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::library::decision;
 use crate::blackboard::Keys;
 use crate::config::registry::Registry;
 use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Script};
 
-/// The shared parts, in the order each decision script starts with them.
-pub static SHARED: [&str; 6] = [
-    lua!("lifecycle/lua/lib.lua"),
-    lua!("lifecycle/lua/claims.lua"),
-    lua!("workers/lua/grant.lua"),
-    lua!("lifecycle/lua/grants.lua"),
-    lua!("lifecycle/lua/feedback.lua"),
-    lua!("lifecycle/lua/phases.lua"),
-];
-
-/// One decision: the shared parts, then its entry file. Assembled when it is
-/// loaded rather than at build time, so the binary holds each part once, not
-/// once per decision, and the process keeps no decision's text.
-pub fn decision(name: &'static str, entry: &'static str) -> Script {
-    decision_using(name, SHARED.len(), entry)
-}
-
-/// A decision that needs only the first `parts` shared parts. Redis runs a
-/// script's whole text on every call, and each part's functions and tables
-/// are built anew each time (docs/performance.md: the full set costs about
-/// 45,000 instructions a call): the hot decisions that need fewer parts
-/// leave the rest out. A test holds each to the parts it uses
-/// (`every_decision_includes_the_parts_it_uses`).
-fn decision_using(name: &'static str, parts: usize, entry: &'static str) -> Script {
-    Script::new(name, &SHARED[..parts], entry)
-}
-
-pub static ARTEFACT: LazyLock<Script> =
-    LazyLock::new(|| decision("artefact", lua!("lifecycle/lua/artefact.lua")));
-/// lib, claims, workers' grant, grants.
-pub static BIDS: LazyLock<Script> =
-    LazyLock::new(|| decision_using("bids", 4, lua!("lifecycle/lua/bids.lua")));
-/// lib, claims.
-pub static TIMEOUT: LazyLock<Script> =
-    LazyLock::new(|| decision_using("timeout", 2, lua!("lifecycle/lua/timeout.lua")));
-/// lib.
-pub static DUE: LazyLock<Script> =
-    LazyLock::new(|| decision_using("due", 1, lua!("lifecycle/lua/due.lua")));
-pub static LATE_BID: LazyLock<Script> =
-    LazyLock::new(|| decision("late_bid", lua!("lifecycle/lua/late_bid.lua")));
-pub static OVERDUE: LazyLock<Script> =
-    LazyLock::new(|| decision("overdue", lua!("lifecycle/lua/overdue.lua")));
-pub static ADOPT: LazyLock<Script> =
-    LazyLock::new(|| decision("adopt", lua!("lifecycle/lua/adopt.lua")));
+pub static ARTEFACT: LazyLock<Script> = LazyLock::new(|| decision("artefact"));
+pub static BIDS: LazyLock<Script> = LazyLock::new(|| decision("bids"));
+pub static TIMEOUT: LazyLock<Script> = LazyLock::new(|| decision("timeout"));
+pub static DUE: LazyLock<Script> = LazyLock::new(|| decision("due"));
+pub static LATE_BID: LazyLock<Script> = LazyLock::new(|| decision("late_bid"));
+pub static OVERDUE: LazyLock<Script> = LazyLock::new(|| decision("overdue"));
+pub static ADOPT: LazyLock<Script> = LazyLock::new(|| decision("adopt"));
 
 /// Every lifecycle script, to load once per session.
 pub fn scripts() -> Vec<&'static Script> {
@@ -224,6 +184,7 @@ pub enum Set {
 
 #[cfg(test)]
 mod tests {
+    use super::super::library::SHARED;
     use super::*;
 
     /// Names a Lua text defines at its top level (`local function f`,

@@ -19,7 +19,7 @@ use crate::redis_io::scripts::{decide, Call, Decided, Script};
 
 /// The claim script (`claim.lua`): KEYS and ARGV are described there.
 pub static CLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::new("claim", &[], lua!("phase1/claim.lua")));
+    LazyLock::new(|| Script::new("claim", &[], &[lua!("phase1/claim.lua")]));
 
 /// Every script Phase 1 runs, to load once per session.
 pub fn scripts() -> Vec<&'static Script> {

@@ -6,9 +6,11 @@
 //! Connecting is a few steps, each with its own time limit rather than one
 //! limit for the whole attempt, so that a slow link can still reconnect: every
 //! step of the subscription (TCP, TLS, AUTH, SELECT, SUBSCRIBE) and every step
-//! that waits for one answer (SCRIPT LOAD with ROLE) gets [`STEP_TIMEOUT`],
-//! the PING bound, and opening the command connection (TCP, TLS, HELLO or
-//! AUTH: up to four round trips) gets [`OPEN_TIMEOUT`]. The two connections
+//! that waits for one answer (SCRIPT LOAD and FUNCTION LOAD with ROLE) gets
+//! [`STEP_TIMEOUT`], the PING bound, and opening the command connection
+//! (TCP, TLS, HELLO or AUTH: up to four round trips) gets [`OPEN_TIMEOUT`].
+//! A FUNCTION LOAD refused leaves the session on EVALSHA
+//! (`functions`). The two connections
 //! are made side by side. A server that says it is a replica is
 //! refused (claims need the primary): after a failover the reconnect keeps
 //! trying until the name it dials reaches the new primary.
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult, Value};
 
+use super::errors::is_connection_lost;
+use super::functions::{self, Library};
 use super::scripts::{check_protocols, text, Script};
 use super::subscriber::{self, Decode, Reader, Target, Writer};
 use crate::config::Config;
@@ -163,9 +167,10 @@ pub async fn subscribe(clients: &Clients) -> Result<(Reader, Writer), ConnectErr
 
 /// Connects for commands, and loads the session's scripts over a connection
 /// of their own, closed once they are in (before the command connection
-/// opens, so that one reuses its memory); refuses a replica. A connection keeps a write buffer the size of the largest
-/// pipeline it sent: every script's text (about 200 KiB), held for the whole
-/// session had the command connection sent them (docs/performance.md, "Issue 16").
+/// opens, so that one reuses its memory); refuses a replica. A connection
+/// keeps a write buffer the size of the largest pipeline it sent: every
+/// script's text and the library (about 270 KiB), held for the whole session
+/// had the command connection sent them (docs/performance.md, "Idle memory").
 async fn command_connection(clients: &Clients) -> Result<MultiplexedConnection, ConnectError> {
     let config = connection_config();
     let open = || {
@@ -188,10 +193,17 @@ async fn load_scripts(
     conn: &mut MultiplexedConnection,
     scripts: &[&'static Script],
 ) -> Result<(), ConnectError> {
+    // One round trip: who we reached, the scripts for this session's
+    // decisions, and the libraries holding some of them as functions (the
+    // scripts are loaded too: the way back when FCALL fails later).
+    let libraries = libraries(scripts);
     let mut pipe = redis::pipe();
     pipe.cmd("INFO").arg("server");
     for script in scripts {
         pipe.cmd("SCRIPT").arg("LOAD").arg(script.text());
+    }
+    for library in &libraries {
+        pipe.add_command(library.load_cmd());
     }
     pipe.cmd("ROLE");
     let replies: Vec<RedisResult<Value>> = step(
@@ -212,13 +224,33 @@ async fn load_scripts(
             return Err(ConnectError::Redis(e));
         }
     }
+    let loads: Vec<_> = libraries.iter().map(|_| replies.next()).collect();
     // ROLE may be unknown or not allowed (ACLs): then we cannot tell, and try.
     if let Some(Ok(Value::Array(role))) = replies.next() {
         if matches!(role.first(), Some(Value::BulkString(r)) if r.as_slice() != b"master") {
             return Err(ConnectError::Replica);
         }
     }
+    // FUNCTION unknown (before 7.0) or not allowed: EVALSHA this session.
+    for load in loads {
+        match load {
+            Some(Err(e)) if is_connection_lost(&e) => return Err(ConnectError::Redis(e)),
+            Some(Err(e)) => functions::fall_back(&e),
+            _ => functions::loaded(),
+        }
+    }
     Ok(())
+}
+
+/// The libraries of `scripts`, each once.
+fn libraries(scripts: &[&'static Script]) -> Vec<&'static Library> {
+    let mut out: Vec<&'static Library> = Vec::new();
+    for library in scripts.iter().filter_map(|s| s.library()) {
+        if !out.iter().any(|l| l.name == library.name) {
+            out.push(library);
+        }
+    }
+    out
 }
 
 /// Subscribes, and connects for commands (side by side): a session.

@@ -6,12 +6,15 @@
 //!   each step under its own time limit; scripts loaded and their protocol
 //!   checked;
 //! - `errors`: which errors end a session;
+//! - `functions`: decisions as one Redis Functions library (FCALL), or as
+//!   scripts where Redis has no FUNCTION or refuses it;
 //! - `scripts`: a batch of script calls as one pipeline, answers decoded into
 //!   effects;
 //! - `subscriber`: the hand-written streaming Pub/Sub connection.
 
 pub mod connect;
 pub mod errors;
+pub mod functions;
 pub mod scripts;
 pub mod subscriber;
 

@@ -3,10 +3,13 @@
 //!
 //! Every decision that changes a claim is one Lua script, so Redis runs it
 //! alone and replicas cannot interleave. Sending a batch of them as one
-//! pipeline costs one write and one round trip. Redis forgets loaded scripts
-//! when it restarts or runs SCRIPT FLUSH: calls that meet NOSCRIPT are retried
-//! once after SCRIPT LOAD; the others are never re-run (each already ran, or
-//! failed for its own reason).
+//! pipeline costs one write and one round trip. A script that is also a
+//! function of a loaded library (`functions`) is called with FCALL, else
+//! with EVALSHA. Redis forgets loaded scripts and functions when it restarts
+//! or runs SCRIPT FLUSH / FUNCTION FLUSH: calls that meet NOSCRIPT or find
+//! no function (nothing ran) are retried once after SCRIPT LOAD or FUNCTION
+//! LOAD (or as EVALSHA when the library cannot be loaded); the others are
+//! never re-run (each already ran, or failed for its own reason).
 //!
 //! Every script answers in one protocol ([`crate::blackboard::effects`]),
 //! decoded here by the one decoder. Each states its version
@@ -17,46 +20,78 @@
 use redis::aio::MultiplexedConnection;
 use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 
-use super::errors::ends_session;
+use super::errors::{ends_session, is_connection_lost};
+use super::functions::{self, Library};
 use crate::blackboard::decode::{decode, UnexpectedReply};
 use crate::blackboard::effects::{Effect, PROTOCOL};
 
 /// A script we run: its name (for errors), the parts its text is made of,
-/// and its SHA.
+/// its SHA; and the library function that does the same, if there is one.
 ///
 /// The text is built when it is needed (loading it: once per session, and
 /// after NOSCRIPT), not kept: a decision is the shared parts before its
 /// entry file, and keeping every decision's text resident (plus the redis
 /// crate's copy) held about half a MiB of the idle process
-/// (docs/performance.md, "Issue 16").
+/// (docs/performance.md, "Idle memory").
 pub struct Script {
     pub name: &'static str,
     parts: &'static [&'static str],
-    entry: &'static str,
+    /// What follows the parts (e.g. `begin(ARGV)`, then the entry file).
+    rest: Vec<&'static str>,
     sha: String,
+    function: Option<(&'static Library, String)>,
 }
 
 impl Script {
-    /// The script whose text is `parts`, in order, then `entry`.
-    pub fn new(name: &'static str, parts: &'static [&'static str], entry: &'static str) -> Script {
+    /// The script whose text is `parts`, then `rest`, in order.
+    pub fn new(
+        name: &'static str,
+        parts: &'static [&'static str],
+        rest: &[&'static str],
+    ) -> Script {
         let mut script = Script {
             name,
             parts,
-            entry,
+            rest: rest.to_vec(),
             sha: String::new(),
+            function: None,
         };
         script.sha = redis::Script::new(&script.text()).get_hash().to_string();
         script
     }
 
+    /// A script that `library` also holds, as the function named
+    /// `library.function(name)`: called with FCALL while functions are
+    /// enabled, else as this text.
+    pub fn with_function(
+        name: &'static str,
+        parts: &'static [&'static str],
+        rest: &[&'static str],
+        library: &'static Library,
+    ) -> Script {
+        Script {
+            function: Some((library, library.function(name))),
+            ..Script::new(name, parts, rest)
+        }
+    }
+
     /// The script's text.
     pub fn text(&self) -> String {
-        let mut text = String::with_capacity(
-            self.parts.iter().map(|p| p.len()).sum::<usize>() + self.entry.len(),
-        );
-        self.parts.iter().for_each(|p| text.push_str(p));
-        text.push_str(self.entry);
+        let all = || self.parts.iter().chain(&self.rest);
+        let mut text = String::with_capacity(all().map(|p| p.len()).sum());
+        all().for_each(|p| text.push_str(p));
         text
+    }
+
+    /// The library holding this script as a function.
+    pub fn library(&self) -> Option<&'static Library> {
+        self.function.as_ref().map(|(library, _)| *library)
+    }
+
+    /// The function to FCALL for this script, when functions are in use.
+    fn fcall(&self) -> Option<&str> {
+        let (_, name) = self.function.as_ref()?;
+        functions::enabled().then_some(name.as_str())
     }
 
     /// The script's SHA1 (what EVALSHA names).
@@ -76,7 +111,7 @@ impl Script {
 
     /// The protocol version the script states (`local PROTOCOL = N`).
     pub fn protocol(&self) -> Option<i64> {
-        let first = self.parts.first().unwrap_or(&self.entry);
+        let first = self.parts.iter().chain(&self.rest).next()?;
         first
             .lines()
             .map(str::trim)
@@ -178,6 +213,9 @@ pub async fn decide(
 
 /// Runs `calls` as one pipeline. `Err` only when the pipeline as a whole
 /// failed (the connection is gone); otherwise one result per call, in order.
+/// Calls that ran nothing (NOSCRIPT, no function) are retried after loading
+/// what they miss: once, and once more as EVALSHA if their function is still
+/// missing after its library loaded (FCALL alone refused by an ACL).
 pub async fn run_batch(
     conn: &mut MultiplexedConnection,
     calls: &[Call<'_>],
@@ -186,32 +224,73 @@ pub async fn run_batch(
         return Ok(Vec::new());
     }
     let mut replies = pipeline(conn, calls, None).await?;
-    let retry: Vec<usize> = (0..replies.len())
-        .filter(|&i| is_noscript(&replies[i]))
-        .collect();
-    if retry.is_empty() {
-        return Ok(replies);
+    let mut reloaded = false;
+    for _ in 0..2 {
+        let retry: Vec<usize> = (0..replies.len())
+            .filter(|&i| is_noscript(&replies[i]) || is_missing_function(&replies[i]))
+            .collect();
+        if retry.is_empty() {
+            break;
+        }
+        load_missing(conn, calls, &replies, &retry, reloaded).await?;
+        reloaded = true;
+        let again = pipeline(conn, calls, Some(&retry)).await?;
+        for (i, reply) in retry.into_iter().zip(again) {
+            replies[i] = reply;
+        }
+    }
+    Ok(replies)
+}
+
+/// Loads what the calls at `retry` missed: their libraries (or, when a
+/// library cannot be loaded, or was loaded already and the function is still
+/// not there, EVALSHA from now on), then the scripts that run as EVALSHA.
+async fn load_missing(
+    conn: &mut MultiplexedConnection,
+    calls: &[Call<'_>],
+    replies: &[RedisResult<Value>],
+    retry: &[usize],
+    reloaded: bool,
+) -> Result<(), RedisError> {
+    let mut libraries: Vec<&Library> = Vec::new();
+    for &i in retry {
+        let (Err(e), Some(library)) = (&replies[i], calls[i].script.library()) else {
+            continue;
+        };
+        if !functions::is_missing(e) || libraries.iter().any(|l| l.name == library.name) {
+            continue;
+        }
+        libraries.push(library);
+        if reloaded {
+            functions::fall_back(e);
+            continue;
+        }
+        match library.load(conn).await {
+            Ok(()) => functions::loaded(),
+            Err(e) if is_connection_lost(&e) => return Err(e),
+            Err(e) => functions::fall_back(&e),
+        }
     }
     let mut loaded: Vec<&Script> = Vec::new();
-    for &i in &retry {
+    for &i in retry {
         let script = calls[i].script;
-        if !loaded.iter().any(|s| s.sha() == script.sha()) {
+        if script.fcall().is_none() && !loaded.iter().any(|s| s.sha() == script.sha()) {
             script.load(conn).await?;
             loaded.push(script);
         }
     }
-    let again = pipeline(conn, calls, Some(&retry)).await?;
-    for (i, reply) in retry.into_iter().zip(again) {
-        replies[i] = reply;
-    }
-    Ok(replies)
+    Ok(())
 }
 
 fn is_noscript(reply: &RedisResult<Value>) -> bool {
     matches!(reply, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
 }
 
-/// EVALSHA for the calls at `only` (all when `None`).
+fn is_missing_function(reply: &RedisResult<Value>) -> bool {
+    matches!(reply, Err(e) if functions::is_missing(e))
+}
+
+/// FCALL or EVALSHA for the calls at `only` (all when `None`).
 async fn pipeline(
     conn: &mut MultiplexedConnection,
     calls: &[Call<'_>],
@@ -221,11 +300,15 @@ async fn pipeline(
     let mut add = |call: &Call<'_>| {
         // Sized up front: growing the command's buffers argument by argument
         // cost several reallocations per call.
-        let (sha, keys) = (call.script.sha(), call.keys.len());
+        let (verb, name) = match call.script.fcall() {
+            Some(function) => ("FCALL", function),
+            None => ("EVALSHA", call.script.sha()),
+        };
+        let keys = call.keys.len();
         let args = call.keys.iter().chain(&call.args);
-        let bytes = "EVALSHA".len() + sha.len() + 4 + args.clone().map(String::len).sum::<usize>();
+        let bytes = verb.len() + name.len() + 4 + args.clone().map(String::len).sum::<usize>();
         let mut cmd = redis::Cmd::with_capacity(3 + call.keys.len() + call.args.len(), bytes);
-        cmd.arg("EVALSHA").arg(sha).arg(keys);
+        cmd.arg(verb).arg(name).arg(keys);
         for arg in args {
             cmd.arg(arg);
         }

@@ -16,8 +16,12 @@ static SHARED: [&str; 3] = [
     lua!("workers/lua/grant.lua"),
 ];
 
+/// lib.lua's per-call state, between the shared parts and the entry.
+const BEGIN: &str = "begin(ARGV)\n";
+
+/// The shared parts, lib.lua's `begin(ARGV)` (the call's state), the entry.
 fn decision(name: &'static str, entry: &'static str) -> Script {
-    Script::new(name, &SHARED, entry)
+    Script::new(name, &SHARED, &[BEGIN, entry])
 }
 
 pub static LAUNCH: LazyLock<Script> =

@@ -1,6 +1,8 @@
 -- lib.lua: what every lifecycle script shares. It is concatenated in front of
 -- each decision script at start-up (see src/lifecycle/scripts.rs), so every
--- decision stays one atomic script that Redis runs alone.
+-- decision stays one atomic script that Redis runs alone; on Redis 7.0+ the
+-- same text is also the head of one Redis Functions library holding every
+-- decision (src/lifecycle/library.rs), each still one atomic call.
 --
 -- Answers follow protocol 3 (src/blackboard/effects.rs): a list of rows, each
 -- a tag and its cells (strings, integers, lists of strings). The version is
@@ -24,45 +26,93 @@
 -- second replica changes nothing and publishes nothing.
 
 local PROTOCOL = 3
-local P = ARGV[1]
-local MAX_ITER = tonumber(ARGV[3]) or 3
-local SEED = ARGV[4]
-local TIME = redis.call('TIME')
-local NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
-local NOW_TEXT = string.format('%d', NOW)
 
+-- Per call: everything below that depends on the call's arguments or the
+-- server's clock. Declared here, set by begin() at the start of every call:
+-- as one script, the decision's text calls begin(ARGV) before its own code;
+-- as a Redis Functions library (src/lifecycle/library.rs), the functions
+-- and tables of the shared parts are built once at load and every call
+-- begins here, so nothing of one call is seen by the next.
+local P, MAX_ITER, SEED, NOW, NOW_TEXT
 -- The registry: names in bytewise order, each name's role, each role's first
--- name, and each controller's worker limit and image id.
-local AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
-do
-  local n, c = string.match(ARGV[2], '^(%d+)/?(%d*)$')
-  n, c = tonumber(n) or 0, tonumber(c) or 0
-  local names = #ARGV - 2 * n - 3 * c
-  local roles = names + n
-  for i = 1, n do
-    local name, role = ARGV[names + i], ARGV[roles + i]
-    AGENTS[i] = name
-    ROLE_OF[name] = role
-    if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+-- name, and each controller's worker limit and image id. Read only: they
+-- are kept for the next call with the same registry arguments
+-- (REGISTRY_SPEC: ARGV[2] and REGISTRY_N, REGISTRY_C: its n and c;
+-- REGISTRY_FROM: the 2n + 3c arguments they were built from).
+local AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF
+local REGISTRY_SPEC, REGISTRY_N, REGISTRY_C, REGISTRY_FROM
+-- True in the library (its loader sets it): as a script nothing outlives
+-- the call, and keeping the registry would only cost.
+local KEEP_REGISTRY = false
+-- What the script did, for the orchestrator's log lines and metrics: a list
+-- of rows, e.g. {'granted', claim_id, 'review', {'A', 'B'}}.
+local EFFECTS
+-- Keys: claims in a phase or awaiting rework, by start ms; claims collecting
+-- bids, by creation ms; claims decided with no bid to work, by decision ms.
+local ACTIVE, BIDDING, DORMANT
+-- How many ids this call has minted (new_uuid).
+local minted
+
+local function begin(argv)
+  P = argv[1]
+  MAX_ITER = tonumber(argv[3]) or 3
+  SEED = argv[4]
+  local TIME = redis.call('TIME')
+  NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
+  NOW_TEXT = string.format('%d', NOW)
+  -- The registry's tables are built again only when its arguments differ
+  -- from the ones they were built from (as a library, every call of one
+  -- orchestrator passes the same): no decision changes them.
+  if argv[2] ~= REGISTRY_SPEC then
+    local n, c = string.match(argv[2], '^(%d+)/?(%d*)$')
+    REGISTRY_N, REGISTRY_C = tonumber(n) or 0, tonumber(c) or 0
+    REGISTRY_FROM = nil
   end
-  local controllers = roles + n
-  for i = 0, c - 1 do
-    local at = controllers + 3 * i
-    WORKER_OF[ARGV[at + 1]] = { max = tonumber(ARGV[at + 2]), image = ARGV[at + 3] }
+  local n, c = REGISTRY_N, REGISTRY_C
+  local names = #argv - 2 * n - 3 * c
+  local count = 2 * n + 3 * c
+  local same = REGISTRY_FROM ~= nil and #REGISTRY_FROM == count
+  if same then
+    for i = 1, count do
+      if REGISTRY_FROM[i] ~= argv[names + i] then
+        same = false
+        break
+      end
+    end
   end
+  if not same then
+    REGISTRY_FROM = nil
+    AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
+    local roles = names + n
+    for i = 1, n do
+      local name, role = argv[names + i], argv[roles + i]
+      AGENTS[i] = name
+      ROLE_OF[name] = role
+      if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+    end
+    local controllers = roles + n
+    for i = 0, c - 1 do
+      local at = controllers + 3 * i
+      WORKER_OF[argv[at + 1]] = { max = tonumber(argv[at + 2]), image = argv[at + 3] }
+    end
+    if KEEP_REGISTRY then
+      local from = {}
+      for i = 1, count do from[i] = argv[names + i] end
+      REGISTRY_SPEC, REGISTRY_FROM = argv[2], from
+    end
+  end
+  EFFECTS = {}
+  ACTIVE = P .. 'orchestrator:active'
+  BIDDING = P .. 'orchestrator:bidding'
+  DORMANT = P .. 'orchestrator:dormant'
+  minted = 0
 end
 
 local function role_of(name) return ROLE_OF[name] or name end
 
--- What the script did, for the orchestrator's log lines and metrics: a list
--- of rows, e.g. {'granted', claim_id, 'review', {'A', 'B'}}.
-local EFFECTS = {}
 local function effect(...) EFFECTS[#EFFECTS + 1] = { ... } end
 
 -- Keys and channels.
-local ACTIVE = P .. 'orchestrator:active'   -- claims in a phase or awaiting rework, by start ms
-local BIDDING = P .. 'orchestrator:bidding' -- claims collecting bids, by creation ms
-local DORMANT = P .. 'orchestrator:dormant' -- claims decided with no bid to work, by decision ms
 local function claim_key(id) return P .. 'claim:' .. id end
 local function artefact_key(id) return P .. 'artefact:' .. id end
 local function index_key(id) return P .. 'claim_by_artefact:' .. id end
@@ -155,7 +205,6 @@ local function valid_id(s)
 end
 
 -- Ids this script mints: the seed first, then v4-shaped ids derived from it.
-local minted = 0
 local function new_uuid()
   minted = minted + 1
   if minted == 1 then return SEED end
