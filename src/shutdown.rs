@@ -4,10 +4,11 @@
 //! It is a closed channel: waiting on it costs nothing, and once triggered
 //! every present and future waiter returns at once.
 
-use futures_lite::{FutureExt as _, StreamExt as _};
+use futures_lite::StreamExt as _;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use smol::channel::{Receiver, Sender};
 
+use crate::deadline;
 use crate::log::{self, Line};
 
 /// Exit status when a second signal cuts the graceful shutdown short.
@@ -47,16 +48,11 @@ impl Shutdown {
     }
 
     /// Runs `fut` to completion, or returns `None` as soon as shutdown begins.
-    pub async fn unless_triggered<T>(
+    pub fn unless_triggered<F: std::future::Future>(
         &self,
-        fut: impl std::future::Future<Output = T>,
-    ) -> Option<T> {
-        async { Some(fut.await) }
-            .or(async {
-                self.wait().await;
-                None
-            })
-            .await
+        fut: F,
+    ) -> deadline::Unless<F, impl std::future::Future<Output = ()> + '_> {
+        deadline::unless(fut, self.wait())
     }
 }
 
