@@ -3,8 +3,11 @@
 //! of each role) meets what Docker says (this instance's worker containers,
 //! found by label):
 //! - an exited worker holding a slot: its end is recorded, then it is removed;
-//! - an exited worker whose end is recorded (or whose claim is gone or
-//!   final): removed (clean-up after a restart);
+//! - an exited worker whose end is recorded: removed (clean-up after a
+//!   restart); one whose end is not, holding no slot of a registry role
+//!   (its role left the registry) and whose claim is final or gone: its
+//!   end is recorded under its label's role (the slot is freed), then it
+//!   is removed;
 //! - a running worker whose claim was terminated (phase timeout): stopped;
 //! - a worker created but never started (we stopped in between): started;
 //! - a slot with no container: launched (`launch.lua` says whether);
@@ -155,9 +158,16 @@ async fn pass(
             continue;
         }
         if c.state == "exited" || c.state == "dead" {
-            let recorded = record_state(conn, w, &claim).await.as_deref() == Some("ended");
-            if recorded || claim_final(conn, w, &claim).await {
+            if record_state(conn, w, &claim).await.as_deref() == Some("ended") {
                 remove(w, &c.id, name(&c), &claim, &role).await;
+            } else if claim_ended(conn, w, &claim).await {
+                // Its end never recorded: a worker of a role the registry
+                // no longer has (its claim terminated at the restart, or
+                // completed by what it delivered). Recorded under its
+                // label's role, which frees that role's slot (a later
+                // registry with the role again is not held back), then
+                // removed; the claim, final, is left as it is.
+                held(shared, w, conn, &c, &claim, &role).await?;
             }
         }
     }
@@ -294,16 +304,32 @@ async fn stop(w: &Workers, c: &ContainerSummary, claim: &str, role: &str) {
 /// Is the claim terminated (or gone)? A complete claim's worker is left to
 /// exit by itself: it may still be finishing its writes.
 async fn claim_final(conn: &mut MultiplexedConnection, w: &Workers, claim: &str) -> bool {
+    matches!(
+        claim_status(conn, w, claim).await.as_deref(),
+        Some("" | "terminated")
+    )
+}
+
+/// Is the claim terminated, complete or gone?
+async fn claim_ended(conn: &mut MultiplexedConnection, w: &Workers, claim: &str) -> bool {
+    matches!(
+        claim_status(conn, w, claim).await.as_deref(),
+        Some("" | "terminated" | "complete")
+    )
+}
+
+/// The claim's status, `""` when it is gone; `None` when Redis did not answer.
+async fn claim_status(
+    conn: &mut MultiplexedConnection,
+    w: &Workers,
+    claim: &str,
+) -> Option<String> {
     let status: Result<Option<String>, _> = redis::cmd("HGET")
         .arg(w.calls.claim_key(claim))
         .arg("status")
         .query_async(conn)
         .await;
-    match status {
-        Ok(None) => true,
-        Ok(Some(s)) => s == "terminated",
-        Err(_) => false,
-    }
+    status.ok().map(Option::unwrap_or_default)
 }
 
 async fn record_state(
