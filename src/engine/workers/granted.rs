@@ -1,11 +1,18 @@
 //! The worker slots this process granted and has not launched yet: the
-//! reconciliation task launches them first when woken, before it lists
-//! anything (the grant -> started path is `launch.lua` and Docker's create
-//! and start), and `worker_launched` tells how long after its grant the
-//! worker started (`since_grant_ms`). Only a shortcut and a measure: the
-//! pass still finds every slot without a container, whoever granted it.
+//! launcher task (`launcher`) launches them as soon as the grant's answer
+//! is in, beside a running reconciliation pass and without a list (the
+//! grant -> started path is `launch.lua` and Docker's create and start),
+//! and `worker_launched` tells how long after its grant the worker started
+//! (`since_grant_ms`). Only a shortcut and a measure: the pass still finds
+//! every slot without a container, whoever granted it.
+//!
+//! And the claims whose launch runs in this process now ([`Granted::begin`]):
+//! the launcher and the pass never launch one claim at once (two launches
+//! overlapping let one's 409 mark the record `created` before the other's
+//! create answered, and a third read `created`, found no container and
+//! terminated the claim as "disappeared").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -23,6 +30,25 @@ struct Grant {
 #[derive(Default)]
 pub struct Granted {
     book: Mutex<HashMap<String, Grant>>,
+    /// The claims a launch of this process is working on.
+    launching: Mutex<HashSet<String>>,
+}
+
+/// A launch of one claim in this process; the claim is free again when dropped.
+pub struct Launching<'a> {
+    granted: &'a Granted,
+    claim: String,
+}
+
+impl Drop for Launching<'_> {
+    fn drop(&mut self) {
+        let mut set = self
+            .granted
+            .launching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.claim);
+    }
 }
 
 impl Granted {
@@ -60,6 +86,16 @@ impl Granted {
         out.into_iter().map(|(_, c, r)| (c, r)).collect()
     }
 
+    /// This process starts launching `claim`; `None` when a launch of it
+    /// runs here already (that one decides, with `launch.lua`).
+    pub fn begin(&self, claim: &str) -> Option<Launching<'_>> {
+        let mut set = self.launching.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(claim.to_string()).then(|| Launching {
+            granted: self,
+            claim: claim.to_string(),
+        })
+    }
+
     /// When `claim`'s slot was granted here, if it was; forgotten then.
     pub fn take(&self, claim: &str) -> Option<Instant> {
         self.book().remove(claim).map(|g| g.at)
@@ -87,5 +123,16 @@ mod tests {
         assert!(g.take("a").is_none());
         g.note("c", "Coder");
         assert_eq!(g.fresh(), [("c".to_string(), "Coder".to_string())]);
+    }
+
+    #[test]
+    fn one_launch_of_a_claim_at_a_time() {
+        let g = Granted::default();
+        let first = g.begin("a");
+        assert!(first.is_some());
+        assert!(g.begin("a").is_none(), "a second launch of a");
+        assert!(g.begin("b").is_some());
+        drop(first);
+        assert!(g.begin("a").is_some(), "free again once the first ended");
     }
 }

@@ -1,7 +1,8 @@
-//! The reconciliation pass, run when woken (a grant, a worker's `die`
-//! event) and every [`PERIOD`]: what Redis says (the claims holding a slot
-//! of each role) meets what Docker says (this instance's worker containers,
-//! found by label):
+//! The reconciliation pass, run when woken (a worker's `die` event) and
+//! every [`PERIOD`]: what Redis says (the claims holding a slot of each
+//! role) meets what Docker says (this instance's worker containers, found
+//! by label). Fresh grants are not its job (the launcher's, `launcher`),
+//! though it launches any slot still without a container:
 //! - an exited worker holding a slot: its end is recorded, then it is removed;
 //! - an exited worker whose end is recorded: removed (clean-up after a
 //!   restart); one whose end is not, holding no slot of a registry role
@@ -17,16 +18,12 @@
 //! workers are adopted and ones that exited while none ran are recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use uuid::Uuid;
 
-use super::launch::{launch, record_exit, remove, run_call, start};
-use crate::config::registry::{Agent, Controller};
+use super::launch::{record_exit, remove, run_call, start};
+use super::launcher::launch_all;
 use crate::docker::{ContainerSummary, DockerError};
 use crate::engine::ctx::SessionCtx;
 use crate::engine::shared::Shared;
@@ -37,8 +34,6 @@ use crate::workers::spec::{claim_uuid, LABEL_CLAIM, LABEL_COMPONENT, LABEL_INSTA
 /// The longest a pass waits for a wake-up (up to 4 times that while Docker
 /// keeps failing: a back-off; a wake-up still runs a pass at once).
 pub const PERIOD: Duration = Duration::from_secs(2);
-/// Launches run concurrently in groups of this many.
-const LAUNCHES_AT_ONCE: usize = 16;
 /// A worker stopped for its terminated claim gets this long to exit.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// A container created this long ago and never started was left by a stop
@@ -59,12 +54,9 @@ pub async fn run(ctx: SessionCtx) {
             }
         }
     });
+    let launcher = smol::spawn(super::launcher::run(ctx.clone()));
     loop {
         if ctx.stopping() {
-            break;
-        }
-        if let Err(reason) = launch_granted(&ctx.shared, w, &conn).await {
-            ctx.end(reason);
             break;
         }
         match pass(&ctx.shared, w, &mut conn).await {
@@ -85,6 +77,7 @@ pub async fn run(ctx: SessionCtx) {
         }
     }
     events.await;
+    launcher.await;
 }
 
 /// One pass; `Ok(true)` when queued claims got slots (run again at once).
@@ -172,72 +165,6 @@ async fn pass(
         }
     }
     Ok(resumed)
-}
-
-/// Launches the slots this process granted since it last looked, before
-/// any list: a fresh grant's worker starts after `launch.lua` and Docker's
-/// create and start (`launch.lua` decides, as in the pass).
-async fn launch_granted(
-    shared: &Shared,
-    w: &Workers,
-    conn: &MultiplexedConnection,
-) -> Result<(), String> {
-    let launches = w
-        .granted
-        .fresh()
-        .into_iter()
-        .filter_map(|(claim, role)| {
-            let (agent, controller) = w.registry.controllers().find(|(a, _)| a.role == role)?;
-            Some((agent, controller, claim_uuid(&claim)?))
-        })
-        .collect();
-    launch_all(shared, w, &mut conn.clone(), launches).await
-}
-
-/// Launches `launches` concurrently, [`LAUNCHES_AT_ONCE`] at a time (Docker
-/// takes most of a second to start a container here, and starts several at
-/// once about as fast); the first error that ends the session, if any.
-async fn launch_all(
-    shared: &Shared,
-    w: &Workers,
-    conn: &mut MultiplexedConnection,
-    launches: Vec<(&Agent, &Controller, Uuid)>,
-) -> Result<(), String> {
-    for group in launches.chunks(LAUNCHES_AT_ONCE) {
-        let tasks = group.iter().map(|(agent, controller, id)| {
-            let mut conn = conn.clone();
-            async move { launch(shared, w, &mut conn, agent, controller, id).await }
-        });
-        join_all(tasks.collect())
-            .await
-            .into_iter()
-            .collect::<Result<(), String>>()?;
-    }
-    Ok(())
-}
-
-/// Runs `futures` concurrently on this task; their outputs, in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    futures_lite::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *out = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// A worker whose claim holds a slot.
