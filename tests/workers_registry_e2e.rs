@@ -1,13 +1,14 @@
 //! A controller agent removed from the registry across a restart while its
-//! worker runs (or after it exited, or before its container was made). The
-//! lifecycle terminates the claim with Holt's recovery reason, as for any
-//! agent the registry lost; the workers side then ends the worker: the
-//! container is stopped and removed, its end recorded under the role its
-//! label names so the role's slot count in Redis is released (a later
-//! registry with the role again is not blocked by it), no worker is ever
-//! launched for the terminated claim, and the worker's late artefact does
-//! not revive it. The shipped binary, a real Redis and the machine's real
-//! Docker engine (see `support::workers`).
+//! worker runs (or after it exited or delivered, or before its container
+//! was made). The lifecycle terminates the claim with Holt's recovery
+//! reason, as for any agent the registry lost (unless the worker delivered:
+//! its artefact, replayed first, completes it); the workers side then ends
+//! the worker: the container is stopped and removed, its end recorded under
+//! the role its label names so the role's slot count in Redis is released
+//! (a later registry with the role again is not blocked by it), no worker
+//! is ever launched for the terminated claim, and the worker's late
+//! artefact does not revive it. The shipped binary, a real Redis and the
+//! machine's real Docker engine (see `support::workers`).
 
 mod support;
 
@@ -72,9 +73,9 @@ fn coder_slots_free(lab: &mut WorkerLab) {
 /// The registry gets `Coder` back: a new claim gets its worker at once
 /// (the old claim holds no slot: when its record says it was never
 /// created, the pass releases it first, `worker_not_launched`) and
-/// completes; the old claim stays as it is and gets no worker. `made`: the
-/// old claim's container was made (it is the first one since `since`).
-fn coder_comes_back(lab: &mut WorkerLab, old: &str, since: u64, made: bool) {
+/// completes; the old claim stays as it is (`status`) and gets no worker.
+/// `made`: the old claim's container was made (the first one since `since`).
+fn coder_comes_back(lab: &mut WorkerLab, old: &str, since: u64, made: bool, status: &str) {
     set_registry(lab, &both("'type=CodeCommit'"));
     let third = lab.orchestrator(&[]);
     third.wait_for_event("orchestrator_startup");
@@ -92,8 +93,10 @@ fn coder_comes_back(lab: &mut WorkerLab, old: &str, since: u64, made: bool) {
     let not_launched = lines_for(&third, "worker_not_launched", old);
     assert_eq!(not_launched.len(), released, "{not_launched:?}");
     let fields = lab.stack.claim(old);
-    assert_eq!(fields["status"], "terminated");
-    assert_eq!(fields["termination_reason"], RECOVERY);
+    assert_eq!(fields["status"], status);
+    if status == "terminated" {
+        assert_eq!(fields["termination_reason"], RECOVERY);
+    }
     let mut names = vec![lab.worker_name(&claim)];
     if made {
         names.insert(0, lab.worker_name(old));
@@ -154,7 +157,7 @@ fn removed_while_running(test: &str, kill: fn(&mut Orchestrator)) {
     coder_slots_free(&mut lab);
     assert_eq!(lab.created_since(since), [lab.worker_name(&claim)]);
     drop(second);
-    coder_comes_back(&mut lab, &claim, since, true);
+    coder_comes_back(&mut lab, &claim, since, true, "terminated");
 }
 
 #[test]
@@ -210,7 +213,51 @@ fn a_controller_removed_after_its_worker_exited() {
     assert_eq!(record(&mut lab, &claim).as_deref(), Some("ended"));
     coder_slots_free(&mut lab);
     drop(second);
-    coder_comes_back(&mut lab, &claim, since, true);
+    coder_comes_back(&mut lab, &claim, since, true, "terminated");
+}
+
+/// The worker delivers and exits 0 while no orchestrator runs; the restart
+/// without `Coder` replays its artefact first, so the claim completes (the
+/// work was done; no recovery termination), and the exited worker, whose
+/// claim is complete, is recorded, its slot freed, and removed.
+#[test]
+fn a_controller_removed_after_its_worker_delivered() {
+    let Some(mut lab) = WorkerLab::new(
+        "a_controller_removed_after_delivery",
+        &both("'sleep_ms=1500', 'type=CodeCommit'"),
+    ) else {
+        return;
+    };
+    let _docs = docs_bidder(&lab);
+    let since = unix_now();
+    let mut first = lab.orchestrator(&[]);
+    let claim = lab.stack.goal();
+    wait_one_line(&first, "worker_launched", &claim);
+    first.kill9();
+    assert!(
+        wait_until(PATIENCE, || lab
+            .containers()
+            .iter()
+            .any(|(_, s)| s == "exited")),
+        "{:?}",
+        lab.containers()
+    );
+    assert_eq!(lab.stack.claim(&claim)["status"], "pending_exclusive");
+    set_registry(&lab, &without_coder());
+    let second = lab.orchestrator(&[]);
+    let fields = lab.wait_status(&claim, "complete");
+    assert_eq!(fields["termination_reason"], "");
+    wait_one_line(&second, "worker_cleanup", &claim);
+    no_containers_left(&lab);
+    assert!(lines_for(&second, "claim_terminated", &claim).is_empty());
+    assert_eq!(lines_for(&second, "worker_completed", &claim).len(), 1);
+    let work = lab.artefacts_by("Coder");
+    assert_eq!(work.len(), 1, "{work:?}");
+    assert_eq!(work[0]["type"], "CodeCommit");
+    assert_eq!(record(&mut lab, &claim).as_deref(), Some("ended"));
+    coder_slots_free(&mut lab);
+    drop(second);
+    coder_comes_back(&mut lab, &claim, since, true, "complete");
 }
 
 /// The claim got its slot but its container was never made (Docker never
@@ -247,6 +294,6 @@ fn a_controller_removed_before_its_worker_was_created() {
     assert_eq!(fields["termination_reason"], RECOVERY);
     assert_eq!(record(&mut lab, &claim).as_deref(), Some("launching"));
     drop(second);
-    coder_comes_back(&mut lab, &claim, since, false);
+    coder_comes_back(&mut lab, &claim, since, false, "terminated");
     assert_eq!(record(&mut lab, &claim).as_deref(), Some("ended"));
 }
