@@ -34,6 +34,21 @@ pub struct Granted {
     launching: Mutex<HashSet<String>>,
 }
 
+/// Grants handed to the launcher: (claim, role), oldest first.
+pub struct Batch<'a> {
+    granted: &'a Granted,
+    pub claims: Vec<(String, String)>,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let mut book = self.granted.book();
+        for (claim, _) in &self.claims {
+            book.remove(claim);
+        }
+    }
+}
+
 /// A launch of one claim in this process; the claim is free again when dropped.
 pub struct Launching<'a> {
     granted: &'a Granted,
@@ -71,8 +86,9 @@ impl Granted {
     }
 
     /// The grants not handed to a launch yet, (claim, role) oldest first;
-    /// each is handed out once.
-    pub fn fresh(&self) -> Vec<(String, String)> {
+    /// each is handed out once, and forgotten when the batch is dropped
+    /// (launched or not: a launch that did not happen is the pass's then).
+    pub fn fresh(&self) -> Batch<'_> {
         let mut book = self.book();
         let mut out: Vec<(Instant, String, String)> = book
             .iter_mut()
@@ -83,7 +99,17 @@ impl Granted {
             })
             .collect();
         out.sort();
-        out.into_iter().map(|(_, c, r)| (c, r)).collect()
+        Batch {
+            granted: self,
+            claims: out.into_iter().map(|(_, c, r)| (c, r)).collect(),
+        }
+    }
+
+    /// Is `claim` the launcher's (granted here, its batch not done)? The
+    /// pass leaves it alone then: launches stay at most
+    /// [`LAUNCHES_AT_ONCE`](super::launcher) at a time per task.
+    pub fn noted(&self, claim: &str) -> bool {
+        self.book().contains_key(claim)
     }
 
     /// This process starts launching `claim`; `None` when a launch of it
@@ -111,18 +137,24 @@ mod tests {
         let g = Granted::default();
         g.note("a", "Coder");
         g.note("b", "Docs");
+        assert!(g.noted("a"));
+        let batch = g.fresh();
         assert_eq!(
-            g.fresh(),
+            batch.claims,
             [
                 ("a".to_string(), "Coder".to_string()),
                 ("b".into(), "Docs".into())
             ]
         );
-        assert!(g.fresh().is_empty());
+        assert!(g.fresh().claims.is_empty());
         assert!(g.take("a").is_some());
         assert!(g.take("a").is_none());
+        assert!(g.noted("b"), "the launcher's until its batch is done");
+        drop(batch);
+        assert!(!g.noted("b"), "not launched: the pass's now");
+        assert!(g.take("b").is_none());
         g.note("c", "Coder");
-        assert_eq!(g.fresh(), [("c".to_string(), "Coder".to_string())]);
+        assert_eq!(g.fresh().claims, [("c".to_string(), "Coder".to_string())]);
     }
 
     #[test]

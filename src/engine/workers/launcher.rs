@@ -21,8 +21,9 @@ use crate::engine::shared::Shared;
 use crate::engine::workers_shared::Workers;
 use crate::workers::spec::claim_uuid;
 
-/// Launches run concurrently in groups of this many.
-const LAUNCHES_AT_ONCE: usize = 16;
+/// Launches run concurrently in groups of this many (per task: the pass
+/// leaves the launcher's claims alone, `Granted::noted`).
+pub const LAUNCHES_AT_ONCE: usize = 16;
 
 /// The launcher task of a session.
 pub async fn run(ctx: SessionCtx) {
@@ -49,13 +50,13 @@ async fn launch_granted(
     w: &Workers,
     conn: &MultiplexedConnection,
 ) -> Result<(), String> {
-    let launches = w
-        .granted
-        .fresh()
-        .into_iter()
+    let batch = w.granted.fresh();
+    let launches = batch
+        .claims
+        .iter()
         .filter_map(|(claim, role)| {
-            let (agent, controller) = w.registry.controllers().find(|(a, _)| a.role == role)?;
-            Some((agent, controller, claim_uuid(&claim)?))
+            let (agent, controller) = w.registry.controllers().find(|(a, _)| &a.role == role)?;
+            Some((agent, controller, claim_uuid(claim)?))
         })
         .collect();
     launch_all(shared, w, &mut conn.clone(), launches).await

@@ -128,6 +128,8 @@ async fn pass(
                 continue;
             };
             match by_claim.remove(claim) {
+                // The launcher's (granted here, its batch not done yet).
+                None if w.granted.noted(claim) => {}
                 None => launches.push((agent, controller, id)),
                 Some(c) => held_here.push((c, claim)),
             }
