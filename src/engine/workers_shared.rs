@@ -36,6 +36,10 @@ pub struct Workers {
     failures: AtomicU32,
     /// The slots this process granted, until their workers start.
     pub(super) granted: Granted,
+    /// Held by the launcher while it launches a batch: a pass waits for it
+    /// before it lists (never the other way round), so a list and a batch
+    /// of launches do not hold their buffers at once.
+    pub(super) launcher_busy: smol::lock::Mutex<()>,
 }
 
 impl Workers {
@@ -63,6 +67,7 @@ impl Workers {
             docker_error: Mutex::new(None),
             failures: AtomicU32::new(0),
             granted: Granted::default(),
+            launcher_busy: smol::lock::Mutex::new(()),
         }
     }
 

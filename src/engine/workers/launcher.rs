@@ -32,7 +32,10 @@ pub async fn run(ctx: SessionCtx) {
     };
     let conn = ctx.conn.clone();
     loop {
-        if let Err(reason) = launch_granted(&ctx.shared, w, &conn).await {
+        let busy = w.launcher_busy.lock().await;
+        let launched = launch_granted(&ctx.shared, w, &conn).await;
+        drop(busy);
+        if let Err(reason) = launched {
             ctx.end(reason);
             return;
         }

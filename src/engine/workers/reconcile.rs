@@ -86,6 +86,8 @@ async fn pass(
     w: &Workers,
     conn: &mut MultiplexedConnection,
 ) -> Result<bool, String> {
+    // After the launcher's batch, if one runs (it never waits for a pass).
+    drop(w.launcher_busy.lock().await);
     let instance = format!("{LABEL_INSTANCE}={}", w.settings.instance);
     let component = format!("{LABEL_COMPONENT}=worker");
     let containers = match w.docker.list(true, &[&instance, &component]).await {
