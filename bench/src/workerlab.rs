@@ -190,8 +190,13 @@ impl Instance {
                 .query_async(conn)
                 .await
                 .map_err(|e| e.to_string())?;
+            let keys: Vec<&String> = keys.iter().filter(|k| !k.ends_with(":bids")).collect();
+            if keys.is_empty() {
+                // No claim yet (an empty pipeline is an error to redis-rs).
+                return Ok(BTreeMap::new());
+            }
             let mut pipe = redis::pipe();
-            for key in keys.iter().filter(|k| !k.ends_with(":bids")) {
+            for key in keys {
                 pipe.cmd("HMGET").arg(key).arg("artefact_id").arg("status");
             }
             let rows: Vec<(Option<String>, Option<String>)> =

@@ -261,7 +261,8 @@ pub enum Effect {
     WorkerGone {
         claim: ClaimId,
     },
-    /// A worker's end was recorded: `kind` exit (with its code) or launch_failed.
+    /// A worker's end was recorded: `kind` exit (with its code), launch_failed,
+    /// or not_launched (its claim no longer waited: no container was made).
     WorkerEnded {
         claim: ClaimId,
         role: String,

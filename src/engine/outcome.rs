@@ -195,7 +195,7 @@ pub fn report_decisions(
 }
 
 /// Logs and counts a decision's lifecycle and worker effects; a worker slot
-/// granted wakes the worker reconciliation (its container is to be launched).
+/// granted wakes the worker launcher (its container is to be launched).
 pub fn report_effects(
     shared: &Shared,
     lc: &Lifecycle,
@@ -218,7 +218,6 @@ pub fn report_effects(
                     w.granted(claim.as_str(), role);
                 }
             }
-            w.wake();
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What the worker tasks share: the Docker client, the worker settings and
-//! calls, the registry, the metrics, the wake-up channel and whether Docker
+//! calls, the registry, the metrics, the wake-up channels and whether Docker
 //! answers now. Apart from the tasks (`workers/`) so that `Shared` holds it
 //! without importing them: they report through `outcome`, which reads `Shared`.
 
@@ -27,12 +27,19 @@ pub struct Workers {
     pub metrics: WorkerMetrics,
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
+    /// Wakes the launcher (`workers::launcher`): a slot was granted here.
+    grant_tx: Sender<()>,
+    grant_rx: Receiver<()>,
     /// Why the last Docker call failed, while it is still failing.
     docker_error: Mutex<Option<String>>,
     /// Transient Docker errors since the last call that answered (back-off).
     failures: AtomicU32,
     /// The slots this process granted, until their workers start.
     pub(super) granted: Granted,
+    /// Held by the launcher while it launches a batch: a pass waits for it
+    /// before it lists (never the other way round), so a list and a batch
+    /// of launches do not hold their buffers at once.
+    pub(super) launcher_busy: smol::lock::Mutex<()>,
 }
 
 impl Workers {
@@ -44,6 +51,7 @@ impl Workers {
         registry: Registry,
     ) -> Workers {
         let (wake_tx, wake_rx) = smol::channel::bounded(1);
+        let (grant_tx, grant_rx) = smol::channel::bounded(1);
         let metrics = WorkerMetrics::default();
         metrics.docker_up.store(1, Relaxed);
         Workers {
@@ -54,9 +62,12 @@ impl Workers {
             metrics,
             wake_tx,
             wake_rx,
+            grant_tx,
+            grant_rx,
             docker_error: Mutex::new(None),
             failures: AtomicU32::new(0),
             granted: Granted::default(),
+            launcher_busy: smol::lock::Mutex::new(()),
         }
     }
 
@@ -72,9 +83,15 @@ impl Workers {
     }
 
     /// Notes that `claim` was given a slot of `role` now (this process's
-    /// grant, seen in the script's answer): launched first on the next wake-up.
+    /// grant, seen in the script's answer): the launcher starts its worker.
     pub fn granted(&self, claim: &str, role: &str) {
         self.granted.note(claim, role);
+        let _ = self.grant_tx.try_send(());
+    }
+
+    /// Waits until a slot is granted here (grants coalesce).
+    pub(super) async fn grants(&self) {
+        let _ = self.grant_rx.recv().await;
     }
 
     /// Waits for a wake-up or `period`.

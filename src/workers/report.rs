@@ -52,7 +52,10 @@ pub fn effects(effects: &[Effect], m: &WorkerMetrics, out: &mut Lines) -> bool {
                 kind,
                 code,
             } => {
-                let line = if kind == "launch_failed" {
+                let line = if kind == "not_launched" {
+                    // Its claim ended before the container was made.
+                    Line::info("worker_not_launched").str("reason", "claim no longer waits")
+                } else if kind == "launch_failed" {
                     inc(&m.launch_errors);
                     Line::error("worker_error")
                 } else if *code == 0 {

@@ -96,6 +96,10 @@ pub async fn launch(
     claim: &Uuid,
 ) -> Result<(), String> {
     let claim_text = claim.hyphenated().to_string();
+    let Some(_launching) = w.granted.begin(&claim_text) else {
+        // The launcher's or the pass's launch of it runs now: it decides.
+        return Ok(());
+    };
     let role = agent.role.as_str();
     let effects = run_call(shared, conn, w.calls.launch(&claim_text, role)).await?;
     let spec = worker_spec(&w.settings, agent, controller, claim);

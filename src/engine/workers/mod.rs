@@ -1,5 +1,7 @@
 //! Running controllers' workers (`workers-contract.md`): the Docker side of
-//! the `workers` decider. One task per session reconciles (`reconcile`):
+//! the `workers` decider. The launcher task (`launcher`) starts the
+//! workers of the slots this process grants as soon as it grants them,
+//! beside the reconciliation; one task per session reconciles (`reconcile`):
 //! it lists this instance's worker containers, launches the claims holding
 //! a slot that have none (`launch`), records the ones that exited, stops
 //! the ones whose claim was terminated (phase timeout) and removes what is
@@ -15,6 +17,7 @@
 mod events;
 pub(super) mod granted;
 mod launch;
+mod launcher;
 mod reconcile;
 
 use std::time::{Duration, Instant};

@@ -1,10 +1,14 @@
-//! The reconciliation pass, run when woken (a grant, a worker's `die`
-//! event) and every [`PERIOD`]: what Redis says (the claims holding a slot
-//! of each role) meets what Docker says (this instance's worker containers,
-//! found by label):
+//! The reconciliation pass, run when woken (a worker's `die` event) and
+//! every [`PERIOD`]: what Redis says (the claims holding a slot of each
+//! role) meets what Docker says (this instance's worker containers, found
+//! by label). Fresh grants are not its job (the launcher's, `launcher`),
+//! though it launches any slot still without a container:
 //! - an exited worker holding a slot: its end is recorded, then it is removed;
-//! - an exited worker whose end is recorded (or whose claim is gone or
-//!   final): removed (clean-up after a restart);
+//! - an exited worker whose end is recorded: removed (clean-up after a
+//!   restart); one whose end is not, holding no slot of a registry role
+//!   (its role left the registry) and whose claim is final or gone: its
+//!   end is recorded under its label's role (the slot is freed), then it
+//!   is removed;
 //! - a running worker whose claim was terminated (phase timeout): stopped;
 //! - a worker created but never started (we stopped in between): started;
 //! - a slot with no container: launched (`launch.lua` says whether);
@@ -14,16 +18,12 @@
 //! workers are adopted and ones that exited while none ran are recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use uuid::Uuid;
 
-use super::launch::{launch, record_exit, remove, run_call, start};
-use crate::config::registry::{Agent, Controller};
+use super::launch::{record_exit, remove, run_call, start};
+use super::launcher::launch_all;
 use crate::docker::{ContainerSummary, DockerError};
 use crate::engine::ctx::SessionCtx;
 use crate::engine::shared::Shared;
@@ -34,8 +34,6 @@ use crate::workers::spec::{claim_uuid, LABEL_CLAIM, LABEL_COMPONENT, LABEL_INSTA
 /// The longest a pass waits for a wake-up (up to 4 times that while Docker
 /// keeps failing: a back-off; a wake-up still runs a pass at once).
 pub const PERIOD: Duration = Duration::from_secs(2);
-/// Launches run concurrently in groups of this many.
-const LAUNCHES_AT_ONCE: usize = 16;
 /// A worker stopped for its terminated claim gets this long to exit.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// A container created this long ago and never started was left by a stop
@@ -56,12 +54,9 @@ pub async fn run(ctx: SessionCtx) {
             }
         }
     });
+    let launcher = smol::spawn(super::launcher::run(ctx.clone()));
     loop {
         if ctx.stopping() {
-            break;
-        }
-        if let Err(reason) = launch_granted(&ctx.shared, w, &conn).await {
-            ctx.end(reason);
             break;
         }
         match pass(&ctx.shared, w, &mut conn).await {
@@ -82,6 +77,7 @@ pub async fn run(ctx: SessionCtx) {
         }
     }
     events.await;
+    launcher.await;
 }
 
 /// One pass; `Ok(true)` when queued claims got slots (run again at once).
@@ -90,6 +86,8 @@ async fn pass(
     w: &Workers,
     conn: &mut MultiplexedConnection,
 ) -> Result<bool, String> {
+    // After the launcher's batch, if one runs (it never waits for a pass).
+    drop(w.launcher_busy.lock().await);
     let instance = format!("{LABEL_INSTANCE}={}", w.settings.instance);
     let component = format!("{LABEL_COMPONENT}=worker");
     let containers = match w.docker.list(true, &[&instance, &component]).await {
@@ -132,6 +130,8 @@ async fn pass(
                 continue;
             };
             match by_claim.remove(claim) {
+                // The launcher's (granted here, its batch not done yet).
+                None if w.granted.noted(claim) => {}
                 None => launches.push((agent, controller, id)),
                 Some(c) => held_here.push((c, claim)),
             }
@@ -155,79 +155,20 @@ async fn pass(
             continue;
         }
         if c.state == "exited" || c.state == "dead" {
-            let recorded = record_state(conn, w, &claim).await.as_deref() == Some("ended");
-            if recorded || claim_final(conn, w, &claim).await {
+            if record_state(conn, w, &claim).await.as_deref() == Some("ended") {
                 remove(w, &c.id, name(&c), &claim, &role).await;
+            } else if claim_ended(conn, w, &claim).await {
+                // Its end never recorded: a worker of a role the registry
+                // no longer has (its claim terminated at the restart, or
+                // completed by what it delivered). Recorded under its
+                // label's role, which frees that role's slot (a later
+                // registry with the role again is not held back), then
+                // removed; the claim, final, is left as it is.
+                held(shared, w, conn, &c, &claim, &role).await?;
             }
         }
     }
     Ok(resumed)
-}
-
-/// Launches the slots this process granted since it last looked, before
-/// any list: a fresh grant's worker starts after `launch.lua` and Docker's
-/// create and start (`launch.lua` decides, as in the pass).
-async fn launch_granted(
-    shared: &Shared,
-    w: &Workers,
-    conn: &MultiplexedConnection,
-) -> Result<(), String> {
-    let launches = w
-        .granted
-        .fresh()
-        .into_iter()
-        .filter_map(|(claim, role)| {
-            let (agent, controller) = w.registry.controllers().find(|(a, _)| a.role == role)?;
-            Some((agent, controller, claim_uuid(&claim)?))
-        })
-        .collect();
-    launch_all(shared, w, &mut conn.clone(), launches).await
-}
-
-/// Launches `launches` concurrently, [`LAUNCHES_AT_ONCE`] at a time (Docker
-/// takes most of a second to start a container here, and starts several at
-/// once about as fast); the first error that ends the session, if any.
-async fn launch_all(
-    shared: &Shared,
-    w: &Workers,
-    conn: &mut MultiplexedConnection,
-    launches: Vec<(&Agent, &Controller, Uuid)>,
-) -> Result<(), String> {
-    for group in launches.chunks(LAUNCHES_AT_ONCE) {
-        let tasks = group.iter().map(|(agent, controller, id)| {
-            let mut conn = conn.clone();
-            async move { launch(shared, w, &mut conn, agent, controller, id).await }
-        });
-        join_all(tasks.collect())
-            .await
-            .into_iter()
-            .collect::<Result<(), String>>()?;
-    }
-    Ok(())
-}
-
-/// Runs `futures` concurrently on this task; their outputs, in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    futures_lite::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *out = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// A worker whose claim holds a slot.
@@ -294,16 +235,32 @@ async fn stop(w: &Workers, c: &ContainerSummary, claim: &str, role: &str) {
 /// Is the claim terminated (or gone)? A complete claim's worker is left to
 /// exit by itself: it may still be finishing its writes.
 async fn claim_final(conn: &mut MultiplexedConnection, w: &Workers, claim: &str) -> bool {
+    matches!(
+        claim_status(conn, w, claim).await.as_deref(),
+        Some("" | "terminated")
+    )
+}
+
+/// Is the claim terminated, complete or gone?
+async fn claim_ended(conn: &mut MultiplexedConnection, w: &Workers, claim: &str) -> bool {
+    matches!(
+        claim_status(conn, w, claim).await.as_deref(),
+        Some("" | "terminated" | "complete")
+    )
+}
+
+/// The claim's status, `""` when it is gone; `None` when Redis did not answer.
+async fn claim_status(
+    conn: &mut MultiplexedConnection,
+    w: &Workers,
+    claim: &str,
+) -> Option<String> {
     let status: Result<Option<String>, _> = redis::cmd("HGET")
         .arg(w.calls.claim_key(claim))
         .arg("status")
         .query_async(conn)
         .await;
-    match status {
-        Ok(None) => true,
-        Ok(Some(s)) => s == "terminated",
-        Err(_) => false,
-    }
+    status.ok().map(Option::unwrap_or_default)
 }
 
 async fn record_state(

@@ -17,8 +17,7 @@ if redis.call('SISMEMBER', slots_key(ROLE), CID) == 0 then return { { 'worker_go
 local c = load_claim(CID)
 redis.call('SREM', slots_key(ROLE), CID)
 redis.call('SET', record_key(CID), 'ended', 'EX', 604800)
-local waiting = c and (c.status == 'pending_exclusive' or c.status == 'pending_assignment')
-  and role_of(c.granted_exclusive_agent or '') == ROLE
+local waiting = waits_for_worker(c, ROLE)
 if KIND == 'exit' and CODE ~= '0' and waiting then
   local id, logical = new_uuid(), new_uuid()
   local payload = 'Worker container exited with code ' .. CODE .. '\n\nLogs:\n' .. TEXT

@@ -84,6 +84,14 @@ local function grant_worker(c, name, status, ps)
   end
 end
 
+-- Does claim c (or nil: gone) still wait for a worker of `role`: pending,
+-- granted to an agent of that role (an unregistered name's role is the
+-- name)? A terminated or complete claim, or one given to another, does not.
+local function waits_for_worker(c, role)
+  return c and (c.status == 'pending_exclusive' or c.status == 'pending_assignment')
+    and role_of(c.granted_exclusive_agent or '') == role
+end
+
 -- Is a queued claim still waiting for its worker?
 local function still_queued(c)
   if c.status == 'pending_exclusive' then return (c.granted_exclusive_agent or '') == '' end
