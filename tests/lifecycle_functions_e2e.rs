@@ -238,23 +238,7 @@ fn due_still_answers_under_oom() {
 #[test]
 fn without_function_in_the_acl_the_lifecycle_runs_on_evalsha_saying_so_once() {
     let mut stack = Stack::new("sett", "acl", TEAM);
-    redis::cmd("ACL")
-        .arg(&[
-            "SETUSER",
-            "fb",
-            "on",
-            ">fb-secret",
-            "allkeys",
-            "allchannels",
-            "+@all",
-            "-function",
-        ])
-        .query::<()>(&mut stack.conn)
-        .unwrap();
-    let url = stack
-        .redis
-        .url()
-        .replace("redis://", "redis://fb:fb-secret@");
+    let url = acl_user(&mut stack, "fb", &["-function"]);
     let agents = team(&stack.redis, &stack.prefix);
     let orch = stack.orchestrator(&[("REDIS_URL", &url)]);
     let prefix = stack.prefix.clone();
@@ -291,22 +275,7 @@ fn without_function_in_the_acl_the_lifecycle_runs_on_evalsha_saying_so_once() {
 #[test]
 fn a_flushed_library_is_loaded_again_or_replaced_by_evalsha_each_decision_once() {
     let mut stack = Stack::new("sett", "flush", TEAM);
-    redis::cmd("ACL")
-        .arg(&[
-            "SETUSER",
-            "fl",
-            "on",
-            ">fl-secret",
-            "allkeys",
-            "allchannels",
-            "+@all",
-        ])
-        .query::<()>(&mut stack.conn)
-        .unwrap();
-    let url = stack
-        .redis
-        .url()
-        .replace("redis://", "redis://fl:fl-secret@");
+    let url = acl_user(&mut stack, "fl", &[]);
     let agents = team(&stack.redis, &stack.prefix);
     let orch = stack.orchestrator(&[("REDIS_URL", &url)]);
     let prefix = stack.prefix.clone();
@@ -389,4 +358,28 @@ fn libraries_of_other_binaries_and_instances_sharing_a_redis_are_left_alone() {
             orch.events("redis_error")
         );
     }
+}
+
+/// A Redis user `name` (password `<name>-secret`) allowed everything but
+/// `deny`; the URL that logs in as it.
+fn acl_user(stack: &mut Stack, name: &str, deny: &[&str]) -> String {
+    let password = format!(">{name}-secret");
+    let mut rules = vec![
+        "SETUSER",
+        name,
+        "on",
+        &password,
+        "allkeys",
+        "allchannels",
+        "+@all",
+    ];
+    rules.extend_from_slice(deny);
+    redis::cmd("ACL")
+        .arg(&rules)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    stack
+        .redis
+        .url()
+        .replace("redis://", &format!("redis://{name}:{name}-secret@"))
 }

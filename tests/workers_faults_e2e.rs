@@ -47,18 +47,7 @@ fn a_worker_that_exits_while_no_orchestrator_runs_is_recorded_after_the_restart(
     ) else {
         return;
     };
-    let mut first = lab.orchestrator(&[]);
-    let claim = lab.stack.goal();
-    first.wait_for_event("worker_launched");
-    first.kill9();
-    assert!(
-        wait_until(PATIENCE, || lab
-            .containers()
-            .iter()
-            .any(|(_, s)| s == "exited")),
-        "{:?}",
-        lab.containers()
-    );
+    let claim = lab.worker_exits_while_down();
     assert_eq!(lab.stack.claim(&claim)["status"], "pending_exclusive");
     let second = lab.orchestrator(&[]);
     let fields = lab.wait_status(&claim, "terminated");

@@ -187,18 +187,7 @@ fn a_controller_removed_after_its_worker_exited() {
     };
     let _docs = docs_bidder(&lab);
     let since = unix_now();
-    let mut first = lab.orchestrator(&[]);
-    let claim = lab.stack.goal();
-    wait_one_line(&first, "worker_launched", &claim);
-    first.kill9();
-    assert!(
-        wait_until(PATIENCE, || lab
-            .containers()
-            .iter()
-            .any(|(_, s)| s == "exited")),
-        "{:?}",
-        lab.containers()
-    );
+    let claim = lab.worker_exits_while_down();
     set_registry(&lab, &without_coder());
     let second = lab.orchestrator(&[]);
     let fields = lab.wait_status(&claim, "terminated");
@@ -230,18 +219,7 @@ fn a_controller_removed_after_its_worker_delivered() {
     };
     let _docs = docs_bidder(&lab);
     let since = unix_now();
-    let mut first = lab.orchestrator(&[]);
-    let claim = lab.stack.goal();
-    wait_one_line(&first, "worker_launched", &claim);
-    first.kill9();
-    assert!(
-        wait_until(PATIENCE, || lab
-            .containers()
-            .iter()
-            .any(|(_, s)| s == "exited")),
-        "{:?}",
-        lab.containers()
-    );
+    let claim = lab.worker_exits_while_down();
     assert_eq!(lab.stack.claim(&claim)["status"], "pending_exclusive");
     set_registry(&lab, &without_coder());
     let second = lab.orchestrator(&[]);

@@ -78,6 +78,24 @@ impl WorkerLab {
         self.stack.orchestrator(&env)
     }
 
+    /// One goal's worker launched, the orchestrator killed (-9), the worker
+    /// exited while none runs (Docker says `exited`): the goal's claim.
+    pub fn worker_exits_while_down(&mut self) -> String {
+        let mut first = self.orchestrator(&[]);
+        let claim = self.stack.goal();
+        wait_one_line(&first, "worker_launched", &claim);
+        first.kill9();
+        assert!(
+            wait_until(PATIENCE, || self
+                .containers()
+                .iter()
+                .any(|(_, s)| s == "exited")),
+            "{:?}",
+            self.containers()
+        );
+        claim
+    }
+
     /// The instance's worker containers, as `docker ps -a` lists them: name and state.
     pub fn containers(&self) -> Vec<(String, String)> {
         let filter = format!("label=holt.instance.name={}", self.stack.instance);
