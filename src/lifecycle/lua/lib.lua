@@ -243,8 +243,7 @@ local function utf8_len(s, i)
   return 0
 end
 
-local function enc_str(s)
-  if not string.find(s, '[%z\1-\31"\\<>&\128-\255]') then return '"' .. s .. '"' end
+local function escaped(s)
   local out, i, n = {}, 1, #s
   while i <= n do
     local b = string.byte(s, i)
@@ -277,6 +276,29 @@ local function enc_str(s)
     end
   end
   return '"' .. table.concat(out) .. '"'
+end
+
+-- enc_str's answers for short strings (ids, names, words), kept across calls
+-- in the library (as a script, for the call): the same claim ids, agent
+-- names and phase words are encoded many times a claim, and a table look-up
+-- costs Redis about 400 instructions where encoding a 36-byte id cost about
+-- 15,700 (docs/performance.md). A pure function of its argument, so what is
+-- kept changes no answer; emptied when it holds ENCODED_MAX strings.
+local ENCODED, encoded_n, ENCODED_MAX = {}, 0, 4096
+
+local function enc_str(s)
+  local e = ENCODED[s]
+  if e then return e end
+  -- Letters, digits and - _ . : / and space need no escape: one anchored
+  -- pass (an unanchored search for a character to escape tries every
+  -- position), else the whole encoder. Explicit ranges, not %w: no locale.
+  if string.find(s, '^[0-9a-zA-Z_.:/ %-]*$') then e = '"' .. s .. '"' else e = escaped(s) end
+  if #e <= 66 then
+    if encoded_n >= ENCODED_MAX then ENCODED, encoded_n = {}, 0 end
+    ENCODED[s] = e
+    encoded_n = encoded_n + 1
+  end
+  return e
 end
 
 local function enc_list(list)
