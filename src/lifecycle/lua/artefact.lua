@@ -32,7 +32,7 @@ if structural_type ~= 'Terminal' then
       -- The index value becomes a key only when it is an id; a wrong-typed
       -- index key reads as absent.
       local claim_id = read('GET', index_key(source))
-      local c = claim_id and valid_id(claim_id) and load_claim(claim_id)
+      local c = claim_id and valid_id(claim_id) and load_delivery(claim_id)
       if c then
         claims[#claims + 1] = c
         checks[#checks + 1] = counted_key(c.key_id)
