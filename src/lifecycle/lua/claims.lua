@@ -35,14 +35,44 @@ local function enc_phase_state(ps)
     .. ',"start_time_ms":' .. string.format('%d', ps.start_time_ms) .. '}'
 end
 
--- phase_state as the Go struct writes it: current, granted_agents, received,
--- all_bids, start_time_ms.
-local function enc_phase_state(ps)
-  return '{"current":' .. enc_str(ps.current)
-    .. ',"granted_agents":' .. enc_list(ps.granted_agents)
-    .. ',"received":' .. enc_map(ps.received)
-    .. ',"all_bids":' .. enc_map(ps.all_bids)
-    .. ',"start_time_ms":' .. string.format('%d', ps.start_time_ms) .. '}'
+-- The strings of decoded JSON array t in order (others left out), or {}.
+-- t itself when it holds only those: a table built anew costs Redis more
+-- than checking the one cjson built.
+local function string_list(t)
+  if type(t) ~= 'table' then return {} end
+  local n, clean = 0, true
+  for _, x in ipairs(t) do
+    n = n + 1
+    if type(x) ~= 'string' then clean = false end
+  end
+  if clean then
+    for _ in pairs(t) do n = n - 1 end
+    if n == 0 then return t end
+  end
+  local out = {}
+  for _, x in ipairs(t) do
+    if type(x) == 'string' then out[#out + 1] = x end
+  end
+  return out
+end
+
+-- The string-to-string entries of decoded JSON object t, or {}; t itself
+-- when it holds only those.
+local function string_map(t)
+  if type(t) ~= 'table' then return {} end
+  local clean = true
+  for k, x in pairs(t) do
+    if type(k) ~= 'string' or type(x) ~= 'string' then
+      clean = false
+      break
+    end
+  end
+  if clean then return t end
+  local out = {}
+  for k, x in pairs(t) do
+    if type(k) == 'string' and type(x) == 'string' then out[k] = x end
+  end
+  return out
 end
 
 -- The stored phase_state, or nil when it is empty or not what we wrote.
@@ -61,20 +91,8 @@ local function dec_phase_state(text)
   elseif type(start) ~= 'number' or start ~= math.floor(start) or math.abs(start) >= 2 ^ 53 then
     return nil
   end
-  local ps = { current = v.current, granted_agents = {}, received = {}, all_bids = {}, start_time_ms = start }
-  if type(v.granted_agents) == 'table' then
-    for _, n in ipairs(v.granted_agents) do
-      if type(n) == 'string' then ps.granted_agents[#ps.granted_agents + 1] = n end
-    end
-  end
-  for _, field in ipairs({ 'received', 'all_bids' }) do
-    if type(v[field]) == 'table' then
-      for k, x in pairs(v[field]) do
-        if type(k) == 'string' and type(x) == 'string' then ps[field][k] = x end
-      end
-    end
-  end
-  return ps
+  return { current = v.current, granted_agents = string_list(v.granted_agents), received = string_map(v.received),
+    all_bids = string_map(v.all_bids), start_time_ms = start }
 end
 
 -- A new claim with all 14 fields (contract section 3).
