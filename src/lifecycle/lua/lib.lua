@@ -49,7 +49,8 @@ local KEEP_REGISTRY = false
 local EFFECTS
 -- Keys: claims in a phase or awaiting rework, by start ms; claims collecting
 -- bids, by creation ms; claims decided with no bid to work, by decision ms.
-local ACTIVE, BIDDING, DORMANT
+-- (Built again only for another prefix: SETS_OF, the prefix they are of.)
+local ACTIVE, BIDDING, DORMANT, SETS_OF
 -- How many ids this call has minted (new_uuid).
 local minted
 
@@ -102,9 +103,12 @@ local function begin(argv)
     end
   end
   EFFECTS = {}
-  ACTIVE = P .. 'orchestrator:active'
-  BIDDING = P .. 'orchestrator:bidding'
-  DORMANT = P .. 'orchestrator:dormant'
+  if P ~= SETS_OF then
+    ACTIVE = P .. 'orchestrator:active'
+    BIDDING = P .. 'orchestrator:bidding'
+    DORMANT = P .. 'orchestrator:dormant'
+    SETS_OF = P
+  end
   minted = 0
 end
 
@@ -302,15 +306,40 @@ local function enc_str(s)
 end
 
 local function enc_list(list)
+  -- No list, one string (the usual grant): no table built.
+  if list[1] == nil then return '[]' end
+  if list[2] == nil then return '[' .. enc_str(list[1]) .. ']' end
   local out = {}
   for i, s in ipairs(list) do out[i] = enc_str(s) end
   return '[' .. table.concat(out, ',') .. ']'
 end
 
+-- A map entry's JSON, kept as enc_str's answers are (a bid snapshot's
+-- entries, name and bid, repeat on every claim): PAIRS[k][v].
+local PAIRS, pairs_n = {}, 0
+
+local function enc_pair(k, v)
+  local of_k = PAIRS[k]
+  local e = of_k and of_k[v]
+  if e then return e end
+  e = enc_str(k) .. ':' .. enc_str(v)
+  if #e <= 140 then
+    if pairs_n >= ENCODED_MAX then PAIRS, pairs_n, of_k = {}, 0, nil end
+    if not of_k then
+      of_k = {}
+      PAIRS[k] = of_k
+    end
+    of_k[v] = e
+    pairs_n = pairs_n + 1
+  end
+  return e
+end
+
 -- A Go map[string]string: keys in bytewise order.
 local function enc_map(map)
+  if next(map) == nil then return '{}' end
   local out = {}
-  for i, k in ipairs(sorted_keys(map)) do out[i] = enc_str(k) .. ':' .. enc_str(map[k]) end
+  for i, k in ipairs(sorted_keys(map)) do out[i] = enc_pair(k, map[k]) end
   return '{' .. table.concat(out, ',') .. '}'
 end
 
@@ -329,6 +358,11 @@ end
 -- A JSON array of strings stored as text, or nil; never raises.
 local function decode_list(text)
   if type(text) ~= 'string' or text == '' then return nil end
+  -- No source, or one id (as producers write source_artefacts): what cjson
+  -- would answer, without it (a string of these characters decodes to itself).
+  if text == '[]' then return {} end
+  local one = string.match(text, '^%["([0-9a-zA-Z{}:%-]*)"%]$')
+  if one then return { one } end
   local ok, v = pcall(cjson.decode, text)
   if not ok or type(v) ~= 'table' then return nil end
   local out = {}
