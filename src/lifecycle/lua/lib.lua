@@ -138,10 +138,18 @@ end
 -- flat list: key, type, key, type... The answer for the first wrong-typed key
 -- ('key_conflict', the key, its type) is the script's whole answer: it
 -- writes nothing, and the orchestrator logs it and goes on with the rest.
+-- Each key is probed with a read of its type's (ZCARD, SCARD): an integer
+-- for that type or no key, an error for any other. Only then is TYPE asked
+-- (for the answer): its status reply, a Lua table, costs Redis twice the probe.
+local PROBE = { zset = 'ZCARD', set = 'SCARD', hash = 'HLEN', string = 'STRLEN' }
+
 local function key_conflict(checks)
   for i = 1, #checks, 2 do
-    local t = redis.call('TYPE', checks[i])['ok']
-    if t ~= 'none' and t ~= checks[i + 1] then return { { 'key_conflict', checks[i], t } } end
+    local probe = PROBE[checks[i + 1]]
+    if not probe or type(redis.pcall(probe, checks[i])) == 'table' then
+      local t = redis.call('TYPE', checks[i])['ok']
+      if t ~= 'none' and t ~= checks[i + 1] then return { { 'key_conflict', checks[i], t } } end
+    end
   end
   return nil
 end
