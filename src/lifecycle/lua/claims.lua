@@ -126,10 +126,15 @@ end
 
 -- complete or terminated: the claim leaves every orchestrator set. Nothing is
 -- published (as the Go orchestrator); the effect becomes a log line.
-local function finish(c, status, reason, cause)
+-- phase_state: the text a completing delivery leaves (phases.lua's deliver),
+-- written with the status.
+local function finish(c, status, reason, cause, phase_state)
   if status == 'terminated' then
     redis.call('HSET', claim_key(c.key_id), 'status', 'terminated', 'termination_reason', reason)
     effect('terminated', c.key_id, cause, reason)
+  elseif phase_state then
+    redis.call('HSET', claim_key(c.key_id), 'phase_state', phase_state, 'status', 'complete')
+    effect('complete', c.key_id)
   else
     redis.call('HSET', claim_key(c.key_id), 'status', 'complete')
     effect('complete', c.key_id)
