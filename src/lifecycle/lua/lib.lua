@@ -33,7 +33,9 @@ local PROTOCOL = 3
 -- as a Redis Functions library (src/lifecycle/library.rs), the functions
 -- and tables of the shared parts are built once at load and every call
 -- begins here, so nothing of one call is seen by the next.
-local P, MAX_ITER, SEED, NOW, NOW_TEXT
+-- (orchestrator.max_review_iterations and NOW as text are made where used,
+-- by max_iter() and now_text(): few calls need them.)
+local P, MAX_ITER_ARG, SEED, NOW
 -- The registry: names in bytewise order, each name's role, each role's first
 -- name, and each controller's worker limit and image id. Read only: they
 -- are kept for the next call with the same registry arguments
@@ -56,11 +58,14 @@ local minted
 
 local function begin(argv)
   P = argv[1]
-  MAX_ITER = tonumber(argv[3]) or 3
+  MAX_ITER_ARG = argv[3]
   SEED = argv[4]
+  -- Milliseconds by arithmetic on the reply's strings (Lua converts them
+  -- as tonumber does; exact, whole numbers far below 2^53): tonumber and
+  -- math.floor are C calls, about 4,000 instructions a call together.
   local TIME = redis.call('TIME')
-  NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
-  NOW_TEXT = string.format('%d', NOW)
+  local us = TIME[2] + 0
+  NOW = TIME[1] * 1000 + (us - us % 1000) / 1000
   -- The registry's tables are built again only when its arguments differ
   -- from the ones they were built from (as a library, every call of one
   -- orchestrator passes the same): no decision changes them.
@@ -111,6 +116,9 @@ local function begin(argv)
   end
   minted = 0
 end
+
+local function max_iter() return tonumber(MAX_ITER_ARG) or 3 end
+local function now_text() return string.format('%d', NOW) end
 
 local function role_of(name) return ROLE_OF[name] or name end
 
