@@ -26,12 +26,13 @@ local function load_delivery(id)
 end
 
 -- phase_state as the Go struct writes it: current, granted_agents, received,
--- all_bids, start_time_ms.
+-- all_bids, start_time_ms (ps.all_bids_keys: all_bids' sorted keys, when the
+-- caller has them).
 local function enc_phase_state(ps)
   return '{"current":' .. enc_str(ps.current)
     .. ',"granted_agents":' .. enc_list(ps.granted_agents)
     .. ',"received":' .. enc_map(ps.received)
-    .. ',"all_bids":' .. enc_map(ps.all_bids)
+    .. ',"all_bids":' .. enc_map(ps.all_bids, ps.all_bids_keys)
     .. ',"start_time_ms":' .. string.format('%d', ps.start_time_ms) .. '}'
 end
 
