@@ -6,11 +6,14 @@
 -- ARGV[5] the artefact id as written, ARGV[6] a fresh claim id.
 local AID, CID = ARGV[5], ARGV[6]
 
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return { { 'not_found' } } end
-if kind ~= 'hash' then return { { 'invalid', 'artefact key is a ' .. kind .. ', not a hash' } } end
-local a = redis.call('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role',
+-- TYPE only when the read says nothing (no key, or not a hash: an error).
+local a = redis.pcall('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role',
   'logical_id', 'version')
+if a.err or not (a[1] or a[2] or a[3] or a[4] or a[5] or a[6]) then
+  local kind = redis.call('TYPE', KEYS[1])['ok']
+  if kind == 'none' then return { { 'not_found' } } end
+  if kind ~= 'hash' then return { { 'invalid', 'artefact key is a ' .. kind .. ', not a hash' } } end
+end
 local structural_type = a[1]
 if not structural_type or structural_type == '' then
   return { { 'invalid', 'artefact hash has no structural_type' } }
@@ -32,7 +35,7 @@ if structural_type ~= 'Terminal' then
       -- The index value becomes a key only when it is an id; a wrong-typed
       -- index key reads as absent.
       local claim_id = read('GET', index_key(source))
-      local c = claim_id and valid_id(claim_id) and load_claim(claim_id)
+      local c = claim_id and valid_id(claim_id) and load_delivery(claim_id)
       if c then
         claims[#claims + 1] = c
         checks[#checks + 1] = counted_key(c.key_id)

@@ -14,8 +14,9 @@ local VALID = { review = true, claim = true, exclusive = true, ignore = true }
 local since = redis.pcall('ZSCORE', BIDDING, CID)
 if type(since) == 'table' and since.err then return key_conflict({ BIDDING, 'zset' }) end
 if not since then return { { 'not_bidding', CID } } end
-local c = load_claim(CID)
-if not c or c.status ~= 'pending_review' or (c.phase_state or '') ~= '' then
+-- Only the two fields judged here are read (a grant writes by the id alone).
+local h = read('HMGET', claim_key(CID), 'status', 'phase_state')
+if not h or h[1] ~= 'pending_review' or (h[2] or '') ~= '' then
   redis.call('ZREM', BIDDING, CID)
   return { { 'not_bidding', CID } }
 end
@@ -70,7 +71,7 @@ if others > 0 then effect('unknown_bidders', CID, others) end
 redis.call('ZREM', BIDDING, CID)
 local phase = initial_phase(snapshot)
 if phase then
-  grant(c, phase, snapshot)
+  grant({ key_id = CID }, phase, snapshot)
 else
   -- Held in the dormant set: a late bid can still start it (late_bid.lua),
   -- and adoption (adopt.lua) leaves it alone.

@@ -15,10 +15,10 @@ local function write_failure(c, target, kind, payload)
     'payload', payload,
     'source_artefacts', sources,
     'produced_by_role', 'orchestrator',
-    'created_at_ms', NOW_TEXT)
+    'created_at_ms', now_text())
   redis.call('PUBLISH', P .. 'artefact_events', '{"id":' .. enc_str(id) .. ',"logical_id":' .. enc_str(logical)
     .. ',"version":1,"structural_type":"Failure","type":' .. enc_str(kind) .. ',"payload":' .. enc_str(payload)
-    .. ',"source_artefacts":' .. sources .. ',"produced_by_role":"orchestrator","created_at_ms":' .. NOW_TEXT .. '}')
+    .. ',"source_artefacts":' .. sources .. ',"produced_by_role":"orchestrator","created_at_ms":' .. now_text() .. '}')
   effect('failure_artefact', c.key_id, id, kind)
 end
 
@@ -54,6 +54,7 @@ local function reject(c, review_ids)
   local t = read('HMGET', artefact_key(target), 'version', 'produced_by_role') or {}
   local version, role = version_of(t[1]), t[2] or ''
   local iteration = version - 1
+  local MAX_ITER = max_iter()
   if MAX_ITER > 0 and iteration >= MAX_ITER then
     write_failure(c, target, 'MaxIterationsExceeded', 'Max review iterations (' .. MAX_ITER .. ') reached for artefact '
       .. target .. ' (version ' .. string.format('%d', version) .. '). Review feedback loop terminated.')

@@ -10,10 +10,10 @@ local function has_bid(all_bids, kind)
   return false
 end
 
--- Names that bid `kind`, bytewise sorted.
-local function bidders(all_bids, kind)
+-- Names that bid `kind`, bytewise sorted (`keys`: sorted_keys(all_bids)).
+local function bidders(all_bids, kind, keys)
   local names = {}
-  for _, name in ipairs(sorted_keys(all_bids)) do
+  for _, name in ipairs(keys) do
     if all_bids[name] == kind then names[#names + 1] = name end
   end
   return names
@@ -50,9 +50,12 @@ end
 -- grant and the claim_granted event. Exactly once: callers have checked the
 -- claim's state in this same script.
 local function grant(c, phase, all_bids)
-  local names = bidders(all_bids, BID_FOR[phase])
+  -- Sorted once, for the grantees and the phase_state's all_bids.
+  local keys = sorted_keys(all_bids)
+  local names = bidders(all_bids, BID_FOR[phase], keys)
   if phase == 'exclusive' then names = { names[1] } end
-  local ps = { current = phase, granted_agents = names, received = {}, all_bids = all_bids, start_time_ms = NOW }
+  local ps = { current = phase, granted_agents = names, received = {}, all_bids = all_bids, start_time_ms = NOW,
+    all_bids_keys = keys }
   if phase == 'exclusive' and WORKER_OF[names[1]] then
     -- A controller's grant starts a worker (workers/lua/grant.lua).
     redis.call('ZADD', ACTIVE, NOW, c.key_id)

@@ -33,7 +33,9 @@ local PROTOCOL = 3
 -- as a Redis Functions library (src/lifecycle/library.rs), the functions
 -- and tables of the shared parts are built once at load and every call
 -- begins here, so nothing of one call is seen by the next.
-local P, MAX_ITER, SEED, NOW, NOW_TEXT
+-- (orchestrator.max_review_iterations and NOW as text are made where used,
+-- by max_iter() and now_text(): few calls need them.)
+local P, MAX_ITER_ARG, SEED, NOW
 -- The registry: names in bytewise order, each name's role, each role's first
 -- name, and each controller's worker limit and image id. Read only: they
 -- are kept for the next call with the same registry arguments
@@ -49,17 +51,21 @@ local KEEP_REGISTRY = false
 local EFFECTS
 -- Keys: claims in a phase or awaiting rework, by start ms; claims collecting
 -- bids, by creation ms; claims decided with no bid to work, by decision ms.
-local ACTIVE, BIDDING, DORMANT
+-- (Built again only for another prefix: SETS_OF, the prefix they are of.)
+local ACTIVE, BIDDING, DORMANT, SETS_OF
 -- How many ids this call has minted (new_uuid).
 local minted
 
 local function begin(argv)
   P = argv[1]
-  MAX_ITER = tonumber(argv[3]) or 3
+  MAX_ITER_ARG = argv[3]
   SEED = argv[4]
+  -- Milliseconds by arithmetic on the reply's strings (Lua converts them
+  -- as tonumber does; exact, whole numbers far below 2^53): tonumber and
+  -- math.floor are C calls, about 4,000 instructions a call together.
   local TIME = redis.call('TIME')
-  NOW = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
-  NOW_TEXT = string.format('%d', NOW)
+  local us = TIME[2] + 0
+  NOW = TIME[1] * 1000 + (us - us % 1000) / 1000
   -- The registry's tables are built again only when its arguments differ
   -- from the ones they were built from (as a library, every call of one
   -- orchestrator passes the same): no decision changes them.
@@ -102,11 +108,17 @@ local function begin(argv)
     end
   end
   EFFECTS = {}
-  ACTIVE = P .. 'orchestrator:active'
-  BIDDING = P .. 'orchestrator:bidding'
-  DORMANT = P .. 'orchestrator:dormant'
+  if P ~= SETS_OF then
+    ACTIVE = P .. 'orchestrator:active'
+    BIDDING = P .. 'orchestrator:bidding'
+    DORMANT = P .. 'orchestrator:dormant'
+    SETS_OF = P
+  end
   minted = 0
 end
+
+local function max_iter() return tonumber(MAX_ITER_ARG) or 3 end
+local function now_text() return string.format('%d', NOW) end
 
 local function role_of(name) return ROLE_OF[name] or name end
 
@@ -134,10 +146,18 @@ end
 -- flat list: key, type, key, type... The answer for the first wrong-typed key
 -- ('key_conflict', the key, its type) is the script's whole answer: it
 -- writes nothing, and the orchestrator logs it and goes on with the rest.
+-- Each key is probed with a read of its type's (ZCARD, SCARD): an integer
+-- for that type or no key, an error for any other. Only then is TYPE asked
+-- (for the answer): its status reply, a Lua table, costs Redis twice the probe.
+local PROBE = { zset = 'ZCARD', set = 'SCARD', hash = 'HLEN', string = 'STRLEN' }
+
 local function key_conflict(checks)
   for i = 1, #checks, 2 do
-    local t = redis.call('TYPE', checks[i])['ok']
-    if t ~= 'none' and t ~= checks[i + 1] then return { { 'key_conflict', checks[i], t } } end
+    local probe = PROBE[checks[i + 1]]
+    if not probe or type(redis.pcall(probe, checks[i])) == 'table' then
+      local t = redis.call('TYPE', checks[i])['ok']
+      if t ~= 'none' and t ~= checks[i + 1] then return { { 'key_conflict', checks[i], t } } end
+    end
   end
   return nil
 end
@@ -191,8 +211,12 @@ end
 
 -- The artefact id forms the Go client accepts (src/ids.rs): only these ever
 -- become part of a key.
+-- (Five runs of hex digits, the dashes at 9, 14, 19 and 24: the same test
+-- as 36 single-character items, in about 60% of Redis's instructions.)
 local function hex_dashed(s)
-  return #s == 36 and string.find(s, '^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$') ~= nil
+  if #s ~= 36 then return false end
+  local a, b, c, d = string.match(s, '^%x+()%-%x+()%-%x+()%-%x+()%-%x+$')
+  return a == 9 and b == 14 and c == 19 and d == 24
 end
 local function valid_id(s)
   if type(s) ~= 'string' then return false end
@@ -243,8 +267,7 @@ local function utf8_len(s, i)
   return 0
 end
 
-local function enc_str(s)
-  if not string.find(s, '[%z\1-\31"\\<>&\128-\255]') then return '"' .. s .. '"' end
+local function escaped(s)
   local out, i, n = {}, 1, #s
   while i <= n do
     local b = string.byte(s, i)
@@ -279,16 +302,65 @@ local function enc_str(s)
   return '"' .. table.concat(out) .. '"'
 end
 
+-- enc_str's answers for short strings (ids, names, words), kept across calls
+-- in the library (as a script, for the call): the same claim ids, agent
+-- names and phase words are encoded many times a claim, and a table look-up
+-- costs Redis about 400 instructions where encoding a 36-byte id cost about
+-- 15,700 (docs/performance.md). A pure function of its argument, so what is
+-- kept changes no answer; emptied when it holds ENCODED_MAX strings.
+local ENCODED, encoded_n, ENCODED_MAX = {}, 0, 4096
+
+local function enc_str(s)
+  local e = ENCODED[s]
+  if e then return e end
+  -- Letters, digits and - _ . : / and space need no escape: one anchored
+  -- pass (an unanchored search for a character to escape tries every
+  -- position), else the whole encoder. Explicit ranges, not %w: no locale.
+  if string.find(s, '^[0-9a-zA-Z_.:/ %-]*$') then e = '"' .. s .. '"' else e = escaped(s) end
+  if #e <= 66 then
+    if encoded_n >= ENCODED_MAX then ENCODED, encoded_n = {}, 0 end
+    ENCODED[s] = e
+    encoded_n = encoded_n + 1
+  end
+  return e
+end
+
 local function enc_list(list)
+  -- No list, one string (the usual grant): no table built.
+  if list[1] == nil then return '[]' end
+  if list[2] == nil then return '[' .. enc_str(list[1]) .. ']' end
   local out = {}
   for i, s in ipairs(list) do out[i] = enc_str(s) end
   return '[' .. table.concat(out, ',') .. ']'
 end
 
--- A Go map[string]string: keys in bytewise order.
-local function enc_map(map)
+-- A map entry's JSON, kept as enc_str's answers are (a bid snapshot's
+-- entries, name and bid, repeat on every claim): PAIRS[k][v].
+local PAIRS, pairs_n = {}, 0
+
+local function enc_pair(k, v)
+  local of_k = PAIRS[k]
+  local e = of_k and of_k[v]
+  if e then return e end
+  e = enc_str(k) .. ':' .. enc_str(v)
+  if #e <= 140 then
+    if pairs_n >= ENCODED_MAX then PAIRS, pairs_n, of_k = {}, 0, nil end
+    if not of_k then
+      of_k = {}
+      PAIRS[k] = of_k
+    end
+    of_k[v] = e
+    pairs_n = pairs_n + 1
+  end
+  return e
+end
+
+-- A Go map[string]string: keys in bytewise order (`keys`: sorted_keys(map)
+-- when the caller has them already).
+local function enc_map(map, keys)
+  if next(map) == nil then return '{}' end
   local out = {}
-  for i, k in ipairs(sorted_keys(map)) do out[i] = enc_str(k) .. ':' .. enc_str(map[k]) end
+  for i, k in ipairs(keys or sorted_keys(map)) do out[i] = enc_pair(k, map[k]) end
   return '{' .. table.concat(out, ',') .. '}'
 end
 
@@ -307,6 +379,11 @@ end
 -- A JSON array of strings stored as text, or nil; never raises.
 local function decode_list(text)
   if type(text) ~= 'string' or text == '' then return nil end
+  -- No source, or one id (as producers write source_artefacts): what cjson
+  -- would answer, without it (a string of these characters decodes to itself).
+  if text == '[]' then return {} end
+  local one = string.match(text, '^%["([0-9a-zA-Z{}:%-]*)"%]$')
+  if one then return { one } end
   local ok, v = pcall(cjson.decode, text)
   if not ok or type(v) ~= 'table' then return nil end
   local out = {}

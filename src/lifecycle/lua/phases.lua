@@ -76,11 +76,22 @@ local function deliver(c, art)
   end
   if ps.received[art.role] then return end
   ps.received[art.role] = art.id
+  local done = true
+  for _, name in ipairs(ps.granted_agents) do
+    if not ps.received[role_of(name)] then
+      done = false
+      break
+    end
+  end
+  if done and ps.current ~= 'review' and not next_phase(ps.current, ps.all_bids) then
+    -- The claim completes with this delivery: its phase_state goes with its
+    -- status (finish, one HSET), and its counted set, which finish deletes,
+    -- is not added to first. What it leaves is what the steps below leave.
+    effect('delivered', c.key_id, ps.current, art.role, art.id)
+    return finish(c, 'complete', nil, nil, enc_phase_state(ps))
+  end
   redis.call('SADD', counted_key(c.key_id), art.id)
   redis.call('HSET', claim_key(c.key_id), 'phase_state', enc_phase_state(ps))
   effect('delivered', c.key_id, ps.current, art.role, art.id)
-  for _, name in ipairs(ps.granted_agents) do
-    if not ps.received[role_of(name)] then return end
-  end
-  complete_phase(c, ps)
+  if done then complete_phase(c, ps) end
 end

@@ -23,10 +23,10 @@ if KIND == 'exit' and CODE ~= '0' and waiting then
   local payload = 'Worker container exited with code ' .. CODE .. '\n\nLogs:\n' .. TEXT
   redis.call('HSET', artefact_key(id), 'id', id, 'logical_id', logical, 'version', '1',
     'structural_type', 'Failure', 'type', 'WorkerFailure', 'payload', payload,
-    'source_artefacts', '[]', 'produced_by_role', ROLE, 'created_at_ms', NOW_TEXT)
+    'source_artefacts', '[]', 'produced_by_role', ROLE, 'created_at_ms', now_text())
   redis.call('PUBLISH', P .. 'artefact_events', '{"id":' .. enc_str(id) .. ',"logical_id":' .. enc_str(logical)
     .. ',"version":1,"structural_type":"Failure","type":"WorkerFailure","payload":' .. enc_str(payload)
-    .. ',"source_artefacts":[],"produced_by_role":' .. enc_str(ROLE) .. ',"created_at_ms":' .. NOW_TEXT .. '}')
+    .. ',"source_artefacts":[],"produced_by_role":' .. enc_str(ROLE) .. ',"created_at_ms":' .. now_text() .. '}')
   effect('failure_artefact', CID, id, 'WorkerFailure')
   if waiting then finish(c, 'terminated', 'Worker failed with exit code ' .. CODE, 'worker_failed') end
 elseif KIND == 'launch_failed' and waiting then
