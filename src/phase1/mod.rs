@@ -42,6 +42,7 @@ pub fn claim_call(keys: &Keys, artefact_id: &ArtefactId, claim_id: &Uuid) -> Cal
             keys.claim_events(),
             claim_json(claim_id, artefact_id),
         ],
+        frame: None,
     }
 }
 
