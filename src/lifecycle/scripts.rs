@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::library::decision;
 use crate::blackboard::Keys;
 use crate::config::registry::Registry;
-use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
+use crate::ids::{new_v4, uuid_string, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Frame, Framed, Script};
 
 pub static ARTEFACT: LazyLock<Script> = LazyLock::new(|| decision("artefact"));
@@ -80,7 +80,7 @@ impl Context {
         self.call(
             &ARTEFACT,
             vec![keys.artefact(id), keys.claim_by_artefact(id)],
-            vec![id.as_str().to_string(), claim_id.hyphenated().to_string()],
+            vec![id.as_str().to_string(), uuid_string(claim_id)],
         )
     }
 
