@@ -67,7 +67,10 @@ mod tests {
     fn the_first_ready_wins_and_the_future_is_polled_first() {
         assert_eq!(smol::block_on(within(Duration::ZERO, async { 1 })), Some(1));
         let never = std::future::pending::<u8>();
-        assert_eq!(smol::block_on(within(Duration::from_millis(10), never)), None);
+        assert_eq!(
+            smol::block_on(within(Duration::from_millis(10), never)),
+            None
+        );
         assert_eq!(smol::block_on(unless(async { 2 }, async {})), Some(2));
         assert_eq!(smol::block_on(unless(never_ready(), async {})), None);
     }
