@@ -124,10 +124,17 @@ pub async fn decide_batch(
 ) -> Result<Vec<Decided>, RedisError> {
     let agents = lc.registry.agents().len();
     let bidding = lc.scripts.set_key(super::scripts::Set::Bidding);
-    let mut pipe = redis::pipe();
+    // Each command created at its final size (the redis crate grows a
+    // command's buffers argument by argument otherwise).
+    let mut pipe = redis::Pipeline::with_capacity(2 * claims.len());
     for claim in claims {
-        pipe.zscore(&bidding, claim.as_str())
-            .hlen(lc.scripts.bids_key(claim));
+        let id = claim.as_str();
+        let mut zscore = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
+        zscore.arg("ZSCORE").arg(&bidding).arg(id);
+        let bids = lc.scripts.bids_key(claim);
+        let mut hlen = redis::Cmd::with_capacity(2, 4 + bids.len());
+        hlen.arg("HLEN").arg(bids);
+        pipe.add_command(zscore).add_command(hlen);
     }
     // A key of the wrong type answers an error: the script decides (and says so).
     let replies: Vec<redis::RedisResult<redis::Value>> =

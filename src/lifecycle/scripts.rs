@@ -157,12 +157,15 @@ impl Context {
 
     /// The bids hash of a claim.
     pub fn bids_key(&self, claim_id: &ClaimId) -> String {
-        format!("{}claim:{claim_id}:bids", self.prefix)
+        let mut key = self.claim_key(claim_id);
+        key.push_str(":bids");
+        key
     }
 
     /// The hash of a claim.
     pub fn claim_key(&self, claim_id: &(impl IdText + ?Sized)) -> String {
-        let mut key = self.prefix.clone();
+        let mut key = String::with_capacity(self.prefix.len() + 6 + 45 + 5);
+        key.push_str(&self.prefix);
         key.push_str("claim:");
         claim_id.push_to(&mut key);
         key
