@@ -72,8 +72,12 @@ impl Keys {
         format!("{}workflow_events", self.prefix)
     }
 
+    /// (Per claim in Phase 1: built without `format!`.)
     pub fn claim_events(&self) -> String {
-        format!("{}claim_events", self.prefix)
+        let mut key = String::with_capacity(self.prefix.len() + 12);
+        key.push_str(&self.prefix);
+        key.push_str("claim_events");
+        key
     }
 
     /// The SCAN pattern for artefact hashes (it also matches junk; see [`Keys::artefact_id_of`]).

@@ -3,7 +3,7 @@
 //! library, that checks the claim's current state before it writes or
 //! publishes anything. This file only builds the calls.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::library::decision;
 use crate::blackboard::Keys;
 use crate::config::registry::Registry;
-use crate::ids::{new_v4, ArtefactId, ClaimId, IdText};
-use crate::redis_io::scripts::{Call, Script};
+use crate::ids::{new_v4, uuid_string, ArtefactId, ClaimId, IdText};
+use crate::redis_io::scripts::{Call, Frame, Framed, Script};
 
 pub static ARTEFACT: LazyLock<Script> = LazyLock::new(|| decision("artefact"));
 pub static BIDS: LazyLock<Script> = LazyLock::new(|| decision("bids"));
@@ -33,37 +33,41 @@ pub fn scripts() -> Vec<&'static Script> {
 #[derive(Clone, Debug)]
 pub struct Context {
     prefix: String,
-    /// The registry's size, as text (ARGV[2]: `n` or `n/c`, see `Registry::script_args`).
-    agents: String,
-    /// The registry as the last arguments: the names (bytewise), their roles,
-    /// then each controller's name, limit and image id.
-    registry: Vec<String>,
-    max_review_iterations: String,
+    /// ARGV around each call's own arguments, shared by every call (see
+    /// `redis_io::call`): the prefix, the registry's size as text (`n` or
+    /// `n/c`, see `Registry::script_args`) and `max_review_iterations`
+    /// before the seed; after the call's own, the registry: the names
+    /// (bytewise), their roles, then each controller's name, limit and
+    /// image id.
+    frame: Arc<Frame>,
 }
 
 impl Context {
     pub fn new(keys: &Keys, registry: &Registry) -> Context {
         let (agents, tail) = registry.script_args();
-        Context {
-            prefix: keys.prefix().to_string(),
+        let prefix = keys.prefix().to_string();
+        let head = vec![
+            prefix.clone(),
             agents,
-            registry: tail,
-            max_review_iterations: registry.max_review_iterations.to_string(),
+            registry.max_review_iterations.to_string(),
+        ];
+        Context {
+            prefix,
+            frame: Arc::new(Frame { head, tail }),
         }
     }
 
-    fn args(&self, rest: &[&str]) -> Vec<String> {
-        let seed = new_v4().hyphenated().to_string();
-        let mut args = Vec::with_capacity(4 + rest.len() + self.registry.len());
-        args.extend([
-            self.prefix.clone(),
-            self.agents.clone(),
-            self.max_review_iterations.clone(),
-            seed,
-        ]);
-        args.extend(rest.iter().map(|s| s.to_string()));
-        args.extend(self.registry.iter().cloned());
-        args
+    /// A call of `script`: the shared arguments, a fresh seed, then `rest`.
+    fn call(&self, script: &'static Script, keys: Vec<String>, rest: Vec<String>) -> Call<'static> {
+        Call {
+            script,
+            keys,
+            args: rest,
+            frame: Some(Framed {
+                frame: self.frame.clone(),
+                seed: new_v4(),
+            }),
+        }
     }
 
     fn key(&self, rest: &str) -> String {
@@ -73,79 +77,72 @@ impl Context {
     /// An artefact arrived: count it for its sources' claims, claim it.
     /// `claim_id` is the id its claim gets if one is created.
     pub fn artefact(&self, keys: &Keys, id: &ArtefactId, claim_id: &Uuid) -> Call<'static> {
-        let claim_id = claim_id.hyphenated().to_string();
-        Call {
-            script: &ARTEFACT,
-            keys: vec![keys.artefact(id), keys.claim_by_artefact(id)],
-            args: self.args(&[id.as_str(), &claim_id]),
-        }
+        self.call(
+            &ARTEFACT,
+            vec![keys.artefact(id), keys.claim_by_artefact(id)],
+            vec![id.as_str().to_string(), uuid_string(claim_id)],
+        )
     }
 
     /// Is bidding on `claim_id` complete (every name bid, or timed out)?
     pub fn bids(&self, claim_id: &ClaimId, timeout: Option<Duration>) -> Call<'static> {
         let timeout_ms = timeout.map_or(0, |t| t.as_millis()).to_string();
-        Call {
-            script: &BIDS,
-            keys: vec![self.claim_key(claim_id), self.bids_key(claim_id)],
-            args: self.args(&[claim_id.as_str(), &timeout_ms]),
-        }
+        self.call(
+            &BIDS,
+            vec![self.claim_key(claim_id), self.bids_key(claim_id)],
+            vec![claim_id.as_str().to_string(), timeout_ms],
+        )
     }
 
     /// Terminate `claim_id` if its phase has waited longer than `timeout`
     /// (`shown` is how the reason spells the duration, e.g. `2s`).
     pub fn timeout(&self, claim_id: &ClaimId, timeout: Duration, shown: &str) -> Call<'static> {
-        Call {
-            script: &TIMEOUT,
-            keys: vec![self.claim_key(claim_id)],
-            args: self.args(&[claim_id.as_str(), &timeout.as_millis().to_string(), shown]),
-        }
+        self.call(
+            &TIMEOUT,
+            vec![self.claim_key(claim_id)],
+            vec![
+                claim_id.as_str().to_string(),
+                timeout.as_millis().to_string(),
+                shown.to_string(),
+            ],
+        )
     }
 
     /// Bids on `claims` that came after their bidding was decided (with
     /// `look_late`), and claims among them granted to an agent the registry
     /// no longer has: one call for the batch (`late_bid.lua`).
     pub fn late_bids(&self, claims: &[ClaimId], look_late: bool) -> Call<'static> {
-        let n = claims.len().to_string();
-        let mut rest: Vec<&str> = Vec::with_capacity(2 + claims.len());
-        rest.push(if look_late { "1" } else { "0" });
-        rest.push(&n);
-        rest.extend(claims.iter().map(|c| c.as_str()));
-        Call {
-            script: &LATE_BID,
-            keys: Vec::new(),
-            args: self.args(&rest),
-        }
+        let mut rest = Vec::with_capacity(2 + claims.len());
+        rest.push(if look_late { "1" } else { "0" }.to_string());
+        rest.push(claims.len().to_string());
+        rest.extend(claims.iter().map(|c| c.as_str().to_string()));
+        self.call(&LATE_BID, Vec::new(), rest)
     }
 
     /// At most `max` `bids_overdue` warnings for claims waiting longer than `after`.
     pub fn overdue(&self, after: Duration, max: usize) -> Call<'static> {
-        Call {
-            script: &OVERDUE,
-            keys: vec![self.set_key(Set::Bidding)],
-            args: self.args(&[&after.as_millis().to_string(), &max.to_string()]),
-        }
+        self.call(
+            &OVERDUE,
+            vec![self.set_key(Set::Bidding)],
+            vec![after.as_millis().to_string(), max.to_string()],
+        )
     }
 
     /// Adopts the claims among `claims` that none of our sets holds.
     pub fn adopt(&self, claims: &[ClaimId]) -> Call<'static> {
-        let n = claims.len().to_string();
-        let mut ids: Vec<&str> = Vec::with_capacity(1 + claims.len());
-        ids.push(&n);
-        ids.extend(claims.iter().map(|c| c.as_str()));
-        Call {
-            script: &ADOPT,
-            keys: Vec::new(),
-            args: self.args(&ids),
-        }
+        let mut ids = Vec::with_capacity(1 + claims.len());
+        ids.push(claims.len().to_string());
+        ids.extend(claims.iter().map(|c| c.as_str().to_string()));
+        self.call(&ADOPT, Vec::new(), ids)
     }
 
     /// Up to `limit` members of an orchestrator set older than `age` (server clock).
     pub fn due(&self, set: Set, age: Duration, limit: usize) -> Call<'static> {
-        Call {
-            script: &DUE,
-            keys: vec![self.set_key(set)],
-            args: self.args(&[&age.as_millis().to_string(), &limit.to_string()]),
-        }
+        self.call(
+            &DUE,
+            vec![self.set_key(set)],
+            vec![age.as_millis().to_string(), limit.to_string()],
+        )
     }
 
     /// `{p}:{i}:orchestrator:bidding`, `…:active` or `…:dormant` (orchestrator-owned sorted
@@ -160,12 +157,15 @@ impl Context {
 
     /// The bids hash of a claim.
     pub fn bids_key(&self, claim_id: &ClaimId) -> String {
-        format!("{}claim:{claim_id}:bids", self.prefix)
+        let mut key = self.claim_key(claim_id);
+        key.push_str(":bids");
+        key
     }
 
     /// The hash of a claim.
     pub fn claim_key(&self, claim_id: &(impl IdText + ?Sized)) -> String {
-        let mut key = self.prefix.clone();
+        let mut key = String::with_capacity(self.prefix.len() + 6 + 45 + 5);
+        key.push_str(&self.prefix);
         key.push_str("claim:");
         claim_id.push_to(&mut key);
         key

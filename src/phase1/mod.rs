@@ -14,7 +14,7 @@ use redis::RedisError;
 use uuid::Uuid;
 
 use crate::blackboard::{claim_json, Keys};
-use crate::ids::{new_v4, ArtefactId};
+use crate::ids::{new_v4, uuid_string, ArtefactId};
 use crate::redis_io::scripts::{decide, Call, Decided, Script};
 
 /// The claim script (`claim.lua`): KEYS and ARGV are described there.
@@ -37,11 +37,12 @@ pub fn claim_call(keys: &Keys, artefact_id: &ArtefactId, claim_id: &Uuid) -> Cal
             keys.claim(claim_id),
         ],
         args: vec![
-            claim_id.hyphenated().to_string(),
+            uuid_string(claim_id),
             artefact_id.as_str().to_string(),
             keys.claim_events(),
             claim_json(claim_id, artefact_id),
         ],
+        frame: None,
     }
 }
 

@@ -2,6 +2,8 @@
 //! running server-side scripts. Nothing here decides anything about claims;
 //! the deciders build script calls and the engine runs sessions.
 //!
+//! - `call`: a script call's arguments, shared where they repeat, and their
+//!   encoding as one command;
 //! - `connect`: a session's two connections (commands and subscription),
 //!   each step under its own time limit; scripts loaded and their protocol
 //!   checked;
@@ -12,6 +14,7 @@
 //!   effects;
 //! - `subscriber`: the hand-written streaming Pub/Sub connection.
 
+pub mod call;
 pub mod connect;
 pub mod errors;
 pub mod functions;

@@ -157,11 +157,15 @@ pub fn check_protocols(scripts: &[&Script]) -> Result<(), ProtocolMismatch> {
     }
 }
 
-/// One script call: the script, its KEYS and its ARGV.
+pub use super::call::{Frame, Framed};
+
+/// One script call: the script, its KEYS and its ARGV (with a frame: the
+/// frame's head, the seed, `args`, the frame's tail; see `call`).
 pub struct Call<'a> {
     pub script: &'a Script,
     pub keys: Vec<String>,
     pub args: Vec<String>,
+    pub frame: Option<Framed>,
 }
 
 /// Why one decision did not report its effects.
@@ -298,20 +302,11 @@ async fn pipeline(
 ) -> Result<Vec<RedisResult<Value>>, RedisError> {
     let mut pipe = redis::Pipeline::with_capacity(only.map_or(calls.len(), <[usize]>::len));
     let mut add = |call: &Call<'_>| {
-        // Sized up front: growing the command's buffers argument by argument
-        // cost several reallocations per call.
         let (verb, name) = match call.script.fcall() {
             Some(function) => ("FCALL", function),
             None => ("EVALSHA", call.script.sha()),
         };
-        let keys = call.keys.len();
-        let args = call.keys.iter().chain(&call.args);
-        let bytes = verb.len() + name.len() + 4 + args.clone().map(String::len).sum::<usize>();
-        let mut cmd = redis::Cmd::with_capacity(3 + call.keys.len() + call.args.len(), bytes);
-        cmd.arg(verb).arg(name).arg(keys);
-        for arg in args {
-            cmd.arg(arg);
-        }
+        let cmd = super::call::command(verb, name, &call.keys, call.frame.as_ref(), &call.args);
         pipe.add_command(cmd);
     };
     match only {

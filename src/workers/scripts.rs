@@ -3,12 +3,12 @@
 //! one atomic script that checks the claim's slot and launch record before
 //! it writes. This file only builds the calls.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use crate::blackboard::Keys;
 use crate::config::registry::Registry;
 use crate::ids::new_v4;
-use crate::redis_io::scripts::{Call, Script};
+use crate::redis_io::scripts::{Call, Frame, Framed, Script};
 
 static SHARED: [&str; 3] = [
     lua!("lifecycle/lua/lib.lua"),
@@ -51,37 +51,37 @@ pub enum Ending {
 #[derive(Clone, Debug)]
 pub struct Calls {
     prefix: String,
-    /// The registry's size and its arguments (`Registry::script_args`).
-    agents: String,
-    registry: Vec<String>,
-    max_review_iterations: String,
+    /// ARGV around each call's own arguments, shared by every call (see
+    /// `redis_io::call`): the prefix, the registry's size
+    /// (`Registry::script_args`) and `max_review_iterations` before the
+    /// seed, the registry's arguments after the call's own.
+    frame: Arc<Frame>,
 }
 
 impl Calls {
     pub fn new(keys: &Keys, registry: &Registry) -> Calls {
         let (agents, tail) = registry.script_args();
-        Calls {
-            prefix: keys.prefix().to_string(),
+        let prefix = keys.prefix().to_string();
+        let head = vec![
+            prefix.clone(),
             agents,
-            registry: tail,
-            max_review_iterations: registry.max_review_iterations.to_string(),
+            registry.max_review_iterations.to_string(),
+        ];
+        Calls {
+            prefix,
+            frame: Arc::new(Frame { head, tail }),
         }
     }
 
     fn call(&self, script: &'static Script, rest: &[&str]) -> Call<'static> {
-        let mut args = Vec::with_capacity(4 + rest.len() + self.registry.len());
-        args.extend([
-            self.prefix.clone(),
-            self.agents.clone(),
-            self.max_review_iterations.clone(),
-            new_v4().hyphenated().to_string(),
-        ]);
-        args.extend(rest.iter().map(|s| s.to_string()));
-        args.extend(self.registry.iter().cloned());
         Call {
             script,
             keys: Vec::new(),
-            args,
+            args: rest.iter().map(|s| s.to_string()).collect(),
+            frame: Some(Framed {
+                frame: self.frame.clone(),
+                seed: new_v4(),
+            }),
         }
     }
 
