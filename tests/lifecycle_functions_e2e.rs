@@ -260,12 +260,7 @@ fn without_function_in_the_acl_the_lifecycle_runs_on_evalsha_saying_so_once() {
     let stats = calls(&mut stack.conn);
     assert_eq!(stats.get("fcall"), None, "{stats:?}");
     assert!(stats.get("evalsha").is_some_and(|&n| n >= 8), "{stats:?}");
-    assert!(
-        orch.events("redis_error").is_empty(),
-        "{:?}",
-        orch.events("redis_error")
-    );
-    assert_all_json(&orch);
+    no_redis_errors(&orch);
 }
 
 /// FUNCTION FLUSH while the orchestrator runs: the next decision loads the
@@ -306,12 +301,7 @@ fn a_flushed_library_is_loaded_again_or_replaced_by_evalsha_each_decision_once()
     assert!(calls(&mut stack.conn)["evalsha"] > evalsha);
     let lines = orch.events("redis_functions_unavailable");
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        orch.events("redis_error").is_empty(),
-        "{:?}",
-        orch.events("redis_error")
-    );
-    assert_all_json(&orch);
+    no_redis_errors(&orch);
 }
 
 /// Another version's library (its own names) and a second instance of this
@@ -382,4 +372,14 @@ fn acl_user(stack: &mut Stack, name: &str, deny: &[&str]) -> String {
         .redis
         .url()
         .replace("redis://", &format!("redis://{name}:{name}-secret@"))
+}
+
+/// No `redis_error` line, and every line JSON.
+fn no_redis_errors(orch: &Orchestrator) {
+    assert!(
+        orch.events("redis_error").is_empty(),
+        "{:?}",
+        orch.events("redis_error")
+    );
+    assert_all_json(orch);
 }
