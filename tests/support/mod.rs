@@ -25,6 +25,7 @@ pub mod e2e_flow;
 pub mod e2e_team;
 pub mod e2e_wire;
 pub mod fake_docker;
+mod foreground;
 pub mod lifecycle;
 mod lifecycle_flow;
 pub mod lifecycle_loop;

@@ -95,6 +95,7 @@ impl Orchestrator {
         }
         if leader {
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            super::foreground::as_foreground_job(&mut cmd);
         }
         let mut child = cmd.spawn().expect("spawn orchestrator");
         let closed = Arc::new(AtomicUsize::new(0));
