@@ -65,18 +65,10 @@ fn zadd(lab: &mut Lab, set: &str, claim: &str) {
 #[test]
 fn one_call_decides_each_claim_of_a_batch_as_its_event_would() {
     let mut lab = Lab::new(TEAM, 3);
-    let dormant = lab.new_claim(&Art::goal());
-    lab.bid(&dormant, "Alpha", "ignore");
-    time_out(&mut lab, &dormant);
-    let review = lab.new_claim(&Art::goal());
-    lab.bid(&review, "Alpha", "review");
-    time_out(&mut lab, &review);
-    let passed = lab.new_claim(&Art::goal());
-    lab.bid(&passed, "Alpha", "exclusive");
-    time_out(&mut lab, &passed);
-    let quiet = lab.new_claim(&Art::goal());
-    lab.bid(&quiet, "Alpha", "claim");
-    time_out(&mut lab, &quiet);
+    let dormant = timed_out_after(&mut lab, "ignore");
+    let review = timed_out_after(&mut lab, "review");
+    let passed = timed_out_after(&mut lab, "exclusive");
+    let quiet = timed_out_after(&mut lab, "claim");
     lab.published();
 
     // Written while no orchestrator listened: no bid_submitted event.
@@ -296,4 +288,12 @@ fn a_duplicate_says_when_its_claim_is_someone_elses() {
             vec![Effect::Duplicate { existing: theirs }]
         );
     });
+}
+
+/// A new goal's claim whose bidding timed out after Alpha's `kind` bid alone.
+fn timed_out_after(lab: &mut Lab, kind: &str) -> String {
+    let claim = lab.new_claim(&Art::goal());
+    lab.bid(&claim, "Alpha", kind);
+    time_out(lab, &claim);
+    claim
 }

@@ -8,7 +8,7 @@ mod support;
 
 use sett_sim::SimAgent;
 use support::e2e::*;
-use support::fake_docker::{json, reply, Answer, FakeDocker};
+use support::fake_docker::{json, Answer, FakeDocker};
 use support::workers::*;
 use support::*;
 
@@ -168,21 +168,6 @@ fn a_controller_registry_without_docker_is_refused_with_one_line() {
     assert_eq!(failed["stage"], "docker");
 }
 
-/// A fake daemon that answers `/_ping` and the image inspect (`sha256:feed`),
-/// and every other request as `rest` says.
-fn daemon(rest: fn(&str) -> Answer) -> FakeDocker {
-    FakeDocker::start(move |seen| {
-        let path = seen.path();
-        if path == "/_ping" {
-            Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
-        } else if path.contains("/images/") {
-            Answer::Bytes(json("200 OK", r#"{"Id":"sha256:feed","RepoDigests":[]}"#))
-        } else {
-            rest(path)
-        }
-    })
-}
-
 /// A holt stack whose one controller agent (Coder, one worker at most)
 /// bids, an orchestrator on `fake` as its Docker, and a goal written: the
 /// stack, the orchestrator, the goal's claim and the bidder (keep it).
@@ -204,7 +189,7 @@ fn fake_stack(fake: &FakeDocker) -> (Stack, Orchestrator, String, SimAgent) {
 /// `rest` says: the claim is granted its slot and waits, nothing is
 /// terminated, the process serves, and every line stays bounded.
 fn misbehaving_daemon(test: &str, rest: fn(&str) -> Answer) {
-    let fake = daemon(rest);
+    let fake = FakeDocker::with_an_image(rest);
     let (mut stack, orch, claim, _coder) = fake_stack(&fake);
     let slots = stack.key("orchestrator:workers:Coder");
     let conn = &mut stack.conn;
@@ -262,7 +247,7 @@ fn a_daemon_that_never_answers_terminates_nothing() {
 /// `worker_name_taken` line per try, and later passes try again.
 #[test]
 fn a_name_taken_by_a_create_in_flight_terminates_nothing() {
-    let fake = daemon(|path| {
+    let fake = FakeDocker::with_an_image(|path| {
         if path.contains("/containers/json") {
             Answer::Bytes(json("200 OK", "[]"))
         } else if path.contains("/containers/create") {

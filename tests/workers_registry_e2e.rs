@@ -14,7 +14,7 @@ mod support;
 
 use sett_sim::{Spec, Work};
 use support::e2e::*;
-use support::fake_docker::{json, reply, Answer, FakeDocker};
+use support::fake_docker::{Answer, FakeDocker};
 use support::workers::*;
 use support::*;
 
@@ -250,16 +250,7 @@ fn a_controller_removed_before_its_worker_was_created() {
     let _docs = docs_bidder(&lab);
     let since = unix_now();
     // Answers the ping and the image inspects; never anything else.
-    let daemon = FakeDocker::start(|seen| {
-        let path = seen.path();
-        if path == "/_ping" {
-            Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
-        } else if path.contains("/images/") {
-            Answer::Bytes(json("200 OK", r#"{"Id":"sha256:feed","RepoDigests":[]}"#))
-        } else {
-            Answer::Hang
-        }
-    });
+    let daemon = FakeDocker::with_an_image(|_| Answer::Hang);
     let host = format!("unix://{}", daemon.socket.display());
     let mut first = lab.orchestrator(&[("DOCKER_HOST", host.as_str())]);
     let claim = lab.stack.goal();

@@ -44,16 +44,9 @@ pub struct Context {
 
 impl Context {
     pub fn new(keys: &Keys, registry: &Registry) -> Context {
-        let (agents, tail) = registry.script_args();
-        let prefix = keys.prefix().to_string();
-        let head = vec![
-            prefix.clone(),
-            agents,
-            registry.max_review_iterations.to_string(),
-        ];
         Context {
-            prefix,
-            frame: Arc::new(Frame { head, tail }),
+            prefix: keys.prefix().to_string(),
+            frame: Arc::new(Frame::for_registry(keys.prefix(), registry)),
         }
     }
 

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::config::registry::Registry;
+
 /// The arguments a call shares with the others of its kind, and its seed.
 pub struct Framed {
     pub frame: Arc<Frame>,
@@ -26,6 +28,21 @@ pub struct Framed {
 pub struct Frame {
     pub head: Vec<String>,
     pub tail: Vec<String>,
+}
+
+impl Frame {
+    /// The frame every lifecycle and worker script call shares (lib.lua's
+    /// ARGV): the key prefix, the registry's size and the review limit
+    /// first; the registry itself last.
+    pub fn for_registry(prefix: &str, registry: &Registry) -> Frame {
+        let (agents, tail) = registry.script_args();
+        let head = vec![
+            prefix.to_string(),
+            agents,
+            registry.max_review_iterations.to_string(),
+        ];
+        Frame { head, tail }
+    }
 }
 
 /// The command `verb name numkeys KEYS… ARGV…` (verb FCALL or EVALSHA,

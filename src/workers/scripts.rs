@@ -60,16 +60,9 @@ pub struct Calls {
 
 impl Calls {
     pub fn new(keys: &Keys, registry: &Registry) -> Calls {
-        let (agents, tail) = registry.script_args();
-        let prefix = keys.prefix().to_string();
-        let head = vec![
-            prefix.clone(),
-            agents,
-            registry.max_review_iterations.to_string(),
-        ];
         Calls {
-            prefix,
-            frame: Arc::new(Frame { head, tail }),
+            prefix: keys.prefix().to_string(),
+            frame: Arc::new(Frame::for_registry(keys.prefix(), registry)),
         }
     }
 

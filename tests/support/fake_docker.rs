@@ -56,6 +56,21 @@ pub struct FakeDocker {
 }
 
 impl FakeDocker {
+    /// A daemon that answers `/_ping` and the image inspect (`sha256:feed`),
+    /// and every other request as `rest` says.
+    pub fn with_an_image(rest: fn(&str) -> Answer) -> FakeDocker {
+        FakeDocker::start(move |seen| {
+            let path = seen.path();
+            if path == "/_ping" {
+                Answer::Bytes(reply("200 OK", "1.41", "text/plain", b"OK"))
+            } else if path.contains("/images/") {
+                Answer::Bytes(json("200 OK", r#"{"Id":"sha256:feed","RepoDigests":[]}"#))
+            } else {
+                rest(path)
+            }
+        })
+    }
+
     pub fn start(handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> FakeDocker {
         let dir = TempDir::new();
         let socket = dir.path().join("docker.sock");
