@@ -7,6 +7,12 @@
 //! writer adds one `log_lines_dropped` line with the count. The writer also runs
 //! the rate limiter's timer ([`Hooks`], given by the log's face), so
 //! suppression summaries come out even when no further line arrives.
+//!
+//! Wake-ups cost two system calls and a context switch each, so there are few:
+//! a push wakes the writer only when it is waiting for lines, and after each
+//! write the writer naps [`NAP`] before it looks again, so that a burst's
+//! batches go out together (lines reach stdout at most [`NAP`] later; their
+//! order never changes). A flush cuts the nap short.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -29,6 +35,8 @@ pub const CAPACITY: usize = 1024 * 1024;
 const TICK: Duration = Duration::from_millis(200);
 /// The writer's spare buffer is cut back to this after a large write.
 const KEEP_BYTES: usize = 64 * 1024;
+/// How long the writer waits after a write before the next one, gathering lines.
+const NAP: Duration = Duration::from_millis(5);
 
 struct State {
     buf: Vec<u8>,
@@ -36,11 +44,16 @@ struct State {
     writing: usize,
     /// Lines dropped since the last `log_lines_dropped` line.
     unreported: u64,
+    /// The writer waits for lines (not napping, not writing): a push wakes it.
+    writer_waiting: bool,
+    /// Callers of [`wait_written`] waiting now: the writer wakes them when done.
+    flushers: usize,
 }
 
 struct Sink {
     state: Mutex<State>,
-    /// Wakes the writer: lines arrived, or a suppression summary became pending.
+    /// Wakes the writer: lines arrived, a suppression summary became pending,
+    /// or a flush cuts its nap short.
     wake: Condvar,
     /// Wakes `flush`: the writer found nothing left to write.
     idle: Condvar,
@@ -51,6 +64,8 @@ static SINK: Sink = Sink {
         buf: Vec::new(),
         writing: 0,
         unreported: 0,
+        writer_waiting: false,
+        flushers: 0,
     }),
     wake: Condvar::new(),
     idle: Condvar::new(),
@@ -79,10 +94,10 @@ pub fn push(text: &[u8]) {
     if fits == 0 {
         return;
     }
-    let was_empty = st.buf.is_empty();
     st.buf.extend_from_slice(&text[..fits]);
+    let wake = std::mem::take(&mut st.writer_waiting);
     drop(st);
-    if was_empty {
+    if wake {
         SINK.wake.notify_one();
     }
 }
@@ -92,7 +107,9 @@ pub fn push(text: &[u8]) {
 /// pending flag or already waiting: the wake-up cannot be lost.
 pub fn wake() {
     let st = lock();
-    SINK.wake.notify_one();
+    if st.writer_waiting {
+        SINK.wake.notify_one();
+    }
     drop(st);
 }
 
@@ -103,10 +120,15 @@ pub fn wait_written(deadline: Instant, writer_started: bool) -> bool {
     if !writer_started {
         return st.buf.is_empty();
     }
+    st.flushers += 1;
+    // A napping writer starts writing now.
+    SINK.wake.notify_one();
+    let mut written = true;
     while !st.buf.is_empty() || st.writing > 0 {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return false;
+            written = false;
+            break;
         }
         st = SINK
             .idle
@@ -114,7 +136,8 @@ pub fn wait_written(deadline: Instant, writer_started: bool) -> bool {
             .unwrap_or_else(PoisonError::into_inner)
             .0;
     }
-    true
+    st.flushers -= 1;
+    written
 }
 
 /// Starts the `log-writer` thread (once: the caller sees to that).
@@ -133,14 +156,22 @@ fn writer(hooks: Hooks) {
         let mut st = lock();
         st.writing = 0;
         if st.buf.is_empty() {
-            SINK.idle.notify_all();
+            if st.flushers > 0 {
+                SINK.idle.notify_all();
+            }
             // Idle costs nothing unless a summary is due later.
             let wait = if (hooks.pending)() {
                 TICK
             } else {
                 Duration::from_secs(3600)
             };
-            drop(SINK.wake.wait_timeout(st, wait));
+            st.writer_waiting = true;
+            let mut st = SINK
+                .wake
+                .wait_timeout(st, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            st.writer_waiting = false;
             continue;
         }
         std::mem::swap(&mut st.buf, &mut chunk);
@@ -163,6 +194,16 @@ fn writer(hooks: Hooks) {
                 lock().unreported += unreported;
             }
         }
+        nap();
+    }
+}
+
+/// Waits [`NAP`] after a write (pushes meanwhile do not wake the writer),
+/// unless a flush is waiting or begins meanwhile.
+fn nap() {
+    let st = lock();
+    if st.flushers == 0 {
+        drop(SINK.wake.wait_timeout(st, NAP));
     }
 }
 
