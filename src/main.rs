@@ -3,11 +3,19 @@
 //! The threads of a running orchestrator, and no others:
 //! - `sett-orchestrat` (main): waits for `app::run` to finish, then flushes the log.
 //! - `smol-1`: the one executor thread; every task (claims, HTTP, signals) runs
-//!   here. `SMOL_THREADS` is pinned to 1 below, so the environment cannot add
-//!   executor threads.
-//! - `async-io`: async-io's reactor thread (epoll and timers), started by `block_on`.
+//!   here, and while no task is ready it mostly waits in epoll itself (it
+//!   holds the reactor), so a socket becoming readable wakes the thread that
+//!   runs its task. `SMOL_THREADS` is pinned to 1 below, so the environment
+//!   cannot add executor threads.
+//! - `async-io`: async-io's fallback for the reactor (epoll and timers): it
+//!   sleeps (50 µs growing to 10 ms) and takes the reactor when nobody ticked
+//!   it during a sleep; it then wakes `smol-1` through a futex for every event
+//!   until `smol-1` takes the reactor back (2-33% of the epoll waits of a 10k
+//!   claim burst; `docs/performance.md`, "Fewer thread hand-offs").
 //! - `log-writer`: does the blocking writes to stdout (`log`), so a stuck
-//!   stdout never stalls the executor.
+//!   stdout never stalls the executor. Woken only when it waits for lines;
+//!   after a write it gathers lines for 5 ms (`log::sink`), so a burst of
+//!   claims costs the executor few futex calls.
 //! - `blocking-N`: only while a host name in `REDIS_URL` is being resolved
 //!   (smol resolves names on its `blocking` pool; they exit when idle). None
 //!   with a numeric host.
