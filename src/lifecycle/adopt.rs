@@ -12,8 +12,17 @@ use redis::RedisError;
 
 use super::Lifecycle;
 use crate::blackboard::effects::Effect;
-use crate::ids::ClaimId;
+use crate::ids::{ArtefactId, ClaimId};
 use crate::redis_io::scripts::{decide, Decided};
+
+/// A claim id read from an artefact's index entry, with that artefact's id
+/// (checked: the script need not check the claim's `artefact_id` when it is
+/// this one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Indexed {
+    pub artefact: ArtefactId,
+    pub claim: ClaimId,
+}
 
 /// Claim ids per `adopt.lua` call (each costs a status read when nothing is
 /// to adopt, about ten commands when it adopts).
@@ -35,19 +44,19 @@ const LIVE: [&[u8]; 4] = [
 pub async fn batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
-    claims: &[ClaimId],
+    claims: &[Indexed],
 ) -> Result<Vec<Decided>, RedisError> {
     if claims.is_empty() {
         return Ok(Vec::new());
     }
     let mut pipe = redis::pipe();
-    for claim in claims {
-        pipe.hget(lc.scripts.claim_key(claim), "status");
+    for indexed in claims {
+        pipe.hget(lc.scripts.claim_key(&indexed.claim), "status");
     }
     // A claim key of another type answers an error: left alone.
     let statuses: Vec<redis::RedisResult<Option<Vec<u8>>>> =
         pipe.ignore_errors().query_async(conn).await?;
-    let live: Vec<ClaimId> = claims
+    let live: Vec<Indexed> = claims
         .iter()
         .zip(statuses)
         .filter(|(_, s)| matches!(s, Ok(Some(s)) if LIVE.contains(&s.as_slice())))

@@ -7,15 +7,14 @@ use redis::aio::MultiplexedConnection;
 use super::state::{Adopted, Pass};
 use crate::engine::ctx::SessionCtx;
 use crate::engine::outcome::report_decisions;
-use crate::ids::ClaimId;
-use crate::lifecycle::adopt;
+use crate::lifecycle::adopt::{self, Indexed};
 
 /// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),
 /// logged and counted. `Err` when the session must end.
 pub(super) async fn adopt_batch(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
-    claims: &[ClaimId],
+    claims: &[Indexed],
 ) -> Result<Adopted, String> {
     let mut out = Adopted::default();
     let Some(lc) = &ctx.shared.lifecycle else {
@@ -42,7 +41,7 @@ pub(super) async fn adopt(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     pass: &mut Pass,
-    claims: &[ClaimId],
+    claims: &[Indexed],
 ) -> Result<(), String> {
     pass.tally(adopt_batch(ctx, conn, claims).await)
 }

@@ -41,6 +41,7 @@ use smol::channel::Receiver;
 use super::ctx::SessionCtx;
 use super::outcome::{claim_and_report, Job, Source};
 use crate::ids::{ArtefactId, ClaimId};
+use crate::lifecycle::adopt::Indexed;
 use crate::lifecycle::catchup;
 use crate::log::Line;
 use crate::metrics::inc;
@@ -247,7 +248,7 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
     let shared = &ctx.shared;
     let pattern = shared.keys.artefact_pattern();
     // The previous batch's claims, adopted while this batch is scanned.
-    let mut to_adopt: Vec<ClaimId> = Vec::new();
+    let mut to_adopt: Vec<Indexed> = Vec::new();
     loop {
         if ctx.stopping() {
             return match adopt(ctx, conn, pass, &to_adopt).await {
@@ -322,14 +323,14 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
 
 /// The ids among `ids` that have no index entry (one pipelined EXISTS). In
 /// a pass that adopts one pipelined GET instead, which also gives the claim
-/// ids of the others, for adoption (an index key of another type counts as
+/// ids of the others (with their artefact ids), for adoption (an index key of another type counts as
 /// claimed, as with EXISTS, and gives no claim id).
 async fn unclaimed(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     ids: &[ArtefactId],
     adopting: bool,
-) -> Result<(Vec<ArtefactId>, Vec<ClaimId>), RedisError> {
+) -> Result<(Vec<ArtefactId>, Vec<Indexed>), RedisError> {
     if ids.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -352,9 +353,10 @@ async fn unclaimed(
     for (id, entry) in ids.iter().zip(entries) {
         match entry {
             Ok(None) => unclaimed.push(*id),
-            Ok(Some(claim)) => {
-                claims.extend(std::str::from_utf8(&claim).ok().and_then(ClaimId::parse))
-            }
+            Ok(Some(claim)) => claims.extend(ClaimId::parse_bytes(&claim).map(|claim| Indexed {
+                artefact: *id,
+                claim,
+            })),
             Err(_) => {}
         }
     }
