@@ -33,6 +33,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use futures_lite::future::zip;
 use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
@@ -41,12 +42,12 @@ use smol::channel::Receiver;
 use super::ctx::SessionCtx;
 use super::outcome::{claim_and_report, Job, Source};
 use crate::ids::{ArtefactId, ClaimId};
-use crate::lifecycle::adopt::Indexed;
+use crate::lifecycle::adopt::{Indexed, Prefilter};
 use crate::lifecycle::catchup;
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
-use adopting::{adopt, adopt_batch};
+use adopting::{adopt_batch, drain, live_batch};
 
 mod adopting;
 mod recheck;
@@ -242,20 +243,27 @@ fn classify(e: RedisError) -> Walk {
 }
 
 /// Walks on from the pass's cursor, a SCAN batch at a time. In lifecycle
-/// mode the claims of a batch's indexed artefacts are adopted while the next
-/// batch is scanned (`lifecycle::adopt`), so Redis works on both at once.
+/// mode the claims of a batch's indexed artefacts go through two more steps
+/// (`adopting`: their statuses read, then the adoption script), each a batch
+/// behind the one before: while a batch is scanned, the previous one's
+/// statuses are read and the one before is adopted, so Redis works on all
+/// three at once.
 async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pass) -> Walk {
     let shared = &ctx.shared;
     let pattern = shared.keys.artefact_pattern();
-    // The previous batch's claims, adopted while this batch is scanned.
+    // The previous batch's claims, whose statuses are read while this batch
+    // is scanned, and the batch before's live ones, adopted meanwhile.
+    let mut to_filter: Vec<Indexed> = Vec::new();
     let mut to_adopt: Vec<Indexed> = Vec::new();
+    let mut prefilter = Prefilter::default();
     loop {
         if ctx.stopping() {
-            return match adopt(ctx, conn, pass, &to_adopt).await {
+            return match drain(ctx, conn, pass, &mut prefilter, to_filter, &to_adopt).await {
                 Ok(()) => Walk::Stopped,
                 Err(reason) => Walk::Lost(reason),
             };
         }
+        let mut filter_conn = conn.clone();
         let mut adopt_conn = conn.clone();
         let scanning = async {
             let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
@@ -273,16 +281,29 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
             let (unclaimed, claims) = unclaimed(ctx, conn, &ids, pass.adopting).await?;
             Ok::<_, RedisError>((next, ids, unclaimed, claims))
         };
+        let filtering = live_batch(
+            ctx,
+            &mut filter_conn,
+            &mut prefilter,
+            std::mem::take(&mut to_filter),
+        );
         let adopting = adopt_batch(ctx, &mut adopt_conn, &to_adopt);
-        let (scanned, adopted) = futures_lite::future::zip(scanning, adopting).await;
+        let ((scanned, filtered), adopted) = zip(zip(scanning, filtering), adopting).await;
         if let Err(reason) = pass.tally(adopted) {
             return Walk::Lost(reason);
         }
+        to_adopt = match filtered {
+            Ok((live, failed)) => {
+                pass.totals.failed += failed;
+                live
+            }
+            Err(reason) => return Walk::Lost(reason),
+        };
         let (next, ids, unclaimed, claims) = match scanned {
             Ok(step) => step,
             Err(e) => return classify(e),
         };
-        to_adopt = claims;
+        to_filter = claims;
         let n_unclaimed = unclaimed.len() as u64;
         let todo = match &shared.lifecycle {
             None => unclaimed,
@@ -312,7 +333,8 @@ async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pas
             .fetch_add(ids.len() as u64, Relaxed);
         pass.cursor = next;
         if next == 0 {
-            if let Err(reason) = adopt(ctx, conn, pass, &to_adopt).await {
+            if let Err(reason) = drain(ctx, conn, pass, &mut prefilter, to_filter, &to_adopt).await
+            {
                 return Walk::Lost(reason);
             }
             inc(&shared.metrics.reconcile_runs);
