@@ -7,6 +7,8 @@
 //! catch-up pass (see docs/lifecycle.md, "Adoption", and
 //! `scripts/catchup-bench.sh adopt`).
 
+use std::sync::Mutex;
+
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 
@@ -56,6 +58,11 @@ pub struct Prefilter {
 pub const RECHECK_EVERY: u32 = 8;
 
 impl Prefilter {
+    /// `f` on the prefilter shared by a pass's adopters (held for no await).
+    fn with<T>(shared: &Mutex<Prefilter>, f: impl FnOnce(&mut Prefilter) -> T) -> T {
+        f(&mut shared.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Whether the next batch's statuses are read first.
     fn wanted(&mut self) -> bool {
         self.batches = self.batches.wrapping_add(1);
@@ -70,13 +77,14 @@ impl Prefilter {
 
 /// The claims among `claims` the adoption script must see: those in a live
 /// status when their statuses are read first (see [`Prefilter`]), else all.
+/// (`prefilter` is shared by the adopters of a pass.)
 pub async fn live(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
-    prefilter: &mut Prefilter,
+    prefilter: &Mutex<Prefilter>,
     claims: Vec<Indexed>,
 ) -> Result<Vec<Indexed>, RedisError> {
-    if claims.is_empty() || !prefilter.wanted() {
+    if claims.is_empty() || !Prefilter::with(prefilter, Prefilter::wanted) {
         return Ok(claims);
     }
     let mut pipe = redis::pipe();
@@ -93,7 +101,7 @@ pub async fn live(
         .filter(|(_, s)| matches!(s, Ok(Some(s)) if LIVE.contains(&s.as_slice())))
         .map(|(c, _)| c)
         .collect();
-    prefilter.saw(read, live.len());
+    Prefilter::with(prefilter, |p| p.saw(read, live.len()));
     Ok(live)
 }
 

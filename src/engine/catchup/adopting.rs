@@ -1,43 +1,60 @@
-//! A pass's adoption steps: the claim ids of a SCAN batch's indexed
-//! artefacts are narrowed to the live ones (`lifecycle::adopt::live`), then
-//! go to `lifecycle::adopt`, which adopts those someone else made; what it
-//! did is logged, counted, and tallied in the pass. The walk runs the steps
-//! of successive batches at once (`super::walk`): one batch's index reads,
-//! the previous batch's status reads and the batch before's scripts, so
-//! Redis always has the next command.
+//! A pass's adopters (`walk`): each takes the claim ids of a SCAN batch's
+//! indexed artefacts, narrows them to the live ones
+//! (`lifecycle::adopt::live`), and hands those to `lifecycle::adopt`, which
+//! adopts the ones someone else made; what it did is logged and counted, and
+//! summed up for the pass.
+
+use std::sync::Mutex;
 
 use redis::aio::MultiplexedConnection;
+use smol::channel::Receiver;
 
-use super::state::{Adopted, Pass};
+use super::state::Adopted;
 use crate::engine::ctx::SessionCtx;
 use crate::engine::outcome::report_decisions;
 use crate::lifecycle::adopt::{self, Indexed, Prefilter};
 
-/// Lifecycle mode: the claims among `claims` the script must see. A read
-/// Redis refuses is one `redis_error` line and counts as failed (the pass
-/// is retried); `Err` when the session must end.
-pub(super) async fn live_batch(
+/// Adopts the batches received until the walk stops sending and every batch
+/// sent is done. A step Redis refuses is one `redis_error` line and counts
+/// as failed (the pass is retried); `Err` when the session must end (the
+/// channel is then closed: the walk stops too).
+pub(super) async fn adopt_all(
     ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    prefilter: &mut Prefilter,
-    claims: Vec<Indexed>,
-) -> Result<(Vec<Indexed>, u64), String> {
+    mut conn: MultiplexedConnection,
+    batches: Receiver<Vec<Indexed>>,
+    prefilter: &Mutex<Prefilter>,
+) -> Result<Adopted, String> {
+    let mut total = Adopted::default();
     let Some(lc) = &ctx.shared.lifecycle else {
-        return Ok((Vec::new(), 0));
+        return Ok(total);
     };
-    match adopt::live(conn, lc, prefilter, claims).await {
-        Ok(live) => Ok((live, 0)),
-        Err(e) => {
-            let since = std::iter::repeat(None);
-            let report = report_decisions(&ctx.shared, lc, "adopt", Err(e), since);
-            report.end_session.map_or(Ok((Vec::new(), 1)), Err)
+    while let Ok(claims) = batches.recv().await {
+        let live = adopt::live(&mut conn, lc, prefilter, claims).await;
+        let step = match live {
+            Ok(live) => decide(ctx, &mut conn, &live).await,
+            Err(e) => {
+                let since = std::iter::repeat(None);
+                let report = report_decisions(&ctx.shared, lc, "adopt", Err(e), since);
+                let failed = Adopted {
+                    failed: 1,
+                    ..Adopted::default()
+                };
+                report.end_session.map_or(Ok(failed), Err)
+            }
+        };
+        match step {
+            Ok(one) => total.add(one),
+            Err(reason) => {
+                batches.close();
+                return Err(reason);
+            }
         }
     }
+    Ok(total)
 }
 
-/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),
-/// logged and counted. `Err` when the session must end.
-pub(super) async fn adopt_batch(
+/// The adoption decision over `claims`, logged and counted.
+async fn decide(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     claims: &[Indexed],
@@ -60,28 +77,4 @@ pub(super) async fn adopt_batch(
     let since = std::iter::repeat(None);
     let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
     report.end_session.map_or(Ok(out), Err)
-}
-
-/// The claims still in the steps when the walk ends or stops: `to_filter`
-/// (index read, statuses not yet) and `to_adopt` (for the script), both of
-/// batches the pass has counted. Their status reads and the scripts run at
-/// once, then the scripts for the first; all is tallied in the pass.
-pub(super) async fn drain(
-    ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    pass: &mut Pass,
-    prefilter: &mut Prefilter,
-    to_filter: Vec<Indexed>,
-    to_adopt: &[Indexed],
-) -> Result<(), String> {
-    let mut filter_conn = conn.clone();
-    let (filtered, adopted) = futures_lite::future::zip(
-        live_batch(ctx, &mut filter_conn, prefilter, to_filter),
-        adopt_batch(ctx, conn, to_adopt),
-    )
-    .await;
-    pass.tally(adopted)?;
-    let (live, failed) = filtered?;
-    pass.totals.failed += failed;
-    pass.tally(adopt_batch(ctx, conn, &live).await)
 }
