@@ -31,7 +31,9 @@ pub fn decode(reply: &Value) -> Result<Vec<Effect>, UnexpectedReply> {
         };
         let row = Row(cells);
         match row.0.first() {
-            Some(Value::BulkString(tag)) if tag == b"adopted_claims" => row.adopted_claims(&mut out)?,
+            Some(Value::BulkString(tag)) if tag == b"adopted_claims" => {
+                row.adopted_claims(&mut out)?
+            }
             _ => out.push(row.effect()?),
         }
     }
@@ -296,7 +298,11 @@ mod tests {
                 Value::Int(2),
             ],
             vec![s("late_bid"), s(C), s("Coder"), s("review"), s("exclusive")],
-            vec![s("adopted_claims"), s("phase1"), Value::Array(vec![s(C), s(C)])],
+            vec![
+                s("adopted_claims"),
+                s("phase1"),
+                Value::Array(vec![s(C), s(C)]),
+            ],
             vec![s("adopted_claims"), s("phase1"), Value::Array(vec![])],
             vec![s("adopted"), s(C), s("closed")],
         ]);

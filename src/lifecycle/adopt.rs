@@ -14,17 +14,8 @@ use redis::RedisError;
 
 use super::Lifecycle;
 use crate::blackboard::effects::Effect;
-use crate::ids::{ArtefactId, ClaimId};
+use crate::blackboard::Indexed;
 use crate::redis_io::scripts::{decide, Decided};
-
-/// A claim id read from an artefact's index entry, with that artefact's id
-/// (checked: the script need not check the claim's `artefact_id` when it is
-/// this one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Indexed {
-    pub artefact: ArtefactId,
-    pub claim: ClaimId,
-}
 
 /// Claim ids per `adopt.lua` call (each costs a status read when nothing is
 /// to adopt, about five commands when it adopts).
@@ -154,7 +145,10 @@ mod tests {
         let read: Vec<bool> = (0..16).map(|_| p.wanted()).collect();
         assert_eq!(read.iter().filter(|r| **r).count(), 2, "{read:?}");
         p.saw(1000, 700);
-        assert!(p.wanted() && p.wanted(), "mostly final again: every batch read");
+        assert!(
+            p.wanted() && p.wanted(),
+            "mostly final again: every batch read"
+        );
         p.saw(4, 3);
         assert!(!p.wanted());
     }

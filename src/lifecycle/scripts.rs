@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::adopt::Indexed;
 use super::library::decision;
-use crate::blackboard::Keys;
+use crate::blackboard::{Indexed, Keys};
 use crate::config::registry::Registry;
 use crate::ids::{new_v4, uuid_string, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Frame, Framed, Script};

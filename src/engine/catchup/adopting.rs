@@ -10,9 +10,10 @@ use redis::aio::MultiplexedConnection;
 use smol::channel::Receiver;
 
 use super::state::Adopted;
+use crate::blackboard::Indexed;
 use crate::engine::ctx::SessionCtx;
 use crate::engine::outcome::report_decisions;
-use crate::lifecycle::adopt::{self, Indexed, Prefilter};
+use crate::lifecycle::adopt::{self, Prefilter};
 
 /// Adopts the batches received until the walk stops sending and every batch
 /// sent is done. A step Redis refuses is one `redis_error` line and counts

@@ -48,23 +48,7 @@ mod state;
 mod walk;
 pub use state::CatchUp;
 use state::{Pass, Totals};
-use walk::walk;
-
-/// Keys asked for per SCAN step.
-const SCAN_COUNT: usize = 1000;
-/// Claim scripts the catch-up keeps in flight (live events have their own pool).
-const CLAIMS_IN_FLIGHT: usize = 32;
-
-/// How a walk stopped.
-enum Walk {
-    Complete,
-    /// The session is stopping: the pass is kept, to be resumed.
-    Stopped,
-    /// Redis refused a SCAN or EXISTS: the pass is retried later.
-    Failed(String),
-    /// The session must end (connection lost, READONLY…): the pass is kept.
-    Lost(String),
-}
+use walk::{walk, Walk};
 
 /// Runs passes for one session: asked for (one per subscribe, more when the
 /// queue overflowed or a claim failed; requests during a pass coalesce into
@@ -228,4 +212,3 @@ async fn server_id(conn: &mut MultiplexedConnection) -> Option<String> {
         .find_map(|l| l.strip_prefix("run_id:"))
         .map(|id| id.trim().to_string())
 }
-

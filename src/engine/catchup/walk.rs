@@ -10,8 +10,8 @@
 //! docs/performance.md, "Issue 15: adopting Phase-1 claims"). Memory stays
 //! flat: at most four batches of claim ids are held.
 
-use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_lite::future::zip;
@@ -21,17 +21,37 @@ use smol::channel::{bounded, Sender};
 
 use super::adopting::adopt_all;
 use super::state::Pass;
-use super::{Walk, CLAIMS_IN_FLIGHT, SCAN_COUNT};
+use crate::blackboard::Indexed;
 use crate::engine::ctx::SessionCtx;
 use crate::engine::outcome::{claim_and_report, Job, Source};
 use crate::ids::{ArtefactId, ClaimId};
-use crate::lifecycle::adopt::{Indexed, Prefilter};
+use crate::lifecycle::adopt::Prefilter;
 use crate::lifecycle::catchup;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
 
+/// Keys asked for per SCAN step.
+const SCAN_COUNT: usize = 1000;
+/// Claim scripts the catch-up keeps in flight (live events have their own pool).
+const CLAIMS_IN_FLIGHT: usize = 32;
+
+/// How a walk stopped.
+pub(super) enum Walk {
+    Complete,
+    /// The session is stopping: the pass is kept, to be resumed.
+    Stopped,
+    /// Redis refused a SCAN or EXISTS: the pass is retried later.
+    Failed(String),
+    /// The session must end (connection lost, READONLY…): the pass is kept.
+    Lost(String),
+}
+
 /// Walks on from the pass's cursor to its end, or until the session stops.
-pub(super) async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pass) -> Walk {
+pub(super) async fn walk(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    pass: &mut Pass,
+) -> Walk {
     if !pass.adopting || ctx.shared.lifecycle.is_none() {
         return scan(ctx, conn, pass, None).await;
     }
