@@ -213,14 +213,8 @@ fn feedback_and_ungranted_claims_are_adopted_once() {
     assert_eq!(
         lab.decide(call),
         vec![
-            Effect::Adopted {
-                claim: cid(&bidding),
-                how: "bidding".into()
-            },
-            Effect::Adopted {
-                claim: cid(&feedback),
-                how: "assignment".into()
-            },
+            adopted(&bidding, "bidding"),
+            adopted(&feedback, "assignment"),
         ]
     );
     assert_eq!(lab.set_members(Set::Bidding), vec![bidding.clone()]);
@@ -260,18 +254,9 @@ fn phase1_claims_are_adopted_in_one_batch() {
     assert_eq!(
         lab.decide(call),
         vec![
-            Effect::Adopted {
-                claim: cid(&cr),
-                how: "closed".into()
-            },
-            Effect::Adopted {
-                claim: cid(&ca),
-                how: "phase1".into()
-            },
-            Effect::Adopted {
-                claim: cid(&cb),
-                how: "phase1".into()
-            },
+            adopted(&cr, "closed"),
+            adopted(&ca, "phase1"),
+            adopted(&cb, "phase1"),
         ]
     );
     let mut bidding = vec![ca.clone(), cb.clone()];

@@ -140,6 +140,14 @@ pub fn aid(id: impl AsRef<str>) -> ArtefactId {
     ArtefactId::parse(id).unwrap_or_else(|| panic!("not an artefact id: {id:?}"))
 }
 
+/// A claim someone else made, adopted `how` (`phase1`, `closed`, …).
+pub fn adopted(claim: &str, how: &str) -> Effect {
+    Effect::Adopted {
+        claim: cid(claim),
+        how: how.into(),
+    }
+}
+
 /// The index entry of `artefact` naming `claim`, as the catch-up reads it.
 pub fn indexed(artefact: impl AsRef<str>, claim: impl AsRef<str>) -> Indexed {
     Indexed {
