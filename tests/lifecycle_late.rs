@@ -208,23 +208,74 @@ fn feedback_and_ungranted_claims_are_adopted_once() {
             lab.hset(&format!("{P}claim:{id}"), &f, v);
         }
     }
-    let ids = [cid(&bidding), cid(&feedback)];
+    let ids = [indexed(&goal.id, &bidding), indexed(&goal.id, &feedback)];
     let call = lab.ctx.adopt(&ids);
     assert_eq!(
         lab.decide(call),
         vec![
-            Effect::Adopted {
-                claim: cid(&bidding),
-                how: "bidding".into()
-            },
-            Effect::Adopted {
-                claim: cid(&feedback),
-                how: "assignment".into()
-            },
+            adopted(&bidding, "bidding"),
+            adopted(&feedback, "assignment"),
         ]
     );
     assert_eq!(lab.set_members(Set::Bidding), vec![bidding.clone()]);
     assert_eq!(lab.set_members(Set::Active), vec![feedback.clone()]);
+    lab.assert_noop("adopting again", |lab| {
+        let call = lab.ctx.adopt(&ids);
+        assert_eq!(lab.decide(call), vec![]);
+    });
+}
+
+/// Phase-1 claims get the eight missing fields and join bidding (the batch
+/// answers them in one row, decoded into an effect per claim, in order); a
+/// Phase-1 claim on a Review is closed, decided by the claim's own
+/// `artefact_id` even where the index entry given names another artefact; a
+/// claim given twice in a batch is adopted once; a second run adopts nothing.
+#[test]
+fn phase1_claims_are_adopted_in_one_batch() {
+    let mut lab = Lab::new(TEAM, 3);
+    let (a, b) = (Art::goal(), Art::goal());
+    let review = Art::review("alpha", &a.id, b"{}");
+    for art in [&a, &b, &review] {
+        lab.store(art);
+    }
+    let (ca, cb, cr) = (uuid(), uuid(), uuid());
+    for (claim, artefact) in [(&ca, &a.id), (&cb, &b.id), (&cr, &review.id)] {
+        for (f, v) in phase1_claim_fields(claim, artefact) {
+            lab.hset(&format!("{P}claim:{claim}"), f, v);
+        }
+    }
+    let ids = [
+        indexed(&a.id, &ca),
+        indexed(&a.id, &cr),
+        indexed(&b.id, &cb),
+        indexed(&a.id, &ca),
+    ];
+    let call = lab.ctx.adopt(&ids);
+    assert_eq!(
+        lab.decide(call),
+        vec![
+            adopted(&cr, "closed"),
+            adopted(&ca, "phase1"),
+            adopted(&cb, "phase1"),
+        ]
+    );
+    let mut bidding = vec![ca.clone(), cb.clone()];
+    bidding.sort();
+    assert_eq!(lab.set_members(Set::Bidding), bidding);
+    for claim in [&ca, &cb] {
+        let stored = lab.claim(claim);
+        assert_eq!(stored.len(), 14, "{stored:?}");
+        assert_eq!(stored["status"], "pending_review");
+        assert_eq!(stored["phase_state"], "");
+    }
+    let closed = lab.claim(&cr);
+    assert_eq!(closed.len(), 14);
+    assert_eq!(closed["status"], "terminated");
+    assert_eq!(
+        closed["termination_reason"],
+        "Review artefacts get no claim in lifecycle mode (claim made by Phase 1)"
+    );
+    assert_eq!(lab.published(), vec![]);
     lab.assert_noop("adopting again", |lab| {
         let call = lab.ctx.adopt(&ids);
         assert_eq!(lab.decide(call), vec![]);

@@ -196,7 +196,7 @@ fn a_claim_granted_to_an_agent_no_longer_registered_is_terminated_once() {
     );
     zadd(&mut lab, "active", &fine);
 
-    let ids = [cid(&holt), cid(&feedback)];
+    let ids = [indexed(&goal.id, &holt), indexed(&goal.id, &feedback)];
     let call = lab.ctx.adopt(&ids);
     assert_eq!(
         lab.decide(call),

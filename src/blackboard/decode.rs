@@ -17,17 +17,27 @@ impl std::fmt::Display for UnexpectedReply {
     }
 }
 
-/// Decodes a script's whole answer: a list of rows.
+/// Decodes a script's whole answer: a list of rows. A row is one effect,
+/// except `adopted_claims` (how, claim ids): one `Adopted` per claim, in the
+/// list's order (a batch of adoptions answered without a row per claim).
 pub fn decode(reply: &Value) -> Result<Vec<Effect>, UnexpectedReply> {
     let Value::Array(rows) = reply else {
         return Err(UnexpectedReply);
     };
-    rows.iter()
-        .map(|row| match row {
-            Value::Array(cells) => Row(cells).effect(),
-            _ => Err(UnexpectedReply),
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Value::Array(cells) = row else {
+            return Err(UnexpectedReply);
+        };
+        let row = Row(cells);
+        match row.0.first() {
+            Some(Value::BulkString(tag)) if tag == b"adopted_claims" => {
+                row.adopted_claims(&mut out)?
+            }
+            _ => out.push(row.effect()?),
+        }
+    }
+    Ok(out)
 }
 
 /// One row's cells, read by position.
@@ -83,6 +93,24 @@ impl Row<'_> {
 
     fn artefact(&self, i: usize) -> Cell<ArtefactId> {
         ArtefactId::parse_bytes(self.bytes(i)?).ok_or(UnexpectedReply)
+    }
+
+    /// `adopted_claims`, how, [claim ids]: an `Adopted` for each claim.
+    fn adopted_claims(&self, out: &mut Vec<Effect>) -> Cell<()> {
+        let how = self.text(1)?;
+        let Some(Value::Array(claims)) = self.0.get(2) else {
+            return Err(UnexpectedReply);
+        };
+        for claim in claims {
+            let Value::BulkString(claim) = claim else {
+                return Err(UnexpectedReply);
+            };
+            out.push(Effect::Adopted {
+                claim: ClaimId::parse_bytes(claim).ok_or(UnexpectedReply)?,
+                how: how.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn phase(&self, i: usize) -> Cell<Phase> {
@@ -270,6 +298,13 @@ mod tests {
                 Value::Int(2),
             ],
             vec![s("late_bid"), s(C), s("Coder"), s("review"), s("exclusive")],
+            vec![
+                s("adopted_claims"),
+                s("phase1"),
+                Value::Array(vec![s(C), s(C)]),
+            ],
+            vec![s("adopted_claims"), s("phase1"), Value::Array(vec![])],
+            vec![s("adopted"), s(C), s("closed")],
         ]);
         assert_eq!(
             decode(&reply),
@@ -305,6 +340,18 @@ mod tests {
                     bid: "review".into(),
                     at: "exclusive".into()
                 },
+                Effect::Adopted {
+                    claim: claim(),
+                    how: "phase1".into()
+                },
+                Effect::Adopted {
+                    claim: claim(),
+                    how: "phase1".into()
+                },
+                Effect::Adopted {
+                    claim: claim(),
+                    how: "closed".into()
+                },
             ])
         );
     }
@@ -323,6 +370,18 @@ mod tests {
                 Value::Array(vec![]),
             ]]),
             rows(vec![vec![s("waiting"), s(C), s("2")]]),
+            rows(vec![vec![s("adopted_claims"), s("phase1")]]),
+            rows(vec![vec![s("adopted_claims"), s("phase1"), s(C)]]),
+            rows(vec![vec![
+                s("adopted_claims"),
+                s("phase1"),
+                Value::Array(vec![s(C), s("not-an-id")]),
+            ]]),
+            rows(vec![vec![
+                s("adopted_claims"),
+                s("phase1"),
+                Value::Array(vec![Value::Int(1)]),
+            ]]),
             rows(vec![vec![s("waiting"), s(C), Value::Int(-1)]]),
             rows(vec![vec![s("terminated"), s(C), s("bored"), s("x")]]),
             rows(vec![vec![

@@ -17,7 +17,7 @@
 use crate::ids::{ArtefactId, ClaimId};
 
 /// The reply protocol this decoder reads. Bump it with any change to a row.
-pub const PROTOCOL: i64 = 3;
+pub const PROTOCOL: i64 = 4;
 
 /// The phases a claim goes through, as scripts and log lines name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,7 +225,8 @@ pub enum Effect {
         more: u64,
     },
     /// A claim someone else made joined ours (`how`: `phase1`, `closed`,
-    /// `bidding`, `assignment`, or its phase).
+    /// `bidding`, `assignment`, or its phase). Row `adopted` (claim, how), or
+    /// `adopted_claims` (how, claim ids): one effect per claim either way.
     Adopted {
         claim: ClaimId,
         how: String,

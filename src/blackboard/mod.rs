@@ -11,12 +11,21 @@ pub mod effects;
 use uuid::Uuid;
 
 use crate::config::Namespace;
-use crate::ids::{push_uuid, ArtefactId, IdText};
+use crate::ids::{push_uuid, ArtefactId, ClaimId, IdText};
 
 /// Status of every claim this phase creates.
 pub const PENDING_REVIEW: &str = "pending_review";
 /// Structural type that never gets a claim.
 pub const TERMINAL: &str = "Terminal";
+
+/// An index entry (`claim_by_artefact:<artefact>`) read: the artefact's id
+/// and the claim id it names, both checked (so a decision given both need
+/// not check a claim's `artefact_id` again when it is this one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Indexed {
+    pub artefact: ArtefactId,
+    pub claim: ClaimId,
+}
 
 /// Key and channel names of one instance: `sett:{i}:…` or `holt:{i}:…`.
 #[derive(Clone, Debug)]

@@ -7,16 +7,18 @@
 //! catch-up pass (see docs/lifecycle.md, "Adoption", and
 //! `scripts/catchup-bench.sh adopt`).
 
+use std::sync::Mutex;
+
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 
 use super::Lifecycle;
 use crate::blackboard::effects::Effect;
-use crate::ids::ClaimId;
+use crate::blackboard::Indexed;
 use crate::redis_io::scripts::{decide, Decided};
 
 /// Claim ids per `adopt.lua` call (each costs a status read when nothing is
-/// to adopt, about ten commands when it adopts).
+/// to adopt, about five commands when it adopts).
 pub const BATCH: usize = 250;
 
 /// The statuses a claim can be adopted in (not `complete`, not `terminated`).
@@ -27,33 +29,84 @@ const LIVE: [&[u8]; 4] = [
     b"pending_assignment",
 ];
 
-/// Runs the adoption decision over the claims among `claims` in a live
-/// status: first one pipelined `HGET status` (most claims on a lived-in
-/// blackboard are final, and a plain read costs Redis a fraction of a
-/// script's), then a script call per [`BATCH`] of the others (one pipeline),
-/// which checks everything again.
-pub async fn batch(
+/// Which batches have their claims' statuses read before the script (one
+/// pipelined `HGET status`, so that only claims in a live status go to it).
+/// Most claims on a lived-in blackboard are final, and that read costs Redis
+/// a fraction of the script's own read of a claim. When a pass switches the
+/// lifecycle on over Phase-1 claims, though, nearly every claim is live and
+/// goes to the script anyway: the read is then work for nothing and a round
+/// trip. So once a batch read showed at least three quarters of its claims
+/// live, the following batches go to the script unread, but one batch in
+/// [`RECHECK_EVERY`], read, tells whether that still holds. Either way the
+/// script checks everything itself: this only decides what it costs.
+#[derive(Debug, Default)]
+pub struct Prefilter {
+    mostly_live: bool,
+    batches: u32,
+}
+
+/// While batches are mostly live, one in this many is read first.
+pub const RECHECK_EVERY: u32 = 8;
+
+impl Prefilter {
+    /// `f` on the prefilter shared by a pass's adopters (held for no await).
+    fn with<T>(shared: &Mutex<Prefilter>, f: impl FnOnce(&mut Prefilter) -> T) -> T {
+        f(&mut shared.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the next batch's statuses are read first.
+    fn wanted(&mut self) -> bool {
+        self.batches = self.batches.wrapping_add(1);
+        !self.mostly_live || self.batches.is_multiple_of(RECHECK_EVERY)
+    }
+
+    /// A batch read: `live` of its `read` claims were in a live status.
+    fn saw(&mut self, read: usize, live: usize) {
+        self.mostly_live = live * 4 >= read * 3;
+    }
+}
+
+/// The claims among `claims` the adoption script must see: those in a live
+/// status when their statuses are read first (see [`Prefilter`]), else all.
+/// (`prefilter` is shared by the adopters of a pass.)
+pub async fn live(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
-    claims: &[ClaimId],
-) -> Result<Vec<Decided>, RedisError> {
-    if claims.is_empty() {
-        return Ok(Vec::new());
+    prefilter: &Mutex<Prefilter>,
+    claims: Vec<Indexed>,
+) -> Result<Vec<Indexed>, RedisError> {
+    if claims.is_empty() || !Prefilter::with(prefilter, Prefilter::wanted) {
+        return Ok(claims);
     }
     let mut pipe = redis::pipe();
-    for claim in claims {
-        pipe.hget(lc.scripts.claim_key(claim), "status");
+    for indexed in &claims {
+        pipe.hget(lc.scripts.claim_key(&indexed.claim), "status");
     }
     // A claim key of another type answers an error: left alone.
     let statuses: Vec<redis::RedisResult<Option<Vec<u8>>>> =
         pipe.ignore_errors().query_async(conn).await?;
-    let live: Vec<ClaimId> = claims
-        .iter()
+    let read = claims.len();
+    let live: Vec<Indexed> = claims
+        .into_iter()
         .zip(statuses)
         .filter(|(_, s)| matches!(s, Ok(Some(s)) if LIVE.contains(&s.as_slice())))
-        .map(|(c, _)| *c)
+        .map(|(c, _)| c)
         .collect();
-    let calls: Vec<_> = live
+    Prefilter::with(prefilter, |p| p.saw(read, live.len()));
+    Ok(live)
+}
+
+/// Runs the adoption decision over `claims` (from [`live`]): a script call
+/// per [`BATCH`] (one pipeline), which checks everything again.
+pub async fn batch(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+    claims: &[Indexed],
+) -> Result<Vec<Decided>, RedisError> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let calls: Vec<_> = claims
         .chunks(BATCH)
         .map(|chunk| lc.scripts.adopt(chunk))
         .collect();
@@ -76,4 +129,27 @@ pub fn adopted(decided: &[Decided]) -> (u64, bool) {
         }
     }
     (n, in_phase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_mostly_live_go_unread_but_one_in_eight() {
+        let mut p = Prefilter::default();
+        assert!(p.wanted(), "read until a batch shows mostly live claims");
+        p.saw(1000, 10);
+        assert!(p.wanted());
+        p.saw(1000, 990);
+        let read: Vec<bool> = (0..16).map(|_| p.wanted()).collect();
+        assert_eq!(read.iter().filter(|r| **r).count(), 2, "{read:?}");
+        p.saw(1000, 700);
+        assert!(
+            p.wanted() && p.wanted(),
+            "mostly final again: every batch read"
+        );
+        p.saw(4, 3);
+        assert!(!p.wanted());
+    }
 }

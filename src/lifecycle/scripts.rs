@@ -9,7 +9,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::library::decision;
-use crate::blackboard::Keys;
+use crate::blackboard::{Indexed, Keys};
 use crate::config::registry::Registry;
 use crate::ids::{new_v4, uuid_string, ArtefactId, ClaimId, IdText};
 use crate::redis_io::scripts::{Call, Frame, Framed, Script};
@@ -121,11 +121,13 @@ impl Context {
         )
     }
 
-    /// Adopts the claims among `claims` that none of our sets holds.
-    pub fn adopt(&self, claims: &[ClaimId]) -> Call<'static> {
-        let mut ids = Vec::with_capacity(1 + claims.len());
+    /// Adopts the claims among `claims` that none of our sets holds: their
+    /// ids, then the artefact id of each one's index entry.
+    pub fn adopt(&self, claims: &[Indexed]) -> Call<'static> {
+        let mut ids = Vec::with_capacity(1 + 2 * claims.len());
         ids.push(claims.len().to_string());
-        ids.extend(claims.iter().map(|c| c.as_str().to_string()));
+        ids.extend(claims.iter().map(|c| c.claim.as_str().to_string()));
+        ids.extend(claims.iter().map(|c| c.artefact.as_str().to_string()));
         self.call(&ADOPT, Vec::new(), ids)
     }
 

@@ -2,6 +2,7 @@
 //! a new claim, a round of bids, an agent's artefact for a claim.
 
 use sett_orchestrator::blackboard::effects::{Cause, Effect, Phase};
+use sett_orchestrator::blackboard::Indexed;
 use sett_orchestrator::ids::{ArtefactId, ClaimId};
 
 use super::lifecycle::{Lab, Msg};
@@ -137,4 +138,20 @@ pub fn cid(id: impl AsRef<str>) -> ClaimId {
 pub fn aid(id: impl AsRef<str>) -> ArtefactId {
     let id = id.as_ref();
     ArtefactId::parse(id).unwrap_or_else(|| panic!("not an artefact id: {id:?}"))
+}
+
+/// A claim someone else made, adopted `how` (`phase1`, `closed`, …).
+pub fn adopted(claim: &str, how: &str) -> Effect {
+    Effect::Adopted {
+        claim: cid(claim),
+        how: how.into(),
+    }
+}
+
+/// The index entry of `artefact` naming `claim`, as the catch-up reads it.
+pub fn indexed(artefact: impl AsRef<str>, claim: impl AsRef<str>) -> Indexed {
+    Indexed {
+        artefact: aid(artefact),
+        claim: cid(claim),
+    }
 }

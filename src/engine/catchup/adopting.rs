@@ -1,21 +1,64 @@
-//! A pass's adoption step: the claim ids of a SCAN batch's indexed
-//! artefacts go to `lifecycle::adopt`, which adopts those someone else
-//! made; what it did is logged, counted, and tallied in the pass.
+//! A pass's adopters (`walk`): each takes the claim ids of a SCAN batch's
+//! indexed artefacts, narrows them to the live ones
+//! (`lifecycle::adopt::live`), and hands those to `lifecycle::adopt`, which
+//! adopts the ones someone else made; what it did is logged and counted, and
+//! summed up for the pass.
+
+use std::sync::Mutex;
 
 use redis::aio::MultiplexedConnection;
+use smol::channel::Receiver;
 
-use super::state::{Adopted, Pass};
+use super::state::Adopted;
+use crate::blackboard::Indexed;
 use crate::engine::ctx::SessionCtx;
 use crate::engine::outcome::report_decisions;
-use crate::ids::ClaimId;
-use crate::lifecycle::adopt;
+use crate::lifecycle::adopt::{self, Prefilter};
 
-/// Lifecycle mode: claims someone else made join ours (`lifecycle::adopt`),
-/// logged and counted. `Err` when the session must end.
-pub(super) async fn adopt_batch(
+/// Adopts the batches received until the walk stops sending and every batch
+/// sent is done. A step Redis refuses is one `redis_error` line and counts
+/// as failed (the pass is retried); `Err` when the session must end (the
+/// channel is then closed: the walk stops too).
+pub(super) async fn adopt_all(
+    ctx: &SessionCtx,
+    mut conn: MultiplexedConnection,
+    batches: Receiver<Vec<Indexed>>,
+    prefilter: &Mutex<Prefilter>,
+) -> Result<Adopted, String> {
+    let mut total = Adopted::default();
+    let Some(lc) = &ctx.shared.lifecycle else {
+        return Ok(total);
+    };
+    while let Ok(claims) = batches.recv().await {
+        let live = adopt::live(&mut conn, lc, prefilter, claims).await;
+        let step = match live {
+            Ok(live) => decide(ctx, &mut conn, &live).await,
+            Err(e) => {
+                let since = std::iter::repeat(None);
+                let report = report_decisions(&ctx.shared, lc, "adopt", Err(e), since);
+                let failed = Adopted {
+                    failed: 1,
+                    ..Adopted::default()
+                };
+                report.end_session.map_or(Ok(failed), Err)
+            }
+        };
+        match step {
+            Ok(one) => total.add(one),
+            Err(reason) => {
+                batches.close();
+                return Err(reason);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// The adoption decision over `claims`, logged and counted.
+async fn decide(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
-    claims: &[ClaimId],
+    claims: &[Indexed],
 ) -> Result<Adopted, String> {
     let mut out = Adopted::default();
     let Some(lc) = &ctx.shared.lifecycle else {
@@ -35,14 +78,4 @@ pub(super) async fn adopt_batch(
     let since = std::iter::repeat(None);
     let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
     report.end_session.map_or(Ok(out), Err)
-}
-
-/// Adopts `claims` now and counts it in the pass.
-pub(super) async fn adopt(
-    ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    pass: &mut Pass,
-    claims: &[ClaimId],
-) -> Result<(), String> {
-    pass.tally(adopt_batch(ctx, conn, claims).await)
 }

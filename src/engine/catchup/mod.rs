@@ -30,44 +30,25 @@
 //! over our sets (`recheck`: late bids written while nobody listened,
 //! claims granted to agents the registry lost); the others are Phase 1's.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use futures_lite::FutureExt as _;
 use redis::aio::MultiplexedConnection;
-use redis::RedisError;
 use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
-use super::outcome::{claim_and_report, Job, Source};
-use crate::ids::{ArtefactId, ClaimId};
 use crate::lifecycle::catchup;
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
-use adopting::{adopt, adopt_batch};
 
 mod adopting;
 mod recheck;
 mod state;
+mod walk;
 pub use state::CatchUp;
 use state::{Pass, Totals};
-
-/// Keys asked for per SCAN step.
-const SCAN_COUNT: usize = 1000;
-/// Claim scripts the catch-up keeps in flight (live events have their own pool).
-const CLAIMS_IN_FLIGHT: usize = 32;
-
-/// How a walk stopped.
-enum Walk {
-    Complete,
-    /// The session is stopping: the pass is kept, to be resumed.
-    Stopped,
-    /// Redis refused a SCAN or EXISTS: the pass is retried later.
-    Failed(String),
-    /// The session must end (connection lost, READONLY…): the pass is kept.
-    Lost(String),
-}
+use walk::{walk, Walk};
 
 /// Runs passes for one session: asked for (one per subscribe, more when the
 /// queue overflowed or a claim failed; requests during a pass coalesce into
@@ -230,133 +211,4 @@ async fn server_id(conn: &mut MultiplexedConnection) -> Option<String> {
     info.lines()
         .find_map(|l| l.strip_prefix("run_id:"))
         .map(|id| id.trim().to_string())
-}
-
-fn classify(e: RedisError) -> Walk {
-    if ends_session(&e) {
-        Walk::Lost(e.to_string())
-    } else {
-        Walk::Failed(e.to_string())
-    }
-}
-
-/// Walks on from the pass's cursor, a SCAN batch at a time. In lifecycle
-/// mode the claims of a batch's indexed artefacts are adopted while the next
-/// batch is scanned (`lifecycle::adopt`), so Redis works on both at once.
-async fn walk(ctx: &SessionCtx, conn: &mut MultiplexedConnection, pass: &mut Pass) -> Walk {
-    let shared = &ctx.shared;
-    let pattern = shared.keys.artefact_pattern();
-    // The previous batch's claims, adopted while this batch is scanned.
-    let mut to_adopt: Vec<ClaimId> = Vec::new();
-    loop {
-        if ctx.stopping() {
-            return match adopt(ctx, conn, pass, &to_adopt).await {
-                Ok(()) => Walk::Stopped,
-                Err(reason) => Walk::Lost(reason),
-            };
-        }
-        let mut adopt_conn = conn.clone();
-        let scanning = async {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(pass.cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(conn)
-                .await?;
-            let ids: Vec<ArtefactId> = keys
-                .iter()
-                .filter_map(|k| shared.keys.artefact_id_of(k))
-                .collect();
-            let (unclaimed, claims) = unclaimed(ctx, conn, &ids, pass.adopting).await?;
-            Ok::<_, RedisError>((next, ids, unclaimed, claims))
-        };
-        let adopting = adopt_batch(ctx, &mut adopt_conn, &to_adopt);
-        let (scanned, adopted) = futures_lite::future::zip(scanning, adopting).await;
-        if let Err(reason) = pass.tally(adopted) {
-            return Walk::Lost(reason);
-        }
-        let (next, ids, unclaimed, claims) = match scanned {
-            Ok(step) => step,
-            Err(e) => return classify(e),
-        };
-        to_adopt = claims;
-        let n_unclaimed = unclaimed.len() as u64;
-        let todo = match &shared.lifecycle {
-            None => unclaimed,
-            Some(_) => match catchup::select(conn, &shared.keys, &unclaimed, &pass.active).await {
-                Ok(todo) => todo,
-                Err(e) => return classify(e),
-            },
-        };
-        // One pipeline per chunk: at most CLAIMS_IN_FLIGHT scripts in flight.
-        for chunk in todo.chunks(CLAIMS_IN_FLIGHT) {
-            let now = Instant::now();
-            let jobs: Vec<Job> = chunk.iter().map(|id| Job::new(*id, now)).collect();
-            let report =
-                claim_and_report(shared, conn, &jobs, Source::Reconcile, &mut |_| false).await;
-            pass.totals.claimed += report.created;
-            pass.totals.failed += report.failed;
-            if let Some(reason) = report.end_session {
-                return Walk::Lost(reason);
-            }
-        }
-        // The batch is done: count it, and move the cursor past it.
-        pass.totals.scanned += ids.len() as u64;
-        pass.totals.unclaimed += n_unclaimed;
-        shared
-            .metrics
-            .reconcile_scanned
-            .fetch_add(ids.len() as u64, Relaxed);
-        pass.cursor = next;
-        if next == 0 {
-            if let Err(reason) = adopt(ctx, conn, pass, &to_adopt).await {
-                return Walk::Lost(reason);
-            }
-            inc(&shared.metrics.reconcile_runs);
-            return Walk::Complete;
-        }
-    }
-}
-
-/// The ids among `ids` that have no index entry (one pipelined EXISTS). In
-/// a pass that adopts one pipelined GET instead, which also gives the claim
-/// ids of the others, for adoption (an index key of another type counts as
-/// claimed, as with EXISTS, and gives no claim id).
-async fn unclaimed(
-    ctx: &SessionCtx,
-    conn: &mut MultiplexedConnection,
-    ids: &[ArtefactId],
-    adopting: bool,
-) -> Result<(Vec<ArtefactId>, Vec<ClaimId>), RedisError> {
-    if ids.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let keys = &ctx.shared.keys;
-    let mut pipe = redis::pipe();
-    if !adopting {
-        for id in ids {
-            pipe.exists(keys.claim_by_artefact(id));
-        }
-        let claimed: Vec<bool> = pipe.query_async(conn).await?;
-        let unclaimed = ids.iter().zip(claimed).filter(|(_, c)| !c);
-        return Ok((unclaimed.map(|(id, _)| *id).collect(), Vec::new()));
-    }
-    for id in ids {
-        pipe.get(keys.claim_by_artefact(id));
-    }
-    let entries: Vec<redis::RedisResult<Option<Vec<u8>>>> =
-        pipe.ignore_errors().query_async(conn).await?;
-    let (mut unclaimed, mut claims) = (Vec::new(), Vec::new());
-    for (id, entry) in ids.iter().zip(entries) {
-        match entry {
-            Ok(None) => unclaimed.push(*id),
-            Ok(Some(claim)) => {
-                claims.extend(std::str::from_utf8(&claim).ok().and_then(ClaimId::parse))
-            }
-            Err(_) => {}
-        }
-    }
-    Ok((unclaimed, claims))
 }

@@ -31,6 +31,14 @@ pub(super) struct Adopted {
     pub(super) failed: u64,
 }
 
+impl Adopted {
+    pub(super) fn add(&mut self, other: Adopted) {
+        self.adopted += other.adopted;
+        self.replay |= other.replay;
+        self.failed += other.failed;
+    }
+}
+
 /// A pass under way.
 pub(super) struct Pass {
     pub(super) cursor: u64,

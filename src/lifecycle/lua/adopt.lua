@@ -20,7 +20,12 @@
 -- What was delivered while nobody listened is replayed by the catch-up pass
 -- that follows an adoption into a phase. Every check is made again here, in
 -- one script: with replicas each claim is adopted once.
--- ARGV[5] n, ARGV[6..5+n] claim ids (a batch; the registry comes after them).
+-- ARGV[5] n, ARGV[6..5+n] claim ids, ARGV[6+n..5+2n] the artefact id of each
+-- claim's index entry (a batch; the registry comes after them).
+-- The answer names the Phase-1 claims that joined bidding in one row
+-- ('adopted_claims', 'phase1', {ids}): a row per claim cost Redis about a
+-- sixth of an adoption (docs/performance.md, "Issue 15: adopting Phase-1
+-- claims"); every other adoption is a row of its own.
 local FILL = { 'additional_context_ids', '[]', 'termination_reason', '', 'phase_state', '', 'grant_queue', '',
   'last_grant_agent', '', 'last_grant_time', '0', 'artefact_expected', '0', 'granted_agent_image_id', '' }
 local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
@@ -34,13 +39,18 @@ local function held(cid)
     or redis.call('ZSCORE', DORMANT, cid)
 end
 
--- Claims that join bidding, as ZADD arguments: one ZADD for the batch.
-local JOIN = {}
+-- Claims that join bidding, as ZADD arguments: one ZADD for the batch (the
+-- score as text, made once: a Lua number is formatted on every use), and
+-- their ids, for the answer.
+local JOIN, JOINED, SCORE = {}, {}, now_text()
 
 -- A claim with no phase_state field: Phase 1 wrote its six fields; the eight
--- the lifecycle adds are written with their initial values.
-local function adopt_phase1(cid, key, artefact)
-  local kind = valid_id(artefact) and read('HGET', artefact_key(artefact), 'structural_type')
+-- the lifecycle adds are written with their initial values. `indexed`: the
+-- artefact id of the index entry that named the claim, one the orchestrator
+-- checked (ArtefactId); a claim naming any other artefact has it checked here.
+local function adopt_phase1(cid, key, artefact, indexed)
+  local kind = (artefact == indexed or valid_id(artefact))
+    and read('HGET', artefact_key(artefact), 'structural_type')
   if kind and NO_CLAIM[kind] then
     local fill = { unpack(FILL) }
     fill[#fill + 1], fill[#fill + 2] = 'status', 'terminated'
@@ -50,8 +60,8 @@ local function adopt_phase1(cid, key, artefact)
     return effect('adopted', cid, 'closed')
   end
   redis.call('HSET', key, unpack(FILL))
-  JOIN[#JOIN + 1], JOIN[#JOIN + 2] = NOW, cid
-  effect('adopted', cid, 'phase1')
+  JOIN[#JOIN + 1], JOIN[#JOIN + 2] = SCORE, cid
+  JOINED[#JOINED + 1] = cid
 end
 
 local function adopt_ours(cid, key, status, phase_state)
@@ -81,13 +91,15 @@ local function adopt_ours(cid, key, status, phase_state)
 end
 
 local seen = {}
-for i = 6, 5 + (tonumber(ARGV[5]) or 0) do
+local n = tonumber(ARGV[5]) or 0
+for i = 6, 5 + n do
   -- Claim ids the orchestrator checked (ClaimId::parse: the valid_id forms).
   local cid = ARGV[i]
   local key = claim_key(cid)
-  -- One read per claim; most claims on a lived-in blackboard are final (a
-  -- key of another type reads as nil: left alone).
-  local got = not seen[cid] and read('HMGET', key, 'status', 'phase_state', 'artefact_id')
+  -- One read per claim (a key of another type reads as nil: left alone;
+  -- read()'s test written out here, per claim of a batch).
+  local got = not seen[cid] and redis.pcall('HMGET', key, 'status', 'phase_state', 'artefact_id')
+  if got and got.err then got = nil end
   seen[cid] = true
   if got and LIVE[got[1] or ''] then
     if got[2] then
@@ -95,9 +107,12 @@ for i = 6, 5 + (tonumber(ARGV[5]) or 0) do
     elseif got[1] == 'pending_review' then
       -- No phase_state field: a Phase-1 claim, in none of our sets (every
       -- claim we hold has all 14 fields).
-      adopt_phase1(cid, key, got[3] or '')
+      adopt_phase1(cid, key, got[3] or '', ARGV[i + n])
     end
   end
 end
-if #JOIN > 0 then redis.call('ZADD', BIDDING, unpack(JOIN)) end
+if #JOIN > 0 then
+  redis.call('ZADD', BIDDING, unpack(JOIN))
+  effect('adopted_claims', 'phase1', JOINED)
+end
 return EFFECTS
