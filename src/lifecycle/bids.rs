@@ -145,6 +145,7 @@ pub async fn decide_batch(
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     let mut answers = Vec::with_capacity(claims.len());
+    // (index, fields seen) of the claims whose decision runs now.
     let mut ready = Vec::new();
     for (i, (claim, pair)) in claims.iter().zip(replies.chunks(2)).enumerate() {
         let in_set = !matches!(pair[0], Ok(redis::Value::Nil));
@@ -160,15 +161,15 @@ pub async fn decide_batch(
                 missing: (agents - fields.unwrap_or(0)) as u64,
             })
         } else {
-            ready.push(i);
+            ready.push((i, fields));
             None
         });
     }
     let calls: Vec<_> = ready
         .iter()
-        .map(|&i| lc.scripts.bids(&claims[i], lc.bid_timeout))
+        .map(|&(i, fields)| lc.scripts.bids_seen(&claims[i], lc.bid_timeout, fields))
         .collect();
-    let _on_its_way = Deciding::new(lc, ready.iter().map(|&i| claims[i]).collect());
+    let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, _)| claims[i]).collect());
     let mut decided_now = decide(conn, &calls).await?.into_iter();
     let mut decided: Vec<Decided> = answers
         .into_iter()

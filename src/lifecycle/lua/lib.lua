@@ -59,6 +59,11 @@ local EFFECTS
 local ACTIVE, BIDDING, DORMANT, SETS_OF
 -- How many ids this call has minted (new_uuid).
 local minted
+-- Claims whose counted set this call found empty (absent) before its first
+-- write, or nil: set by artefact.lua, which probes them anyway; a delivery
+-- then needs no SISMEMBER and an end no DEL (phases.lua, claims.lua). A
+-- claim leaves it when its set is written.
+local NO_COUNTED
 
 -- The registry's tables from the call's arguments: n names, their n roles,
 -- then c controllers (name, max_concurrent, image id), which end the ARGV.
@@ -131,6 +136,7 @@ local function begin(argv)
     SETS_OF = P
   end
   minted = 0
+  NO_COUNTED = nil
   return true
 end
 
