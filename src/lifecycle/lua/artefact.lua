@@ -96,7 +96,7 @@ else
   else
     write_claim(CID, AID, 'pending_review', '', '[]')
     redis.call('SET', KEYS[2], CID)
-    redis.call('ZADD', BIDDING, NOW, CID)
+    redis.call('ZADD', BIDDING, now_text(), CID)
     redis.call('PUBLISH', P .. 'claim_events', claim_event(CID, AID, 'pending_review', '', '[]'))
     effect('created', CID)
   end

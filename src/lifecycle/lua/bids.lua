@@ -94,7 +94,7 @@ if phase then
 else
   -- Held in the dormant set: a late bid can still start it (late_bid.lua),
   -- and adoption (adopt.lua) leaves it alone.
-  redis.call('ZADD', DORMANT, NOW, CID)
+  redis.call('ZADD', DORMANT, now_text(), CID)
   effect('dormant', CID)
 end
 return EFFECTS
