@@ -103,17 +103,23 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 
 /// Runs the bids decision for each distinct claim that is still collecting
 /// bids and whose bids hash has at least as many fields as there are agents
-/// (two pipelines: `ZSCORE` and `HLEN`, then the scripts). The others cannot
-/// be decided now, and cost a microsecond of Redis CPU instead of a script
-/// call (tens): a claim no longer in the bidding set (decided by an earlier
-/// bid's event: the script would answer the same) is answered `NotBidding`;
-/// one with fewer fields `Waiting`, `missing` = agents - fields (a lower
-/// bound: fields of unknown names count); a claim named twice in the batch,
-/// or whose script another batch has on its way after seeing every field
-/// (`Lifecycle::deciding`: that script sees every bid this one would), is
-/// decided once. A bid timeout is the sweep's to decide. `Err` only when a
-/// pipeline as a whole failed (the connection is gone). One answer per
-/// claim, in order.
+/// (two pipelines: `HLEN`, with a bid timeout also `ZSCORE`, then the
+/// scripts). The others cannot be decided now, and cost a microsecond of
+/// Redis CPU instead of a script call (tens): a claim no longer in the
+/// bidding set (decided by an earlier bid's event: the script would answer
+/// the same) is answered `NotBidding`; one with fewer fields `Waiting`,
+/// `missing` = agents - fields (a lower bound: fields of unknown names
+/// count); a claim named twice in the batch, or whose script another batch
+/// has on its way after seeing every field (`Lifecycle::deciding`: that
+/// script sees every bid this one would), is decided once. A bid timeout is
+/// the sweep's to decide. `Err` only when a pipeline as a whole failed (the
+/// connection is gone). One answer per claim, in order.
+/// Without a bid timeout, "no longer in the bidding set" is what this
+/// process saw its own decisions answer (`Lifecycle::decided`, the latest
+/// [`RECENT`]): no `ZSCORE` per bid event. A claim decided elsewhere (another
+/// replica) is then answered by its script, once; one not bidding whose hash
+/// is short answers `Waiting` rather than `NotBidding`, the same to every
+/// caller without a timeout (neither is logged nor counted).
 /// With a bid timeout, a claim no longer collecting bids may have received a
 /// late bid: those go to the late-bid decision (`late_bid.lua`, one call for
 /// the batch), whose answer replaces `not_bidding`.
@@ -124,17 +130,22 @@ pub async fn decide_batch(
 ) -> Result<Vec<Decided>, RedisError> {
     let agents = lc.registry.agents().len();
     let bidding = lc.scripts.set_key(super::scripts::Set::Bidding);
+    let look_in_set = lc.bid_timeout.is_some();
+    let per_claim = 1 + usize::from(look_in_set);
     // Each command created at its final size (the redis crate grows a
     // command's buffers argument by argument otherwise).
-    let mut pipe = redis::Pipeline::with_capacity(2 * claims.len());
+    let mut pipe = redis::Pipeline::with_capacity(per_claim * claims.len());
     for claim in claims {
         let id = claim.as_str();
-        let mut zscore = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
-        zscore.arg("ZSCORE").arg(&bidding).arg(id);
+        if look_in_set {
+            let mut zscore = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
+            zscore.arg("ZSCORE").arg(&bidding).arg(id);
+            pipe.add_command(zscore);
+        }
         let bids = lc.scripts.bids_key(claim);
         let mut hlen = redis::Cmd::with_capacity(2, 4 + bids.len());
         hlen.arg("HLEN").arg(bids);
-        pipe.add_command(zscore).add_command(hlen);
+        pipe.add_command(hlen);
     }
     // A key of the wrong type answers an error: the script decides (and says so).
     let replies: Vec<redis::RedisResult<redis::Value>> =
@@ -147,30 +158,46 @@ pub async fn decide_batch(
     let mut answers = Vec::with_capacity(claims.len());
     // (index, fields seen) of the claims whose decision runs now.
     let mut ready = Vec::new();
-    for (i, (claim, pair)) in claims.iter().zip(replies.chunks(2)).enumerate() {
-        let in_set = !matches!(pair[0], Ok(redis::Value::Nil));
-        let fields = match &pair[1] {
-            Ok(redis::Value::Int(n)) => Some(*n as usize),
-            _ => None,
-        };
-        answers.push(if !in_set || !seen.insert(*claim) {
-            Some(Effect::NotBidding { claim: *claim })
-        } else if fields.is_some_and(|n| n < agents) {
-            Some(Effect::Waiting {
-                claim: *claim,
-                missing: (agents - fields.unwrap_or(0)) as u64,
-            })
-        } else {
-            ready.push((i, fields));
-            None
-        });
+    {
+        let recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, (claim, replies)) in claims.iter().zip(replies.chunks(per_claim)).enumerate() {
+            let in_set = if look_in_set {
+                !matches!(replies[0], Ok(redis::Value::Nil))
+            } else {
+                !recent.contains(claim)
+            };
+            let fields = match &replies[per_claim - 1] {
+                Ok(redis::Value::Int(n)) => Some(*n as usize),
+                _ => None,
+            };
+            answers.push(if !in_set || !seen.insert(*claim) {
+                Some(Effect::NotBidding { claim: *claim })
+            } else if fields.is_some_and(|n| n < agents) {
+                Some(Effect::Waiting {
+                    claim: *claim,
+                    missing: (agents - fields.unwrap_or(0)) as u64,
+                })
+            } else {
+                ready.push((i, fields));
+                None
+            });
+        }
     }
     let calls: Vec<_> = ready
         .iter()
         .map(|&(i, fields)| lc.scripts.bids_seen(&claims[i], lc.bid_timeout, fields))
         .collect();
     let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, _)| claims[i]).collect());
-    let mut decided_now = decide(conn, &calls).await?.into_iter();
+    let decided_now = decide(conn, &calls).await?;
+    {
+        let mut recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
+        for (&(i, _), answer) in ready.iter().zip(&decided_now) {
+            if left_bidding(answer) {
+                recent.insert(claims[i]);
+            }
+        }
+    }
+    let mut decided_now = decided_now.into_iter();
     let mut decided: Vec<Decided> = answers
         .into_iter()
         .map(|answer| match answer {
@@ -198,6 +225,54 @@ pub async fn decide_batch(
     }
     decided[first] = answer.into_iter().next().unwrap_or(Ok(Vec::new()));
     Ok(decided)
+}
+
+/// True when a bids decision's answer says its claim collects bids no more
+/// (not `waiting`, nor a key conflict, which wrote nothing).
+fn left_bidding(answer: &Decided) -> bool {
+    answer.as_deref().is_ok_and(|effects| {
+        effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Granted { .. }
+                    | Effect::Dormant { .. }
+                    | Effect::NotBidding { .. }
+                    | Effect::Terminated { .. }
+            )
+        })
+    })
+}
+
+/// How many decided claims `Lifecycle::decided` remembers: bid events for a
+/// claim come within moments of each other; a later one is decided by its
+/// script (answering `not_bidding`), as after a restart.
+pub const RECENT: usize = 1024;
+
+/// The latest [`RECENT`] claims whose bids decision this process saw made
+/// (granted, dormant, or not bidding): they never collect bids again.
+#[derive(Debug, Default)]
+pub struct Recent {
+    order: std::collections::VecDeque<ClaimId>,
+    set: std::collections::HashSet<ClaimId>,
+}
+
+impl Recent {
+    pub fn contains(&self, claim: &ClaimId) -> bool {
+        self.set.contains(claim)
+    }
+
+    /// Remembers `claim`, forgetting the oldest beyond [`RECENT`].
+    pub fn insert(&mut self, claim: ClaimId) {
+        if !self.set.insert(claim) {
+            return;
+        }
+        self.order.push_back(claim);
+        if self.order.len() > RECENT {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
 }
 
 /// Claims in `Lifecycle::deciding` while their scripts are on their way;
@@ -230,6 +305,21 @@ mod tests {
     use super::*;
 
     const CLAIM: &str = "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6";
+
+    #[test]
+    fn recent_decisions_are_remembered_up_to_a_bound() {
+        let claims: Vec<ClaimId> = (0..=RECENT)
+            .map(|i| ClaimId::parse(&format!("4a7c8f1e-2b3d-4c5e-8f90-{i:012x}")).unwrap())
+            .collect();
+        let mut recent = Recent::default();
+        for claim in &claims {
+            recent.insert(*claim);
+            recent.insert(*claim);
+        }
+        assert!(!recent.contains(&claims[0]));
+        assert!(claims[1..].iter().all(|c| recent.contains(c)));
+        assert_eq!(recent.order.len(), RECENT);
+    }
 
     #[test]
     fn bid_events_parse() {
