@@ -116,7 +116,7 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 /// connection is gone). One answer per claim, in order.
 /// Without a bid timeout, "no longer in the bidding set" is what this
 /// process saw its own decisions answer (`Lifecycle::decided`, the latest
-/// [`RECENT`]): no `ZSCORE` per bid event. A claim decided elsewhere (another
+/// `recent::RECENT`): no `ZSCORE` per bid event. A claim decided elsewhere (another
 /// replica) is then answered by its script, once; one not bidding whose hash
 /// is short answers `Waiting` rather than `NotBidding`, the same to every
 /// caller without a timeout (neither is logged nor counted).
@@ -243,38 +243,6 @@ fn left_bidding(answer: &Decided) -> bool {
     })
 }
 
-/// How many decided claims `Lifecycle::decided` remembers: bid events for a
-/// claim come within moments of each other; a later one is decided by its
-/// script (answering `not_bidding`), as after a restart.
-pub const RECENT: usize = 1024;
-
-/// The latest [`RECENT`] claims whose bids decision this process saw made
-/// (granted, dormant, or not bidding): they never collect bids again.
-#[derive(Debug, Default)]
-pub struct Recent {
-    order: std::collections::VecDeque<ClaimId>,
-    set: std::collections::HashSet<ClaimId>,
-}
-
-impl Recent {
-    pub fn contains(&self, claim: &ClaimId) -> bool {
-        self.set.contains(claim)
-    }
-
-    /// Remembers `claim`, forgetting the oldest beyond [`RECENT`].
-    pub fn insert(&mut self, claim: ClaimId) {
-        if !self.set.insert(claim) {
-            return;
-        }
-        self.order.push_back(claim);
-        if self.order.len() > RECENT {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-    }
-}
-
 /// Claims in `Lifecycle::deciding` while their scripts are on their way;
 /// taken out when dropped (answered, failed or cancelled).
 struct Deciding<'a> {
@@ -305,21 +273,6 @@ mod tests {
     use super::*;
 
     const CLAIM: &str = "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6";
-
-    #[test]
-    fn recent_decisions_are_remembered_up_to_a_bound() {
-        let claims: Vec<ClaimId> = (0..=RECENT)
-            .map(|i| ClaimId::parse(&format!("4a7c8f1e-2b3d-4c5e-8f90-{i:012x}")).unwrap())
-            .collect();
-        let mut recent = Recent::default();
-        for claim in &claims {
-            recent.insert(*claim);
-            recent.insert(*claim);
-        }
-        assert!(!recent.contains(&claims[0]));
-        assert!(claims[1..].iter().all(|c| recent.contains(c)));
-        assert_eq!(recent.order.len(), RECENT);
-    }
 
     #[test]
     fn bid_events_parse() {

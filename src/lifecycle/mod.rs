@@ -75,6 +75,7 @@ pub mod catchup;
 pub mod library;
 pub mod lock;
 pub mod overdue;
+pub mod recent;
 pub mod recheck;
 pub mod report;
 pub mod scripts;
@@ -109,7 +110,7 @@ pub struct Lifecycle {
     /// Claims whose bids decision this process saw made, the latest few
     /// (see `bids::decide_batch`): without a bid timeout, a later bid event
     /// for one of them needs no command.
-    pub decided: std::sync::Mutex<bids::Recent>,
+    pub decided: std::sync::Mutex<recent::Recent>,
 }
 
 impl Lifecycle {
