@@ -189,14 +189,7 @@ pub async fn decide_batch(
         .collect();
     let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, _)| claims[i]).collect());
     let decided_now = decide(conn, &calls).await?;
-    {
-        let mut recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
-        for (&(i, _), answer) in ready.iter().zip(&decided_now) {
-            if left_bidding(answer) {
-                recent.insert(claims[i]);
-            }
-        }
-    }
+    remember(lc, ready.iter().map(|&(i, _)| &claims[i]).zip(&decided_now));
     let mut decided_now = decided_now.into_iter();
     let mut decided: Vec<Decided> = answers
         .into_iter()
@@ -225,6 +218,17 @@ pub async fn decide_batch(
     }
     decided[first] = answer.into_iter().next().unwrap_or(Ok(Vec::new()));
     Ok(decided)
+}
+
+/// Remembers the claims whose bids decisions (`answers`, the sweep's too)
+/// say they left the bidding set (`Lifecycle::decided`).
+pub fn remember<'a>(lc: &Lifecycle, answers: impl Iterator<Item = (&'a ClaimId, &'a Decided)>) {
+    let mut recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
+    for (claim, answer) in answers {
+        if left_bidding(answer) {
+            recent.insert(*claim);
+        }
+    }
 }
 
 /// True when a bids decision's answer says its claim collects bids no more

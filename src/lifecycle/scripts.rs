@@ -38,7 +38,8 @@ pub struct Context {
     /// `n/c`, see `Registry::script_args`) and `max_review_iterations`
     /// before the seed; after the call's own, the registry: the names
     /// (bytewise), their roles, then each controller's name, limit and
-    /// image id.
+    /// image id (a library call names it by its tag instead, and sends it
+    /// only when the library does not hold it: `redis_io::call::Registry`).
     frame: Arc<Frame>,
 }
 
