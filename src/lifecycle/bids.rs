@@ -114,11 +114,12 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 /// script sees every bid this one would), is decided once. A bid timeout is
 /// the sweep's to decide. `Err` only when a pipeline as a whole failed (the
 /// connection is gone). One answer per claim, in order.
-/// Without a bid timeout, "no longer in the bidding set" is what this
-/// process saw its own decisions answer (`Lifecycle::decided`, the latest
-/// `recent::RECENT`): no `ZSCORE` per bid event. A claim decided elsewhere (another
-/// replica) is then answered by its script, once; one not bidding whose hash
-/// is short answers `Waiting` rather than `NotBidding`, the same to every
+/// Without a bid timeout, no `ZSCORE` per bid event: a claim whose decision
+/// this process saw made (`Lifecycle::decided`, the latest
+/// `recent::RECENT`) is not bidding; the others are judged by `HLEN`, and
+/// only those with every field in are looked up in the bidding set (`ZRANK`,
+/// a second pipeline) before their scripts. One not bidding whose hash is
+/// short answers `Waiting` rather than `NotBidding`, the same to every
 /// caller without a timeout (neither is logged nor counted).
 /// With a bid timeout, a claim no longer collecting bids may have received a
 /// late bid: those go to the late-bid decision (`late_bid.lua`, one call for
@@ -182,6 +183,27 @@ pub async fn decide_batch(
                 None
             });
         }
+    }
+    // Without a timeout, only the claims about to be decided are looked up
+    // in the bidding set (ZRANK: an integer reply), not every bid event's:
+    // one decided elsewhere (the sweep, another replica, or here longer ago
+    // than `decided` holds) costs no script.
+    if !look_in_set && !ready.is_empty() {
+        let mut pipe = redis::Pipeline::with_capacity(ready.len());
+        for &(i, _) in &ready {
+            pipe.cmd("ZRANK").arg(&bidding).arg(claims[i].as_str());
+        }
+        let ranks: Vec<redis::RedisResult<redis::Value>> =
+            pipe.ignore_errors().query_async(conn).await?;
+        let mut bidding_still = Vec::with_capacity(ready.len());
+        for (&(i, fields), rank) in ready.iter().zip(ranks) {
+            if matches!(rank, Ok(redis::Value::Nil)) {
+                answers[i] = Some(Effect::NotBidding { claim: claims[i] });
+            } else {
+                bidding_still.push((i, fields));
+            }
+        }
+        ready = bidding_still;
     }
     let calls: Vec<_> = ready
         .iter()
