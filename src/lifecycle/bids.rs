@@ -184,6 +184,9 @@ pub async fn decide_batch(
             });
         }
     }
+    // On their way from here (before any other await), so that another
+    // batch's events for them need no call.
+    let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, _)| claims[i]).collect());
     // Without a timeout, only the claims about to be decided are looked up
     // in the bidding set (ZRANK: an integer reply), not every bid event's:
     // one decided elsewhere (the sweep, another replica, or here longer ago
@@ -209,7 +212,6 @@ pub async fn decide_batch(
         .iter()
         .map(|&(i, fields)| lc.scripts.bids_seen(&claims[i], lc.bid_timeout, fields))
         .collect();
-    let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, _)| claims[i]).collect());
     let decided_now = decide(conn, &calls).await?;
     remember(lc, ready.iter().map(|&(i, _)| &claims[i]).zip(&decided_now));
     let mut decided_now = decided_now.into_iter();
