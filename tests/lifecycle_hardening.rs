@@ -90,6 +90,31 @@ fn a_bids_hash_swollen_with_junk_is_read_for_the_registered_names_only() {
     );
 }
 
+/// A bids hash seen small just before the call and swollen by the time it
+/// runs is judged as a swollen one is.
+#[test]
+fn a_bids_hash_swollen_after_it_was_seen_small_is_judged_the_same() {
+    let mut lab = Lab::new(AUTHOR_REVIEWS, 3);
+    let claim = lab.new_claim(&Art::goal());
+    let bids = format!("{P}claim:{claim}:bids");
+    lab.bid(&claim, "Ann", "ignore");
+    lab.bid(&claim, "Writer", "exclusive");
+    for i in 0..100 {
+        lab.hset(&bids, &format!("junk-{i}"), "exclusive");
+    }
+    let call = lab.ctx.bids_seen(&cid(&claim), None, Some(2));
+    assert_eq!(
+        lab.decide(call),
+        vec![
+            Effect::UnknownBidders {
+                claim: cid(&claim),
+                count: 100
+            },
+            granted(&claim, "exclusive", &["Writer"]),
+        ]
+    );
+}
+
 /// Junk keys where the orchestrator keeps its state (a bids hash that is a
 /// string, an active claim whose hash is a string) stop neither the bid walk,
 /// nor the catch-up, nor the instance lock.

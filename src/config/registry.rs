@@ -107,7 +107,9 @@ impl Registry {
 
     /// The registry as the lifecycle scripts read it (`lib.lua`): a count,
     /// `n` or `n/c` (n agents, c of them controllers), and the arguments that
-    /// end every call: the n names sorted bytewise, their n roles, then each
+    /// end every script call (a library call sends them only when the
+    /// library does not hold them: `redis_io::call::Frame`): the n names
+    /// sorted bytewise, their n roles, then each
     /// controller's name, `max_concurrent` and worker image id. One argument
     /// each: Redis hands them to Lua as strings, nothing to parse.
     pub fn script_args(&self) -> (String, Vec<String>) {

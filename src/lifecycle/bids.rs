@@ -103,17 +103,24 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
 
 /// Runs the bids decision for each distinct claim that is still collecting
 /// bids and whose bids hash has at least as many fields as there are agents
-/// (two pipelines: `ZSCORE` and `HLEN`, then the scripts). The others cannot
-/// be decided now, and cost a microsecond of Redis CPU instead of a script
-/// call (tens): a claim no longer in the bidding set (decided by an earlier
-/// bid's event: the script would answer the same) is answered `NotBidding`;
-/// one with fewer fields `Waiting`, `missing` = agents - fields (a lower
-/// bound: fields of unknown names count); a claim named twice in the batch,
-/// or whose script another batch has on its way after seeing every field
-/// (`Lifecycle::deciding`: that script sees every bid this one would), is
-/// decided once. A bid timeout is the sweep's to decide. `Err` only when a
-/// pipeline as a whole failed (the connection is gone). One answer per
-/// claim, in order.
+/// (two pipelines: `HLEN`, with a bid timeout also `ZSCORE`, then the
+/// scripts). The others cannot be decided now, and cost a microsecond of
+/// Redis CPU instead of a script call (tens): a claim no longer in the
+/// bidding set (decided by an earlier bid's event: the script would answer
+/// the same) is answered `NotBidding`; one with fewer fields `Waiting`,
+/// `missing` = agents - fields (a lower bound: fields of unknown names
+/// count); a claim named twice in the batch, or whose script another batch
+/// has on its way after seeing every field (`Lifecycle::deciding`: that
+/// script sees every bid this one would), is decided once. A bid timeout is
+/// the sweep's to decide. `Err` only when a pipeline as a whole failed (the
+/// connection is gone). One answer per claim, in order.
+/// Without a bid timeout, no `ZSCORE` per bid event: a claim whose decision
+/// this process saw made (`Lifecycle::decided`, the latest
+/// `recent::RECENT`) is not bidding; the others are judged by `HLEN`, and
+/// only those with every field in are looked up in the bidding set (`ZRANK`,
+/// a second pipeline) before their scripts. One not bidding whose hash is
+/// short answers `Waiting` rather than `NotBidding`, the same to every
+/// caller without a timeout (neither is logged nor counted).
 /// With a bid timeout, a claim no longer collecting bids may have received a
 /// late bid: those go to the late-bid decision (`late_bid.lua`, one call for
 /// the batch), whose answer replaces `not_bidding`.
@@ -124,17 +131,22 @@ pub async fn decide_batch(
 ) -> Result<Vec<Decided>, RedisError> {
     let agents = lc.registry.agents().len();
     let bidding = lc.scripts.set_key(super::scripts::Set::Bidding);
+    let look_in_set = lc.bid_timeout.is_some();
+    let per_claim = 1 + usize::from(look_in_set);
     // Each command created at its final size (the redis crate grows a
     // command's buffers argument by argument otherwise).
-    let mut pipe = redis::Pipeline::with_capacity(2 * claims.len());
+    let mut pipe = redis::Pipeline::with_capacity(per_claim * claims.len());
     for claim in claims {
         let id = claim.as_str();
-        let mut zscore = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
-        zscore.arg("ZSCORE").arg(&bidding).arg(id);
+        if look_in_set {
+            let mut zscore = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
+            zscore.arg("ZSCORE").arg(&bidding).arg(id);
+            pipe.add_command(zscore);
+        }
         let bids = lc.scripts.bids_key(claim);
         let mut hlen = redis::Cmd::with_capacity(2, 4 + bids.len());
         hlen.arg("HLEN").arg(bids);
-        pipe.add_command(zscore).add_command(hlen);
+        pipe.add_command(hlen);
     }
     // A key of the wrong type answers an error: the script decides (and says so).
     let replies: Vec<redis::RedisResult<redis::Value>> =
@@ -145,31 +157,64 @@ pub async fn decide_batch(
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     let mut answers = Vec::with_capacity(claims.len());
+    // (index, fields seen) of the claims whose decision runs now.
     let mut ready = Vec::new();
-    for (i, (claim, pair)) in claims.iter().zip(replies.chunks(2)).enumerate() {
-        let in_set = !matches!(pair[0], Ok(redis::Value::Nil));
-        let fields = match &pair[1] {
-            Ok(redis::Value::Int(n)) => Some(*n as usize),
-            _ => None,
-        };
-        answers.push(if !in_set || !seen.insert(*claim) {
-            Some(Effect::NotBidding { claim: *claim })
-        } else if fields.is_some_and(|n| n < agents) {
-            Some(Effect::Waiting {
-                claim: *claim,
-                missing: (agents - fields.unwrap_or(0)) as u64,
-            })
-        } else {
-            ready.push(i);
-            None
-        });
+    {
+        let recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, (claim, replies)) in claims.iter().zip(replies.chunks(per_claim)).enumerate() {
+            let in_set = if look_in_set {
+                !matches!(replies[0], Ok(redis::Value::Nil))
+            } else {
+                !recent.contains(claim)
+            };
+            let fields = match &replies[per_claim - 1] {
+                Ok(redis::Value::Int(n)) => Some(*n as usize),
+                _ => None,
+            };
+            answers.push(if !in_set || !seen.insert(*claim) {
+                Some(Effect::NotBidding { claim: *claim })
+            } else if fields.is_some_and(|n| n < agents) {
+                Some(Effect::Waiting {
+                    claim: *claim,
+                    missing: (agents - fields.unwrap_or(0)) as u64,
+                })
+            } else {
+                ready.push((i, fields));
+                None
+            });
+        }
+    }
+    // On their way from here (before any other await), so that another
+    // batch's events for them need no call.
+    let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, _)| claims[i]).collect());
+    // Without a timeout, only the claims about to be decided are looked up
+    // in the bidding set (ZRANK: an integer reply), not every bid event's:
+    // one decided elsewhere (the sweep, another replica, or here longer ago
+    // than `decided` holds) costs no script.
+    if !look_in_set && !ready.is_empty() {
+        let mut pipe = redis::Pipeline::with_capacity(ready.len());
+        for &(i, _) in &ready {
+            pipe.cmd("ZRANK").arg(&bidding).arg(claims[i].as_str());
+        }
+        let ranks: Vec<redis::RedisResult<redis::Value>> =
+            pipe.ignore_errors().query_async(conn).await?;
+        let mut bidding_still = Vec::with_capacity(ready.len());
+        for (&(i, fields), rank) in ready.iter().zip(ranks) {
+            if matches!(rank, Ok(redis::Value::Nil)) {
+                answers[i] = Some(Effect::NotBidding { claim: claims[i] });
+            } else {
+                bidding_still.push((i, fields));
+            }
+        }
+        ready = bidding_still;
     }
     let calls: Vec<_> = ready
         .iter()
-        .map(|&i| lc.scripts.bids(&claims[i], lc.bid_timeout))
+        .map(|&(i, fields)| lc.scripts.bids_seen(&claims[i], lc.bid_timeout, fields))
         .collect();
-    let _on_its_way = Deciding::new(lc, ready.iter().map(|&i| claims[i]).collect());
-    let mut decided_now = decide(conn, &calls).await?.into_iter();
+    let decided_now = decide(conn, &calls).await?;
+    remember(lc, ready.iter().map(|&(i, _)| &claims[i]).zip(&decided_now));
+    let mut decided_now = decided_now.into_iter();
     let mut decided: Vec<Decided> = answers
         .into_iter()
         .map(|answer| match answer {
@@ -197,6 +242,33 @@ pub async fn decide_batch(
     }
     decided[first] = answer.into_iter().next().unwrap_or(Ok(Vec::new()));
     Ok(decided)
+}
+
+/// Remembers the claims whose bids decisions (`answers`, the sweep's too)
+/// say they left the bidding set (`Lifecycle::decided`).
+pub fn remember<'a>(lc: &Lifecycle, answers: impl Iterator<Item = (&'a ClaimId, &'a Decided)>) {
+    let mut recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
+    for (claim, answer) in answers {
+        if left_bidding(answer) {
+            recent.insert(*claim);
+        }
+    }
+}
+
+/// True when a bids decision's answer says its claim collects bids no more
+/// (not `waiting`, nor a key conflict, which wrote nothing).
+fn left_bidding(answer: &Decided) -> bool {
+    answer.as_deref().is_ok_and(|effects| {
+        effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Granted { .. }
+                    | Effect::Dormant { .. }
+                    | Effect::NotBidding { .. }
+                    | Effect::Terminated { .. }
+            )
+        })
+    })
 }
 
 /// Claims in `Lifecycle::deciding` while their scripts are on their way;

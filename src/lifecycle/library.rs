@@ -76,12 +76,16 @@ const DECISIONS: [Decision; 7] = [
 ];
 
 /// A decision's function: the call's state first (`begin`), then its entry.
-/// The registry's tables outlive a call here (lib.lua).
+/// The registries outlive a call here, kept by tag (lib.lua): a call names
+/// its registry's tag and sends the registry only when the library answers
+/// `NOREGISTRY` (`redis_io::call::NO_REGISTRY`; a test holds the two equal).
 const RUN: &str = "
 KEEP_REGISTRY = true
 local function run(entry)
   return function(keys, args)
-    begin(args)
+    if not begin(args) then
+      return redis.error_reply('NOREGISTRY send the registry with this call')
+    end
     return entry(keys, args)
   end
 end
@@ -121,4 +125,15 @@ pub fn decision(name: &'static str) -> Script {
         .find(|d| d.name == name)
         .unwrap_or_else(|| panic!("no lifecycle decision named {name}"));
     Script::with_function(name, &SHARED[..d.parts], &[BEGIN, d.entry], &LIBRARY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis_io::call::NO_REGISTRY;
+
+    #[test]
+    fn a_call_without_its_registry_answers_the_code_the_caller_retries() {
+        assert!(RUN.contains(&format!("redis.error_reply('{NO_REGISTRY} ")));
+    }
 }

@@ -75,6 +75,7 @@ pub mod catchup;
 pub mod library;
 pub mod lock;
 pub mod overdue;
+pub mod recent;
 pub mod recheck;
 pub mod report;
 pub mod scripts;
@@ -106,6 +107,10 @@ pub struct Lifecycle {
     /// Claims whose bids script is on its way with every field in (see
     /// `bids::decide_batch`): another bid event for one of them needs no call.
     pub deciding: std::sync::Mutex<std::collections::HashSet<crate::ids::ClaimId>>,
+    /// Claims whose bids decision this process saw made, the latest few
+    /// (see `bids::decide_batch`): without a bid timeout, a later bid event
+    /// for one of them needs no command.
+    pub decided: std::sync::Mutex<recent::Recent>,
 }
 
 impl Lifecycle {
@@ -125,6 +130,7 @@ impl Lifecycle {
             lock_key: format!("{}lock", keys.prefix()),
             lock_token: crate::ids::new_v4().simple().to_string(),
             deciding: Default::default(),
+            decided: Default::default(),
         }
     }
 }

@@ -38,7 +38,8 @@ pub struct Context {
     /// `n/c`, see `Registry::script_args`) and `max_review_iterations`
     /// before the seed; after the call's own, the registry: the names
     /// (bytewise), their roles, then each controller's name, limit and
-    /// image id.
+    /// image id (a library call names it by its tag instead, and sends it
+    /// only when the library does not hold it: `redis_io::call::Registry`).
     frame: Arc<Frame>,
 }
 
@@ -79,11 +80,23 @@ impl Context {
 
     /// Is bidding on `claim_id` complete (every name bid, or timed out)?
     pub fn bids(&self, claim_id: &ClaimId, timeout: Option<Duration>) -> Call<'static> {
+        self.bids_seen(claim_id, timeout, None)
+    }
+
+    /// [`Context::bids`] right after seeing (HLEN) that the bids hash had
+    /// `fields` fields: a small hash is then read without counting it again.
+    pub fn bids_seen(
+        &self,
+        claim_id: &ClaimId,
+        timeout: Option<Duration>,
+        fields: Option<usize>,
+    ) -> Call<'static> {
         let timeout_ms = timeout.map_or(0, |t| t.as_millis()).to_string();
+        let seen = fields.map_or(String::new(), |n| n.to_string());
         self.call(
             &BIDS,
             vec![self.claim_key(claim_id), self.bids_key(claim_id)],
-            vec![claim_id.as_str().to_string(), timeout_ms],
+            vec![claim_id.as_str().to_string(), timeout_ms, seen],
         )
     }
 

@@ -129,16 +129,24 @@ pub async fn missed_bids_step(
     // A bids key of the wrong type answers an error: the script decides those.
     let sizes: Vec<redis::RedisResult<usize>> = pipe.ignore_errors().query_async(conn).await?;
     let agents = lc.registry.agents().len();
-    let calls: Vec<_> = claims
+    let ready: Vec<&ClaimId> = claims
         .iter()
         .zip(sizes)
         .filter(|(_, n)| n.as_ref().map_or(true, |n| *n >= agents))
-        .map(|(claim, _)| lc.scripts.bids(claim, lc.bid_timeout))
+        .map(|(claim, _)| claim)
         .collect();
-    if calls.is_empty() {
+    if ready.is_empty() {
         return Ok((next, Vec::new()));
     }
-    Ok((next, decide(conn, &calls).await?))
+    let calls: Vec<_> = ready
+        .iter()
+        .map(|claim| lc.scripts.bids(claim, lc.bid_timeout))
+        .collect();
+    let decided = decide(conn, &calls).await?;
+    // Their bid events, still on their way when the walk decides, need no
+    // command then (`bids::decide_batch`).
+    super::bids::remember(lc, ready.into_iter().zip(&decided));
+    Ok((next, decided))
 }
 
 /// Refreshes the gauges of waiting claims (one pipeline; ages by the server's clock).

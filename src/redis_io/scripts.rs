@@ -158,6 +158,7 @@ pub fn check_protocols(scripts: &[&Script]) -> Result<(), ProtocolMismatch> {
 }
 
 pub use super::call::{Frame, Framed};
+use super::call::{Registry, NO_REGISTRY};
 
 /// One script call: the script, its KEYS and its ARGV (with a frame: the
 /// frame's head, the seed, `args`, the frame's tail; see `call`).
@@ -231,13 +232,24 @@ pub async fn run_batch(
     let mut reloaded = false;
     for _ in 0..2 {
         let retry: Vec<usize> = (0..replies.len())
-            .filter(|&i| is_noscript(&replies[i]) || is_missing_function(&replies[i]))
+            .filter(|&i| {
+                is_noscript(&replies[i])
+                    || is_missing_function(&replies[i])
+                    || is_missing_registry(&replies[i])
+            })
             .collect();
         if retry.is_empty() {
             break;
         }
-        load_missing(conn, calls, &replies, &retry, reloaded).await?;
-        reloaded = true;
+        let missing: Vec<usize> = retry
+            .iter()
+            .copied()
+            .filter(|&i| !is_missing_registry(&replies[i]))
+            .collect();
+        if !missing.is_empty() {
+            load_missing(conn, calls, &replies, &missing, reloaded).await?;
+            reloaded = true;
+        }
         let again = pipeline(conn, calls, Some(&retry)).await?;
         for (i, reply) in retry.into_iter().zip(again) {
             replies[i] = reply;
@@ -294,7 +306,16 @@ fn is_missing_function(reply: &RedisResult<Value>) -> bool {
     matches!(reply, Err(e) if functions::is_missing(e))
 }
 
-/// FCALL or EVALSHA for the calls at `only` (all when `None`).
+/// A library call whose registry the library does not hold (lib.lua's
+/// `begin`): nothing ran.
+fn is_missing_registry(reply: &RedisResult<Value>) -> bool {
+    matches!(reply, Err(e) if e.code() == Some(NO_REGISTRY))
+}
+
+/// FCALL or EVALSHA for the calls at `only` (all when `None`). A library
+/// call names its registry by its tag; sent again (`only`), it carries the
+/// registry for the library to keep: a call is sent again when its library
+/// did not hold its registry or had to be loaded (then it holds none).
 async fn pipeline(
     conn: &mut MultiplexedConnection,
     calls: &[Call<'_>],
@@ -302,11 +323,19 @@ async fn pipeline(
 ) -> Result<Vec<RedisResult<Value>>, RedisError> {
     let mut pipe = redis::Pipeline::with_capacity(only.map_or(calls.len(), <[usize]>::len));
     let mut add = |call: &Call<'_>| {
-        let (verb, name) = match call.script.fcall() {
-            Some(function) => ("FCALL", function),
-            None => ("EVALSHA", call.script.sha()),
+        let (verb, name, registry) = match (call.script.fcall(), only) {
+            (Some(function), None) => ("FCALL", function, Registry::Tagged),
+            (Some(function), Some(_)) => ("FCALL", function, Registry::Kept),
+            (None, _) => ("EVALSHA", call.script.sha(), Registry::Sent),
         };
-        let cmd = super::call::command(verb, name, &call.keys, call.frame.as_ref(), &call.args);
+        let cmd = super::call::command(
+            verb,
+            name,
+            &call.keys,
+            call.frame.as_ref(),
+            &call.args,
+            registry,
+        );
         pipe.add_command(cmd);
     };
     match only {

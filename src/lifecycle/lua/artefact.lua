@@ -38,12 +38,22 @@ if structural_type ~= 'Terminal' then
       local c = claim_id and valid_id(claim_id) and load_delivery(claim_id)
       if c then
         claims[#claims + 1] = c
-        checks[#checks + 1] = counted_key(c.key_id)
-        checks[#checks + 1] = 'set'
         -- (A rejection also SETs the index of the claim's artefact: that is
         -- index_key(source), just read as a string.)
       end
     end
+  end
+end
+-- Each claim's counted set, probed as key_conflict would (and first, as
+-- before): one found empty needs no SISMEMBER and no DEL (NO_COUNTED).
+for _, c in ipairs(claims) do
+  local n = redis.pcall('SCARD', counted_key(c.key_id))
+  if type(n) == 'table' then
+    local conflict = key_conflict({ counted_key(c.key_id), 'set' })
+    if conflict then return conflict end
+  elseif n == 0 then
+    NO_COUNTED = NO_COUNTED or {}
+    NO_COUNTED[c.key_id] = true
   end
 end
 -- A delivery may write both sets (a grant, an end); a new claim joins the
@@ -86,7 +96,7 @@ else
   else
     write_claim(CID, AID, 'pending_review', '', '[]')
     redis.call('SET', KEYS[2], CID)
-    redis.call('ZADD', BIDDING, NOW, CID)
+    redis.call('ZADD', BIDDING, now_text(), CID)
     redis.call('PUBLISH', P .. 'claim_events', claim_event(CID, AID, 'pending_review', '', '[]'))
     effect('created', CID)
   end

@@ -4,14 +4,18 @@
 -- count as 'ignore'). The snapshot has exactly the registered names; invalid
 -- values count as 'ignore'; unknown names are left out (contract section 4).
 -- KEYS[1] the claim hash, KEYS[2] its bids hash.
--- ARGV[5] the claim id, ARGV[6] the bid timeout in ms (0: wait for ever).
-local CID, TIMEOUT = ARGV[5], tonumber(ARGV[6]) or 0
+-- ARGV[5] the claim id, ARGV[6] the bid timeout in ms (0: wait for ever),
+-- ARGV[7] how many fields the bids hash had when the orchestrator looked
+-- just before this call (its HLEN), or '' (it did not look).
+local CID, TIMEOUT, SEEN = ARGV[5], tonumber(ARGV[6]) or 0, tonumber(ARGV[7])
 local VALID = { review = true, claim = true, exclusive = true, ignore = true }
 
 -- The bidding set's type is proven by this read (an error: the set is junk);
 -- the active and dormant sets' are checked before the first write, so the paths that
 -- write nothing (not bidding, still waiting) spend no TYPE call.
-local since = redis.pcall('ZSCORE', BIDDING, CID)
+-- Without a timeout only membership counts: ZRANK answers an integer where
+-- ZSCORE's double is formatted by printf (about 3,600 instructions).
+local since = redis.pcall(TIMEOUT > 0 and 'ZSCORE' or 'ZRANK', BIDDING, CID)
 if type(since) == 'table' and since.err then return key_conflict({ BIDDING, 'zset' }) end
 if not since then return { { 'not_bidding', CID } } end
 -- Only the two fields judged here are read (a grant writes by the id alone).
@@ -23,11 +27,26 @@ end
 
 -- The bids hash, read whole only when it is small: a hash swollen by junk
 -- fields is read for the registered names only, and its other fields counted.
-local size = read('HLEN', KEYS[2]) or 0
+-- Small when the orchestrator just saw it so (no HLEN here); one that grew
+-- swollen since is judged from what was read as a swollen one is.
+local SMALL = #AGENTS + 32
+local size = SEEN
+if not size or size > SMALL then size = read('HLEN', KEYS[2]) or 0 end
 local bids, others = {}, 0
-if size <= #AGENTS + 32 then
+if size <= SMALL then
   local flat = read('HGETALL', KEYS[2]) or {}
-  for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
+  if #flat <= 2 * SMALL then
+    for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
+  else
+    local present = 0
+    for i = 1, #flat, 2 do
+      if ROLE_OF[flat[i]] then
+        bids[flat[i]] = flat[i + 1]
+        present = present + 1
+      end
+    end
+    others = #flat / 2 - present
+  end
 else
   -- Swollen: the registered names only (agents_hmget reads in chunks).
   local present = 0
@@ -47,8 +66,6 @@ if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
   return { { 'waiting', CID, #missing } }
 end
 
-local conflict = key_conflict({ ACTIVE, 'zset', DORMANT, 'zset' })
-if conflict then return conflict end
 local snapshot = {}
 for _, name in ipairs(AGENTS) do
   local bid = bids[name]
@@ -68,14 +85,18 @@ for name in pairs(bids) do
 end
 for _, name in ipairs(sorted(unknown)) do effect('unknown_bidder', CID, cut(name, 64)) end
 if others > 0 then effect('unknown_bidders', CID, others) end
-redis.call('ZREM', BIDDING, CID)
+-- The one set it writes besides the bidding set: the active one for a
+-- grant, the dormant one else.
 local phase = initial_phase(snapshot)
+local conflict = key_conflict({ phase and ACTIVE or DORMANT, 'zset' })
+if conflict then return conflict end
+redis.call('ZREM', BIDDING, CID)
 if phase then
   grant({ key_id = CID }, phase, snapshot)
 else
   -- Held in the dormant set: a late bid can still start it (late_bid.lua),
   -- and adoption (adopt.lua) leaves it alone.
-  redis.call('ZADD', DORMANT, NOW, CID)
+  redis.call('ZADD', DORMANT, now_text(), CID)
   effect('dormant', CID)
 end
 return EFFECTS

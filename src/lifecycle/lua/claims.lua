@@ -142,7 +142,7 @@ local function finish(c, status, reason, cause, phase_state)
   end
   redis.call('ZREM', ACTIVE, c.key_id)
   redis.call('ZREM', BIDDING, c.key_id)
-  redis.call('DEL', counted_key(c.key_id))
+  if not (NO_COUNTED and NO_COUNTED[c.key_id]) then redis.call('DEL', counted_key(c.key_id)) end
 end
 
 -- Why claim c (with its decoded phase_state ps) can never progress, or nil:

@@ -27,7 +27,7 @@ local function create_feedback_claim(c, target, agent, role, review_ids, version
   local context = enc_list(review_ids)
   write_claim(id, target, 'pending_assignment', agent, context)
   redis.call('SET', index_key(target), id)
-  redis.call('ZADD', ACTIVE, NOW, id)
+  redis.call('ZADD', ACTIVE, now_text(), id)
   redis.call('PUBLISH', P .. 'claim_events', claim_event(id, target, 'pending_assignment', agent, context))
   publish_workflow('feedback_claim_created', '{"feedback_claim_id":' .. enc_str(id)
     .. ',"iteration":' .. string.format('%d', version) .. ',"original_claim_id":' .. enc_str(c.key_id)

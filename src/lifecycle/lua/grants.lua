@@ -58,7 +58,7 @@ local function grant(c, phase, all_bids)
     all_bids_keys = keys }
   if phase == 'exclusive' and WORKER_OF[names[1]] then
     -- A controller's grant starts a worker (workers/lua/grant.lua).
-    redis.call('ZADD', ACTIVE, NOW, c.key_id)
+    redis.call('ZADD', ACTIVE, now_text(), c.key_id)
     grant_worker(c, names[1], 'pending_exclusive', ps)
     return effect('granted', c.key_id, phase, names)
   end
@@ -72,7 +72,7 @@ local function grant(c, phase, all_bids)
   end
   redis.call('HSET', claim_key(c.key_id), 'status', PHASE_STATUS[phase], granted_field, granted_value,
     'phase_state', enc_phase_state(ps))
-  redis.call('ZADD', ACTIVE, NOW, c.key_id)
+  redis.call('ZADD', ACTIVE, now_text(), c.key_id)
   for _, name in ipairs(names) do publish_grant(c.key_id, name, phase) end
   effect('granted', c.key_id, phase, names)
 end

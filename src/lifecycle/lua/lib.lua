@@ -10,7 +10,10 @@
 --
 -- ARGV common to every lifecycle script:
 --   ARGV[1] key prefix, e.g. 'sett:prod:'
---   ARGV[2] the registry's size: n, or n/c with c controllers among the n
+--   ARGV[2] the registry's size: n, or n/c with c controllers among the n;
+--           as a library call, followed by '@' and the registry's tag (a
+--           hash of it, src/redis_io/call.rs), or only '@' and the tag
+--           (see begin: the registry is then not sent)
 --   ARGV[3] orchestrator.max_review_iterations (0 = unlimited)
 --   ARGV[4] a fresh random (v4) UUID: the first id this script mints
 -- The script's own arguments start at ARGV[5]. The registry comes last: the
@@ -35,17 +38,18 @@ local PROTOCOL = 4
 -- begins here, so nothing of one call is seen by the next.
 -- (orchestrator.max_review_iterations and NOW as text are made where used,
 -- by max_iter() and now_text(): few calls need them.)
-local P, MAX_ITER_ARG, SEED, NOW
+local P, MAX_ITER_ARG, SEED, NOW, NOW_TEXT
 -- The registry: names in bytewise order, each name's role, each role's first
--- name, and each controller's worker limit and image id. Read only: they
--- are kept for the next call with the same registry arguments
--- (REGISTRY_SPEC: ARGV[2] and REGISTRY_N, REGISTRY_C: its n and c;
--- REGISTRY_FROM: the 2n + 3c arguments they were built from).
+-- name, and each controller's worker limit and image id. Read only.
 local AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF
-local REGISTRY_SPEC, REGISTRY_N, REGISTRY_C, REGISTRY_FROM
--- True in the library (its loader sets it): as a script nothing outlives
--- the call, and keeping the registry would only cost.
+-- True in the library (its loader sets it): registries are kept there
+-- across calls, by tag (REGISTRIES[tag]: { AGENTS, ROLE_OF, AGENT_FOR_ROLE,
+-- WORKER_OF }, at most REGISTRIES_MAX of them, so that replicas with other
+-- registries sharing this Redis each find theirs). REGISTRY_SPEC: ARGV[2]
+-- of the kept registry the tables above are, or nil.
 local KEEP_REGISTRY = false
+local REGISTRIES, registries_n, REGISTRIES_MAX = {}, 0, 16
+local REGISTRY_SPEC
 -- What the script did, for the orchestrator's log lines and metrics: a list
 -- of rows, e.g. {'granted', claim_id, 'review', {'A', 'B'}}.
 local EFFECTS
@@ -55,8 +59,66 @@ local EFFECTS
 local ACTIVE, BIDDING, DORMANT, SETS_OF
 -- How many ids this call has minted (new_uuid).
 local minted
+-- Claims whose counted set this call found empty (absent) before its first
+-- write, or nil: set by artefact.lua, which probes them anyway; a delivery
+-- then needs no SISMEMBER and an end no DEL (phases.lua, claims.lua). A
+-- claim leaves it when its set is written.
+local NO_COUNTED
 
+-- The registry's tables from the call's arguments: n names, their n roles,
+-- then c controllers (name, max_concurrent, image id), which end the ARGV.
+local function registry_from(argv, n, c)
+  local names = #argv - 2 * n - 3 * c
+  AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
+  local roles = names + n
+  for i = 1, n do
+    local name, role = argv[names + i], argv[roles + i]
+    AGENTS[i] = name
+    ROLE_OF[name] = role
+    if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
+  end
+  local controllers = roles + n
+  for i = 0, c - 1 do
+    local at = controllers + 3 * i
+    WORKER_OF[argv[at + 1]] = { max = tonumber(argv[at + 2]), image = argv[at + 3] }
+  end
+end
+
+-- The registry of ARGV[2]: 'n' or 'n/c' (sent: the tables are built from
+-- the arguments), 'n@tag' or 'n/c@tag' (sent, and kept under its tag, in
+-- the library), '@tag' (not sent: the one kept under the tag). False when
+-- there is none such kept (a library loaded again, FUNCTION FLUSH, a Redis
+-- restart, another registry's calls filling the table): the call then
+-- answers NOREGISTRY having done nothing, and the orchestrator sends it
+-- again with the registry (src/redis_io/scripts.rs).
+local function use_registry(argv)
+  local spec = argv[2]
+  if spec == REGISTRY_SPEC then return true end
+  local n, c, tag = string.match(spec, '^(%d*)/?(%d*)@?(.*)$')
+  if n == nil then n, c, tag = '0', '', '' end
+  if n == '' and tag ~= '' then
+    local kept = REGISTRIES[tag]
+    if not kept then return false end
+    AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = kept[1], kept[2], kept[3], kept[4]
+    REGISTRY_SPEC = spec
+    return true
+  end
+  registry_from(argv, tonumber(n) or 0, tonumber(c) or 0)
+  REGISTRY_SPEC = nil
+  if KEEP_REGISTRY and tag ~= '' then
+    if not REGISTRIES[tag] then
+      if registries_n >= REGISTRIES_MAX then REGISTRIES, registries_n = {}, 0 end
+      registries_n = registries_n + 1
+    end
+    REGISTRIES[tag] = { AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF }
+    REGISTRY_SPEC = '@' .. tag
+  end
+  return true
+end
+
+-- The call's state; false (nothing done) when its registry is not here.
 local function begin(argv)
+  if not use_registry(argv) then return false end
   P = argv[1]
   MAX_ITER_ARG = argv[3]
   SEED = argv[4]
@@ -66,47 +128,6 @@ local function begin(argv)
   local TIME = redis.call('TIME')
   local us = TIME[2] + 0
   NOW = TIME[1] * 1000 + (us - us % 1000) / 1000
-  -- The registry's tables are built again only when its arguments differ
-  -- from the ones they were built from (as a library, every call of one
-  -- orchestrator passes the same): no decision changes them.
-  if argv[2] ~= REGISTRY_SPEC then
-    local n, c = string.match(argv[2], '^(%d+)/?(%d*)$')
-    REGISTRY_N, REGISTRY_C = tonumber(n) or 0, tonumber(c) or 0
-    REGISTRY_FROM = nil
-  end
-  local n, c = REGISTRY_N, REGISTRY_C
-  local names = #argv - 2 * n - 3 * c
-  local count = 2 * n + 3 * c
-  local same = REGISTRY_FROM ~= nil and #REGISTRY_FROM == count
-  if same then
-    for i = 1, count do
-      if REGISTRY_FROM[i] ~= argv[names + i] then
-        same = false
-        break
-      end
-    end
-  end
-  if not same then
-    REGISTRY_FROM = nil
-    AGENTS, ROLE_OF, AGENT_FOR_ROLE, WORKER_OF = {}, {}, {}, {}
-    local roles = names + n
-    for i = 1, n do
-      local name, role = argv[names + i], argv[roles + i]
-      AGENTS[i] = name
-      ROLE_OF[name] = role
-      if not AGENT_FOR_ROLE[role] then AGENT_FOR_ROLE[role] = name end
-    end
-    local controllers = roles + n
-    for i = 0, c - 1 do
-      local at = controllers + 3 * i
-      WORKER_OF[argv[at + 1]] = { max = tonumber(argv[at + 2]), image = argv[at + 3] }
-    end
-    if KEEP_REGISTRY then
-      local from = {}
-      for i = 1, count do from[i] = argv[names + i] end
-      REGISTRY_SPEC, REGISTRY_FROM = argv[2], from
-    end
-  end
   EFFECTS = {}
   if P ~= SETS_OF then
     ACTIVE = P .. 'orchestrator:active'
@@ -115,10 +136,19 @@ local function begin(argv)
     SETS_OF = P
   end
   minted = 0
+  NO_COUNTED = nil
+  NOW_TEXT = nil
+  return true
 end
 
 local function max_iter() return tonumber(MAX_ITER_ARG) or 3 end
-local function now_text() return string.format('%d', NOW) end
+-- NOW as text, made once a call where used: a score or field written as
+-- this text is the same number, and Redis formats a Lua number argument
+-- with printf's %.17g (about 3,600 instructions a ZADD).
+local function now_text()
+  if not NOW_TEXT then NOW_TEXT = string.format('%d', NOW) end
+  return NOW_TEXT
+end
 
 local function role_of(name) return ROLE_OF[name] or name end
 
