@@ -12,7 +12,7 @@ use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use serde::Deserialize;
 
-use super::Lifecycle;
+use super::{workflow_message, Lifecycle};
 use crate::blackboard::effects::Effect;
 use crate::ids::ClaimId;
 use crate::redis_io::scripts::{decide, Decided};
@@ -22,13 +22,13 @@ use crate::redis_io::scripts::{decide, Decided};
 pub const MAX_WORKFLOW_MESSAGE: usize = 4096;
 
 /// A `bid_submitted` event: which claim to look at, and (for the debug log)
-/// who said they bid what.
+/// who said they bid what (borrowed from the message unless escaped).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BidEvent {
+pub struct BidEvent<'a> {
     /// A claim id in a form that may be used in a key.
     pub claim_id: ClaimId,
-    pub agent_name: String,
-    pub bid_type: String,
+    pub agent_name: Cow<'a, str>,
+    pub bid_type: Cow<'a, str>,
 }
 
 /// Why a workflow message is not a usable bid event.
@@ -64,8 +64,27 @@ struct Data<'a> {
     bid_type: Option<Cow<'a, str>>,
 }
 
-/// Reads a `workflow_events` message.
-pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
+/// Reads a `workflow_events` message: a message of the usual shape with our
+/// own scanner (`workflow_message`), any other with serde_json, with the
+/// same verdicts.
+pub fn parse(message: &[u8]) -> Result<BidEvent<'_>, NotABid> {
+    let Some(scanned) = workflow_message::scan(message) else {
+        return parse_with_serde(message);
+    };
+    let data = scanned.data.map(|d| Data {
+        claim_id: d.claim_id.map(Cow::Borrowed),
+        agent_name: d.agent_name.map(Cow::Borrowed),
+        bid_type: d.bid_type.map(Cow::Borrowed),
+    });
+    bid(Message {
+        event: Cow::Borrowed(scanned.event),
+        data,
+    })
+}
+
+/// [`parse`] with serde_json only (the rules: `bids_tests.rs` holds the
+/// scanner to them).
+pub(super) fn parse_with_serde(message: &[u8]) -> Result<BidEvent<'_>, NotABid> {
     #[derive(Deserialize)]
     struct Head {
         event: String,
@@ -74,17 +93,21 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
     // others, whose data has the same shape or more); only a message that
     // fails it is read again for its event, which decides between "not a
     // bid" and "malformed", as reading the event first would.
-    let msg: Message = match serde_json::from_slice(message) {
-        Ok(msg) => msg,
+    match serde_json::from_slice(message) {
+        Ok(msg) => bid(msg),
         Err(_) => {
             let head: Head = serde_json::from_slice(message).map_err(|_| NotABid::Malformed)?;
-            return Err(if head.event == "bid_submitted" {
+            Err(if head.event == "bid_submitted" {
                 NotABid::Malformed
             } else {
                 NotABid::OtherEvent
-            });
+            })
         }
-    };
+    }
+}
+
+/// The verdict on a message that has the event shape.
+fn bid(msg: Message<'_>) -> Result<BidEvent<'_>, NotABid> {
     if msg.event != "bid_submitted" {
         return Err(NotABid::OtherEvent);
     }
@@ -96,8 +119,8 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
         .ok_or(NotABid::BadClaimId)?;
     Ok(BidEvent {
         claim_id,
-        agent_name: data.agent_name.map(Cow::into_owned).unwrap_or_default(),
-        bid_type: data.bid_type.map(Cow::into_owned).unwrap_or_default(),
+        agent_name: data.agent_name.unwrap_or_default(),
+        bid_type: data.bid_type.unwrap_or_default(),
     })
 }
 
