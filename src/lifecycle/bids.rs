@@ -12,7 +12,8 @@ use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use serde::Deserialize;
 
-use super::{workflow_message, Lifecycle};
+use super::workflow_message::{self, Scanned};
+use super::Lifecycle;
 use crate::blackboard::effects::Effect;
 use crate::ids::ClaimId;
 use crate::redis_io::scripts::{decide, Decided};
@@ -68,18 +69,18 @@ struct Data<'a> {
 /// own scanner (`workflow_message`), any other with serde_json, with the
 /// same verdicts.
 pub fn parse(message: &[u8]) -> Result<BidEvent<'_>, NotABid> {
-    let Some(scanned) = workflow_message::scan(message) else {
-        return parse_with_serde(message);
-    };
-    let data = scanned.data.map(|d| Data {
-        claim_id: d.claim_id.map(Cow::Borrowed),
-        agent_name: d.agent_name.map(Cow::Borrowed),
-        bid_type: d.bid_type.map(Cow::Borrowed),
-    });
-    bid(Message {
-        event: Cow::Borrowed(scanned.event),
-        data,
-    })
+    match workflow_message::scan(message) {
+        Some(Scanned::Other) => Err(NotABid::OtherEvent),
+        Some(Scanned::Bid(data)) => {
+            let data = data.ok_or(NotABid::BadClaimId)?;
+            bid(
+                data.claim_id,
+                data.agent_name.map(Cow::Borrowed),
+                data.bid_type.map(Cow::Borrowed),
+            )
+        }
+        None => parse_with_serde(message),
+    }
 }
 
 /// [`parse`] with serde_json only (the rules: `bids_tests.rs` holds the
@@ -93,34 +94,41 @@ pub(super) fn parse_with_serde(message: &[u8]) -> Result<BidEvent<'_>, NotABid> 
     // others, whose data has the same shape or more); only a message that
     // fails it is read again for its event, which decides between "not a
     // bid" and "malformed", as reading the event first would.
-    match serde_json::from_slice(message) {
-        Ok(msg) => bid(msg),
+    let msg: Message = match serde_json::from_slice(message) {
+        Ok(msg) => msg,
         Err(_) => {
             let head: Head = serde_json::from_slice(message).map_err(|_| NotABid::Malformed)?;
-            Err(if head.event == "bid_submitted" {
+            return Err(if head.event == "bid_submitted" {
                 NotABid::Malformed
             } else {
                 NotABid::OtherEvent
-            })
+            });
         }
-    }
-}
-
-/// The verdict on a message that has the event shape.
-fn bid(msg: Message<'_>) -> Result<BidEvent<'_>, NotABid> {
+    };
     if msg.event != "bid_submitted" {
         return Err(NotABid::OtherEvent);
     }
     let data = msg.data.ok_or(NotABid::BadClaimId)?;
-    let claim_id = data
-        .claim_id
-        .as_deref()
-        .and_then(ClaimId::parse)
+    bid(
+        data.claim_id.as_deref().map(str::as_bytes),
+        data.agent_name,
+        data.bid_type,
+    )
+}
+
+/// The bid event of a `bid_submitted` message's data.
+fn bid<'a>(
+    claim_id: Option<&[u8]>,
+    agent_name: Option<Cow<'a, str>>,
+    bid_type: Option<Cow<'a, str>>,
+) -> Result<BidEvent<'a>, NotABid> {
+    let claim_id = claim_id
+        .and_then(ClaimId::parse_bytes)
         .ok_or(NotABid::BadClaimId)?;
     Ok(BidEvent {
         claim_id,
-        agent_name: data.agent_name.unwrap_or_default(),
-        bid_type: data.bid_type.unwrap_or_default(),
+        agent_name: agent_name.unwrap_or_default(),
+        bid_type: bid_type.unwrap_or_default(),
     })
 }
 

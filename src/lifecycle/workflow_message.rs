@@ -5,13 +5,15 @@
 //! (docs/performance.md, "Issue 15 §6").
 //!
 //! [`scan`] reads the usual shape only: a top-level object whose keys are
-//! plain (no escape, no control byte, valid UTF-8), `event` a plain string,
-//! `data` `null` or an object whose `claim_id`, `agent_name` and `bid_type`
-//! are plain strings or `null`, each of those keys at most once, every other
-//! value skipped with serde_json's lenient rules (escapes must be well
-//! formed, control bytes are refused, bytes are not checked as UTF-8,
-//! numbers only for their grammar), up to [`MAX_SKIP_DEPTH`] levels, and
-//! nothing but whitespace after the object. For such a message serde_json's
+//! plain (no escape, no control byte, valid UTF-8), with `event` (a plain
+//! string) and `data` at most once each; for a bid, `data` `null` or an
+//! object whose `claim_id`, `agent_name` and `bid_type` are plain strings or
+//! `null`, at most once each. Every other value (and another event's `data`,
+//! once its event is known: serde_json's verdict on such a message depends
+//! on its event alone) is skipped with serde_json's lenient rules (escapes
+//! must be well formed, control bytes are refused, bytes are not checked as
+//! UTF-8, numbers only for their grammar), up to [`MAX_SKIP_DEPTH`] levels;
+//! only whitespace may follow the object. For such a message serde_json's
 //! parse (`bids::parse_with_serde`) reads the same fields. Anything else
 //! (escaped text, a duplicate key, an array, an error anywhere) is `None`,
 //! and serde_json decides: the verdicts stay serde_json's, and a test holds
@@ -20,41 +22,51 @@
 /// How deep a skipped value may nest before serde_json is asked instead.
 pub const MAX_SKIP_DEPTH: usize = 32;
 
-/// The fields of a message of the usual shape, borrowed from it.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Scanned<'a> {
-    pub event: &'a str,
-    /// `None` when `data` is absent or `null`.
-    pub data: Option<ScannedData<'a>>,
+/// What a message of the usual shape is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scanned<'a> {
+    /// A `bid_submitted` event, with its data (`None`: absent or `null`).
+    Bid(Option<BidData<'a>>),
+    /// Another event.
+    Other,
 }
 
-/// The fields of `data` that a bid has; `None` when absent or `null`.
+/// The fields of a bid's `data`, borrowed from the message; `None` when
+/// absent or `null`.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ScannedData<'a> {
-    pub claim_id: Option<&'a str>,
+pub struct BidData<'a> {
+    pub claim_id: Option<&'a [u8]>,
     pub agent_name: Option<&'a str>,
     pub bid_type: Option<&'a str>,
 }
 
-/// The message's fields, or `None` when it is not of the usual shape.
+/// What the message is, or `None` when it is not of the usual shape.
 pub fn scan(message: &[u8]) -> Option<Scanned<'_>> {
     let mut c = Cursor { b: message, i: 0 };
-    let mut event = None;
+    let mut event: Option<&[u8]> = None;
     let mut data = None;
     c.object(|c, key| match key {
-        "event" => once(&mut event, c.plain_str()?),
-        "data" => once(&mut data, c.nullable(Cursor::data)?),
-        _ => c.skip_value(0),
+        b"event" => once(&mut event, c.plain()?),
+        // Another event's data only has to be JSON (serde_json reads no
+        // more of it than its event when the data does not fit a bid's).
+        b"data" if event.is_some_and(|e| e != BID) => {
+            once(&mut data, None)?;
+            c.skip_value(1)
+        }
+        b"data" => once(&mut data, c.nullable(Cursor::data)?),
+        _ => c.skip_value(1),
     })?;
     c.ws();
     if c.i != message.len() {
         return None;
     }
-    Some(Scanned {
-        event: event?,
-        data: data.flatten(),
+    Some(match event? {
+        BID => Scanned::Bid(data.flatten()),
+        _ => Scanned::Other,
     })
 }
+
+const BID: &[u8] = b"bid_submitted";
 
 /// Sets `slot` to `value` unless it was set already (a duplicate key).
 fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
@@ -92,7 +104,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// An object: `field` reads each member's value after its (plain) key.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         if self.peek()? != b'{' {
             return None;
         }
@@ -102,7 +114,7 @@ impl<'a> Cursor<'a> {
             return Some(());
         }
         loop {
-            let key = self.plain_str()?;
+            let key = self.plain()?;
             if self.peek()? != b':' {
                 return None;
             }
@@ -128,21 +140,18 @@ impl<'a> Cursor<'a> {
         read(self).map(Some)
     }
 
-    /// The `data` object.
-    fn data(&mut self) -> Option<ScannedData<'a>> {
+    /// A bid's `data` object.
+    fn data(&mut self) -> Option<BidData<'a>> {
         let mut claim_id = None;
         let mut agent_name = None;
         let mut bid_type = None;
-        self.object(|c, key| {
-            let slot = match key {
-                "claim_id" => &mut claim_id,
-                "agent_name" => &mut agent_name,
-                "bid_type" => &mut bid_type,
-                _ => return c.skip_value(1),
-            };
-            once(slot, c.nullable(Cursor::plain_str)?)
+        self.object(|c, key| match key {
+            b"claim_id" => once(&mut claim_id, c.nullable(Cursor::plain)?),
+            b"agent_name" => once(&mut agent_name, c.nullable(Cursor::plain_str)?),
+            b"bid_type" => once(&mut bid_type, c.nullable(Cursor::plain_str)?),
+            _ => c.skip_value(2),
         })?;
-        Some(ScannedData {
+        Some(BidData {
             claim_id: claim_id.flatten(),
             agent_name: agent_name.flatten(),
             bid_type: bid_type.flatten(),
@@ -150,21 +159,29 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string without escapes or control bytes, valid UTF-8 (as serde_json
-    /// reads a key or a `str` field, when it has no escapes).
-    fn plain_str(&mut self) -> Option<&'a str> {
+    /// reads a key or a `str` field, when it has no escapes), as bytes.
+    fn plain(&mut self) -> Option<&'a [u8]> {
         if self.peek()? != b'"' {
             return None;
         }
         let start = self.i + 1;
-        let len = self.b[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let mut ascii = true;
+        let len = self.b[start..].iter().position(|&b| {
+            ascii &= b < 0x80;
+            b == b'"' || b == b'\\' || b < 0x20
+        })?;
         let end = start + len;
         if self.b[end] != b'"' {
             return None;
         }
         self.i = end + 1;
-        std::str::from_utf8(&self.b[start..end]).ok()
+        let text = &self.b[start..end];
+        (ascii || std::str::from_utf8(text).is_ok()).then_some(text)
+    }
+
+    /// [`Self::plain`] as text.
+    fn plain_str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.plain()?).ok()
     }
 
     /// A string skipped as serde_json skips one (the cursor at its quote).
@@ -304,27 +321,22 @@ mod tests {
     #[test]
     fn the_usual_shapes_are_read() {
         let m = scan(br#" {"event":"bid_submitted","data":{"agent_name":"Coder","bid_type":"exclusive","claim_id":"c"}} "#);
-        assert_eq!(
-            m,
-            Some(Scanned {
-                event: "bid_submitted",
-                data: Some(ScannedData {
-                    claim_id: Some("c"),
-                    agent_name: Some("Coder"),
-                    bid_type: Some("exclusive"),
-                }),
-            })
-        );
+        let data = BidData {
+            claim_id: Some(b"c"),
+            agent_name: Some("Coder"),
+            bid_type: Some("exclusive"),
+        };
+        assert_eq!(m, Some(Scanned::Bid(Some(data))));
         let m = scan(br#"{"data":null,"x":[1,-0.5e+3,{"a\n":"\u00e9\"",  "b":[]},true,false,null],"event":"e"}"#);
-        assert_eq!(
-            m,
-            Some(Scanned {
-                event: "e",
-                data: None,
-            })
-        );
-        let m = scan(br#"{"event":"e","data":{"claim_id":null,"feedback":"a\"b","n":{}}}"#);
-        assert_eq!(m.and_then(|m| m.data), Some(ScannedData::default()));
+        assert_eq!(m, Some(Scanned::Other));
+        let m =
+            scan(br#"{"event":"bid_submitted","data":{"claim_id":null,"feedback":"a\"b","n":{}}}"#);
+        assert_eq!(m, Some(Scanned::Bid(Some(BidData::default()))));
+        let m = scan(br#"{"event":"bid_submitted","data":null}"#);
+        assert_eq!(m, Some(Scanned::Bid(None)));
+        // Another event's data is only skipped.
+        let m = scan(b"{\"event\":\"e\",\"data\":{\"claim_id\":5,\"\xff\":[]}}");
+        assert_eq!(m, Some(Scanned::Other));
     }
 
     #[test]
@@ -335,9 +347,10 @@ mod tests {
             br#"{"event":"bid_\u0073ubmitted"}"#,
             br#"{"\u0065vent":"e"}"#,
             br#"["e"]"#,
-            br#"{"event":"e","data":[]}"#,
-            br#"{"event":"e","data":{"claim_id":5}}"#,
-            br#"{"event":"e","data":{"claim_id":"a","claim_id":"a"}}"#,
+            br#"{"event":"bid_submitted","data":[]}"#,
+            br#"{"data":{"claim_id":5},"event":"e"}"#,
+            br#"{"event":"bid_submitted","data":{"claim_id":"a","claim_id":"a"}}"#,
+            br#"{"event":"e","data":{},"data":{}}"#,
             br#"{"event":"e",}"#,
             br#"{"event":"e"} x"#,
             br#"{"event":"e","x":01}"#,
