@@ -19,6 +19,8 @@
 //! and serde_json decides: the verdicts stay serde_json's, and a test holds
 //! them to it (`bids_tests.rs`).
 
+use crate::redis_io::subscriber::next_special;
+
 /// How deep a skipped value may nest before serde_json is asked instead.
 pub const MAX_SKIP_DEPTH: usize = 32;
 
@@ -165,18 +167,13 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let start = self.i + 1;
-        let mut ascii = true;
-        let len = self.b[start..].iter().position(|&b| {
-            ascii &= b < 0x80;
-            b == b'"' || b == b'\\' || b < 0x20
-        })?;
-        let end = start + len;
+        let end = start + next_special(&self.b[start..])?;
         if self.b[end] != b'"' {
             return None;
         }
         self.i = end + 1;
         let text = &self.b[start..end];
-        (ascii || std::str::from_utf8(text).is_ok()).then_some(text)
+        (text.is_ascii() || std::str::from_utf8(text).is_ok()).then_some(text)
     }
 
     /// [`Self::plain`] as text.
@@ -188,9 +185,7 @@ impl<'a> Cursor<'a> {
     fn skip_str(&mut self) -> Option<()> {
         self.i += 1;
         loop {
-            let at = self.b[self.i..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            let at = next_special(&self.b[self.i..])?;
             self.i += at + 1;
             match self.b[self.i - 1] {
                 b'"' => return Some(()),
