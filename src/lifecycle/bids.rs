@@ -170,31 +170,9 @@ pub async fn decide_batch(
     // A key of the wrong type answers an error: the script decides (and says so).
     let replies: Vec<redis::RedisResult<redis::Value>> =
         pipe.ignore_errors().query_async(conn).await?;
-    let mut seen = lc
-        .deciding
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let mut answers = Vec::with_capacity(claims.len());
-    let mut ready = Vec::new();
-    for (i, (claim, pair)) in claims.iter().zip(replies.chunks(2)).enumerate() {
-        let in_set = !matches!(pair[0], Ok(redis::Value::Nil));
-        let fields = match &pair[1] {
-            Ok(redis::Value::Int(n)) => Some(*n as usize),
-            _ => None,
-        };
-        answers.push(if !in_set || !seen.insert(*claim) {
-            Some(Effect::NotBidding { claim: *claim })
-        } else if fields.is_some_and(|n| n < agents) {
-            Some(Effect::Waiting {
-                claim: *claim,
-                missing: (agents - fields.unwrap_or(0)) as u64,
-            })
-        } else {
-            ready.push(i);
-            None
-        });
-    }
+    // Claims of this batch still collecting bids (a batch holds at most a
+    // few dozen: a list is cheaper than a copy of `deciding` to add them to).
+    let (answers, ready) = sort_out(lc, claims, &replies, agents);
     let calls: Vec<_> = ready
         .iter()
         .map(|&i| lc.scripts.bids(&claims[i], lc.bid_timeout))
@@ -228,6 +206,46 @@ pub async fn decide_batch(
     }
     decided[first] = answer.into_iter().next().unwrap_or(Ok(Vec::new()));
     Ok(decided)
+}
+
+/// Each claim's answer when no script is needed (`None`: the script
+/// decides), and the indices of those whose script runs now. `replies`:
+/// its `ZSCORE` and `HLEN` replies, in pairs.
+fn sort_out(
+    lc: &Lifecycle,
+    claims: &[ClaimId],
+    replies: &[redis::RedisResult<redis::Value>],
+    agents: usize,
+) -> (Vec<Option<Effect>>, Vec<usize>) {
+    // Claims of this batch still collecting bids (a batch holds at most a
+    // few dozen: a list is cheaper than a copy of `deciding` to add them to).
+    let mut seen: Vec<ClaimId> = Vec::with_capacity(claims.len());
+    let deciding = lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
+    let mut answers = Vec::with_capacity(claims.len());
+    let mut ready = Vec::new();
+    for (i, (claim, pair)) in claims.iter().zip(replies.chunks(2)).enumerate() {
+        let in_set = !matches!(pair[0], Ok(redis::Value::Nil));
+        let fields = match &pair[1] {
+            Ok(redis::Value::Int(n)) => Some(*n as usize),
+            _ => None,
+        };
+        let first = in_set && !deciding.contains(claim) && !seen.contains(claim);
+        if first {
+            seen.push(*claim);
+        }
+        answers.push(if !first {
+            Some(Effect::NotBidding { claim: *claim })
+        } else if fields.is_some_and(|n| n < agents) {
+            Some(Effect::Waiting {
+                claim: *claim,
+                missing: (agents - fields.unwrap_or(0)) as u64,
+            })
+        } else {
+            ready.push(i);
+            None
+        });
+    }
+    (answers, ready)
 }
 
 /// Claims in `Lifecycle::deciding` while their scripts are on their way;
