@@ -83,24 +83,26 @@ pub fn write_timestamp(buf: &mut String, t: SystemTime) {
         );
         return;
     }
-    let digits = |buf: &mut String, n: u64, width: u32| {
-        for place in (0..width).rev() {
-            buf.push(char::from(b'0' + (n / 10u64.pow(place) % 10) as u8));
-        }
+    // Two digits of `n` (below 100).
+    let two = |buf: &mut String, n: u64| {
+        buf.push(char::from(b'0' + (n / 10) as u8));
+        buf.push(char::from(b'0' + (n % 10) as u8));
     };
-    digits(buf, y as u64, 4);
+    two(buf, y as u64 / 100);
+    two(buf, y as u64 % 100);
     buf.push('-');
-    digits(buf, u64::from(m), 2);
+    two(buf, u64::from(m));
     buf.push('-');
-    digits(buf, u64::from(d), 2);
+    two(buf, u64::from(d));
     buf.push('T');
-    digits(buf, rem / 3600, 2);
+    two(buf, rem / 3600);
     buf.push(':');
-    digits(buf, rem % 3600 / 60, 2);
+    two(buf, rem % 3600 / 60);
     buf.push(':');
-    digits(buf, rem % 60, 2);
+    two(buf, rem % 60);
     buf.push('.');
-    digits(buf, u64::from(millis), 3);
+    buf.push(char::from(b'0' + (millis / 100) as u8));
+    two(buf, u64::from(millis % 100));
     buf.push('Z');
 }
 
