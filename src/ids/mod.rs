@@ -166,7 +166,7 @@ impl IdText for str {
 
 /// Appends the canonical text of `id` (without the formatting machinery: this is per claim).
 pub fn push_uuid(out: &mut String, id: &uuid::Uuid) {
-    hyphenated(id).iter().for_each(|&b| out.push(char::from(b)));
+    out.push_str(std::str::from_utf8(&hyphenated(id)).unwrap_or_default());
 }
 
 /// The canonical text of `id` (lower-case hex, hyphenated, as the uuid

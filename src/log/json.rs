@@ -83,27 +83,22 @@ pub fn write_timestamp(buf: &mut String, t: SystemTime) {
         );
         return;
     }
-    // Two digits of `n` (below 100).
-    let two = |buf: &mut String, n: u64| {
-        buf.push(char::from(b'0' + (n / 10) as u8));
-        buf.push(char::from(b'0' + (n % 10) as u8));
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    // Two digits of `n` (below 100) at `at`.
+    let mut two = |at: usize, n: u64| {
+        text[at] = b'0' + (n / 10) as u8;
+        text[at + 1] = b'0' + (n % 10) as u8;
     };
-    two(buf, y as u64 / 100);
-    two(buf, y as u64 % 100);
-    buf.push('-');
-    two(buf, u64::from(m));
-    buf.push('-');
-    two(buf, u64::from(d));
-    buf.push('T');
-    two(buf, rem / 3600);
-    buf.push(':');
-    two(buf, rem % 3600 / 60);
-    buf.push(':');
-    two(buf, rem % 60);
-    buf.push('.');
-    buf.push(char::from(b'0' + (millis / 100) as u8));
-    two(buf, u64::from(millis % 100));
-    buf.push('Z');
+    two(0, y as u64 / 100);
+    two(2, y as u64 % 100);
+    two(5, u64::from(m));
+    two(8, u64::from(d));
+    two(11, rem / 3600);
+    two(14, rem % 3600 / 60);
+    two(17, rem % 60);
+    two(21, u64::from(millis % 100));
+    text[20] = b'0' + (millis / 100) as u8;
+    buf.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// Appends `n` in decimal (as `{n}` writes it, without the formatting machinery).
@@ -118,7 +113,7 @@ pub fn push_u64(buf: &mut String, mut n: u64) {
             break;
         }
     }
-    text[at..].iter().for_each(|&b| buf.push(char::from(b)));
+    buf.push_str(std::str::from_utf8(&text[at..]).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
