@@ -12,6 +12,7 @@ use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use serde::Deserialize;
 
+use super::workflow_message::{self, Scanned};
 use super::Lifecycle;
 use crate::blackboard::effects::Effect;
 use crate::ids::ClaimId;
@@ -22,13 +23,13 @@ use crate::redis_io::scripts::{decide, Decided};
 pub const MAX_WORKFLOW_MESSAGE: usize = 4096;
 
 /// A `bid_submitted` event: which claim to look at, and (for the debug log)
-/// who said they bid what.
+/// who said they bid what (borrowed from the message unless escaped).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BidEvent {
+pub struct BidEvent<'a> {
     /// A claim id in a form that may be used in a key.
     pub claim_id: ClaimId,
-    pub agent_name: String,
-    pub bid_type: String,
+    pub agent_name: Cow<'a, str>,
+    pub bid_type: Cow<'a, str>,
 }
 
 /// Why a workflow message is not a usable bid event.
@@ -64,8 +65,27 @@ struct Data<'a> {
     bid_type: Option<Cow<'a, str>>,
 }
 
-/// Reads a `workflow_events` message.
-pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
+/// Reads a `workflow_events` message: a message of the usual shape with our
+/// own scanner (`workflow_message`), any other with serde_json, with the
+/// same verdicts.
+pub fn parse(message: &[u8]) -> Result<BidEvent<'_>, NotABid> {
+    match workflow_message::scan(message) {
+        Some(Scanned::Other) => Err(NotABid::OtherEvent),
+        Some(Scanned::Bid(data)) => {
+            let data = data.ok_or(NotABid::BadClaimId)?;
+            bid(
+                data.claim_id,
+                data.agent_name.map(Cow::Borrowed),
+                data.bid_type.map(Cow::Borrowed),
+            )
+        }
+        None => parse_with_serde(message),
+    }
+}
+
+/// [`parse`] with serde_json only (the rules: `bids_tests.rs` holds the
+/// scanner to them).
+pub(super) fn parse_with_serde(message: &[u8]) -> Result<BidEvent<'_>, NotABid> {
     #[derive(Deserialize)]
     struct Head {
         event: String,
@@ -89,15 +109,26 @@ pub fn parse(message: &[u8]) -> Result<BidEvent, NotABid> {
         return Err(NotABid::OtherEvent);
     }
     let data = msg.data.ok_or(NotABid::BadClaimId)?;
-    let claim_id = data
-        .claim_id
-        .as_deref()
-        .and_then(ClaimId::parse)
+    bid(
+        data.claim_id.as_deref().map(str::as_bytes),
+        data.agent_name,
+        data.bid_type,
+    )
+}
+
+/// The bid event of a `bid_submitted` message's data.
+fn bid<'a>(
+    claim_id: Option<&[u8]>,
+    agent_name: Option<Cow<'a, str>>,
+    bid_type: Option<Cow<'a, str>>,
+) -> Result<BidEvent<'a>, NotABid> {
+    let claim_id = claim_id
+        .and_then(ClaimId::parse_bytes)
         .ok_or(NotABid::BadClaimId)?;
     Ok(BidEvent {
         claim_id,
-        agent_name: data.agent_name.map(Cow::into_owned).unwrap_or_default(),
-        bid_type: data.bid_type.map(Cow::into_owned).unwrap_or_default(),
+        agent_name: agent_name.unwrap_or_default(),
+        bid_type: bid_type.unwrap_or_default(),
     })
 }
 
@@ -151,15 +182,14 @@ pub async fn decide_batch(
     // A key of the wrong type answers an error: the script decides (and says so).
     let replies: Vec<redis::RedisResult<redis::Value>> =
         pipe.ignore_errors().query_async(conn).await?;
-    let mut seen = lc
-        .deciding
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
     let mut answers = Vec::with_capacity(claims.len());
     // (index, fields seen) of the claims whose decision runs now.
     let mut ready = Vec::new();
     {
+        // Claims of this batch still collecting bids (a batch holds at most
+        // a few dozen: a list is cheaper than a copy of `deciding`).
+        let mut seen: Vec<ClaimId> = Vec::with_capacity(claims.len());
+        let deciding = lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
         let recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
         for (i, (claim, replies)) in claims.iter().zip(replies.chunks(per_claim)).enumerate() {
             let in_set = if look_in_set {
@@ -171,7 +201,11 @@ pub async fn decide_batch(
                 Ok(redis::Value::Int(n)) => Some(*n as usize),
                 _ => None,
             };
-            answers.push(if !in_set || !seen.insert(*claim) {
+            let first = in_set && !deciding.contains(claim) && !seen.contains(claim);
+            if first {
+                seen.push(*claim);
+            }
+            answers.push(if !first {
                 Some(Effect::NotBidding { claim: *claim })
             } else if fields.is_some_and(|n| n < agents) {
                 Some(Effect::Waiting {

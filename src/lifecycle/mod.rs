@@ -62,11 +62,11 @@
 //! another replica carries on.
 //!
 //! The files: `scripts` (the calls, over `lua/`), `artefacts` and `bids` (the
-//! decisions events set off), `sweep` (the ones no event announces), `catchup`
-//! (what the catch-up replays, claims it adopts), `overdue` (waiting made
-//! visible), `lock` (the instance lock), `report` (effects
-//! as log lines and metrics). The engine runs them; nothing here holds a
-//! connection of its own or spawns a task.
+//! decisions events set off; `workflow_message` reads the bid events),
+//! `sweep` (the ones no event announces), `catchup` (what the catch-up
+//! replays, claims it adopts), `overdue` (waiting made visible), `lock` (the
+//! instance lock), `report` (effects as log lines and metrics). The engine
+//! runs them; nothing here holds a connection of its own or spawns a task.
 
 pub mod adopt;
 pub mod artefacts;
@@ -80,6 +80,10 @@ pub mod recheck;
 pub mod report;
 pub mod scripts;
 pub mod sweep;
+pub mod workflow_message;
+
+#[cfg(test)]
+mod bids_tests;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::time::SystemTime;
 
-use super::json::{push_json_str, truncate, write_timestamp};
+use super::json::{push_json_str, push_u64, truncate, write_timestamp};
 use super::level::{enabled, Level};
 
 /// How far free-form text (error messages, artefact types) is cut in a log line.
@@ -126,7 +126,7 @@ impl Line {
     pub fn num(mut self, key: &str, value: u64) -> Line {
         if self.on {
             self.key(key);
-            let _ = write!(self.buf, "{value}");
+            push_u64(&mut self.buf, value);
         }
         self
     }

@@ -252,10 +252,10 @@ impl StrLexer {
     }
 }
 
-/// Skips JSON whitespace from `i`; returns the index of the next other byte (or the end).
 /// Where the next `"`, `\\` or control byte is: eight bytes at a time (a
-/// payload is mostly bytes that need no look).
-fn next_special(bytes: &[u8]) -> Option<usize> {
+/// payload is mostly bytes that need no look). Also what the lifecycle's
+/// `workflow_message` scanner looks for in strings.
+pub fn next_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
     let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
@@ -283,6 +283,7 @@ fn next_special(bytes: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
+/// Skips JSON whitespace from `i`; returns the index of the next other byte (or the end).
 pub(super) fn skip_ws(input: &[u8], i: usize) -> usize {
     input[i..]
         .iter()

@@ -44,5 +44,6 @@ mod resp_tests;
 
 pub use connect::{connect, ConnectError, Writer};
 pub use frame::{Body, Decode, Frame, Malformed};
+pub use json_lex::next_special;
 pub use reader::{ReadError, Reader};
 pub use target::{target, Address, Host, Target};
