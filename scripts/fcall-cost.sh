@@ -14,9 +14,10 @@ base=${1:-3e7e50a}
 n=${N:-2000}
 # shellcheck source=scripts/lib-callgrind-redis.sh
 . scripts/lib-callgrind-redis.sh
-parts=(src/lifecycle/lua/lib.lua src/lifecycle/lua/claims.lua src/workers/lua/grant.lua
+parts=(src/lifecycle/lua/lib.lua src/lifecycle/lua/json.lua src/lifecycle/lua/claims.lua src/workers/lua/grant.lua
   src/lifecycle/lua/grants.lua src/lifecycle/lua/feedback.lua src/lifecycle/lua/phases.lua)
-old_parts=$(for p in "${parts[@]}"; do git show "$base:$p"; echo; done)
+# (json.lua was the end of lib.lua before it had its own file: absent at an older base.)
+old_parts=$(for p in "${parts[@]}"; do git show "$base:$p" 2>/dev/null || true; echo; done)
 new_parts=$(for p in "${parts[@]}"; do cat "$p"; echo; done)
 due=$(cat src/lifecycle/lua/due.lua)
 lib="#!lua name=lc_cost

@@ -1,5 +1,5 @@
 //! One rule for `source_artefacts`, run against both readers from one case
-//! table: the scripts (`decode_list` in `lib.lua`, on a live delivery) and
+//! table: the scripts (`decode_list` in `json.lua`, on a live delivery) and
 //! the catch-up's filter (`lifecycle::catchup::select`, which picks what a
 //! replay sends to the script). Where standard JSON decides, both read the
 //! string elements of a JSON array; what only Redis's cjson reads (hex

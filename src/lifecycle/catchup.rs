@@ -134,7 +134,7 @@ fn needs_claim(structural_type: &str) -> bool {
     !matches!(structural_type, "Terminal" | "Failure" | "Review")
 }
 
-/// The scripts' rule for `source_artefacts` (`decode_list` in `lib.lua`): the
+/// The scripts' rule for `source_artefacts` (`decode_list` in `json.lua`): the
 /// string elements of a JSON array, as Redis's cjson reads it; anything else
 /// (another JSON value, an absent field) has no sources. Where standard JSON
 /// decides it, this is the same rule. cjson also reads what standard JSON

@@ -20,8 +20,9 @@ use crate::redis_io::functions::Library;
 use crate::redis_io::scripts::Script;
 
 /// The shared parts, in the order each decision starts with them.
-pub static SHARED: [&str; 6] = [
+pub static SHARED: [&str; 7] = [
     lua!("lifecycle/lua/lib.lua"),
+    lua!("lifecycle/lua/json.lua"),
     lua!("lifecycle/lua/claims.lua"),
     lua!("workers/lua/grant.lua"),
     lua!("lifecycle/lua/grants.lua"),
@@ -60,19 +61,19 @@ const fn writes(name: &'static str, parts: usize, entry: &'static str) -> Decisi
 }
 
 const DECISIONS: [Decision; 7] = [
-    writes("artefact", 6, lua!("lifecycle/lua/artefact.lua")),
-    // lib, claims, workers' grant, grants.
-    writes("bids", 4, lua!("lifecycle/lua/bids.lua")),
-    // lib, claims.
-    writes("timeout", 2, lua!("lifecycle/lua/timeout.lua")),
+    writes("artefact", 7, lua!("lifecycle/lua/artefact.lua")),
+    // lib, json, claims, workers' grant, grants.
+    writes("bids", 5, lua!("lifecycle/lua/bids.lua")),
+    // lib, json, claims.
+    writes("timeout", 3, lua!("lifecycle/lua/timeout.lua")),
     // lib.
     Decision {
         reads_only: true,
         ..writes("due", 1, lua!("lifecycle/lua/due.lua"))
     },
-    writes("late_bid", 6, lua!("lifecycle/lua/late_bid.lua")),
-    writes("overdue", 6, lua!("lifecycle/lua/overdue.lua")),
-    writes("adopt", 6, lua!("lifecycle/lua/adopt.lua")),
+    writes("late_bid", 7, lua!("lifecycle/lua/late_bid.lua")),
+    writes("overdue", 7, lua!("lifecycle/lua/overdue.lua")),
+    writes("adopt", 7, lua!("lifecycle/lua/adopt.lua")),
 ];
 
 /// A decision's function: the call's state first (`begin`), then its entry.

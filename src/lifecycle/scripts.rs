@@ -241,7 +241,7 @@ mod tests {
                 }
             }
         }
-        assert!(defined(SHARED[4]).contains(&"reject".to_string()));
+        assert!(defined(SHARED[5]).contains(&"reject".to_string()));
         assert!(uses("x = reject(c)", "reject") && !uses("rejected = 1", "reject"));
     }
 }

@@ -1,5 +1,5 @@
 //! The worker decisions, each one Lua script (`src/workers/lua/`) behind the
-//! shared parts it uses (`lib.lua`, `claims.lua`, `grant.lua`), so each is
+//! shared parts it uses (`lib.lua`, `json.lua`, `claims.lua`, `grant.lua`), so each is
 //! one atomic script that checks the claim's slot and launch record before
 //! it writes. This file only builds the calls.
 
@@ -10,8 +10,9 @@ use crate::config::registry::Registry;
 use crate::ids::new_v4;
 use crate::redis_io::scripts::{Call, Frame, Framed, Script};
 
-static SHARED: [&str; 3] = [
+static SHARED: [&str; 4] = [
     lua!("lifecycle/lua/lib.lua"),
+    lua!("lifecycle/lua/json.lua"),
     lua!("lifecycle/lua/claims.lua"),
     lua!("workers/lua/grant.lua"),
 ];
