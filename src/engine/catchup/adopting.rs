@@ -17,21 +17,23 @@ use crate::lifecycle::adopt::{self, Prefilter};
 
 /// Adopts the batches received until the walk stops sending and every batch
 /// sent is done. A step Redis refuses is one `redis_error` line and counts
-/// as failed (the pass is retried); `Err` when the session must end (the
-/// channel is then closed: the walk stops too).
+/// as failed (the pass is retried). What the batches did is always
+/// returned, the batch that ended the session included, with the reason
+/// when the session must end (the channel is then closed: the walk stops
+/// too), so the pass's counts stay exact when it is resumed.
 pub(super) async fn adopt_all(
     ctx: &SessionCtx,
     mut conn: MultiplexedConnection,
     batches: Receiver<Vec<Indexed>>,
     prefilter: &Mutex<Prefilter>,
-) -> Result<Adopted, String> {
+) -> (Adopted, Option<String>) {
     let mut total = Adopted::default();
     let Some(lc) = &ctx.shared.lifecycle else {
-        return Ok(total);
+        return (total, None);
     };
     while let Ok(claims) = batches.recv().await {
         let live = adopt::live(&mut conn, lc, prefilter, claims).await;
-        let step = match live {
+        let (one, lost) = match live {
             Ok(live) => decide(ctx, &mut conn, &live).await,
             Err(e) => {
                 let since = std::iter::repeat(None);
@@ -40,32 +42,31 @@ pub(super) async fn adopt_all(
                     failed: 1,
                     ..Adopted::default()
                 };
-                report.end_session.map_or(Ok(failed), Err)
+                (failed, report.end_session)
             }
         };
-        match step {
-            Ok(one) => total.add(one),
-            Err(reason) => {
-                batches.close();
-                return Err(reason);
-            }
+        total.add(one);
+        if lost.is_some() {
+            batches.close();
+            return (total, lost);
         }
     }
-    Ok(total)
+    (total, None)
 }
 
-/// The adoption decision over `claims`, logged and counted.
+/// The adoption decision over `claims`, logged and counted; with the reason
+/// when the session must end.
 async fn decide(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     claims: &[Indexed],
-) -> Result<Adopted, String> {
+) -> (Adopted, Option<String>) {
     let mut out = Adopted::default();
     let Some(lc) = &ctx.shared.lifecycle else {
-        return Ok(out);
+        return (out, None);
     };
     if claims.is_empty() {
-        return Ok(out);
+        return (out, None);
     }
     let decided = adopt::batch(conn, lc, claims).await;
     match &decided {
@@ -77,5 +78,5 @@ async fn decide(
     }
     let since = std::iter::repeat(None);
     let report = report_decisions(&ctx.shared, lc, "adopt", decided, since);
-    report.end_session.map_or(Ok(out), Err)
+    (out, report.end_session)
 }

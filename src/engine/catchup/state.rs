@@ -60,13 +60,11 @@ pub(super) struct Pass {
 }
 
 impl Pass {
-    /// Counts what adopting a batch did; `Err` when the session must end.
-    pub(super) fn tally(&mut self, adopted: Result<Adopted, String>) -> Result<(), String> {
-        let adopted = adopted?;
+    /// Counts what an adopter's batches did.
+    pub(super) fn tally(&mut self, adopted: Adopted) {
         self.totals.adopted += adopted.adopted;
         self.totals.failed += adopted.failed;
         self.replay |= adopted.replay;
-        Ok(())
     }
 }
 

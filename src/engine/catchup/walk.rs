@@ -66,13 +66,16 @@ pub(super) async fn walk(
     );
     // The walk's sender goes when it returns: the adopters finish the
     // batches sent, then stop.
-    let (walked, (a, b)) = zip(scan(ctx, conn, pass, Some(batches)), adopters).await;
-    for adopted in [a, b] {
-        if let Err(reason) = pass.tally(adopted) {
-            return Walk::Lost(reason);
-        }
+    let (walked, ((a, a_lost), (b, b_lost))) =
+        zip(scan(ctx, conn, pass, Some(batches)), adopters).await;
+    // Both adopters' counts first: what they did stands even when the
+    // session ends.
+    pass.tally(a);
+    pass.tally(b);
+    match a_lost.or(b_lost) {
+        Some(reason) => Walk::Lost(reason),
+        None => walked,
     }
-    walked
 }
 
 fn classify(e: RedisError) -> Walk {
