@@ -1,0 +1,144 @@
+//! Tests of `decode`: effect rows, their bad forms and the `adopted_claims` row.
+
+use super::*;
+
+const C: &str = "11111111-2222-4333-8444-555555555555";
+
+fn s(text: &str) -> Value {
+    Value::BulkString(text.as_bytes().to_vec())
+}
+
+fn rows(rows: Vec<Vec<Value>>) -> Value {
+    Value::Array(rows.into_iter().map(Value::Array).collect())
+}
+
+fn claim() -> ClaimId {
+    ClaimId::parse(C).unwrap()
+}
+
+#[test]
+fn rows_decode_into_typed_effects() {
+    let reply = rows(vec![
+        vec![
+            s("granted"),
+            s(C),
+            s("review"),
+            Value::Array(vec![s("A"), s("B,C")]),
+        ],
+        vec![s("waiting"), s(C), Value::Int(2)],
+        vec![s("not_found")],
+        vec![s("terminated"), s(C), s("phase_timeout"), s("why")],
+        vec![s("bid_timeout"), s(C), Value::Array(vec![])],
+        vec![
+            s("bids_overdue"),
+            s(C),
+            Value::Int(600_001),
+            Value::Array(vec![s("Coder")]),
+            Value::Int(2),
+        ],
+        vec![s("late_bid"), s(C), s("Coder"), s("review"), s("exclusive")],
+        vec![
+            s("adopted_claims"),
+            s("phase1"),
+            Value::Array(vec![s(C), s(C)]),
+        ],
+        vec![s("adopted_claims"), s("phase1"), Value::Array(vec![])],
+        vec![s("adopted"), s(C), s("closed")],
+    ]);
+    assert_eq!(
+        decode(&reply),
+        Ok(vec![
+            Effect::Granted {
+                claim: claim(),
+                phase: Phase::Review,
+                agents: vec!["A".into(), "B,C".into()]
+            },
+            Effect::Waiting {
+                claim: claim(),
+                missing: 2
+            },
+            Effect::NotFound,
+            Effect::Terminated {
+                claim: claim(),
+                cause: Cause::PhaseTimeout,
+                reason: "why".into()
+            },
+            Effect::BidTimeout {
+                claim: claim(),
+                agents: vec![]
+            },
+            Effect::BidsOverdue {
+                claim: claim(),
+                waited_ms: 600_001,
+                agents: vec!["Coder".into()],
+                more: 2
+            },
+            Effect::LateBid {
+                claim: claim(),
+                agent: "Coder".into(),
+                bid: "review".into(),
+                at: "exclusive".into()
+            },
+            Effect::Adopted {
+                claim: claim(),
+                how: "phase1".into()
+            },
+            Effect::Adopted {
+                claim: claim(),
+                how: "phase1".into()
+            },
+            Effect::Adopted {
+                claim: claim(),
+                how: "closed".into()
+            },
+        ])
+    );
+}
+
+#[test]
+fn anything_else_is_unexpected() {
+    for bad in [
+        rows(vec![vec![s("granted"), s(C)]]),
+        rows(vec![vec![s("what")]]),
+        rows(vec![vec![]]),
+        rows(vec![vec![s("granted"), s(C), s("review"), s("A,B")]]),
+        rows(vec![vec![
+            s("granted"),
+            s("not-an-id"),
+            s("review"),
+            Value::Array(vec![]),
+        ]]),
+        rows(vec![vec![s("waiting"), s(C), s("2")]]),
+        rows(vec![vec![s("adopted_claims"), s("phase1")]]),
+        rows(vec![vec![s("adopted_claims"), s("phase1"), s(C)]]),
+        rows(vec![vec![
+            s("adopted_claims"),
+            s("phase1"),
+            Value::Array(vec![s(C), s("not-an-id")]),
+        ]]),
+        rows(vec![vec![
+            s("adopted_claims"),
+            s("phase1"),
+            Value::Array(vec![Value::Int(1)]),
+        ]]),
+        rows(vec![vec![s("waiting"), s(C), Value::Int(-1)]]),
+        rows(vec![vec![s("terminated"), s(C), s("bored"), s("x")]]),
+        rows(vec![vec![
+            s("late_bid_honoured"),
+            s(C),
+            s("A"),
+            s("claim"),
+            s("later"),
+        ]]),
+        rows(vec![vec![
+            s("bids_overdue"),
+            s(C),
+            Value::Int(1),
+            s("A"),
+            Value::Int(0),
+        ]]),
+        s("created"),
+    ] {
+        assert_eq!(decode(&bad), Err(UnexpectedReply), "{bad:?}");
+    }
+}
