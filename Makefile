@@ -34,7 +34,8 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # The integration tests run the shipped binary (static musl release, panic=abort),
-# built first; so do the bench crate's. The aarch64 smoke test runs in
+# built first; so do the bench crate's. scripts/run-tests.sh runs the test
+# binaries cargo test would run, three at a time. The aarch64 smoke test runs in
 # test-integration, after its cross-build.
 SHIPPED := $(CURDIR)/bin/sett-orchestrator
 # The worker tests' static test worker (sim/src/bin/sett-test-worker.rs), put in a FROM-scratch image.
@@ -44,7 +45,7 @@ test-unit: deps
 	cargo build --release --locked -p sett-sim --bin sett-test-worker --target x86_64-unknown-linux-musl
 	@scripts/test-skips.sh reset
 	SETT_TEST_BIN=$(SHIPPED) SETT_ORCHESTRATOR_BIN=$(SHIPPED) SETT_TEST_WORKER_BIN=$(TEST_WORKER) \
-	  cargo test --workspace --exclude sett-container-tests -- --skip the_aarch64_binary_runs_under_qemu
+	  scripts/run-tests.sh --skip the_aarch64_binary_runs_under_qemu
 
 ## Container tests: the FROM-scratch image next to a Redis container.
 ## (It builds the image itself, so that without Docker it can say it skipped.)

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs the workspace's test binaries (those `cargo test` would run, the
+# container tests excluded) several at a time, so that the suite's wall time
+# is not the sum of its waits: most binaries spend their time waiting on
+# redis-server, the orchestrator or Docker (time-outs, stalls, restarts),
+# not computing. Each binary still runs its own tests as `cargo test` does
+# (its own threads, in its package's directory), and its output is printed
+# whole when it ends, in the order the binaries end.
+#
+# Usage: scripts/run-tests.sh [ARGS FOR EVERY TEST BINARY…]
+#   TEST_JOBS   binaries at once (default 3)
+# Exit status: 0 when every binary (and the doc tests) passed, 1 otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs="${TEST_JOBS:-3}"
+# The binaries that take longest (tens of seconds: stalls, workers in
+# containers, restarts) start first, so that they do not end the run alone.
+first="slow_redis workers_e2e workers_faults_e2e workers_registry_e2e slow_link lifecycle_busy_e2e smoke make_run_signals"
+
+listing="$(mktemp)"
+outdir="$(mktemp -d)"
+trap 'rm -rf "$listing" "$outdir"' EXIT
+
+cargo test --workspace --exclude sett-container-tests --no-run --message-format=json >"$listing"
+
+# One line per test binary: name, package directory, executable.
+mapfile -t binaries < <(
+  grep '"reason":"compiler-artifact"' "$listing" | grep -E '"profile":\{[^}]*"test":true' | grep '"executable":"' |
+    sed -E 's/.*"manifest_path":"([^"]*)\/Cargo\.toml".*"name":"([^"]*)".*"executable":"([^"]*)".*/\2 \1 \3/'
+)
+if [ ${#binaries[@]} -eq 0 ]; then
+  echo "run-tests: cargo listed no test binaries" >&2
+  exit 1
+fi
+
+ordered=()
+for name in $first; do
+  for b in "${binaries[@]}"; do
+    [ "${b%% *}" = "$name" ] && ordered+=("$b")
+  done
+done
+for b in "${binaries[@]}"; do
+  case " $first " in *" ${b%% *} "*) ;; *) ordered+=("$b") ;; esac
+done
+
+run_one() { # index, "name dir executable", args…
+  local i="$1" name dir exe
+  read -r name dir exe <<<"$2"
+  shift 2
+  local start=$SECONDS status=0
+  (cd "$dir" && "$exe" "$@") >"$outdir/$i.out" 2>&1 || status=$?
+  {
+    echo "     Running $name ($(basename "$exe"), $((SECONDS - start)) s, exit $status)"
+    cat "$outdir/$i.out"
+  } >"$outdir/$i.done"
+  echo "$status" >"$outdir/$i.status"
+}
+
+running=0
+shown=()
+show_finished() {
+  local f i
+  for f in "$outdir"/*.status; do
+    [ -e "$f" ] || continue
+    i="$(basename "$f" .status)"
+    case " ${shown[*]-} " in *" $i "*) continue ;; esac
+    cat "$outdir/$i.done"
+    shown+=("$i")
+  done
+}
+
+for i in "${!ordered[@]}"; do
+  while [ "$running" -ge "$jobs" ]; do
+    wait -n || true
+    running=$((running - 1))
+    show_finished
+  done
+  run_one "$i" "${ordered[$i]}" "$@" &
+  running=$((running + 1))
+done
+wait || true
+show_finished
+
+failed=()
+for i in "${!ordered[@]}"; do
+  if [ "$(cat "$outdir/$i.status")" != 0 ]; then
+    failed+=("${ordered[$i]%% *}")
+  fi
+done
+
+doc=0
+cargo test --workspace --exclude sett-container-tests --doc || doc=$?
+
+if [ ${#failed[@]} -gt 0 ] || [ "$doc" != 0 ]; then
+  echo "run-tests: FAILED: ${failed[*]-}$([ "$doc" != 0 ] && echo ' doc-tests')" >&2
+  exit 1
+fi
+echo "run-tests: all ${#ordered[@]} test binaries and the doc tests passed ($jobs at a time)"
