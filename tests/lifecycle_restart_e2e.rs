@@ -4,7 +4,8 @@
 //! would have been (late bids honoured or reported, once across two
 //! replicas; a claim that waited with no timeout decided by the new one);
 //! a claim granted to an agent the registry no longer has is terminated,
-//! once. And how often a periodic pass looks for claims to adopt.
+//! once. And how often a periodic pass looks for claims to adopt, and how a
+//! pass cut after its walk is resumed.
 
 mod support;
 
@@ -278,4 +279,75 @@ fn a_claim_someone_else_made_met_live_is_adopted_by_the_pass_it_asks_for() {
     assert_eq!(adopted.len(), 1);
     assert_eq!(adopted[0]["claim_id"], claim.as_str());
     assert_eq!(stack.claim(&claim).len(), 14);
+}
+
+/// A pass whose walk had reached its end when its session ended (its last
+/// adopt call cut with the connection) is resumed as complete: it does not
+/// walk the keyspace again and count every key twice (found by review). The
+/// batch the lost call carried is adopted by the next pass, each claim once.
+#[test]
+fn a_pass_cut_after_its_walk_is_resumed_complete_not_walked_again() {
+    const N: u64 = 20;
+    let mut stack = Stack::new("sett", "walked", TEAM);
+    // The pause below holds every write on the orchestrator's connection
+    // (and what follows it there): no `bids_overdue` marking (a write every
+    // 5 s), and the lock's refresh (every 10 s) just done when it starts.
+    let orch = stack.orchestrator(&[("SETT_CATCHUP_INTERVAL", "1s"), ("SETT_BID_OVERDUE", "0")]);
+    let passes = |o: &Orchestrator| o.events("reconcile_complete");
+    assert!(wait_until(PATIENCE, || passes(&orch).len() == 1));
+    let lock = stack.key("lock");
+    let mut lock_value =
+        || -> String { redis::cmd("GET").arg(&lock).query(&mut stack.conn).unwrap() };
+    let refreshed = lock_value();
+    assert!(wait_until(PATIENCE, || lock_value() != refreshed));
+    let n = passes(&orch).len();
+    assert!(wait_until(PATIENCE, || passes(&orch).len() > n));
+    let runs = orch.metric("reconcile_runs_total");
+    let mut claims = Vec::new();
+    for _ in 0..N {
+        let goal = Art::goal();
+        stack.store(&goal);
+        claims.push(stack.phase1_claim(&goal.id));
+    }
+    // From here the next pass's reads (SCAN, GET) are answered and its
+    // adopt call (a write) waits: its walk ends with that call in flight.
+    redis::cmd("CLIENT")
+        .arg(&["PAUSE", "20000", "WRITE"])
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    assert!(wait_until(PATIENCE, || orch.metric("reconcile_runs_total") == runs + 1));
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
+        .query(&mut stack.conn)
+        .unwrap();
+    assert!(killed >= 1);
+    redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    orch.wait_for_event("redis_reconnected");
+    let resumed = orch.wait_for_event("reconcile_resumed");
+    assert_eq!(resumed["scanned"], N, "{resumed}");
+    let resumed_pass = |o: &Orchestrator| passes(o).into_iter().find(|p| p["resumed"] == 1);
+    assert!(wait_until(PATIENCE, || resumed_pass(&orch).is_some()));
+    let done = resumed_pass(&orch).unwrap();
+    assert_eq!(done["scanned"], N, "{done}");
+    assert_eq!(done["interrupted"], false, "{done}");
+    // The next pass adopts the lost call's claims: every claim once.
+    assert!(wait_until(PATIENCE, || orch.events("claim_adopted").len()
+        >= N as usize));
+    let n = passes(&orch).len();
+    assert!(wait_until(PATIENCE, || passes(&orch).len() > n));
+    let mut adopted: Vec<String> = orch
+        .events("claim_adopted")
+        .iter()
+        .map(|l| l["claim_id"].as_str().unwrap().to_string())
+        .collect();
+    adopted.sort();
+    claims.sort();
+    assert_eq!(adopted, claims);
+    for claim in &claims {
+        assert_eq!(stack.claim(claim).len(), 14, "{claim}");
+    }
+    assert_eq!(orch.metric("claims_in_flight"), 0);
 }

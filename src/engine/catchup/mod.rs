@@ -80,6 +80,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             state.retry = false;
             state.pass = Some(Pass {
                 cursor: 0,
+                walked: false,
                 server: server_id(&mut conn).await,
                 totals: Totals::default(),
                 started: Instant::now(),

@@ -42,6 +42,10 @@ impl Adopted {
 /// A pass under way.
 pub(super) struct Pass {
     pub(super) cursor: u64,
+    /// The SCAN came back to cursor 0: every key was walked. A pass resumed
+    /// after that (its last adopt batch or its recheck cut by the session's
+    /// end) does not walk again: it would count every key twice.
+    pub(super) walked: bool,
     /// `run_id` of the server the cursor belongs to; `None`: unknown (never resumed).
     pub(super) server: Option<String>,
     pub(super) totals: Totals,

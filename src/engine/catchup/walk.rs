@@ -50,11 +50,17 @@ pub(super) enum Walk {
 }
 
 /// Walks on from the pass's cursor to its end, or until the session stops.
+/// A pass whose walk reached the end already (resumed after its last adopt
+/// batch or its recheck was cut) is complete: what that batch left undone is
+/// the next pass's, as for any batch a session's end cuts.
 pub(super) async fn walk(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     pass: &mut Pass,
 ) -> Walk {
+    if pass.walked {
+        return Walk::Complete;
+    }
     if !pass.adopting || ctx.shared.lifecycle.is_none() {
         return scan(ctx, conn, pass, None).await;
     }
@@ -155,6 +161,7 @@ async fn scan(
             .fetch_add(ids.len() as u64, Relaxed);
         pass.cursor = next;
         if next == 0 {
+            pass.walked = true;
             inc(&shared.metrics.reconcile_runs);
             return Walk::Complete;
         }
