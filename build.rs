@@ -9,6 +9,9 @@ use std::path::Path;
 fn main() {
     let src = Path::new("src");
     println!("cargo:rerun-if-changed=src");
+    // The static binaries' linker and its list of the idle functions
+    // (scripts/link/rust-lld): a new list is linked in at the next build.
+    println!("cargo:rerun-if-changed=scripts/link");
     let out = std::env::var("OUT_DIR").expect("OUT_DIR");
     copy_lua(src, src, Path::new(&out));
 }
