@@ -17,35 +17,24 @@ command -v valgrind >/dev/null || { echo "idle-functions: valgrind is needed" >&
 target=x86_64-unknown-linux-musl
 cargo build --release --locked -q -p sett-orchestrator --target "$target" \
   --config 'profile.release.package.sett-orchestrator.strip=false'
-dir=$(mktemp -d)
-cp "target/$target/release/sett-orchestrator" "$dir/orchestrator"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
-redis=$!
-trap 'kill "$redis" 2>/dev/null; wait "$redis" 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n' >"$dir/two.yml"
-printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$dir/three.yml"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-probe() { # GET each path a few times once the process answers
-  python3 - "$1" <<'PY'
-import sys, time, urllib.request
-base = "http://127.0.0.1:%s" % sys.argv[1]
-for _ in range(3):
-    time.sleep(2)
-    for path in ("/healthz", "/readyz", "/livez", "/metrics"):
-        try:
-            urllib.request.urlopen(base + path, timeout=5).read()
-        except Exception:
-            pass
-PY
+# shellcheck source=scripts/lib-private.sh
+. scripts/lib-private.sh
+cp "target/$target/release/sett-orchestrator" "$private_dir/orchestrator"
+start_redis
+printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n' >"$private_dir/two.yml"
+printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$private_dir/three.yml"
+probe() { # GET each path a few times, as Kubernetes and a scraper would
+  for _ in 1 2 3; do
+    sleep 2
+    for path in /healthz /readyz /livez /metrics; do http_status "$1" "$path" >/dev/null; done
+  done
 }
-for registry in "" "$dir/two.yml" "$dir/three.yml"; do
+for registry in "" "$private_dir/two.yml" "$private_dir/three.yml"; do
   http=$(free_port)
-  env REDIS_URL="redis://127.0.0.1:$port" SETT_INSTANCE_NAME="idle$RANDOM" \
+  env REDIS_URL="$REDIS_URL" SETT_INSTANCE_NAME="idle$RANDOM" \
     ${registry:+SETT_CONFIG_FILE="$registry"} SETT_HTTP_ADDR="127.0.0.1:$http" \
     valgrind --tool=callgrind --demangle=no --compress-strings=no \
-    --callgrind-out-file="$dir/cg.%p" "$dir/orchestrator" >/dev/null 2>&1 &
+    --callgrind-out-file="$private_dir/cg.%p" "$private_dir/orchestrator" >/dev/null 2>&1 &
   pid=$!
   probe "$http"
   sleep 4
@@ -57,7 +46,7 @@ out=scripts/link/idle-functions.txt
   echo "# Functions an idle orchestrator runs (Phase 1, two and three agents; its"
   echo "# probes and /metrics asked), as"
   echo "# mangled names without hashes and suffixes: scripts/idle-functions.sh."
-  cat "$dir"/cg.* | sed -n 's/^c\{0,1\}fn=//p' | grep -v '^0x\|^(\|^$' |
-    sed -E "s/17h[0-9a-f]+E/E/g; s/((\.llvm\.[0-9]+)|(\.[0-9]+)|('[0-9]+))+\$//" | LC_ALL=C sort -u
+  cat "$private_dir"/cg.* | sed -n 's/^c\{0,1\}fn=//p' |
+    awk -v mode=names -f scripts/link/names.awk | LC_ALL=C sort -u
 } >"$out"
 echo "idle-functions: $(grep -vc '^#' "$out") functions in $out"
