@@ -23,23 +23,31 @@ cp "target/$target/release/sett-orchestrator" "$private_dir/orchestrator"
 start_redis
 printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n' >"$private_dir/two.yml"
 printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$private_dir/three.yml"
-probe() { # GET each path a few times, as Kubernetes and a scraper would
+probe() { # GET each path a few times, as Kubernetes and a scraper would; 1 if /healthz never said 200
+  local ok=1
   for _ in 1 2 3; do
     sleep 2
-    for path in /healthz /readyz /livez /metrics; do http_status "$1" "$path" >/dev/null; done
+    [ "$(http_status "$1" /healthz)" != 200 ] || ok=0
+    for path in /readyz /livez /metrics; do http_status "$1" "$path" >/dev/null; done
   done
+  return "$ok"
 }
 for registry in "" "$private_dir/two.yml" "$private_dir/three.yml"; do
   http=$(free_port)
   env REDIS_URL="$REDIS_URL" SETT_INSTANCE_NAME="idle$RANDOM" \
     ${registry:+SETT_CONFIG_FILE="$registry"} SETT_HTTP_ADDR="127.0.0.1:$http" \
     valgrind --tool=callgrind --demangle=no --compress-strings=no \
-    --callgrind-out-file="$private_dir/cg.%p" "$private_dir/orchestrator" >/dev/null 2>&1 &
-  pid=$!
-  probe "$http"
+    --callgrind-out-file="$private_dir/cg.%p" "$private_dir/orchestrator" >"$private_dir/orchestrator.log" 2>&1 &
+  orch_pid=$! # stopped by lib-private.sh's exit trap if this script stops early
+  if ! probe "$http"; then
+    echo "idle-functions: the orchestrator never answered /healthz 200${registry:+ (registry $registry)}; its log:" >&2
+    tail -20 "$private_dir/orchestrator.log" >&2
+    exit 1
+  fi
   sleep 4
-  kill -TERM "$pid"
-  wait "$pid" || true
+  kill -TERM "$orch_pid"
+  wait "$orch_pid" || true
+  orch_pid=""
 done
 out=scripts/link/idle-functions.txt
 {

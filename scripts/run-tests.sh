@@ -22,7 +22,9 @@ listing="$(mktemp)"
 outdir="$(mktemp -d)"
 trap 'rm -rf "$listing" "$outdir"' EXIT
 
-cargo test --workspace --exclude sett-container-tests --no-run --message-format=json >"$listing"
+# The build's errors and warnings are rendered on stderr as usual; stdout's
+# JSON keeps the artefacts, listed below.
+cargo test --workspace --exclude sett-container-tests --no-run --message-format=json-render-diagnostics >"$listing"
 
 # One line per test binary: name, package directory, executable.
 mapfile -t binaries < <(
