@@ -26,10 +26,11 @@ trap 'rm -rf "$listing" "$outdir"' EXIT
 # JSON keeps the artefacts, listed below.
 cargo test --workspace --exclude sett-container-tests --no-run --message-format=json-render-diagnostics >"$listing"
 
-# One line per test binary: name, package directory, executable.
+# One line per test binary: name, package directory, executable, tab-separated
+# (a path may hold spaces).
 mapfile -t binaries < <(
   grep '"reason":"compiler-artifact"' "$listing" | grep -E '"profile":\{[^}]*"test":true' | grep '"executable":"' |
-    sed -E 's/.*"manifest_path":"([^"]*)\/Cargo\.toml".*"name":"([^"]*)".*"executable":"([^"]*)".*/\2 \1 \3/'
+    sed -E 's/.*"manifest_path":"([^"]*)\/Cargo\.toml".*"name":"([^"]*)".*"executable":"([^"]*)".*/\2\t\1\t\3/'
 )
 if [ ${#binaries[@]} -eq 0 ]; then
   echo "run-tests: cargo listed no test binaries" >&2
@@ -39,16 +40,16 @@ fi
 ordered=()
 for name in $first; do
   for b in "${binaries[@]}"; do
-    [ "${b%% *}" = "$name" ] && ordered+=("$b")
+    [ "${b%%$'\t'*}" = "$name" ] && ordered+=("$b")
   done
 done
 for b in "${binaries[@]}"; do
-  case " $first " in *" ${b%% *} "*) ;; *) ordered+=("$b") ;; esac
+  case " $first " in *" ${b%%$'\t'*} "*) ;; *) ordered+=("$b") ;; esac
 done
 
-run_one() { # index, "name dir executable", args…
+run_one() { # index, "name<TAB>dir<TAB>executable", args…
   local i="$1" name dir exe
-  read -r name dir exe <<<"$2"
+  IFS=$'\t' read -r name dir exe <<<"$2"
   shift 2
   local start=$SECONDS status=0
   (cd "$dir" && "$exe" "$@") >"$outdir/$i.out" 2>&1 || status=$?
@@ -87,7 +88,7 @@ show_finished
 failed=()
 for i in "${!ordered[@]}"; do
   if [ "$(cat "$outdir/$i.status")" != 0 ]; then
-    failed+=("${ordered[$i]%% *}")
+    failed+=("${ordered[$i]%%$'\t'*}")
   fi
 done
 
