@@ -36,7 +36,7 @@ start_orchestrator "$bin" bench
 # The lifecycle orchestrator: its own instance, a registry of three agents
 # (sett-bench simulates them: the first by name bids exclusive, the others ignore).
 registry="$private_dir/sett.yml"
-printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$registry"
+write_registry "$registry" Coder Docs Lint
 lc_pid="" lifecycle_args=()
 if [ "${LIFECYCLE:-1}" != 0 ]; then
   lc_port=$(free_port)

@@ -39,7 +39,7 @@ rm -f "$out".*
 
 start_redis
 registry="$private_dir/sett.yml"
-printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$registry"
+write_registry "$registry" Coder Docs Lint
 extra=()
 [ "$mode" = lifecycle ] && extra=(SETT_CONFIG_FILE="$registry" SETT_BID_TIMEOUT=0)
 http_port=$(free_port)

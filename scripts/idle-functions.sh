@@ -21,8 +21,8 @@ cargo build --release --locked -q -p sett-orchestrator --target "$target" \
 . scripts/lib-private.sh
 cp "target/$target/release/sett-orchestrator" "$private_dir/orchestrator"
 start_redis
-printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n' >"$private_dir/two.yml"
-printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$private_dir/three.yml"
+write_registry "$private_dir/two.yml" Coder Docs
+write_registry "$private_dir/three.yml" Coder Docs Lint
 probe() { # GET each path a few times, as Kubernetes and a scraper would; 1 if /healthz never said 200
   local ok=1
   for _ in 1 2 3; do

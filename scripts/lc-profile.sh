@@ -2,8 +2,7 @@
 # lc-profile.sh [N]: where a lifecycle claim's Redis CPU goes. A private
 # redis-server, one lifecycle orchestrator (the bench's registry of three
 # agents, SETT_BID_TIMEOUT=0), `sett-bench lifecycle --burst N` (default
-# 10000), the orchestrator's and Redis's CPU per claim over the burst (user +
-# system), then Redis's INFO commandstats for the run: calls, total µs and µs
+# 10000), then Redis's INFO commandstats for the run: calls, total µs and µs
 # per call of every command, and per lifecycle claim. SETT_ORCHESTRATOR_BIN
 # picks the binary (as `make bench`). VALGRIND=1 runs redis-server under
 # valgrind's callgrind and also prints the instructions Redis spent per
@@ -27,23 +26,12 @@ else
   start_redis
 fi
 registry="$private_dir/sett.yml"
-printf 'version: "1.0"\nagents:\n  Coder: {}\n  Docs: {}\n  Lint: {}\n' >"$registry"
+write_registry "$registry" Coder Docs Lint
 start_orchestrator "$bin" prof SETT_CONFIG_FILE="$registry" SETT_BID_TIMEOUT=0
 redis-cli -p "$redis_port" config resetstat >/dev/null
 [ "${VALGRIND:-0}" != 1 ] || callgrind_control -z "$redis_pid" >/dev/null
-# CPU seconds (user + system) of the orchestrator (clock ticks in /proc) and of Redis (INFO cpu;
-# with VALGRIND=1 that includes valgrind's own). One assignment each: set -e sees only the last.
-orch_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$orch_pid/stat"; }
-redis_cpu() { redis-cli -p "$redis_port" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.3f", s }'; }
-orch0=$(orch_cpu)
-redis0=$(redis_cpu)
 target/release/sett-bench lifecycle --redis-url "$REDIS_URL" --instance prof --pid "$orch_pid" \
   --registry "$registry" --burst "$n" --wait-ms 120000 2>/dev/null | grep -Ei 'claims/s|cpu|complete' || true
-orch1=$(orch_cpu)
-redis1=$(redis_cpu)
-awk -v n="$n" -v o0="$orch0" -v o1="$orch1" -v r0="$redis0" -v r1="$redis1" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
-  printf "CPU per claim, this burst      orchestrator %.1f us, redis-server %.1f us (load average %s)\n",
-    (o1 - o0) * 1e6 / n, (r1 - r0) * 1e6 / n, load }'
 if [ "${VALGRIND:-0}" = 1 ]; then
   callgrind_control -d "$redis_pid" >/dev/null
   ir=$(cat "$private_dir"/cg.out* | sed -n 's/^summary: //p; s/^totals: //p' | sort -n | tail -1)

@@ -1,5 +1,6 @@
-# Shared by bench.sh and demo.sh (sourced): pick the orchestrator binary, and
-# start a private redis-server and the orchestrator, both stopped on exit.
+# Shared by the scripts that run a private orchestrator (sourced): pick the
+# orchestrator binary, write a registry, start a private redis-server and
+# the orchestrator, both stopped on exit.
 
 # The orchestrator to run: $SETT_ORCHESTRATOR_BIN; else bin/sett-orchestrator (the
 # image's static musl build, `make build-orchestrator`) when newer than every source
@@ -22,6 +23,13 @@ orchestrator_bin() {
   fi
   cargo build --release --locked -q -p sett-orchestrator >&2
   echo target/release/sett-orchestrator
+}
+
+# write_registry FILE NAME...: an agent registry of these agents, nothing else set.
+write_registry() {
+  local file=$1
+  shift
+  { printf 'version: "1.0"\nagents:\n'; printf '  %s: {}\n' "$@"; } >"$file"
 }
 
 free_port() {
