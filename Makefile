@@ -24,6 +24,9 @@ run: build-orchestrator
 ## the tests that could not run here, one `SKIPPED: …` line each (CI=true: none may).
 test: test-deps lint test-unit test-integration
 	@scripts/test-skips.sh report
+# While the test binaries run (mostly waiting), test-integration's builds run
+# beside them, niced, on the core they leave idle (scripts/prebuild-integration.sh).
+test: export RUN_TESTS_ALONGSIDE := scripts/prebuild-integration.sh
 
 # What only the tests need: promtool (the /metrics check) and qemu-user (the aarch64 smoke).
 test-deps:

@@ -9,6 +9,12 @@
 #
 # Usage: scripts/run-tests.sh [ARGS FOR EVERY TEST BINARY…]
 #   TEST_JOBS   binaries at once (default 3)
+#   RUN_TESTS_ALONGSIDE
+#               a command run in the background (niced) while the test
+#               binaries run, e.g. the next step's build (make test sets
+#               scripts/prebuild-integration.sh); waited for before the doc
+#               tests, its output printed then. Its exit status is reported,
+#               not counted: it must be a warm-up the next step repeats.
 # Exit status: 0 when every binary (and the doc tests) passed, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +26,8 @@ first="slow_redis workers_e2e workers_faults_e2e workers_registry_e2e slow_link 
 
 listing="$(mktemp)"
 outdir="$(mktemp -d)"
-trap 'rm -rf "$listing" "$outdir"' EXIT
+alongside=""
+trap '[ -z "$alongside" ] || kill -- "-$alongside" 2>/dev/null || true; rm -rf "$listing" "$outdir"' EXIT
 
 # The build's errors and warnings are rendered on stderr as usual; stdout's
 # JSON keeps the artefacts, listed below.
@@ -60,6 +67,15 @@ run_one() { # index, "name<TAB>dir<TAB>executable", args…
   echo "$status" >"$outdir/$i.status"
 }
 
+if [ -n "${RUN_TESTS_ALONGSIDE:-}" ]; then
+  alongside_start=$SECONDS
+  # Its own process group (setsid execs: $! is the group), which the exit
+  # trap ends should this script stop first.
+  setsid bash -c 'nice -n 10 bash -c "$1" >"$2/alongside.log" 2>&1; echo $? >"$2/alongside.exit"' \
+    _ "$RUN_TESTS_ALONGSIDE" "$outdir" &
+  alongside=$!
+fi
+
 running=0
 shown=()
 show_finished() {
@@ -75,7 +91,10 @@ show_finished() {
 
 for i in "${!ordered[@]}"; do
   while [ "$running" -ge "$jobs" ]; do
-    wait -n || true
+    ended=""
+    wait -n -p ended || true
+    # (The command alongside is not one of the test binaries.)
+    [ -z "$alongside" ] || [ "$ended" != "$alongside" ] || continue
     running=$((running - 1))
     show_finished
   done
@@ -84,6 +103,13 @@ for i in "${!ordered[@]}"; do
 done
 wait || true
 show_finished
+if [ -n "$alongside" ]; then
+  wait "$alongside" 2>/dev/null || true
+  alongside_status=$(cat "$outdir/alongside.exit" 2>/dev/null || echo unknown)
+  echo "run-tests: alongside the tests, \`$RUN_TESTS_ALONGSIDE\` took $((SECONDS - alongside_start)) s, exit $alongside_status"
+  if [ "$alongside_status" != 0 ]; then tail -n 40 "$outdir/alongside.log"; fi
+  alongside=""
+fi
 
 failed=()
 for i in "${!ordered[@]}"; do
