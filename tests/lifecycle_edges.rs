@@ -5,10 +5,10 @@
 
 mod support;
 
-use sett_orchestrator::blackboard::effects::Effect;
+use sett_orchestrator::blackboard::effects::{Effect, Phase};
 use support::lifecycle::*;
 use support::lifecycle_loop::*;
-use support::RedisServer;
+use support::{uuid, RedisServer};
 
 fn conflict(key: &str, key_type: &str) -> Effect {
     Effect::KeyConflict {
@@ -258,4 +258,122 @@ fn the_phase1_claim_writes_nothing_over_a_wrong_typed_claim_key() {
         .query(&mut sync)
         .unwrap();
     assert_eq!(list, vec!["junk".to_string()]);
+}
+
+fn hdel(lab: &mut Lab, key: &str, field: &str) {
+    redis::cmd("HDEL")
+        .arg(key)
+        .arg(field)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+}
+
+/// A claim hash that names no artefact (junk, or written half) is not the
+/// claim of the artefact whose index names it: a delivery leaves it alone
+/// and writes nothing (it once counted the review, wrote the phase, then
+/// raised on the verdict); with its artefact_id back, the same review
+/// completes it.
+#[test]
+fn a_claim_without_its_artefact_id_is_left_alone_by_a_delivery() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    let (claim, effects) = lab.granted_claim(&goal, &[("Ann", "review"), ("Writer", "ignore")]);
+    assert_eq!(effects, vec![granted(&claim, "review", &["Ann"])]);
+    lab.published();
+    hdel(&mut lab, &format!("{P}claim:{claim}"), "artefact_id");
+    let review = Art::review("ann", &goal.id, b"{}");
+    lab.write(&review);
+    let before = lab.snapshot();
+    assert_eq!(
+        lab.on_artefact(&review.id),
+        vec![Effect::Skipped {
+            structural_type: "Review".into(),
+            artefact_type: "ReviewResult".into()
+        }]
+    );
+    assert_eq!(lab.snapshot(), before, "written for a junk claim");
+    assert_eq!(lab.published(), vec![]);
+    lab.hset(&format!("{P}claim:{claim}"), "artefact_id", &goal.id);
+    assert_eq!(
+        lab.on_artefact(&review.id),
+        vec![
+            Effect::Delivered {
+                claim: cid(&claim),
+                phase: Phase::Review,
+                role: "ann".into(),
+                artefact: aid(&review.id)
+            },
+            Effect::ReviewApproved {
+                claim: cid(&claim),
+                role: "ann".into(),
+                review: review.id.clone()
+            },
+            complete(&claim),
+            Effect::Skipped {
+                structural_type: "Review".into(),
+                artefact_type: "ReviewResult".into()
+            },
+        ]
+    );
+}
+
+/// Adoption of someone else's claim whose review phase completes at once
+/// (every granted role delivered while nobody listened) may reject, which
+/// sets the artefact's index: a claim naming no artefact is left alone, a
+/// wrong-typed index answers `key_conflict`, and both write nothing; with
+/// the index repaired, the claim is adopted and its rejection makes the
+/// feedback claim, which the index then names.
+#[test]
+fn adoption_checks_the_index_a_rejection_writes_before_its_first_write() {
+    let mut lab = Lab::new(TEAM, 3);
+    let target = Art::work("writer", &uuid());
+    lab.store(&target);
+    let review = Art::review("ann", &target.id, b"not yet");
+    lab.store(&review);
+    let claim = uuid();
+    let key = format!("{P}claim:{claim}");
+    let phase = format!(
+        r#"{{"current":"review","granted_agents":["Ann"],"received":{{"ann":"{}"}},"all_bids":{{"Ann":"review","Writer":"ignore"}},"start_time_ms":1}}"#,
+        review.id
+    );
+    for (field, value) in new_claim_fields(&claim, &target.id) {
+        lab.hset(&key, &field, value);
+    }
+    lab.hset(&key, "phase_state", &phase);
+    lab.hset(&key, "granted_review_agents", r#"["Ann"]"#);
+    let index = format!("{P}claim_by_artefact:{}", target.id);
+    redis::cmd("RPUSH")
+        .arg(&index)
+        .arg("junk")
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let ids = [indexed(&target.id, &claim)];
+
+    let adopt = |lab: &mut Lab| {
+        let call = lab.ctx.adopt(&ids);
+        lab.decide(call)
+    };
+    let before = lab.snapshot();
+    assert_eq!(adopt(&mut lab), vec![conflict(&index, "list")]);
+    assert_eq!(lab.snapshot(), before, "written over a wrong-typed index");
+    hdel(&mut lab, &key, "artefact_id");
+    let junk = lab.snapshot();
+    assert_eq!(adopt(&mut lab), vec![], "no artefact_id");
+    assert_eq!(lab.snapshot(), junk, "written for a junk claim");
+    assert_eq!(lab.published(), vec![]);
+    lab.hset(&key, "artefact_id", &target.id);
+
+    redis::cmd("DEL")
+        .arg(&index)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let effects = adopt(&mut lab);
+    assert_eq!(effects[0], adopted(&claim, "review"), "{effects:?}");
+    let Some(Effect::FeedbackClaim { feedback_claim, .. }) = effects.last() else {
+        panic!("no feedback claim: {effects:?}")
+    };
+    assert_eq!(
+        lab.index(&target.id),
+        Some(feedback_claim.as_str().to_string())
+    );
 }

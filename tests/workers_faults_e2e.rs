@@ -61,6 +61,68 @@ fn a_worker_that_exits_while_no_orchestrator_runs_is_recorded_after_the_restart(
     no_containers_left(&lab);
 }
 
+/// A worker's end that cannot be recorded (its claim would end, and the
+/// active set is wrong-typed: one `key_conflict`, nothing written) keeps
+/// the container: once the set is repaired, a pass records the end once
+/// (one Failure artefact, the claim terminated) and removes it.
+#[test]
+fn a_worker_end_not_recorded_keeps_its_container_until_it_is() {
+    let Some(mut lab) = WorkerLab::new(
+        "a_worker_end_not_recorded",
+        &controller("'sleep_ms=3000', 'exit=3'", 1),
+    ) else {
+        return;
+    };
+    let orch = lab.orchestrator(&[]);
+    let claim = lab.stack.goal();
+    wait_one_line(&orch, "worker_launched", &claim);
+    let active = lab.stack.key("orchestrator:active");
+    let junk = redis::pipe()
+        .cmd("DEL")
+        .arg(&active)
+        .cmd("SET")
+        .arg(&active)
+        .arg("junk")
+        .query::<()>(&mut lab.stack.conn);
+    junk.unwrap();
+    // (Other decisions meeting the junk set log theirs too.)
+    let worker_conflict = || {
+        orch.events("key_conflict")
+            .into_iter()
+            .find(|l| l["operation"] == "worker")
+    };
+    assert!(wait_until(PATIENCE, || worker_conflict().is_some()));
+    let conflict = worker_conflict().unwrap();
+    assert_eq!(
+        (&conflict["key"], &conflict["key_type"]),
+        (&active.as_str().into(), &"string".into())
+    );
+    assert_eq!(
+        lab.containers(),
+        vec![(lab.worker_name(&claim), "exited".to_string())]
+    );
+    assert_eq!(lab.stack.claim(&claim)["status"], "pending_exclusive");
+    assert_eq!(lab.artefacts_by("Coder").len(), 0);
+    redis::pipe()
+        .cmd("DEL")
+        .arg(&active)
+        .cmd("ZADD")
+        .arg(&active)
+        .arg(1)
+        .arg(&claim)
+        .query::<()>(&mut lab.stack.conn)
+        .unwrap();
+    let fields = lab.wait_status(&claim, "terminated");
+    assert_eq!(
+        fields["termination_reason"],
+        "Worker failed with exit code 3"
+    );
+    wait_one_line(&orch, "worker_cleanup", &claim);
+    assert_eq!(lines_for(&orch, "worker_failed", &claim).len(), 1);
+    assert_eq!(lab.artefacts_by("Coder").len(), 1);
+    no_containers_left(&lab);
+}
+
 #[test]
 fn docker_going_away_and_coming_back_loses_nothing() {
     let Some(mut lab) = WorkerLab::new(

@@ -315,3 +315,84 @@ fn a_controllers_feedback_claim_gets_a_worker() {
         vec![feedback]
     );
 }
+
+/// A worker's end that would end its claim (exit N, a failed launch) writes
+/// the active and bidding sets: over a wrong-typed one it answers
+/// `key_conflict` and writes nothing (it once released the slot, wrote the
+/// Failure artefact and its event, terminated the claim, then raised). An
+/// exit 0 writes neither set and is recorded anyway. Repaired, the same end
+/// is recorded once.
+#[test]
+fn a_worker_end_writes_nothing_over_a_wrong_typed_orchestrator_set() {
+    for set_name in ["active", "bidding"] {
+        let (mut lab, calls) = lab(2);
+        let (claim, _, _) = won_by_coder(&mut lab);
+        let (done, _, _) = won_by_coder(&mut lab);
+        lab.published();
+        let set = format!("{P}orchestrator:{set_name}");
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&set)
+            .arg(0)
+            .arg(-1)
+            .query(&mut lab.sync)
+            .unwrap();
+        let junk = redis::pipe()
+            .del(&set)
+            .set(&set, "junk")
+            .query::<()>(&mut lab.sync);
+        junk.unwrap();
+        let want = vec![Effect::KeyConflict {
+            key: set.clone(),
+            key_type: "string".into(),
+        }];
+        let before = lab.snapshot();
+        let failed = Ending::Exit {
+            code: 3,
+            logs: "boom\n".into(),
+        };
+        let launch = Ending::LaunchFailed {
+            reason: "No such image: coder:1".into(),
+        };
+        assert_eq!(lab.decide(calls.ended(&claim, "Coder", &failed)), want);
+        assert_eq!(lab.decide(calls.ended(&claim, "Coder", &launch)), want);
+        assert_eq!(lab.snapshot(), before, "{set_name}: written");
+        assert_eq!(lab.published(), vec![], "{set_name}: published");
+        let ok = Ending::Exit {
+            code: 0,
+            logs: String::new(),
+        };
+        assert_eq!(
+            lab.decide(calls.ended(&done, "Coder", &ok)),
+            vec![Effect::WorkerEnded {
+                claim: c(&done),
+                role: "Coder".into(),
+                kind: "exit".into(),
+                code: 0
+            }]
+        );
+        // Repaired: the failure is recorded, once.
+        let mut repair = redis::pipe();
+        repair.del(&set);
+        for member in &members {
+            repair.zadd(&set, member, 1);
+        }
+        repair.query::<()>(&mut lab.sync).unwrap();
+        let effects = lab.decide(calls.ended(&claim, "Coder", &failed));
+        assert!(
+            matches!(
+                &effects[..],
+                [
+                    Effect::FailureArtefact { .. },
+                    Effect::Terminated { .. },
+                    Effect::WorkerEnded { .. }
+                ]
+            ),
+            "{set_name}: {effects:?}"
+        );
+        assert_eq!(lab.claim(&claim)["status"], "terminated");
+        assert_eq!(
+            lab.decide(calls.ended(&claim, "Coder", &failed)),
+            vec![Effect::WorkerGone { claim: c(&claim) }]
+        );
+    }
+}

@@ -69,7 +69,17 @@ pub async fn run_call(
     result
 }
 
-/// Records a launch that cannot succeed: the claim is terminated with `reason`.
+/// Did `ended.lua` record the end? Not when a key it would write had another
+/// type (`key_conflict`, logged): it wrote nothing, so the container is kept
+/// for the next pass to record once the key is repaired.
+fn end_recorded(effects: &[Effect]) -> bool {
+    !effects
+        .iter()
+        .any(|e| matches!(e, Effect::KeyConflict { .. }))
+}
+
+/// Records a launch that cannot succeed: the claim is terminated with
+/// `reason`. True when recorded ([`end_recorded`]).
 async fn launch_failed(
     shared: &Shared,
     w: &Workers,
@@ -77,13 +87,13 @@ async fn launch_failed(
     claim: &str,
     role: &str,
     reason: &str,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let ending = Ending::LaunchFailed {
         reason: reason.to_string(),
     };
     run_call(shared, conn, w.calls.ended(claim, role, &ending))
         .await
-        .map(drop)
+        .map(|effects| end_recorded(&effects))
 }
 
 /// Creates and starts `claim`'s worker, if `launch.lua` lets this process.
@@ -111,17 +121,16 @@ pub async fn launch(
             // another replica since our list. Docker tells which.
             return match w.docker.inspect(&name).await {
                 Ok(_) => Ok(()),
-                Err(DockerError::NotFound(_)) => {
-                    launch_failed(
-                        shared,
-                        w,
-                        conn,
-                        &claim_text,
-                        role,
-                        "worker container disappeared",
-                    )
-                    .await
-                }
+                Err(DockerError::NotFound(_)) => launch_failed(
+                    shared,
+                    w,
+                    conn,
+                    &claim_text,
+                    role,
+                    "worker container disappeared",
+                )
+                .await
+                .map(drop),
                 Err(e) => {
                     w.docker_failed("inspect container", &e);
                     Ok(())
@@ -174,7 +183,9 @@ pub async fn launch(
         }
         Err(e) => {
             w.docker_ok();
-            return launch_failed(shared, w, conn, &claim_text, role, e.message()).await;
+            return launch_failed(shared, w, conn, &claim_text, role, e.message())
+                .await
+                .map(drop);
         }
     };
     let timing = Timing {
@@ -237,14 +248,16 @@ pub async fn start(
         }
         Err(e) => {
             w.docker_ok();
-            launch_failed(shared, w, conn, claim, role, e.message()).await?;
-            remove(w, id, name, claim, role).await;
+            if launch_failed(shared, w, conn, claim, role, e.message()).await? {
+                remove(w, id, name, claim, role).await;
+            }
             Ok(())
         }
     }
 }
 
-/// Records an exited worker (its code; its logs when it failed), then removes it.
+/// Records an exited worker (its code; its logs when it failed), then removes it
+/// (kept when the end could not be recorded: [`end_recorded`]).
 pub async fn record_exit(
     shared: &Shared,
     w: &Workers,
@@ -279,8 +292,10 @@ pub async fn record_exit(
             },
         }
     };
-    run_call(shared, conn, w.calls.ended(claim, role, &ending)).await?;
-    remove(w, &info.id, &info.name, claim, role).await;
+    let effects = run_call(shared, conn, w.calls.ended(claim, role, &ending)).await?;
+    if end_recorded(&effects) {
+        remove(w, &info.id, &info.name, claim, role).await;
+    }
     Ok(())
 }
 

@@ -64,7 +64,7 @@ local function adopt_phase1(cid, key, artefact, indexed)
   JOINED[#JOINED + 1] = cid
 end
 
-local function adopt_ours(cid, key, status, phase_state)
+local function adopt_ours(cid, key, status, phase_state, indexed)
   if held(cid) then return end
   if status == 'pending_review' and phase_state == '' then
     redis.call('ZADD', BIDDING, NOW, cid)
@@ -81,12 +81,25 @@ local function adopt_ours(cid, key, status, phase_state)
     redis.call('ZADD', ACTIVE, NOW, cid)
     return effect('adopted', cid, 'assignment')
   end
-  redis.call('ZADD', ACTIVE, NOW, cid)
-  effect('adopted', cid, ps.current)
   local done = #ps.granted_agents > 0
   for _, name in ipairs(ps.granted_agents) do
     if not ps.received[role_of(name)] then done = false end
   end
+  -- A review phase that completes now may reject: its verdicts quote the
+  -- claim's artefact and a feedback claim SETs that artefact's index
+  -- (feedback.lua). So, before the first write: the claim is the claim of
+  -- the artefact whose index named it (else junk, left alone, as
+  -- artefact.lua leaves it), and that index is a string.
+  if done and ps.current == 'review' then
+    if c.artefact_id ~= indexed then return end
+    local conflict = key_conflict({ index_key(indexed), 'string' })
+    if conflict then
+      EFFECTS[#EFFECTS + 1] = conflict[1]
+      return
+    end
+  end
+  redis.call('ZADD', ACTIVE, NOW, cid)
+  effect('adopted', cid, ps.current)
   if done then complete_phase(c, ps) end
 end
 
@@ -103,7 +116,7 @@ for i = 6, 5 + n do
   seen[cid] = true
   if got and LIVE[got[1] or ''] then
     if got[2] then
-      adopt_ours(cid, key, got[1], got[2])
+      adopt_ours(cid, key, got[1], got[2], ARGV[i + n])
     elseif got[1] == 'pending_review' then
       -- No phase_state field: a Phase-1 claim, in none of our sets (every
       -- claim we hold has all 14 fields).

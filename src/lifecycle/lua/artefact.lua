@@ -33,10 +33,13 @@ if structural_type ~= 'Terminal' then
     if valid_id(source) and not seen[source] then
       seen[source] = true
       -- The index value becomes a key only when it is an id; a wrong-typed
-      -- index key reads as absent.
+      -- index key reads as absent. The claim counts only when it is the
+      -- claim of that artefact (its artefact_id is `source`): a hash with
+      -- no artefact_id, or another's, is junk and left alone (a verdict
+      -- quotes the artefact id, a rework reads the artefact).
       local claim_id = read('GET', index_key(source))
       local c = claim_id and valid_id(claim_id) and load_delivery(claim_id)
-      if c then
+      if c and c.artefact_id == source then
         claims[#claims + 1] = c
         -- (A rejection also SETs the index of the claim's artefact: that is
         -- index_key(source), just read as a string.)

@@ -15,9 +15,16 @@ local junk = junk_worker_key(ROLE, CID)
 if junk then return { { 'invalid', 'worker key ' .. junk .. ' is not ours' } } end
 if redis.call('SISMEMBER', slots_key(ROLE), CID) == 0 then return { { 'worker_gone', CID } } end
 local c = load_claim(CID)
+local waiting = waits_for_worker(c, ROLE)
+-- Ending the claim (finish) writes the active and bidding sets: checked
+-- before the first write. A wrong-typed one records nothing (the engine
+-- keeps the container, and the next pass records its end once repaired).
+if waiting and (KIND == 'launch_failed' or (KIND == 'exit' and CODE ~= '0')) then
+  local conflict = key_conflict({ ACTIVE, 'zset', BIDDING, 'zset' })
+  if conflict then return conflict end
+end
 redis.call('SREM', slots_key(ROLE), CID)
 redis.call('SET', record_key(CID), 'ended', 'EX', 604800)
-local waiting = waits_for_worker(c, ROLE)
 if KIND == 'exit' and CODE ~= '0' and waiting then
   local id, logical = new_uuid(), new_uuid()
   local payload = 'Worker container exited with code ' .. CODE .. '\n\nLogs:\n' .. TEXT
