@@ -147,6 +147,69 @@ fn a_late_exclusive_bid_joins_the_exclusive_phase() {
     assert_eq!(metric(&orch, "late_bids_total"), 0);
 }
 
+/// A late bid whose decision Redis refuses (NOREPLICAS: writes refused
+/// while too few replicas acknowledge; the bid itself was written before) is
+/// not left to the next periodic pass (5 minutes by default): a catch-up
+/// pass is asked for and retried with its back-off, and once Redis accepts
+/// writes again the bid starts the phase it asks for.
+#[test]
+fn a_refused_late_bid_is_retried_by_a_catch_up_pass() {
+    let mut stack = Stack::new("sett", "refused", TEAM);
+    let _reviewer = stack.agent(Spec::new(
+        "Reviewer",
+        "ignore",
+        Work::new("Review", "ReviewResult", "{}"),
+    ));
+    let orch = stack.orchestrator(&[("SETT_BID_TIMEOUT", "1s")]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    assert_eq!(
+        orch.wait_for_event("bid_timeout")["agents"],
+        json!(["Coder"])
+    );
+    orch.wait_for_event("claim_dormant");
+
+    // The coder's bid, written; its event published while writes are refused.
+    hset(
+        &mut stack,
+        &format!("claim:{claim}:bids"),
+        &[("Coder", "exclusive")],
+    );
+    let config = |stack: &mut Stack, n: &str| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg(n)
+            .query::<()>(&mut stack.conn)
+            .unwrap();
+    };
+    config(&mut stack, "1");
+    let msg = sett_sim::wire::bid_submitted(&claim, "Coder", "exclusive");
+    redis::cmd("PUBLISH")
+        .arg(stack.key(&msg.channel))
+        .arg(&msg.payload)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    let refused = || {
+        orch.events("redis_error").iter().any(|l| {
+            l["operation"] == "bids" && l["error"].as_str().unwrap().contains("NOREPLICAS")
+        })
+    };
+    assert!(
+        wait_until(PATIENCE, refused),
+        "{:?}",
+        orch.events("redis_error")
+    );
+    config(&mut stack, "0");
+    let late = orch.wait_for_event("late_bid_honoured");
+    assert_eq!(
+        (&late["claim_id"], &late["agent_name"], &late["phase"]),
+        (&json!(claim), &json!("Coder"), &json!("exclusive"))
+    );
+    assert_eq!(stack.claim(&claim)["status"], "pending_exclusive");
+}
+
 /// The claim completed without the coder; its late bid comes after the
 /// phase it asks for: one `late_bid` line and one count across two replicas.
 #[test]

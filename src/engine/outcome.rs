@@ -148,14 +148,22 @@ pub async fn bids_and_report(
 ) -> Report {
     let claims: Vec<ClaimId> = jobs.iter().map(|j| j.claim).collect();
     let decided = lifecycle::bids::decide_batch(conn, lc, &claims).await;
+    // The sweep decides again a claim still in the bidding set; a late bid's
+    // claim is in none it walks: with a bid timeout, a refusal asks for a
+    // catch-up pass, whose recheck looks for late bids.
+    let refused = decided
+        .as_ref()
+        .map_or(true, |all| all.iter().any(Result::is_err));
     let since = jobs.iter().map(|j| Some(j.received.elapsed()));
-    report_decisions(shared, lc, "bids", decided, since)
+    let mut report = report_decisions(shared, lc, "bids", decided, since);
+    report.catch_up |= refused && lc.bid_timeout.is_some();
+    report
 }
 
 /// Logs and counts what a batch of lifecycle decisions did (`since`: how long
 /// ago the event that ran each arrived, when one did). A decision Redis
 /// refused is one `redis_error` line; not counted as `failed`, which asks for
-/// an artefact catch-up: the sweep decides again.
+/// an artefact catch-up: the sweep decides again (bids: see `bids_and_report`).
 pub fn report_decisions(
     shared: &Shared,
     lc: &Lifecycle,

@@ -188,6 +188,16 @@ fn log_notice(ctx: &SessionCtx, notice: Notice) -> Option<String> {
                 .str("claim_id", claim_id.as_str())
                 .str("reason", "queue full; the bid sweep will decide it")
                 .emit();
+            // A late bid's claim is in no set the sweep walks: a catch-up
+            // pass's recheck finds it.
+            if ctx
+                .shared
+                .lifecycle
+                .as_ref()
+                .is_some_and(|lc| lc.bid_timeout.is_some())
+            {
+                ctx.request_catch_up();
+            }
         }
         Notice::Disconnected(why) => return Some(format!("subscription: {why}")),
     }

@@ -110,16 +110,18 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             };
         }
         let mut walked = walk(&ctx, &mut conn, pass).await;
+        let mut rechecked = true;
         if let (Walk::Complete, true) = (&walked, pass.adopting) {
             // Lifecycle mode: late bids and stranded claims in our sets.
-            if let Err(reason) = recheck::run(&ctx, &mut conn).await {
-                walked = Walk::Lost(reason);
+            match recheck::run(&ctx, &mut conn).await {
+                Ok(complete) => rechecked = complete,
+                Err(reason) => walked = Walk::Lost(reason),
             }
         }
         match walked {
             Walk::Complete => {
                 report(pass, true, ctx.shared.lifecycle.is_some());
-                let failed = pass.totals.failed > 0;
+                let failed = pass.totals.failed > 0 || !rechecked;
                 let replay = pass.replay;
                 state.pass_ended(failed);
                 // Claims adopted into a phase: what was delivered for them

@@ -11,25 +11,34 @@ use crate::lifecycle::recheck;
 use crate::log::Lines;
 use crate::redis_io::ends_session;
 
-/// Walks the sets to their end, or until the session stops. A step Redis
-/// refuses is one `redis_error` line and ends the walk (the next pass walks
-/// again); `Err` when the session must end.
-pub(super) async fn run(ctx: &SessionCtx, conn: &mut MultiplexedConnection) -> Result<(), String> {
+/// Walks the sets to their end, or until the session stops: `Ok(true)`.
+/// A step Redis refuses (or a chunk's decision it refused) is one
+/// `redis_error` line and ends the walk: `Ok(false)`, the pass counts as
+/// failed and is retried with its back-off (a late bid is not left to the
+/// next periodic pass). `Err` when the session must end.
+pub(super) async fn run(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+) -> Result<bool, String> {
     let Some(lc) = &ctx.shared.lifecycle else {
-        return Ok(());
+        return Ok(true);
     };
     for &set in recheck::sets(lc) {
         let mut cursor = 0;
         loop {
             if ctx.stopping() {
-                return Ok(());
+                return Ok(true);
             }
             match recheck::step(conn, lc, set, cursor).await {
                 Ok((next, decided)) => {
+                    let refused = decided.iter().any(Result::is_err);
                     let since = std::iter::repeat(None);
                     let report = report_decisions(&ctx.shared, lc, "recheck", Ok(decided), since);
                     if let Some(reason) = report.end_session {
                         return Err(reason);
+                    }
+                    if refused {
+                        return Ok(false);
                     }
                     cursor = next;
                 }
@@ -40,7 +49,7 @@ pub(super) async fn run(ctx: &SessionCtx, conn: &mut MultiplexedConnection) -> R
                     if ends_session(&e) {
                         return Err(format!("catch-up recheck: {e}"));
                     }
-                    break;
+                    return Ok(false);
                 }
             }
             if cursor == 0 {
@@ -48,5 +57,5 @@ pub(super) async fn run(ctx: &SessionCtx, conn: &mut MultiplexedConnection) -> R
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
