@@ -61,10 +61,12 @@ fn a_worker_that_exits_while_no_orchestrator_runs_is_recorded_after_the_restart(
     no_containers_left(&lab);
 }
 
-/// A worker's end that cannot be recorded (its claim would end, and the
-/// active set is wrong-typed: one `key_conflict`, nothing written) keeps
-/// the container: once the set is repaired, a pass records the end once
-/// (one Failure artefact, the claim terminated) and removes it.
+/// A worker's end that cannot be recorded keeps its container, and a pass
+/// after the repair records it once (one Failure artefact, the claim
+/// terminated with the exit code) and removes it: its claim would end while
+/// the active set is wrong-typed (one `key_conflict`, nothing written), or
+/// while Redis refuses writes (NOREPLICAS: `redis_error` lines). Removed
+/// unrecorded, the claim would end as "worker container disappeared".
 #[test]
 fn a_worker_end_not_recorded_keeps_its_container_until_it_is() {
     let Some(mut lab) = WorkerLab::new(
@@ -74,53 +76,78 @@ fn a_worker_end_not_recorded_keeps_its_container_until_it_is() {
         return;
     };
     let orch = lab.orchestrator(&[]);
-    let claim = lab.stack.goal();
-    wait_one_line(&orch, "worker_launched", &claim);
     let active = lab.stack.key("orchestrator:active");
-    let junk = redis::pipe()
-        .cmd("DEL")
-        .arg(&active)
-        .cmd("SET")
-        .arg(&active)
-        .arg("junk")
-        .query::<()>(&mut lab.stack.conn);
-    junk.unwrap();
-    // (Other decisions meeting the junk set log theirs too.)
-    let worker_conflict = || {
-        orch.events("key_conflict")
-            .into_iter()
-            .find(|l| l["operation"] == "worker")
+    let refusals = || {
+        orch.events("redis_error")
+            .iter()
+            .filter(|l| l["operation"] == "workers")
+            .count()
     };
-    assert!(wait_until(PATIENCE, || worker_conflict().is_some()));
-    let conflict = worker_conflict().unwrap();
-    assert_eq!(
-        (&conflict["key"], &conflict["key_type"]),
-        (&active.as_str().into(), &"string".into())
-    );
-    assert_eq!(
-        lab.containers(),
-        vec![(lab.worker_name(&claim), "exited".to_string())]
-    );
-    assert_eq!(lab.stack.claim(&claim)["status"], "pending_exclusive");
-    assert_eq!(lab.artefacts_by("Coder").len(), 0);
-    redis::pipe()
-        .cmd("DEL")
-        .arg(&active)
-        .cmd("ZADD")
-        .arg(&active)
-        .arg(1)
-        .arg(&claim)
+    for (n, junk_set) in [true, false].into_iter().enumerate() {
+        let claim = lab.stack.goal();
+        wait_one_line(&orch, "worker_launched", &claim);
+        if junk_set {
+            let junk = redis::pipe()
+                .del(&active)
+                .set(&active, "junk")
+                .query::<()>(&mut lab.stack.conn);
+            junk.unwrap();
+            // (Other decisions meeting the junk set log theirs too.)
+            let worker_conflict = || {
+                orch.events("key_conflict")
+                    .into_iter()
+                    .find(|l| l["operation"] == "worker")
+            };
+            assert!(wait_until(PATIENCE, || worker_conflict().is_some()));
+            let conflict = worker_conflict().unwrap();
+            assert_eq!(
+                (&conflict["key"], &conflict["key_type"]),
+                (&active.as_str().into(), &"string".into())
+            );
+        } else {
+            min_replicas_to_write(&mut lab, 1);
+            let exited = || lab.containers().iter().any(|(_, s)| s == "exited");
+            assert!(wait_until(PATIENCE, exited), "{:?}", lab.containers());
+            // A pass makes at most two refused calls (the end, the queue):
+            // three more since the exit was seen mean a pass that began
+            // after it tried to record it.
+            let seen = refusals();
+            assert!(wait_until(PATIENCE, || refusals() >= seen + 3));
+        }
+        assert_eq!(
+            lab.containers(),
+            vec![(lab.worker_name(&claim), "exited".to_string())]
+        );
+        assert_eq!(lab.stack.claim(&claim)["status"], "pending_exclusive");
+        assert_eq!(lab.artefacts_by("Coder").len(), n);
+        if junk_set {
+            let repair = redis::pipe()
+                .del(&active)
+                .zadd(&active, &claim, 1)
+                .query::<()>(&mut lab.stack.conn);
+            repair.unwrap();
+        } else {
+            min_replicas_to_write(&mut lab, 0);
+        }
+        let fields = lab.wait_status(&claim, "terminated");
+        assert_eq!(
+            fields["termination_reason"],
+            "Worker failed with exit code 3"
+        );
+        wait_one_line(&orch, "worker_cleanup", &claim);
+        assert_eq!(lines_for(&orch, "worker_failed", &claim).len(), 1);
+        assert_eq!(lab.artefacts_by("Coder").len(), n + 1);
+        no_containers_left(&lab);
+    }
+}
+
+fn min_replicas_to_write(lab: &mut WorkerLab, n: u32) {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(n)
         .query::<()>(&mut lab.stack.conn)
         .unwrap();
-    let fields = lab.wait_status(&claim, "terminated");
-    assert_eq!(
-        fields["termination_reason"],
-        "Worker failed with exit code 3"
-    );
-    wait_one_line(&orch, "worker_cleanup", &claim);
-    assert_eq!(lines_for(&orch, "worker_failed", &claim).len(), 1);
-    assert_eq!(lab.artefacts_by("Coder").len(), 1);
-    no_containers_left(&lab);
 }
 
 #[test]

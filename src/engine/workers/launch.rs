@@ -69,13 +69,15 @@ pub async fn run_call(
     result
 }
 
-/// Did `ended.lua` record the end? Not when a key it would write had another
-/// type (`key_conflict`, logged): it wrote nothing, so the container is kept
-/// for the next pass to record once the key is repaired.
+/// Did `ended.lua` record the end? It always answers a row when it ran, so
+/// not when Redis refused it (no rows: [`run_call`] logged the error) or a
+/// key it would write had another type (`key_conflict`, logged): it wrote
+/// nothing, and the container is kept for a later pass to record.
 fn end_recorded(effects: &[Effect]) -> bool {
-    !effects
-        .iter()
-        .any(|e| matches!(e, Effect::KeyConflict { .. }))
+    !effects.is_empty()
+        && !effects
+            .iter()
+            .any(|e| matches!(e, Effect::KeyConflict { .. }))
 }
 
 /// Records a launch that cannot succeed: the claim is terminated with
