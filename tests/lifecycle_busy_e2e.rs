@@ -171,26 +171,9 @@ fn a_refused_late_bid_is_retried_by_a_catch_up_pass() {
     orch.wait_for_event("claim_dormant");
 
     // The coder's bid, written; its event published while writes are refused.
-    hset(
-        &mut stack,
-        &format!("claim:{claim}:bids"),
-        &[("Coder", "exclusive")],
-    );
-    let config = |stack: &mut Stack, n: &str| {
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("min-replicas-to-write")
-            .arg(n)
-            .query::<()>(&mut stack.conn)
-            .unwrap();
-    };
-    config(&mut stack, "1");
-    let msg = sett_sim::wire::bid_submitted(&claim, "Coder", "exclusive");
-    redis::cmd("PUBLISH")
-        .arg(stack.key(&msg.channel))
-        .arg(&msg.payload)
-        .query::<()>(&mut stack.conn)
-        .unwrap();
+    stack.bid_unannounced(&claim, "Coder", "exclusive");
+    refuse_writes(&mut stack.conn, true);
+    stack.announce_bid(&claim, "Coder", "exclusive");
     let refused = || {
         orch.events("redis_error").iter().any(|l| {
             l["operation"] == "bids" && l["error"].as_str().unwrap().contains("NOREPLICAS")
@@ -201,7 +184,7 @@ fn a_refused_late_bid_is_retried_by_a_catch_up_pass() {
         "{:?}",
         orch.events("redis_error")
     );
-    config(&mut stack, "0");
+    refuse_writes(&mut stack.conn, false);
     let late = orch.wait_for_event("late_bid_honoured");
     assert_eq!(
         (&late["claim_id"], &late["agent_name"], &late["phase"]),

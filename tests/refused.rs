@@ -15,10 +15,7 @@ fn a_refused_claim_is_retried_by_the_catch_up_scan() {
     let id = uuid();
     p.store(&id, "Standard", "x");
     // With no replica attached, every write (the claim script's too) is refused.
-    redis::cmd("CONFIG")
-        .arg(&["SET", "min-replicas-to-write", "1"])
-        .query::<()>(&mut p.conn)
-        .unwrap();
+    refuse_writes(&mut p.conn, true);
     p.publish_raw(Producer::event_json(&id, "Standard", "x").as_bytes());
     let refused = orch.wait_for_event("redis_error");
     assert_eq!(refused["operation"], "claim");
@@ -40,10 +37,7 @@ fn a_refused_claim_is_retried_by_the_catch_up_scan() {
         200,
         "a refused write is not a lost connection"
     );
-    redis::cmd("CONFIG")
-        .arg(&["SET", "min-replicas-to-write", "0"])
-        .query::<()>(&mut p.conn)
-        .unwrap();
+    refuse_writes(&mut p.conn, false);
     let events = listener.wait_for(1);
     let claim_id = p.claim_of(&id).expect("claimed once Redis accepts writes");
     assert!(events[0].contains(&claim_id));

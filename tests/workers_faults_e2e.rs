@@ -105,7 +105,7 @@ fn a_worker_end_not_recorded_keeps_its_container_until_it_is() {
                 (&active.as_str().into(), &"string".into())
             );
         } else {
-            min_replicas_to_write(&mut lab, 1);
+            refuse_writes(&mut lab.stack.conn, true);
             let exited = || lab.containers().iter().any(|(_, s)| s == "exited");
             assert!(wait_until(PATIENCE, exited), "{:?}", lab.containers());
             // A pass makes at most two refused calls (the end, the queue):
@@ -127,7 +127,7 @@ fn a_worker_end_not_recorded_keeps_its_container_until_it_is() {
                 .query::<()>(&mut lab.stack.conn);
             repair.unwrap();
         } else {
-            min_replicas_to_write(&mut lab, 0);
+            refuse_writes(&mut lab.stack.conn, false);
         }
         let fields = lab.wait_status(&claim, "terminated");
         assert_eq!(
@@ -139,15 +139,6 @@ fn a_worker_end_not_recorded_keeps_its_container_until_it_is() {
         assert_eq!(lab.artefacts_by("Coder").len(), n + 1);
         no_containers_left(&lab);
     }
-}
-
-fn min_replicas_to_write(lab: &mut WorkerLab, n: u32) {
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("min-replicas-to-write")
-        .arg(n)
-        .query::<()>(&mut lab.stack.conn)
-        .unwrap();
 }
 
 #[test]

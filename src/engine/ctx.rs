@@ -7,7 +7,7 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 use smol::channel::{Receiver, Sender};
 
-use super::outcome::Report;
+use super::decisions::Report;
 use super::shared::Shared;
 use crate::shutdown::Shutdown;
 

@@ -21,6 +21,7 @@
 
 mod catchup;
 mod ctx;
+mod decisions;
 mod outcome;
 mod pool;
 mod reconnect;
@@ -50,7 +51,7 @@ use retry::Retries;
 use session::{run_session, SessionEnd};
 
 pub use ctx::SessionCtx;
-pub use outcome::Report;
+pub use decisions::Report;
 pub use session::DRAIN_TIMEOUT;
 pub use shared::Shared;
 

@@ -1,6 +1,6 @@
 //! Outcomes: run a batch of decisions, then log and count what became of
 //! each item: the claim outcome of an artefact (exactly as in Phase 1, in
-//! every mode), and the lifecycle effects a decision set off.
+//! every mode), and the lifecycle effects a decision set off (`decisions`).
 //!
 //! Shared by the decision pool (`pool`), the retries (`retry`) and the
 //! catch-up scan (`catchup`), so all report a claim the same way. A batch's
@@ -13,18 +13,17 @@ use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::RedisError;
 
+use super::decisions::{key_conflict_line, report_decisions, report_effects, Report};
 use super::shared::Shared;
 use crate::blackboard::decode::UnexpectedReply;
 use crate::blackboard::effects::Effect;
 use crate::blackboard::{PENDING_REVIEW, TERMINAL};
 use crate::ids::{ArtefactId, ClaimId};
-use crate::lifecycle::{self, report, Lifecycle};
+use crate::lifecycle::{self, Lifecycle};
 use crate::log::{Line, Lines};
 use crate::metrics::inc;
 use crate::phase1;
-use crate::redis_io::ends_session;
 use crate::redis_io::scripts::{CallError, Decided};
 
 /// Items per batch at most (one pipeline).
@@ -61,20 +60,6 @@ impl Job {
 pub struct BidJob {
     pub claim: ClaimId,
     pub received: Instant,
-}
-
-/// What became of a batch, for the caller's bookkeeping.
-#[derive(Default)]
-pub struct Report {
-    pub created: u64,
-    /// Claims Redis refused (e.g. MISCONF, OOM, NOREPLICAS): the catch-up retries them.
-    pub failed: u64,
-    /// Set when the session must end: the connection is gone, or the server
-    /// is no longer the primary (READONLY, MASTERDOWN).
-    pub end_session: Option<String>,
-    /// A claim someone else made was met live (`Effect::Foreign`): a
-    /// catch-up pass adopts it now rather than at the next interval.
-    pub catch_up: bool,
 }
 
 /// Counts `n` claim scripts in flight for as long as it lives.
@@ -148,102 +133,13 @@ pub async fn bids_and_report(
 ) -> Report {
     let claims: Vec<ClaimId> = jobs.iter().map(|j| j.claim).collect();
     let decided = lifecycle::bids::decide_batch(conn, lc, &claims).await;
+    let since = jobs.iter().map(|j| Some(j.received.elapsed()));
+    let mut report = report_decisions(shared, lc, "bids", decided, since);
     // The sweep decides again a claim still in the bidding set; a late bid's
     // claim is in none it walks: with a bid timeout, a refusal asks for a
     // catch-up pass, whose recheck looks for late bids.
-    let refused = decided
-        .as_ref()
-        .map_or(true, |all| all.iter().any(Result::is_err));
-    let since = jobs.iter().map(|j| Some(j.received.elapsed()));
-    let mut report = report_decisions(shared, lc, "bids", decided, since);
-    report.catch_up |= refused && lc.bid_timeout.is_some();
+    report.catch_up |= report.refused > 0 && lc.bid_timeout.is_some();
     report
-}
-
-/// Logs and counts what a batch of lifecycle decisions did (`since`: how long
-/// ago the event that ran each arrived, when one did). A decision Redis
-/// refused is one `redis_error` line; not counted as `failed`, which asks for
-/// an artefact catch-up: the sweep decides again (bids: see `bids_and_report`).
-pub fn report_decisions(
-    shared: &Shared,
-    lc: &Lifecycle,
-    operation: &str,
-    decided: Result<Vec<Decided>, RedisError>,
-    since: impl Iterator<Item = Option<Duration>>,
-) -> Report {
-    let mut report = Report::default();
-    let mut lines = Lines::default();
-    match decided {
-        Ok(all) => {
-            for (one, since) in all.into_iter().zip(since) {
-                match one {
-                    Ok(effects) => {
-                        report_effects(shared, lc, operation, &effects, since, &mut lines)
-                    }
-                    Err(e) => {
-                        lines.push(decision_error(shared, operation, &e.to_string()));
-                        if e.ends_session() {
-                            report
-                                .end_session
-                                .get_or_insert_with(|| format!("{operation}: {e}"));
-                        }
-                    }
-                }
-            }
-        }
-        Err(e) => {
-            lines.push(decision_error(shared, operation, &e.to_string()));
-            if ends_session(&e) {
-                report.end_session = Some(format!("{operation}: {e}"));
-            }
-        }
-    }
-    lines.emit();
-    report
-}
-
-/// Logs and counts a decision's lifecycle and worker effects; a worker slot
-/// granted wakes the worker launcher (its container is to be launched).
-pub fn report_effects(
-    shared: &Shared,
-    lc: &Lifecycle,
-    operation: &str,
-    effects: &[Effect],
-    since: Option<Duration>,
-    lines: &mut Lines,
-) {
-    for effect in effects {
-        if let Effect::KeyConflict { key, key_type } = effect {
-            inc(&shared.metrics.key_conflicts);
-            lines.push(key_conflict_line(key, key_type).str("operation", operation));
-        }
-    }
-    report::effects(effects, &lc.metrics, since, lines);
-    if let Some(w) = &shared.workers {
-        if crate::workers::report::effects(effects, &w.metrics, lines) {
-            for effect in effects {
-                if let Effect::WorkerGranted { claim, role, .. } = effect {
-                    w.granted(claim.as_str(), role);
-                }
-            }
-        }
-    }
-}
-
-/// A decision found a key it would write holding another type, and wrote
-/// nothing: one `key_conflict` line (rate-limited per kind, `log::PER_EVENT`).
-pub fn key_conflict_line(key: &str, key_type: &str) -> Line {
-    Line::warn("key_conflict")
-        .str("key", key)
-        .str("key_type", key_type)
-}
-
-/// A decision Redis refused or answered oddly: one `redis_error` line.
-pub fn decision_error(shared: &Shared, operation: &str, error: &str) -> Line {
-    inc(&shared.metrics.redis_errors);
-    Line::error("redis_error")
-        .str("operation", operation)
-        .str("error", error)
 }
 
 struct Out<'a> {

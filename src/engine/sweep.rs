@@ -10,7 +10,7 @@ use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 
 use super::ctx::SessionCtx;
-use super::outcome::{decision_error, report_decisions};
+use super::decisions::{decision_error, report_decisions};
 use super::shared::Shared;
 use crate::lifecycle::{lock, overdue, sweep, Lifecycle};
 use crate::log::Lines;

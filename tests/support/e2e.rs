@@ -102,6 +102,11 @@ impl Stack {
     /// A bid as an agent makes it: the bids hash, then `bid_submitted`.
     pub fn bid(&mut self, claim: &str, agent: &str, value: &str) {
         self.bid_unannounced(claim, agent, value);
+        self.announce_bid(claim, agent, value);
+    }
+
+    /// The `bid_submitted` event alone (its bid written before).
+    pub fn announce_bid(&mut self, claim: &str, agent: &str, value: &str) {
         let event = bid_submitted(claim, agent, value);
         redis::cmd("PUBLISH")
             .arg(self.key(&event.channel))

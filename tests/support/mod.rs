@@ -157,3 +157,17 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// With `refuse`, Redis refuses every write (`min-replicas-to-write 1` and no
+/// replica attached: NOREPLICAS, scripts that write included; reads and
+/// PUBLISH go on); without, it accepts them again.
+pub fn refuse_writes(conn: &mut redis::Connection, refuse: bool) {
+    redis::cmd("CONFIG")
+        .arg(&[
+            "SET",
+            "min-replicas-to-write",
+            if refuse { "1" } else { "0" },
+        ])
+        .query::<()>(conn)
+        .unwrap();
+}

@@ -12,7 +12,7 @@ use smol::channel::Receiver;
 use super::state::Adopted;
 use crate::blackboard::Indexed;
 use crate::engine::ctx::SessionCtx;
-use crate::engine::outcome::report_decisions;
+use crate::engine::decisions::report_decisions;
 use crate::lifecycle::adopt::{self, Prefilter};
 
 /// Adopts the batches received until the walk stops sending and every batch

@@ -6,7 +6,7 @@
 use redis::aio::MultiplexedConnection;
 
 use crate::engine::ctx::SessionCtx;
-use crate::engine::outcome::{decision_error, report_decisions};
+use crate::engine::decisions::{decision_error, report_decisions};
 use crate::lifecycle::recheck;
 use crate::log::Lines;
 use crate::redis_io::ends_session;
@@ -31,13 +31,12 @@ pub(super) async fn run(
             }
             match recheck::step(conn, lc, set, cursor).await {
                 Ok((next, decided)) => {
-                    let refused = decided.iter().any(Result::is_err);
                     let since = std::iter::repeat(None);
                     let report = report_decisions(&ctx.shared, lc, "recheck", Ok(decided), since);
                     if let Some(reason) = report.end_session {
                         return Err(reason);
                     }
-                    if refused {
+                    if report.refused > 0 {
                         return Ok(false);
                     }
                     cursor = next;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::blackboard::effects::Effect;
 use crate::config::registry::{Agent, Controller};
 use crate::docker::{ContainerInfo, DockerError, LogOptions};
-use crate::engine::outcome::report_effects;
+use crate::engine::decisions::report_effects;
 use crate::engine::shared::Shared;
 use crate::engine::workers_shared::Workers;
 use crate::log::{Line, Lines};
@@ -39,7 +39,7 @@ pub async fn run_call(
             }
             Some(Err(e)) => {
                 let end = e.ends_session();
-                lines.push(crate::engine::outcome::decision_error(
+                lines.push(crate::engine::decisions::decision_error(
                     shared,
                     "workers",
                     &e.to_string(),
@@ -53,7 +53,7 @@ pub async fn run_call(
             None => Ok(Vec::new()),
         },
         Err(e) => {
-            lines.push(crate::engine::outcome::decision_error(
+            lines.push(crate::engine::decisions::decision_error(
                 shared,
                 "workers",
                 &e.to_string(),

@@ -285,7 +285,7 @@ async fn members(
 
 /// A Redis read failed: logged; the session ends only when the error says so.
 fn redis_failed(shared: &Shared, e: redis::RedisError) -> Result<bool, String> {
-    crate::engine::outcome::decision_error(shared, "workers", &e.to_string()).emit();
+    crate::engine::decisions::decision_error(shared, "workers", &e.to_string()).emit();
     if crate::redis_io::ends_session(&e) {
         Err(format!("workers: {e}"))
     } else {
