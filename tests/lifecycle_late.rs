@@ -148,6 +148,17 @@ fn a_wrong_typed_late_key_writes_nothing() {
     });
 }
 
+/// One `overdue.lua` call from rank `from`: its warnings, and where the next
+/// call starts (the `overdue_next` row, which always ends the answer).
+fn overdue(lab: &mut Lab, after: Duration, from: u64) -> (Vec<Effect>, u64) {
+    let call = lab.ctx.overdue(after, 32, from);
+    let mut effects = lab.decide(call);
+    let Some(Effect::OverdueNext { from: next }) = effects.pop() else {
+        panic!("no overdue_next row last: {effects:?}")
+    };
+    (effects, next)
+}
+
 #[test]
 fn bids_overdue_is_said_once_per_period_and_names_the_missing() {
     let mut lab = Lab::new(TEAM, 3);
@@ -156,11 +167,13 @@ fn bids_overdue_is_said_once_per_period_and_names_the_missing() {
     let created = lab.now_ms();
     let period = Duration::from_secs(1);
     assert!(wait_until(PATIENCE, || lab.now_ms() > created + 1000));
-    let call = lab.ctx.overdue(Duration::from_secs(3600), 32);
-    assert_eq!(lab.decide(call), vec![]);
+    assert_eq!(overdue(&mut lab, Duration::from_secs(3600), 0), (vec![], 0));
     let warned = |lab: &mut Lab| {
-        let call = lab.ctx.overdue(period, 32);
-        let effects = lab.decide(call);
+        let (effects, next) = overdue(lab, period, 0);
+        assert_eq!(
+            next, 0,
+            "one overdue claim: the next look starts at the oldest"
+        );
         let [Effect::BidsOverdue {
             claim: c,
             waited_ms,
@@ -177,8 +190,7 @@ fn bids_overdue_is_said_once_per_period_and_names_the_missing() {
     };
     warned(&mut lab);
     // Marked for one period: the next call says nothing, after it warns again.
-    let call = lab.ctx.overdue(period, 32);
-    assert_eq!(lab.decide(call), vec![]);
+    assert_eq!(overdue(&mut lab, period, 0), (vec![], 0));
     let mark = format!("{P}orchestrator:overdue:{claim}");
     let ttl =
         |lab: &mut Lab| -> i64 { redis::cmd("PTTL").arg(&mark).query(&mut lab.sync).unwrap() };
@@ -187,6 +199,58 @@ fn bids_overdue_is_said_once_per_period_and_names_the_missing() {
     assert!(wait_until(PATIENCE, || ttl(&mut lab) == -2));
     warned(&mut lab);
     assert_eq!(lab.published(), vec![]);
+}
+
+/// A call looks at 1,000 overdue claims at most: one behind 1,000 older
+/// claims that were all warned this period is warned by the next call,
+/// which starts where the last one stopped (it was never looked at before).
+#[test]
+fn a_claim_behind_a_thousand_warned_ones_is_warned_too() {
+    let mut lab = Lab::new(TEAM, 3);
+    let period = Duration::from_secs(1);
+    let oldest = lab.now_ms() - 60_000;
+    let claims: Vec<String> = (0..1005).map(|_| uuid()).collect();
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(format!("{P}orchestrator:bidding"));
+    for (i, claim) in claims.iter().enumerate() {
+        zadd.arg(oldest + i as u64).arg(claim);
+    }
+    let _: i64 = zadd.query(&mut lab.sync).unwrap();
+    for claim in &claims[..1000] {
+        let mark = format!("{P}orchestrator:overdue:{claim}");
+        let _: () = redis::cmd("SET")
+            .arg(mark)
+            .arg("1")
+            .arg("PX")
+            .arg(600_000)
+            .query(&mut lab.sync)
+            .unwrap();
+    }
+    assert_eq!(overdue(&mut lab, period, 0), (vec![], 1000));
+    let (effects, next) = overdue(&mut lab, period, 1000);
+    let warned: Vec<String> = effects
+        .iter()
+        .map(|e| match e {
+            Effect::BidsOverdue {
+                claim,
+                agents,
+                more,
+                ..
+            } => {
+                assert_eq!(agents, &["Alpha", "Beta", "Gamma"]);
+                assert_eq!(*more, 0);
+                claim.as_str().to_string()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(warned, claims[1000..]);
+    assert_eq!(next, 0, "past the last overdue claim: the oldest next");
+    // Every one is marked now: a round says nothing, and goes round again.
+    assert_eq!(overdue(&mut lab, period, 0), (vec![], 1000));
+    assert_eq!(overdue(&mut lab, period, 1000), (vec![], 0));
+    // A start beyond the end (claims left bidding) starts at the oldest.
+    assert_eq!(overdue(&mut lab, period, 5000), (vec![], 1000));
 }
 
 /// A feedback claim and an ungranted claim made by someone else join our

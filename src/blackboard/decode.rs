@@ -225,6 +225,9 @@ impl Row<'_> {
                 agents: self.list(3)?,
                 more: self.count(4)?,
             },
+            "overdue_next" => Effect::OverdueNext {
+                from: self.count(1)?,
+            },
             "adopted" => Effect::Adopted {
                 claim: claim()?,
                 how: self.text(2)?,

@@ -36,6 +36,7 @@ fn rows_decode_into_typed_effects() {
             Value::Array(vec![s("Coder")]),
             Value::Int(2),
         ],
+        vec![s("overdue_next"), Value::Int(1000)],
         vec![s("late_bid"), s(C), s("Coder"), s("review"), s("exclusive")],
         vec![
             s("adopted_claims"),
@@ -73,6 +74,7 @@ fn rows_decode_into_typed_effects() {
                 agents: vec!["Coder".into()],
                 more: 2
             },
+            Effect::OverdueNext { from: 1000 },
             Effect::LateBid {
                 claim: claim(),
                 agent: "Coder".into(),

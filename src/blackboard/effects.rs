@@ -17,7 +17,7 @@
 use crate::ids::{ArtefactId, ClaimId};
 
 /// The reply protocol this decoder reads. Bump it with any change to a row.
-pub const PROTOCOL: i64 = 4;
+pub const PROTOCOL: i64 = 5;
 
 /// The phases a claim goes through, as scripts and log lines name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +223,11 @@ pub enum Effect {
         waited_ms: u64,
         agents: Vec<String>,
         more: u64,
+    },
+    /// Where the next `bids_overdue` look starts: a rank among the overdue
+    /// claims (0: the oldest again). Kept by the orchestrator, never logged.
+    OverdueNext {
+        from: u64,
     },
     /// A claim someone else made joined ours (`how`: `phase1`, `closed`,
     /// `bidding`, `assignment`, or its phase). Row `adopted` (claim, how), or

@@ -115,6 +115,9 @@ pub struct Lifecycle {
     /// (see `bids::decide_batch`): without a bid timeout, a later bid event
     /// for one of them needs no command.
     pub decided: std::sync::Mutex<recent::Recent>,
+    /// Where the next `bids_overdue` look starts among the overdue claims
+    /// (see `overdue`).
+    pub overdue_from: std::sync::atomic::AtomicU64,
 }
 
 impl Lifecycle {
@@ -135,6 +138,7 @@ impl Lifecycle {
             lock_token: crate::ids::new_v4().simple().to_string(),
             deciding: Default::default(),
             decided: Default::default(),
+            overdue_from: Default::default(),
         }
     }
 }

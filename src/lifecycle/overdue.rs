@@ -6,11 +6,19 @@
 //! while it keeps waiting; `overdue.lua` marks the claim, so one replica
 //! warns), and the gauge of the oldest wait (refreshed with the others,
 //! `sweep::gauges`).
+//!
+//! A call looks at a thousand overdue claims at most, so the calls go round
+//! them: each starts where the last stopped (`Lifecycle::overdue_from`, the
+//! script's `overdue_next` row), and a claim behind a thousand older ones
+//! that were warned already is warned too.
+
+use std::sync::atomic::Ordering;
 
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 
 use super::Lifecycle;
+use crate::blackboard::effects::Effect;
 use crate::redis_io::scripts::{decide, Decided};
 
 /// At most this many `bids_overdue` warnings per call (one sweep round).
@@ -24,5 +32,20 @@ pub async fn warn(
     let Some(after) = lc.bid_overdue else {
         return Ok(Vec::new());
     };
-    decide(conn, &[lc.scripts.overdue(after, WARNINGS_PER_ROUND)]).await
+    let from = lc.overdue_from.load(Ordering::Relaxed);
+    let mut decided = decide(conn, &[lc.scripts.overdue(after, WARNINGS_PER_ROUND, from)]).await?;
+    // The resume point is ours to keep, not a decision to report. An answer
+    // that is an error (reported as such) starts again from the oldest.
+    let mut next = 0;
+    for answer in decided.iter_mut().flatten() {
+        answer.retain(|e| match e {
+            Effect::OverdueNext { from } => {
+                next = *from;
+                false
+            }
+            _ => true,
+        });
+    }
+    lc.overdue_from.store(next, Ordering::Relaxed);
+    Ok(decided)
 }

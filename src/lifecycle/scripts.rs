@@ -125,12 +125,18 @@ impl Context {
         self.call(&LATE_BID, Vec::new(), rest)
     }
 
-    /// At most `max` `bids_overdue` warnings for claims waiting longer than `after`.
-    pub fn overdue(&self, after: Duration, max: usize) -> Call<'static> {
+    /// At most `max` `bids_overdue` warnings for claims waiting longer than
+    /// `after`, looking from rank `from` among them (the answer ends with
+    /// `overdue_next`: where the next call starts).
+    pub fn overdue(&self, after: Duration, max: usize, from: u64) -> Call<'static> {
         self.call(
             &OVERDUE,
             vec![self.set_key(Set::Bidding)],
-            vec![after.as_millis().to_string(), max.to_string()],
+            vec![
+                after.as_millis().to_string(),
+                max.to_string(),
+                from.to_string(),
+            ],
         )
     }
 

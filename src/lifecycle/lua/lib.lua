@@ -4,7 +4,7 @@
 -- same text is also the head of one Redis Functions library holding every
 -- decision (src/lifecycle/library.rs), each still one atomic call.
 --
--- Answers follow protocol 4 (src/blackboard/effects.rs): a list of rows, each
+-- Answers follow protocol 5 (src/blackboard/effects.rs): a list of rows, each
 -- a tag and its cells (strings, integers, lists of strings). The version is
 -- stated below and checked against the decoder's before the scripts load.
 --
@@ -28,7 +28,7 @@
 -- Every decision reads the claim's current state first, so a replay or a
 -- second replica changes nothing and publishes nothing.
 
-local PROTOCOL = 4
+local PROTOCOL = 5
 
 -- Per call: everything below that depends on the call's arguments or the
 -- server's clock. Declared here, set by begin() at the start of every call:
