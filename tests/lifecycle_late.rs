@@ -33,14 +33,14 @@ fn a_late_bid_starts_a_dormant_claim_once() {
     assert_eq!(lab.set_members(Set::Bidding), Vec::<String>::new());
     lab.assert_noop("no late bid yet", |lab| {
         assert_eq!(
-            lab.on_late_bids(&[&claim], true),
+            lab.on_late_bids(&[&claim]),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });
 
     lab.bid(&claim, "Gamma", "exclusive");
     assert_eq!(
-        lab.on_late_bids(&[&claim], true),
+        lab.on_late_bids(&[&claim]),
         vec![
             honoured(&claim, "Gamma", "exclusive", Phase::Exclusive),
             granted(&claim, "exclusive", &["Gamma"]),
@@ -54,7 +54,7 @@ fn a_late_bid_starts_a_dormant_claim_once() {
     assert_eq!(lab.set_members(Set::Active), vec![claim.clone()]);
     lab.assert_noop("the late bid again", |lab| {
         assert_eq!(
-            lab.on_late_bids(&[&claim], true),
+            lab.on_late_bids(&[&claim]),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });
@@ -76,7 +76,7 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     lab.bid(&claim, "Beta", "review");
     lab.bid(&claim, "Gamma", "claim");
     assert_eq!(
-        lab.on_late_bids(&[&claim], true),
+        lab.on_late_bids(&[&claim]),
         vec![
             honoured(&claim, "Beta", "review", Phase::Review),
             honoured(&claim, "Gamma", "claim", Phase::Parallel),
@@ -93,7 +93,7 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     );
     lab.assert_noop("the late bids again", |lab| {
         assert_eq!(
-            lab.on_late_bids(&[&claim], true),
+            lab.on_late_bids(&[&claim]),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });
@@ -107,7 +107,7 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     quiet.published();
     quiet.bid(&ended, "Beta", "exclusive");
     assert_eq!(
-        quiet.on_late_bids(&[&ended], true),
+        quiet.on_late_bids(&[&ended]),
         vec![Effect::LateBid {
             claim: cid(&ended),
             agent: "Beta".into(),
@@ -117,7 +117,7 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     );
     quiet.assert_noop("the reported late bid again", |lab| {
         assert_eq!(
-            lab.on_late_bids(&[&ended], true),
+            lab.on_late_bids(&[&ended]),
             vec![Effect::NotLate { claim: cid(&ended) }]
         );
     });
@@ -139,7 +139,7 @@ fn a_wrong_typed_late_key_writes_nothing() {
     lab.bid(&claim, "Beta", "review");
     lab.assert_noop("a late bid with a junk late key", |lab| {
         assert_eq!(
-            lab.on_late_bids(&[&claim], true),
+            lab.on_late_bids(&[&claim]),
             vec![Effect::KeyConflict {
                 key: format!("{P}orchestrator:late:{claim}"),
                 key_type: "string".into()
@@ -360,7 +360,7 @@ fn a_bid_on_an_unadopted_phase1_claim_is_not_late() {
     lab.bid(&claim, "Alpha", "exclusive");
     lab.assert_noop("a bid on a Phase-1 claim", |lab| {
         assert_eq!(
-            lab.on_late_bids(&[&claim], true),
+            lab.on_late_bids(&[&claim]),
             vec![Effect::NotLate { claim: cid(&claim) }]
         );
     });

@@ -77,7 +77,7 @@ fn one_call_decides_each_claim_of_a_batch_as_its_event_would() {
     lab.bid(&passed, "Beta", "review");
     let claims = [&*dormant, &*review, &*passed, &*quiet];
     assert_eq!(
-        lab.on_late_bids(&claims, true),
+        lab.on_late_bids(&claims),
         vec![
             honoured(&dormant, "Beta", "claim", Phase::Parallel),
             granted(&dormant, "parallel", &["Beta"]),
@@ -96,22 +96,11 @@ fn one_call_decides_each_claim_of_a_batch_as_its_event_would() {
     assert_eq!(lab.set_members(Set::Dormant), Vec::<String>::new());
     lab.assert_noop("the batch again", |lab| {
         assert_eq!(
-            lab.on_late_bids(&claims, true),
+            lab.on_late_bids(&claims),
             claims
                 .iter()
                 .map(|c| Effect::NotLate { claim: cid(c) })
                 .collect::<Vec<_>>()
-        );
-    });
-    // Without a bid timeout nothing is late.
-    let fresh = lab.new_claim(&Art::goal());
-    lab.bid(&fresh, "Alpha", "ignore");
-    time_out(&mut lab, &fresh);
-    lab.bid(&fresh, "Beta", "claim");
-    lab.assert_noop("late bids not looked for", |lab| {
-        assert_eq!(
-            lab.on_late_bids(&[&fresh], false),
-            vec![Effect::NotLate { claim: cid(&fresh) }]
         );
     });
 }
@@ -134,7 +123,7 @@ fn a_wrong_typed_late_key_holds_up_only_its_claim() {
     lab.bid(&a, "Beta", "exclusive");
     lab.bid(&b, "Beta", "exclusive");
     assert_eq!(
-        lab.on_late_bids(&[&a, &b], true),
+        lab.on_late_bids(&[&a, &b]),
         vec![
             Effect::KeyConflict {
                 key: format!("{P}orchestrator:late:{a}"),
@@ -212,7 +201,7 @@ fn a_claim_granted_to_an_agent_no_longer_registered_is_terminated_once() {
         ]
     );
     assert_eq!(
-        lab.on_late_bids(&[&ours, &fine], false),
+        lab.on_late_bids(&[&ours, &fine]),
         vec![
             terminated(
                 &ours,
@@ -234,7 +223,7 @@ fn a_claim_granted_to_an_agent_no_longer_registered_is_terminated_once() {
         let call = lab.ctx.adopt(&ids);
         assert_eq!(lab.decide(call), vec![]);
         assert_eq!(
-            lab.on_late_bids(&[&ours, &fine], true),
+            lab.on_late_bids(&[&ours, &fine]),
             vec![
                 Effect::NotLate { claim: cid(&ours) },
                 Effect::NotLate { claim: cid(&fine) }

@@ -59,6 +59,8 @@ impl Job {
 /// A claim whose bidding may be complete, and when its bid event arrived.
 pub struct BidJob {
     pub claim: ClaimId,
+    /// The event's bid is not `ignore` (see `subscription::Item::Bids`).
+    pub to_work: bool,
     pub received: Instant,
 }
 
@@ -131,14 +133,17 @@ pub async fn bids_and_report(
     conn: &mut MultiplexedConnection,
     jobs: &[BidJob],
 ) -> Report {
-    let claims: Vec<ClaimId> = jobs.iter().map(|j| j.claim).collect();
+    let claims: Vec<(ClaimId, bool)> = jobs.iter().map(|j| (j.claim, j.to_work)).collect();
     let decided = lifecycle::bids::decide_batch(conn, lc, &claims).await;
     let since = jobs.iter().map(|j| Some(j.received.elapsed()));
     let mut report = report_decisions(shared, lc, "bids", decided, since);
     // The sweep decides again a claim still in the bidding set; a late bid's
-    // claim is in none it walks: with a bid timeout, a refusal asks for a
-    // catch-up pass, whose recheck looks for late bids.
-    report.catch_up |= report.refused > 0 && lc.bid_timeout.is_some();
+    // claim is in none it walks: a refusal asks for a catch-up pass, whose
+    // recheck looks for late bids (the dormant set too).
+    if report.refused > 0 {
+        lc.walk_dormant_set();
+        report.catch_up = true;
+    }
     report
 }
 

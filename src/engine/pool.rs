@@ -30,8 +30,9 @@ pub(super) async fn run(ctx: SessionCtx, queue: Receiver<Pending>, retries: Arc<
         };
         let mut take = |p: Pending| match p.item {
             Item::Artefact(id) => jobs.push(Job::new(id, p.received)),
-            Item::Bids(claim) => bids.push(BidJob {
+            Item::Bids { claim, to_work } => bids.push(BidJob {
                 claim,
+                to_work,
                 received: p.received,
             }),
         };

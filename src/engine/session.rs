@@ -71,6 +71,11 @@ pub(super) async fn run_session(
         tasks.push(smol::spawn(super::workers::run_reconcile(ctx.clone())));
     }
     let interval = catch_up.as_ref().map(CatchUp::interval);
+    // Bid events published while no session listened are lost: the first
+    // pass of a session looks at the dormant claims for late bids.
+    if let Some(lc) = &shared.lifecycle {
+        lc.walk_dormant_set();
+    }
     let catch_up = catch_up.map(|state| {
         ctx.request_catch_up();
         smol::spawn(catchup::run(ctx.clone(), state, requests.catch_up))
@@ -182,21 +187,23 @@ fn log_notice(ctx: &SessionCtx, notice: Notice) -> Option<String> {
                 .emit();
             ctx.request_catch_up();
         }
-        Notice::Dropped(Item::Bids(claim_id)) => {
+        Notice::Dropped(Item::Bids {
+            claim: claim_id,
+            to_work,
+        }) => {
             inc(&m.events_dropped);
             Line::warn("event_dropped")
                 .str("claim_id", claim_id.as_str())
                 .str("reason", "queue full; the bid sweep will decide it")
                 .emit();
             // A late bid's claim is in no set the sweep walks: a catch-up
-            // pass's recheck finds it.
-            if ctx
-                .shared
-                .lifecycle
-                .as_ref()
-                .is_some_and(|lc| lc.bid_timeout.is_some())
-            {
-                ctx.request_catch_up();
+            // pass's recheck finds it (without a bid timeout only a bid to
+            // work can be late).
+            if let Some(lc) = &ctx.shared.lifecycle {
+                if lc.bid_timeout.is_some() || to_work {
+                    lc.walk_dormant_set();
+                    ctx.request_catch_up();
+                }
             }
         }
         Notice::Disconnected(why) => return Some(format!("subscription: {why}")),

@@ -31,8 +31,10 @@ pub enum Item {
     /// An artefact event: claim it (and, in lifecycle mode, count it for the
     /// claims of its sources).
     Artefact(ArtefactId),
-    /// A `bid_submitted` event: is bidding on this claim complete?
-    Bids(ClaimId),
+    /// A `bid_submitted` event: is bidding on this claim complete? `to_work`:
+    /// the event says review, claim or exclusive (not `ignore`): without a
+    /// bid timeout, only such a bid can be late (`bids::decide_batch`).
+    Bids { claim: ClaimId, to_work: bool },
 }
 
 /// An item and when its event arrived.
@@ -129,7 +131,7 @@ fn on_frame(ctx: &SessionCtx, frame: Frame, out: &Outbox) {
             body: Body::Captured(message),
             ..
         } => match bid_event(ctx, &message) {
-            Some(claim) => Item::Bids(claim),
+            Some((claim, to_work)) => Item::Bids { claim, to_work },
             None => return,
         },
         Frame::Pong => {
@@ -149,7 +151,7 @@ fn on_frame(ctx: &SessionCtx, frame: Frame, out: &Outbox) {
 }
 
 /// The claim of a `bid_submitted` event; other workflow events are not ours.
-fn bid_event(ctx: &SessionCtx, message: &[u8]) -> Option<ClaimId> {
+fn bid_event(ctx: &SessionCtx, message: &[u8]) -> Option<(ClaimId, bool)> {
     let lifecycle = ctx.shared.lifecycle.as_ref()?;
     match bids::parse(message) {
         Ok(bid) => {
@@ -161,7 +163,7 @@ fn bid_event(ctx: &SessionCtx, message: &[u8]) -> Option<ClaimId> {
                     .str("bid_type", &bid.bid_type)
                     .emit();
             }
-            Some(bid.claim_id)
+            Some((bid.claim_id, bid.bid_type != "ignore"))
         }
         Err(NotABid::OtherEvent) => None,
         Err(why) => {

@@ -144,7 +144,8 @@ fn bid<'a>(
 /// has on its way after seeing every field (`Lifecycle::deciding`: that
 /// script sees every bid this one would), is decided once. A bid timeout is
 /// the sweep's to decide. `Err` only when a pipeline as a whole failed (the
-/// connection is gone). One answer per claim, in order.
+/// connection is gone). One answer per claim, in order. `claims`: each
+/// event's claim, and whether its bid is one to work (not `ignore`).
 /// Without a bid timeout, no `ZSCORE` per bid event: a claim whose decision
 /// this process saw made (`Lifecycle::decided`, the latest
 /// `recent::RECENT`) is not bidding; the others are judged by `HLEN`, and
@@ -152,27 +153,43 @@ fn bid<'a>(
 /// a second pipeline) before their scripts. One not bidding whose hash is
 /// short answers `Waiting` rather than `NotBidding`, the same to every
 /// caller without a timeout (neither is logged nor counted).
-/// With a bid timeout, a claim no longer collecting bids may have received a
-/// late bid: those go to the late-bid decision (`late_bid.lua`, one call for
-/// the batch), whose answer replaces `not_bidding`.
+/// A claim no longer collecting bids may have received a late bid: those go
+/// to the late-bid decision (`late_bid.lua`, one call for the batch), whose
+/// answer replaces `not_bidding`. With a bid timeout, every such claim;
+/// without one, only a claim whose event's bid is one to work (only a bid
+/// an earlier orchestrator's timeout decided without can be late then), not
+/// decided by this process (it waited for every bid), and looked up in the
+/// bidding set by the first pipeline (`ZRANK`: whatever its hash's length,
+/// the first late bid of two missing ones leaves it short).
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
-    claims: &[ClaimId],
+    claims: &[(ClaimId, bool)],
 ) -> Result<Vec<Decided>, RedisError> {
     let agents = lc.registry.agents().len();
     let bidding = lc.scripts.set_key(super::scripts::Set::Bidding);
-    let look_in_set = lc.bid_timeout.is_some();
-    let per_claim = 1 + usize::from(look_in_set);
+    let timeout = lc.bid_timeout.is_some();
+    // Which claims the first pipeline looks up in the bidding set: every
+    // one with a timeout (ZSCORE), without one those whose bid may be late
+    // (ZRANK: an integer reply).
+    let looked_up: Vec<bool> = {
+        let recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
+        claims
+            .iter()
+            .map(|(claim, to_work)| timeout || (*to_work && !recent.contains(claim)))
+            .collect()
+    };
     // Each command created at its final size (the redis crate grows a
     // command's buffers argument by argument otherwise).
-    let mut pipe = redis::Pipeline::with_capacity(per_claim * claims.len());
-    for claim in claims {
+    let lookups = looked_up.iter().filter(|&&l| l).count();
+    let mut pipe = redis::Pipeline::with_capacity(claims.len() + lookups);
+    for ((claim, _), &look) in claims.iter().zip(&looked_up) {
         let id = claim.as_str();
-        if look_in_set {
-            let mut zscore = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
-            zscore.arg("ZSCORE").arg(&bidding).arg(id);
-            pipe.add_command(zscore);
+        if look {
+            let verb = if timeout { "ZSCORE" } else { "ZRANK" };
+            let mut lookup = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
+            lookup.arg(verb).arg(&bidding).arg(id);
+            pipe.add_command(lookup);
         }
         let bids = lc.scripts.bids_key(claim);
         let mut hlen = redis::Cmd::with_capacity(2, 4 + bids.len());
@@ -182,23 +199,28 @@ pub async fn decide_batch(
     // A key of the wrong type answers an error: the script decides (and says so).
     let replies: Vec<redis::RedisResult<redis::Value>> =
         pipe.ignore_errors().query_async(conn).await?;
+    let mut replies = replies.into_iter();
     let mut answers = Vec::with_capacity(claims.len());
-    // (index, fields seen) of the claims whose decision runs now.
+    // (index, fields seen, looked up already) of the claims whose decision runs now.
     let mut ready = Vec::new();
+    // The claims found out of the bidding set by the look-up: a late bid's.
+    let mut left = vec![false; claims.len()];
     {
         // Claims of this batch still collecting bids (a batch holds at most
         // a few dozen: a list is cheaper than a copy of `deciding`).
         let mut seen: Vec<ClaimId> = Vec::with_capacity(claims.len());
         let deciding = lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
         let recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, (claim, replies)) in claims.iter().zip(replies.chunks(per_claim)).enumerate() {
-            let in_set = if look_in_set {
-                !matches!(replies[0], Ok(redis::Value::Nil))
+        for (i, ((claim, _), &look)) in claims.iter().zip(&looked_up).enumerate() {
+            let in_set = if look {
+                let found = !matches!(replies.next(), Some(Ok(redis::Value::Nil)));
+                left[i] = !found;
+                found
             } else {
                 !recent.contains(claim)
             };
-            let fields = match &replies[per_claim - 1] {
-                Ok(redis::Value::Int(n)) => Some(*n as usize),
+            let fields = match replies.next() {
+                Some(Ok(redis::Value::Int(n))) => Some(n as usize),
                 _ => None,
             };
             let first = in_set && !deciding.contains(claim) && !seen.contains(claim);
@@ -213,41 +235,51 @@ pub async fn decide_batch(
                     missing: (agents - fields.unwrap_or(0)) as u64,
                 })
             } else {
-                ready.push((i, fields));
+                ready.push((i, fields, look));
                 None
             });
         }
     }
     // On their way from here (before any other await), so that another
     // batch's events for them need no call.
-    let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, _)| claims[i]).collect());
-    // Without a timeout, only the claims about to be decided are looked up
-    // in the bidding set (ZRANK: an integer reply), not every bid event's:
-    // one decided elsewhere (the sweep, another replica, or here longer ago
-    // than `decided` holds) costs no script.
-    if !look_in_set && !ready.is_empty() {
-        let mut pipe = redis::Pipeline::with_capacity(ready.len());
-        for &(i, _) in &ready {
-            pipe.cmd("ZRANK").arg(&bidding).arg(claims[i].as_str());
+    let _on_its_way = Deciding::new(lc, ready.iter().map(|&(i, ..)| claims[i].0).collect());
+    // Without a timeout, the claims about to be decided that the first
+    // pipeline did not look up are looked up in the bidding set now (ZRANK),
+    // not every bid event's: one decided elsewhere (the sweep, another
+    // replica, or here longer ago than `decided` holds) costs no script.
+    let unchecked: Vec<usize> = (0..ready.len()).filter(|&r| !ready[r].2).collect();
+    if !timeout && !unchecked.is_empty() {
+        let mut pipe = redis::Pipeline::with_capacity(unchecked.len());
+        for &r in &unchecked {
+            pipe.cmd("ZRANK")
+                .arg(&bidding)
+                .arg(claims[ready[r].0].0.as_str());
         }
         let ranks: Vec<redis::RedisResult<redis::Value>> =
             pipe.ignore_errors().query_async(conn).await?;
-        let mut bidding_still = Vec::with_capacity(ready.len());
-        for (&(i, fields), rank) in ready.iter().zip(ranks) {
+        let mut gone = vec![false; ready.len()];
+        for (&r, rank) in unchecked.iter().zip(ranks) {
             if matches!(rank, Ok(redis::Value::Nil)) {
-                answers[i] = Some(Effect::NotBidding { claim: claims[i] });
-            } else {
-                bidding_still.push((i, fields));
+                let i = ready[r].0;
+                answers[i] = Some(Effect::NotBidding { claim: claims[i].0 });
+                gone[r] = true;
             }
         }
-        ready = bidding_still;
+        let mut r = 0;
+        ready.retain(|_| {
+            r += 1;
+            !gone[r - 1]
+        });
     }
     let calls: Vec<_> = ready
         .iter()
-        .map(|&(i, fields)| lc.scripts.bids_seen(&claims[i], lc.bid_timeout, fields))
+        .map(|&(i, fields, _)| lc.scripts.bids_seen(&claims[i].0, lc.bid_timeout, fields))
         .collect();
     let decided_now = decide(conn, &calls).await?;
-    remember(lc, ready.iter().map(|&(i, _)| &claims[i]).zip(&decided_now));
+    remember(
+        lc,
+        ready.iter().map(|&(i, ..)| &claims[i].0).zip(&decided_now),
+    );
     let mut decided_now = decided_now.into_iter();
     let mut decided: Vec<Decided> = answers
         .into_iter()
@@ -256,12 +288,9 @@ pub async fn decide_batch(
             None => decided_now.next().unwrap_or(Ok(Vec::new())),
         })
         .collect();
-    if lc.bid_timeout.is_none() {
-        return Ok(decided);
-    }
-    let decided_already = |d: &Decided| !matches!(d.as_deref(), Ok([Effect::NotBidding { .. }]));
+    let not_bidding = |d: &Decided| matches!(d.as_deref(), Ok([Effect::NotBidding { .. }]));
     let late: Vec<usize> = (0..claims.len())
-        .filter(|&i| !decided_already(&decided[i]))
+        .filter(|&i| not_bidding(&decided[i]) && (timeout || left[i]))
         .collect();
     let Some(&first) = late.first() else {
         return Ok(decided);
@@ -269,8 +298,8 @@ pub async fn decide_batch(
     // One call for the batch's late claims. Its answer stands for the first
     // of them (the others answer nothing more): a bid event's wait is
     // measured from the first one's arrival.
-    let ids: Vec<ClaimId> = late.iter().map(|&i| claims[i]).collect();
-    let answer = decide(conn, &[lc.scripts.late_bids(&ids, true)]).await?;
+    let ids: Vec<ClaimId> = late.iter().map(|&i| claims[i].0).collect();
+    let answer = decide(conn, &[lc.scripts.late_bids(&ids)]).await?;
     for &i in &late {
         decided[i] = Ok(Vec::new());
     }

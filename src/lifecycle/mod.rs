@@ -118,6 +118,18 @@ pub struct Lifecycle {
     /// Where the next `bids_overdue` look starts among the overdue claims
     /// (see `overdue`).
     pub overdue_from: std::sync::atomic::AtomicU64,
+    /// Without a bid timeout: the next catch-up pass walks the dormant set
+    /// for late bids too (see `recheck`). Set at each session's start and
+    /// when a bid to work may have been missed; taken by the walk.
+    pub dormant_walk_due: std::sync::atomic::AtomicBool,
+}
+
+impl Lifecycle {
+    /// Asks the next catch-up pass to walk the dormant set (see `recheck`).
+    pub fn walk_dormant_set(&self) {
+        self.dormant_walk_due
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Lifecycle {
@@ -139,6 +151,7 @@ impl Lifecycle {
             deciding: Default::default(),
             decided: Default::default(),
             overdue_from: Default::default(),
+            dormant_walk_due: std::sync::atomic::AtomicBool::new(true),
         }
     }
 }

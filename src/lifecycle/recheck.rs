@@ -8,9 +8,19 @@
 //! time, each chunk one `late_bid.lua` call, which decides each claim as the
 //! live event would have. The same walk over the active set terminates a
 //! claim granted to an agent that is no longer in the registry (a registry
-//! changed across a restart): it would wait for ever. Without a bid timeout
-//! only the active set is walked (nothing is late). Memory stays bounded: a
-//! chunk of ids at a time.
+//! changed across a restart): it would wait for ever. Memory stays bounded:
+//! a chunk of ids at a time.
+//!
+//! Without a bid timeout a late bid is one that an earlier orchestrator's
+//! timeout decided without (the timeout switched off since, or an older
+//! default). Live ones come as events (`bids::decide_batch`); the dormant
+//! set, never trimmed, is walked only by the first pass of each session
+//! (bid events published while no session listened are lost) and by the
+//! pass after a bid to work was missed (its event dropped, its decision
+//! refused): `Lifecycle::dormant_walk_due`. With a timeout every pass walks
+//! it, as before.
+
+use std::sync::atomic::Ordering;
 
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
@@ -20,12 +30,15 @@ use super::sweep::scan_set;
 use super::Lifecycle;
 use crate::redis_io::scripts::{decide, Decided};
 
-/// The sets a pass walks: the active set, and with a bid timeout the
-/// dormant set too.
+/// The sets a pass walks: the active set, and the dormant set too with a
+/// bid timeout or when its walk is due (taken here: a walk that does not
+/// end asks for it again, `Lifecycle::walk_dormant_set`).
 pub fn sets(lc: &Lifecycle) -> &'static [Set] {
-    match lc.bid_timeout {
-        Some(_) => &[Set::Active, Set::Dormant],
-        None => &[Set::Active],
+    let due = lc.dormant_walk_due.swap(false, Ordering::Relaxed);
+    if lc.bid_timeout.is_some() || due {
+        &[Set::Active, Set::Dormant]
+    } else {
+        &[Set::Active]
     }
 }
 
@@ -41,6 +54,6 @@ pub async fn step(
     if claims.is_empty() {
         return Ok((next, Vec::new()));
     }
-    let call = lc.scripts.late_bids(&claims, lc.bid_timeout.is_some());
+    let call = lc.scripts.late_bids(&claims);
     Ok((next, decide(conn, &[call]).await?))
 }

@@ -117,9 +117,8 @@ impl Context {
     /// Bids on `claims` that came after their bidding was decided (with
     /// `look_late`), and claims among them granted to an agent the registry
     /// no longer has: one call for the batch (`late_bid.lua`).
-    pub fn late_bids(&self, claims: &[ClaimId], look_late: bool) -> Call<'static> {
-        let mut rest = Vec::with_capacity(2 + claims.len());
-        rest.push(if look_late { "1" } else { "0" }.to_string());
+    pub fn late_bids(&self, claims: &[ClaimId]) -> Call<'static> {
+        let mut rest = Vec::with_capacity(1 + claims.len());
         rest.push(claims.len().to_string());
         rest.extend(claims.iter().map(|c| c.as_str().to_string()));
         self.call(&LATE_BID, Vec::new(), rest)

@@ -151,9 +151,9 @@ impl Lab {
 
     /// The late-bid decision on `claims` in one call (`look_late`: bids after
     /// their bidding was decided too, not only agents no longer registered).
-    pub fn on_late_bids(&mut self, claims: &[&str], look_late: bool) -> Vec<Effect> {
+    pub fn on_late_bids(&mut self, claims: &[&str]) -> Vec<Effect> {
         let ids: Vec<_> = claims.iter().map(cid).collect();
-        let call = self.ctx.late_bids(&ids, look_late);
+        let call = self.ctx.late_bids(&ids);
         self.decide(call)
     }
 

@@ -7,7 +7,7 @@ use redis::aio::MultiplexedConnection;
 
 use crate::engine::ctx::SessionCtx;
 use crate::engine::decisions::{decision_error, report_decisions};
-use crate::lifecycle::recheck;
+use crate::lifecycle::{recheck, Lifecycle};
 use crate::log::Lines;
 use crate::redis_io::ends_session;
 
@@ -23,6 +23,19 @@ pub(super) async fn run(
     let Some(lc) = &ctx.shared.lifecycle else {
         return Ok(true);
     };
+    let walked = walk(ctx, conn, lc).await;
+    if !matches!(walked, Ok(true)) || ctx.stopping() {
+        // Not to its end: the next pass walks the dormant set again.
+        lc.walk_dormant_set();
+    }
+    walked
+}
+
+async fn walk(
+    ctx: &SessionCtx,
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+) -> Result<bool, String> {
     for &set in recheck::sets(lc) {
         let mut cursor = 0;
         loop {

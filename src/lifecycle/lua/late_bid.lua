@@ -6,8 +6,8 @@
 --    role has not delivered (or a feedback claim assigned to such an agent)
 --    can never progress: it is terminated (stranded(), claims.lua), as
 --    Holt's recovery terminates it;
---  - with ARGV[5] = '1' (a bid timeout is set), late bids. A late bid is
---    never lost:
+--  - late bids (with or without a bid timeout now: the claim may have been
+--    decided by an earlier orchestrator's). A late bid is never lost:
 --    - a dormant claim starts the phase the late bids ask for;
 --    - a claim in a phase earlier than the one asked for keeps the bid for
 --      it (a late 'exclusive' bid on a claim in review or parallel joins the
@@ -23,10 +23,9 @@
 -- catch-up over the active and dormant sets (bids written while no
 -- orchestrator listened). Each claim's rows come together; a claim with
 -- nothing to do answers 'not_late'.
--- ARGV[5] '1' to look for late bids, '0' not; ARGV[6] n, the number of claim
--- ids that follow in ARGV[7..6+n] (checked by the orchestrator:
--- ClaimId::parse, the valid_id forms; the registry comes after them).
-local LOOK_LATE = ARGV[5] == '1'
+-- ARGV[5] n, the number of claim ids that follow in ARGV[6..5+n] (checked
+-- by the orchestrator: ClaimId::parse, the valid_id forms; the registry
+-- comes after them).
 local PHASE_OF_BID = { review = 'review', claim = 'parallel', exclusive = 'exclusive' }
 local RANK = { review = 1, parallel = 2, exclusive = 3 }
 local GRANTED_FIELD = { review = 'granted_review_agents', parallel = 'granted_parallel_agents' }
@@ -109,12 +108,12 @@ local function recheck(cid)
   end
   local dormant = c.status == 'pending_review' and c.phase_state == ''
     and read('ZSCORE', DORMANT, cid) and true
-  if not LOOK_LATE or (not dormant and not ps) then return effect('not_late', cid) end
+  if not dormant and not ps then return effect('not_late', cid) end
   late_bids(cid, c, ps, dormant)
 end
 
 local seen = {}
-for i = 7, 6 + (tonumber(ARGV[6]) or 0) do
+for i = 6, 5 + (tonumber(ARGV[5]) or 0) do
   local cid = ARGV[i]
   if not seen[cid] then
     seen[cid] = true
