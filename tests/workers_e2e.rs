@@ -5,6 +5,7 @@
 
 mod support;
 
+use sett_sim::worker_image::docker_cli;
 use sett_sim::Spec;
 use support::e2e::*;
 use support::lifecycle::Art;
@@ -238,4 +239,44 @@ fn the_workspace_is_mounted_from_host_workspace_path() {
     assert_eq!(work.len(), 1);
     assert_eq!(work[0]["payload"], "from the host");
     no_containers_left(&lab);
+}
+
+/// A worker container that never started (Docker refused its start, or its
+/// launcher died between create and start) and whose claim has ended is
+/// removed, once. Docker answers a stop of a created container 304 and
+/// leaves it created: stopping it woke the next pass at once, for ever, one
+/// `worker_stopping` line a pass.
+#[test]
+fn a_never_started_worker_of_an_ended_claim_is_removed_once() {
+    let Some(mut lab) = WorkerLab::new("a_never_started_worker", &controller("'exit=0'", 1)) else {
+        return;
+    };
+    let claim = uuid();
+    let claim_key = lab.stack.key(&format!("claim:{claim}"));
+    redis::cmd("HSET")
+        .arg(&claim_key)
+        .arg("status")
+        .arg("terminated")
+        .query::<()>(&mut lab.stack.conn)
+        .unwrap();
+    let name = lab.worker_name(&claim);
+    let labels = [
+        format!("holt.instance.name={}", lab.stack.instance),
+        "holt.component=worker".to_string(),
+        format!("holt.claim.id={claim}"),
+        "holt.agent.role=Coder".to_string(),
+    ];
+    let mut args = vec!["create", "--name", name.as_str()];
+    for label in &labels {
+        args.extend(["--label", label.as_str()]);
+    }
+    args.push(lab.image.as_str());
+    docker_cli(&args).unwrap();
+    assert_eq!(lab.containers(), vec![(name, "created".to_string())]);
+
+    let orch = lab.orchestrator(&[]);
+    wait_one_line(&orch, "worker_cleanup", &claim);
+    no_containers_left(&lab);
+    assert_eq!(lines_for(&orch, "worker_stopping", &claim).len(), 0);
+    assert_eq!(lab.stack.claim(&claim)["status"], "terminated");
 }

@@ -7,43 +7,9 @@
 mod support;
 
 use sett_orchestrator::blackboard::effects::{Cause, Effect, Phase};
-use sett_orchestrator::config::registry::Registry;
-use sett_orchestrator::workers::scripts::{Calls, Ending};
+use sett_orchestrator::workers::scripts::Ending;
 use support::lifecycle::*;
-
-const IMAGE_ID: &str = "sha256:0123abcd";
-
-fn registry(max: u32) -> Registry {
-    let mut r = Registry::parse(&format!(
-        "version: '1.0'\nagents:\n  Coder:\n    mode: controller\n    \
-         worker: {{image: 'coder:1', command: [run], max_concurrent: {max}}}\n  Reviewer: {{}}\n"
-    ))
-    .unwrap();
-    r.set_image_id("Coder", IMAGE_ID);
-    r
-}
-
-fn lab(max: u32) -> (Lab, Calls) {
-    let mut lab = Lab::new(&[("Coder", "Coder"), ("Reviewer", "Reviewer")], 3);
-    let r = registry(max);
-    lab.use_registry(&r);
-    let calls = Calls::new(&lab.keys, &r);
-    (lab, calls)
-}
-
-fn c(id: &str) -> sett_orchestrator::ids::ClaimId {
-    sett_orchestrator::ids::ClaimId::parse(id).unwrap()
-}
-
-/// A goal's claim, bid `exclusive` by Coder and `ignore` by Reviewer: the
-/// claim, the decision's effects and what it published.
-fn won_by_coder(lab: &mut Lab) -> (String, Vec<Effect>, Vec<Msg>) {
-    let goal = Art::goal();
-    let claim = lab.new_claim(&goal);
-    lab.bid(&claim, "Reviewer", "ignore");
-    let effects = lab.bid_and_decide(&claim, "Coder", "exclusive");
-    (claim, effects, lab.published())
-}
+use support::worker_calls::*;
 
 fn granted_json(claim: &str) -> String {
     format!(
@@ -314,85 +280,4 @@ fn a_controllers_feedback_claim_gets_a_worker() {
         smembers(&mut lab, &calls.slots_key("Coder")),
         vec![feedback]
     );
-}
-
-/// A worker's end that would end its claim (exit N, a failed launch) writes
-/// the active and bidding sets: over a wrong-typed one it answers
-/// `key_conflict` and writes nothing (it once released the slot, wrote the
-/// Failure artefact and its event, terminated the claim, then raised). An
-/// exit 0 writes neither set and is recorded anyway. Repaired, the same end
-/// is recorded once.
-#[test]
-fn a_worker_end_writes_nothing_over_a_wrong_typed_orchestrator_set() {
-    for set_name in ["active", "bidding"] {
-        let (mut lab, calls) = lab(2);
-        let (claim, _, _) = won_by_coder(&mut lab);
-        let (done, _, _) = won_by_coder(&mut lab);
-        lab.published();
-        let set = format!("{P}orchestrator:{set_name}");
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(&set)
-            .arg(0)
-            .arg(-1)
-            .query(&mut lab.sync)
-            .unwrap();
-        let junk = redis::pipe()
-            .del(&set)
-            .set(&set, "junk")
-            .query::<()>(&mut lab.sync);
-        junk.unwrap();
-        let want = vec![Effect::KeyConflict {
-            key: set.clone(),
-            key_type: "string".into(),
-        }];
-        let before = lab.snapshot();
-        let failed = Ending::Exit {
-            code: 3,
-            logs: "boom\n".into(),
-        };
-        let launch = Ending::LaunchFailed {
-            reason: "No such image: coder:1".into(),
-        };
-        assert_eq!(lab.decide(calls.ended(&claim, "Coder", &failed)), want);
-        assert_eq!(lab.decide(calls.ended(&claim, "Coder", &launch)), want);
-        assert_eq!(lab.snapshot(), before, "{set_name}: written");
-        assert_eq!(lab.published(), vec![], "{set_name}: published");
-        let ok = Ending::Exit {
-            code: 0,
-            logs: String::new(),
-        };
-        assert_eq!(
-            lab.decide(calls.ended(&done, "Coder", &ok)),
-            vec![Effect::WorkerEnded {
-                claim: c(&done),
-                role: "Coder".into(),
-                kind: "exit".into(),
-                code: 0
-            }]
-        );
-        // Repaired: the failure is recorded, once.
-        let mut repair = redis::pipe();
-        repair.del(&set);
-        for member in &members {
-            repair.zadd(&set, member, 1);
-        }
-        repair.query::<()>(&mut lab.sync).unwrap();
-        let effects = lab.decide(calls.ended(&claim, "Coder", &failed));
-        assert!(
-            matches!(
-                &effects[..],
-                [
-                    Effect::FailureArtefact { .. },
-                    Effect::Terminated { .. },
-                    Effect::WorkerEnded { .. }
-                ]
-            ),
-            "{set_name}: {effects:?}"
-        );
-        assert_eq!(lab.claim(&claim)["status"], "terminated");
-        assert_eq!(
-            lab.decide(calls.ended(&claim, "Coder", &failed)),
-            vec![Effect::WorkerGone { claim: c(&claim) }]
-        );
-    }
 }

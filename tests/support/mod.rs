@@ -38,6 +38,7 @@ mod redis_server;
 pub mod socket_proxy;
 pub mod tls_redis;
 pub mod verify;
+pub mod worker_calls;
 pub mod workers;
 
 pub use orchestrator::*;

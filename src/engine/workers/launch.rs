@@ -69,15 +69,16 @@ pub async fn run_call(
     result
 }
 
-/// Did `ended.lua` record the end? It always answers a row when it ran, so
-/// not when Redis refused it (no rows: [`run_call`] logged the error) or a
-/// key it would write had another type (`key_conflict`, logged): it wrote
-/// nothing, and the container is kept for a later pass to record.
+/// Did `ended.lua` record the end (`worker_ended`), or find it recorded
+/// before (`worker_gone`: the claim holds no slot)? Not when Redis refused
+/// it (no rows: [`run_call`] logged the error), nor when a key it would
+/// write had another type (`key_conflict`, or `invalid` for a worker key of
+/// ours: logged): it wrote nothing, and the container is kept for a later
+/// pass to record.
 fn end_recorded(effects: &[Effect]) -> bool {
-    !effects.is_empty()
-        && !effects
-            .iter()
-            .any(|e| matches!(e, Effect::KeyConflict { .. }))
+    effects
+        .iter()
+        .any(|e| matches!(e, Effect::WorkerEnded { .. } | Effect::WorkerGone { .. }))
 }
 
 /// Records a launch that cannot succeed: the claim is terminated with

@@ -148,7 +148,19 @@ async fn pass(
     // Containers whose claim holds no slot: ended already, or left over.
     for (claim, c) in by_claim {
         let role = c.labels.get(LABEL_ROLE).cloned().unwrap_or_default();
-        if c.state == "running" || c.state == "created" || c.state == "restarting" {
+        if c.state == "created" {
+            // Never started (its start refused, or its launcher stopped
+            // between create and start): nothing ran, nothing to record or
+            // keep. Docker answers a stop of it 304 and leaves it created
+            // (stopping it woke the next pass at once, for ever); removed
+            // once its claim has ended, complete included (no worker of it
+            // is finishing its writes).
+            if claim_ended(conn, w, &claim).await {
+                remove(w, &c.id, name(&c), &claim, &role).await;
+            }
+            continue;
+        }
+        if c.state == "running" || c.state == "restarting" {
             if claim_final(conn, w, &claim).await {
                 stop(w, &c, &claim, &role).await;
             }

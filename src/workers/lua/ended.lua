@@ -11,8 +11,10 @@
 -- ARGV[8] exit code (decimal), ARGV[9] the logs' text or the reason.
 local CID, ROLE, KIND, CODE, TEXT = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if not valid_id(CID) then return { { 'invalid', 'worker claim id is not an id' } } end
-local junk = junk_worker_key(ROLE, CID)
-if junk then return { { 'invalid', 'worker key ' .. junk .. ' is not ours' } } end
+-- A wrong-typed worker key: one key_conflict row, nothing written (the
+-- engine logs it, and keeps an exited container for a later pass).
+local junk, want = junk_worker_key(ROLE, CID)
+if junk then return key_conflict({ junk, want }) end
 if redis.call('SISMEMBER', slots_key(ROLE), CID) == 0 then return { { 'worker_gone', CID } } end
 local c = load_claim(CID)
 local waiting = waits_for_worker(c, ROLE)

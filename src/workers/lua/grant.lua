@@ -21,11 +21,12 @@ local function key_is(key, kind)
   return t == 'none' or t == kind
 end
 
--- The wrong-typed key among a role's and a claim's worker keys, or nil.
+-- The wrong-typed key among a role's and a claim's worker keys and the
+-- type it should have, or nil.
 local function junk_worker_key(role, id)
-  if not key_is(slots_key(role), 'set') then return slots_key(role) end
-  if not key_is(queue_key(role), 'zset') then return queue_key(role) end
-  if id and not key_is(record_key(id), 'string') then return record_key(id) end
+  if not key_is(slots_key(role), 'set') then return slots_key(role), 'set' end
+  if not key_is(queue_key(role), 'zset') then return queue_key(role), 'zset' end
+  if id and not key_is(record_key(id), 'string') then return record_key(id), 'string' end
   return nil
 end
 
