@@ -257,3 +257,30 @@ fn lifecycle_metrics_pass_promtool_and_count_exactly() {
     assert_eq!(metric_value(&after, inf), 1);
     assert_eq!(metric_value(&after, "claims_created_total"), 3);
 }
+
+/// Work delivered in time while no orchestrator listened is not lost to a
+/// phase timeout at the restart: no phase times out before the session's
+/// first catch-up pass has replayed it (the sweep's first round once raced
+/// that pass and terminated the claim).
+#[test]
+fn work_delivered_while_no_orchestrator_listened_is_not_timed_out() {
+    let mut stack = Stack::new("sett", "gap", CODER);
+    let gate = Gate::new();
+    let spec = Spec::new("Coder1", "exclusive", Work::new("Standard", "Code", "done"));
+    let coder = stack.agent(work_after(spec.with_role("coder"), &gate));
+    let mut first = stack.orchestrator(&[("SETT_PHASE_TIMEOUT", "2s")]);
+    let goal = Art::goal();
+    let (claim, _) = exclusive_to_coder(&mut stack, &coder, &goal);
+    first.kill9();
+    // The coder delivers now, in time; its artefact event reaches nobody.
+    gate.open();
+    assert!(wait_until(PATIENCE, || coder.seen().written.len() == 1));
+    // The phase's 2 s have passed when the next orchestrator starts.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let second = stack.orchestrator(&[("SETT_PHASE_TIMEOUT", "2s")]);
+    let done = second.wait_for_event("claim_complete");
+    assert_eq!(done["claim_id"], claim.as_str());
+    assert_eq!(stack.claim(&claim)["status"], "complete");
+    assert_eq!(lines_for(&second, "claim_terminated", &claim).len(), 0);
+    assert_eq!(terminated_by(&second, "phase_timeout"), 0);
+}

@@ -2,6 +2,7 @@
 //! command connection, its stop signal, and the two ways back to the session
 //! (end it; ask for a catch-up pass).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
@@ -21,6 +22,9 @@ pub struct SessionCtx {
     pub stop: Shutdown,
     end: Sender<String>,
     catch_up: Sender<()>,
+    /// A catch-up pass started in this session has completed (or passes are
+    /// off): what was delivered while no session listened has been replayed.
+    caught_up: Arc<AtomicBool>,
 }
 
 /// The session's ends of a [`SessionCtx`]'s two ways back.
@@ -40,6 +44,7 @@ impl SessionCtx {
         let (end, end_rx) = smol::channel::bounded::<String>(1);
         let (catch_up, catch_up_rx) = smol::channel::bounded::<()>(1);
         let ctx = SessionCtx {
+            caught_up: Arc::new(AtomicBool::new(!shared.config.reconcile)),
             shared,
             conn,
             stop,
@@ -65,6 +70,18 @@ impl SessionCtx {
     /// Asks for a catch-up pass (requests coalesce; ignored when it is off).
     pub fn request_catch_up(&self) {
         let _ = self.catch_up.try_send(());
+    }
+
+    /// Has a pass that started in this session completed, with nothing
+    /// failed and nothing left to replay (true when passes are off)? Until
+    /// then no phase times out: a delivery made in time while no session
+    /// listened is still to be replayed (the sweep, `expired_phases`).
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_caught_up(&self) {
+        self.caught_up.store(true, Ordering::Relaxed);
     }
 
     /// Acts on a batch's report; true when the task must return (session over).

@@ -42,8 +42,12 @@ pub(super) async fn run(ctx: SessionCtx) {
             return;
         }
         let walk = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0;
-        if let Err(reason) = sweep_once(&ctx.shared, lc, &mut conn, round, walk, &mut cursor).await
-        {
+        let round_ctx = Round {
+            number: round,
+            walk,
+            expire: ctx.caught_up(),
+        };
+        if let Err(reason) = sweep_once(&ctx.shared, lc, &mut conn, round_ctx, &mut cursor).await {
             ctx.end(reason);
             return;
         }
@@ -56,6 +60,15 @@ pub(super) async fn run(ctx: SessionCtx) {
     }
 }
 
+/// What one round does: its number, whether it walks the claims collecting
+/// bids, whether phases may time out (not before the session has caught up:
+/// `SessionCtx::caught_up`).
+struct Round {
+    number: u64,
+    walk: bool,
+    expire: bool,
+}
+
 /// One round. Each step stands alone: one that Redis refuses (a junk key,
 /// OOM…) is logged and the others still run, the lock first. `Err` only when
 /// the session must end (connection lost, READONLY…).
@@ -63,10 +76,14 @@ async fn sweep_once(
     shared: &Shared,
     lc: &Lifecycle,
     conn: &mut MultiplexedConnection,
-    round: u64,
-    walk: bool,
+    this: Round,
     cursor: &mut u64,
 ) -> Result<(), String> {
+    let Round {
+        number: round,
+        walk,
+        expire,
+    } = this;
     let mut lines = Lines::default();
     let mut failed = |what: &str, e: RedisError| -> Result<(), String> {
         lines.push(decision_error(shared, "sweep", &format!("{what}: {e}")));
@@ -98,9 +115,11 @@ async fn sweep_once(
             }
         }
     }
-    match sweep::expired_phases(conn, lc).await {
-        Ok(more) => decided.extend(more),
-        Err(e) => failed("phase timeouts", e)?,
+    if expire {
+        match sweep::expired_phases(conn, lc).await {
+            Ok(more) => decided.extend(more),
+            Err(e) => failed("phase timeouts", e)?,
+        }
     }
     if round.is_multiple_of(FULL_BID_CHECK_EVERY) {
         match overdue::warn(conn, lc).await {

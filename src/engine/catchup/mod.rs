@@ -56,6 +56,8 @@ use walk::{walk, Walk};
 /// Returns the state when the session stops.
 pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) -> CatchUp {
     let mut conn = ctx.conn.clone();
+    // Did the pass under way start in this session (see `SessionCtx::caught_up`)?
+    let mut started_here = false;
     if let Some(pass) = &mut state.pass {
         let here = server_id(&mut conn).await;
         if here.is_some() && here == pass.server {
@@ -90,6 +92,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 adopting,
             });
             Line::info("reconcile_started").emit();
+            started_here = true;
         }
         let Some(pass) = state.pass.as_mut() else {
             continue;
@@ -127,6 +130,13 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass.
                 state.wanted |= replay;
+                if started_here && !failed && !replay {
+                    ctx.mark_caught_up();
+                } else if !ctx.caught_up() && !failed {
+                    // Resumed from an earlier session: it may have walked
+                    // past what was written in the gap. One more, now.
+                    state.wanted = true;
+                }
             }
             Walk::Stopped if ctx.shared.shutdown.is_triggered() => {
                 report(pass, false, ctx.shared.lifecycle.is_some());
