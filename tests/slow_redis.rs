@@ -176,6 +176,37 @@ fn a_4s_stall_turns_healthz_red_then_green_and_the_session_stays() {
     stop(&mut orch);
 }
 
+/// A script runs 3 s past `busy-reply-threshold`: Redis answers the quiet
+/// subscription's PING with -BUSY. That is an answer (the watchdog PINGs
+/// again), not silence: the session stays, and the stall is one
+/// `redis_slow` line, no `subscription_error` per PING. (The watchdog once
+/// waited for a PONG that never came and rebuilt the session 10 s later.)
+#[test]
+fn busy_replies_on_a_quiet_subscription_keep_the_session() {
+    let redis = RedisServer::start();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-reply-threshold")
+        .arg(100)
+        .query::<()>(&mut redis.conn())
+        .unwrap();
+    let inst = "slow-busyreply";
+    let mut orch = Orchestrator::start(&redis, inst);
+    orch.wait_for_event("reconcile_complete");
+    busy_script(&redis, 3_000);
+    let slow = orch.wait_for_event("redis_slow");
+    assert!(slow["waited_ms"].as_u64().unwrap() > 2_000, "{slow}");
+    // Past the 10 s an unanswered PING may wait, from the stall's start.
+    thread::sleep(Duration::from_secs(9));
+    assert!(orch.events("redis_reconnected").is_empty());
+    assert!(orch.events("subscription_error").is_empty());
+    let mut p = Producer::new(&redis, inst);
+    let id = p.write("Standard", "after the busy script");
+    assert!(wait_until(PATIENCE, || p.claim_of(&id).is_some()));
+    assert_eq!(orch.metric("redis_up"), 1);
+    stop(&mut orch);
+}
+
 #[test]
 fn no_answer_for_10s_is_dead_and_the_session_is_rebuilt() {
     let redis = RedisServer::start();

@@ -57,15 +57,25 @@ pub enum Notice {
 pub struct Inbox {
     pub work: Receiver<Pending>,
     pub notices: Receiver<Notice>,
-    /// One message per PONG (the watchdog's answers).
-    pub pongs: Receiver<()>,
+    /// One message per answer to the watchdog's PING.
+    pub pongs: Receiver<PingAnswer>,
+}
+
+/// What came back on the subscription for the watchdog's PING.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PingAnswer {
+    Pong,
+    /// An error reply (BUSY during a long script, LOADING…): Redis is alive
+    /// but did not run the PING; the watchdog PINGs again (its answer never
+    /// comes otherwise, and a quiet channel looked dead after 10 s).
+    Error,
 }
 
 /// The ends the reader task feeds.
 pub struct Outbox {
     work: Sender<Pending>,
     notices: Sender<Notice>,
-    pongs: Sender<()>,
+    pongs: Sender<PingAnswer>,
 }
 
 /// A new pair of ends for one session.
@@ -135,11 +145,19 @@ fn on_frame(ctx: &SessionCtx, frame: Frame, out: &Outbox) {
             None => return,
         },
         Frame::Pong => {
-            let _ = out.pongs.try_send(());
+            let _ = out.pongs.try_send(PingAnswer::Pong);
             return;
         }
         Frame::Error(text) => {
-            Line::warn("subscription_error").str("error", &text).emit();
+            // A stall (BUSY, LOADING) answers each PING of the watchdog,
+            // four a second: its `redis_slow` line says how long it lasted
+            // once it ends. Any other error is one line.
+            if !(text.starts_with("BUSY") || text.starts_with("LOADING")) {
+                Line::warn("subscription_error").str("error", &text).emit();
+            }
+            // Only PINGs and (un)subscribes go out on this connection: an
+            // error answers the PING under way, if any.
+            let _ = out.pongs.try_send(PingAnswer::Error);
             return;
         }
         // Workflow messages too large to be bids, late confirmations.

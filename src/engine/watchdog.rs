@@ -10,7 +10,9 @@
 //!   [`PING_TIMEOUT`] (2 s), Redis was **slow**: one `redis_slow` line says
 //!   for how long (`waited_ms`), and `redis_stalls_total` counts it.
 //! - **an error reply** (BUSY, LOADING…): Redis answers but cannot serve; the
-//!   stall goes on (it is not dead: the connection is open and answering).
+//!   stall goes on (it is not dead: the connection is open and answering),
+//!   and the next PING follows. On the subscription the reader hands the
+//!   error over like a PONG (`PingAnswer::Error`): its PING is answered.
 //! - **unanswered for more than 2 s**: slow; `/healthz` turns 503 ("Redis has
 //!   not answered for N s") while the session stays up and every claim in
 //!   flight keeps waiting for its answer.
@@ -32,6 +34,7 @@ use redis::Value;
 use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
+use super::subscription::PingAnswer;
 use crate::deadline::within;
 use crate::health::{Link, PING_TIMEOUT};
 use crate::log::Line;
@@ -52,7 +55,12 @@ const PROGRESS_CHECK: Duration = Duration::from_millis(500);
 /// Watches both connections until the session stops, or ends it when one
 /// dies. The subscription's PONGs come back through its reader (`pongs`);
 /// `received` counts the bytes it reads.
-pub async fn run(ctx: SessionCtx, writer: Writer, pongs: Receiver<()>, received: Arc<AtomicU64>) {
+pub async fn run(
+    ctx: SessionCtx,
+    writer: Writer,
+    pongs: Receiver<PingAnswer>,
+    received: Arc<AtomicU64>,
+) {
     let commands = watch(&ctx, Pinger::Commands(ctx.conn.clone()), Link::Commands);
     let pinger = Pinger::Subscription {
         writer,
@@ -70,7 +78,7 @@ enum Pinger {
     Commands(MultiplexedConnection),
     Subscription {
         writer: Writer,
-        pongs: Receiver<()>,
+        pongs: Receiver<PingAnswer>,
         received: Arc<AtomicU64>,
     },
 }
@@ -116,7 +124,8 @@ impl Pinger {
                 let mut silent_since = Instant::now();
                 loop {
                     match within(PROGRESS_CHECK, pongs.recv()).await {
-                        Some(Ok(())) => return Probe::Pong,
+                        Some(Ok(PingAnswer::Pong)) => return Probe::Pong,
+                        Some(Ok(PingAnswer::Error)) => return Probe::Busy,
                         Some(Err(_)) => return Probe::Lost("subscription reader stopped".into()),
                         None => {}
                     }
