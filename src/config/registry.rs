@@ -73,6 +73,33 @@ impl Registry {
         if let Some(pair) = agents.windows(2).find(|p| p[0].name == p[1].name) {
             return Err(format!("agent '{}' is listed twice", pair[0].name));
         }
+        // A controller's role is its workers' (their slots, queue, container
+        // names and grants are the role's): shared with another agent, the
+        // queue would resume the other one's claims, or the other
+        // controller's workers would be launched from this one's spec.
+        let mut by_role: std::collections::HashMap<&str, &Agent> =
+            std::collections::HashMap::with_capacity(agents.len());
+        let mut shared = None;
+        for a in &agents {
+            if let Some(first) = by_role.insert(a.role.as_str(), a) {
+                if shared.is_none() && (a.controller.is_some() || first.controller.is_some()) {
+                    shared = Some((first, a));
+                }
+            }
+        }
+        if let Some((first, second)) = shared {
+            let (a, b) = if first.controller.is_some() {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            return Err(format!(
+                "controller '{}' shares its role '{}' with agent '{}': a controller's role must be its own (its workers' slots, queue and container names are the role's)",
+                printable(&a.name, 64),
+                printable(&a.role, 64),
+                printable(&b.name, 64)
+            ));
+        }
         let max_review_iterations = match raw.orchestrator.and_then(|o| o.max_review_iterations) {
             None => DEFAULT_MAX_REVIEW_ITERATIONS,
             Some(n) if n < 0 => {

@@ -338,3 +338,38 @@ fn printable_escapes_and_bounds() {
 }
 
 mod yaml;
+
+/// A controller's role is its workers' (slots, queue, container names): no
+/// other agent, controller or not, may have it.
+#[test]
+fn a_controller_role_is_its_own() {
+    let worker = "mode: controller\n    worker: {image: w, command: [x]}";
+    let refusals = [
+        (
+            format!("  Coder:\n    {worker}\n  AltCoder: {{role: Coder}}\n"),
+            "controller 'Coder' shares its role 'Coder' with agent 'AltCoder'",
+        ),
+        (
+            format!("  A:\n    role: build\n    {worker}\n  B:\n    role: build\n    {worker}\n"),
+            "controller 'A' shares its role 'build' with agent 'B'",
+        ),
+        (
+            format!("  X: {{role: build}}\n  Z:\n    role: build\n    {worker}\n"),
+            "controller 'Z' shares its role 'build' with agent 'X'",
+        ),
+    ];
+    for (yaml, want) in refusals {
+        let e = with_agents(&yaml).unwrap_err();
+        assert_eq!(
+            e,
+            format!("{want}: a controller's role must be its own (its workers' slots, queue and container names are the role's)"),
+            "{yaml}"
+        );
+    }
+    // Plain agents may share a role (Sett's format), beside a controller.
+    let ok = with_agents(&format!(
+        "  A: {{role: r}}\n  B: {{role: r}}\n  Coder:\n    {worker}\n"
+    ))
+    .unwrap();
+    assert_eq!(agents(&ok), [("A", "r"), ("B", "r"), ("Coder", "Coder")]);
+}
