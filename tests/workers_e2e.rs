@@ -5,7 +5,6 @@
 
 mod support;
 
-use sett_sim::worker_image::docker_cli;
 use sett_sim::Spec;
 use support::e2e::*;
 use support::lifecycle::Art;
@@ -259,19 +258,7 @@ fn a_never_started_worker_of_an_ended_claim_is_removed_once() {
         .arg("terminated")
         .query::<()>(&mut lab.stack.conn)
         .unwrap();
-    let name = lab.worker_name(&claim);
-    let labels = [
-        format!("holt.instance.name={}", lab.stack.instance),
-        "holt.component=worker".to_string(),
-        format!("holt.claim.id={claim}"),
-        "holt.agent.role=Coder".to_string(),
-    ];
-    let mut args = vec!["create", "--name", name.as_str()];
-    for label in &labels {
-        args.extend(["--label", label.as_str()]);
-    }
-    args.push(lab.image.as_str());
-    docker_cli(&args).unwrap();
+    let name = lab.create_unstarted(&claim);
     assert_eq!(lab.containers(), vec![(name, "created".to_string())]);
 
     let orch = lab.orchestrator(&[]);
@@ -279,4 +266,64 @@ fn a_never_started_worker_of_an_ended_claim_is_removed_once() {
     no_containers_left(&lab);
     assert_eq!(lines_for(&orch, "worker_stopping", &claim).len(), 0);
     assert_eq!(lab.stack.claim(&claim)["status"], "terminated");
+}
+
+/// A container made but not recorded as made (Redis refused `created.lua`,
+/// or its launcher died between the two) is not started while its launch
+/// record cannot say `created`: a worker running under a record that still
+/// says `launching` could be made a second time later. Once Redis takes
+/// writes again, a pass records it and starts it.
+#[test]
+fn a_worker_starts_only_once_recorded_as_created() {
+    let Some(mut lab) = WorkerLab::new(
+        "a_worker_starts_only_once_recorded",
+        &controller("'exit=0'", 1),
+    ) else {
+        return;
+    };
+    let orch = lab.orchestrator(&[]);
+    orch.wait_for_event("reconcile_complete");
+    // The claim holds Coder's slot; its launch record says `launching`.
+    let claim = uuid();
+    let record = lab.stack.key(&format!("orchestrator:worker:{claim}"));
+    let slots = lab.stack.key("orchestrator:workers:Coder");
+    redis::pipe()
+        .hset_multiple(
+            lab.stack.key(&format!("claim:{claim}")),
+            &[
+                ("status", "pending_exclusive"),
+                ("granted_exclusive_agent", "Coder"),
+            ],
+        )
+        .sadd(&slots, &claim)
+        .set(&record, "launching")
+        .query::<()>(&mut lab.stack.conn)
+        .unwrap();
+    refuse_writes(&mut lab.stack.conn, true);
+    let name = lab.create_unstarted(&claim);
+    // A pass starts a created container 30 s after its creation; two more
+    // passes (every 2 s) after that.
+    std::thread::sleep(std::time::Duration::from_secs(35));
+    assert_eq!(
+        lab.containers(),
+        vec![(name.clone(), "created".to_string())]
+    );
+    let state = |lab: &mut WorkerLab| -> Option<String> {
+        redis::cmd("GET")
+            .arg(&record)
+            .query(&mut lab.stack.conn)
+            .unwrap()
+    };
+    assert_eq!(state(&mut lab).as_deref(), Some("launching"));
+    refuse_writes(&mut lab.stack.conn, false);
+    assert!(wait_until(PATIENCE, || state(&mut lab).as_deref() != Some("launching")));
+    assert!(
+        wait_until(PATIENCE, || lab
+            .containers()
+            .iter()
+            .all(|(_, s)| s != "created")),
+        "{:?}",
+        lab.containers()
+    );
+    assert_eq!(lines_for(&orch, "worker_launched", &claim).len(), 1);
 }

@@ -96,6 +96,25 @@ impl WorkerLab {
         claim
     }
 
+    /// `claim`'s worker container as the orchestrator names and labels it
+    /// (role `Coder`), created by hand and never started: its name.
+    pub fn create_unstarted(&self, claim: &str) -> String {
+        let name = self.worker_name(claim);
+        let labels = [
+            format!("holt.instance.name={}", self.stack.instance),
+            "holt.component=worker".to_string(),
+            format!("holt.claim.id={claim}"),
+            "holt.agent.role=Coder".to_string(),
+        ];
+        let mut args = vec!["create", "--name", name.as_str()];
+        for label in &labels {
+            args.extend(["--label", label.as_str()]);
+        }
+        args.push(self.image.as_str());
+        docker_cli(&args).unwrap();
+        name
+    }
+
     /// The instance's worker containers, as `docker ps -a` lists them: name and state.
     pub fn containers(&self) -> Vec<(String, String)> {
         let filter = format!("label=holt.instance.name={}", self.stack.instance);

@@ -196,8 +196,37 @@ pub async fn launch(
         create: create_began.elapsed(),
     };
     w.docker_ok();
-    run_call(shared, conn, w.calls.created(&claim_text, role)).await?;
-    start(shared, w, conn, &id, &name, &claim_text, role, Some(timing)).await
+    if created_recorded(shared, w, conn, &id, &name, &claim_text, role).await? {
+        start(shared, w, conn, &id, &name, &claim_text, role, Some(timing)).await?;
+    }
+    Ok(())
+}
+
+/// Records that `claim`'s container exists (`created.lua`), before it is
+/// started: only a recorded container may run, so no later launch makes a
+/// second one (the launch record says `created`). True when recorded. A
+/// claim that no longer holds its slot (`worker_gone`: it ended meanwhile)
+/// gets its never-started container removed; an answer Redis refused, or a
+/// wrong-typed worker key, leaves it created, unstarted, for a later pass.
+#[allow(clippy::too_many_arguments)]
+pub async fn created_recorded(
+    shared: &Shared,
+    w: &Workers,
+    conn: &mut MultiplexedConnection,
+    id: &str,
+    name: &str,
+    claim: &str,
+    role: &str,
+) -> Result<bool, String> {
+    let effects = run_call(shared, conn, w.calls.created(claim, role)).await?;
+    match effects.first() {
+        Some(Effect::WorkerLaunched { state, .. }) => Ok(state == "created"),
+        Some(Effect::WorkerGone { .. }) => {
+            remove(w, id, name, claim, role).await;
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// How a launch of this process went before its start call: when its slot

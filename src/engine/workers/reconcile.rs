@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
-use super::launch::{record_exit, remove, run_call, start};
+use super::launch::{created_recorded, record_exit, remove, run_call, start};
 use super::launcher::launch_all;
 use crate::docker::{ContainerSummary, DockerError};
 use crate::engine::ctx::SessionCtx;
@@ -205,7 +205,9 @@ async fn held(
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            if now - c.created >= START_LEFT_AFTER_SECS {
+            if now - c.created >= START_LEFT_AFTER_SECS
+                && created_recorded(shared, w, conn, &c.id, name(c), claim, role).await?
+            {
                 start(shared, w, conn, &c.id, name(c), claim, role, None).await?;
             }
             Ok(())
