@@ -268,7 +268,8 @@ fn work_delivered_while_no_orchestrator_listened_is_not_timed_out() {
     let gate = Gate::new();
     let spec = Spec::new("Coder1", "exclusive", Work::new("Standard", "Code", "done"));
     let coder = stack.agent(work_after(spec.with_role("coder"), &gate));
-    let mut first = stack.orchestrator(&[("SETT_PHASE_TIMEOUT", "2s")]);
+    // No timeout here: only the next orchestrator's may end the phase.
+    let mut first = stack.orchestrator(&[]);
     let goal = Art::goal();
     let (claim, _) = exclusive_to_coder(&mut stack, &coder, &goal);
     first.kill9();

@@ -72,10 +72,11 @@ impl SessionCtx {
         let _ = self.catch_up.try_send(());
     }
 
-    /// Has a pass that started in this session completed, with nothing
-    /// failed and nothing left to replay (true when passes are off)? Until
-    /// then no phase times out: a delivery made in time while no session
-    /// listened is still to be replayed (the sweep, `expired_phases`).
+    /// Has a pass that started in this session completed with nothing
+    /// failed, and with nothing left to replay or followed by a second such
+    /// pass (true when passes are off)? Until then no phase times out: a
+    /// delivery made in time while no session listened is still to be
+    /// replayed (the sweep, `expired_phases`).
     pub fn caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Relaxed)
     }

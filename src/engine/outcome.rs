@@ -140,7 +140,8 @@ pub async fn bids_and_report(
     // The sweep decides again a claim still in the bidding set; a late bid's
     // claim is in none it walks: a refusal asks for a catch-up pass, whose
     // recheck looks for late bids (the dormant set too).
-    if report.refused > 0 {
+    // Without a timeout only a bid to work can be late.
+    if report.refused > 0 && (lc.bid_timeout.is_some() || jobs.iter().any(|j| j.to_work)) {
         lc.walk_dormant_set();
         report.catch_up = true;
     }

@@ -152,12 +152,15 @@ fn on_frame(ctx: &SessionCtx, frame: Frame, out: &Outbox) {
             // A stall (BUSY, LOADING) answers each PING of the watchdog,
             // four a second: its `redis_slow` line says how long it lasted
             // once it ends. Any other error is one line.
-            if !(text.starts_with("BUSY") || text.starts_with("LOADING")) {
+            // Only PINGs and (un)subscribes go out on this connection: a
+            // stall's error answers the PING under way, if any. Any other
+            // error (a PING refused by an ACL…) is one line, and the PING
+            // stays unanswered: the session is rebuilt 10 s later.
+            if text.starts_with("BUSY") || text.starts_with("LOADING") {
+                let _ = out.pongs.try_send(PingAnswer::Error);
+            } else {
                 Line::warn("subscription_error").str("error", &text).emit();
             }
-            // Only PINGs and (un)subscribes go out on this connection: an
-            // error answers the PING under way, if any.
-            let _ = out.pongs.try_send(PingAnswer::Error);
             return;
         }
         // Workflow messages too large to be bids, late confirmations.

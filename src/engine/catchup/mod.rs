@@ -56,8 +56,10 @@ use walk::{walk, Walk};
 /// Returns the state when the session stops.
 pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) -> CatchUp {
     let mut conn = ctx.conn.clone();
-    // Did the pass under way start in this session (see `SessionCtx::caught_up`)?
+    // Did the pass under way start in this session, and how many such passes
+    // completed with nothing failed (see `SessionCtx::caught_up`)?
     let mut started_here = false;
+    let mut clean_here = 0u32;
     if let Some(pass) = &mut state.pass {
         let here = server_id(&mut conn).await;
         if here.is_some() && here == pass.server {
@@ -130,7 +132,10 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass.
                 state.wanted |= replay;
-                if started_here && !failed && !replay {
+                clean_here += u32::from(started_here && !failed);
+                // A replay asked for is the next pass's: caught up after it
+                // (two at most, however many claims each pass adopts).
+                if clean_here >= 2 || (clean_here == 1 && !replay) {
                     ctx.mark_caught_up();
                 } else if !ctx.caught_up() && !failed {
                     // Resumed from an earlier session: it may have walked
