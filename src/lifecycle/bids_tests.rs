@@ -4,7 +4,7 @@
 //! mutations of them. Each also checks that the scanner, not the fallback,
 //! read the usual messages, else these tests would prove less than they seem.
 
-use super::bids::{parse, parse_with_serde};
+use super::bids::{parse, parse_with_serde, NotABid};
 use super::workflow_message::{scan, MAX_SKIP_DEPTH};
 
 const ID: &str = "4a7c8f1e-2b3d-4c5e-8f90-a1b2c3d4e5f6";
@@ -280,4 +280,61 @@ fn random_messages_and_mutations_get_serde_json_s_verdicts() {
     assert_eq!(verdicts.len(), 4, "{verdicts:?}");
     assert!(verdicts.values().all(|&n| n >= 100), "{verdicts:?}");
     assert!(scanned >= 5_000, "{scanned}");
+}
+
+#[test]
+fn bid_events_parse() {
+    let msg = format!(
+        r#"{{"event":"bid_submitted","data":{{"agent_name":"Coder","bid_type":"exclusive","claim_id":"{ID}"}}}}"#
+    );
+    let bid = parse(msg.as_bytes()).unwrap();
+    assert_eq!(bid.claim_id.as_str(), ID);
+    assert_eq!(bid.agent_name, "Coder");
+    assert_eq!(bid.bid_type, "exclusive");
+}
+
+#[test]
+fn everything_else_is_not_a_bid() {
+    let granted = format!(
+        r#"{{"event":"claim_granted","data":{{"agent_image_id":"","agent_name":"A","claim_id":"{ID}","grant_type":"review"}}}}"#
+    );
+    assert_eq!(parse(granted.as_bytes()), Err(NotABid::OtherEvent));
+    assert_eq!(parse(b"not json"), Err(NotABid::Malformed));
+    // Data that does not fit a bid's shape makes only a bid malformed.
+    assert_eq!(
+        parse(br#"{"event":"claim_granted","data":{"claim_id":5}}"#),
+        Err(NotABid::OtherEvent)
+    );
+    assert_eq!(
+        parse(br#"{"event":"claim_granted","data":[1]}"#),
+        Err(NotABid::OtherEvent)
+    );
+    assert_eq!(parse(b"{}"), Err(NotABid::Malformed));
+    assert_eq!(
+        parse(br#"{"event":"bid_submitted"}"#),
+        Err(NotABid::BadClaimId)
+    );
+    assert_eq!(
+        parse(br#"{"event":"bid_submitted","data":{"claim_id":"../x"}}"#),
+        Err(NotABid::BadClaimId)
+    );
+    assert_eq!(
+        parse(br#"{"event":"bid_submitted","data":{"claim_id":5}}"#),
+        Err(NotABid::Malformed)
+    );
+}
+
+/// Fields are borrowed from the message unless they hold escapes, which
+/// are read as before.
+#[test]
+fn escaped_fields_read_as_their_text() {
+    let msg = format!(
+        r#"{{"event":"bid_\u0073ubmitted","data":{{"claim_id":"{ID}","agent_name":"Co\"der","bid_type":"exclu\u0073ive"}}}}"#
+    );
+    let bid = parse(msg.as_bytes()).unwrap();
+    assert_eq!(bid.agent_name, "Co\"der");
+    assert_eq!(bid.bid_type, "exclusive");
+    assert_eq!(bid.claim_id.as_str(), ID);
+    let other = r#"{"event":"claim_gr\u0061nted","data":{"claim_id":5}}"#;
+    assert_eq!(parse(other.as_bytes()), Err(NotABid::OtherEvent));
 }

@@ -208,7 +208,6 @@ pub async fn launch(
 /// claim that no longer holds its slot (`worker_gone`: it ended meanwhile)
 /// gets its never-started container removed; an answer Redis refused, or a
 /// wrong-typed worker key, leaves it created, unstarted, for a later pass.
-#[allow(clippy::too_many_arguments)]
 pub async fn created_recorded(
     shared: &Shared,
     w: &Workers,
