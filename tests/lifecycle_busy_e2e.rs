@@ -48,11 +48,7 @@ fn a_busy_agent_is_waited_for_by_default() {
     let mut stack = Stack::new("sett", "busy", TEAM);
     let gate = Gate::new();
     let coder = stack.agent(bids_after(coder(), &gate));
-    let reviewer = stack.agent(Spec::new(
-        "Reviewer",
-        "ignore",
-        Work::new("Review", "R", "{}"),
-    ));
+    let reviewer = stack.agent(ignorer("Reviewer"));
     let orch = stack.orchestrator(&[("SETT_BID_OVERDUE", "60s")]);
     let startup = orch.events("orchestrator_startup");
     assert_eq!(startup[0]["bid_timeout"], "0");
@@ -155,11 +151,7 @@ fn a_late_exclusive_bid_joins_the_exclusive_phase() {
 #[test]
 fn a_refused_late_bid_is_retried_by_a_catch_up_pass() {
     let mut stack = Stack::new("sett", "refused", TEAM);
-    let _reviewer = stack.agent(Spec::new(
-        "Reviewer",
-        "ignore",
-        Work::new("Review", "ReviewResult", "{}"),
-    ));
+    let _reviewer = stack.agent(ignorer("Reviewer"));
     let orch = stack.orchestrator(&[("SETT_BID_TIMEOUT", "1s")]);
     let goal = Art::goal();
     stack.write(&goal);

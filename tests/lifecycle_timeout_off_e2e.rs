@@ -8,7 +8,6 @@
 mod support;
 
 use serde_json::json;
-use sett_sim::{Spec, Work};
 use support::e2e::*;
 use support::lifecycle::Art;
 use support::*;
@@ -68,11 +67,7 @@ fn assert_honoured(orch: &Orchestrator, claim: &str, stack: &mut Stack) {
 #[test]
 fn a_late_bid_after_the_timeout_was_switched_off_is_honoured() {
     let mut stack = Stack::new("sett", "off-live", TEAM);
-    let _reviewer = stack.agent(Spec::new(
-        "Reviewer",
-        "ignore",
-        Work::new("Review", "ReviewResult", "{}"),
-    ));
+    let _reviewer = stack.agent(ignorer("Reviewer"));
     let claim = decided_without_the_coder(&mut stack);
     let orch = stack.orchestrator(&[]);
     assert_eq!(orch.events("orchestrator_startup")[0]["bid_timeout"], "0");
@@ -87,11 +82,7 @@ fn a_late_bid_after_the_timeout_was_switched_off_is_honoured() {
 #[test]
 fn a_bid_written_while_no_orchestrator_ran_is_found_without_a_timeout() {
     let mut stack = Stack::new("sett", "off-walk", TEAM);
-    let _reviewer = stack.agent(Spec::new(
-        "Reviewer",
-        "ignore",
-        Work::new("Review", "ReviewResult", "{}"),
-    ));
+    let _reviewer = stack.agent(ignorer("Reviewer"));
     let claim = decided_without_the_coder(&mut stack);
     // Its event published while nobody listened: lost.
     stack.bid(&claim, "Coder", "exclusive");

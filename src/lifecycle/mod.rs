@@ -151,7 +151,8 @@ impl Lifecycle {
             deciding: Default::default(),
             decided: Default::default(),
             overdue_from: Default::default(),
-            dormant_walk_due: std::sync::atomic::AtomicBool::new(true),
+            // Set by each session's start (`engine::session`).
+            dormant_walk_due: Default::default(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 
-use sett_sim::{Recorder, SimAgent, Spec, Target};
+use sett_sim::{Recorder, SimAgent, Spec, Target, Work};
 
 use super::lifecycle::{bid_submitted, Art};
 use super::*;
@@ -242,6 +242,11 @@ impl Gate {
             .unwrap();
         *guard = true;
     }
+}
+
+/// An agent `name` that bids `ignore` on every claim (so never works).
+pub fn ignorer(name: &str) -> Spec {
+    Spec::new(name, "ignore", Work::new("Review", "ReviewResult", "{}"))
 }
 
 /// `spec`, whose every bid waits for `gate` first.
