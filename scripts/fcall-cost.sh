@@ -21,21 +21,24 @@ old_parts=$(for p in "${parts[@]}"; do git show "$base:$p" 2>/dev/null || true; 
 new_parts=$(for p in "${parts[@]}"; do cat "$p"; echo; done)
 due=$(cat src/lifecycle/lua/due.lua)
 lib="#!lua name=lc_cost
+$(cat src/lifecycle/lua/locals.lua)
 $new_parts
 KEEP_REGISTRY = true
 local function run(entry)
   return function(keys, args)
+    bind_standard()
     if not begin(args) then return redis.error_reply('NOREGISTRY send the registry with this call') end
     return entry(keys, args)
   end
 end
-redis.register_function('lc_cost_nop', run(function(KEYS, ARGV)
+local api = loading_api()
+api.register_function('lc_cost_nop', run(function(KEYS, ARGV)
 return 1
 end))
-redis.register_function('lc_cost_due', run(function(KEYS, ARGV)
+api.register_function('lc_cost_due', run(function(KEYS, ARGV)
 $due
 end))
-redis.register_function('lc_cost_bare', function() return 1 end)"
+api.register_function('lc_cost_bare', function() return 1 end)"
 redis-cli -p "$port" function load "$lib" >/dev/null
 args=(1 "sett:x:orchestrator:bidding" "sett:x:" 3 3 11111111-2222-4333-8444-555555555555 0 10
   Coder Docs Lint Coder Docs Lint)

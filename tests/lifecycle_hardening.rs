@@ -163,3 +163,44 @@ fn junk_in_the_orchestrators_own_keys_stops_nothing() {
     assert!(lock.is_some_and(|l| l.starts_with("orchestrator:")));
     assert!(orch.events("redis_reconnected").is_empty());
 }
+
+/// A dormant set of another type: the bids decision that would hold a claim
+/// there (every bid `ignore`) writes and publishes nothing and says which
+/// key is wrong; once the set is a set again, the same decision is made.
+#[test]
+fn a_wrong_typed_dormant_set_stops_a_dormant_decision_before_it_writes() {
+    let mut lab = Lab::new(AUTHOR_REVIEWS, 3);
+    let claim = lab.new_claim(&Art::goal());
+    let key = format!("{P}orchestrator:dormant");
+    lab.bid(&claim, "Ann", "ignore");
+    lab.bid(&claim, "Writer", "ignore");
+    redis::cmd("SET")
+        .arg(&key)
+        .arg("junk")
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let before = lab.snapshot();
+    let conflict = Effect::KeyConflict {
+        key: key.clone(),
+        key_type: "string".into(),
+    };
+    assert_eq!(lab.on_bids(&claim, None), vec![conflict]);
+    assert_eq!(lab.snapshot(), before);
+    assert_eq!(lab.published(), vec![]);
+    redis::cmd("DEL")
+        .arg(&key)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    assert_eq!(
+        lab.on_bids(&claim, None),
+        vec![Effect::Dormant { claim: cid(&claim) }]
+    );
+    let dormant: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&key)
+        .arg(0)
+        .arg(-1)
+        .query(&mut lab.sync)
+        .unwrap();
+    assert_eq!(dormant, vec![claim.clone()]);
+    assert_eq!(lab.published(), vec![]);
+}

@@ -30,6 +30,10 @@ pub static SHARED: [&str; 7] = [
     lua!("lifecycle/lua/phases.lua"),
 ];
 
+/// The library's head, before the shared parts: the standard globals as
+/// locals, bound by a call (`locals.lua`). Scripts run without it.
+const LOCALS: &str = lua!("lifecycle/lua/locals.lua");
+
 /// What a decision's script runs between the shared parts and its entry:
 /// lib.lua's per-call state from the arguments and the server clock.
 pub const BEGIN: &str = "begin(ARGV)\n";
@@ -82,8 +86,10 @@ const DECISIONS: [Decision; 7] = [
 /// `NOREGISTRY` (`redis_io::call::NO_REGISTRY`; a test holds the two equal).
 const RUN: &str = "
 KEEP_REGISTRY = true
+local api = loading_api()
 local function run(entry)
   return function(keys, args)
+    bind_standard()
     if not begin(args) then
       return redis.error_reply('NOREGISTRY send the registry with this call')
     end
@@ -98,7 +104,8 @@ pub static LIBRARY: LazyLock<Library> = LazyLock::new(|| Library::new("sett_lc",
 /// The library's text after its `#!lua` line, registering each decision as
 /// `<name>_<decision>`.
 fn body(name: &str) -> String {
-    let mut text = SHARED.concat();
+    let mut text = LOCALS.to_string();
+    text.push_str(&SHARED.concat());
     text.push_str(RUN);
     for d in DECISIONS {
         let flags = if d.reads_only {
@@ -108,7 +115,7 @@ fn body(name: &str) -> String {
         };
         let _ = write!(
             text,
-            "redis.register_function{{ function_name = '{name}_{}', flags = {flags},\n\
+            "api.register_function{{ function_name = '{name}_{}', flags = {flags},\n\
              callback = run(function(KEYS, ARGV)\n{}\nend) }}\n",
             d.name, d.entry
         );

@@ -29,7 +29,9 @@ local claims = {}
 local checks = {}
 if structural_type ~= 'Terminal' then
   local seen = {}
-  for _, source in ipairs(decode_list(a[3]) or {}) do
+  local sources = decode_list(a[3]) or {}
+  for i = 1, #sources do
+    local source = sources[i]
     if valid_id(source) and not seen[source] then
       seen[source] = true
       -- The index value becomes a key only when it is an id; a wrong-typed
@@ -49,7 +51,8 @@ if structural_type ~= 'Terminal' then
 end
 -- Each claim's counted set, probed as key_conflict would (and first, as
 -- before): one found empty needs no SISMEMBER and no DEL (NO_COUNTED).
-for _, c in ipairs(claims) do
+for i = 1, #claims do
+  local c = claims[i]
   local n = redis.pcall('SCARD', counted_key(c.key_id))
   if type(n) == 'table' then
     local conflict = key_conflict({ counted_key(c.key_id), 'set' })
@@ -73,14 +76,21 @@ end
 local conflict = key_conflict(checks)
 if conflict then return conflict end
 local art = { id = AID, structural_type = structural_type, role = a[4] or '', logical_id = a[5], version = a[6] }
-for _, c in ipairs(claims) do deliver(c, art) end
+for i = 1, #claims do deliver(claims[i], art) end
 
 if not claimable then
   effect('skipped', structural_type, a[2] or '')
 else
-  -- A wrong-typed index key is reported and left alone (raising here, after
-  -- the deliveries above were written, would break exactly-once).
-  local existing = read('GET', KEYS[2])
+  -- The index first, only if it is absent (SET NX: one command where the
+  -- claim is new). An index key there already, of any type, is left as it
+  -- is; a wrong-typed one is reported (raising here, after the deliveries
+  -- above were written, would break exactly-once). An error is Redis
+  -- refusing the write (OOM, as a script): only before a first write, so
+  -- nothing was written.
+  local set = redis.pcall('SET', KEYS[2], CID, 'NX')
+  if type(set) == 'table' and set.err then return set end
+  local existing = false
+  if not set then existing = read('GET', KEYS[2]) end
   if existing == nil then
     effect('index_conflict', redis.call('TYPE', KEYS[2])['ok'])
   elseif existing then
@@ -98,7 +108,6 @@ else
     end
   else
     write_claim(CID, AID, 'pending_review', '', '[]')
-    redis.call('SET', KEYS[2], CID)
     redis.call('ZADD', BIDDING, now_text(), CID)
     redis.call('PUBLISH', P .. 'claim_events', claim_event(CID, AID, 'pending_review', '', '[]'))
     effect('created', CID)

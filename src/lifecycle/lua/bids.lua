@@ -32,11 +32,13 @@ end
 local SMALL = #AGENTS + 32
 local size = SEEN
 if not size or size > SMALL then size = read('HLEN', KEYS[2]) or 0 end
-local bids, others = {}, 0
+-- read_whole: how many fields the small hash held, when read whole.
+local bids, others, read_whole = {}, 0, nil
 if size <= SMALL then
   local flat = read('HGETALL', KEYS[2]) or {}
   if #flat <= 2 * SMALL then
     for i = 1, #flat, 2 do bids[flat[i]] = flat[i + 1] end
+    read_whole = #flat / 2
   else
     local present = 0
     for i = 1, #flat, 2 do
@@ -59,7 +61,8 @@ else
   others = size - present
 end
 local missing = {}
-for _, name in ipairs(AGENTS) do
+for i = 1, #AGENTS do
+  local name = AGENTS[i]
   if bids[name] == nil then missing[#missing + 1] = name end
 end
 if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
@@ -67,7 +70,8 @@ if #missing > 0 and not (TIMEOUT > 0 and NOW >= tonumber(since) + TIMEOUT) then
 end
 
 local snapshot = {}
-for _, name in ipairs(AGENTS) do
+for i = 1, #AGENTS do
+  local name = AGENTS[i]
   local bid = bids[name]
   if bid == nil then
     snapshot[name] = 'ignore'
@@ -79,24 +83,33 @@ for _, name in ipairs(AGENTS) do
   end
 end
 if #missing > 0 then effect('bid_timeout', CID, missing) end
-local unknown = {}
-for name in pairs(bids) do
-  if not ROLE_OF[name] then unknown[#unknown + 1] = name end
+-- Names bid that are not registered: none when the small hash read whole
+-- held exactly the registered names that bid (hash fields are unique).
+if not (read_whole and read_whole == #AGENTS - #missing) then
+  local unknown = {}
+  for name in pairs(bids) do
+    if not ROLE_OF[name] then unknown[#unknown + 1] = name end
+  end
+  for _, name in ipairs(sorted(unknown)) do effect('unknown_bidder', CID, cut(name, 64)) end
 end
-for _, name in ipairs(sorted(unknown)) do effect('unknown_bidder', CID, cut(name, 64)) end
 if others > 0 then effect('unknown_bidders', CID, others) end
--- The one set it writes besides the bidding set: the active one for a
--- grant, the dormant one else.
+-- The one set it writes besides the bidding set (the active one for a
+-- grant, the dormant one else) is its first write, and its own check: a set
+-- of another type refuses the ZADD and nothing is written (key_conflict).
 local phase = initial_phase(snapshot)
-local conflict = key_conflict({ phase and ACTIVE or DORMANT, 'zset' })
-if conflict then return conflict end
+local into = phase and ACTIVE or DORMANT
+local added = redis.pcall('ZADD', into, now_text(), CID)
+if type(added) == 'table' then
+  -- Refused for another reason (OOM as a script…): that error is the answer.
+  return key_conflict({ into, 'zset' }) or added
+end
 redis.call('ZREM', BIDDING, CID)
 if phase then
-  grant({ key_id = CID }, phase, snapshot)
+  -- The snapshot holds every registered name: its keys in order are AGENTS.
+  grant({ key_id = CID }, phase, snapshot, AGENTS, true)
 else
   -- Held in the dormant set: a late bid can still start it (late_bid.lua),
   -- and adoption (adopt.lua) leaves it alone.
-  redis.call('ZADD', DORMANT, now_text(), CID)
   effect('dormant', CID)
 end
 return EFFECTS

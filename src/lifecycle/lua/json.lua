@@ -74,8 +74,12 @@ end
 -- names and phase words are encoded many times a claim, and a table look-up
 -- costs Redis about 400 instructions where encoding a 36-byte id cost about
 -- 15,700 (docs/performance.md). A pure function of its argument, so what is
--- kept changes no answer; emptied when it holds ENCODED_MAX strings.
-local ENCODED, encoded_n, ENCODED_MAX = {}, 0, 4096
+-- kept changes no answer; emptied when it holds ENCODED_MAX strings. Few:
+-- what is kept is marked and swept by every cycle of Lua's garbage
+-- collector, which Redis steps every 50 calls, and 4,096 strings (here and
+-- in PAIRS) cost Redis more in collection than they saved in encoding
+-- (docs/performance.md, "The kept encodings").
+local ENCODED, encoded_n, ENCODED_MAX = {}, 0, 256
 
 local function enc_str(s)
   local e = ENCODED[s]
@@ -97,7 +101,7 @@ local function enc_list(list)
   if list[1] == nil then return '[]' end
   if list[2] == nil then return '[' .. enc_str(list[1]) .. ']' end
   local out = {}
-  for i, s in ipairs(list) do out[i] = enc_str(s) end
+  for i = 1, #list do out[i] = enc_str(list[i]) end
   return '[' .. table.concat(out, ',') .. ']'
 end
 
@@ -127,7 +131,11 @@ end
 local function enc_map(map, keys)
   if next(map) == nil then return '{}' end
   local out = {}
-  for i, k in ipairs(keys or sorted_keys(map)) do out[i] = enc_pair(k, map[k]) end
+  keys = keys or sorted_keys(map)
+  for i = 1, #keys do
+    local k = keys[i]
+    out[i] = enc_pair(k, map[k])
+  end
   return '{' .. table.concat(out, ',') .. '}'
 end
 

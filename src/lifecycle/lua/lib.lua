@@ -229,7 +229,8 @@ local function sorted_keys(map)
   for _ in pairs(map) do n = n + 1 end
   local keys = {}
   if n * 8 >= #AGENTS then
-    for _, name in ipairs(AGENTS) do
+    for i = 1, #AGENTS do
+      local name = AGENTS[i]
       if map[name] ~= nil then keys[#keys + 1] = name end
     end
     if #keys == n then return keys end

@@ -65,9 +65,9 @@ local function deliver(c, art)
   if c.status == 'pending_assignment' then return deliver_rework(c, art) end
   local ps = dec_phase_state(c.phase_state)
   if not ps or PHASE_STATUS[ps.current] ~= c.status then return end
-  local granted = false
-  for _, name in ipairs(ps.granted_agents) do
-    if role_of(name) == art.role then granted = true end
+  local granted, names = false, ps.granted_agents
+  for i = 1, #names do
+    if role_of(names[i]) == art.role then granted = true end
   end
   if not granted then return end
   if not (NO_COUNTED and NO_COUNTED[c.key_id]) and redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1 then
@@ -79,8 +79,8 @@ local function deliver(c, art)
   if ps.received[art.role] then return end
   ps.received[art.role] = art.id
   local done = true
-  for _, name in ipairs(ps.granted_agents) do
-    if not ps.received[role_of(name)] then
+  for i = 1, #names do
+    if not ps.received[role_of(names[i])] then
       done = false
       break
     end
