@@ -216,12 +216,16 @@ fn junk_phase_state_never_raises() {
         "[]",
         "null",
         r#"{"current":5}"#,
+        r#"{"current":["review"],"granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":0}"#,
+        r#"{"current":{"review":1},"granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":0}"#,
         r#"{"current":"nowhere","granted_agents":["Reviewer"]}"#,
         r#"{"current":"parallel","granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":0}"#,
         r#"{"current":"review","granted_agents":"Reviewer","received":[1],"all_bids":7,"start_time_ms":"abc"}"#,
         r#"{"current":"review","granted_agents":[1,null,{}],"received":{"1":2},"all_bids":{"Reviewer":[]},"start_time_ms":1e300}"#,
         r#"{"current":"review","granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":1e300}"#,
         r#"{"current":"review","granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":1.5}"#,
+        r#"{"current":"review","granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":9007199254740992}"#,
+        r#"{"current":"review","granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":-9007199254740992}"#,
         r#"{"current":"review","granted_agents":["Reviewer"],"received":{},"all_bids":{},"start_time_ms":"123"}"#,
     ];
     let key = format!("{P}claim:{claim}");

@@ -80,7 +80,8 @@ end
 local function dec_phase_state(text)
   if type(text) ~= 'string' or text == '' then return nil end
   local ok, v = pcall(cjson.decode, text)
-  if not ok or type(v) ~= 'table' or type(v.current) ~= 'string' or not PHASE_STATUS[v.current] then
+  -- (PHASE_STATUS has only string keys: no other current is one of them.)
+  if not ok or type(v) ~= 'table' or not PHASE_STATUS[v.current] then
     return nil
   end
   -- start_time_ms: absent or null is 0 (as Go decodes it); else it must be an
@@ -89,7 +90,8 @@ local function dec_phase_state(text)
   local start = v.start_time_ms
   if start == nil or start == cjson.null then
     start = 0
-  elseif type(start) ~= 'number' or start ~= math.floor(start) or math.abs(start) >= 2 ^ 53 then
+  elseif type(start) ~= 'number' or start % 1 ~= 0 or start >= 2 ^ 53 or start <= -2 ^ 53 then
+    -- (start % 1 is NaN for NaN and the infinities: not 0.)
     return nil
   end
   return { current = v.current, granted_agents = string_list(v.granted_agents), received = string_map(v.received),

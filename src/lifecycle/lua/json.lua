@@ -129,7 +129,10 @@ end
 -- A Go map[string]string: keys in bytewise order (`keys`: sorted_keys(map)
 -- when the caller has them already).
 local function enc_map(map, keys)
-  if next(map) == nil then return '{}' end
+  local first = next(map)
+  if first == nil then return '{}' end
+  -- One entry (a phase's received map, mostly): no order to find.
+  if next(map, first) == nil then return '{' .. enc_pair(first, map[first]) .. '}' end
   local out = {}
   keys = keys or sorted_keys(map)
   for i = 1, #keys do

@@ -227,6 +227,18 @@ end
 local function sorted_keys(map)
   local n = 0
   for _ in pairs(map) do n = n + 1 end
+  -- Exactly the registered names (a bid snapshot): AGENTS itself, no new
+  -- table. Every caller only reads the keys.
+  if n == #AGENTS then
+    local all = true
+    for i = 1, n do
+      if map[AGENTS[i]] == nil then
+        all = false
+        break
+      end
+    end
+    if all then return AGENTS end
+  end
   local keys = {}
   if n * 8 >= #AGENTS then
     for i = 1, #AGENTS do
