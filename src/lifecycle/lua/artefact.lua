@@ -81,16 +81,11 @@ for i = 1, #claims do deliver(claims[i], art) end
 if not claimable then
   effect('skipped', structural_type, a[2] or '')
 else
-  -- The index first, only if it is absent (SET NX: one command where the
-  -- claim is new). An index key there already, of any type, is left as it
-  -- is; a wrong-typed one is reported (raising here, after the deliveries
-  -- above were written, would break exactly-once). An error is Redis
-  -- refusing the write (OOM, as a script): only before a first write, so
-  -- nothing was written.
-  local set = redis.pcall('SET', KEYS[2], CID, 'NX')
-  if type(set) == 'table' and set.err then return set end
-  local existing = false
-  if not set then existing = read('GET', KEYS[2]) end
+  -- A wrong-typed index key is reported and left alone (raising here, after
+  -- the deliveries above were written, would break exactly-once). Read
+  -- here and written after the claim hash (not SET NX first): a claim hash
+  -- that cannot be written leaves no index naming it.
+  local existing = read('GET', KEYS[2])
   if existing == nil then
     effect('index_conflict', redis.call('TYPE', KEYS[2])['ok'])
   elseif existing then
@@ -108,6 +103,7 @@ else
     end
   else
     write_claim(CID, AID, 'pending_review', '', '[]')
+    redis.call('SET', KEYS[2], CID)
     redis.call('ZADD', BIDDING, now_text(), CID)
     redis.call('PUBLISH', P .. 'claim_events', claim_event(CID, AID, 'pending_review', '', '[]'))
     effect('created', CID)
