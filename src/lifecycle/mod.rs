@@ -125,14 +125,6 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    /// Asks the next catch-up pass to walk the dormant set (see `recheck`).
-    pub fn walk_dormant_set(&self) {
-        self.dormant_walk_due
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-impl Lifecycle {
     pub fn new(
         keys: &Keys,
         registry: Registry,
@@ -154,5 +146,11 @@ impl Lifecycle {
             // Set by each session's start (`engine::session`).
             dormant_walk_due: Default::default(),
         }
+    }
+
+    /// Asks the next catch-up pass to walk the dormant set (see `recheck`).
+    pub fn walk_dormant_set(&self) {
+        self.dormant_walk_due
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

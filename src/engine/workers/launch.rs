@@ -196,10 +196,36 @@ pub async fn launch(
         create: create_began.elapsed(),
     };
     w.docker_ok();
-    if created_recorded(shared, w, conn, &id, &name, &claim_text, role).await? {
-        start(shared, w, conn, &id, &name, &claim_text, role, Some(timing)).await?;
+    let worker = Worker {
+        id: &id,
+        name: &name,
+        claim: &claim_text,
+        role,
+    };
+    if created_recorded(shared, w, conn, worker).await? {
+        start(shared, w, conn, worker, Some(timing)).await?;
     }
     Ok(())
+}
+
+/// One worker container and the claim it works for: what the launch, start
+/// and removal steps name in their log lines.
+#[derive(Clone, Copy)]
+pub struct Worker<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub claim: &'a str,
+    pub role: &'a str,
+}
+
+impl Worker<'_> {
+    /// A line naming the claim, its role and the container.
+    fn line(&self, line: Line) -> Line {
+        line.str("claim_id", self.claim)
+            .str("role", self.role)
+            .str("container_name", self.name)
+            .str("container_id", self.id)
+    }
 }
 
 /// Records that `claim`'s container exists (`created.lua`), before it is
@@ -212,16 +238,13 @@ pub async fn created_recorded(
     shared: &Shared,
     w: &Workers,
     conn: &mut MultiplexedConnection,
-    id: &str,
-    name: &str,
-    claim: &str,
-    role: &str,
+    worker: Worker<'_>,
 ) -> Result<bool, String> {
-    let effects = run_call(shared, conn, w.calls.created(claim, role)).await?;
+    let effects = run_call(shared, conn, w.calls.created(worker.claim, worker.role)).await?;
     match effects.first() {
         Some(Effect::WorkerLaunched { state, .. }) => Ok(state == "created"),
         Some(Effect::WorkerGone { .. }) => {
-            remove(w, id, name, claim, role).await;
+            remove(w, worker).await;
             Ok(false)
         }
         _ => Ok(false),
@@ -240,28 +263,20 @@ pub struct Timing {
 /// `timing`: the launch that just created it, for `worker_launched`'s
 /// `docker_create_ms`, `docker_start_ms` (the two Docker calls) and
 /// `since_grant_ms` (from this process's grant to the start answered).
-#[allow(clippy::too_many_arguments)]
 pub async fn start(
     shared: &Shared,
     w: &Workers,
     conn: &mut MultiplexedConnection,
-    id: &str,
-    name: &str,
-    claim: &str,
-    role: &str,
+    worker: Worker<'_>,
     timing: Option<Timing>,
 ) -> Result<(), String> {
     let start_began = Instant::now();
-    match w.docker.start(id).await {
+    match w.docker.start(worker.id).await {
         Ok(()) => {
             let started = start_began.elapsed();
             w.docker_ok();
             inc(&w.metrics.launched);
-            let mut line = Line::info("worker_launched")
-                .str("claim_id", claim)
-                .str("role", role)
-                .str("container_name", name)
-                .str("container_id", id);
+            let mut line = worker.line(Line::info("worker_launched"));
             if let Some(t) = timing {
                 line = line
                     .millis("docker_create_ms", t.create)
@@ -279,8 +294,8 @@ pub async fn start(
         }
         Err(e) => {
             w.docker_ok();
-            if launch_failed(shared, w, conn, claim, role, e.message()).await? {
-                remove(w, id, name, claim, role).await;
+            if launch_failed(shared, w, conn, worker.claim, worker.role, e.message()).await? {
+                remove(w, worker).await;
             }
             Ok(())
         }
@@ -325,27 +340,28 @@ pub async fn record_exit(
     };
     let effects = run_call(shared, conn, w.calls.ended(claim, role, &ending)).await?;
     if end_recorded(&effects) {
-        remove(w, &info.id, &info.name, claim, role).await;
+        let worker = Worker {
+            id: &info.id,
+            name: &info.name,
+            claim,
+            role,
+        };
+        remove(w, worker).await;
     }
     Ok(())
 }
 
 /// Removes a recorded worker (`worker_cleanup`); a failure is retried on a later pass.
-pub async fn remove(w: &Workers, id: &str, name: &str, claim: &str, role: &str) {
-    match w.docker.remove(id).await {
+pub async fn remove(w: &Workers, worker: Worker<'_>) {
+    match w.docker.remove(worker.id).await {
         Ok(()) | Err(DockerError::NotFound(_)) => {
-            Line::info("worker_cleanup")
-                .str("claim_id", claim)
-                .str("role", role)
-                .str("container_name", name)
-                .str("container_id", id)
-                .emit();
+            worker.line(Line::info("worker_cleanup")).emit();
         }
         Err(e) if e.is_transient() => w.docker_failed("remove container", &e),
         Err(e) => Line::warn("worker_error")
-            .str("claim_id", claim)
-            .str("role", role)
-            .str("container_name", name)
+            .str("claim_id", worker.claim)
+            .str("role", worker.role)
+            .str("container_name", worker.name)
             .str("error", e.message())
             .emit(),
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
-use super::launch::{created_recorded, record_exit, remove, run_call, start};
+use super::launch::{created_recorded, record_exit, remove, run_call, start, Worker};
 use super::launcher::launch_all;
 use crate::docker::{ContainerSummary, DockerError};
 use crate::engine::ctx::SessionCtx;
@@ -156,7 +156,7 @@ async fn pass(
             // once its claim has ended, complete included (no worker of it
             // is finishing its writes).
             if claim_ended(conn, w, &claim).await {
-                remove(w, &c.id, name(&c), &claim, &role).await;
+                remove(w, worker(&c, &claim, &role)).await;
             }
             continue;
         }
@@ -168,7 +168,7 @@ async fn pass(
         }
         if c.state == "exited" || c.state == "dead" {
             if record_state(conn, w, &claim).await.as_deref() == Some("ended") {
-                remove(w, &c.id, name(&c), &claim, &role).await;
+                remove(w, worker(&c, &claim, &role)).await;
             } else if claim_ended(conn, w, &claim).await {
                 // Its end never recorded: a worker of a role the registry
                 // no longer has (its claim terminated at the restart, or
@@ -206,9 +206,9 @@ async fn held(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             if now - c.created >= START_LEFT_AFTER_SECS
-                && created_recorded(shared, w, conn, &c.id, name(c), claim, role).await?
+                && created_recorded(shared, w, conn, worker(c, claim, role)).await?
             {
-                start(shared, w, conn, &c.id, name(c), claim, role, None).await?;
+                start(shared, w, conn, worker(c, claim, role), None).await?;
             }
             Ok(())
         }
@@ -223,6 +223,16 @@ async fn held(
 
 fn name(c: &ContainerSummary) -> &str {
     c.names.first().map_or("", String::as_str)
+}
+
+/// Container `c`, the worker of `claim` (role `role`).
+fn worker<'a>(c: &'a ContainerSummary, claim: &'a str, role: &'a str) -> Worker<'a> {
+    Worker {
+        id: &c.id,
+        name: name(c),
+        claim,
+        role,
+    }
 }
 
 /// Stops a worker whose claim was terminated (a phase timeout); its exit is
