@@ -195,12 +195,6 @@ fn a_wrong_typed_dormant_set_stops_a_dormant_decision_before_it_writes() {
         lab.on_bids(&claim, None),
         vec![Effect::Dormant { claim: cid(&claim) }]
     );
-    let dormant: Vec<String> = redis::cmd("ZRANGE")
-        .arg(&key)
-        .arg(0)
-        .arg(-1)
-        .query(&mut lab.sync)
-        .unwrap();
-    assert_eq!(dormant, vec![claim.clone()]);
+    assert_eq!(lab.set_members(Set::Dormant), vec![claim.clone()]);
     assert_eq!(lab.published(), vec![]);
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use sett_orchestrator::blackboard::effects::{Cause, Effect};
+use sett_orchestrator::lifecycle::scripts::Set;
 use sett_orchestrator::workers::scripts::Ending;
 use support::lifecycle::*;
 use support::worker_calls::*;
@@ -18,18 +19,13 @@ use support::worker_calls::*;
 /// is recorded once.
 #[test]
 fn a_worker_end_writes_nothing_over_a_wrong_typed_orchestrator_set() {
-    for set_name in ["active", "bidding"] {
+    for (set_name, which) in [("active", Set::Active), ("bidding", Set::Bidding)] {
         let (mut lab, calls) = lab(2);
         let (claim, _, _) = won_by_coder(&mut lab);
         let (done, _, _) = won_by_coder(&mut lab);
         lab.published();
         let set = format!("{P}orchestrator:{set_name}");
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(&set)
-            .arg(0)
-            .arg(-1)
-            .query(&mut lab.sync)
-            .unwrap();
+        let members = lab.set_members(which);
         let junk = redis::pipe()
             .del(&set)
             .set(&set, "junk")
