@@ -104,13 +104,25 @@ pub fn phase1_claim_fields<'a>(claim: &'a str, artefact: &'a str) -> [(&'static 
     ]
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, below the kernel's ephemeral range
+/// (`ip_local_port_range`). A port the kernel hands out for `:0` comes from
+/// that range, where every outgoing connection also takes its local port:
+/// between this check and the orchestrator's bind, a test's client
+/// connection could take it (`Address in use` at start-up, seen once in a
+/// `make test`). Ports below the range are only ever taken by a bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (first, span) = (10_000u16, low.saturating_sub(10_000).max(1));
+    for _ in 0..1000 {
+        let port = first + (uuid::Uuid::new_v4().as_u128() % u128::from(span)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {first} and {low}");
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
