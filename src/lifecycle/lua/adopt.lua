@@ -17,8 +17,12 @@
 --  - but a claim in a phase granted to an agent the registry no longer has
 --    (whose role has not delivered), or a feedback claim assigned to one, is
 --    terminated (stranded, claims.lua): nobody would ever do that part.
--- What was delivered while nobody listened is replayed by the catch-up pass
--- that follows an adoption into a phase. Every check is made again here, in
+-- And the adopted claim's own artefact counts for its sources' claims, as
+-- the artefact decision counts an artefact (prepare, below): a deliverable
+-- or a Review someone else claimed is counted for the claim in a phase it
+-- was made for. What was delivered to an adopted claim while nobody
+-- listened and has no claim is replayed by the catch-up pass that follows
+-- an adoption into a phase. Every check is made again here, in
 -- one script: with replicas each claim is adopted once.
 -- ARGV[5] n, ARGV[6..5+n] claim ids, ARGV[6+n..5+2n] the artefact id of each
 -- claim's index entry (a batch; the registry comes after them).
@@ -44,31 +48,74 @@ end
 -- their ids, for the answer.
 local JOIN, JOINED, SCORE = {}, {}, now_text()
 
+-- The artefact of a claim someone else made counts for its sources' claims
+-- now, as artefact.lua counts a new artefact: whoever claimed it may have
+-- counted nothing (a Phase-1 orchestrator counts no delivery; Holt's Go
+-- orchestrator keeps a phase's deliveries in memory), so a Review or a
+-- deliverable claimed while no lifecycle orchestrator listened would leave
+-- its source's claim waiting for ever. Counted once (deliver's counted set
+-- and received map): one the artefact decision counted already is not
+-- counted again. Only for the artefact whose index entry named the claim
+-- (the claim's own artefact_id). prepare() reads, before the claim's first
+-- write; false and the key_conflict row when a key a delivery would write
+-- is of another type (the claim is then left as it is, to a later pass).
+local NONE = {}
+local function prepare(aid, kind, sources)
+  if not kind or kind == '' or not sources or sources == '[]' then return NONE end
+  local claims, conflict = delivery_claims(kind, sources)
+  if not claims then return false, conflict[1] end
+  if #claims == 0 then return NONE end
+  local f = read('HMGET', artefact_key(aid), 'produced_by_role', 'logical_id', 'version')
+  -- No produced_by_role: artefact.lua would refuse it as invalid.
+  if not f or not f[1] then return NONE end
+  claims.art = { id = aid, structural_type = kind, role = f[1], logical_id = f[2], version = f[3] }
+  return claims
+end
+
+local function replay(claims)
+  for i = 1, #claims do deliver(claims[i], claims.art) end
+end
+
+-- The artefact's structural_type and source_artefacts (false where absent).
+local NO_FIELDS = { false, false }
+local function kind_and_sources(aid)
+  return read('HMGET', artefact_key(aid), 'structural_type', 'source_artefacts') or NO_FIELDS
+end
+
 -- A claim with no phase_state field: Phase 1 wrote its six fields; the eight
 -- the lifecycle adds are written with their initial values. `indexed`: the
 -- artefact id of the index entry that named the claim, one the orchestrator
 -- checked (ArtefactId); a claim naming any other artefact has it checked here.
 local function adopt_phase1(cid, key, artefact, indexed)
-  local kind = (artefact == indexed or valid_id(artefact))
-    and read('HGET', artefact_key(artefact), 'structural_type')
+  local own = artefact == indexed
+  local f = (own or valid_id(artefact)) and kind_and_sources(artefact) or NO_FIELDS
+  local kind = f[1]
+  local claims, conflict = NONE, nil
+  if own and f[2] ~= '[]' then claims, conflict = prepare(artefact, kind, f[2]) end
+  if not claims then
+    EFFECTS[#EFFECTS + 1] = conflict
+    return
+  end
   if kind and NO_CLAIM[kind] then
     local fill = { unpack(FILL) }
     fill[#fill + 1], fill[#fill + 2] = 'status', 'terminated'
     fill[#fill + 1], fill[#fill + 2] = 'termination_reason',
       kind .. ' artefacts get no claim in lifecycle mode (claim made by Phase 1)'
     redis.call('HSET', key, unpack(fill))
-    return effect('adopted', cid, 'closed')
+    effect('adopted', cid, 'closed')
+    return replay(claims)
   end
   redis.call('HSET', key, unpack(FILL))
   JOIN[#JOIN + 1], JOIN[#JOIN + 2] = SCORE, cid
   JOINED[#JOINED + 1] = cid
+  if claims ~= NONE then replay(claims) end
 end
 
-local function adopt_ours(cid, key, status, phase_state, indexed)
-  if held(cid) then return end
+local function join(cid, key, status, phase_state, indexed)
   if status == 'pending_review' and phase_state == '' then
     redis.call('ZADD', BIDDING, NOW, cid)
-    return effect('adopted', cid, 'bidding')
+    effect('adopted', cid, 'bidding')
+    return true
   end
   local ps = dec_phase_state(phase_state)
   if status ~= 'pending_assignment' and (not ps or PHASE_STATUS[ps.current] ~= status) then return end
@@ -76,10 +123,14 @@ local function adopt_ours(cid, key, status, phase_state, indexed)
   -- would wait for ever; terminated instead (claims.lua, stranded).
   local c = load_claim(cid)
   local why = stranded(c, ps)
-  if why then return finish(c, 'terminated', why, 'missing_agent') end
+  if why then
+    finish(c, 'terminated', why, 'missing_agent')
+    return true
+  end
   if status == 'pending_assignment' then
     redis.call('ZADD', ACTIVE, NOW, cid)
-    return effect('adopted', cid, 'assignment')
+    effect('adopted', cid, 'assignment')
+    return true
   end
   local done = #ps.granted_agents > 0
   for _, name in ipairs(ps.granted_agents) do
@@ -101,6 +152,24 @@ local function adopt_ours(cid, key, status, phase_state, indexed)
   redis.call('ZADD', ACTIVE, NOW, cid)
   effect('adopted', cid, ps.current)
   if done then complete_phase(c, ps) end
+  return true
+end
+
+-- A claim with a phase_state field (Holt's Go orchestrator made it, or one
+-- of ours from before a set held it), in none of our sets: it joins (join),
+-- and its artefact counts (prepare).
+local function adopt_ours(cid, key, status, phase_state, artefact, indexed)
+  if held(cid) then return end
+  local claims, conflict = NONE, nil
+  if artefact == indexed then
+    local f = kind_and_sources(artefact)
+    claims, conflict = prepare(artefact, f[1], f[2])
+  end
+  if not claims then
+    EFFECTS[#EFFECTS + 1] = conflict
+    return
+  end
+  if join(cid, key, status, phase_state, indexed) then replay(claims) end
 end
 
 local seen = {}
@@ -116,7 +185,7 @@ for i = 6, 5 + n do
   seen[cid] = true
   if got and LIVE[got[1] or ''] then
     if got[2] then
-      adopt_ours(cid, key, got[1], got[2], ARGV[i + n])
+      adopt_ours(cid, key, got[1], got[2], got[3] or '', ARGV[i + n])
     elseif got[1] == 'pending_review' then
       -- No phase_state field: a Phase-1 claim, in none of our sets (every
       -- claim we hold has all 14 fields).

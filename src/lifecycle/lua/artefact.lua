@@ -23,45 +23,11 @@ end
 if not a[3] then return { { 'invalid', 'artefact hash has no source_artefacts' } } end
 if not a[4] then return { { 'invalid', 'artefact hash has no produced_by_role' } } end
 
--- The claims it counts for: read first, so that every key a delivery may
--- write is checked before the first write (key_conflict in lib.lua).
-local claims = {}
+-- The claims it counts for, read and their counted sets probed first, so
+-- that every key a delivery may write is checked before the first write.
+local claims, conflict = delivery_claims(structural_type, a[3])
+if not claims then return conflict end
 local checks = {}
-if structural_type ~= 'Terminal' then
-  local seen = {}
-  local sources = decode_list(a[3]) or {}
-  for i = 1, #sources do
-    local source = sources[i]
-    if valid_id(source) and not seen[source] then
-      seen[source] = true
-      -- The index value becomes a key only when it is an id; a wrong-typed
-      -- index key reads as absent. The claim counts only when it is the
-      -- claim of that artefact (its artefact_id is `source`): a hash with
-      -- no artefact_id, or another's, is junk and left alone (a verdict
-      -- quotes the artefact id, a rework reads the artefact).
-      local claim_id = read('GET', index_key(source))
-      local c = claim_id and valid_id(claim_id) and load_delivery(claim_id)
-      if c and c.artefact_id == source then
-        claims[#claims + 1] = c
-        -- (A rejection also SETs the index of the claim's artefact: that is
-        -- index_key(source), just read as a string.)
-      end
-    end
-  end
-end
--- Each claim's counted set, probed as key_conflict would (and first, as
--- before): one found empty needs no SISMEMBER and no DEL (NO_COUNTED).
-for i = 1, #claims do
-  local c = claims[i]
-  local n = redis.pcall('SCARD', counted_key(c.key_id))
-  if type(n) == 'table' then
-    local conflict = key_conflict({ counted_key(c.key_id), 'set' })
-    if conflict then return conflict end
-  elseif n == 0 then
-    NO_COUNTED = NO_COUNTED or {}
-    NO_COUNTED[c.key_id] = true
-  end
-end
 -- A delivery may write both sets (a grant, an end); a new claim joins the
 -- bidding set. An artefact that does neither checks nothing.
 local claimable = structural_type ~= 'Terminal' and structural_type ~= 'Failure' and structural_type ~= 'Review'
@@ -73,7 +39,7 @@ if #claims > 0 or claimable then
   checks[#checks + 1] = BIDDING
   checks[#checks + 1] = 'zset'
 end
-local conflict = key_conflict(checks)
+conflict = key_conflict(checks)
 if conflict then return conflict end
 local art = { id = AID, structural_type = structural_type, role = a[4] or '', logical_id = a[5], version = a[6] }
 for i = 1, #claims do deliver(claims[i], art) end

@@ -98,3 +98,47 @@ local function deliver(c, art)
   effect('delivered', c.key_id, ps.current, art.role, art.id)
   if done then complete_phase(c, ps) end
 end
+
+-- The claims an artefact (its structural_type and source_artefacts as
+-- stored) counts for, loaded for deliver, with each one's counted set
+-- probed as key_conflict would: one found empty needs no SISMEMBER and no
+-- DEL (NO_COUNTED). Reads only: nil and the key_conflict answer when a
+-- counted key is of another type. The artefact decision (artefact.lua)
+-- and adoption (adopt.lua, for an artefact someone else claimed) count an
+-- artefact by one rule.
+local function delivery_claims(structural_type, source_text)
+  local claims = {}
+  if structural_type == 'Terminal' then return claims end
+  local seen = {}
+  local sources = decode_list(source_text) or {}
+  for i = 1, #sources do
+    local source = sources[i]
+    if valid_id(source) and not seen[source] then
+      seen[source] = true
+      -- The index value becomes a key only when it is an id; a wrong-typed
+      -- index key reads as absent. The claim counts only when it is the
+      -- claim of that artefact (its artefact_id is `source`): a hash with
+      -- no artefact_id, or another's, is junk and left alone (a verdict
+      -- quotes the artefact id, a rework reads the artefact).
+      local claim_id = read('GET', index_key(source))
+      local c = claim_id and valid_id(claim_id) and load_delivery(claim_id)
+      if c and c.artefact_id == source then
+        claims[#claims + 1] = c
+        -- (A rejection also SETs the index of the claim's artefact: that is
+        -- index_key(source), just read as a string.)
+      end
+    end
+  end
+  for i = 1, #claims do
+    local c = claims[i]
+    local n = redis.pcall('SCARD', counted_key(c.key_id))
+    if type(n) == 'table' then
+      local conflict = key_conflict({ counted_key(c.key_id), 'set' })
+      if conflict then return nil, conflict end
+    elseif n == 0 then
+      NO_COUNTED = NO_COUNTED or {}
+      NO_COUNTED[c.key_id] = true
+    end
+  end
+  return claims
+end
