@@ -3,7 +3,8 @@
 //! orchestrator listened (a Phase-1 replica during a rolling update, Holt's
 //! Go orchestrator) is counted for the claim in a phase it was made for,
 //! exactly once, when its claim is adopted. Before, the catch-up replayed
-//! only artefacts with no claim, and such a phase waited for ever.
+//! only artefacts with no claim, and such a phase waited for ever. And the
+//! pass that adopts reads each index value bounded (64 bytes).
 
 mod support;
 
@@ -14,6 +15,8 @@ use support::lifecycle::*;
 use support::*;
 
 const TEAM: &[(&str, &str)] = &[("Alpha", "alpha"), ("Beta", "beta"), ("Gamma", "gamma")];
+/// The registry file of the tests through the binary.
+const E2E_TEAM: &str = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
 
 /// `art` written while no lifecycle orchestrator listened, and claimed by
 /// someone else: a six-field Phase-1 claim, or (`go_fields`) Holt's Go
@@ -242,8 +245,7 @@ fn a_wrong_typed_counted_key_stops_that_adoption_only() {
 /// phase completes, once.
 #[test]
 fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() {
-    let team = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
-    let mut stack = Stack::new("sett", "rolling-work", team);
+    let mut stack = Stack::new("sett", "rolling-work", E2E_TEAM);
     let mut first = stack.orchestrator(&[]);
     let goal = Art::goal();
     stack.write(&goal);
@@ -276,4 +278,58 @@ fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() 
     assert_eq!(adopted[0]["claim_id"], work_claim.as_str());
     assert_eq!(adopted[0]["as"], "phase1");
     assert_eq!(stack.claim(&work_claim).len(), 14);
+}
+
+/// A pass that adopts reads at most 64 bytes of an index value: a junk
+/// string of 32 MiB at an artefact's index key is neither read whole (the
+/// process's peak RSS stays far under it) nor taken for a claim, nor is an
+/// empty one; the pass's other artefacts are claimed and adopted as usual.
+#[test]
+fn a_pass_that_adopts_reads_index_values_bounded() {
+    let mut stack = Stack::new("sett", "junk-index", E2E_TEAM);
+    let (junk, empty, fresh, phase1) = (Art::goal(), Art::goal(), Art::goal(), Art::goal());
+    for art in [&junk, &empty, &fresh, &phase1] {
+        stack.store(art);
+    }
+    let big = "x".repeat(32 << 20);
+    for (art, value) in [(&junk, big.as_str()), (&empty, "")] {
+        let key = stack.key(&format!("claim_by_artefact:{}", art.id));
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query::<()>(&mut stack.conn)
+            .unwrap();
+    }
+    let claim = stack.phase1_claim(&phase1.id);
+    let orch = stack.orchestrator(&[]);
+    let pass = orch.wait_for_event("reconcile_complete");
+    assert_eq!(
+        (&pass["scanned"], &pass["unclaimed"], &pass["claimed"]),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{pass}"
+    );
+    assert_eq!(pass["adopted"], 1, "{pass}");
+    let (_, peak) = support::verify::rss_kib(orch.pid());
+    assert!(
+        peak < 16 << 10,
+        "peak RSS {peak} KiB: a junk index value was read whole"
+    );
+    assert_eq!(orch.events("claim_adopted")[0]["claim_id"], claim.as_str());
+    let fresh_claim = stack.claim_of(&fresh.id);
+    assert_eq!(stack.claim(&fresh_claim).len(), 14);
+    let len = |stack: &mut Stack, art: &Art| -> usize {
+        let key = stack.key(&format!("claim_by_artefact:{}", art.id));
+        redis::cmd("STRLEN")
+            .arg(key)
+            .query(&mut stack.conn)
+            .unwrap()
+    };
+    assert_eq!(
+        (len(&mut stack, &junk), len(&mut stack, &empty)),
+        (32 << 20, 0)
+    );
 }

@@ -1,6 +1,6 @@
 //! One pass's walk over `sett:{i}:artefact:*`, a SCAN batch at a time: the
-//! batch's index entries read (one pipelined EXISTS, or GET in a pass that
-//! adopts), then the claim decision for the artefacts that have none.
+//! batch's index entries read (one pipelined EXISTS, or a bounded GETRANGE
+//! in a pass that adopts), then the claim decision for the artefacts that have none.
 //!
 //! In a pass that adopts, the claim ids the index reads give go to two
 //! adopters (`adopting`) through a channel of one batch: while the walk
@@ -168,10 +168,17 @@ async fn scan(
     }
 }
 
+/// The longest index value the catch-up reads (`GETRANGE 0 ..`): a claim
+/// id is at most 45 bytes, so a longer value is junk whatever follows, and a
+/// junk string of megabytes is not read whole on every pass.
+const INDEX_READ: usize = 64;
+
 /// The ids among `ids` that have no index entry (one pipelined EXISTS). In
-/// a pass that adopts one pipelined GET instead, which also gives the claim
-/// ids of the others (with their artefact ids), for adoption (an index key of another type counts as
-/// claimed, as with EXISTS, and gives no claim id).
+/// a pass that adopts one pipelined `GETRANGE` of the first [`INDEX_READ`]
+/// bytes instead, which also gives the claim ids of the others (with their
+/// artefact ids), for adoption; the few that read empty (no key, or an
+/// empty value) are told apart by an EXISTS. An index key of another type
+/// counts as claimed, as with EXISTS, and gives no claim id.
 async fn unclaimed(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
@@ -182,30 +189,41 @@ async fn unclaimed(
         return Ok((Vec::new(), Vec::new()));
     }
     let keys = &ctx.shared.keys;
-    let mut pipe = redis::pipe();
-    if !adopting {
+    let exists = |ids: &[ArtefactId]| {
+        let mut pipe = redis::pipe();
         for id in ids {
             pipe.exists(keys.claim_by_artefact(id));
         }
-        let claimed: Vec<bool> = pipe.query_async(conn).await?;
+        pipe
+    };
+    if !adopting {
+        let claimed: Vec<bool> = exists(ids).query_async(conn).await?;
         let unclaimed = ids.iter().zip(claimed).filter(|(_, c)| !c);
         return Ok((unclaimed.map(|(id, _)| *id).collect(), Vec::new()));
     }
+    let mut pipe = redis::pipe();
     for id in ids {
-        pipe.get(keys.claim_by_artefact(id));
+        pipe.cmd("GETRANGE")
+            .arg(keys.claim_by_artefact(id))
+            .arg(0)
+            .arg(INDEX_READ - 1);
     }
-    let entries: Vec<redis::RedisResult<Option<Vec<u8>>>> =
-        pipe.ignore_errors().query_async(conn).await?;
-    let (mut unclaimed, mut claims) = (Vec::new(), Vec::new());
+    let entries: Vec<redis::RedisResult<Vec<u8>>> = pipe.ignore_errors().query_async(conn).await?;
+    let (mut empty, mut claims) = (Vec::new(), Vec::new());
     for (id, entry) in ids.iter().zip(entries) {
         match entry {
-            Ok(None) => unclaimed.push(*id),
-            Ok(Some(claim)) => claims.extend(ClaimId::parse_bytes(&claim).map(|claim| Indexed {
+            Ok(value) if value.is_empty() => empty.push(*id),
+            Ok(claim) => claims.extend(ClaimId::parse_bytes(&claim).map(|claim| Indexed {
                 artefact: *id,
                 claim,
             })),
             Err(_) => {}
         }
     }
-    Ok((unclaimed, claims))
+    if empty.is_empty() {
+        return Ok((Vec::new(), claims));
+    }
+    let claimed: Vec<bool> = exists(&empty).query_async(conn).await?;
+    let unclaimed = empty.iter().zip(claimed).filter(|(_, c)| !c);
+    Ok((unclaimed.map(|(id, _)| *id).collect(), claims))
 }
