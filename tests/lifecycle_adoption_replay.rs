@@ -155,7 +155,8 @@ fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
     let a_claim = claimed_by_someone_else(&mut lab, &a, true);
     let b_claim = claimed_by_someone_else(&mut lab, &b, true);
 
-    // b's claim given under a's index entry: left as it is, b not counted.
+    // b's claim given under a's index entry: it joins bidding, but b (not
+    // the artefact of that entry) is not counted.
     let effects = adopt(
         &mut lab,
         &[indexed(&a.id, &a_claim), indexed(&a.id, &b_claim)],
@@ -181,6 +182,92 @@ fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
             Effect::Duplicate {
                 existing: b_claim.clone()
             },
+        ]
+    );
+}
+
+/// A delivery the artefact decision counted (its event heard live, after a
+/// Phase-1 replica had claimed the artefact) is not counted again when that
+/// claim is adopted while the phase still waits for another agent.
+#[test]
+fn a_delivery_counted_live_is_not_counted_again_by_adoption() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    let bids = [("Alpha", "claim"), ("Beta", "claim"), ("Gamma", "ignore")];
+    let (claim, _) = lab.granted_claim(&goal, &bids);
+    lab.published();
+    let a = Art::work("alpha", &goal.id);
+    let a_claim = claimed_by_someone_else(&mut lab, &a, false);
+    let live = lab.on_artefact(&a.id);
+    assert_eq!(
+        live,
+        vec![
+            delivered(&claim, "parallel", "alpha", &a.id),
+            Effect::Duplicate {
+                existing: a_claim.clone()
+            },
+            Effect::Foreign {
+                claim: cid(&a_claim)
+            },
+        ]
+    );
+    let effects = adopt(&mut lab, &[indexed(&a.id, &a_claim)]);
+    assert_eq!(effects, vec![adopted(&a_claim, "phase1")]);
+    assert_eq!(lab.claim(&claim)["status"], "pending_parallel");
+    let b = Art::work("beta", &goal.id);
+    let out = lab.deliver(&b);
+    assert_eq!(
+        out.effects,
+        vec![
+            delivered(&claim, "parallel", "beta", &b.id),
+            complete(&claim)
+        ]
+    );
+}
+
+/// Holt's Go orchestrator counts a phase's deliveries in memory only. Its
+/// claim in an exclusive phase granted to a role that also delivered in the
+/// phase before: that earlier deliverable (written before the phase began)
+/// is not counted when its claim is adopted; one written after it is.
+#[test]
+fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
+    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+    let mut lab = Lab::new(team, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let start = lab.now_ms();
+    let mut earlier = Art::work("coder", &goal.id);
+    earlier.created_at_ms = (start - 1).to_string();
+    let mut later = Art::work("coder", &goal.id);
+    later.created_at_ms = start.to_string();
+    let go = uuid();
+    let phase_state = format!(
+        r#"{{"current":"exclusive","granted_agents":["Beta"],"received":{{}},"all_bids":{{"Alpha":"claim","Beta":"exclusive","Gamma":"ignore"}},"start_time_ms":{start}}}"#
+    );
+    let mut fields = new_claim_fields(&go, &goal.id);
+    fields.insert("status".into(), "pending_exclusive".into());
+    fields.insert("granted_exclusive_agent".into(), "Beta".into());
+    fields.insert("phase_state".into(), phase_state);
+    for (f, v) in fields {
+        lab.hset(&format!("{P}claim:{go}"), &f, v);
+    }
+    redis::cmd("SET")
+        .arg(format!("{P}claim_by_artefact:{}", goal.id))
+        .arg(&go)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
+    let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
+    assert_eq!(effects, vec![adopted(&earlier_claim, "bidding")]);
+    assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    let later_claim = claimed_by_someone_else(&mut lab, &later, true);
+    let effects = adopt(&mut lab, &[indexed(&later.id, &later_claim)]);
+    assert_eq!(
+        effects,
+        vec![
+            adopted(&later_claim, "bidding"),
+            delivered(&go, "exclusive", "coder", &later.id),
+            complete(&go),
         ]
     );
 }

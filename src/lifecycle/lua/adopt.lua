@@ -65,10 +65,13 @@ local function prepare(aid, kind, sources)
   local claims, conflict = delivery_claims(kind, sources)
   if not claims then return false, conflict[1] end
   if #claims == 0 then return NONE end
-  local f = read('HMGET', artefact_key(aid), 'produced_by_role', 'logical_id', 'version')
+  local f = read('HMGET', artefact_key(aid), 'produced_by_role', 'logical_id', 'version', 'created_at_ms')
   -- No produced_by_role: artefact.lua would refuse it as invalid.
   if not f or not f[1] then return NONE end
-  claims.art = { id = aid, structural_type = kind, role = f[1], logical_id = f[2], version = f[3] }
+  -- When it was written (decimal ms; Sett-era writers omit it: then it
+  -- counts in the phase under way, as a live event would have).
+  local written = f[4] and #f[4] <= 15 and string.find(f[4], '^%d+$') and tonumber(f[4]) or nil
+  claims.art = { id = aid, structural_type = kind, role = f[1], logical_id = f[2], version = f[3], written = written }
   return claims
 end
 

@@ -60,7 +60,8 @@ local ACTIVE, BIDDING, DORMANT, SETS_OF
 -- How many ids this call has minted (new_uuid).
 local minted
 -- Claims whose counted set this call found empty (absent) before its first
--- write, or nil: set by artefact.lua, which probes them anyway; a delivery
+-- write, or nil: set by delivery_claims (phases.lua: artefact.lua's and
+-- adopt.lua's deliveries), which probes them anyway; a delivery
 -- then needs no SISMEMBER and an end no DEL (phases.lua, claims.lua). A
 -- claim leaves it when its set is written.
 local NO_COUNTED

@@ -70,6 +70,10 @@ local function deliver(c, art)
     if role_of(names[i]) == art.role then granted = true end
   end
   if not granted then return end
+  -- Replayed by adoption (art.written: its created_at_ms): one written
+  -- before this phase began was an earlier phase's, which Holt's Go
+  -- orchestrator counted in memory only; it is not counted again here.
+  if art.written and art.written < ps.start_time_ms then return end
   if not (NO_COUNTED and NO_COUNTED[c.key_id]) and redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1 then
     return
   end
