@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Deserialize;
 
 use super::client::{Call, Docker};
 use super::error::{DockerError, Missing};
@@ -14,10 +13,9 @@ use super::framing::Sink;
 use super::json::{parse, Answer};
 use super::logs::{Demux, Logs, Tail, MAX_LOG_BYTES};
 use super::spec::{is_docker_name, ContainerSpec};
-use crate::log::push_json_array;
 
 /// Query values: everything but unreserved characters is escaped.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const QUERY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -234,58 +232,6 @@ impl Docker {
                 finished_at: v.opt_string(&["State", "FinishedAt"])?,
             },
         })
-    }
-
-    /// `GET /containers/json?all=…&filters={"label":[…]}`: each of `labels` is
-    /// `key` (has the label) or `key=value`.
-    pub async fn list(
-        &self,
-        all: bool,
-        labels: &[&str],
-    ) -> Result<Vec<ContainerSummary>, DockerError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Raw {
-            id: String,
-            names: Option<Vec<String>>,
-            #[serde(default)]
-            state: String,
-            labels: Option<BTreeMap<String, String>>,
-            #[serde(default)]
-            created: i64,
-        }
-        let mut filters = String::from("{\"label\":");
-        push_json_array(&mut filters, labels.iter().copied());
-        filters.push('}');
-        let path = format!(
-            "/containers/json?all={}&filters={}",
-            u8::from(all),
-            utf8_percent_encode(&filters, QUERY)
-        );
-        let reply = self
-            .call(
-                "GET",
-                &path,
-                None,
-                Call::new("list containers", Missing::Other),
-            )
-            .await?;
-        let raw: Vec<Raw> = parse(&reply, "container list")?;
-        Ok(raw
-            .into_iter()
-            .map(|r| ContainerSummary {
-                id: r.id,
-                names: r
-                    .names
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .collect(),
-                state: r.state,
-                labels: r.labels.unwrap_or_default(),
-                created: r.created,
-            })
-            .collect())
     }
 
     /// `GET /containers/{id}/logs`: the text demultiplexed (raw when Docker says

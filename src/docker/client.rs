@@ -16,7 +16,8 @@ pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 pub const OLDEST_API: ApiVersion = ApiVersion(1, 41);
 /// The newest we speak (Docker 25's); also the oldest Docker 29.0 accepts.
 pub const NEWEST_API: ApiVersion = ApiVersion(1, 44);
-/// Largest JSON body we read (an inspect is a few KiB; a list of ~500 containers fits).
+/// Largest JSON body we read whole (an inspect is a few KiB; the container
+/// list, which can be far longer, is read entry by entry: `list`).
 pub const MAX_JSON_BYTES: usize = 1024 * 1024;
 
 /// An Engine API version, `1.41`.

@@ -38,14 +38,13 @@ use super::client::Docker;
 use super::error::{DockerError, Missing};
 use super::framing::Framing;
 use super::json::{parse, Answer};
+use super::scanner::Scanner;
 use super::wire::{by, Conn};
 use crate::log::push_json_array;
 use crate::log::Line;
 
 /// Largest event object we decode.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
-/// Deepest nesting the scanner follows (an event is three deep).
-const MAX_DEPTH: u32 = 256;
 
 /// Which container events to receive (`type=container` always).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,88 +218,6 @@ pub(super) fn decode(object: &[u8]) -> Result<Event, &'static str> {
         })
     };
     fields().map_err(|_| "an object that is not a container event")
-}
-
-/// One object the scanner cut out, or why it could not keep it.
-pub(crate) type Scanned<'a> = Result<&'a [u8], &'static str>;
-
-/// Cuts a stream of JSON objects into objects (see the module doc).
-#[derive(Debug, Default)]
-pub(crate) struct Scanner {
-    buf: Vec<u8>,
-    depth: u32,
-    in_string: bool,
-    escape: bool,
-    /// The current object is over [`MAX_EVENT_BYTES`]: read to its end, keep nothing.
-    oversized: bool,
-}
-
-impl Scanner {
-    /// Each complete object goes to `out` (`Err` for one too large); bytes
-    /// other than whitespace between objects are garbage.
-    pub(crate) fn feed(
-        &mut self,
-        input: &[u8],
-        out: &mut dyn FnMut(Scanned),
-    ) -> Result<(), DockerError> {
-        for &b in input {
-            if self.depth == 0 {
-                match b {
-                    b' ' | b'\t' | b'\r' | b'\n' => continue,
-                    b'{' => {}
-                    _ => {
-                        return Err(DockerError::garbage(
-                            "bytes between events that are not JSON objects",
-                        ))
-                    }
-                }
-            }
-            if !self.oversized {
-                if self.buf.len() == MAX_EVENT_BYTES {
-                    self.oversized = true;
-                    self.buf = Vec::new();
-                } else {
-                    self.buf.push(b);
-                }
-            }
-            if self.in_string {
-                match (self.escape, b) {
-                    (true, _) => self.escape = false,
-                    (false, b'\\') => self.escape = true,
-                    (false, b'"') => self.in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match b {
-                b'"' => self.in_string = true,
-                b'{' | b'[' if self.depth >= MAX_DEPTH => {
-                    return Err(DockerError::garbage(
-                        "JSON nested over 256 deep in the events stream",
-                    ))
-                }
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        if self.oversized {
-                            out(Err("an event over 64 KiB"));
-                        } else {
-                            out(Ok(&self.buf));
-                        }
-                        self.buf.clear();
-                        self.oversized = false;
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn in_object(&self) -> bool {
-        self.depth > 0
-    }
 }
 
 fn unix_nanos() -> i64 {

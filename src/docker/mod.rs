@@ -3,7 +3,7 @@
 //! Why our own: the Rust Docker crates are tied to tokio, and the appliance
 //! runs one single-threaded smol executor. This is HTTP/1.1 with JSON over the
 //! daemon's unix socket (`/var/run/docker.sock`, or `DOCKER_HOST=unix:///path`),
-//! for exactly the endpoints the worker launcher uses (`api`, `events`).
+//! for exactly the endpoints the worker launcher uses (`api`, `list`, `events`).
 //!
 //! - **API version**: the daemon's `Api-Version` (from `/_ping`) capped at
 //!   [`NEWEST_API`]; a daemon older than [`OLDEST_API`] (Docker 20.10) is
@@ -16,7 +16,8 @@
 //!   plus a stop's own grace period), its connect also against
 //!   [`Timeouts::connect`]; the events stream has its own policy (`events`).
 //! - **Sizes**: heads at most 16 KiB, JSON bodies at most [`MAX_JSON_BYTES`],
-//!   logs kept to their last [`MAX_LOG_BYTES`], events at most 64 KiB each.
+//!   logs kept to their last [`MAX_LOG_BYTES`], events at most 64 KiB each;
+//!   the container list read entry by entry (`list`: 64 KiB each, 20,000).
 //! - **Errors**: [`DockerError`]: transient, permanent, conflict, not found.
 //!   A call that timed out (or was dropped) after its request was sent may
 //!   still have taken effect: a create retried after a time-out can answer
@@ -33,7 +34,9 @@ mod error;
 mod events;
 mod framing;
 mod json;
+mod list;
 mod logs;
+mod scanner;
 mod spec;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! The events stream's object scanner and event decoding.
 
 use super::super::error::{DockerError, ErrorKind};
-use super::super::events::{Scanner, MAX_EVENT_BYTES};
+use super::super::events::MAX_EVENT_BYTES;
+use super::super::scanner::Scanner;
 use super::{assert_kind, every_cut};
 
 /// What Docker 20.10 sent for a container's exit (copied from this machine).
