@@ -17,16 +17,19 @@ bin=${SETT_ORCHESTRATOR_BIN:-bin/sett-orchestrator}
 . scripts/lib-callgrind-redis.sh
 # The fill of catchup-bench.sh (its fill_lua, read from there: one fill).
 fill_lua=$(sed -n "/^fill_lua='/,/^end'/p" scripts/catchup-bench.sh | sed "1s/^fill_lua='//; \$s/'\$//")
+[ -n "$fill_lua" ] || { echo "adopt-cost: no fill_lua found in scripts/catchup-bench.sh" >&2; exit 1; }
 for ((from = 0; from < n; from += 10000)); do
   to=$((from + 10000 < n ? from + 10000 : n))
   redis-cli -p "$port" EVAL "$fill_lua" 0 "sett:cost:" "$from" "$to" 0000beef phase1 >/dev/null
 done
+[ "$(redis-cli -p "$port" DBSIZE)" -gt "$n" ] || { echo "adopt-cost: the fill wrote nothing" >&2; exit 1; }
 printf 'version: "1.0"\nagents:\n  Coder: {}\n  Reviewer: {}\n  Tester: {}\n' >"$dir/sett.yml"
 http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cg_zero
 env -i PATH="$PATH" SETT_INSTANCE_NAME=cost REDIS_URL="redis://127.0.0.1:$port" SETT_HTTP_ADDR="127.0.0.1:$http" \
   SETT_CONFIG_FILE="$dir/sett.yml" SETT_BID_TIMEOUT=0 "$bin" >"$dir/orch.log" 2>&1 &
 orch=$!
+trap 'kill "$orch" 2>/dev/null; kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null; rm -rf "$dir"' EXIT
 until grep -q '"event":"reconcile_complete"' "$dir/orch.log"; do
   kill -0 "$orch" 2>/dev/null || { cat "$dir/orch.log"; exit 1; }
   sleep 0.2

@@ -1,4 +1,4 @@
-# Shared by lua-cost.sh and registry-cost.sh (sourced): a private redis-server
+# Shared by lua-cost.sh, registry-cost.sh, fcall-cost.sh and adopt-cost.sh (sourced): a private redis-server
 # run under valgrind's callgrind, so what a script call costs Redis is counted
 # in instructions (deterministic, unlike µs on a shared machine).
 #

@@ -3,20 +3,17 @@
 //! orchestrator listened (a Phase-1 replica during a rolling update, Holt's
 //! Go orchestrator) is counted for the claim in a phase it was made for,
 //! exactly once, when its claim is adopted. Before, the catch-up replayed
-//! only artefacts with no claim, and such a phase waited for ever. And the
-//! pass that adopts reads each index value bounded (64 bytes).
+//! only artefacts with no claim, and such a phase waited for ever. Through
+//! the binary: lifecycle_adoption_e2e.rs.
 
 mod support;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
-use support::e2e::*;
 use support::lifecycle::*;
 use support::*;
 
 const TEAM: &[(&str, &str)] = &[("Alpha", "alpha"), ("Beta", "beta"), ("Gamma", "gamma")];
-/// The registry file of the tests through the binary.
-const E2E_TEAM: &str = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
 
 /// `art` written while no lifecycle orchestrator listened, and claimed by
 /// someone else: a six-field Phase-1 claim, or (`go_fields`) Holt's Go
@@ -240,6 +237,26 @@ fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
     earlier.created_at_ms = (start - 1).to_string();
     let mut later = Art::work("coder", &goal.id);
     later.created_at_ms = start.to_string();
+    let go = go_claim_in_exclusive(&mut lab, &goal, start);
+    let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
+    let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
+    assert_eq!(effects, vec![adopted(&earlier_claim, "bidding")]);
+    assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    let later_claim = claimed_by_someone_else(&mut lab, &later, true);
+    let effects = adopt(&mut lab, &[indexed(&later.id, &later_claim)]);
+    assert_eq!(
+        effects,
+        vec![
+            adopted(&later_claim, "bidding"),
+            delivered(&go, "exclusive", "coder", &later.id),
+            complete(&go),
+        ]
+    );
+}
+
+/// Holt's Go orchestrator's claim on `goal` in its exclusive phase, granted
+/// to Beta at `start` (ms), Alpha having bid `claim` (its phase done).
+fn go_claim_in_exclusive(lab: &mut Lab, goal: &Art, start: u64) -> String {
     let go = uuid();
     let phase_state = format!(
         r#"{{"current":"exclusive","granted_agents":["Beta"],"received":{{}},"all_bids":{{"Alpha":"claim","Beta":"exclusive","Gamma":"ignore"}},"start_time_ms":{start}}}"#
@@ -256,20 +273,59 @@ fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
         .arg(&go)
         .query::<()>(&mut lab.sync)
         .unwrap();
-    let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
-    let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
-    assert_eq!(effects, vec![adopted(&earlier_claim, "bidding")]);
+    go
+}
+
+/// An artefact with no `created_at_ms` (Sett-era writers), or one that is
+/// no Unix time in ms (0, a small number), counts in the phase under way.
+#[test]
+fn an_artefact_with_no_time_counts_in_the_phase_under_way() {
+    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+    for written in [None, Some("0"), Some("17")] {
+        let mut lab = Lab::new(team, 3);
+        let goal = Art::goal();
+        lab.store(&goal);
+        let start = lab.now_ms();
+        let go = go_claim_in_exclusive(&mut lab, &goal, start);
+        let work = Art::work("coder", &goal.id);
+        let claim = claimed_by_someone_else(&mut lab, &work, true);
+        let key = format!("{P}artefact:{}", work.id);
+        match written {
+            Some(ms) => lab.hset(&key, "created_at_ms", ms),
+            None => redis::cmd("HDEL")
+                .arg(&key)
+                .arg("created_at_ms")
+                .query::<()>(&mut lab.sync)
+                .unwrap(),
+        }
+        let effects = adopt(&mut lab, &[indexed(&work.id, &claim)]);
+        assert_eq!(
+            effects,
+            vec![
+                adopted(&claim, "bidding"),
+                delivered(&go, "exclusive", "coder", &work.id),
+                complete(&go),
+            ],
+            "{written:?}"
+        );
+    }
+}
+
+/// An artefact that lists itself among its sources (junk) is not counted
+/// for its own claim, which adoption has just written: Go's claim on it,
+/// in an exclusive phase granted to its author's role, joins that phase
+/// and waits for the work.
+#[test]
+fn an_artefact_sourced_from_itself_counts_nothing_for_its_own_claim() {
+    let mut lab = Lab::new(TEAM, 3);
+    let start = lab.now_ms();
+    let mut art = Art::work("beta", &uuid());
+    art.sources = serde_json::to_string(&[&art.id]).unwrap();
+    lab.store(&art);
+    let go = go_claim_in_exclusive(&mut lab, &art, start);
+    let effects = adopt(&mut lab, &[indexed(&art.id, &go)]);
+    assert_eq!(effects, vec![adopted(&go, "exclusive")]);
     assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
-    let later_claim = claimed_by_someone_else(&mut lab, &later, true);
-    let effects = adopt(&mut lab, &[indexed(&later.id, &later_claim)]);
-    assert_eq!(
-        effects,
-        vec![
-            adopted(&later_claim, "bidding"),
-            delivered(&go, "exclusive", "coder", &later.id),
-            complete(&go),
-        ]
-    );
 }
 
 /// A counted key of another type on the claim a replay would deliver to:
@@ -323,100 +379,5 @@ fn a_wrong_typed_counted_key_stops_that_adoption_only() {
             complete(&claim),
             adopted(&work_claim, "phase1"),
         ]
-    );
-}
-
-/// Through the binary: a rolling update in which a Phase-1 replica claimed
-/// the coder's deliverable while no lifecycle replica ran. Two lifecycle
-/// replicas start; their first catch-ups adopt that claim and the exclusive
-/// phase completes, once.
-#[test]
-fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() {
-    let mut stack = Stack::new("sett", "rolling-work", E2E_TEAM);
-    let mut first = stack.orchestrator(&[]);
-    let goal = Art::goal();
-    stack.write(&goal);
-    let claim = stack.claim_of(&goal.id);
-    stack.bid(&claim, "Reviewer", "ignore");
-    stack.bid(&claim, "Coder", "exclusive");
-    let grant = first.wait_for_event("claim_granted");
-    assert_eq!(grant["claim_id"], claim.as_str());
-    first.signal(libc::SIGTERM);
-    assert!(first.wait_exit(PATIENCE).is_some());
-
-    let work = Art::work("Coder", &goal.id);
-    stack.store(&work);
-    let work_claim = stack.phase1_claim(&work.id);
-    let (a, b) = (stack.orchestrator(&[]), stack.orchestrator(&[]));
-    let done = |o: &Orchestrator| lines_for(o, "claim_complete", &claim).len();
-    assert!(wait_until(PATIENCE, || done(&a) + done(&b) == 1));
-    a.wait_for_event("reconcile_complete");
-    b.wait_for_event("reconcile_complete");
-    assert_eq!(done(&a) + done(&b), 1);
-    let stored = stack.claim(&claim);
-    assert_eq!(stored["status"], "complete");
-    let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
-    assert_eq!(ps["received"], serde_json::json!({ "Coder": work.id }));
-    let adopted: Vec<_> = [&a, &b]
-        .iter()
-        .flat_map(|o| o.events("claim_adopted"))
-        .collect();
-    assert_eq!(adopted.len(), 1, "{adopted:?}");
-    assert_eq!(adopted[0]["claim_id"], work_claim.as_str());
-    assert_eq!(adopted[0]["as"], "phase1");
-    assert_eq!(stack.claim(&work_claim).len(), 14);
-}
-
-/// A pass that adopts reads at most 64 bytes of an index value: a junk
-/// string of 32 MiB at an artefact's index key is neither read whole (the
-/// process's peak RSS stays far under it) nor taken for a claim, nor is an
-/// empty one; the pass's other artefacts are claimed and adopted as usual.
-#[test]
-fn a_pass_that_adopts_reads_index_values_bounded() {
-    let mut stack = Stack::new("sett", "junk-index", E2E_TEAM);
-    let (junk, empty, fresh, phase1) = (Art::goal(), Art::goal(), Art::goal(), Art::goal());
-    for art in [&junk, &empty, &fresh, &phase1] {
-        stack.store(art);
-    }
-    let big = "x".repeat(32 << 20);
-    for (art, value) in [(&junk, big.as_str()), (&empty, "")] {
-        let key = stack.key(&format!("claim_by_artefact:{}", art.id));
-        redis::cmd("SET")
-            .arg(key)
-            .arg(value)
-            .query::<()>(&mut stack.conn)
-            .unwrap();
-    }
-    let claim = stack.phase1_claim(&phase1.id);
-    let orch = stack.orchestrator(&[]);
-    let pass = orch.wait_for_event("reconcile_complete");
-    assert_eq!(
-        (&pass["scanned"], &pass["unclaimed"], &pass["claimed"]),
-        (
-            &serde_json::json!(4),
-            &serde_json::json!(1),
-            &serde_json::json!(1)
-        ),
-        "{pass}"
-    );
-    assert_eq!(pass["adopted"], 1, "{pass}");
-    let (_, peak) = support::verify::rss_kib(orch.pid());
-    assert!(
-        peak < 16 << 10,
-        "peak RSS {peak} KiB: a junk index value was read whole"
-    );
-    assert_eq!(orch.events("claim_adopted")[0]["claim_id"], claim.as_str());
-    let fresh_claim = stack.claim_of(&fresh.id);
-    assert_eq!(stack.claim(&fresh_claim).len(), 14);
-    let len = |stack: &mut Stack, art: &Art| -> usize {
-        let key = stack.key(&format!("claim_by_artefact:{}", art.id));
-        redis::cmd("STRLEN")
-            .arg(key)
-            .query(&mut stack.conn)
-            .unwrap()
-    };
-    assert_eq!(
-        (len(&mut stack, &junk), len(&mut stack, &empty)),
-        (32 << 20, 0)
     );
 }

@@ -60,17 +60,25 @@ local JOIN, JOINED, SCORE = {}, {}, now_text()
 -- write; false and the key_conflict row when a key a delivery would write
 -- is of another type (the claim is then left as it is, to a later pass).
 local NONE = {}
-local function prepare(aid, kind, sources)
+local function prepare(cid, aid, kind, sources)
   if not kind or kind == '' or not sources or sources == '[]' then return NONE end
-  local claims, conflict = delivery_claims(kind, sources)
-  if not claims then return false, conflict[1] end
+  local found, conflict = delivery_claims(kind, sources)
+  if not found then return false, conflict[1] end
+  -- Not the adopted claim itself (an artefact listed in its own sources:
+  -- junk): adoption writes that claim before the replay.
+  local claims = {}
+  for i = 1, #found do
+    if found[i].key_id ~= cid then claims[#claims + 1] = found[i] end
+  end
   if #claims == 0 then return NONE end
   local f = read('HMGET', artefact_key(aid), 'produced_by_role', 'logical_id', 'version', 'created_at_ms')
   -- No produced_by_role: artefact.lua would refuse it as invalid.
   if not f or not f[1] then return NONE end
-  -- When it was written (decimal ms; Sett-era writers omit it: then it
-  -- counts in the phase under way, as a live event would have).
+  -- When it was written: decimal Unix ms from 2001 on (10^12). Sett-era
+  -- writers omit it, and a value that is no such time (0, junk) is taken
+  -- as absent: it then counts in the phase under way, as a live event would.
   local written = f[4] and #f[4] <= 15 and string.find(f[4], '^%d+$') and tonumber(f[4]) or nil
+  if written and written < 1e12 then written = nil end
   claims.art = { id = aid, structural_type = kind, role = f[1], logical_id = f[2], version = f[3], written = written }
   return claims
 end
@@ -94,7 +102,7 @@ local function adopt_phase1(cid, key, artefact, indexed)
   local f = (own or valid_id(artefact)) and kind_and_sources(artefact) or NO_FIELDS
   local kind = f[1]
   local claims, conflict = NONE, nil
-  if own and f[2] ~= '[]' then claims, conflict = prepare(artefact, kind, f[2]) end
+  if own and f[2] ~= '[]' then claims, conflict = prepare(cid, artefact, kind, f[2]) end
   if not claims then
     EFFECTS[#EFFECTS + 1] = conflict
     return
@@ -166,7 +174,7 @@ local function adopt_ours(cid, key, status, phase_state, artefact, indexed)
   local claims, conflict = NONE, nil
   if artefact == indexed then
     local f = kind_and_sources(artefact)
-    claims, conflict = prepare(artefact, f[1], f[2])
+    claims, conflict = prepare(cid, artefact, f[1], f[2])
   end
   if not claims then
     EFFECTS[#EFFECTS + 1] = conflict

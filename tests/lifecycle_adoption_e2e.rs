@@ -1,0 +1,109 @@
+//! Adoption through the binary (issue 15 §2): a deliverable that a Phase-1
+//! replica claimed during a rolling update completes its claim when the
+//! lifecycle replicas start (lifecycle_adoption_replay.rs drives the
+//! decision itself); and the pass that adopts reads each index value
+//! bounded (64 bytes), so a junk value of megabytes is never read whole.
+
+mod support;
+
+use support::e2e::*;
+use support::lifecycle::*;
+use support::*;
+
+/// The registry file of these tests.
+const E2E_TEAM: &str = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
+
+/// Through the binary: a rolling update in which a Phase-1 replica claimed
+/// the coder's deliverable while no lifecycle replica ran. Two lifecycle
+/// replicas start; their first catch-ups adopt that claim and the exclusive
+/// phase completes, once.
+#[test]
+fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() {
+    let mut stack = Stack::new("sett", "rolling-work", E2E_TEAM);
+    let mut first = stack.orchestrator(&[]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    stack.bid(&claim, "Reviewer", "ignore");
+    stack.bid(&claim, "Coder", "exclusive");
+    let grant = first.wait_for_event("claim_granted");
+    assert_eq!(grant["claim_id"], claim.as_str());
+    first.signal(libc::SIGTERM);
+    assert!(first.wait_exit(PATIENCE).is_some());
+
+    let work = Art::work("Coder", &goal.id);
+    stack.store(&work);
+    let work_claim = stack.phase1_claim(&work.id);
+    let (a, b) = (stack.orchestrator(&[]), stack.orchestrator(&[]));
+    let done = |o: &Orchestrator| lines_for(o, "claim_complete", &claim).len();
+    assert!(wait_until(PATIENCE, || done(&a) + done(&b) == 1));
+    a.wait_for_event("reconcile_complete");
+    b.wait_for_event("reconcile_complete");
+    assert_eq!(done(&a) + done(&b), 1);
+    let stored = stack.claim(&claim);
+    assert_eq!(stored["status"], "complete");
+    let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
+    assert_eq!(ps["received"], serde_json::json!({ "Coder": work.id }));
+    let adopted: Vec<_> = [&a, &b]
+        .iter()
+        .flat_map(|o| o.events("claim_adopted"))
+        .collect();
+    assert_eq!(adopted.len(), 1, "{adopted:?}");
+    assert_eq!(adopted[0]["claim_id"], work_claim.as_str());
+    assert_eq!(adopted[0]["as"], "phase1");
+    assert_eq!(stack.claim(&work_claim).len(), 14);
+}
+
+/// A pass that adopts reads at most 64 bytes of an index value: a junk
+/// string of 32 MiB at an artefact's index key is neither read whole (the
+/// process's peak RSS stays far under it) nor taken for a claim, nor is an
+/// empty one; the pass's other artefacts are claimed and adopted as usual.
+#[test]
+fn a_pass_that_adopts_reads_index_values_bounded() {
+    let mut stack = Stack::new("sett", "junk-index", E2E_TEAM);
+    let (junk, empty, fresh, phase1) = (Art::goal(), Art::goal(), Art::goal(), Art::goal());
+    for art in [&junk, &empty, &fresh, &phase1] {
+        stack.store(art);
+    }
+    let big = "x".repeat(32 << 20);
+    for (art, value) in [(&junk, big.as_str()), (&empty, "")] {
+        let key = stack.key(&format!("claim_by_artefact:{}", art.id));
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query::<()>(&mut stack.conn)
+            .unwrap();
+    }
+    let claim = stack.phase1_claim(&phase1.id);
+    let orch = stack.orchestrator(&[]);
+    let pass = orch.wait_for_event("reconcile_complete");
+    assert_eq!(
+        (&pass["scanned"], &pass["unclaimed"], &pass["claimed"]),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{pass}"
+    );
+    assert_eq!(pass["adopted"], 1, "{pass}");
+    let (_, peak) = support::verify::rss_kib(orch.pid());
+    assert!(
+        peak < 16 << 10,
+        "peak RSS {peak} KiB: a junk index value was read whole"
+    );
+    assert_eq!(orch.events("claim_adopted")[0]["claim_id"], claim.as_str());
+    let fresh_claim = stack.claim_of(&fresh.id);
+    assert_eq!(stack.claim(&fresh_claim).len(), 14);
+    let len = |stack: &mut Stack, art: &Art| -> usize {
+        let key = stack.key(&format!("claim_by_artefact:{}", art.id));
+        redis::cmd("STRLEN")
+            .arg(key)
+            .query(&mut stack.conn)
+            .unwrap()
+    };
+    assert_eq!(
+        (len(&mut stack, &junk), len(&mut stack, &empty)),
+        (32 << 20, 0)
+    );
+}
