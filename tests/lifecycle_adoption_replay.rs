@@ -26,15 +26,56 @@ fn claimed_by_someone_else(lab: &mut Lab, art: &Art, go_fields: bool) -> String 
     } else {
         fields(&phase1_claim_fields(&claim, &art.id))
     };
+    store_claim(lab, &claim, &art.id, fields);
+    claim
+}
+
+/// Claim hash `claim` with `fields`, and `artefact`'s index entry naming it.
+fn store_claim(
+    lab: &mut Lab,
+    claim: &str,
+    artefact: &str,
+    fields: std::collections::BTreeMap<String, String>,
+) {
     for (f, v) in fields {
         lab.hset(&format!("{P}claim:{claim}"), &f, v);
     }
     redis::cmd("SET")
-        .arg(format!("{P}claim_by_artefact:{}", art.id))
-        .arg(&claim)
+        .arg(format!("{P}claim_by_artefact:{artefact}"))
+        .arg(claim)
         .query::<()>(&mut lab.sync)
         .unwrap();
-    claim
+}
+
+/// A claim on a new goal, granted as `bids` decide (`phase` to `agents`;
+/// its messages read): the goal and the claim.
+fn goal_granted(
+    lab: &mut Lab,
+    bids: [(&str, &str); 3],
+    phase: &str,
+    agents: &[&str],
+) -> (Art, String) {
+    let goal = Art::goal();
+    let (claim, effects) = lab.granted_claim(&goal, &bids);
+    assert_eq!(effects, vec![granted(&claim, phase, agents)]);
+    lab.published();
+    (goal, claim)
+}
+
+/// [`goal_granted`]: the exclusive phase to Alpha.
+fn alpha_exclusive(lab: &mut Lab) -> (Art, String) {
+    let bids = [
+        ("Alpha", "exclusive"),
+        ("Beta", "ignore"),
+        ("Gamma", "ignore"),
+    ];
+    goal_granted(lab, bids, "exclusive", &["Alpha"])
+}
+
+/// [`goal_granted`]: a parallel phase to Alpha and Beta.
+fn alpha_beta_parallel(lab: &mut Lab) -> (Art, String) {
+    let bids = [("Alpha", "claim"), ("Beta", "claim"), ("Gamma", "ignore")];
+    goal_granted(lab, bids, "parallel", &["Alpha", "Beta"])
 }
 
 fn adopt(lab: &mut Lab, ids: &[sett_orchestrator::blackboard::Indexed]) -> Vec<Effect> {
@@ -48,15 +89,7 @@ fn adopt(lab: &mut Lab, ids: &[sett_orchestrator::blackboard::Indexed]) -> Vec<E
 #[test]
 fn a_deliverable_claimed_by_phase1_completes_its_phase_when_adopted() {
     let mut lab = Lab::new(TEAM, 3);
-    let goal = Art::goal();
-    let bids = [
-        ("Alpha", "exclusive"),
-        ("Beta", "ignore"),
-        ("Gamma", "ignore"),
-    ];
-    let (claim, effects) = lab.granted_claim(&goal, &bids);
-    assert_eq!(effects, vec![granted(&claim, "exclusive", &["Alpha"])]);
-    lab.published();
+    let (goal, claim) = alpha_exclusive(&mut lab);
     let work = Art::work("alpha", &goal.id);
     let work_claim = claimed_by_someone_else(&mut lab, &work, false);
 
@@ -98,15 +131,16 @@ fn a_deliverable_claimed_by_phase1_completes_its_phase_when_adopted() {
 #[test]
 fn a_review_claimed_by_phase1_is_judged_when_its_claim_is_closed() {
     let mut lab = Lab::new(TEAM, 3);
-    let goal = Art::goal();
-    let bids = [
-        ("Alpha", "review"),
-        ("Beta", "exclusive"),
-        ("Gamma", "ignore"),
-    ];
-    let (claim, effects) = lab.granted_claim(&goal, &bids);
-    assert_eq!(effects, vec![granted(&claim, "review", &["Alpha"])]);
-    lab.published();
+    let (goal, claim) = goal_granted(
+        &mut lab,
+        [
+            ("Alpha", "review"),
+            ("Beta", "exclusive"),
+            ("Gamma", "ignore"),
+        ],
+        "review",
+        &["Alpha"],
+    );
     let review = Art::review("alpha", &goal.id, b"{}");
     let review_claim = claimed_by_someone_else(&mut lab, &review, false);
 
@@ -140,14 +174,7 @@ fn a_review_claimed_by_phase1_is_judged_when_its_claim_is_closed() {
 #[test]
 fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
     let mut lab = Lab::new(TEAM, 3);
-    let goal = Art::goal();
-    let bids = [("Alpha", "claim"), ("Beta", "claim"), ("Gamma", "ignore")];
-    let (claim, effects) = lab.granted_claim(&goal, &bids);
-    assert_eq!(
-        effects,
-        vec![granted(&claim, "parallel", &["Alpha", "Beta"])]
-    );
-    lab.published();
+    let (goal, claim) = alpha_beta_parallel(&mut lab);
     let (a, b) = (Art::work("alpha", &goal.id), Art::work("beta", &goal.id));
     let a_claim = claimed_by_someone_else(&mut lab, &a, true);
     let b_claim = claimed_by_someone_else(&mut lab, &b, true);
@@ -189,10 +216,7 @@ fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
 #[test]
 fn a_delivery_counted_live_is_not_counted_again_by_adoption() {
     let mut lab = Lab::new(TEAM, 3);
-    let goal = Art::goal();
-    let bids = [("Alpha", "claim"), ("Beta", "claim"), ("Gamma", "ignore")];
-    let (claim, _) = lab.granted_claim(&goal, &bids);
-    lab.published();
+    let (goal, claim) = alpha_beta_parallel(&mut lab);
     let a = Art::work("alpha", &goal.id);
     let a_claim = claimed_by_someone_else(&mut lab, &a, false);
     let live = lab.on_artefact(&a.id);
@@ -265,14 +289,7 @@ fn go_claim_in_exclusive(lab: &mut Lab, goal: &Art, start: u64) -> String {
     fields.insert("status".into(), "pending_exclusive".into());
     fields.insert("granted_exclusive_agent".into(), "Beta".into());
     fields.insert("phase_state".into(), phase_state);
-    for (f, v) in fields {
-        lab.hset(&format!("{P}claim:{go}"), &f, v);
-    }
-    redis::cmd("SET")
-        .arg(format!("{P}claim_by_artefact:{}", goal.id))
-        .arg(&go)
-        .query::<()>(&mut lab.sync)
-        .unwrap();
+    store_claim(lab, &go, &goal.id, fields);
     go
 }
 
@@ -334,14 +351,7 @@ fn an_artefact_sourced_from_itself_counts_nothing_for_its_own_claim() {
 #[test]
 fn a_wrong_typed_counted_key_stops_that_adoption_only() {
     let mut lab = Lab::new(TEAM, 3);
-    let goal = Art::goal();
-    let bids = [
-        ("Alpha", "exclusive"),
-        ("Beta", "ignore"),
-        ("Gamma", "ignore"),
-    ];
-    let (claim, _) = lab.granted_claim(&goal, &bids);
-    lab.published();
+    let (goal, claim) = alpha_exclusive(&mut lab);
     let work = Art::work("alpha", &goal.id);
     let work_claim = claimed_by_someone_else(&mut lab, &work, false);
     let other = Art::goal();
