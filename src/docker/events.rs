@@ -19,7 +19,7 @@
 //! list to catch.
 //!
 //! **Bounded memory.** Objects are cut out of the body by a streaming scanner
-//! (braces outside strings), each at most [`MAX_EVENT_BYTES`]; a longer one,
+//! (braces outside strings), each at most [`MAX_EVENT_BYTES`](super::MAX_EVENT_BYTES); a longer one,
 //! or one that is not an event, is skipped with one log line (the caller's
 //! list finds what it said). Bytes between objects that are not whitespace
 //! are garbage: a transient error.
@@ -42,9 +42,6 @@ use super::scanner::Scanner;
 use super::wire::{by, Conn};
 use crate::log::push_json_array;
 use crate::log::Line;
-
-/// Largest event object we decode.
-pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
 /// Which container events to receive (`type=container` always).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

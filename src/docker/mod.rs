@@ -50,7 +50,8 @@ pub use client::{
     NEWEST_API, OLDEST_API,
 };
 pub use error::{DockerError, ErrorKind, MAX_MESSAGE_BYTES};
-pub use events::{Event, EventFilter, Events, MAX_EVENT_BYTES};
+pub use events::{Event, EventFilter, Events};
 pub use logs::{failure_text, Logs, Stream, FAILURE_BYTES, FAILURE_LINES, MAX_LOG_BYTES};
+pub use scanner::MAX_EVENT_BYTES;
 pub use spec::{Access, ContainerSpec, WORKSPACE_TARGET};
 pub use wire::MAX_HEAD_BYTES;

@@ -6,8 +6,9 @@
 //! not kept, so memory holds one object at most.
 
 use super::error::DockerError;
-use super::events::MAX_EVENT_BYTES;
 
+/// Largest event object we decode (the events stream's bound).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// Deepest nesting the scanner follows (an event is three deep).
 const MAX_DEPTH: u32 = 256;
 

@@ -1,8 +1,7 @@
 //! The events stream's object scanner and event decoding.
 
 use super::super::error::{DockerError, ErrorKind};
-use super::super::events::MAX_EVENT_BYTES;
-use super::super::scanner::Scanner;
+use super::super::scanner::{Scanner, MAX_EVENT_BYTES};
 use super::{assert_kind, every_cut};
 
 /// What Docker 20.10 sent for a container's exit (copied from this machine).
