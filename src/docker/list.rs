@@ -25,8 +25,9 @@ use crate::log::push_json_array;
 
 /// Largest list entry decoded (Docker's are 1.5-2 KB).
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
-/// Most entries a list may hold: twice the registry's limit on an
-/// instance's concurrent workers (10,000), for the exited ones not yet removed.
+/// Most entries a list may hold: twice the registry's limit on one
+/// controller's concurrent workers (10,000; docs/workers.md says what an
+/// instance of several controllers must keep under it).
 pub const MAX_ENTRIES: usize = 20_000;
 
 /// The fields of an entry we read.
