@@ -29,7 +29,7 @@ cg_zero
 env -i PATH="$PATH" SETT_INSTANCE_NAME=cost REDIS_URL="redis://127.0.0.1:$port" SETT_HTTP_ADDR="127.0.0.1:$http" \
   SETT_CONFIG_FILE="$dir/sett.yml" SETT_BID_TIMEOUT=0 "$bin" >"$dir/orch.log" 2>&1 &
 orch=$!
-trap 'kill "$orch" 2>/dev/null; kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill "$orch" 2>/dev/null || true; kill "$vg" 2>/dev/null || true; wait "$vg" 2>/dev/null || true; rm -rf "$dir"' EXIT
 until grep -q '"event":"reconcile_complete"' "$dir/orch.log"; do
   kill -0 "$orch" 2>/dev/null || { cat "$dir/orch.log"; exit 1; }
   sleep 0.2
