@@ -39,7 +39,19 @@ pub fn build(bin: &Path, tag: &str, labels: &[&str]) -> Result<String, String> {
         let dockerfile =
             format!("FROM scratch\nCOPY worker /worker\n{label_lines}ENTRYPOINT [\"/worker\"]\n");
         std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| e.to_string())?;
-        docker(&["build", "-q", "-t", tag, &dir.to_string_lossy()])?;
+        // No cache: every build of the same binary would otherwise share
+        // the cached `COPY` layer's intermediate image, which another
+        // build's `rmi` deletes with its image; a build using it then fails
+        // (`failed to get digest sha256:…`, seen once in `make test` with
+        // the end-to-end tests building and removing their images at once).
+        docker(&[
+            "build",
+            "--no-cache",
+            "-q",
+            "-t",
+            tag,
+            &dir.to_string_lossy(),
+        ])?;
         docker(&["image", "inspect", "-f", "{{.Id}}", tag])
     })();
     let _ = std::fs::remove_dir_all(&dir);
