@@ -77,10 +77,18 @@ local function prepare(cid, aid, kind, sources)
   -- When it was written: decimal Unix ms from 2001 on (10^12). Sett-era
   -- writers omit it, and a value that is no such time (0, junk) is taken
   -- as absent: it then counts in the phase under way, as a live event would.
-  local written = f[4] and #f[4] <= 15 and string.find(f[4], '^%d+$') and tonumber(f[4]) or nil
+  local written = is_version(f[4]) and tonumber(f[4]) or nil
   if written and written < 1e12 then written = nil end
   claims.art = { id = aid, structural_type = kind, role = f[1], logical_id = f[2], version = f[3], written = written }
   return claims
+end
+
+-- prepare()'s claims for `cid`, or nil once its key_conflict row is the
+-- answer's (the claim is then left as it is).
+local function prepared(cid, aid, kind, sources)
+  local claims, conflict = prepare(cid, aid, kind, sources)
+  if not claims then EFFECTS[#EFFECTS + 1] = conflict end
+  return claims or nil
 end
 
 local function replay(claims)
@@ -101,12 +109,9 @@ local function adopt_phase1(cid, key, artefact, indexed)
   local own = artefact == indexed
   local f = (own or valid_id(artefact)) and kind_and_sources(artefact) or NO_FIELDS
   local kind = f[1]
-  local claims, conflict = NONE, nil
-  if own and f[2] ~= '[]' then claims, conflict = prepare(cid, artefact, kind, f[2]) end
-  if not claims then
-    EFFECTS[#EFFECTS + 1] = conflict
-    return
-  end
+  local claims = NONE
+  if own then claims = prepared(cid, artefact, kind, f[2]) end
+  if not claims then return end
   if kind and NO_CLAIM[kind] then
     local fill = { unpack(FILL) }
     fill[#fill + 1], fill[#fill + 2] = 'status', 'terminated'
@@ -119,7 +124,7 @@ local function adopt_phase1(cid, key, artefact, indexed)
   redis.call('HSET', key, unpack(FILL))
   JOIN[#JOIN + 1], JOIN[#JOIN + 2] = SCORE, cid
   JOINED[#JOINED + 1] = cid
-  if claims ~= NONE then replay(claims) end
+  replay(claims)
 end
 
 local function join(cid, key, status, phase_state, indexed)
@@ -171,15 +176,12 @@ end
 -- and its artefact counts (prepare).
 local function adopt_ours(cid, key, status, phase_state, artefact, indexed)
   if held(cid) then return end
-  local claims, conflict = NONE, nil
+  local claims = NONE
   if artefact == indexed then
     local f = kind_and_sources(artefact)
-    claims, conflict = prepare(cid, artefact, f[1], f[2])
+    claims = prepared(cid, artefact, f[1], f[2])
   end
-  if not claims then
-    EFFECTS[#EFFECTS + 1] = conflict
-    return
-  end
+  if not claims then return end
   if join(cid, key, status, phase_state, indexed) then replay(claims) end
 end
 
