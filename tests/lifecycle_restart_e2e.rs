@@ -12,6 +12,7 @@ mod support;
 use serde_json::json;
 use support::e2e::*;
 use support::lifecycle::*;
+use support::verify::fill_backlog;
 use support::*;
 
 const TEAM: &str = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
@@ -350,4 +351,37 @@ fn a_pass_cut_after_its_walk_is_resumed_complete_not_walked_again() {
         assert_eq!(stack.claim(claim).len(), 14, "{claim}");
     }
     assert_eq!(orch.metric("claims_in_flight"), 0);
+}
+
+/// The walk over the claims collecting bids waits for the session's first
+/// catch-up pass (here adopting 20,000 Phase-1 claims): a claim whose bids
+/// all came while no orchestrator ran is granted once, after the pass ends.
+#[test]
+fn the_bids_walk_waits_for_the_first_pass_to_end() {
+    let mut stack = Stack::new("sett", "held", TEAM);
+    let first = stack.orchestrator(&[]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    first.wait_for_event("reconcile_complete");
+    stop(first);
+    stack.bid_unannounced(&claim, "Reviewer", "ignore");
+    stack.bid_unannounced(&claim, "Coder", "exclusive");
+    assert_eq!(fill_backlog(&stack.redis, "held", 0xfeed, 20_000, 1), 0);
+
+    let next = stack.orchestrator(&[]);
+    let granted = next.wait_for_event("claim_granted");
+    assert_eq!(granted["claim_id"], claim.as_str());
+    assert_eq!(granted["agents"], json!(["Coder"]));
+    let done = next.wait_for_event("reconcile_complete");
+    assert_eq!(done["adopted"], 20_000);
+    let at = |event: &str| {
+        let needle = format!("\"event\":\"{event}\"");
+        next.stdout()
+            .iter()
+            .position(|l| l.contains(&needle))
+            .unwrap()
+    };
+    assert!(at("reconcile_complete") < at("claim_granted"));
+    assert_eq!(next.events("claim_granted").len(), 1);
 }

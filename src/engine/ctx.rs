@@ -10,7 +10,7 @@ use smol::channel::{Receiver, Sender};
 
 use super::decisions::Report;
 use super::shared::Shared;
-use crate::shutdown::Shutdown;
+use crate::shutdown::{self, Shutdown, Trigger};
 
 /// What every task of one session holds.
 #[derive(Clone)]
@@ -25,6 +25,11 @@ pub struct SessionCtx {
     /// A catch-up pass started in this session has completed (or passes are
     /// off): what was delivered while no session listened has been replayed.
     caught_up: Arc<AtomicBool>,
+    /// Raised when the session's first catch-up pass ends, completed or
+    /// failed (raised from the start when passes are off): the sweep holds
+    /// its walk over the claims collecting bids until then (engine::sweep).
+    first_pass_end: Trigger,
+    first_pass: Shutdown,
 }
 
 /// The session's ends of a [`SessionCtx`]'s two ways back.
@@ -43,8 +48,14 @@ impl SessionCtx {
     ) -> (SessionCtx, Requests) {
         let (end, end_rx) = smol::channel::bounded::<String>(1);
         let (catch_up, catch_up_rx) = smol::channel::bounded::<()>(1);
+        let (first_pass_end, first_pass) = shutdown::channel();
+        if !shared.config.reconcile {
+            first_pass_end.trigger();
+        }
         let ctx = SessionCtx {
             caught_up: Arc::new(AtomicBool::new(!shared.config.reconcile)),
+            first_pass_end,
+            first_pass,
             shared,
             conn,
             stop,
@@ -83,6 +94,22 @@ impl SessionCtx {
 
     pub fn mark_caught_up(&self) {
         self.caught_up.store(true, Ordering::Relaxed);
+    }
+
+    /// Has the session's first catch-up pass ended, completed or failed
+    /// (true when passes are off)?
+    pub fn first_pass_over(&self) -> bool {
+        self.first_pass.is_triggered()
+    }
+
+    /// Completes once the session's first catch-up pass has ended.
+    pub async fn first_pass_ended(&self) {
+        self.first_pass.wait().await
+    }
+
+    /// A catch-up pass of this session ended (the first one raises the latch).
+    pub fn mark_pass_ended(&self) {
+        self.first_pass_end.trigger();
     }
 
     /// Acts on a batch's report; true when the task must return (session over).

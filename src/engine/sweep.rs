@@ -4,7 +4,9 @@
 //! fresh (`lifecycle::lock`). Each step runs whole: the session's stop is
 //! looked at between steps, never inside one.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt as _;
 
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
@@ -22,6 +24,9 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 pub const FULL_BID_CHECK_EVERY: u64 = 5;
 /// Every this many sweeps, the lock is refreshed (10 s, expiry 30 s).
 pub const LOCK_EVERY: u64 = 10;
+/// The longest the walk over the claims collecting bids waits for the
+/// session's first catch-up pass to end.
+pub const WALK_HOLD: Duration = Duration::from_secs(30);
 
 /// Sweeps about once a second until the session stops. Each step runs whole
 /// (the session's stop is looked at between steps, never inside one).
@@ -30,10 +35,17 @@ pub(super) async fn run(ctx: SessionCtx) {
         return;
     };
     let mut conn = ctx.conn.clone();
-    // The first sweep walks every claim collecting bids: after a restart or a
-    // reconnect that is how bids written while no orchestrator listened are seen.
+    // A session's first walk looks at every claim collecting bids: after a
+    // restart or a reconnect that is how bids written while no orchestrator
+    // listened are seen. It waits (at most WALK_HOLD) for the session's first catch-up pass to
+    // end: that pass adopts the claims someone else made into the bidding
+    // set, and a walk beside it would look at each one as it joins (Redis
+    // spent about 5% of an adopting pass on it: docs/performance.md). It
+    // starts as soon as the pass ends.
+    let started = Instant::now();
     let mut round: u64 = 0;
     let mut cursor: u64 = 0;
+    let mut held = false;
     loop {
         if ctx.stopping() {
             if ctx.shared.shutdown.is_triggered() {
@@ -41,7 +53,9 @@ pub(super) async fn run(ctx: SessionCtx) {
             }
             return;
         }
-        let walk = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0;
+        let due = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0 || held;
+        held = due && cursor == 0 && !ctx.first_pass_over() && started.elapsed() < WALK_HOLD;
+        let walk = due && !held;
         let round_ctx = Round {
             number: round,
             walk,
@@ -55,7 +69,17 @@ pub(super) async fn run(ctx: SessionCtx) {
         // Walk on without pausing while a walk over many claims is under way.
         if cursor == 0 {
             // Stopped or not, the loop's head decides (and releases the lock).
-            let _ = ctx.stop.unless_triggered(smol::Timer::after(PERIOD)).await;
+            let period = async {
+                smol::Timer::after(PERIOD).await;
+            };
+            let _ = match held {
+                true => {
+                    ctx.stop
+                        .unless_triggered(period.or(ctx.first_pass_ended()))
+                        .await
+                }
+                false => ctx.stop.unless_triggered(period).await,
+            };
         }
     }
 }

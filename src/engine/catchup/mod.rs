@@ -110,6 +110,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 Err(e) => {
                     scan_error(&ctx, &e.to_string());
                     state.pass_ended(true);
+                    ctx.mark_pass_ended();
                     continue;
                 }
             };
@@ -129,6 +130,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 let failed = pass.totals.failed > 0 || !rechecked;
                 let replay = pass.replay;
                 state.pass_ended(failed);
+                ctx.mark_pass_ended();
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass.
                 state.wanted |= replay;
@@ -152,6 +154,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             Walk::Failed(reason) => {
                 scan_error(&ctx, &reason);
                 state.pass_ended(true);
+                ctx.mark_pass_ended();
             }
             Walk::Lost(reason) => {
                 scan_error(&ctx, &reason);
