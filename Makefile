@@ -35,6 +35,7 @@ test-deps:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps --locked -q
 
 # The integration tests run the shipped binary (static musl release, panic=abort),
 # built first; so do the bench crate's. scripts/run-tests.sh runs the test

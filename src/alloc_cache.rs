@@ -9,7 +9,7 @@
 //! threads) and page faults, several per batch. Measured with `perf record`
 //! during a 10k Phase-1 burst, that was a fifth of the orchestrator's CPU time
 //! (docs/performance.md). Keeping freed blocks per power-of-two size class,
-//! up to 32 KiB of them per class (at most [`MAX_SLOTS`] blocks: one batch's
+//! up to 32 KiB of them per class (at most `MAX_SLOTS` blocks: one batch's
 //! calls), makes the next batch reuse them: at most 216 KiB held in all.
 //!
 //! Blocks of those sizes are allocated rounded up to their class, so any

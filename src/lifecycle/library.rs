@@ -123,7 +123,7 @@ fn body(name: &str) -> String {
     text
 }
 
-/// The decision named `name` (one of [`DECISIONS`]): its script, which the
+/// The decision named `name` (one of `DECISIONS`): its script, which the
 /// library also holds as a function. Assembled when it is loaded rather than
 /// at build time, so the binary holds each part once, not once per decision,
 /// and the process keeps no decision's text.

@@ -13,7 +13,7 @@ use super::level::{enabled, Level};
 pub const MAX_TEXT_BYTES: usize = 200;
 
 /// Per-event warnings: one line per event or artefact, so a flood of events is
-/// a flood of lines. Each kind is limited to [`PER_SECOND`] lines a second.
+/// a flood of lines. Each kind is limited to [`PER_SECOND`](super::limit::PER_SECOND) lines a second.
 /// A new per-event kind goes here, or its lines are marked [`Line::limited`].
 pub const PER_EVENT: [&str; 10] = [
     "malformed_event",

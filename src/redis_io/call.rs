@@ -40,7 +40,7 @@ pub struct Frame {
 /// tag (lib.lua's `begin`): nothing ran; it is sent again with the registry.
 pub const NO_REGISTRY: &str = "NOREGISTRY";
 
-/// How a call carries the registry (lib.lua's ARGV[2]).
+/// How a call carries the registry (lib.lua's `ARGV[2]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Registry {
     /// Sent, for this call only (a script: nothing outlives a call).
@@ -79,7 +79,7 @@ impl Frame {
 /// The command `verb name numkeys KEYS… ARGV…` (verb FCALL or EVALSHA,
 /// name the function or the SHA), ARGV being, in order: the frame's
 /// `head`, the seed (both only with a frame), `args`, the frame's `tail`;
-/// with a tagged frame and `registry` not [`Registry::Sent`], ARGV[2] is the
+/// with a tagged frame and `registry` not [`Registry::Sent`], `ARGV[2]` is the
 /// tag and, when [`Registry::Tagged`], the tail is left out.
 pub fn command(
     verb: &str,
