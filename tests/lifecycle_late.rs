@@ -199,6 +199,12 @@ fn bids_overdue_is_said_once_per_period_and_names_the_missing() {
     assert!(wait_until(PATIENCE, || ttl(&mut lab) == -2));
     warned(&mut lab);
     assert_eq!(lab.published(), vec![]);
+    // Every agent has bid (the decision not made yet): not overdue, not marked.
+    assert!(wait_until(PATIENCE, || ttl(&mut lab) == -2));
+    lab.bid(&claim, "Alpha", "ignore");
+    lab.bid(&claim, "Gamma", "ignore");
+    assert_eq!(overdue(&mut lab, period, 0), (vec![], 0));
+    assert_eq!(ttl(&mut lab), -2);
 }
 
 /// A call looks at 1,000 overdue claims at most: one behind 1,000 older

@@ -355,7 +355,9 @@ fn a_pass_cut_after_its_walk_is_resumed_complete_not_walked_again() {
 
 /// The walk over the claims collecting bids waits for the session's first
 /// catch-up pass (here adopting 20,000 Phase-1 claims): a claim whose bids
-/// all came while no orchestrator ran is granted once, after the pass ends.
+/// all came while no orchestrator ran is granted once, after the pass ends,
+/// with no `bids_overdue` warning while it waited for the walk (the
+/// adopted claims, with no bid, get theirs).
 #[test]
 fn the_bids_walk_waits_for_the_first_pass_to_end() {
     let mut stack = Stack::new("sett", "held", TEAM);
@@ -369,7 +371,7 @@ fn the_bids_walk_waits_for_the_first_pass_to_end() {
     stack.bid_unannounced(&claim, "Coder", "exclusive");
     assert_eq!(fill_backlog(&stack.redis, "held", 0xfeed, 20_000, 1), 0);
 
-    let next = stack.orchestrator(&[]);
+    let next = stack.orchestrator(&[("SETT_BID_OVERDUE", "1ms")]);
     let granted = next.wait_for_event("claim_granted");
     assert_eq!(granted["claim_id"], claim.as_str());
     assert_eq!(granted["agents"], json!(["Coder"]));
@@ -383,5 +385,12 @@ fn the_bids_walk_waits_for_the_first_pass_to_end() {
             .unwrap()
     };
     assert!(at("reconcile_complete") < at("claim_granted"));
+    let overdue = next.wait_for_event("bids_overdue");
+    assert_eq!(
+        overdue["missing"],
+        json!(["Coder", "Reviewer"]),
+        "{overdue}"
+    );
+    assert!(lines_for(&next, "bids_overdue", &claim).is_empty());
     assert_eq!(next.events("claim_granted").len(), 1);
 }

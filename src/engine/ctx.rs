@@ -28,6 +28,8 @@ pub struct SessionCtx {
     /// Raised when the session's first catch-up pass ends, completed or
     /// failed (raised from the start when passes are off): the sweep holds
     /// its walk over the claims collecting bids until then (engine::sweep).
+    /// A shutdown channel used as a one-shot latch: raising it again does
+    /// nothing, and every waiter returns once it is raised.
     first_pass_end: Trigger,
     first_pass: Shutdown,
 }

@@ -1,6 +1,9 @@
 //! State every task shares, read-mostly, behind one `Arc`: the configuration,
 //! the keys, the deciders' settings and counters, health and the stop signal.
 
+use std::sync::Mutex;
+use std::time::Instant;
+
 use crate::blackboard::Keys;
 use crate::config::Config;
 use crate::health::Health;
@@ -19,6 +22,9 @@ pub struct Shared {
     pub workers: Option<super::workers_shared::Workers>,
     pub health: Health,
     pub shutdown: Shutdown,
+    /// Since when the sweep has held its walk over the claims collecting
+    /// bids back (engine::sweep), across sessions; cleared by a walk.
+    pub bids_walk_held_since: Mutex<Option<Instant>>,
 }
 
 impl Shared {

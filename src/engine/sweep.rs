@@ -37,15 +37,15 @@ pub(super) async fn run(ctx: SessionCtx) {
     let mut conn = ctx.conn.clone();
     // A session's first walk looks at every claim collecting bids: after a
     // restart or a reconnect that is how bids written while no orchestrator
-    // listened are seen. It waits (at most WALK_HOLD) for the session's first catch-up pass to
-    // end: that pass adopts the claims someone else made into the bidding
-    // set, and a walk beside it would look at each one as it joins (Redis
-    // spent about 5% of an adopting pass on it: docs/performance.md). It
-    // starts as soon as the pass ends.
-    let started = Instant::now();
+    // listened are seen. It waits for the session's first catch-up pass to
+    // end (hold): that pass adopts the claims someone else made into the
+    // bidding set, and a walk beside it would look at each one as it joins
+    // (about 7% of Redis's instructions for an adopting pass:
+    // docs/performance.md). It starts as soon as the pass ends, or after
+    // WALK_HOLD, and the next one FULL_BID_CHECK_EVERY rounds after it.
     let mut round: u64 = 0;
     let mut cursor: u64 = 0;
-    let mut held = false;
+    let mut next_walk: u64 = 0;
     loop {
         if ctx.stopping() {
             if ctx.shared.shutdown.is_triggered() {
@@ -53,8 +53,8 @@ pub(super) async fn run(ctx: SessionCtx) {
             }
             return;
         }
-        let due = round.is_multiple_of(FULL_BID_CHECK_EVERY) || cursor != 0 || held;
-        held = due && cursor == 0 && !ctx.first_pass_over() && started.elapsed() < WALK_HOLD;
+        let due = cursor != 0 || round >= next_walk;
+        let held = due && cursor == 0 && hold(&ctx);
         let walk = due && !held;
         let round_ctx = Round {
             number: round,
@@ -64,6 +64,9 @@ pub(super) async fn run(ctx: SessionCtx) {
         if let Err(reason) = sweep_once(&ctx.shared, lc, &mut conn, round_ctx, &mut cursor).await {
             ctx.end(reason);
             return;
+        }
+        if walk && cursor == 0 {
+            next_walk = round + FULL_BID_CHECK_EVERY;
         }
         round += 1;
         // Walk on without pausing while a walk over many claims is under way.
@@ -82,6 +85,30 @@ pub(super) async fn run(ctx: SessionCtx) {
             };
         }
     }
+}
+
+/// Whether the walk over the claims collecting bids waits: the session's
+/// first catch-up pass has not ended, and the walk has waited less than
+/// WALK_HOLD (counted across sessions since the last walk: sessions that
+/// end within their first pass cannot hold it back for ever). A walk that
+/// does not wait clears the count (a pass longer than WALK_HOLD gets a
+/// walk every WALK_HOLD or so).
+fn hold(ctx: &SessionCtx) -> bool {
+    let mut since = ctx
+        .shared
+        .bids_walk_held_since
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if ctx.first_pass_over() {
+        *since = None;
+        return false;
+    }
+    let waited = since.get_or_insert_with(Instant::now).elapsed();
+    if waited < WALK_HOLD {
+        return true;
+    }
+    *since = None;
+    false
 }
 
 /// What one round does: its number, whether it walks the claims collecting

@@ -36,9 +36,13 @@ for i = 1, #due, 2 do
         if #missing < MAX_NAMES then missing[#missing + 1] = name else more = more + 1 end
       end
     end
-    redis.call('SET', mark, '1', 'PX', LIMIT)
-    effect('bids_overdue', cid, NOW - since, missing, more)
-    warned = warned + 1
+    -- Every agent has bid: the claim waits for its decision (a bid event
+    -- still queued, the sweep's walk), not for bids. No warning, no mark.
+    if #missing > 0 then
+      redis.call('SET', mark, '1', 'PX', LIMIT)
+      effect('bids_overdue', cid, NOW - since, missing, more)
+      warned = warned + 1
+    end
   end
 end
 -- Past the end of the overdue claims: the next call starts again at 0.
