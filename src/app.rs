@@ -73,7 +73,7 @@ pub async fn run(config: Config) -> i32 {
         metrics: metrics::Metrics::default(),
         health: health::Health::default(),
         shutdown: stop,
-        bids_walk_held_since: Default::default(),
+        bids_walk_owed: Default::default(),
     });
     let (close_http, http_stop) = shutdown::channel();
     let http = smol::spawn(http::serve(listener, shared.clone(), http_stop));

@@ -165,6 +165,39 @@ fn a_bid_without_its_event_is_granted_by_the_sweep() {
     assert_eq!(metric(&orch, "bid_timeouts_total"), 0);
 }
 
+/// With catch-up passes off there is no first pass for a session's first
+/// walk to wait for: a claim whose bid came while no orchestrator ran is
+/// granted by that walk at once, and no pass runs.
+#[test]
+fn with_passes_off_the_first_walk_does_not_wait() {
+    let mut stack = Stack::new("sett", "np", "version: '1.0'\nagents:\n  Coder: {}\n");
+    let mut first = stack.orchestrator(&[]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    first.signal(libc::SIGTERM);
+    assert!(first.wait_exit(PATIENCE).is_some());
+    stack.bid_unannounced(&claim, "Coder", "exclusive");
+    let orch = stack.orchestrator(&[("SETT_RECONCILE", "off")]);
+    let line = orch.wait_for_event("claim_granted");
+    assert_eq!(line["claim_id"], claim.as_str());
+    // Not held back for WALK_HOLD (30 s) waiting for a pass that never comes.
+    let ms = |l: &serde_json::Value| {
+        let t = l["ts"].as_str().unwrap();
+        let (h, m, s): (u64, u64, f64) = (
+            t[11..13].parse().unwrap(),
+            t[14..16].parse().unwrap(),
+            t[17..23].parse().unwrap(),
+        );
+        (h * 3_600_000 + m * 60_000) as f64 + s * 1000.0
+    };
+    let started = orch.wait_for_event("orchestrator_startup");
+    // (Across midnight the clock of the day starts again.)
+    let waited = (ms(&line) - ms(&started)).rem_euclid(86_400_000.0);
+    assert!((0.0..15_000.0).contains(&waited), "{waited} ms");
+    assert_eq!(orch.events("reconcile_started").len(), 0);
+}
+
 const WAITING: usize = 50;
 const MEANWHILE: usize = 20;
 

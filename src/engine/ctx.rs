@@ -26,8 +26,9 @@ pub struct SessionCtx {
     /// off): what was delivered while no session listened has been replayed.
     caught_up: Arc<AtomicBool>,
     /// Raised when the session's first catch-up pass ends, completed or
-    /// failed (raised from the start when passes are off): the sweep holds
-    /// its walk over the claims collecting bids until then (engine::sweep).
+    /// failed, or the catch-up waits with no pass under way (a back-off);
+    /// raised from the start when passes are off. The sweep's first walk
+    /// over the claims collecting bids waits until then (engine::sweep).
     /// A shutdown channel used as a one-shot latch: raising it again does
     /// nothing, and every waiter returns once it is raised.
     first_pass_end: Trigger,
@@ -98,8 +99,9 @@ impl SessionCtx {
         self.caught_up.store(true, Ordering::Relaxed);
     }
 
-    /// Has the session's first catch-up pass ended, completed or failed
-    /// (true when passes are off)?
+    /// Has the session's first catch-up pass ended, completed or failed,
+    /// or is the catch-up waiting with no pass under way (true when passes
+    /// are off)?
     pub fn first_pass_over(&self) -> bool {
         self.first_pass.is_triggered()
     }
@@ -109,7 +111,8 @@ impl SessionCtx {
         self.first_pass.wait().await
     }
 
-    /// A catch-up pass of this session ended (the first one raises the latch).
+    /// A catch-up pass of this session ended, or the catch-up waits with
+    /// none under way (the first time raises the latch).
     pub fn mark_pass_ended(&self) {
         self.first_pass_end.trigger();
     }

@@ -1,8 +1,7 @@
 //! State every task shares, read-mostly, behind one `Arc`: the configuration,
 //! the keys, the deciders' settings and counters, health and the stop signal.
 
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 use crate::blackboard::Keys;
 use crate::config::Config;
@@ -22,9 +21,10 @@ pub struct Shared {
     pub workers: Option<super::workers_shared::Workers>,
     pub health: Health,
     pub shutdown: Shutdown,
-    /// Since when the sweep has held its walk over the claims collecting
-    /// bids back (engine::sweep), across sessions; cleared by a walk.
-    pub bids_walk_held_since: Mutex<Option<Instant>>,
+    /// A session's sweep held its first walk over the claims collecting
+    /// bids back, and no walk has run since (the session ended first): the
+    /// next session's first walk does not wait (engine::sweep).
+    pub bids_walk_owed: AtomicBool,
 }
 
 impl Shared {

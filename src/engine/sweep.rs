@@ -4,6 +4,7 @@
 //! fresh (`lifecycle::lock`). Each step runs whole: the session's stop is
 //! looked at between steps, never inside one.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt as _;
@@ -24,8 +25,8 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 pub const FULL_BID_CHECK_EVERY: u64 = 5;
 /// Every this many sweeps, the lock is refreshed (10 s, expiry 30 s).
 pub const LOCK_EVERY: u64 = 10;
-/// The longest the walk over the claims collecting bids waits for the
-/// session's first catch-up pass to end.
+/// The longest a session's first walk over the claims collecting bids
+/// waits for the session's first catch-up pass to end.
 pub const WALK_HOLD: Duration = Duration::from_secs(30);
 
 /// Sweeps about once a second until the session stops. Each step runs whole
@@ -38,11 +39,12 @@ pub(super) async fn run(ctx: SessionCtx) {
     // A session's first walk looks at every claim collecting bids: after a
     // restart or a reconnect that is how bids written while no orchestrator
     // listened are seen. It waits for the session's first catch-up pass to
-    // end (hold): that pass adopts the claims someone else made into the
+    // end (Hold): that pass adopts the claims someone else made into the
     // bidding set, and a walk beside it would look at each one as it joins
     // (about 7% of Redis's instructions for an adopting pass:
-    // docs/performance.md). It starts as soon as the pass ends, or after
-    // WALK_HOLD, and the next one FULL_BID_CHECK_EVERY rounds after it.
+    // docs/performance.md). The next walk is FULL_BID_CHECK_EVERY rounds
+    // after one ends.
+    let mut hold = Hold::new(&ctx);
     let mut round: u64 = 0;
     let mut cursor: u64 = 0;
     let mut next_walk: u64 = 0;
@@ -54,8 +56,11 @@ pub(super) async fn run(ctx: SessionCtx) {
             return;
         }
         let due = cursor != 0 || round >= next_walk;
-        let held = due && cursor == 0 && hold(&ctx);
+        let held = due && cursor == 0 && hold.holds(&ctx);
         let walk = due && !held;
+        if walk {
+            hold.walked(&ctx);
+        }
         let round_ctx = Round {
             number: round,
             walk,
@@ -87,28 +92,41 @@ pub(super) async fn run(ctx: SessionCtx) {
     }
 }
 
-/// Whether the walk over the claims collecting bids waits: the session's
-/// first catch-up pass has not ended, and the walk has waited less than
-/// WALK_HOLD (counted across sessions since the last walk: sessions that
-/// end within their first pass cannot hold it back for ever). A walk that
-/// does not wait clears the count (a pass longer than WALK_HOLD gets a
-/// walk every WALK_HOLD or so).
-fn hold(ctx: &SessionCtx) -> bool {
-    let mut since = ctx
-        .shared
-        .bids_walk_held_since
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if ctx.first_pass_over() {
-        *since = None;
-        return false;
+/// The wait of a session's first walk: while the session's first catch-up
+/// pass is under way (`SessionCtx::first_pass_over`), at most WALK_HOLD,
+/// and not at all when a session before this one held its walk back and
+/// ended before any walk ran (`Shared::bids_walk_owed`): sessions that end
+/// within their first pass cannot hold the walk back for ever.
+struct Hold {
+    done: bool,
+    since: Option<Instant>,
+}
+
+impl Hold {
+    fn new(ctx: &SessionCtx) -> Hold {
+        Hold {
+            done: ctx.shared.bids_walk_owed.load(Ordering::Relaxed),
+            since: None,
+        }
     }
-    let waited = since.get_or_insert_with(Instant::now).elapsed();
-    if waited < WALK_HOLD {
-        return true;
+
+    /// Whether the walk due now waits.
+    fn holds(&mut self, ctx: &SessionCtx) -> bool {
+        if self.done || ctx.first_pass_over() {
+            return false;
+        }
+        if self.since.get_or_insert_with(Instant::now).elapsed() >= WALK_HOLD {
+            return false;
+        }
+        ctx.shared.bids_walk_owed.store(true, Ordering::Relaxed);
+        true
     }
-    *since = None;
-    false
+
+    /// A walk starts: the session's later walks never wait.
+    fn walked(&mut self, ctx: &SessionCtx) {
+        self.done = true;
+        ctx.shared.bids_walk_owed.store(false, Ordering::Relaxed);
+    }
 }
 
 /// What one round does: its number, whether it walks the claims collecting

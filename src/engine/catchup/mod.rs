@@ -204,6 +204,9 @@ async fn wait_until_due(ctx: &SessionCtx, state: &mut CatchUp, requests: &Receiv
             Ok(()) => return true,
             Err(at) => at,
         };
+        // No pass under way (a back-off, the next periodic pass): nothing
+        // for the sweep's first walk to wait for.
+        ctx.mark_pass_ended();
         let timer = async {
             match wake_at {
                 Some(t) => {
