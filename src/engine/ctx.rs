@@ -26,7 +26,8 @@ pub struct SessionCtx {
     /// off): what was delivered while no session listened has been replayed.
     caught_up: Arc<AtomicBool>,
     /// Raised when the session's first catch-up pass ends, completed or
-    /// failed, or the catch-up waits with no pass under way (a back-off);
+    /// failed, or the catch-up waits for WALK_HOLD or longer with no pass
+    /// under way (a long back-off, the periodic interval);
     /// raised from the start when passes are off. The sweep's first walk
     /// over the claims collecting bids waits until then (engine::sweep).
     /// A shutdown channel used as a one-shot latch: raising it again does
@@ -100,19 +101,20 @@ impl SessionCtx {
     }
 
     /// Has the session's first catch-up pass ended, completed or failed,
-    /// or is the catch-up waiting with no pass under way (true when passes
-    /// are off)?
+    /// or is the catch-up waiting WALK_HOLD or longer with no pass under
+    /// way (true when passes are off)?
     pub fn first_pass_over(&self) -> bool {
         self.first_pass.is_triggered()
     }
 
-    /// Completes once the session's first catch-up pass has ended.
+    /// Completes once [`SessionCtx::first_pass_over`] is true.
     pub async fn first_pass_ended(&self) {
         self.first_pass.wait().await
     }
 
-    /// A catch-up pass of this session ended, or the catch-up waits with
-    /// none under way (the first time raises the latch).
+    /// A catch-up pass of this session ended, or the catch-up waits
+    /// WALK_HOLD or longer with none under way (the first time raises the
+    /// latch).
     pub fn mark_pass_ended(&self) {
         self.first_pass_end.trigger();
     }

@@ -59,7 +59,7 @@ pub(super) async fn run(ctx: SessionCtx) {
         let held = due && cursor == 0 && hold.holds(&ctx);
         let walk = due && !held;
         if walk {
-            hold.walked(&ctx);
+            hold.walked();
         }
         let round_ctx = Round {
             number: round,
@@ -72,6 +72,7 @@ pub(super) async fn run(ctx: SessionCtx) {
         }
         if walk && cursor == 0 {
             next_walk = round + FULL_BID_CHECK_EVERY;
+            hold.walked_whole(&ctx);
         }
         round += 1;
         // Walk on without pausing while a walk over many claims is under way.
@@ -95,8 +96,9 @@ pub(super) async fn run(ctx: SessionCtx) {
 /// The wait of a session's first walk: while the session's first catch-up
 /// pass is under way (`SessionCtx::first_pass_over`), at most WALK_HOLD,
 /// and not at all when a session before this one held its walk back and
-/// ended before any walk ran (`Shared::bids_walk_owed`): sessions that end
-/// within their first pass cannot hold the walk back for ever.
+/// ended before a walk reached the end of the set
+/// (`Shared::bids_walk_owed`): sessions that end within their first pass
+/// cannot hold the walk back for ever.
 struct Hold {
     done: bool,
     since: Option<Instant>,
@@ -123,8 +125,12 @@ impl Hold {
     }
 
     /// A walk starts: the session's later walks never wait.
-    fn walked(&mut self, ctx: &SessionCtx) {
+    fn walked(&mut self) {
         self.done = true;
+    }
+
+    /// A walk reached the end of the set: none is owed any more.
+    fn walked_whole(&self, ctx: &SessionCtx) {
         ctx.shared.bids_walk_owed.store(false, Ordering::Relaxed);
     }
 }

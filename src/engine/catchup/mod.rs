@@ -37,6 +37,7 @@ use redis::aio::MultiplexedConnection;
 use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
+use crate::engine::sweep::WALK_HOLD;
 use crate::lifecycle::catchup;
 use crate::log::Line;
 use crate::metrics::inc;
@@ -204,9 +205,14 @@ async fn wait_until_due(ctx: &SessionCtx, state: &mut CatchUp, requests: &Receiv
             Ok(()) => return true,
             Err(at) => at,
         };
-        // No pass under way (a back-off, the next periodic pass): nothing
-        // for the sweep's first walk to wait for.
-        ctx.mark_pass_ended();
+        // No pass for WALK_HOLD or longer (a long back-off, the next
+        // periodic pass): nothing for the sweep's first walk to wait for.
+        // A pass due sooner (a short back-off, PASS_SPACING after the last
+        // one) is waited for, within the walk's own bound.
+        let now = Instant::now();
+        if wake_at.is_none_or(|t| t.saturating_duration_since(now) >= WALK_HOLD) {
+            ctx.mark_pass_ended();
+        }
         let timer = async {
             match wake_at {
                 Some(t) => {
