@@ -10,6 +10,7 @@ use std::time::Duration;
 use sett_sim::{Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
+use support::verify::fill_backlog;
 use support::*;
 
 /// An agent that bids `bid` on the user's artefacts and never delivers.
@@ -196,6 +197,51 @@ fn with_passes_off_the_first_walk_does_not_wait() {
     let waited = (ms(&line) - ms(&started)).rem_euclid(86_400_000.0);
     assert!((0.0..15_000.0).contains(&waited), "{waited} ms");
     assert_eq!(orch.events("reconcile_started").len(), 0);
+}
+
+/// A session lost while its first walk waited for its first pass (the
+/// pass held up by `CLIENT PAUSE WRITE`) owes a walk: the next session's
+/// first walk does not wait for the resumed pass, and grants a claim whose
+/// bids came while no orchestrator ran before that pass ends.
+#[test]
+fn a_walk_held_by_a_lost_session_does_not_wait_again() {
+    let team = "version: '1.0'\nagents:\n  Coder: {}\n";
+    let mut stack = Stack::new("sett", "owed", team);
+    let mut first = stack.orchestrator(&[]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    first.signal(libc::SIGTERM);
+    assert!(first.wait_exit(PATIENCE).is_some());
+    stack.bid_unannounced(&claim, "Coder", "exclusive");
+    assert_eq!(fill_backlog(&stack.redis, "owed", 0xbeef, 20_000, 1), 0);
+
+    let orch = stack.orchestrator(&[]);
+    orch.wait_for_event("reconcile_started");
+    let mut redis = stack.redis.conn();
+    let mut client = |args: &[&str]| -> redis::Value {
+        redis::cmd("CLIENT").arg(args).query(&mut redis).unwrap()
+    };
+    client(&["PAUSE", "20000", "WRITE"]);
+    // Held up at its first adoption, and the walk waiting for it.
+    assert!(orch.events("reconcile_complete").is_empty());
+    assert!(orch.events("claim_granted").is_empty());
+    client(&["KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    client(&["UNPAUSE"]);
+    orch.wait_for_event("reconcile_resumed");
+    let granted = orch.wait_for_event("claim_granted");
+    assert_eq!(granted["claim_id"], claim.as_str());
+    let done = orch.wait_for_event("reconcile_complete");
+    assert_eq!(done["resumed"], 1, "{done}");
+    let at = |event: &str| {
+        let needle = format!("\"event\":\"{event}\"");
+        orch.stdout()
+            .iter()
+            .position(|l| l.contains(&needle))
+            .unwrap()
+    };
+    assert!(at("claim_granted") < at("reconcile_complete"));
+    assert_eq!(orch.events("claim_granted").len(), 1);
 }
 
 const WAITING: usize = 50;
