@@ -22,8 +22,9 @@ pub struct Shared {
     pub health: Health,
     pub shutdown: Shutdown,
     /// A session's sweep held its first walk over the claims collecting
-    /// bids back, and no walk has run since (the session ended first): the
-    /// next session's first walk does not wait (engine::sweep).
+    /// bids back, and no walk has reached the end of the set since (the
+    /// session ended first): the next session's first walk does not wait
+    /// (engine::sweep).
     pub bids_walk_owed: AtomicBool,
 }
 
