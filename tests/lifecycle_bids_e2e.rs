@@ -172,12 +172,7 @@ fn a_bid_without_its_event_is_granted_by_the_sweep() {
 #[test]
 fn with_passes_off_the_first_walk_does_not_wait() {
     let mut stack = Stack::new("sett", "np", "version: '1.0'\nagents:\n  Coder: {}\n");
-    let mut first = stack.orchestrator(&[]);
-    let goal = Art::goal();
-    stack.write(&goal);
-    let claim = stack.claim_of(&goal.id);
-    first.signal(libc::SIGTERM);
-    assert!(first.wait_exit(PATIENCE).is_some());
+    let claim = stack.claim_left_bidding();
     stack.bid_unannounced(&claim, "Coder", "exclusive");
     let orch = stack.orchestrator(&[("SETT_RECONCILE", "off")]);
     let line = orch.wait_for_event("claim_granted");
@@ -207,12 +202,7 @@ fn with_passes_off_the_first_walk_does_not_wait() {
 fn a_walk_held_by_a_lost_session_does_not_wait_again() {
     let team = "version: '1.0'\nagents:\n  Coder: {}\n";
     let mut stack = Stack::new("sett", "owed", team);
-    let mut first = stack.orchestrator(&[]);
-    let goal = Art::goal();
-    stack.write(&goal);
-    let claim = stack.claim_of(&goal.id);
-    first.signal(libc::SIGTERM);
-    assert!(first.wait_exit(PATIENCE).is_some());
+    let claim = stack.claim_left_bidding();
     stack.bid_unannounced(&claim, "Coder", "exclusive");
     assert_eq!(fill_backlog(&stack.redis, "owed", 0xbeef, 20_000, 1), 0);
 
@@ -233,14 +223,7 @@ fn a_walk_held_by_a_lost_session_does_not_wait_again() {
     assert_eq!(granted["claim_id"], claim.as_str());
     let done = orch.wait_for_event("reconcile_complete");
     assert_eq!(done["resumed"], 1, "{done}");
-    let at = |event: &str| {
-        let needle = format!("\"event\":\"{event}\"");
-        orch.stdout()
-            .iter()
-            .position(|l| l.contains(&needle))
-            .unwrap()
-    };
-    assert!(at("claim_granted") < at("reconcile_complete"));
+    assert!(line_index(&orch, "claim_granted") < line_index(&orch, "reconcile_complete"));
     assert_eq!(orch.events("claim_granted").len(), 1);
 }
 

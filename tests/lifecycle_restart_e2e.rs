@@ -361,12 +361,7 @@ fn a_pass_cut_after_its_walk_is_resumed_complete_not_walked_again() {
 #[test]
 fn the_bids_walk_waits_for_the_first_pass_to_end() {
     let mut stack = Stack::new("sett", "held", TEAM);
-    let first = stack.orchestrator(&[]);
-    let goal = Art::goal();
-    stack.write(&goal);
-    let claim = stack.claim_of(&goal.id);
-    first.wait_for_event("reconcile_complete");
-    stop(first);
+    let claim = stack.claim_left_bidding();
     stack.bid_unannounced(&claim, "Reviewer", "ignore");
     stack.bid_unannounced(&claim, "Coder", "exclusive");
     assert_eq!(fill_backlog(&stack.redis, "held", 0xfeed, 20_000, 1), 0);
@@ -377,14 +372,7 @@ fn the_bids_walk_waits_for_the_first_pass_to_end() {
     assert_eq!(granted["agents"], json!(["Coder"]));
     let done = next.wait_for_event("reconcile_complete");
     assert_eq!(done["adopted"], 20_000);
-    let at = |event: &str| {
-        let needle = format!("\"event\":\"{event}\"");
-        next.stdout()
-            .iter()
-            .position(|l| l.contains(&needle))
-            .unwrap()
-    };
-    assert!(at("reconcile_complete") < at("claim_granted"));
+    assert!(line_index(&next, "reconcile_complete") < line_index(&next, "claim_granted"));
     let overdue = next.wait_for_event("bids_overdue");
     assert_eq!(
         overdue["missing"],

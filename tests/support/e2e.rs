@@ -99,6 +99,20 @@ impl Stack {
         claim
     }
 
+    /// A goal claimed by an orchestrator that then stops (its first pass
+    /// done, SIGTERM, its exit waited for): the claim's id, collecting
+    /// bids with nobody listening.
+    pub fn claim_left_bidding(&mut self) -> String {
+        let mut first = self.orchestrator(&[]);
+        let goal = Art::goal();
+        self.write(&goal);
+        let claim = self.claim_of(&goal.id);
+        first.wait_for_event("reconcile_complete");
+        first.signal(libc::SIGTERM);
+        assert!(first.wait_exit(PATIENCE).is_some());
+        claim
+    }
+
     /// A bid as an agent makes it: the bids hash, then `bid_submitted`.
     pub fn bid(&mut self, claim: &str, agent: &str, value: &str) {
         self.bid_unannounced(claim, agent, value);
@@ -275,6 +289,15 @@ pub fn work_after(mut spec: Spec, gate: &Gate) -> Spec {
 /// The value of `sett_orchestrator_{series}` (labels included) on `/metrics`.
 pub fn metric(orch: &Orchestrator, series: &str) -> u64 {
     metric_value(&orch.get("/metrics").1, series)
+}
+
+/// Where `orch`'s first stdout line of `event` is among its lines.
+pub fn line_index(orch: &Orchestrator, event: &str) -> usize {
+    let needle = format!("\"event\":\"{event}\"");
+    orch.stdout()
+        .iter()
+        .position(|l| l.contains(&needle))
+        .unwrap_or_else(|| panic!("no {event} line"))
 }
 
 /// Log lines `event` about `claim` (`claim_id` field).

@@ -110,8 +110,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 }
                 Err(e) => {
                     scan_error(&ctx, &e.to_string());
-                    state.pass_ended(true);
-                    ctx.mark_pass_ended();
+                    pass_ended(&ctx, &mut state, true);
                     continue;
                 }
             };
@@ -130,8 +129,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0 || !rechecked;
                 let replay = pass.replay;
-                state.pass_ended(failed);
-                ctx.mark_pass_ended();
+                pass_ended(&ctx, &mut state, failed);
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass.
                 state.wanted |= replay;
@@ -154,8 +152,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             Walk::Stopped => return state,
             Walk::Failed(reason) => {
                 scan_error(&ctx, &reason);
-                state.pass_ended(true);
-                ctx.mark_pass_ended();
+                pass_ended(&ctx, &mut state, true);
             }
             Walk::Lost(reason) => {
                 scan_error(&ctx, &reason);
@@ -164,6 +161,13 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             }
         }
     }
+}
+
+/// A pass ended, completed or failed: the state's schedule, and the
+/// session's latch for the sweep's first walk.
+fn pass_ended(ctx: &SessionCtx, state: &mut CatchUp, failed: bool) {
+    state.pass_ended(failed);
+    ctx.mark_pass_ended();
 }
 
 fn scan_error(ctx: &SessionCtx, reason: &str) {
