@@ -17,17 +17,32 @@ impl std::fmt::Display for UnexpectedReply {
     }
 }
 
-/// Decodes a script's whole answer: a list of rows. A row is one effect,
-/// except `adopted_claims` (how, claim ids): one `Adopted` per claim, in the
-/// list's order (a batch of adoptions answered without a row per claim).
+/// Decodes a script's whole answer: a list of rows, each either a list (its
+/// cells) or, laid flat in the answer itself, an integer n followed by its
+/// n cells (no table per row for Redis to make a reply of). A row is one
+/// effect, except `adopted_claims` (how, claim ids): one `Adopted` per
+/// claim, in the list's order (a batch of adoptions answered without a row
+/// per claim).
 pub fn decode(reply: &Value) -> Result<Vec<Effect>, UnexpectedReply> {
-    let Value::Array(rows) = reply else {
+    let Value::Array(items) = reply else {
         return Err(UnexpectedReply);
     };
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let Value::Array(cells) = row else {
-            return Err(UnexpectedReply);
+    let mut out = Vec::with_capacity(items.len());
+    let mut at = 0;
+    while at < items.len() {
+        let cells: &[Value] = match &items[at] {
+            Value::Array(cells) => {
+                at += 1;
+                cells
+            }
+            Value::Int(n) => {
+                let n = usize::try_from(*n).map_err(|_| UnexpectedReply)?;
+                let end = n.checked_add(at + 1).ok_or(UnexpectedReply)?;
+                let cells = items.get(at + 1..end).ok_or(UnexpectedReply)?;
+                at = end;
+                cells
+            }
+            _ => return Err(UnexpectedReply),
         };
         let row = Row(cells);
         match row.0.first() {

@@ -144,3 +144,56 @@ fn anything_else_is_unexpected() {
         assert_eq!(decode(&bad), Err(UnexpectedReply), "{bad:?}");
     }
 }
+
+/// Protocol 6: a row laid flat (its cell count, then its cells) decodes as
+/// the same row as a list, and both forms mix in one answer.
+#[test]
+fn flat_rows_decode_as_list_rows() {
+    let flat = Value::Array(vec![
+        Value::Int(4),
+        s("granted"),
+        s(C),
+        s("exclusive"),
+        Value::Array(vec![s("A")]),
+        Value::Array(vec![s("waiting"), s(C), Value::Int(2)]),
+        Value::Int(1),
+        s("not_found"),
+        Value::Int(3),
+        s("waiting"),
+        s(C),
+        Value::Int(7),
+    ]);
+    assert_eq!(
+        decode(&flat),
+        Ok(vec![
+            Effect::Granted {
+                claim: claim(),
+                phase: Phase::Exclusive,
+                agents: vec!["A".into()],
+            },
+            Effect::Waiting {
+                claim: claim(),
+                missing: 2,
+            },
+            Effect::NotFound,
+            Effect::Waiting {
+                claim: claim(),
+                missing: 7,
+            },
+        ])
+    );
+    assert_eq!(decode(&Value::Array(vec![])), Ok(vec![]));
+    for bad in [
+        // Fewer cells than the count says; a count of none; a negative one;
+        // a count past the end (as large as it gets); a cell of a row too few.
+        vec![Value::Int(3), s("waiting"), s(C)],
+        vec![Value::Int(0)],
+        vec![Value::Int(-1), s("not_found")],
+        vec![Value::Int(i64::MAX), s("not_found")],
+        vec![Value::Int(2), s("waiting"), s(C), Value::Int(2)],
+        vec![Value::Int(1), s("not_found"), s("created")],
+    ] {
+        let bad = Value::Array(bad);
+        assert_eq!(decode(&bad), Err(UnexpectedReply), "{bad:?}");
+    }
+}

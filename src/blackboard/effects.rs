@@ -17,7 +17,7 @@
 use crate::ids::{ArtefactId, ClaimId};
 
 /// The reply protocol this decoder reads. Bump it with any change to a row.
-pub const PROTOCOL: i64 = 5;
+pub const PROTOCOL: i64 = 6;
 
 /// The phases a claim goes through, as scripts and log lines name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

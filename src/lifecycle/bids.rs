@@ -146,11 +146,13 @@ fn bid<'a>(
 /// the sweep's to decide. `Err` only when a pipeline as a whole failed (the
 /// connection is gone). One answer per claim, in order. `claims`: each
 /// event's claim, and whether its bid is one to work (not `ignore`).
-/// Without a bid timeout, no `ZSCORE` per bid event: a claim whose decision
-/// this process saw made (`Lifecycle::decided`, the latest
-/// `recent::RECENT`) is not bidding; the others are judged by `HLEN`, and
+/// The commands go once per claim of the batch (its first event's).
+/// Without a bid timeout, no `ZSCORE` per bid event, and no command at all
+/// for a claim whose decision this process saw made (`Lifecycle::decided`,
+/// the latest `recent::RECENT`: not bidding) or has on its way
+/// (`Lifecycle::deciding`); the others are judged by `HLEN`, and
 /// only those with every field in are looked up in the bidding set (`ZRANK`,
-/// a second pipeline) before their scripts. One not bidding whose hash is
+/// a second pipeline, unless the first looked already) before their scripts. One not bidding whose hash is
 /// short answers `Waiting` rather than `NotBidding`, the same to every
 /// caller without a timeout (neither is logged nor counted).
 /// A claim no longer collecting bids may have received a late bid: those go
@@ -169,23 +171,42 @@ pub async fn decide_batch(
     let agents = lc.registry.agents().len();
     let bidding = lc.scripts.set_key(super::scripts::Set::Bidding);
     let timeout = lc.bid_timeout.is_some();
+    // Per event: the batch's first event of its claim (the one that carries
+    // the claim's commands and answer; the others answer `NotBidding`, as a
+    // claim is decided once a batch). Without a timeout, a claim this
+    // process decided (`decided`) or whose script is on its way (`deciding`:
+    // it sees every bid this event's would) needs no command: `skip`.
     // Which claims the first pipeline looks up in the bidding set: every
     // one with a timeout (ZSCORE), without one those whose bid may be late
-    // (ZRANK: an integer reply).
-    let looked_up: Vec<bool> = {
+    // (ZRANK: an integer reply): a bid to work on a claim not decided here.
+    let n = claims.len();
+    let mut first_of: Vec<usize> = Vec::with_capacity(n);
+    let mut skip = vec![false; n];
+    let mut look = vec![false; n];
+    {
+        let deciding = lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
         let recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
-        claims
-            .iter()
-            .map(|(claim, to_work)| timeout || (*to_work && !recent.contains(claim)))
-            .collect()
-    };
+        for (i, (claim, to_work)) in claims.iter().enumerate() {
+            let first = (0..i).find(|&j| claims[j].0 == *claim).unwrap_or(i);
+            first_of.push(first);
+            if first == i {
+                skip[i] = !timeout && (recent.contains(claim) || deciding.contains(claim));
+            }
+            look[first] |= timeout || (*to_work && !skip[first]);
+        }
+    }
     // Each command created at its final size (the redis crate grows a
     // command's buffers argument by argument otherwise).
-    let lookups = looked_up.iter().filter(|&&l| l).count();
-    let mut pipe = redis::Pipeline::with_capacity(claims.len() + lookups);
-    for ((claim, _), &look) in claims.iter().zip(&looked_up) {
+    let sent = |i: usize| first_of[i] == i && !skip[i];
+    let commands =
+        (0..n).filter(|&i| sent(i)).count() + (0..n).filter(|&i| sent(i) && look[i]).count();
+    let mut pipe = redis::Pipeline::with_capacity(commands);
+    for (i, (claim, _)) in claims.iter().enumerate() {
+        if !sent(i) {
+            continue;
+        }
         let id = claim.as_str();
-        if look {
+        if look[i] {
             let verb = if timeout { "ZSCORE" } else { "ZRANK" };
             let mut lookup = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
             lookup.arg(verb).arg(&bidding).arg(id);
@@ -197,37 +218,36 @@ pub async fn decide_batch(
         pipe.add_command(hlen);
     }
     // A key of the wrong type answers an error: the script decides (and says so).
-    let replies: Vec<redis::RedisResult<redis::Value>> =
-        pipe.ignore_errors().query_async(conn).await?;
+    let replies: Vec<redis::RedisResult<redis::Value>> = if commands == 0 {
+        Vec::new()
+    } else {
+        pipe.ignore_errors().query_async(conn).await?
+    };
     let mut replies = replies.into_iter();
-    let mut answers = Vec::with_capacity(claims.len());
+    let mut answers = Vec::with_capacity(n);
     // (index, fields seen, looked up already) of the claims whose decision runs now.
-    let mut ready = Vec::new();
+    let mut ready: Vec<(usize, Option<usize>, bool)> = Vec::new();
     // The claims found out of the bidding set by the look-up: a late bid's.
-    let mut left = vec![false; claims.len()];
+    let mut left = vec![false; n];
     {
-        // Claims of this batch still collecting bids (a batch holds at most
-        // a few dozen: a list is cheaper than a copy of `deciding`).
-        let mut seen: Vec<ClaimId> = Vec::with_capacity(claims.len());
         let deciding = lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
-        let recent = lc.decided.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, ((claim, _), &look)) in claims.iter().zip(&looked_up).enumerate() {
-            let in_set = if look {
+        for (i, (claim, _)) in claims.iter().enumerate() {
+            if !sent(i) {
+                answers.push(Some(Effect::NotBidding { claim: *claim }));
+                continue;
+            }
+            let in_set = if look[i] {
                 let found = !matches!(replies.next(), Some(Ok(redis::Value::Nil)));
                 left[i] = !found;
                 found
             } else {
-                !recent.contains(claim)
+                true
             };
             let fields = match replies.next() {
                 Some(Ok(redis::Value::Int(n))) => Some(n as usize),
                 _ => None,
             };
-            let first = in_set && !deciding.contains(claim) && !seen.contains(claim);
-            if first {
-                seen.push(*claim);
-            }
-            answers.push(if !first {
+            answers.push(if !in_set || deciding.contains(claim) {
                 Some(Effect::NotBidding { claim: *claim })
             } else if fields.is_some_and(|n| n < agents) {
                 Some(Effect::Waiting {
@@ -235,7 +255,7 @@ pub async fn decide_batch(
                     missing: (agents - fields.unwrap_or(0)) as u64,
                 })
             } else {
-                ready.push((i, fields, look));
+                ready.push((i, fields, look[i]));
                 None
             });
         }

@@ -7,9 +7,9 @@
 local AID, CID = ARGV[5], ARGV[6]
 
 -- TYPE only when the read says nothing (no key, or not a hash: an error).
-local a = redis.pcall('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role',
-  'logical_id', 'version')
-if a.err or not (a[1] or a[2] or a[3] or a[4] or a[5] or a[6]) then
+-- (logical_id and version only a rework needs: feedback.lua reads them.)
+local a = redis.pcall('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role')
+if a.err or not (a[1] or a[2] or a[3] or a[4]) then
   local kind = redis.call('TYPE', KEYS[1])['ok']
   if kind == 'none' then return { { 'not_found' } } end
   if kind ~= 'hash' then return { { 'invalid', 'artefact key is a ' .. kind .. ', not a hash' } } end
@@ -41,8 +41,10 @@ if #claims > 0 or claimable then
 end
 conflict = key_conflict(checks)
 if conflict then return conflict end
-local art = { id = AID, structural_type = structural_type, role = a[4] or '', logical_id = a[5], version = a[6] }
-for i = 1, #claims do deliver(claims[i], art) end
+if #claims > 0 then
+  local art = { id = AID, structural_type = structural_type, role = a[4] or '' }
+  for i = 1, #claims do deliver(claims[i], art) end
+end
 
 if not claimable then
   effect('skipped', structural_type, a[2] or '')

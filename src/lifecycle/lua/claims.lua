@@ -33,7 +33,7 @@ local function enc_phase_state(ps)
     .. ',"granted_agents":' .. enc_list(ps.granted_agents)
     .. ',"received":' .. enc_map(ps.received)
     .. ',"all_bids":' .. enc_map(ps.all_bids, ps.all_bids_keys)
-    .. ',"start_time_ms":' .. string.format('%d', ps.start_time_ms) .. '}'
+    .. ',"start_time_ms":' .. (ps.start_time_ms == NOW and now_text() or string.format('%d', ps.start_time_ms)) .. '}'
 end
 
 -- The strings of decoded JSON array t in order (others left out), or {}.

@@ -88,6 +88,12 @@ local function deliver_rework(c, art)
     return finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
   end
   local t = read('HMGET', artefact_key(c.artefact_id), 'logical_id', 'version') or {}
+  -- The rework's own logical_id and version: read here when its decision
+  -- (artefact.lua) did not (false where absent, as HMGET answers).
+  if art.version == nil then
+    local f = read('HMGET', artefact_key(art.id), 'logical_id', 'version') or {}
+    art.logical_id, art.version = f[1] or false, f[2] or false
+  end
   if not t[1] or t[1] ~= art.logical_id or not is_version(art.version)
     or tonumber(art.version) ~= version_of(t[2]) + 1 then
     return

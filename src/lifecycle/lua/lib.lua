@@ -4,8 +4,9 @@
 -- same text is also the head of one Redis Functions library holding every
 -- decision (src/lifecycle/library.rs), each still one atomic call.
 --
--- Answers follow protocol 5 (src/blackboard/effects.rs): a list of rows, each
--- a tag and its cells (strings, integers, lists of strings). The version is
+-- Answers follow protocol 6 (src/blackboard/effects.rs): a list of rows, each
+-- a tag and its cells (strings, integers, lists of strings), as a list or
+-- laid flat after its cell count (effect, below). The version is
 -- stated below and checked against the decoder's before the scripts load.
 --
 -- ARGV common to every lifecycle script:
@@ -28,7 +29,7 @@
 -- Every decision reads the claim's current state first, so a replay or a
 -- second replica changes nothing and publishes nothing.
 
-local PROTOCOL = 5
+local PROTOCOL = 6
 
 -- Per call: everything below that depends on the call's arguments or the
 -- server's clock. Declared here, set by begin() at the start of every call:
@@ -153,7 +154,21 @@ end
 
 local function role_of(name) return ROLE_OF[name] or name end
 
-local function effect(...) EFFECTS[#EFFECTS + 1] = { ... } end
+-- A row laid flat in the answer: its cell count, then the tag and cells
+-- (protocol 6; a table per row cost Redis about 3,500 instructions to make
+-- a reply of, docs/performance.md). At most four cells after the tag; a
+-- cell may be a list of strings (a table).
+local function effect(t, a, b, c, d)
+  local e = EFFECTS
+  local at = #e
+  local n = d ~= nil and 5 or c ~= nil and 4 or b ~= nil and 3 or a ~= nil and 2 or 1
+  e[at + 1] = n
+  e[at + 2] = t
+  if n > 1 then e[at + 3] = a end
+  if n > 2 then e[at + 4] = b end
+  if n > 3 then e[at + 5] = c end
+  if n > 4 then e[at + 6] = d end
+end
 
 -- Keys and channels.
 local function claim_key(id) return P .. 'claim:' .. id end

@@ -58,11 +58,74 @@ local function complete_phase(c, ps)
   finish(c, 'complete')
 end
 
+-- An exclusive phase with nothing received yet, its phase_state in the
+-- bytes enc_phase_state writes (Go's too) for one plainly spelt agent, a
+-- snapshot of exactly the registry's names in order (each plainly spelt)
+-- with the four bids, and a start time as %d writes it: the text before
+-- and after `received`'s `{}`, the agent, and the start (text). Read with
+-- patterns: decoding it with cjson, checking it and encoding it again cost
+-- Redis about 80,000 instructions a delivery (docs/performance.md).
+-- Anything else: nil (the full path).
+local EXCLUSIVE_UNRECEIVED = '^({"current":"exclusive","granted_agents":%["([^"]+)"%],"received":){}'
+  .. '(,"all_bids":{([^}]*)},"start_time_ms":(%d+)})$'
+local BID_ENTRY = '(,?)"([^"]*)":"([^"]*)"'
+local BIDS = { review = true, claim = true, exclusive = true, ignore = true }
+-- Whether every name of the registry table PLAIN_OF is plainly spelt.
+local PLAIN_OF, PLAIN
+
+local function plain(s) return enc_str(s) == '"' .. s .. '"' end
+
+local function exclusive_unreceived(text)
+  if type(text) ~= 'string' then return nil end
+  local head, agent, tail, bids, start = string.match(text, EXCLUSIVE_UNRECEIVED)
+  -- (At most 15 digits: below 2^53; no leading zero: as %d writes it.)
+  if not head or #start > 15 or (#start > 1 and string.byte(start, 1) == 48) or not plain(agent) then
+    return nil
+  end
+  if PLAIN_OF ~= AGENTS then
+    PLAIN_OF, PLAIN = AGENTS, true
+    for i = 1, #AGENTS do
+      if not plain(AGENTS[i]) then PLAIN = false end
+    end
+  end
+  if not PLAIN then return nil end
+  local i, length = 0, 0
+  for comma, name, bid in string.gmatch(bids, BID_ENTRY) do
+    i = i + 1
+    if name ~= AGENTS[i] or not BIDS[bid] or (comma == '') ~= (i == 1) then return nil end
+    length = length + #comma + #name + #bid + 5
+  end
+  if i ~= #AGENTS or length ~= #bids then return nil end
+  return head, agent, tail, start
+end
+
+-- deliver() for a claim whose phase_state exclusive_unreceived reads:
+-- the same steps, and the same writes, without the decoded tables. False
+-- when it does not apply.
+local function deliver_exclusive(c, art)
+  local head, agent, tail, start = exclusive_unreceived(c.phase_state)
+  if not head then return false end
+  if role_of(agent) ~= art.role then return true end
+  if art.written and art.written < tonumber(start) then return true end
+  if not (NO_COUNTED and NO_COUNTED[c.key_id]) and redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1 then
+    return true
+  end
+  if art.structural_type == 'Failure' then
+    finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
+    return true
+  end
+  -- The agent's role delivered: the phase, and the claim, are complete.
+  effect('delivered', c.key_id, 'exclusive', art.role, art.id)
+  finish(c, 'complete', nil, nil, head .. '{' .. enc_pair(art.role, art.id) .. '}' .. tail)
+  return true
+end
+
 -- art: { id, structural_type, role } of an artefact whose source_artefacts
 -- hold c's artefact. Counts once (the counted set survives phase changes, so
 -- a replayed artefact cannot count again in a later phase).
 local function deliver(c, art)
   if c.status == 'pending_assignment' then return deliver_rework(c, art) end
+  if c.status == 'pending_exclusive' and deliver_exclusive(c, art) then return end
   local ps = dec_phase_state(c.phase_state)
   if not ps or PHASE_STATUS[ps.current] ~= c.status then return end
   local granted, names = false, ps.granted_agents
@@ -112,7 +175,7 @@ end
 -- artefact by one rule.
 local function delivery_claims(structural_type, source_text)
   local claims = {}
-  if structural_type == 'Terminal' then return claims end
+  if structural_type == 'Terminal' or source_text == '[]' then return claims end
   local seen = {}
   local sources = decode_list(source_text) or {}
   for i = 1, #sources do
