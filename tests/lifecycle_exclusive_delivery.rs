@@ -11,24 +11,47 @@ use support::lifecycle::*;
 
 const TEAM: &[(&str, &str)] = &[("Reviewer", "reviewer"), ("Worker", "worker")];
 
-/// A claim granted to Worker (exclusive; Reviewer ignores), with
-/// `phase_state` replaced by `stored` when given; then Worker's delivery.
-/// Its effects and the `phase_state` and status the claim is left with.
-fn deliver_with(stored: Option<&str>) -> (Vec<String>, String, String, String) {
-    let mut lab = Lab::new(TEAM, 3);
+/// A claim granted to `worker` (exclusive; Reviewer ignores) under `team`,
+/// with `phase_state` replaced by `stored` when given; `before` runs on it
+/// (the lab, the claim, the artefact about to come); then that artefact
+/// (`art`, made from the goal's id). Its effects for the claim, and the
+/// `phase_state` and status the claim is left with.
+struct Case<'a> {
+    team: &'a [(&'a str, &'a str)],
+    worker: &'a str,
+    stored: Option<&'a str>,
+    art: fn(&str) -> Art,
+    before: fn(&mut Lab, &str, &Art),
+}
+
+impl Default for Case<'_> {
+    fn default() -> Self {
+        Case {
+            team: TEAM,
+            worker: "Worker",
+            stored: None,
+            art: |goal| Art::work("worker", goal),
+            before: |_, _, _| {},
+        }
+    }
+}
+
+fn run(case: Case) -> (Vec<String>, String, String, String) {
+    let mut lab = Lab::new(case.team, 3);
     let goal = Art::goal();
     let claim = lab.new_claim(&goal);
     lab.bid(&claim, "Reviewer", "ignore");
     assert_eq!(
-        lab.bid_and_decide(&claim, "Worker", "exclusive"),
-        vec![granted(&claim, "exclusive", &["Worker"])]
+        lab.bid_and_decide(&claim, case.worker, "exclusive"),
+        vec![granted(&claim, "exclusive", &[case.worker])]
     );
     lab.published();
-    if let Some(text) = stored {
+    if let Some(text) = case.stored {
         lab.hset(&format!("{P}claim:{claim}"), "phase_state", text);
     }
-    let work = Art::work("worker", &goal.id);
-    let out = lab.deliver(&work);
+    let art = (case.art)(&goal.id);
+    (case.before)(&mut lab, &claim, &art);
+    let out = lab.deliver(&art);
     let effects = out.effects.iter().map(|e| format!("{e:?}")).collect();
     assert_eq!(out.published, vec![]);
     let fields = lab.claim(&claim);
@@ -36,8 +59,15 @@ fn deliver_with(stored: Option<&str>) -> (Vec<String>, String, String, String) {
         effects,
         fields["phase_state"].clone(),
         fields["status"].clone(),
-        work.id,
+        art.id,
     )
+}
+
+fn deliver_with(stored: Option<&str>) -> (Vec<String>, String, String, String) {
+    run(Case {
+        stored,
+        ..Case::default()
+    })
 }
 
 fn completed(work: &str, all_bids: &str, start: &str) -> String {
@@ -87,7 +117,12 @@ fn other_spellings_of_the_same_phase_are_written_again_as_go_writes_them() {
         ),
         // A name escaped where it need not be; a bid that is none of the four.
         (
-            r#"{"current":"exclusive","granted_agents":["W\u006frker"],"received":{},"all_bids":{"Reviewer":"maybe","Worker":"exclusive"},"start_time_ms":11}"#,
+            r#"{"current":"exclusive","granted_agents":["W\u006frker"],"received":{},"all_bids":{"Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":10}"#,
+            bids,
+            "10",
+        ),
+        (
+            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"maybe","Worker":"exclusive"},"start_time_ms":11}"#,
             r#""Reviewer":"maybe","Worker":"exclusive""#,
             "11",
         ),
@@ -128,4 +163,109 @@ fn other_spellings_of_the_same_phase_are_written_again_as_go_writes_them() {
         assert_eq!(status, "complete", "{stored}");
         assert_eq!(text, completed(&work, all_bids, start), "{stored}");
     }
+}
+
+/// The usual form, and what the delivery is not: another role's artefact,
+/// one counted already, a Failure; the usual form but for its start's
+/// digits or an agent's spelling.
+#[test]
+fn the_usual_form_s_other_deliveries_and_near_misses() {
+    let start = |text: &str| {
+        text.rsplit_once(':')
+            .unwrap()
+            .1
+            .trim_end_matches('}')
+            .to_string()
+    };
+    // Another role's artefact, or one counted already: nothing changes.
+    for case in [
+        Case {
+            art: |goal| Art::work("reviewer", goal),
+            ..Case::default()
+        },
+        Case {
+            before: |lab, claim, art| {
+                let _: () = redis::cmd("SADD")
+                    .arg(format!("{P}orchestrator:counted:{claim}"))
+                    .arg(&art.id)
+                    .query(&mut lab.sync)
+                    .unwrap();
+            },
+            ..Case::default()
+        },
+    ] {
+        let (effects, text, status, _) = run(case);
+        assert_eq!(effects, Vec::<String>::new());
+        assert_eq!(status, "pending_exclusive");
+        assert!(text.contains(r#""received":{}"#), "{text}");
+    }
+    // A Failure ends the claim, its phase_state as it was.
+    let (effects, text, status, art) = run(Case {
+        art: |goal| Art::failure("worker", goal),
+        ..Case::default()
+    });
+    assert_eq!(status, "terminated");
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    assert!(effects[0].contains("AgentFailure"), "{effects:?}");
+    assert!(effects[0].contains(&art), "{effects:?}");
+    assert!(text.contains(r#""received":{}"#), "{text}");
+
+    let bids = r#""Reviewer":"ignore","Worker":"exclusive""#;
+    let usual = |start: &str| {
+        format!(
+            r#"{{"current":"exclusive","granted_agents":["Worker"],"received":{{}},"all_bids":{{{bids}}},"start_time_ms":{start}}}"#
+        )
+    };
+    // 16 digits (the full path reads them: below 2^53), and a leading zero.
+    for (digits, written) in [("1234567890123456", "1234567890123456"), ("0123", "123")] {
+        let stored = usual(digits);
+        let (effects, text, status, work) = deliver_with(Some(&stored));
+        assert_eq!(
+            (effects.len(), status.as_str()),
+            (2, "complete"),
+            "{stored}"
+        );
+        assert_eq!(text, completed(&work, bids, written), "{stored}");
+        assert_eq!(start(&text), written);
+    }
+    // An agent whose name JSON escapes: Go's spelling, by the full path.
+    let (effects, text, status, work) = run(Case {
+        team: &[("Reviewer", "reviewer"), ("W&r", "worker")],
+        worker: "W&r",
+        ..Case::default()
+    });
+    assert_eq!((effects.len(), status.as_str()), (2, "complete"));
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"current":"exclusive","granted_agents":["W\u0026r"],"received":{{"worker":"{work}"}},"all_bids":{{"Reviewer":"ignore","W\u0026r":"exclusive"}},"start_time_ms":{}}}"#,
+            start(&text)
+        )
+    );
+}
+
+/// A registry name JSON escapes, stored unescaped by another writer in the
+/// snapshot: written again as Go spells it, as the full path does.
+#[test]
+fn a_snapshot_name_stored_unescaped_is_written_as_go_spells_it() {
+    let team = &[("A&b", "other"), ("Worker", "worker")];
+    let mut lab = Lab::new(team, 3);
+    let goal = Art::goal();
+    let claim = lab.new_claim(&goal);
+    lab.bid(&claim, "A&b", "ignore");
+    lab.bid_and_decide(&claim, "Worker", "exclusive");
+    lab.published();
+    let stored = r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"A&b":"ignore","Worker":"exclusive"},"start_time_ms":21}"#;
+    lab.hset(&format!("{P}claim:{claim}"), "phase_state", stored);
+    let work = Art::work("worker", &goal.id);
+    let out = lab.deliver(&work);
+    assert_eq!(out.effects.len(), 2, "{:?}", out.effects);
+    assert_eq!(
+        lab.claim(&claim)["phase_state"],
+        completed(
+            &work.id,
+            r#""A\u0026b":"ignore","Worker":"exclusive""#,
+            "21"
+        )
+    );
 }

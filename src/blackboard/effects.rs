@@ -5,8 +5,10 @@
 //! acts on the few answers that need it (a claim created, a worker to start).
 //! Each script answers a list of rows, one per thing it did; a row is a tag
 //! followed by its cells, each a string, an integer or a list of strings
-//! (never a comma-joined string). `decode` is the one decoder of every
-//! script's answer, into typed [`Effect`]s.
+//! (never a comma-joined string), as a list of its own or laid flat in the
+//! answer after its cell count (protocol 6: no table per row for Redis to
+//! make a reply of). `decode` is the one decoder of every script's answer,
+//! into typed [`Effect`]s.
 //!
 //! Every script states the protocol version it speaks (`local PROTOCOL = N`
 //! in `lifecycle/lua/lib.lua` and `phase1/claim.lua`); it is checked against

@@ -174,14 +174,18 @@ pub async fn decide_batch(
     // Per event: the batch's first event of its claim (the one that carries
     // the claim's commands and answer; the others answer `NotBidding`, as a
     // claim is decided once a batch). Without a timeout, a claim this
-    // process decided (`decided`) or whose script is on its way (`deciding`:
-    // it sees every bid this event's would) needs no command: `skip`.
+    // process decided (`decided`) needs no command (`skip`), and one whose
+    // script is on its way (`deciding`: it sees every bid this event's
+    // would) no `HLEN` (`on_way`): it is not decided again, but a bid to
+    // work on it is still looked up (that script may find it decided
+    // elsewhere: the bid may be late).
     // Which claims the first pipeline looks up in the bidding set: every
     // one with a timeout (ZSCORE), without one those whose bid may be late
     // (ZRANK: an integer reply): a bid to work on a claim not decided here.
     let n = claims.len();
     let mut first_of: Vec<usize> = Vec::with_capacity(n);
     let mut skip = vec![false; n];
+    let mut on_way = vec![false; n];
     let mut look = vec![false; n];
     {
         let deciding = lc.deciding.lock().unwrap_or_else(|p| p.into_inner());
@@ -189,17 +193,20 @@ pub async fn decide_batch(
         for (i, (claim, to_work)) in claims.iter().enumerate() {
             let first = (0..i).find(|&j| claims[j].0 == *claim).unwrap_or(i);
             first_of.push(first);
-            if first == i {
-                skip[i] = !timeout && (recent.contains(claim) || deciding.contains(claim));
+            if first == i && !timeout {
+                skip[i] = recent.contains(claim);
+                on_way[i] = !skip[i] && deciding.contains(claim);
             }
             look[first] |= timeout || (*to_work && !skip[first]);
         }
     }
     // Each command created at its final size (the redis crate grows a
     // command's buffers argument by argument otherwise).
-    let sent = |i: usize| first_of[i] == i && !skip[i];
-    let commands =
-        (0..n).filter(|&i| sent(i)).count() + (0..n).filter(|&i| sent(i) && look[i]).count();
+    let sent = |i: usize| first_of[i] == i && !skip[i] && (look[i] || !on_way[i]);
+    let commands = (0..n)
+        .filter(|&i| sent(i))
+        .map(|i| usize::from(look[i]) + usize::from(!on_way[i]))
+        .sum();
     let mut pipe = redis::Pipeline::with_capacity(commands);
     for (i, (claim, _)) in claims.iter().enumerate() {
         if !sent(i) {
@@ -211,6 +218,9 @@ pub async fn decide_batch(
             let mut lookup = redis::Cmd::with_capacity(3, 6 + bidding.len() + id.len());
             lookup.arg(verb).arg(&bidding).arg(id);
             pipe.add_command(lookup);
+        }
+        if on_way[i] {
+            continue;
         }
         let bids = lc.scripts.bids_key(claim);
         let mut hlen = redis::Cmd::with_capacity(2, 4 + bids.len());
@@ -243,6 +253,10 @@ pub async fn decide_batch(
             } else {
                 true
             };
+            if on_way[i] {
+                answers.push(Some(Effect::NotBidding { claim: *claim }));
+                continue;
+            }
             let fields = match replies.next() {
                 Some(Ok(redis::Value::Int(n))) => Some(n as usize),
                 _ => None,

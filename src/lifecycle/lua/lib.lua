@@ -52,7 +52,7 @@ local KEEP_REGISTRY = false
 local REGISTRIES, registries_n, REGISTRIES_MAX = {}, 0, 16
 local REGISTRY_SPEC
 -- What the script did, for the orchestrator's log lines and metrics: a list
--- of rows, e.g. {'granted', claim_id, 'review', {'A', 'B'}}.
+-- of rows (effect, below), e.g. 4, 'granted', claim_id, 'review', {'A', 'B'}.
 local EFFECTS
 -- Keys: claims in a phase or awaiting rework, by start ms; claims collecting
 -- bids, by creation ms; claims decided with no bid to work, by decision ms.
@@ -155,9 +155,11 @@ end
 local function role_of(name) return ROLE_OF[name] or name end
 
 -- A row laid flat in the answer: its cell count, then the tag and cells
--- (protocol 6; a table per row cost Redis about 3,500 instructions to make
--- a reply of, docs/performance.md). At most four cells after the tag; a
--- cell may be a list of strings (a table).
+-- (protocol 6; a table per row cost Redis about 3,000 instructions to make
+-- a reply of, docs/performance.md). At most four cells after the tag, none
+-- of them nil but trailing ones (a nil cell in the middle would cut this
+-- row short and every row after it off); a cell may be a list of strings
+-- (a table).
 local function effect(t, a, b, c, d)
   local e = EFFECTS
   local at = #e

@@ -64,7 +64,7 @@ end
 -- with the four bids, and a start time as %d writes it: the text before
 -- and after `received`'s `{}`, the agent, and the start (text). Read with
 -- patterns: decoding it with cjson, checking it and encoding it again cost
--- Redis about 80,000 instructions a delivery (docs/performance.md).
+-- Redis about 87,000 instructions a delivery (docs/performance.md).
 -- Anything else: nil (the full path).
 local EXCLUSIVE_UNRECEIVED = '^({"current":"exclusive","granted_agents":%["([^"]+)"%],"received":){}'
   .. '(,"all_bids":{([^}]*)},"start_time_ms":(%d+)})$'
