@@ -84,48 +84,65 @@ fn a_batch_reads_each_claim_once_and_decides_it_once() {
     assert_eq!(lab.claim(&claim)["status"], "pending_exclusive");
 }
 
-#[test]
-fn a_bid_to_work_on_a_claim_on_its_way_is_still_looked_up_and_may_be_late() {
-    let mut lab = Lab::new(TEAM, 3);
-    let lc = lifecycle(&lab);
-    // Decided dormant by an earlier orchestrator's bid timeout, without
-    // Worker, whose exclusive bid comes after.
+/// A claim decided dormant by an earlier orchestrator's bid timeout,
+/// without Worker, whose exclusive bid comes after; marked as having its
+/// script on its way (another batch's).
+fn late_on_its_way(lab: &mut Lab, lc: &Lifecycle) -> String {
     let claim = lab.new_claim(&Art::goal());
     lab.bid(&claim, "Reviewer", "ignore");
     let timed_out = lab.time_out(&claim);
     assert!(timed_out.contains(&Effect::Dormant { claim: cid(&claim) }));
     lab.bid(&claim, "Worker", "exclusive");
     lab.published();
+    lc.deciding.lock().unwrap().insert(cid(&claim));
+    claim
+}
 
-    // Another batch has a script for the claim on its way: this batch
-    // does not decide it, but looks its bid to work up, finds the claim
-    // no longer collecting bids, and the late bid is honoured.
+#[test]
+fn a_bid_to_work_on_a_claim_on_its_way_is_still_looked_up_and_may_be_late() {
+    // The bid to work in the batch's first event of the claim, or in a
+    // later one: either way the claim is looked up (no HLEN), found no
+    // longer collecting bids, and the late bid honoured, once.
+    for to_work in [vec![true], vec![false, true]] {
+        let mut lab = Lab::new(TEAM, 3);
+        let lc = lifecycle(&lab);
+        let claim = late_on_its_way(&mut lab, &lc);
+        reset_stats(&mut lab);
+        let events: Vec<(&str, bool)> = to_work.iter().map(|&w| (claim.as_str(), w)).collect();
+        let answers = batch(&mut lab, &lc, &events);
+        assert_eq!(calls(&mut lab, "hlen"), 0);
+        let mut expected = vec![vec![
+            honoured(&claim, "Worker", "exclusive", Phase::Exclusive),
+            granted(&claim, "exclusive", &["Worker"]),
+        ]];
+        // (A later event of the claim: not decided again.)
+        expected.resize(
+            to_work.len(),
+            vec![Effect::NotBidding { claim: cid(&claim) }],
+        );
+        assert_eq!(answers, expected, "{to_work:?}");
+        assert_eq!(lab.claim(&claim)["status"], "pending_exclusive");
+        assert_eq!(lab.claim(&claim)["granted_exclusive_agent"], "Worker");
+        assert_eq!(
+            lab.published(),
+            grants(&claim, "exclusive", &["Worker"], &[])
+        );
+    }
+}
+
+#[test]
+fn a_bid_to_ignore_on_a_claim_on_its_way_sends_nothing() {
+    let mut lab = Lab::new(TEAM, 3);
+    let lc = lifecycle(&lab);
+    let claim = lab.new_claim(&Art::goal());
+    lab.published();
     lc.deciding.lock().unwrap().insert(cid(&claim));
     reset_stats(&mut lab);
-    let answers = batch(&mut lab, &lc, &[(&claim, true)]);
-    assert_eq!(calls(&mut lab, "hlen"), 0);
-    assert_eq!(answers.len(), 1);
-    assert!(
-        answers[0].contains(&honoured(&claim, "Worker", "exclusive", Phase::Exclusive)),
-        "{answers:?}"
-    );
-    assert_eq!(lab.claim(&claim)["status"], "pending_exclusive");
-    assert_eq!(lab.claim(&claim)["granted_exclusive_agent"], "Worker");
-    assert_eq!(
-        lab.published(),
-        grants(&claim, "exclusive", &["Worker"], &[])
-    );
-
-    // A bid to ignore on a claim on its way: no command, nothing decided.
-    let other = lab.new_claim(&Art::goal());
-    lab.published();
-    lc.deciding.lock().unwrap().insert(cid(&other));
-    reset_stats(&mut lab);
-    let answers = batch(&mut lab, &lc, &[(&other, false)]);
+    let answers = batch(&mut lab, &lc, &[(&claim, false)]);
     assert_eq!(
         answers,
-        vec![vec![Effect::NotBidding { claim: cid(&other) }]]
+        vec![vec![Effect::NotBidding { claim: cid(&claim) }]]
     );
     assert_eq!(calls(&mut lab, "hlen") + calls(&mut lab, "zrank"), 0);
-    assert_eq!(lab.claim(&other)["status"], "pending_review");
+    assert_eq!(lab.claim(&claim)["status"], "pending_review");
 }

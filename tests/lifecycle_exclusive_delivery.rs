@@ -148,10 +148,22 @@ fn other_spellings_of_the_same_phase_are_written_again_as_go_writes_them() {
             "",
             "",
         ),
+        // Or with something between its entries; or a start of 2^53 and more.
+        (
+            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore",x,"Worker":"exclusive"},"start_time_ms":16}"#,
+            "",
+            "",
+        ),
+        (
+            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":9999999999999999}"#,
+            "",
+            "",
+        ),
     ] {
         let (effects, text, status, work) = deliver_with(Some(stored));
         if all_bids.is_empty() {
-            // Not JSON: the claim is left as it was (not counted, not ended).
+            // Not JSON, or not a phase_state (the start): the claim is left
+            // as it was (not counted, not ended).
             assert_eq!(effects, Vec::<String>::new(), "{stored}");
             assert_eq!(
                 (text.as_str(), status.as_str()),

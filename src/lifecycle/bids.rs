@@ -146,23 +146,26 @@ fn bid<'a>(
 /// the sweep's to decide. `Err` only when a pipeline as a whole failed (the
 /// connection is gone). One answer per claim, in order. `claims`: each
 /// event's claim, and whether its bid is one to work (not `ignore`).
-/// The commands go once per claim of the batch (its first event's).
-/// Without a bid timeout, no `ZSCORE` per bid event, and no command at all
-/// for a claim whose decision this process saw made (`Lifecycle::decided`,
-/// the latest `recent::RECENT`: not bidding) or has on its way
-/// (`Lifecycle::deciding`); the others are judged by `HLEN`, and
-/// only those with every field in are looked up in the bidding set (`ZRANK`,
-/// a second pipeline, unless the first looked already) before their scripts. One not bidding whose hash is
-/// short answers `Waiting` rather than `NotBidding`, the same to every
+/// The commands go once per claim of the batch (its first event's; the
+/// others answer `NotBidding`). Without a bid timeout, no `ZSCORE`; no
+/// command at all for a claim whose decision this process saw made
+/// (`Lifecycle::decided`, the latest `recent::RECENT`: not bidding), and
+/// no `HLEN` for one whose script is on its way (`Lifecycle::deciding`);
+/// the others are judged by `HLEN`, and only those with every field in are
+/// looked up in the bidding set (`ZRANK`, a second pipeline, unless the
+/// first looked already) before their scripts. One not bidding whose hash
+/// is short answers `Waiting` rather than `NotBidding`, the same to every
 /// caller without a timeout (neither is logged nor counted).
 /// A claim no longer collecting bids may have received a late bid: those go
-/// to the late-bid decision (`late_bid.lua`, one call for the batch), whose
-/// answer replaces `not_bidding`. With a bid timeout, every such claim;
-/// without one, only a claim whose event's bid is one to work (only a bid
-/// an earlier orchestrator's timeout decided without can be late then), not
-/// decided by this process (it waited for every bid), and looked up in the
-/// bidding set by the first pipeline (`ZRANK`: whatever its hash's length,
-/// the first late bid of two missing ones leaves it short).
+/// to the late-bid decision (`late_bid.lua`, one call for the batch, each
+/// claim once), whose answer replaces `not_bidding`. With a bid timeout,
+/// every such claim; without one, only a claim with a bid to work among its
+/// events of the batch (only a bid an earlier orchestrator's timeout
+/// decided without can be late then), not decided by this process (it
+/// waited for every bid), and looked up in the bidding set by the first
+/// pipeline (`ZRANK`, also when its script is on its way: that script may
+/// find it decided elsewhere; whatever its hash's length, the first late
+/// bid of two missing ones leaves it short).
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
