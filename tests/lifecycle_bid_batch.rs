@@ -9,6 +9,7 @@ mod support;
 use sett_orchestrator::blackboard::effects::{Effect, Phase};
 use sett_orchestrator::ids::ClaimId;
 use sett_orchestrator::lifecycle::{bids, Lifecycle};
+use support::command_calls;
 use support::lifecycle::*;
 
 const TEAM: &[(&str, &str)] = &[("Reviewer", "reviewer"), ("Worker", "worker")];
@@ -29,14 +30,10 @@ fn batch(lab: &mut Lab, lc: &Lifecycle, events: &[(&str, bool)]) -> Vec<Vec<Effe
 
 /// Calls of `command` since the last `CONFIG RESETSTAT` (inside scripts too).
 fn calls(lab: &mut Lab, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut lab.sync)
-        .unwrap();
-    let head = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(head.as_str()))
-        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+    command_calls(&mut lab.sync)
+        .get(command)
+        .copied()
+        .unwrap_or(0)
 }
 
 fn reset_stats(lab: &mut Lab) {

@@ -70,10 +70,22 @@ fn deliver_with(stored: Option<&str>) -> (Vec<String>, String, String, String) {
     })
 }
 
-fn completed(work: &str, all_bids: &str, start: &str) -> String {
+/// The exclusive phase's `phase_state` as Go writes it: Worker granted,
+/// `received` and `all_bids` the entries given (JSON text), `start`.
+fn phase_state(received: &str, all_bids: &str, start: &str) -> String {
     format!(
-        r#"{{"current":"exclusive","granted_agents":["Worker"],"received":{{"worker":"{work}"}},"all_bids":{{{all_bids}}},"start_time_ms":{start}}}"#
+        r#"{{"current":"exclusive","granted_agents":["Worker"],"received":{{{received}}},"all_bids":{{{all_bids}}},"start_time_ms":{start}}}"#
     )
+}
+
+/// Before the delivery (nothing received).
+fn unreceived(all_bids: &str, start: &str) -> String {
+    phase_state("", all_bids, start)
+}
+
+/// After the worker's delivery `work`.
+fn completed(work: &str, all_bids: &str, start: &str) -> String {
+    phase_state(&format!(r#""worker":"{work}""#), all_bids, start)
 }
 
 #[test]
@@ -100,80 +112,68 @@ fn other_spellings_of_the_same_phase_are_written_again_as_go_writes_them() {
     for (stored, all_bids, start) in [
         // The snapshot's names out of order.
         (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Worker":"exclusive","Reviewer":"ignore"},"start_time_ms":5}"#,
+            unreceived(r#""Worker":"exclusive","Reviewer":"ignore""#, "5"),
             bids,
             "5",
         ),
         // Spaces, an exponent, a field Go does not know.
         (
-            r#"{"current": "exclusive", "granted_agents": ["Worker"], "received": {}, "all_bids": {"Reviewer":"ignore","Worker":"exclusive"}, "start_time_ms": 7e3}"#,
+            r#"{"current": "exclusive", "granted_agents": ["Worker"], "received": {}, "all_bids": {"Reviewer":"ignore","Worker":"exclusive"}, "start_time_ms": 7e3}"#
+                .to_string(),
             bids,
             "7000",
         ),
         (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":9,"extra":1}"#,
+            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":9,"extra":1}"#
+                .to_string(),
             bids,
             "9",
         ),
         // A name escaped where it need not be; a bid that is none of the four.
         (
-            r#"{"current":"exclusive","granted_agents":["W\u006frker"],"received":{},"all_bids":{"Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":10}"#,
+            r#"{"current":"exclusive","granted_agents":["W\u006frker"],"received":{},"all_bids":{"Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":10}"#
+                .to_string(),
             bids,
             "10",
         ),
         (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"maybe","Worker":"exclusive"},"start_time_ms":11}"#,
+            unreceived(r#""Reviewer":"maybe","Worker":"exclusive""#, "11"),
             r#""Reviewer":"maybe","Worker":"exclusive""#,
             "11",
         ),
         // The snapshot missing a registered name; one of another registry.
         (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Worker":"exclusive"},"start_time_ms":12}"#,
+            unreceived(r#""Worker":"exclusive""#, "12"),
             r#""Worker":"exclusive""#,
             "12",
         ),
         (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Other":"ignore","Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":13}"#,
+            unreceived(r#""Other":"ignore","Reviewer":"ignore","Worker":"exclusive""#, "13"),
             r#""Other":"ignore","Reviewer":"ignore","Worker":"exclusive""#,
             "13",
         ),
-        // The usual form with its entries run together, or parted by ';'.
-        (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore""Worker":"exclusive"},"start_time_ms":14}"#,
-            "",
-            "",
-        ),
-        (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore";"Worker":"exclusive"},"start_time_ms":15}"#,
-            "",
-            "",
-        ),
-        // Or with something between its entries; or a start of 2^53 and more.
-        (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore",x,"Worker":"exclusive"},"start_time_ms":16}"#,
-            "",
-            "",
-        ),
-        (
-            r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"Reviewer":"ignore","Worker":"exclusive"},"start_time_ms":9999999999999999}"#,
-            "",
-            "",
-        ),
     ] {
-        let (effects, text, status, work) = deliver_with(Some(stored));
-        if all_bids.is_empty() {
-            // Not JSON, or not a phase_state (the start): the claim is left
-            // as it was (not counted, not ended).
-            assert_eq!(effects, Vec::<String>::new(), "{stored}");
-            assert_eq!(
-                (text.as_str(), status.as_str()),
-                (stored, "pending_exclusive")
-            );
-            continue;
-        }
+        let (effects, text, status, work) = deliver_with(Some(&stored));
         assert_eq!(effects.len(), 2, "{stored}: {effects:?}");
         assert_eq!(status, "complete", "{stored}");
         assert_eq!(text, completed(&work, all_bids, start), "{stored}");
+    }
+    // Not JSON, or not a phase_state (the start): the claim is left as it
+    // was (not counted, not ended).
+    for stored in [
+        // The usual form with its entries run together, or parted by ';',
+        // or with something between them; a start of 2^53 and more.
+        unreceived(r#""Reviewer":"ignore""Worker":"exclusive""#, "14"),
+        unreceived(r#""Reviewer":"ignore";"Worker":"exclusive""#, "15"),
+        unreceived(r#""Reviewer":"ignore",x,"Worker":"exclusive""#, "16"),
+        unreceived(bids, "9999999999999999"),
+    ] {
+        let (effects, text, status, _) = deliver_with(Some(&stored));
+        assert_eq!(effects, Vec::<String>::new(), "{stored}");
+        assert_eq!(
+            (text.as_str(), status.as_str()),
+            (stored.as_str(), "pending_exclusive")
+        );
     }
 }
 
@@ -223,14 +223,9 @@ fn the_usual_form_s_other_deliveries_and_near_misses() {
     assert!(text.contains(r#""received":{}"#), "{text}");
 
     let bids = r#""Reviewer":"ignore","Worker":"exclusive""#;
-    let usual = |start: &str| {
-        format!(
-            r#"{{"current":"exclusive","granted_agents":["Worker"],"received":{{}},"all_bids":{{{bids}}},"start_time_ms":{start}}}"#
-        )
-    };
     // 16 digits (the full path reads them: below 2^53), and a leading zero.
     for (digits, written) in [("1234567890123456", "1234567890123456"), ("0123", "123")] {
-        let stored = usual(digits);
+        let stored = unreceived(bids, digits);
         let (effects, text, status, work) = deliver_with(Some(&stored));
         assert_eq!(
             (effects.len(), status.as_str()),
@@ -267,8 +262,8 @@ fn a_snapshot_name_stored_unescaped_is_written_as_go_spells_it() {
     lab.bid(&claim, "A&b", "ignore");
     lab.bid_and_decide(&claim, "Worker", "exclusive");
     lab.published();
-    let stored = r#"{"current":"exclusive","granted_agents":["Worker"],"received":{},"all_bids":{"A&b":"ignore","Worker":"exclusive"},"start_time_ms":21}"#;
-    lab.hset(&format!("{P}claim:{claim}"), "phase_state", stored);
+    let stored = unreceived(r#""A&b":"ignore","Worker":"exclusive""#, "21");
+    lab.hset(&format!("{P}claim:{claim}"), "phase_state", &stored);
     let work = Art::work("worker", &goal.id);
     let out = lab.deliver(&work);
     assert_eq!(out.effects.len(), 2, "{:?}", out.effects);

@@ -91,17 +91,6 @@ fn completes(
     claim
 }
 
-/// `INFO commandstats`: command -> calls.
-fn calls(conn: &mut redis::Connection) -> BTreeMap<String, u64> {
-    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
-    info.lines()
-        .filter_map(|l| {
-            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(":calls=")?;
-            Some((name.to_string(), rest.split(',').next()?.parse().ok()?))
-        })
-        .collect()
-}
-
 /// The libraries loaded: name -> its functions' names, sorted.
 fn libraries(conn: &mut redis::Connection) -> BTreeMap<String, Vec<String>> {
     let list: Vec<redis::Value> = redis::cmd("FUNCTION").arg("LIST").query(conn).unwrap();
@@ -161,7 +150,7 @@ fn decisions_run_as_functions_of_one_library() {
     assert_eq!(libs.len(), 1, "{libs:?}");
     let (name, functions) = libs.iter().next().unwrap();
     assert_ours(name, functions);
-    let stats = calls(&mut lab.sync);
+    let stats = command_calls(&mut lab.sync);
     assert_eq!(stats.get("fcall"), Some(&2), "{stats:?}");
     assert_eq!(stats.get("evalsha"), None, "{stats:?}");
     assert_eq!(stats.get("function|load"), Some(&1), "{stats:?}");
@@ -215,7 +204,7 @@ fn without_function_in_the_acl_the_lifecycle_runs_on_evalsha_saying_so_once() {
         lines[0]
     );
     assert_eq!(libraries(&mut stack.conn), BTreeMap::new());
-    let stats = calls(&mut stack.conn);
+    let stats = command_calls(&mut stack.conn);
     assert_eq!(stats.get("fcall"), None, "{stats:?}");
     assert!(stats.get("evalsha").is_some_and(|&n| n >= 8), "{stats:?}");
     no_redis_errors(&orch);
@@ -252,11 +241,14 @@ fn a_flushed_library_is_loaded_again_or_replaced_by_evalsha_each_decision_once()
         .arg("FLUSH")
         .query::<()>(&mut stack.conn)
         .unwrap();
-    let evalsha = calls(&mut stack.conn).get("evalsha").copied().unwrap_or(0);
+    let evalsha = command_calls(&mut stack.conn)
+        .get("evalsha")
+        .copied()
+        .unwrap_or(0);
     completes(&mut stack.conn, &prefix, &[&orch], &agents);
     completes(&mut stack.conn, &prefix, &[&orch], &agents);
     assert_eq!(libraries(&mut stack.conn), BTreeMap::new());
-    assert!(calls(&mut stack.conn)["evalsha"] > evalsha);
+    assert!(command_calls(&mut stack.conn)["evalsha"] > evalsha);
     let lines = orch.events("redis_functions_unavailable");
     assert_eq!(lines.len(), 1, "{lines:?}");
     no_redis_errors(&orch);

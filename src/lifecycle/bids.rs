@@ -238,8 +238,8 @@ pub async fn decide_batch(
     };
     let mut replies = replies.into_iter();
     let mut answers = Vec::with_capacity(n);
-    // (index, fields seen, looked up already) of the claims whose decision runs now.
-    let mut ready: Vec<(usize, Option<usize>, bool)> = Vec::new();
+    // (index, fields seen) of the claims whose decision runs now.
+    let mut ready: Vec<(usize, Option<usize>)> = Vec::new();
     // The claims found out of the bidding set by the look-up: a late bid's.
     let mut left = vec![false; n];
     {
@@ -272,7 +272,7 @@ pub async fn decide_batch(
                     missing: (agents - fields.unwrap_or(0)) as u64,
                 })
             } else {
-                ready.push((i, fields, look[i]));
+                ready.push((i, fields));
                 None
             });
         }
@@ -284,7 +284,7 @@ pub async fn decide_batch(
     // pipeline did not look up are looked up in the bidding set now (ZRANK),
     // not every bid event's: one decided elsewhere (the sweep, another
     // replica, or here longer ago than `decided` holds) costs no script.
-    let unchecked: Vec<usize> = (0..ready.len()).filter(|&r| !ready[r].2).collect();
+    let unchecked: Vec<usize> = (0..ready.len()).filter(|&r| !look[ready[r].0]).collect();
     if !timeout && !unchecked.is_empty() {
         let mut pipe = redis::Pipeline::with_capacity(unchecked.len());
         for &r in &unchecked {
@@ -310,7 +310,7 @@ pub async fn decide_batch(
     }
     let calls: Vec<_> = ready
         .iter()
-        .map(|&(i, fields, _)| lc.scripts.bids_seen(&claims[i].0, lc.bid_timeout, fields))
+        .map(|&(i, fields)| lc.scripts.bids_seen(&claims[i].0, lc.bid_timeout, fields))
         .collect();
     let decided_now = decide(conn, &calls).await?;
     remember(

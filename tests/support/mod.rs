@@ -184,3 +184,14 @@ pub fn refuse_writes(conn: &mut redis::Connection, refuse: bool) {
         .query::<()>(conn)
         .unwrap();
 }
+
+/// `INFO commandstats`: command -> calls (scripts' own commands counted too).
+pub fn command_calls(conn: &mut redis::Connection) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+            Some((name.to_string(), rest.split(',').next()?.parse().ok()?))
+        })
+        .collect()
+}

@@ -147,6 +147,17 @@ local function finish(c, status, reason, cause, phase_state)
   if not (NO_COUNTED and NO_COUNTED[c.key_id]) then redis.call('DEL', counted_key(c.key_id)) end
 end
 
+-- A Failure artefact `art` from the agent working claim c ends it.
+local function fail(c, art)
+  finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
+end
+
+-- Whether `art` has counted for claim c already (its counted set; none
+-- when delivery_claims found the set empty: NO_COUNTED).
+local function counted(c, art)
+  return not (NO_COUNTED and NO_COUNTED[c.key_id]) and redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1
+end
+
 -- Why claim c (with its decoded phase_state ps) can never progress, or nil:
 -- an agent granted its current phase that the registry no longer has, whose
 -- role has not delivered (an unregistered name's role is the name), or a

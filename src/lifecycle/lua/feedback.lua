@@ -84,9 +84,7 @@ local function deliver_rework(c, art)
   for _, id in ipairs(decode_list(c.additional_context_ids) or {}) do
     if id == art.id then return end
   end
-  if art.structural_type == 'Failure' then
-    return finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
-  end
+  if art.structural_type == 'Failure' then return fail(c, art) end
   local t = read('HMGET', artefact_key(c.artefact_id), 'logical_id', 'version') or {}
   -- The rework's own logical_id and version: read here when its decision
   -- (artefact.lua) did not (false where absent, as HMGET answers).

@@ -107,11 +107,9 @@ local function deliver_exclusive(c, art)
   if not head then return false end
   if role_of(agent) ~= art.role then return true end
   if art.written and art.written < tonumber(start) then return true end
-  if not (NO_COUNTED and NO_COUNTED[c.key_id]) and redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1 then
-    return true
-  end
+  if counted(c, art) then return true end
   if art.structural_type == 'Failure' then
-    finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
+    fail(c, art)
     return true
   end
   -- The agent's role delivered: the phase, and the claim, are complete.
@@ -137,12 +135,8 @@ local function deliver(c, art)
   -- before this phase began was an earlier phase's, which Holt's Go
   -- orchestrator counted in memory only; it is not counted again here.
   if art.written and art.written < ps.start_time_ms then return end
-  if not (NO_COUNTED and NO_COUNTED[c.key_id]) and redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1 then
-    return
-  end
-  if art.structural_type == 'Failure' then
-    return finish(c, 'terminated', "Agent '" .. art.role .. "' reported failure: see artefact " .. art.id, 'agent_failure')
-  end
+  if counted(c, art) then return end
+  if art.structural_type == 'Failure' then return fail(c, art) end
   if ps.received[art.role] then return end
   ps.received[art.role] = art.id
   local done = true
