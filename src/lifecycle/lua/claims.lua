@@ -154,7 +154,7 @@ end
 
 -- Whether `art` has counted for claim c already (its counted set; none
 -- when delivery_claims found the set empty: NO_COUNTED).
-local function counted(c, art)
+local function counted_already(c, art)
   return not (NO_COUNTED and NO_COUNTED[c.key_id]) and redis.call('SISMEMBER', counted_key(c.key_id), art.id) == 1
 end
 

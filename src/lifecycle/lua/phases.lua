@@ -107,7 +107,7 @@ local function deliver_exclusive(c, art)
   if not head then return false end
   if role_of(agent) ~= art.role then return true end
   if art.written and art.written < tonumber(start) then return true end
-  if counted(c, art) then return true end
+  if counted_already(c, art) then return true end
   if art.structural_type == 'Failure' then
     fail(c, art)
     return true
@@ -135,7 +135,7 @@ local function deliver(c, art)
   -- before this phase began was an earlier phase's, which Holt's Go
   -- orchestrator counted in memory only; it is not counted again here.
   if art.written and art.written < ps.start_time_ms then return end
-  if counted(c, art) then return end
+  if counted_already(c, art) then return end
   if art.structural_type == 'Failure' then return fail(c, art) end
   if ps.received[art.role] then return end
   ps.received[art.role] = art.id
