@@ -325,5 +325,9 @@ fn a_worker_starts_only_once_recorded_as_created() {
         "{:?}",
         lab.containers()
     );
+    // The line follows the start the engine just showed (the log's own
+    // thread writes it): waited for, not read at once (it failed so once
+    // on a clean clone of 64a3e8d).
+    orch.wait_for_event("worker_launched");
     assert_eq!(lines_for(&orch, "worker_launched", &claim).len(), 1);
 }

@@ -187,6 +187,8 @@ fn docker_going_away_and_coming_back_loses_nothing() {
         lab.wait_status(c, "complete");
     }
     assert!(orch.wait_status("/readyz", 200));
+    // Written by the log's own thread: waited for, not read at once.
+    orch.wait_for_event("docker_available");
     assert_eq!(orch.events("docker_available").len(), 1);
     assert_eq!(lab.artefacts_by("Coder").len(), 3);
     assert!(wait_until(PATIENCE, || orch.events("worker_cleanup").len() == 3));
