@@ -1,7 +1,8 @@
 //! Adoption through the binary (issue 15 §2): a deliverable that a Phase-1
 //! replica claimed during a rolling update completes its claim when the
 //! lifecycle replicas start (lifecycle_adoption_replay.rs drives the
-//! decision itself); and the pass that adopts reads each index value
+//! decision itself), and one written before its phase began is logged as
+//! not counted; and the pass that adopts reads each index value
 //! bounded (64 bytes), so a junk value of megabytes is never read whole.
 
 mod support;
@@ -52,6 +53,46 @@ fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() 
     assert_eq!(adopted[0]["claim_id"], work_claim.as_str());
     assert_eq!(adopted[0]["as"], "phase1");
     assert_eq!(stack.claim(&work_claim).len(), 14);
+}
+
+/// Through the binary: a deliverable written before the phase it would
+/// count for began (an earlier phase's, by its `created_at_ms`), claimed by
+/// a Phase-1 replica, is adopted but not counted, and the operator gets one
+/// `delivery_not_counted` line saying so; the phase goes on waiting.
+#[test]
+fn a_deliverable_written_before_its_phase_is_logged_not_counted() {
+    let mut stack = Stack::new("sett", "not-counted", E2E_TEAM);
+    let mut first = stack.orchestrator(&[]);
+    let goal = Art::goal();
+    stack.write(&goal);
+    let claim = stack.claim_of(&goal.id);
+    stack.bid(&claim, "Reviewer", "ignore");
+    stack.bid(&claim, "Coder", "exclusive");
+    first.wait_for_event("claim_granted");
+    first.signal(libc::SIGTERM);
+    assert!(first.wait_exit(PATIENCE).is_some());
+    let start = start_time(&stack.claim(&claim)["phase_state"], 0, u64::MAX);
+
+    let mut work = Art::work("Coder", &goal.id);
+    work.created_at_ms = (start - 1).to_string();
+    stack.store(&work);
+    let work_claim = stack.phase1_claim(&work.id);
+    let orch = stack.orchestrator(&[]);
+    let pass = orch.wait_for_event("reconcile_complete");
+    assert_eq!(pass["adopted"], 1, "{pass}");
+    let line = orch.wait_for_event("delivery_not_counted");
+    assert_eq!(line["level"], "info");
+    assert_eq!(line["claim_id"], claim.as_str());
+    assert_eq!(line["phase"], "exclusive");
+    assert_eq!(line["role"], "Coder");
+    assert_eq!(line["artefact_id"], work.id.as_str());
+    assert_eq!(line["reason"], "written before the phase began");
+    assert_eq!(orch.events("delivery_not_counted").len(), 1);
+    assert_eq!(
+        orch.events("claim_adopted")[0]["claim_id"],
+        work_claim.as_str()
+    );
+    assert_eq!(stack.claim(&claim)["status"], "pending_exclusive");
 }
 
 /// A pass that adopts reads at most 64 bytes of an index value: a junk

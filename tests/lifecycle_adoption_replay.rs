@@ -249,9 +249,21 @@ fn a_delivery_counted_live_is_not_counted_again_by_adoption() {
 /// Holt's Go orchestrator counts a phase's deliveries in memory only. Its
 /// claim in an exclusive phase granted to a role that also delivered in the
 /// phase before: that earlier deliverable (written before the phase began)
-/// is not counted when its claim is adopted; one written after it is.
+/// is not counted when its claim is adopted (and the answer says so, for
+/// the operator's log); one written after it is. Both forms of
+/// `phase_state`: the one read by patterns (`deliver_exclusive`) and one
+/// that takes the full decode (its bids in another order).
 #[test]
 fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
+    for all_bids in [
+        GO_BIDS,
+        r#"{"Gamma":"ignore","Alpha":"claim","Beta":"exclusive"}"#,
+    ] {
+        written_before_the_phase_began(all_bids);
+    }
+}
+
+fn written_before_the_phase_began(all_bids: &str) {
     let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
     let mut lab = Lab::new(team, 3);
     let goal = Art::goal();
@@ -261,10 +273,17 @@ fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
     earlier.created_at_ms = (start - 1).to_string();
     let mut later = Art::work("coder", &goal.id);
     later.created_at_ms = start.to_string();
-    let go = go_claim_in_exclusive(&mut lab, &goal, start);
+    let go = go_claim_with(&mut lab, &goal, start, all_bids);
     let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
     let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
-    assert_eq!(effects, vec![adopted(&earlier_claim, "bidding")]);
+    assert_eq!(
+        effects,
+        vec![
+            adopted(&earlier_claim, "bidding"),
+            not_counted(&go, "exclusive", "coder", &earlier.id),
+        ],
+        "{all_bids}"
+    );
     assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
     let later_claim = claimed_by_someone_else(&mut lab, &later, true);
     let effects = adopt(&mut lab, &[indexed(&later.id, &later_claim)]);
@@ -274,16 +293,25 @@ fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
             adopted(&later_claim, "bidding"),
             delivered(&go, "exclusive", "coder", &later.id),
             complete(&go),
-        ]
+        ],
+        "{all_bids}"
     );
 }
 
 /// Holt's Go orchestrator's claim on `goal` in its exclusive phase, granted
 /// to Beta at `start` (ms), Alpha having bid `claim` (its phase done).
 fn go_claim_in_exclusive(lab: &mut Lab, goal: &Art, start: u64) -> String {
+    go_claim_with(lab, goal, start, GO_BIDS)
+}
+
+/// The bids of [`go_claim_in_exclusive`], as Go writes them (keys sorted).
+const GO_BIDS: &str = r#"{"Alpha":"claim","Beta":"exclusive","Gamma":"ignore"}"#;
+
+/// [`go_claim_in_exclusive`] with `all_bids` as given.
+fn go_claim_with(lab: &mut Lab, goal: &Art, start: u64, all_bids: &str) -> String {
     let go = uuid();
     let phase_state = format!(
-        r#"{{"current":"exclusive","granted_agents":["Beta"],"received":{{}},"all_bids":{{"Alpha":"claim","Beta":"exclusive","Gamma":"ignore"}},"start_time_ms":{start}}}"#
+        r#"{{"current":"exclusive","granted_agents":["Beta"],"received":{{}},"all_bids":{all_bids},"start_time_ms":{start}}}"#
     );
     let mut fields = new_claim_fields(&go, &goal.id);
     fields.insert("status".into(), "pending_exclusive".into());

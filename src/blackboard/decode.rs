@@ -162,6 +162,12 @@ impl Row<'_> {
                 role: self.text(3)?,
                 artefact: self.artefact(4)?,
             },
+            "not_counted" => Effect::NotCounted {
+                claim: claim()?,
+                phase: self.phase(2)?,
+                role: self.text(3)?,
+                artefact: self.artefact(4)?,
+            },
             "granted" => Effect::Granted {
                 claim: claim()?,
                 phase: self.phase(2)?,

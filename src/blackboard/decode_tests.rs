@@ -45,6 +45,7 @@ fn rows_decode_into_typed_effects() {
         ],
         vec![s("adopted_claims"), s("phase1"), Value::Array(vec![])],
         vec![s("adopted"), s(C), s("closed")],
+        vec![s("not_counted"), s(C), s("parallel"), s("coder"), s(C)],
     ]);
     assert_eq!(
         decode(&reply),
@@ -92,6 +93,12 @@ fn rows_decode_into_typed_effects() {
             Effect::Adopted {
                 claim: claim(),
                 how: "closed".into()
+            },
+            Effect::NotCounted {
+                claim: claim(),
+                phase: Phase::Parallel,
+                role: "coder".into(),
+                artefact: ArtefactId::parse(C).unwrap()
             },
         ])
     );

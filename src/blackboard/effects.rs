@@ -19,7 +19,7 @@
 use crate::ids::{ArtefactId, ClaimId};
 
 /// The reply protocol this decoder reads. Bump it with any change to a row.
-pub const PROTOCOL: i64 = 6;
+pub const PROTOCOL: i64 = 7;
 
 /// The phases a claim goes through, as scripts and log lines name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +127,15 @@ pub enum Effect {
         artefact_type: String,
     },
     Delivered {
+        claim: ClaimId,
+        phase: Phase,
+        role: String,
+        artefact: ArtefactId,
+    },
+    /// A deliverable replayed by adoption for a claim in a phase, written
+    /// (its `created_at_ms`) before that phase began: an earlier phase's,
+    /// which whoever ran the phase counted; not counted again.
+    NotCounted {
         claim: ClaimId,
         phase: Phase,
         role: String,

@@ -185,6 +185,18 @@ pub fn effects(
                     .str("role", role)
                     .str("artefact_id", artefact.as_str())
             }
+            Effect::NotCounted {
+                claim,
+                phase,
+                role,
+                artefact,
+            } => Line::info("delivery_not_counted")
+                .str("claim_id", claim.as_str())
+                .str("phase", phase.as_str())
+                .str("role", role)
+                .str("artefact_id", artefact.as_str())
+                .str("reason", "written before the phase began")
+                .limited(),
             _ => continue,
         };
         out.push(line);

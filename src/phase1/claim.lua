@@ -6,7 +6,7 @@
 -- ARGV[3] the claim_events channel, ARGV[4] the claim event JSON.
 -- Answers one row (src/blackboard/effects.rs); the protocol version stated
 -- below is checked against the decoder's before the script loads.
-local PROTOCOL = 6
+local PROTOCOL = 7
 
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then return { { 'not_found' } } end

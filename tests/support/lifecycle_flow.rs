@@ -116,6 +116,15 @@ pub fn delivered(claim: &str, phase: &str, role: &str, artefact: &str) -> Effect
     }
 }
 
+pub fn not_counted(claim: &str, phase: &str, role: &str, artefact: &str) -> Effect {
+    Effect::NotCounted {
+        claim: cid(claim),
+        phase: Phase::parse(phase).expect("a phase"),
+        role: role.into(),
+        artefact: aid(artefact),
+    }
+}
+
 pub fn complete(claim: &str) -> Effect {
     Effect::Complete { claim: cid(claim) }
 }

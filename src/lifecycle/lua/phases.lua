@@ -106,7 +106,10 @@ local function deliver_exclusive(c, art)
   local head, agent, tail, start = exclusive_unreceived(c.phase_state)
   if not head then return false end
   if role_of(agent) ~= art.role then return true end
-  if art.written and art.written < tonumber(start) then return true end
+  if art.written and art.written < tonumber(start) then
+    effect('not_counted', c.key_id, 'exclusive', art.role, art.id)
+    return true
+  end
   if counted_already(c, art) then return true end
   if art.structural_type == 'Failure' then
     fail(c, art)
@@ -133,8 +136,11 @@ local function deliver(c, art)
   if not granted then return end
   -- Replayed by adoption (art.written: its created_at_ms): one written
   -- before this phase began was an earlier phase's, which Holt's Go
-  -- orchestrator counted in memory only; it is not counted again here.
-  if art.written and art.written < ps.start_time_ms then return end
+  -- orchestrator counted in memory only; it is not counted again here,
+  -- and the operator is told so.
+  if art.written and art.written < ps.start_time_ms then
+    return effect('not_counted', c.key_id, ps.current, art.role, art.id)
+  end
   if counted_already(c, art) then return end
   if art.structural_type == 'Failure' then return fail(c, art) end
   if ps.received[art.role] then return end
