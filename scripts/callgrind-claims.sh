@@ -29,8 +29,9 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1
 . scripts/lib-private.sh
 
 export CARGO_TARGET_DIR=$PWD/target/prof
+# (The package's own `strip = true` in Cargo.toml is overridden too.)
 CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --locked -q -p sett-orchestrator \
-  --target x86_64-unknown-linux-musl
+  --target x86_64-unknown-linux-musl --config 'profile.release.package.sett-orchestrator.strip=false'
 bin=$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/sett-orchestrator
 unset CARGO_TARGET_DIR
 cargo build --release --locked -q -p sett-bench
