@@ -10,42 +10,11 @@ mod support;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
+use support::adoption::*;
 use support::lifecycle::*;
 use support::*;
 
 const TEAM: &[(&str, &str)] = &[("Alpha", "alpha"), ("Beta", "beta"), ("Gamma", "gamma")];
-
-/// `art` written while no lifecycle orchestrator listened, and claimed by
-/// someone else: a six-field Phase-1 claim, or (`go_fields`) Holt's Go
-/// orchestrator's 14 fields with `phase_state ""`, and the index entry.
-fn claimed_by_someone_else(lab: &mut Lab, art: &Art, go_fields: bool) -> String {
-    lab.store(art);
-    let claim = uuid();
-    let fields = if go_fields {
-        new_claim_fields(&claim, &art.id)
-    } else {
-        fields(&phase1_claim_fields(&claim, &art.id))
-    };
-    store_claim(lab, &claim, &art.id, fields);
-    claim
-}
-
-/// Claim hash `claim` with `fields`, and `artefact`'s index entry naming it.
-fn store_claim(
-    lab: &mut Lab,
-    claim: &str,
-    artefact: &str,
-    fields: std::collections::BTreeMap<String, String>,
-) {
-    for (f, v) in fields {
-        lab.hset(&format!("{P}claim:{claim}"), &f, v);
-    }
-    redis::cmd("SET")
-        .arg(format!("{P}claim_by_artefact:{artefact}"))
-        .arg(claim)
-        .query::<()>(&mut lab.sync)
-        .unwrap();
-}
 
 /// A claim on a new goal, granted as `bids` decide (`phase` to `agents`;
 /// its messages read): the goal and the claim.
@@ -76,11 +45,6 @@ fn alpha_exclusive(lab: &mut Lab) -> (Art, String) {
 fn alpha_beta_parallel(lab: &mut Lab) -> (Art, String) {
     let bids = [("Alpha", "claim"), ("Beta", "claim"), ("Gamma", "ignore")];
     goal_granted(lab, bids, "parallel", &["Alpha", "Beta"])
-}
-
-fn adopt(lab: &mut Lab, ids: &[sett_orchestrator::blackboard::Indexed]) -> Vec<Effect> {
-    let call = lab.ctx.adopt(ids);
-    lab.decide(call)
 }
 
 /// A deliverable that a Phase-1 replica claimed completes the exclusive
@@ -244,116 +208,6 @@ fn a_delivery_counted_live_is_not_counted_again_by_adoption() {
             complete(&claim)
         ]
     );
-}
-
-/// Holt's Go orchestrator counts a phase's deliveries in memory only. Its
-/// claim in an exclusive phase granted to a role that also delivered in the
-/// phase before: that earlier deliverable (written before the phase began)
-/// is not counted when its claim is adopted (and the answer says so, for
-/// the operator's log); one written after it is. Both forms of
-/// `phase_state`: the one read by patterns (`deliver_exclusive`) and one
-/// that takes the full decode (its bids in another order).
-#[test]
-fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
-    for all_bids in [
-        GO_BIDS,
-        r#"{"Gamma":"ignore","Alpha":"claim","Beta":"exclusive"}"#,
-    ] {
-        written_before_the_phase_began(all_bids);
-    }
-}
-
-fn written_before_the_phase_began(all_bids: &str) {
-    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
-    let mut lab = Lab::new(team, 3);
-    let goal = Art::goal();
-    lab.store(&goal);
-    let start = lab.now_ms();
-    let mut earlier = Art::work("coder", &goal.id);
-    earlier.created_at_ms = (start - 1).to_string();
-    let mut later = Art::work("coder", &goal.id);
-    later.created_at_ms = start.to_string();
-    let go = go_claim_with(&mut lab, &goal, start, all_bids);
-    let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
-    let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
-    assert_eq!(
-        effects,
-        vec![
-            adopted(&earlier_claim, "bidding"),
-            not_counted(&go, "exclusive", "coder", &earlier.id),
-        ],
-        "{all_bids}"
-    );
-    assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
-    let later_claim = claimed_by_someone_else(&mut lab, &later, true);
-    let effects = adopt(&mut lab, &[indexed(&later.id, &later_claim)]);
-    assert_eq!(
-        effects,
-        vec![
-            adopted(&later_claim, "bidding"),
-            delivered(&go, "exclusive", "coder", &later.id),
-            complete(&go),
-        ],
-        "{all_bids}"
-    );
-}
-
-/// Holt's Go orchestrator's claim on `goal` in its exclusive phase, granted
-/// to Beta at `start` (ms), Alpha having bid `claim` (its phase done).
-fn go_claim_in_exclusive(lab: &mut Lab, goal: &Art, start: u64) -> String {
-    go_claim_with(lab, goal, start, GO_BIDS)
-}
-
-/// The bids of [`go_claim_in_exclusive`], as Go writes them (keys sorted).
-const GO_BIDS: &str = r#"{"Alpha":"claim","Beta":"exclusive","Gamma":"ignore"}"#;
-
-/// [`go_claim_in_exclusive`] with `all_bids` as given.
-fn go_claim_with(lab: &mut Lab, goal: &Art, start: u64, all_bids: &str) -> String {
-    let go = uuid();
-    let phase_state = format!(
-        r#"{{"current":"exclusive","granted_agents":["Beta"],"received":{{}},"all_bids":{all_bids},"start_time_ms":{start}}}"#
-    );
-    let mut fields = new_claim_fields(&go, &goal.id);
-    fields.insert("status".into(), "pending_exclusive".into());
-    fields.insert("granted_exclusive_agent".into(), "Beta".into());
-    fields.insert("phase_state".into(), phase_state);
-    store_claim(lab, &go, &goal.id, fields);
-    go
-}
-
-/// An artefact with no `created_at_ms` (Sett-era writers), or one that is
-/// no Unix time in ms (0, a small number), counts in the phase under way.
-#[test]
-fn an_artefact_with_no_time_counts_in_the_phase_under_way() {
-    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
-    for written in [None, Some("0"), Some("17")] {
-        let mut lab = Lab::new(team, 3);
-        let goal = Art::goal();
-        lab.store(&goal);
-        let start = lab.now_ms();
-        let go = go_claim_in_exclusive(&mut lab, &goal, start);
-        let work = Art::work("coder", &goal.id);
-        let claim = claimed_by_someone_else(&mut lab, &work, true);
-        let key = format!("{P}artefact:{}", work.id);
-        match written {
-            Some(ms) => lab.hset(&key, "created_at_ms", ms),
-            None => redis::cmd("HDEL")
-                .arg(&key)
-                .arg("created_at_ms")
-                .query::<()>(&mut lab.sync)
-                .unwrap(),
-        }
-        let effects = adopt(&mut lab, &[indexed(&work.id, &claim)]);
-        assert_eq!(
-            effects,
-            vec![
-                adopted(&claim, "bidding"),
-                delivered(&go, "exclusive", "coder", &work.id),
-                complete(&go),
-            ],
-            "{written:?}"
-        );
-    }
 }
 
 /// An artefact that lists itself among its sources (junk) is not counted

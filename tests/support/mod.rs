@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod adoption;
 pub mod certs;
 pub mod docker;
 pub mod e2e;

@@ -99,6 +99,15 @@ local function exclusive_unreceived(text)
   return head, agent, tail, start
 end
 
+-- An artefact replayed by adoption and written before the phase began (an
+-- earlier phase's): not counted, and the answer says so, unless it would
+-- not have counted anyway (counted already, e.g. live in an earlier phase;
+-- `received`: its role has delivered in this phase, and it is no Failure).
+local function not_counted(c, phase, art, received)
+  if received or counted_already(c, art) then return end
+  effect('not_counted', c.key_id, phase, art.role, art.id)
+end
+
 -- deliver() for a claim whose phase_state exclusive_unreceived reads:
 -- the same steps, and the same writes, without the decoded tables. False
 -- when it does not apply.
@@ -107,7 +116,7 @@ local function deliver_exclusive(c, art)
   if not head then return false end
   if role_of(agent) ~= art.role then return true end
   if art.written and art.written < tonumber(start) then
-    effect('not_counted', c.key_id, 'exclusive', art.role, art.id)
+    not_counted(c, 'exclusive', art, false)
     return true
   end
   if counted_already(c, art) then return true end
@@ -139,7 +148,7 @@ local function deliver(c, art)
   -- orchestrator counted in memory only; it is not counted again here,
   -- and the operator is told so.
   if art.written and art.written < ps.start_time_ms then
-    return effect('not_counted', c.key_id, ps.current, art.role, art.id)
+    return not_counted(c, ps.current, art, art.structural_type ~= 'Failure' and ps.received[art.role])
   end
   if counted_already(c, art) then return end
   if art.structural_type == 'Failure' then return fail(c, art) end

@@ -1,0 +1,159 @@
+//! Adoption and the time an artefact was written (issue 15 §2): Holt's Go
+//! orchestrator counts a phase's deliveries in memory only, so adoption
+//! tells an earlier phase's work (written before the phase began, by its
+//! `created_at_ms`) from this phase's, and says when it left one uncounted.
+//! The rest of adoption's counting: lifecycle_adoption_replay.rs.
+
+mod support;
+
+use support::adoption::*;
+use support::lifecycle::*;
+use support::*;
+
+/// Holt's Go orchestrator counts a phase's deliveries in memory only. Its
+/// claim in an exclusive phase granted to a role that also delivered in the
+/// phase before: that earlier deliverable (written before the phase began)
+/// is not counted when its claim is adopted (and the answer says so, for
+/// the operator's log); one written after it is. Both forms of
+/// `phase_state`: the one read by patterns (`deliver_exclusive`) and one
+/// that takes the full decode (its bids in another order).
+#[test]
+fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
+    for all_bids in [
+        GO_BIDS,
+        r#"{"Gamma":"ignore","Alpha":"claim","Beta":"exclusive"}"#,
+    ] {
+        written_before_the_phase_began(all_bids);
+    }
+}
+
+fn written_before_the_phase_began(all_bids: &str) {
+    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+    let mut lab = Lab::new(team, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let start = lab.now_ms();
+    let mut earlier = Art::work("coder", &goal.id);
+    earlier.created_at_ms = (start - 1).to_string();
+    let mut later = Art::work("coder", &goal.id);
+    later.created_at_ms = start.to_string();
+    let go = go_claim_with(&mut lab, &goal, start, all_bids);
+    let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
+    let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
+    assert_eq!(
+        effects,
+        vec![
+            adopted(&earlier_claim, "bidding"),
+            not_counted(&go, "exclusive", "coder", &earlier.id),
+        ],
+        "{all_bids}"
+    );
+    assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    let later_claim = claimed_by_someone_else(&mut lab, &later, true);
+    let effects = adopt(&mut lab, &[indexed(&later.id, &later_claim)]);
+    assert_eq!(
+        effects,
+        vec![
+            adopted(&later_claim, "bidding"),
+            delivered(&go, "exclusive", "coder", &later.id),
+            complete(&go),
+        ],
+        "{all_bids}"
+    );
+}
+
+/// An earlier phase's deliverable that this orchestrator counted (live, in
+/// that phase: it is in the claim's counted set) is replayed by adoption
+/// with no `not_counted` row: nothing it would have counted was left out.
+/// Both forms of `phase_state`, as above.
+#[test]
+fn an_earlier_artefact_counted_live_is_not_said_to_be_left_out() {
+    for all_bids in [
+        GO_BIDS,
+        r#"{"Gamma":"ignore","Alpha":"claim","Beta":"exclusive"}"#,
+    ] {
+        let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+        let mut lab = Lab::new(team, 3);
+        let goal = Art::goal();
+        lab.store(&goal);
+        let start = lab.now_ms();
+        let mut earlier = Art::work("coder", &goal.id);
+        earlier.created_at_ms = (start - 1).to_string();
+        let go = go_claim_with(&mut lab, &goal, start, all_bids);
+        redis::cmd("SADD")
+            .arg(format!("{P}orchestrator:counted:{go}"))
+            .arg(&earlier.id)
+            .query::<()>(&mut lab.sync)
+            .unwrap();
+        let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
+        let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
+        assert_eq!(
+            effects,
+            vec![adopted(&earlier_claim, "bidding")],
+            "{all_bids}"
+        );
+        assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    }
+}
+
+/// In a parallel phase whose coder role has delivered already, an earlier
+/// phase's coder deliverable replayed by adoption would not have counted
+/// either: no `not_counted` row.
+#[test]
+fn an_earlier_artefact_for_a_role_that_delivered_is_not_said_to_be_left_out() {
+    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+    let mut lab = Lab::new(team, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let start = lab.now_ms();
+    let delivered_id = uuid();
+    let go = uuid();
+    let phase_state = format!(
+        r#"{{"current":"parallel","granted_agents":["Alpha","Gamma"],"received":{{"coder":"{delivered_id}"}},"all_bids":{{"Alpha":"claim","Beta":"ignore","Gamma":"claim"}},"start_time_ms":{start}}}"#
+    );
+    let mut fields = new_claim_fields(&go, &goal.id);
+    fields.insert("status".into(), "pending_parallel".into());
+    fields.insert("phase_state".into(), phase_state.clone());
+    store_claim(&mut lab, &go, &goal.id, fields);
+    let mut earlier = Art::work("coder", &goal.id);
+    earlier.created_at_ms = (start - 1).to_string();
+    let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
+    let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
+    assert_eq!(effects, vec![adopted(&earlier_claim, "bidding")]);
+    assert_eq!(lab.claim(&go)["phase_state"], phase_state);
+}
+
+/// An artefact with no `created_at_ms` (Sett-era writers), or one that is
+/// no Unix time in ms (0, a small number), counts in the phase under way.
+#[test]
+fn an_artefact_with_no_time_counts_in_the_phase_under_way() {
+    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+    for written in [None, Some("0"), Some("17")] {
+        let mut lab = Lab::new(team, 3);
+        let goal = Art::goal();
+        lab.store(&goal);
+        let start = lab.now_ms();
+        let go = go_claim_in_exclusive(&mut lab, &goal, start);
+        let work = Art::work("coder", &goal.id);
+        let claim = claimed_by_someone_else(&mut lab, &work, true);
+        let key = format!("{P}artefact:{}", work.id);
+        match written {
+            Some(ms) => lab.hset(&key, "created_at_ms", ms),
+            None => redis::cmd("HDEL")
+                .arg(&key)
+                .arg("created_at_ms")
+                .query::<()>(&mut lab.sync)
+                .unwrap(),
+        }
+        let effects = adopt(&mut lab, &[indexed(&work.id, &claim)]);
+        assert_eq!(
+            effects,
+            vec![
+                adopted(&claim, "bidding"),
+                delivered(&go, "exclusive", "coder", &work.id),
+                complete(&go),
+            ],
+            "{written:?}"
+        );
+    }
+}
