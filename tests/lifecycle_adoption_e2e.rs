@@ -14,13 +14,9 @@ use support::*;
 /// The registry file of these tests.
 const E2E_TEAM: &str = "version: '1.0'\nagents:\n  Coder: {}\n  Reviewer: {}\n";
 
-/// Through the binary: a rolling update in which a Phase-1 replica claimed
-/// the coder's deliverable while no lifecycle replica ran. Two lifecycle
-/// replicas start; their first catch-ups adopt that claim and the exclusive
-/// phase completes, once.
-#[test]
-fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() {
-    let mut stack = Stack::new("sett", "rolling-work", E2E_TEAM);
+/// A goal's claim granted to the coder (exclusive) by a lifecycle
+/// orchestrator that then stops: the goal and its claim.
+fn granted_to_the_coder(stack: &mut Stack) -> (Art, String) {
     let mut first = stack.orchestrator(&[]);
     let goal = Art::goal();
     stack.write(&goal);
@@ -31,7 +27,17 @@ fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() 
     assert_eq!(grant["claim_id"], claim.as_str());
     first.signal(libc::SIGTERM);
     assert!(first.wait_exit(PATIENCE).is_some());
+    (goal, claim)
+}
 
+/// Through the binary: a rolling update in which a Phase-1 replica claimed
+/// the coder's deliverable while no lifecycle replica ran. Two lifecycle
+/// replicas start; their first catch-ups adopt that claim and the exclusive
+/// phase completes, once.
+#[test]
+fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() {
+    let mut stack = Stack::new("sett", "rolling-work", E2E_TEAM);
+    let (goal, claim) = granted_to_the_coder(&mut stack);
     let work = Art::work("Coder", &goal.id);
     stack.store(&work);
     let work_claim = stack.phase1_claim(&work.id);
@@ -62,15 +68,7 @@ fn a_deliverable_a_phase1_replica_claimed_completes_its_claim_after_a_restart() 
 #[test]
 fn a_deliverable_written_before_its_phase_is_logged_not_counted() {
     let mut stack = Stack::new("sett", "not-counted", E2E_TEAM);
-    let mut first = stack.orchestrator(&[]);
-    let goal = Art::goal();
-    stack.write(&goal);
-    let claim = stack.claim_of(&goal.id);
-    stack.bid(&claim, "Reviewer", "ignore");
-    stack.bid(&claim, "Coder", "exclusive");
-    first.wait_for_event("claim_granted");
-    first.signal(libc::SIGTERM);
-    assert!(first.wait_exit(PATIENCE).is_some());
+    let (goal, claim) = granted_to_the_coder(&mut stack);
     let start = start_time(&stack.claim(&claim)["phase_state"], 0, u64::MAX);
 
     let mut work = Art::work("Coder", &goal.id);

@@ -6,6 +6,7 @@
 
 mod support;
 
+use sett_orchestrator::blackboard::effects::Effect;
 use support::adoption::*;
 use support::lifecycle::*;
 use support::*;
@@ -19,22 +20,14 @@ use support::*;
 /// that takes the full decode (its bids in another order).
 #[test]
 fn an_artefact_written_before_the_phase_began_is_not_counted_by_adoption() {
-    for all_bids in [
-        GO_BIDS,
-        r#"{"Gamma":"ignore","Alpha":"claim","Beta":"exclusive"}"#,
-    ] {
+    for all_bids in [GO_BIDS, REORDERED] {
         written_before_the_phase_began(all_bids);
     }
 }
 
 fn written_before_the_phase_began(all_bids: &str) {
-    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
-    let mut lab = Lab::new(team, 3);
-    let goal = Art::goal();
-    lab.store(&goal);
-    let start = lab.now_ms();
-    let mut earlier = Art::work("coder", &goal.id);
-    earlier.created_at_ms = (start - 1).to_string();
+    let (mut lab, goal, start) = coders_and_goal();
+    let earlier = written_before(&goal, start);
     let mut later = Art::work("coder", &goal.id);
     later.created_at_ms = start.to_string();
     let go = go_claim_with(&mut lab, &goal, start, all_bids);
@@ -53,11 +46,7 @@ fn written_before_the_phase_began(all_bids: &str) {
     let effects = adopt(&mut lab, &[indexed(&later.id, &later_claim)]);
     assert_eq!(
         effects,
-        vec![
-            adopted(&later_claim, "bidding"),
-            delivered(&go, "exclusive", "coder", &later.id),
-            complete(&go),
-        ],
+        adopted_and_completes(&later_claim, &go, &later.id),
         "{all_bids}"
     );
 }
@@ -68,17 +57,9 @@ fn written_before_the_phase_began(all_bids: &str) {
 /// Both forms of `phase_state`, as above.
 #[test]
 fn an_earlier_artefact_counted_live_is_not_said_to_be_left_out() {
-    for all_bids in [
-        GO_BIDS,
-        r#"{"Gamma":"ignore","Alpha":"claim","Beta":"exclusive"}"#,
-    ] {
-        let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
-        let mut lab = Lab::new(team, 3);
-        let goal = Art::goal();
-        lab.store(&goal);
-        let start = lab.now_ms();
-        let mut earlier = Art::work("coder", &goal.id);
-        earlier.created_at_ms = (start - 1).to_string();
+    for all_bids in [GO_BIDS, REORDERED] {
+        let (mut lab, goal, start) = coders_and_goal();
+        let earlier = written_before(&goal, start);
         let go = go_claim_with(&mut lab, &goal, start, all_bids);
         redis::cmd("SADD")
             .arg(format!("{P}orchestrator:counted:{go}"))
@@ -101,11 +82,7 @@ fn an_earlier_artefact_counted_live_is_not_said_to_be_left_out() {
 /// either: no `not_counted` row.
 #[test]
 fn an_earlier_artefact_for_a_role_that_delivered_is_not_said_to_be_left_out() {
-    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
-    let mut lab = Lab::new(team, 3);
-    let goal = Art::goal();
-    lab.store(&goal);
-    let start = lab.now_ms();
+    let (mut lab, goal, start) = coders_and_goal();
     let delivered_id = uuid();
     let go = uuid();
     let phase_state = format!(
@@ -115,8 +92,7 @@ fn an_earlier_artefact_for_a_role_that_delivered_is_not_said_to_be_left_out() {
     fields.insert("status".into(), "pending_parallel".into());
     fields.insert("phase_state".into(), phase_state.clone());
     store_claim(&mut lab, &go, &goal.id, fields);
-    let mut earlier = Art::work("coder", &goal.id);
-    earlier.created_at_ms = (start - 1).to_string();
+    let earlier = written_before(&goal, start);
     let earlier_claim = claimed_by_someone_else(&mut lab, &earlier, true);
     let effects = adopt(&mut lab, &[indexed(&earlier.id, &earlier_claim)]);
     assert_eq!(effects, vec![adopted(&earlier_claim, "bidding")]);
@@ -127,12 +103,8 @@ fn an_earlier_artefact_for_a_role_that_delivered_is_not_said_to_be_left_out() {
 /// no Unix time in ms (0, a small number), counts in the phase under way.
 #[test]
 fn an_artefact_with_no_time_counts_in_the_phase_under_way() {
-    let team = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
     for written in [None, Some("0"), Some("17")] {
-        let mut lab = Lab::new(team, 3);
-        let goal = Art::goal();
-        lab.store(&goal);
-        let start = lab.now_ms();
+        let (mut lab, goal, start) = coders_and_goal();
         let go = go_claim_in_exclusive(&mut lab, &goal, start);
         let work = Art::work("coder", &goal.id);
         let claim = claimed_by_someone_else(&mut lab, &work, true);
@@ -148,12 +120,40 @@ fn an_artefact_with_no_time_counts_in_the_phase_under_way() {
         let effects = adopt(&mut lab, &[indexed(&work.id, &claim)]);
         assert_eq!(
             effects,
-            vec![
-                adopted(&claim, "bidding"),
-                delivered(&go, "exclusive", "coder", &work.id),
-                complete(&go),
-            ],
+            adopted_and_completes(&claim, &go, &work.id),
             "{written:?}"
         );
     }
+}
+
+/// Two coders and another role.
+const CODERS: &[(&str, &str)] = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+
+/// [`GO_BIDS`] in another order: valid JSON that takes the full decode.
+const REORDERED: &str = r#"{"Gamma":"ignore","Alpha":"claim","Beta":"exclusive"}"#;
+
+/// A lab of [`CODERS`] with a stored goal, and the time "now" (ms).
+fn coders_and_goal() -> (Lab, Art, u64) {
+    let mut lab = Lab::new(CODERS, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let start = lab.now_ms();
+    (lab, goal, start)
+}
+
+/// A coder's deliverable for `goal`, written just before `start`.
+fn written_before(goal: &Art, start: u64) -> Art {
+    let mut earlier = Art::work("coder", &goal.id);
+    earlier.created_at_ms = (start - 1).to_string();
+    earlier
+}
+
+/// What adopting `claim` answers when its artefact `work` completes Go's
+/// claim `go` in its exclusive phase.
+fn adopted_and_completes(claim: &str, go: &str, work: &str) -> Vec<Effect> {
+    vec![
+        adopted(claim, "bidding"),
+        delivered(go, "exclusive", "coder", work),
+        complete(go),
+    ]
 }
