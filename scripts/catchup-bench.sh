@@ -13,6 +13,13 @@
 # state: nothing to claim or adopt; issue 15's second-pass cost). The peak
 # RSS and CPU then cover all four passes.
 #
+# BENCH_FOREIGN=1 (with lifecycle data): the claims in their review phase are
+# someone else's (the active set is deleted after the fill, as when Holt's
+# Go orchestrator made them): the first pass adopts them into their phase and
+# the next pass replays, counting the artefacts of claims someone else
+# finished too (docs/lifecycle.md, "Adoption"). With BENCH_PERIODIC=1 that
+# replaying pass is the first periodic line.
+#
 # adopt (issue 15): the lifecycle switched on over a Phase-1 blackboard. Each
 # size runs Phase 1 over Phase-1 data, then the lifecycle over the same data
 # (a fresh Redis each, filled alike): every claim is a six-field Phase-1
@@ -122,6 +129,7 @@ measure() {
   if [ "$fill" = lifecycle ]; then
     active=$(redis-cli -p "$port" ZCARD "sett:$inst:orchestrator:active")
     reviews=$(redis-cli -p "$port" --scan --pattern "sett:$inst:artefact:*-a000-*" | wc -l)
+    [ -z "${BENCH_FOREIGN:-}" ] || redis-cli -p "$port" DEL "sett:$inst:orchestrator:active" >/dev/null
   fi
   echo "bench [$mode, $fill data]: $n artefacts ($((n / 100)) unclaimed), $(redis-cli -p "$port" DBSIZE) keys," \
     "$active claims in their review phase, $reviews unhandled Reviews, filled in $((SECONDS - t0)) s;" \

@@ -2,8 +2,11 @@
 //! replica claimed during a rolling update completes its claim when the
 //! lifecycle replicas start (lifecycle_adoption_replay.rs drives the
 //! decision itself), and one written before its phase began is logged as
-//! not counted; and the pass that adopts reads each index value
-//! bounded (64 bytes), so a junk value of megabytes is never read whole.
+//! not counted; a deliverable whose own claim Holt's Go orchestrator
+//! finished completes its claim once that claim is adopted
+//! (lifecycle_adoption_finished.rs); and the pass that adopts reads each
+//! index value bounded (64 bytes), so a junk value of megabytes is never
+//! read whole.
 
 mod support;
 
@@ -91,6 +94,56 @@ fn a_deliverable_written_before_its_phase_is_logged_not_counted() {
         work_claim.as_str()
     );
     assert_eq!(stack.claim(&claim)["status"], "pending_exclusive");
+}
+
+/// Through the binary: Holt's Go orchestrator replaced on a live blackboard.
+/// Its claim is in its exclusive phase (no set of ours holds it), and the
+/// coder's deliverable for it was counted in Go's memory only while Go ran
+/// the deliverable's own claim to `complete`. The first pass adopts the
+/// claim into its phase and asks for a replay; the replaying pass counts
+/// the deliverable, and the claim completes, once.
+#[test]
+fn a_deliverable_whose_claim_go_finished_completes_its_claim_after_a_takeover() {
+    let mut stack = Stack::new("sett", "go-finished", E2E_TEAM);
+    let (goal, claim) = granted_to_the_coder(&mut stack);
+    let active = stack.key("orchestrator:active");
+    redis::cmd("ZREM")
+        .arg(active)
+        .arg(&claim)
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    let work = Art::work("Coder", &goal.id);
+    stack.store(&work);
+    let work_claim = stack.phase1_claim(&work.id);
+    let work_key = stack.key(&format!("claim:{work_claim}"));
+    redis::cmd("HSET")
+        .arg(work_key)
+        .arg("status")
+        .arg("complete")
+        .query::<()>(&mut stack.conn)
+        .unwrap();
+    let orch = stack.orchestrator(&[]);
+    let done = orch.wait_for_event("claim_complete");
+    assert_eq!(done["claim_id"], claim.as_str());
+    let passes = orch.wait_for_events("reconcile_complete", 2);
+    assert_eq!(
+        (&passes[0]["adopted"], &passes[1]["adopted"]),
+        (&1.into(), &0.into())
+    );
+    let adopted = orch.events("claim_adopted");
+    assert_eq!(adopted.len(), 1, "{adopted:?}");
+    assert_eq!(adopted[0]["claim_id"], claim.as_str());
+    assert_eq!(adopted[0]["as"], "exclusive");
+    assert_eq!(lines_for(&orch, "claim_complete", &claim).len(), 1);
+    let stored = stack.claim(&claim);
+    assert_eq!(stored["status"], "complete");
+    let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
+    assert_eq!(ps["received"], serde_json::json!({ "Coder": work.id }));
+    let finished = stack.claim(&work_claim);
+    assert_eq!(
+        (finished.len(), finished["status"].as_str()),
+        (6, "complete")
+    );
 }
 
 /// A pass that adopts reads at most 64 bytes of an index value: a junk

@@ -69,13 +69,16 @@ impl Prefilter {
 /// The claims among `claims` the adoption script must see: those in a live
 /// status when their statuses are read first (see [`Prefilter`]), else all.
 /// (`prefilter` is shared by the adopters of a pass.)
+/// In a replaying pass every claim goes to the script unread: a finished
+/// one's artefact may count too (adopt.lua, `recount`).
 pub async fn live(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
     prefilter: &Mutex<Prefilter>,
     claims: Vec<Indexed>,
+    replaying: bool,
 ) -> Result<Vec<Indexed>, RedisError> {
-    if claims.is_empty() || !Prefilter::with(prefilter, Prefilter::wanted) {
+    if replaying || claims.is_empty() || !Prefilter::with(prefilter, Prefilter::wanted) {
         return Ok(claims);
     }
     let mut pipe = redis::pipe();
@@ -97,18 +100,20 @@ pub async fn live(
 }
 
 /// Runs the adoption decision over `claims` (from [`live`]): a script call
-/// per [`BATCH`] (one pipeline), which checks everything again.
+/// per [`BATCH`] (one pipeline), which checks everything again
+/// (`replaying`: see [`live`]).
 pub async fn batch(
     conn: &mut MultiplexedConnection,
     lc: &Lifecycle,
     claims: &[Indexed],
+    replaying: bool,
 ) -> Result<Vec<Decided>, RedisError> {
     if claims.is_empty() {
         return Ok(Vec::new());
     }
     let calls: Vec<_> = claims
         .chunks(BATCH)
-        .map(|chunk| lc.scripts.adopt(chunk))
+        .map(|chunk| lc.scripts.adopt_in(chunk, replaying))
         .collect();
     decide(conn, &calls).await
 }

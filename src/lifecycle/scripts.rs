@@ -142,7 +142,15 @@ impl Context {
     /// Adopts the claims among `claims` that none of our sets holds: their
     /// ids, then the artefact id of each one's index entry.
     pub fn adopt(&self, claims: &[Indexed]) -> Call<'static> {
-        let mut ids = Vec::with_capacity(1 + 2 * claims.len());
+        self.adopt_in(claims, false)
+    }
+
+    /// [`Scripts::adopt`]; `replaying` (a pass replaying what adopted claims
+    /// were delivered): the artefacts of claims someone else finished count
+    /// too (adopt.lua, `recount`).
+    pub fn adopt_in(&self, claims: &[Indexed], replaying: bool) -> Call<'static> {
+        let mut ids = Vec::with_capacity(2 + 2 * claims.len());
+        ids.push(if replaying { "replay" } else { "adopt" }.to_string());
         ids.push(claims.len().to_string());
         ids.extend(claims.iter().map(|c| c.claim.as_str().to_string()));
         ids.extend(claims.iter().map(|c| c.artefact.as_str().to_string()));

@@ -20,21 +20,23 @@ use crate::lifecycle::adopt::{self, Prefilter};
 /// as failed (the pass is retried). What the batches did is always
 /// returned, the batch that ended the session included, with the reason
 /// when the session must end (the channel is then closed: the walk stops
-/// too), so the pass's counts stay exact when it is resumed.
+/// too), so the pass's counts stay exact when it is resumed. `replaying`:
+/// the pass replays (`adopt::live`).
 pub(super) async fn adopt_all(
     ctx: &SessionCtx,
     mut conn: MultiplexedConnection,
     batches: Receiver<Vec<Indexed>>,
     prefilter: &Mutex<Prefilter>,
+    replaying: bool,
 ) -> (Adopted, Option<String>) {
     let mut total = Adopted::default();
     let Some(lc) = &ctx.shared.lifecycle else {
         return (total, None);
     };
     while let Ok(claims) = batches.recv().await {
-        let live = adopt::live(&mut conn, lc, prefilter, claims).await;
+        let live = adopt::live(&mut conn, lc, prefilter, claims, replaying).await;
         let (one, lost) = match live {
-            Ok(live) => decide(ctx, &mut conn, &live).await,
+            Ok(live) => decide(ctx, &mut conn, &live, replaying).await,
             Err(e) => {
                 let since = std::iter::repeat(None);
                 let report = report_decisions(&ctx.shared, lc, "adopt", Err(e), since);
@@ -60,6 +62,7 @@ async fn decide(
     ctx: &SessionCtx,
     conn: &mut MultiplexedConnection,
     claims: &[Indexed],
+    replaying: bool,
 ) -> (Adopted, Option<String>) {
     let mut out = Adopted::default();
     let Some(lc) = &ctx.shared.lifecycle else {
@@ -68,7 +71,7 @@ async fn decide(
     if claims.is_empty() {
         return (out, None);
     }
-    let decided = adopt::batch(conn, lc, claims).await;
+    let decided = adopt::batch(conn, lc, claims, replaying).await;
     match &decided {
         Ok(all) => {
             (out.adopted, out.replay) = adopt::adopted(all);

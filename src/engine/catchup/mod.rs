@@ -92,6 +92,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 resumed: 0,
                 active: catchup::Active::Artefacts(Default::default()),
                 replay: false,
+                replaying: state.replaying,
                 adopting,
             });
             Line::info("reconcile_started").emit();
@@ -129,10 +130,15 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0 || !rechecked;
                 let replay = pass.replay;
+                if pass.replaying && !failed {
+                    state.replaying = false;
+                }
                 pass_ended(&ctx, &mut state, failed);
                 // Claims adopted into a phase: what was delivered for them
-                // while nobody listened is replayed by the next pass.
+                // while nobody listened is replayed by the next pass (the
+                // artefacts of claims someone else finished included).
                 state.wanted |= replay;
+                state.replaying |= replay;
                 clean_here += u32::from(started_here && !failed);
                 // A replay asked for is the next pass's: caught up after it
                 // (two at most, however many claims each pass adopts).

@@ -66,9 +66,10 @@ pub(super) async fn walk(
     }
     let (batches, received) = bounded(1);
     let prefilter = Mutex::new(Prefilter::default());
+    let replaying = pass.replaying;
     let adopters = zip(
-        adopt_all(ctx, conn.clone(), received.clone(), &prefilter),
-        adopt_all(ctx, conn.clone(), received, &prefilter),
+        adopt_all(ctx, conn.clone(), received.clone(), &prefilter, replaying),
+        adopt_all(ctx, conn.clone(), received, &prefilter, replaying),
     );
     // The walk's sender goes when it returns: the adopters finish the
     // batches sent, then stop.

@@ -24,7 +24,10 @@
 -- listened and has no claim is replayed by the catch-up pass that follows
 -- an adoption into a phase. Every check is made again here, in
 -- one script: with replicas each claim is adopted once.
--- ARGV[5] n, ARGV[6..5+n] claim ids, ARGV[6+n..5+2n] the artefact id of each
+-- And, in a replaying pass (ARGV[5] 'replay'; else 'adopt'): the artefact
+-- of a claim someone else finished (complete or terminated) counts too,
+-- when it has a written time (recount, below).
+-- ARGV[6] n, ARGV[7..6+n] claim ids, ARGV[7+n..6+2n] the artefact id of each
 -- claim's index entry (a batch; the registry comes after them).
 -- The answer names the Phase-1 claims that joined bidding in one row
 -- ('adopted_claims', 'phase1', {ids}): a row per claim cost Redis about a
@@ -185,9 +188,27 @@ local function adopt_ours(cid, key, status, phase_state, artefact, indexed)
   if join(cid, key, status, phase_state, indexed) then replay(claims) end
 end
 
+-- A finished claim's artefact, in a replaying pass (one that follows a pass
+-- adopting a claim into a phase, or awaiting rework): whoever finished the
+-- claim may have counted its artefact in memory only (Holt's Go orchestrator
+-- does), so the phase it was made for would wait for ever. It counts as an
+-- adopted claim's artefact does (prepare), but only with a written time
+-- (created_at_ms): deliver() then leaves out what was written before the
+-- phase began, which is all this orchestrator judged live when it made the
+-- claim (anything later in that phase it counted then, or left out by the
+-- same rule). Without one it is left out: a Sett-era artefact this
+-- orchestrator judged long ago would count in a later phase.
+local FINISHED = { complete = true, terminated = true }
+local REPLAYING = ARGV[5] == 'replay'
+local function recount(cid, artefact)
+  local f = kind_and_sources(artefact)
+  local claims = prepared(cid, artefact, f[1], f[2])
+  if claims and claims.art and claims.art.written then replay(claims) end
+end
+
 local seen = {}
-local n = tonumber(ARGV[5]) or 0
-for i = 6, 5 + n do
+local n = tonumber(ARGV[6]) or 0
+for i = 7, 6 + n do
   -- Claim ids the orchestrator checked (ClaimId::parse: the valid_id forms).
   local cid = ARGV[i]
   local key = claim_key(cid)
@@ -204,6 +225,8 @@ for i = 6, 5 + n do
       -- claim we hold has all 14 fields).
       adopt_phase1(cid, key, got[3] or '', ARGV[i + n])
     end
+  elseif got and REPLAYING and FINISHED[got[1] or ''] and got[3] == ARGV[i + n] then
+    recount(cid, got[3])
   end
 end
 if #JOIN > 0 then

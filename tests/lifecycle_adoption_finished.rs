@@ -1,0 +1,120 @@
+//! A deliverable whose own claim someone else finished (issue 15 §2): Holt's
+//! Go orchestrator keeps a phase's deliveries in memory only, and may have
+//! run the deliverable's claim to its end, so a claim adopted into that
+//! phase would wait for ever for work that was done. The pass that replays
+//! after an adoption into a phase counts such an artefact (adopt.lua,
+//! `recount`) when it has a written time from the phase on; other passes,
+//! and an artefact with no written time, leave it alone. Through the
+//! binary: lifecycle_adoption_e2e.rs.
+
+mod support;
+
+use sett_orchestrator::blackboard::Indexed;
+use support::adoption::*;
+use support::lifecycle::*;
+
+/// Two coders and another role.
+const CODERS: &[(&str, &str)] = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
+
+/// One adoption call in a replaying pass over `ids`, decided: its effects.
+fn adopt_replaying(
+    lab: &mut Lab,
+    ids: &[Indexed],
+) -> Vec<sett_orchestrator::blackboard::effects::Effect> {
+    let call = lab.ctx.adopt_in(ids, true);
+    lab.decide(call)
+}
+
+/// Go's claim on a goal in its exclusive phase (granted to Beta, a coder),
+/// and the coder's deliverable for it written at the phase's start, whose
+/// own claim Go ran to `status`.
+fn finished_deliverable(status: &str) -> (Lab, String, Art, String) {
+    let mut lab = Lab::new(CODERS, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let start = lab.now_ms();
+    let go = go_claim_in_exclusive(&mut lab, &goal, start);
+    let mut work = Art::work("coder", &goal.id);
+    work.created_at_ms = start.to_string();
+    let work_claim = claimed_by_someone_else(&mut lab, &work, true);
+    lab.hset(&format!("{P}claim:{work_claim}"), "status", status);
+    (lab, go, work, work_claim)
+}
+
+/// `art`'s `created_at_ms` made `written`, or removed (`None`).
+fn written(lab: &mut Lab, art: &Art, written: Option<&str>) {
+    let key = format!("{P}artefact:{}", art.id);
+    match written {
+        Some(ms) => lab.hset(&key, "created_at_ms", ms),
+        None => redis::cmd("HDEL")
+            .arg(&key)
+            .arg("created_at_ms")
+            .query::<()>(&mut lab.sync)
+            .unwrap(),
+    }
+}
+
+/// In a pass that replays, the deliverable of a claim Go completed (or
+/// terminated) counts for the claim in the phase it was made for, which
+/// completes; the finished claim itself is left as it is. A pass that does
+/// not replay leaves it alone, and replaying again counts nothing more.
+#[test]
+fn a_deliverable_whose_claim_someone_else_finished_counts_when_a_pass_replays() {
+    for status in ["complete", "terminated"] {
+        let (mut lab, go, work, work_claim) = finished_deliverable(status);
+        let ids = [indexed(&work.id, &work_claim)];
+        let before = lab.claim(&work_claim);
+        lab.assert_noop("a pass that does not replay", |lab| {
+            assert_eq!(adopt(lab, &ids), vec![], "{status}");
+        });
+        let effects = adopt_replaying(&mut lab, &ids);
+        assert_eq!(
+            effects,
+            vec![
+                delivered(&go, "exclusive", "coder", &work.id),
+                complete(&go)
+            ],
+            "{status}"
+        );
+        assert_eq!(lab.published(), vec![], "a completion publishes nothing");
+        let stored = lab.claim(&go);
+        assert_eq!(stored["status"], "complete");
+        let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
+        assert_eq!(ps["received"], serde_json::json!({ "coder": work.id }));
+        assert_eq!(lab.claim(&work_claim), before, "{status}: left as it was");
+        lab.assert_noop("replaying again", |lab| {
+            assert_eq!(adopt_replaying(lab, &ids), vec![], "{status}");
+        });
+    }
+}
+
+/// Without a written time (Sett-era writers; or one that is no Unix time in
+/// ms) a finished claim's artefact is not counted by a replay: it cannot be
+/// told from work this orchestrator judged in an earlier phase.
+#[test]
+fn a_finished_claims_artefact_with_no_written_time_is_not_counted() {
+    for at in [None, Some("0"), Some("17")] {
+        let (mut lab, go, work, work_claim) = finished_deliverable("complete");
+        written(&mut lab, &work, at);
+        lab.assert_noop("no written time", |lab| {
+            let ids = [indexed(&work.id, &work_claim)];
+            assert_eq!(adopt_replaying(lab, &ids), vec![], "{at:?}");
+        });
+        assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    }
+}
+
+/// Written before the phase began (an earlier phase's work): not counted,
+/// and the answer says so, as for an adopted claim's artefact.
+#[test]
+fn a_finished_claims_artefact_from_before_the_phase_is_said_not_counted() {
+    let (mut lab, go, work, work_claim) = finished_deliverable("complete");
+    let earlier = (lab.now_ms() - 60_000).to_string();
+    written(&mut lab, &work, Some(&earlier));
+    let effects = adopt_replaying(&mut lab, &[indexed(&work.id, &work_claim)]);
+    assert_eq!(
+        effects,
+        vec![not_counted(&go, "exclusive", "coder", &work.id)]
+    );
+    assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+}
