@@ -120,7 +120,7 @@ end
 -- The claim_events message for a new claim: the Phase 1 fields, then
 -- additional_context_ids only when it is not empty.
 local function claim_event(id, artefact_id, status, exclusive_agent, context_json)
-  local json = '{"id":' .. enc_str(id) .. ',"artefact_id":' .. enc_str(artefact_id)
+  local json = '{"id":' .. enc_id(id) .. ',"artefact_id":' .. enc_id(artefact_id)
     .. ',"status":"' .. status .. '","granted_review_agents":[],"granted_parallel_agents":[]'
     .. ',"granted_exclusive_agent":' .. enc_str(exclusive_agent)
   if context_json ~= '[]' then json = json .. ',"additional_context_ids":' .. context_json end

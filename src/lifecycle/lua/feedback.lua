@@ -29,8 +29,8 @@ local function create_feedback_claim(c, target, agent, role, review_ids, version
   redis.call('SET', index_key(target), id)
   redis.call('ZADD', ACTIVE, now_text(), id)
   redis.call('PUBLISH', P .. 'claim_events', claim_event(id, target, 'pending_assignment', agent, context))
-  publish_workflow('feedback_claim_created', '{"feedback_claim_id":' .. enc_str(id)
-    .. ',"iteration":' .. string.format('%d', version) .. ',"original_claim_id":' .. enc_str(c.key_id)
+  publish_workflow('feedback_claim_created', '{"feedback_claim_id":' .. enc_id(id)
+    .. ',"iteration":' .. string.format('%d', version) .. ',"original_claim_id":' .. enc_id(c.key_id)
     .. ',"target_agent_role":' .. enc_str(role) .. '}')
   effect('feedback_claim', c.key_id, id, agent, version)
   -- A controller's rework is done by a worker (workers/lua/grant.lua).

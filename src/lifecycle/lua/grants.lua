@@ -47,7 +47,7 @@ end
 -- Tells agent `name` it is granted `phase` of claim `cid`: its grant, then
 -- the claim_granted event.
 local function publish_grant(cid, name, phase)
-  local claim_json, kind = enc_str(cid), GRANT_TYPE[phase]
+  local claim_json, kind = enc_id(cid), GRANT_TYPE[phase]
   redis.call('PUBLISH', P .. 'agent:' .. name .. ':events',
     '{"claim_id":' .. claim_json .. ',"claim_type":"' .. kind .. '","event_type":"grant"}')
   local image = read('HGET', P .. 'agent_images', name) or ''

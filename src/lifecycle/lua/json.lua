@@ -70,8 +70,9 @@ local function escaped(s)
 end
 
 -- enc_str's answers for short strings (ids, names, words), kept across calls
--- in the library (as a script, for the call): the same claim ids, agent
--- names and phase words are encoded many times a claim, and a table look-up
+-- in the library (as a script, for the call): the same agent names and
+-- phase words (and some ids: most go through enc_id, below) are encoded
+-- many times a claim, and a table look-up
 -- costs Redis about 400 instructions where encoding a 36-byte id cost about
 -- 15,700 (docs/performance.md). A pure function of its argument, so what is
 -- kept changes no answer; emptied when it holds ENCODED_MAX strings. Few:
@@ -95,6 +96,16 @@ local function enc_str(s)
   end
   return e
 end
+
+-- An id's JSON: the claim and artefact ids the decisions write are of the
+-- valid_id forms (checked by the orchestrator before the call, by valid_id,
+-- or minted here), whose characters (hex digits, '-', '{', '}', ':' and
+-- the letters of 'urn:uuid:') Go's encoder leaves as they are: the id
+-- quoted, which is enc_str's answer. Not kept in ENCODED: a burst's ids,
+-- each written once or twice, emptied it every 256 and pushed out the
+-- names and words that repeat on every claim (Redis spent about 5% fewer
+-- instructions a lifecycle claim without them, docs/performance.md).
+local function enc_id(id) return '"' .. id .. '"' end
 
 local function enc_list(list)
   -- No list, one string (the usual grant): no table built.

@@ -126,7 +126,7 @@ local function deliver_exclusive(c, art)
   end
   -- The agent's role delivered: the phase, and the claim, are complete.
   effect('delivered', c.key_id, 'exclusive', art.role, art.id)
-  finish(c, 'complete', nil, nil, head .. '{' .. enc_pair(art.role, art.id) .. '}' .. tail)
+  finish(c, 'complete', nil, nil, head .. '{' .. enc_str(art.role) .. ':' .. enc_id(art.id) .. '}' .. tail)
   return true
 end
 
