@@ -96,16 +96,13 @@ fn a_deliverable_written_before_its_phase_is_logged_not_counted() {
     assert_eq!(stack.claim(&claim)["status"], "pending_exclusive");
 }
 
-/// Through the binary: Holt's Go orchestrator replaced on a live blackboard.
-/// Its claim is in its exclusive phase (no set of ours holds it), and the
-/// coder's deliverable for it was counted in Go's memory only while Go ran
-/// the deliverable's own claim to `complete`. The first pass adopts the
-/// claim into its phase and asks for a replay; the replaying pass counts
-/// the deliverable, and the claim completes, once.
-#[test]
-fn a_deliverable_whose_claim_go_finished_completes_its_claim_after_a_takeover() {
-    let mut stack = Stack::new("sett", "go-finished", E2E_TEAM);
-    let (goal, claim) = granted_to_the_coder(&mut stack);
+/// Holt's Go orchestrator's claim on a goal in its exclusive phase, granted
+/// to the coder (made by our lifecycle orchestrator, then taken out of our
+/// active set: no set of ours holds it, as for Go's), and the coder's
+/// deliverable for it, whose own claim Go ran to `complete` (Go counted the
+/// deliverable in its memory only): the claim and the deliverable.
+fn go_claim_and_finished_deliverable(stack: &mut Stack) -> (String, Art, String) {
+    let (goal, claim) = granted_to_the_coder(stack);
     let active = stack.key("orchestrator:active");
     redis::cmd("ZREM")
         .arg(active)
@@ -122,6 +119,37 @@ fn a_deliverable_whose_claim_go_finished_completes_its_claim_after_a_takeover() 
         .arg("complete")
         .query::<()>(&mut stack.conn)
         .unwrap();
+    (claim, work, work_claim)
+}
+
+/// The claim completed by the deliverable, once; the finished claim left as
+/// it was; the recount set emptied by the replaying pass.
+fn completed_by(stack: &mut Stack, orch: &Orchestrator, claim: &str, work: &Art, work_claim: &str) {
+    assert_eq!(lines_for(orch, "claim_complete", claim).len(), 1);
+    let stored = stack.claim(claim);
+    assert_eq!(stored["status"], "complete");
+    let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
+    assert_eq!(ps["received"], serde_json::json!({ "Coder": work.id }));
+    let finished = stack.claim(work_claim);
+    assert_eq!(
+        (finished.len(), finished["status"].as_str()),
+        (6, "complete")
+    );
+    let recount: u64 = redis::cmd("ZCARD")
+        .arg(stack.key("orchestrator:recount"))
+        .query(&mut stack.conn)
+        .unwrap();
+    assert_eq!(recount, 0);
+}
+
+/// Through the binary: Holt's Go orchestrator replaced on a live blackboard.
+/// The first pass adopts Go's claim into its exclusive phase (the recount
+/// set) and asks for a replay; the replaying pass counts the deliverable
+/// whose claim Go finished, and the claim completes, once.
+#[test]
+fn a_deliverable_whose_claim_go_finished_completes_its_claim_after_a_takeover() {
+    let mut stack = Stack::new("sett", "go-finished", E2E_TEAM);
+    let (claim, work, work_claim) = go_claim_and_finished_deliverable(&mut stack);
     let orch = stack.orchestrator(&[]);
     let done = orch.wait_for_event("claim_complete");
     assert_eq!(done["claim_id"], claim.as_str());
@@ -134,16 +162,31 @@ fn a_deliverable_whose_claim_go_finished_completes_its_claim_after_a_takeover() 
     assert_eq!(adopted.len(), 1, "{adopted:?}");
     assert_eq!(adopted[0]["claim_id"], claim.as_str());
     assert_eq!(adopted[0]["as"], "exclusive");
-    assert_eq!(lines_for(&orch, "claim_complete", &claim).len(), 1);
-    let stored = stack.claim(&claim);
-    assert_eq!(stored["status"], "complete");
-    let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
-    assert_eq!(ps["received"], serde_json::json!({ "Coder": work.id }));
-    let finished = stack.claim(&work_claim);
-    assert_eq!(
-        (finished.len(), finished["status"].as_str()),
-        (6, "complete")
-    );
+    completed_by(&mut stack, &orch, &claim, &work, &work_claim);
+}
+
+/// Through the binary: the process that adopted Go's claim into its phase
+/// died (kill -9) before its replaying pass: the claim is in our active
+/// and recount sets, as that leaves it. The recount set outlives the process:
+/// the next process's first pass replays, and the claim completes, once.
+#[test]
+fn a_replay_owed_by_a_process_that_died_is_made_by_the_next() {
+    let mut stack = Stack::new("sett", "go-finished-kill", E2E_TEAM);
+    let (claim, work, work_claim) = go_claim_and_finished_deliverable(&mut stack);
+    let now: (u64, u64) = redis::cmd("TIME").query(&mut stack.conn).unwrap();
+    for set in ["orchestrator:active", "orchestrator:recount"] {
+        redis::cmd("ZADD")
+            .arg(stack.key(set))
+            .arg(now.0 * 1000)
+            .arg(&claim)
+            .query::<()>(&mut stack.conn)
+            .unwrap();
+    }
+    let orch = stack.orchestrator(&[]);
+    let pass = orch.wait_for_event("reconcile_complete");
+    assert_eq!(pass["adopted"], 0, "{pass}");
+    assert_eq!(orch.events("claim_adopted").len(), 0);
+    completed_by(&mut stack, &orch, &claim, &work, &work_claim);
 }
 
 /// A pass that adopts reads at most 64 bytes of an index value: a junk

@@ -1,15 +1,18 @@
 //! A deliverable whose own claim someone else finished (issue 15 §2): Holt's
 //! Go orchestrator keeps a phase's deliveries in memory only, and may have
 //! run the deliverable's claim to its end, so a claim adopted into that
-//! phase would wait for ever for work that was done. The pass that replays
-//! after an adoption into a phase counts such an artefact (adopt.lua,
-//! `recount`) when it has a written time from the phase on; other passes,
-//! and an artefact with no written time, leave it alone. Through the
-//! binary: lifecycle_adoption_e2e.rs.
+//! phase would wait for ever for work that was done. A replaying pass (the
+//! recount set holds the claims adopted into a phase) counts such an
+//! artefact for them (adopt.lua, `recount`) when it has a written time from
+//! the phase on; other passes, other claims (ours from their start), and an
+//! artefact with no written time, leave it alone. Through the binary:
+//! lifecycle_adoption_e2e.rs.
 
 mod support;
 
+use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::blackboard::Indexed;
+use sett_orchestrator::lifecycle::scripts::Set;
 use support::adoption::*;
 use support::lifecycle::*;
 
@@ -34,11 +37,19 @@ fn finished_deliverable(status: &str) -> (Lab, String, Art, String) {
     lab.store(&goal);
     let start = lab.now_ms();
     let go = go_claim_in_exclusive(&mut lab, &goal, start);
+    let effects = adopt(&mut lab, &[indexed(&goal.id, &go)]);
+    assert_eq!(effects, vec![adopted(&go, "exclusive")]);
+    assert_eq!(recount_set(&mut lab), vec![go.clone()]);
     let mut work = Art::work("coder", &goal.id);
     work.created_at_ms = start.to_string();
     let work_claim = claimed_by_someone_else(&mut lab, &work, true);
     lab.hset(&format!("{P}claim:{work_claim}"), "status", status);
     (lab, go, work, work_claim)
+}
+
+/// The recount set's members.
+fn recount_set(lab: &mut Lab) -> Vec<String> {
+    lab.set_members(Set::Recount)
 }
 
 /// `art`'s `created_at_ms` made `written`, or removed (`None`).
@@ -117,4 +128,65 @@ fn a_finished_claims_artefact_from_before_the_phase_is_said_not_counted() {
         vec![not_counted(&go, "exclusive", "coder", &work.id)]
     );
     assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+}
+
+/// A claim this orchestrator ran from its start (never adopted: not in the
+/// recount set) gets nothing from a replaying pass, even from a finished
+/// claim's artefact written in its phase: it judged that artefact live
+/// (here, left uncounted: its role had delivered).
+#[test]
+fn a_claim_of_ours_from_its_start_gets_nothing_from_a_replay() {
+    let mut lab = Lab::new(CODERS, 3);
+    let goal = Art::goal();
+    let bids = [
+        ("Alpha", "ignore"),
+        ("Beta", "exclusive"),
+        ("Gamma", "ignore"),
+    ];
+    let (claim, effects) = lab.granted_claim(&goal, &bids);
+    assert_eq!(effects, vec![granted(&claim, "exclusive", &["Beta"])]);
+    lab.published();
+    let work = Art::work("coder", &goal.id);
+    let work_claim = claimed_by_someone_else(&mut lab, &work, true);
+    lab.hset(&format!("{P}claim:{work_claim}"), "status", "complete");
+    assert_eq!(recount_set(&mut lab), Vec::<String>::new());
+    lab.assert_noop("not adopted", |lab| {
+        let ids = [indexed(&work.id, &work_claim)];
+        assert_eq!(adopt_replaying(lab, &ids), vec![]);
+    });
+    assert_eq!(lab.claim(&claim)["status"], "pending_exclusive");
+}
+
+/// A recount key of another type refuses the adoption of a claim into a
+/// phase (one `key_conflict` row, nothing written for it); the rest of the
+/// batch goes on (a Phase-1 claim joins bidding).
+#[test]
+fn a_recount_key_of_another_type_refuses_only_adoptions_into_a_phase() {
+    let mut lab = Lab::new(CODERS, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let start = lab.now_ms();
+    let go = go_claim_in_exclusive(&mut lab, &goal, start);
+    let other = Art::goal();
+    let phase1 = claimed_by_someone_else(&mut lab, &other, false);
+    let recount = format!("{P}orchestrator:recount");
+    redis::cmd("RPUSH")
+        .arg(&recount)
+        .arg("junk")
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let ids = [indexed(&goal.id, &go), indexed(&other.id, &phase1)];
+    let effects = adopt(&mut lab, &ids);
+    assert_eq!(
+        effects,
+        vec![
+            Effect::KeyConflict {
+                key: recount,
+                key_type: "list".into()
+            },
+            adopted(&phase1, "phase1"),
+        ]
+    );
+    assert_eq!(lab.set_members(Set::Active), Vec::<String>::new());
+    assert_eq!(lab.set_members(Set::Bidding), vec![phase1]);
 }

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 
+use super::scripts::Set;
 use super::Lifecycle;
 use crate::blackboard::effects::Effect;
 use crate::blackboard::Indexed;
@@ -116,6 +117,34 @@ pub async fn batch(
         .map(|chunk| lc.scripts.adopt_in(chunk, replaying))
         .collect();
     decide(conn, &calls).await
+}
+
+/// Whether the pass about to begin replays: the server's time (ms) now when
+/// the recount set holds a claim (adopted into a phase or awaiting rework
+/// by an earlier pass, of this process or another, and not yet replayed
+/// for by a pass that completed), else `None`. A set of another type, or a
+/// refused read, is `None`: adopt.lua reports the set as a `key_conflict`
+/// where it would write it.
+pub async fn replay_from(conn: &mut MultiplexedConnection, lc: &Lifecycle) -> Option<u64> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("TIME").zcard(lc.scripts.set_key(Set::Recount));
+    let ((secs, micros), held): ((u64, u64), u64) = pipe.query_async(conn).await.ok()?;
+    (held > 0).then(|| secs * 1000 + micros / 1000)
+}
+
+/// A replaying pass that began at `from` (server ms, [`replay_from`])
+/// completed: the claims adopted before it began have been replayed for.
+pub async fn replayed(
+    conn: &mut MultiplexedConnection,
+    lc: &Lifecycle,
+    from: u64,
+) -> Result<(), RedisError> {
+    redis::cmd("ZREMRANGEBYSCORE")
+        .arg(lc.scripts.set_key(Set::Recount))
+        .arg("-inf")
+        .arg(format!("({from}"))
+        .query_async(conn)
+        .await
 }
 
 /// How many claims a batch adopted, and whether one of them joined a phase

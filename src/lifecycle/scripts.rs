@@ -173,6 +173,7 @@ impl Context {
             Set::Bidding => "orchestrator:bidding",
             Set::Active => "orchestrator:active",
             Set::Dormant => "orchestrator:dormant",
+            Set::Recount => "orchestrator:recount",
         })
     }
 
@@ -201,6 +202,9 @@ pub enum Set {
     Bidding,
     Active,
     Dormant,
+    /// Claims adopted into a phase or awaiting rework, by adoption time:
+    /// the replaying passes recount for them (adopt.lua).
+    Recount,
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ use smol::channel::Receiver;
 
 use super::ctx::SessionCtx;
 use crate::engine::sweep::WALK_HOLD;
-use crate::lifecycle::catchup;
+use crate::lifecycle::{adopt, catchup};
 use crate::log::Line;
 use crate::metrics::inc;
 use crate::redis_io::ends_session;
@@ -81,6 +81,10 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
             // Lifecycle mode: every pass adopts (issue 15: at start-up and
             // by every periodic pass after it).
             let adopting = ctx.shared.lifecycle.is_some();
+            let replaying = match &ctx.shared.lifecycle {
+                Some(lc) => adopt::replay_from(&mut conn, lc).await,
+                None => None,
+            };
             state.wanted = false;
             state.retry = false;
             state.pass = Some(Pass {
@@ -92,7 +96,7 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
                 resumed: 0,
                 active: catchup::Active::Artefacts(Default::default()),
                 replay: false,
-                replaying: state.replaying,
+                replaying,
                 adopting,
             });
             Line::info("reconcile_started").emit();
@@ -127,18 +131,23 @@ pub async fn run(ctx: SessionCtx, mut state: CatchUp, requests: Receiver<()>) ->
         }
         match walked {
             Walk::Complete => {
-                report(pass, true, ctx.shared.lifecycle.is_some());
                 let failed = pass.totals.failed > 0 || !rechecked;
                 let replay = pass.replay;
-                if pass.replaying && !failed {
-                    state.replaying = false;
+                if let (Some(from), Some(lc), false) =
+                    (pass.replaying, &ctx.shared.lifecycle, failed)
+                {
+                    // Before the pass's line, which says it is done.
+                    // Refused: the next pass replays for them again.
+                    if let Err(e) = adopt::replayed(&mut conn, lc, from).await {
+                        scan_error(&ctx, &e.to_string());
+                    }
                 }
+                report(pass, true, ctx.shared.lifecycle.is_some());
                 pass_ended(&ctx, &mut state, failed);
                 // Claims adopted into a phase: what was delivered for them
                 // while nobody listened is replayed by the next pass (the
                 // artefacts of claims someone else finished included).
                 state.wanted |= replay;
-                state.replaying |= replay;
                 clean_here += u32::from(started_here && !failed);
                 // A replay asked for is the next pass's: caught up after it
                 // (two at most, however many claims each pass adopts).

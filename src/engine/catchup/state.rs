@@ -57,9 +57,10 @@ pub(super) struct Pass {
     pub(super) active: crate::lifecycle::catchup::Active,
     /// A claim was adopted into a phase: another pass replays its deliveries.
     pub(super) replay: bool,
-    /// This pass replays (one asked for it): the artefacts of claims someone
-    /// else finished count too (`lifecycle::adopt::live`).
-    pub(super) replaying: bool,
+    /// This pass replays (the recount set held claims when it began, at this
+    /// server time in ms): the artefacts of claims someone else finished
+    /// count too (`lifecycle::adopt::replay_from`).
+    pub(super) replaying: Option<u64>,
     /// Lifecycle mode: this pass reads each indexed artefact's claim id and
     /// adopts what no set of ours holds, then walks our sets
     /// (`recheck`); otherwise it is Phase 1's pass (EXISTS).
@@ -84,9 +85,6 @@ pub struct CatchUp {
     pub(super) wanted: bool,
     /// A failed pass is to be run again (after `not_before`).
     pub(super) retry: bool,
-    /// A pass asked for a replay: the passes that follow replay until one
-    /// completes with nothing failed.
-    pub(super) replaying: bool,
     pub(super) retry_after: Duration,
     pub(super) not_before: Instant,
     pub(super) periodic_at: Option<Instant>,
@@ -101,7 +99,6 @@ impl CatchUp {
             pass: None,
             wanted: false,
             retry: false,
-            replaying: false,
             retry_after: RETRY_FIRST,
             not_before: now,
             periodic_at: interval.map(|i| now + i),

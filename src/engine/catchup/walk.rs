@@ -66,7 +66,7 @@ pub(super) async fn walk(
     }
     let (batches, received) = bounded(1);
     let prefilter = Mutex::new(Prefilter::default());
-    let replaying = pass.replaying;
+    let replaying = pass.replaying.is_some();
     let adopters = zip(
         adopt_all(ctx, conn.clone(), received.clone(), &prefilter, replaying),
         adopt_all(ctx, conn.clone(), received, &prefilter, replaying),

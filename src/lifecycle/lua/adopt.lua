@@ -40,6 +40,10 @@ local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive
 
 local conflict = key_conflict({ BIDDING, 'zset', ACTIVE, 'zset', DORMANT, 'zset' })
 if conflict then return conflict end
+-- Claims adopted into a phase or awaiting rework, by when: the replaying
+-- passes recount for them (recount), and a replaying pass that completes
+-- removes those adopted before it began (src/lifecycle/adopt.rs).
+local RECOUNT = P .. 'orchestrator:recount'
 
 local function held(cid)
   return redis.call('ZSCORE', BIDDING, cid) or redis.call('ZSCORE', ACTIVE, cid)
@@ -63,6 +67,16 @@ local JOIN, JOINED, SCORE = {}, {}, now_text()
 -- write; false and the key_conflict row when a key a delivery would write
 -- is of another type (the claim is then left as it is, to a later pass).
 local NONE = {}
+-- When an artefact was written (its created_at_ms): decimal Unix ms from
+-- 2001 on (10^12), else nil. Sett-era writers omit it, and a value that is
+-- no such time (0, junk) is taken as absent: it then counts in the phase
+-- under way, as a live event would.
+local function written_ms(text)
+  local written = is_version(text) and tonumber(text) or nil
+  if written and written < 1e12 then return nil end
+  return written
+end
+
 local function prepare(cid, aid, kind, sources)
   if not kind or kind == '' or not sources or sources == '[]' then return NONE end
   local found, conflict = delivery_claims(kind, sources)
@@ -77,12 +91,8 @@ local function prepare(cid, aid, kind, sources)
   local f = read('HMGET', artefact_key(aid), 'produced_by_role', 'logical_id', 'version', 'created_at_ms')
   -- No produced_by_role: artefact.lua would refuse it as invalid.
   if not f or not f[1] then return NONE end
-  -- When it was written: decimal Unix ms from 2001 on (10^12). Sett-era
-  -- writers omit it, and a value that is no such time (0, junk) is taken
-  -- as absent: it then counts in the phase under way, as a live event would.
-  local written = is_version(f[4]) and tonumber(f[4]) or nil
-  if written and written < 1e12 then written = nil end
-  claims.art = { id = aid, structural_type = kind, role = f[1], logical_id = f[2], version = f[3], written = written }
+  claims.art = { id = aid, structural_type = kind, role = f[1], logical_id = f[2], version = f[3],
+    written = written_ms(f[4]) }
   return claims
 end
 
@@ -146,8 +156,17 @@ local function join(cid, key, status, phase_state, indexed)
     finish(c, 'terminated', why, 'missing_agent')
     return true
   end
+  -- It joins the recount set with the active one: the replaying passes
+  -- count for it the artefacts of claims someone else finished (recount).
+  -- A set of another type refuses this claim only, before its first write.
+  local conflict = key_conflict({ RECOUNT, 'zset' })
+  if conflict then
+    EFFECTS[#EFFECTS + 1] = conflict[1]
+    return
+  end
   if status == 'pending_assignment' then
     redis.call('ZADD', ACTIVE, NOW, cid)
+    redis.call('ZADD', RECOUNT, now_text(), cid)
     effect('adopted', cid, 'assignment')
     return true
   end
@@ -169,6 +188,7 @@ local function join(cid, key, status, phase_state, indexed)
     end
   end
   redis.call('ZADD', ACTIVE, NOW, cid)
+  redis.call('ZADD', RECOUNT, now_text(), cid)
   effect('adopted', cid, ps.current)
   if done then complete_phase(c, ps) end
   return true
@@ -188,22 +208,28 @@ local function adopt_ours(cid, key, status, phase_state, artefact, indexed)
   if join(cid, key, status, phase_state, indexed) then replay(claims) end
 end
 
--- A finished claim's artefact, in a replaying pass (one that follows a pass
--- adopting a claim into a phase, or awaiting rework): whoever finished the
--- claim may have counted its artefact in memory only (Holt's Go orchestrator
--- does), so the phase it was made for would wait for ever. It counts as an
--- adopted claim's artefact does (prepare), but only with a written time
--- (created_at_ms): deliver() then leaves out what was written before the
--- phase began, which is all this orchestrator judged live when it made the
--- claim (anything later in that phase it counted then, or left out by the
--- same rule). Without one it is left out: a Sett-era artefact this
--- orchestrator judged long ago would count in a later phase.
+-- A finished claim's artefact, in a replaying pass: whoever finished the
+-- claim may have counted its artefact in memory only (Holt's Go
+-- orchestrator does), so a claim adopted into the phase it was made for
+-- would wait for ever. It counts as an adopted claim's artefact does
+-- (prepare), and only for the claims in the recount set (adopted into a
+-- phase, or awaiting rework, by a pass that began no later than this one:
+-- never for a claim this orchestrator ran from its start, whose
+-- deliveries it judged live), and only with a written time: deliver()
+-- then leaves out what was written before the phase began. Without one
+-- (Sett-era writers) it is left out, unread further.
 local FINISHED = { complete = true, terminated = true }
 local REPLAYING = ARGV[5] == 'replay'
 local function recount(cid, artefact)
-  local f = kind_and_sources(artefact)
+  local f = read('HMGET', artefact_key(artefact), 'structural_type', 'source_artefacts', 'created_at_ms')
+  if not f or not written_ms(f[3]) then return end
   local claims = prepared(cid, artefact, f[1], f[2])
-  if claims and claims.art and claims.art.written then replay(claims) end
+  if not claims or not claims.art then return end
+  local adopted = { art = claims.art }
+  for i = 1, #claims do
+    if read('ZSCORE', RECOUNT, claims[i].key_id) then adopted[#adopted + 1] = claims[i] end
+  end
+  replay(adopted)
 end
 
 local seen = {}
