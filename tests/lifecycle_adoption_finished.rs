@@ -190,3 +190,56 @@ fn a_recount_key_of_another_type_refuses_only_adoptions_into_a_phase() {
     assert_eq!(lab.set_members(Set::Active), Vec::<String>::new());
     assert_eq!(lab.set_members(Set::Bidding), vec![phase1]);
 }
+
+/// A counted key of another type on the adopted claim refuses the recount
+/// (its `key_conflict` row, nothing delivered) and scores the claim again
+/// in the recount set, now, so that the pass that ends does not drop it: a
+/// later replay, once the key is repaired, counts the artefact.
+#[test]
+fn a_refused_recount_keeps_its_claim_for_a_later_replay() {
+    let (mut lab, go, work, work_claim) = finished_deliverable("complete");
+    let recount = format!("{P}orchestrator:recount");
+    let score = |lab: &mut Lab| -> u64 {
+        redis::cmd("ZSCORE")
+            .arg(&recount)
+            .arg(&go)
+            .query(&mut lab.sync)
+            .unwrap()
+    };
+    redis::cmd("ZADD")
+        .arg(&recount)
+        .arg(1)
+        .arg(&go)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let counted = format!("{P}orchestrator:counted:{go}");
+    redis::cmd("RPUSH")
+        .arg(&counted)
+        .arg("junk")
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let ids = [indexed(&work.id, &work_claim)];
+    let before = lab.now_ms();
+    let effects = adopt_replaying(&mut lab, &ids);
+    assert_eq!(
+        effects,
+        vec![Effect::KeyConflict {
+            key: counted.clone(),
+            key_type: "list".into()
+        }]
+    );
+    assert!(score(&mut lab) >= before, "scored again, now");
+    assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    redis::cmd("DEL")
+        .arg(&counted)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let effects = adopt_replaying(&mut lab, &ids);
+    assert_eq!(
+        effects,
+        vec![
+            delivered(&go, "exclusive", "coder", &work.id),
+            complete(&go)
+        ]
+    );
+}

@@ -145,7 +145,7 @@ impl Context {
         self.adopt_in(claims, false)
     }
 
-    /// [`Scripts::adopt`]; `replaying` (a pass replaying what adopted claims
+    /// [`Self::adopt`]; `replaying` (a pass replaying what adopted claims
     /// were delivered): the artefacts of claims someone else finished count
     /// too (adopt.lua, `recount`).
     pub fn adopt_in(&self, claims: &[Indexed], replaying: bool) -> Call<'static> {

@@ -77,9 +77,9 @@ local function written_ms(text)
   return written
 end
 
-local function prepare(cid, aid, kind, sources)
+local function prepare(cid, aid, kind, sources, keep)
   if not kind or kind == '' or not sources or sources == '[]' then return NONE end
-  local found, conflict = delivery_claims(kind, sources)
+  local found, conflict = delivery_claims(kind, sources, keep)
   if not found then return false, conflict[1] end
   -- Not the adopted claim itself (an artefact listed in its own sources:
   -- junk): adoption writes that claim before the replay.
@@ -98,8 +98,8 @@ end
 
 -- prepare()'s claims for `cid`, or nil once its key_conflict row is the
 -- answer's (the claim is then left as it is).
-local function prepared(cid, aid, kind, sources)
-  local claims, conflict = prepare(cid, aid, kind, sources)
+local function prepared(cid, aid, kind, sources, keep)
+  local claims, conflict = prepare(cid, aid, kind, sources, keep)
   if not claims then EFFECTS[#EFFECTS + 1] = conflict end
   return claims or nil
 end
@@ -220,16 +220,24 @@ end
 -- (Sett-era writers) it is left out, unread further.
 local FINISHED = { complete = true, terminated = true }
 local REPLAYING = ARGV[5] == 'replay'
+-- The sources' claims in the recount set are kept before anything else
+-- is read of them (their counted sets included): a claim of ours, or a
+-- junk key of one, costs nothing more. One whose counted key is of another
+-- type refuses the recount (its key_conflict row); the claims kept are
+-- scored again, now, so that they stay in the set past this pass, and a
+-- pass after the key is repaired counts the artefact.
 local function recount(cid, artefact)
   local f = read('HMGET', artefact_key(artefact), 'structural_type', 'source_artefacts', 'created_at_ms')
   if not f or not written_ms(f[3]) then return end
-  local claims = prepared(cid, artefact, f[1], f[2])
-  if not claims or not claims.art then return end
-  local adopted = { art = claims.art }
-  for i = 1, #claims do
-    if read('ZSCORE', RECOUNT, claims[i].key_id) then adopted[#adopted + 1] = claims[i] end
+  local kept = {}
+  local function adopted(c)
+    if not read('ZSCORE', RECOUNT, c.key_id) then return false end
+    kept[#kept + 1] = c.key_id
+    return true
   end
-  replay(adopted)
+  local claims = prepared(cid, artefact, f[1], f[2], adopted)
+  if claims then return replay(claims) end
+  for i = 1, #kept do redis.call('ZADD', RECOUNT, now_text(), kept[i]) end
 end
 
 local seen = {}

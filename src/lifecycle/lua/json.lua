@@ -103,7 +103,7 @@ end
 -- the letters of 'urn:uuid:') Go's encoder leaves as they are: the id
 -- quoted, which is enc_str's answer. Not kept in ENCODED: a burst's ids,
 -- each written once or twice, emptied it every 256 and pushed out the
--- names and words that repeat on every claim (Redis spent about 5% fewer
+-- names and words that repeat on every claim (Redis spent 3.3% fewer
 -- instructions a lifecycle claim without them, docs/performance.md).
 local function enc_id(id) return '"' .. id .. '"' end
 
