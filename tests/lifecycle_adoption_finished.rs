@@ -52,17 +52,10 @@ fn recount_set(lab: &mut Lab) -> Vec<String> {
     lab.set_members(Set::Recount)
 }
 
-/// `art`'s `created_at_ms` made `written`, or removed (`None`).
-fn written(lab: &mut Lab, art: &Art, written: Option<&str>) {
-    let key = format!("{P}artefact:{}", art.id);
-    match written {
-        Some(ms) => lab.hset(&key, "created_at_ms", ms),
-        None => redis::cmd("HDEL")
-            .arg(&key)
-            .arg("created_at_ms")
-            .query::<()>(&mut lab.sync)
-            .unwrap(),
-    }
+/// What a replay answers when `work` completes Go's claim `go` in its
+/// exclusive phase.
+fn completes(go: &str, work: &Art) -> Vec<Effect> {
+    vec![delivered(go, "exclusive", "coder", &work.id), complete(go)]
 }
 
 /// In a pass that replays, the deliverable of a claim Go completed (or
@@ -79,14 +72,7 @@ fn a_deliverable_whose_claim_someone_else_finished_counts_when_a_pass_replays() 
             assert_eq!(adopt(lab, &ids), vec![], "{status}");
         });
         let effects = adopt_replaying(&mut lab, &ids);
-        assert_eq!(
-            effects,
-            vec![
-                delivered(&go, "exclusive", "coder", &work.id),
-                complete(&go)
-            ],
-            "{status}"
-        );
+        assert_eq!(effects, completes(&go, &work), "{status}");
         assert_eq!(lab.published(), vec![], "a completion publishes nothing");
         let stored = lab.claim(&go);
         assert_eq!(stored["status"], "complete");
@@ -106,7 +92,7 @@ fn a_deliverable_whose_claim_someone_else_finished_counts_when_a_pass_replays() 
 fn a_finished_claims_artefact_with_no_written_time_is_not_counted() {
     for at in [None, Some("0"), Some("17")] {
         let (mut lab, go, work, work_claim) = finished_deliverable("complete");
-        written(&mut lab, &work, at);
+        set_written(&mut lab, &work, at);
         lab.assert_noop("no written time", |lab| {
             let ids = [indexed(&work.id, &work_claim)];
             assert_eq!(adopt_replaying(lab, &ids), vec![], "{at:?}");
@@ -121,7 +107,7 @@ fn a_finished_claims_artefact_with_no_written_time_is_not_counted() {
 fn a_finished_claims_artefact_from_before_the_phase_is_said_not_counted() {
     let (mut lab, go, work, work_claim) = finished_deliverable("complete");
     let earlier = (lab.now_ms() - 60_000).to_string();
-    written(&mut lab, &work, Some(&earlier));
+    set_written(&mut lab, &work, Some(&earlier));
     let effects = adopt_replaying(&mut lab, &[indexed(&work.id, &work_claim)]);
     assert_eq!(
         effects,
@@ -235,11 +221,5 @@ fn a_refused_recount_keeps_its_claim_for_a_later_replay() {
         .query::<()>(&mut lab.sync)
         .unwrap();
     let effects = adopt_replaying(&mut lab, &ids);
-    assert_eq!(
-        effects,
-        vec![
-            delivered(&go, "exclusive", "coder", &work.id),
-            complete(&go)
-        ]
-    );
+    assert_eq!(effects, completes(&go, &work));
 }

@@ -108,15 +108,7 @@ fn an_artefact_with_no_time_counts_in_the_phase_under_way() {
         let go = go_claim_in_exclusive(&mut lab, &goal, start);
         let work = Art::work("coder", &goal.id);
         let claim = claimed_by_someone_else(&mut lab, &work, true);
-        let key = format!("{P}artefact:{}", work.id);
-        match written {
-            Some(ms) => lab.hset(&key, "created_at_ms", ms),
-            None => redis::cmd("HDEL")
-                .arg(&key)
-                .arg("created_at_ms")
-                .query::<()>(&mut lab.sync)
-                .unwrap(),
-        }
+        set_written(&mut lab, &work, written);
         let effects = adopt(&mut lab, &[indexed(&work.id, &claim)]);
         assert_eq!(
             effects,

@@ -1,6 +1,6 @@
 //! Adoption's lab helpers (lifecycle_adoption_replay.rs,
-//! lifecycle_adoption_times.rs): claims someone else made, and one
-//! adoption call decided.
+//! lifecycle_adoption_times.rs, lifecycle_adoption_finished.rs): claims
+//! someone else made, and one adoption call decided.
 
 use sett_orchestrator::blackboard::effects::Effect;
 
@@ -66,4 +66,17 @@ pub fn go_claim_with(lab: &mut Lab, goal: &Art, start: u64, all_bids: &str) -> S
     fields.insert("phase_state".into(), phase_state);
     store_claim(lab, &go, &goal.id, fields);
     go
+}
+
+/// `art`'s `created_at_ms` made `written`, or removed (`None`).
+pub fn set_written(lab: &mut Lab, art: &Art, written: Option<&str>) {
+    let key = format!("{P}artefact:{}", art.id);
+    match written {
+        Some(ms) => lab.hset(&key, "created_at_ms", ms),
+        None => redis::cmd("HDEL")
+            .arg(&key)
+            .arg("created_at_ms")
+            .query::<()>(&mut lab.sync)
+            .unwrap(),
+    }
 }
