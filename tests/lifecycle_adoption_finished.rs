@@ -119,7 +119,8 @@ fn a_finished_claims_artefact_from_before_the_phase_is_said_not_counted() {
 /// A claim this orchestrator ran from its start (never adopted: not in the
 /// recount set) gets nothing from a replaying pass, even from a finished
 /// claim's artefact written in its phase: it judged that artefact live
-/// (here, left uncounted: its role had delivered).
+/// (here, left uncounted: its role had delivered). Its counted key is not
+/// even probed: one of another type answers nothing.
 #[test]
 fn a_claim_of_ours_from_its_start_gets_nothing_from_a_replay() {
     let mut lab = Lab::new(CODERS, 3);
@@ -136,6 +137,12 @@ fn a_claim_of_ours_from_its_start_gets_nothing_from_a_replay() {
     let work_claim = claimed_by_someone_else(&mut lab, &work, true);
     lab.hset(&format!("{P}claim:{work_claim}"), "status", "complete");
     assert_eq!(recount_set(&mut lab), Vec::<String>::new());
+    // A junk counted key of that claim is not even probed.
+    redis::cmd("RPUSH")
+        .arg(format!("{P}orchestrator:counted:{claim}"))
+        .arg("junk")
+        .query::<()>(&mut lab.sync)
+        .unwrap();
     lab.assert_noop("not adopted", |lab| {
         let ids = [indexed(&work.id, &work_claim)];
         assert_eq!(adopt_replaying(lab, &ids), vec![]);
@@ -216,6 +223,14 @@ fn a_refused_recount_keeps_its_claim_for_a_later_replay() {
     );
     assert!(score(&mut lab) >= before, "scored again, now");
     assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    // The pass ends (it began at `before`): the claim stays in the set.
+    redis::cmd("ZREMRANGEBYSCORE")
+        .arg(&recount)
+        .arg("-inf")
+        .arg(format!("({before}"))
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    assert_eq!(recount_set(&mut lab), vec![go.clone()]);
     redis::cmd("DEL")
         .arg(&counted)
         .query::<()>(&mut lab.sync)

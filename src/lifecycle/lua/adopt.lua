@@ -220,9 +220,9 @@ end
 -- (Sett-era writers) it is left out, unread further.
 local FINISHED = { complete = true, terminated = true }
 local REPLAYING = ARGV[5] == 'replay'
--- The sources' claims in the recount set are kept before anything else
--- is read of them (their counted sets included): a claim of ours, or a
--- junk key of one, costs nothing more. One whose counted key is of another
+-- The sources' claims in the recount set are kept before their hashes are
+-- read and their counted sets probed: a claim of ours, or a junk key of
+-- one, costs an index read and a ZSCORE. One whose counted key is of another
 -- type refuses the recount (its key_conflict row); the claims kept are
 -- scored again, now, so that they stay in the set past this pass, and a
 -- pass after the key is repaired counts the artefact.
@@ -230,9 +230,9 @@ local function recount(cid, artefact)
   local f = read('HMGET', artefact_key(artefact), 'structural_type', 'source_artefacts', 'created_at_ms')
   if not f or not written_ms(f[3]) then return end
   local kept = {}
-  local function adopted(c)
-    if not read('ZSCORE', RECOUNT, c.key_id) then return false end
-    kept[#kept + 1] = c.key_id
+  local function adopted(id)
+    if not read('ZSCORE', RECOUNT, id) then return false end
+    kept[#kept + 1] = id
     return true
   end
   local claims = prepared(cid, artefact, f[1], f[2], adopted)

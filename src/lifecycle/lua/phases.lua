@@ -181,8 +181,9 @@ end
 -- DEL (NO_COUNTED). Reads only: nil and the key_conflict answer when a
 -- counted key is of another type. The artefact decision (artefact.lua)
 -- and adoption (adopt.lua, for an artefact someone else claimed) count an
--- artefact by one rule. `keep` (optional): only the claims it answers true
--- for are kept, before their counted sets are probed.
+-- artefact by one rule. `keep` (optional): only the claim ids it answers
+-- true for are kept, before their hashes are read and their counted sets
+-- probed.
 local function delivery_claims(structural_type, source_text, keep)
   local claims = {}
   if structural_type == 'Terminal' or source_text == '[]' then return claims end
@@ -198,8 +199,8 @@ local function delivery_claims(structural_type, source_text, keep)
       -- no artefact_id, or another's, is junk and left alone (a verdict
       -- quotes the artefact id, a rework reads the artefact).
       local claim_id = read('GET', index_key(source))
-      local c = claim_id and valid_id(claim_id) and load_delivery(claim_id)
-      if c and c.artefact_id == source and (not keep or keep(c)) then
+      local c = claim_id and valid_id(claim_id) and (not keep or keep(claim_id)) and load_delivery(claim_id)
+      if c and c.artefact_id == source then
         claims[#claims + 1] = c
         -- (A rejection also SETs the index of the claim's artefact: that is
         -- index_key(source), just read as a string.)
