@@ -238,6 +238,8 @@ fn a_controller_registry_without_docker_is_refused_with_one_line() {
     ]);
     let status = orch.wait_exit(PATIENCE).expect("exits");
     assert_eq!(status.code(), Some(1));
+    // The exit can come before the reader threads took the last lines.
+    assert!(orch.wait_output_closed());
     let stderr = orch.stderr();
     assert_eq!(stderr.len(), 1, "{stderr:?}");
     assert!(
