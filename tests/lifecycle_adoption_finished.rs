@@ -138,11 +138,7 @@ fn a_claim_of_ours_from_its_start_gets_nothing_from_a_replay() {
     lab.hset(&format!("{P}claim:{work_claim}"), "status", "complete");
     assert_eq!(recount_set(&mut lab), Vec::<String>::new());
     // A junk counted key of that claim is not even probed.
-    redis::cmd("RPUSH")
-        .arg(format!("{P}orchestrator:counted:{claim}"))
-        .arg("junk")
-        .query::<()>(&mut lab.sync)
-        .unwrap();
+    lab.junk_list(&format!("{P}orchestrator:counted:{claim}"));
     lab.assert_noop("not adopted", |lab| {
         let ids = [indexed(&work.id, &work_claim)];
         assert_eq!(adopt_replaying(lab, &ids), vec![]);
@@ -163,11 +159,7 @@ fn a_recount_key_of_another_type_refuses_only_adoptions_into_a_phase() {
     let other = Art::goal();
     let phase1 = claimed_by_someone_else(&mut lab, &other, false);
     let recount = format!("{P}orchestrator:recount");
-    redis::cmd("RPUSH")
-        .arg(&recount)
-        .arg("junk")
-        .query::<()>(&mut lab.sync)
-        .unwrap();
+    lab.junk_list(&recount);
     let ids = [indexed(&goal.id, &go), indexed(&other.id, &phase1)];
     let effects = adopt(&mut lab, &ids);
     assert_eq!(
@@ -206,11 +198,7 @@ fn a_refused_recount_keeps_its_claim_for_a_later_replay() {
         .query::<()>(&mut lab.sync)
         .unwrap();
     let counted = format!("{P}orchestrator:counted:{go}");
-    redis::cmd("RPUSH")
-        .arg(&counted)
-        .arg("junk")
-        .query::<()>(&mut lab.sync)
-        .unwrap();
+    lab.junk_list(&counted);
     let ids = [indexed(&work.id, &work_claim)];
     let before = lab.now_ms();
     let effects = adopt_replaying(&mut lab, &ids);

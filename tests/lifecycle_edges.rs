@@ -32,11 +32,7 @@ fn a_wrong_typed_counted_key_makes_its_delivery_write_nothing_and_others_proceed
     let (goal_a, a) = exclusive_claim(&mut lab);
     let (goal_b, b) = exclusive_claim(&mut lab);
     let counted = format!("{P}orchestrator:counted:{a}");
-    redis::cmd("RPUSH")
-        .arg(&counted)
-        .arg("junk")
-        .query::<()>(&mut lab.sync)
-        .unwrap();
+    lab.junk_list(&counted);
     let work_a = Art::work("writer", &goal_a.id);
     lab.write(&work_a);
     let before = lab.snapshot();
@@ -342,11 +338,7 @@ fn adoption_checks_the_index_a_rejection_writes_before_its_first_write() {
     lab.hset(&key, "phase_state", &phase);
     lab.hset(&key, "granted_review_agents", r#"["Ann"]"#);
     let index = format!("{P}claim_by_artefact:{}", target.id);
-    redis::cmd("RPUSH")
-        .arg(&index)
-        .arg("junk")
-        .query::<()>(&mut lab.sync)
-        .unwrap();
+    lab.junk_list(&index);
     let ids = [indexed(&target.id, &claim)];
 
     let adopt = |lab: &mut Lab| {

@@ -214,6 +214,16 @@ impl Lab {
             .unwrap();
     }
 
+    /// Makes `key` a list (a key of the wrong type for every key the
+    /// decisions write: junk another program left).
+    pub fn junk_list(&mut self, key: &str) {
+        redis::cmd("RPUSH")
+            .arg(key)
+            .arg("junk")
+            .query::<()>(&mut self.sync)
+            .unwrap();
+    }
+
     pub fn hgetall(&mut self, key: &str) -> BTreeMap<String, String> {
         redis::cmd("HGETALL")
             .arg(key)
