@@ -8,7 +8,7 @@
 //! where that is a failure. `make test` runs it from scripts/container-tests.sh,
 //! after the cross-build. `SETT_AARCH64_BIN` overrides the path.
 
-mod support;
+use sett_test_support as support;
 
 use std::path::PathBuf;
 use std::process::Command;

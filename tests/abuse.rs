@@ -2,7 +2,7 @@
 //! and a stream of garbage must not starve probes, grow memory without bound or
 //! stop the claiming; odd but legal (or plainly bad) requests get defined answers.
 
-mod support;
+use sett_test_support as support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};

@@ -2,7 +2,7 @@
 //! creates a claim or builds a key from a bad id, none leaks a payload into the
 //! logs; the valid oddities (null sources, extra fields, 8 MiB payload) are claimed.
 
-mod support;
+use sett_test_support as support;
 
 use support::*;
 

@@ -3,7 +3,7 @@
 //! Terminal ones and junk keys are not; `SETT_RECONCILE=off` turns it off; and
 //! a long scan holds up neither probes nor live events.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Instant;
 

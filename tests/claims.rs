@@ -1,6 +1,6 @@
 //! Claims from events: the contract's shapes, every structural type, duplicates.
 
-mod support;
+use sett_test_support as support;
 
 use support::*;
 

@@ -2,7 +2,7 @@
 //! arguments, and `healthcheck` (what the image's HEALTHCHECK runs) against a
 //! running orchestrator, one whose Redis is gone, and a dead port.
 
-mod support;
+use sett_test_support as support;
 
 use std::process::{Command, Output};
 

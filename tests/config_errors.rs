@@ -2,7 +2,7 @@
 //! the HTTP port taken. Each exits 1 with exactly one stderr line that names the
 //! cause, and never prints a Redis password.
 
-mod support;
+use sett_test_support as support;
 
 use std::net::TcpListener;
 use std::time::Duration;

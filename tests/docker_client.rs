@@ -4,7 +4,7 @@
 //! the spec as Docker recorded it (the events stream: docker_events.rs).
 //! Skipped (one `SKIPPED:` line) without an engine, except with CI=true.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! at its window, and the next one resuming from it without a gap. Skipped
 //! (one `SKIPPED:` line) without an engine, except with CI=true.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

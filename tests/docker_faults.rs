@@ -4,7 +4,7 @@
 //! answers. Each must give the right error kind, by its time-out, and never
 //! panic. No Docker engine is needed. (Logs and events: docker_stream_faults.rs.)
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! every way a list fails whole. No Docker engine is needed; the workers'
 //! tests list real containers.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

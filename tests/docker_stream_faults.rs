@@ -3,7 +3,7 @@
 //! log stream that is not one, an events stream that ends at its window, goes
 //! silent past it, breaks, or carries objects that are not events.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! after 0.25 s, 1 s and 5 s before it is given up, with one line and nothing
 //! for the tries in between.
 
-mod support;
+use sett_test_support as support;
 
 use std::thread;
 use std::time::Duration;

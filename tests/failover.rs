@@ -2,7 +2,7 @@
 //! answer ends the session; the reconnect, through an address that now leads
 //! to the new primary, claims what was written there, exactly once.
 
-mod support;
+use sett_test_support as support;
 
 use support::proxy::Proxy;
 use support::verify::{assert_exactly_once, stop};

@@ -5,7 +5,7 @@
 //!
 //! Replicas and Redis restarts are in `faults_cluster.rs`.
 
-mod support;
+use sett_test_support as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread;

@@ -2,7 +2,7 @@
 //! artefacts while one is killed and one restarted, and Redis itself
 //! restarted (AOF on, so the blackboard survives) in the middle of a stream.
 
-mod support;
+use sett_test_support as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread;

@@ -5,7 +5,7 @@
 //! exactly as expected, and each agent granted once per claim
 //! (`support::e2e_chain` spells the flow out from the contract).
 
-mod support;
+use sett_test_support as support;
 
 use sett_sim::{SimAgent, Spec, Work};
 use support::e2e_chain::*;

@@ -2,7 +2,7 @@
 //! oversized heads, JSON bodies ending in `\n` as the Go original's do.
 //! (Abuse and floods are tested elsewhere.)
 
-mod support;
+use sett_test_support as support;
 
 use support::*;
 

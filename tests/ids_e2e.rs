@@ -6,7 +6,7 @@
 //! Every other id gets a `malformed_event` line, and no key is ever built
 //! from it (the instance's keys are listed exactly afterwards).
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,7 +3,7 @@
 //! `scripts/install-bin.sh`, a temporary file renamed over the old binary,
 //! so it never fails with `Text file busy` as `cp` does.
 
-mod support;
+use sett_test_support as support;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! decision that would write it writes nothing, says so in one
 //! `key_conflict` line and one count, and every other claim goes on.
 
-mod support;
+use sett_test_support as support;
 
 use support::e2e_wire::Hand;
 use support::lifecycle::*;

@@ -8,7 +8,7 @@
 //! index value bounded (64 bytes), so a junk value of megabytes is never
 //! read whole.
 
-mod support;
+use sett_test_support as support;
 
 use support::e2e::*;
 use support::lifecycle::*;

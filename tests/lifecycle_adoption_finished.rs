@@ -8,7 +8,7 @@
 //! artefact with no written time, leave it alone. Through the binary:
 //! lifecycle_adoption_e2e.rs.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::blackboard::Indexed;

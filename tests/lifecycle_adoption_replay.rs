@@ -6,7 +6,7 @@
 //! only artefacts with no claim, and such a phase waited for ever. Through
 //! the binary: lifecycle_adoption_e2e.rs.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;

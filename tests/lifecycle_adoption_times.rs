@@ -4,7 +4,7 @@
 //! `created_at_ms`) from this phase's, and says when it left one uncounted.
 //! The rest of adoption's counting: lifecycle_adoption_replay.rs.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use support::adoption::*;

@@ -4,7 +4,7 @@
 //! work on a claim whose script is on its way (another batch's), which is
 //! still looked up: it may be late.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::{Effect, Phase};
 use sett_orchestrator::ids::ClaimId;

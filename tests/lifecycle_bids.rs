@@ -2,7 +2,7 @@
 //! timeout, the initial phase and its grants, the exclusive winner, dormant
 //! claims, and exactly-once grants under replays and racing replicas.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

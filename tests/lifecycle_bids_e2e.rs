@@ -2,7 +2,7 @@
 //! invalid bids, a bid whose event never came, and many claims collecting
 //! bids at once while new artefacts keep being claimed.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! after `SETT_BID_TIMEOUT` joins the phase it asks for or is reported once;
 //! Phase-1 claims and Holt-shaped claims are adopted, once across replicas.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

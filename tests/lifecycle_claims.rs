@@ -2,7 +2,7 @@
 //! claim for Terminal/Failure/Review, ids as written, junk that never raises
 //! a script error, and the `due` script.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

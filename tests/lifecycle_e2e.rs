@@ -1,7 +1,7 @@
 //! The lifecycle end to end: the orchestrator binary, a registry, and agents
 //! simulated as real ones behave (tests/support/agents.rs).
 
-mod support;
+use sett_test_support as support;
 
 use sett_sim::{SimAgent, Spec, Work};
 use support::*;

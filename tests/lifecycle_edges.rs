@@ -3,7 +3,7 @@
 //! completes a feedback claim, a registry of thousands of agents, and review
 //! payloads too large to read.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::{Effect, Phase};
 use support::lifecycle::*;

@@ -3,7 +3,7 @@
 //! full flow completes it; `/metrics` (checked by promtool) counts each
 //! grant, completion and termination exactly.
 
-mod support;
+use sett_test_support as support;
 
 use sett_sim::{SimAgent, Spec, Work};
 use support::e2e::*;

@@ -5,7 +5,7 @@
 //! full way (decoded, checked, encoded again as Go writes it). Both must
 //! leave exactly the text the full way writes.
 
-mod support;
+use sett_test_support as support;
 
 use support::lifecycle::*;
 

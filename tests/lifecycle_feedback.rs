@@ -2,7 +2,7 @@
 //! max-iterations and missing-agent Failure artefacts, and the feedback
 //! claim's agent failing.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

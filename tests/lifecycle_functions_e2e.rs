@@ -5,7 +5,7 @@
 //! still made once; and libraries of other binaries or instances sharing
 //! the Redis left alone.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

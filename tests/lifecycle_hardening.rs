@@ -1,7 +1,7 @@
 //! The scripts against awkward but possible blackboards: an author who also
 //! reviews, a hash written in two steps, a bids hash swollen with junk.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;

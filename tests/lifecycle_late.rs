@@ -3,7 +3,7 @@
 //! once; a wrong-typed key costs one row and no write; `bids_overdue` is
 //! rate-limited per claim; adoption of feedback claims and ungranted claims.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! hold it. Apart from the wire tests because the lock is the process's, not
 //! a claim's: no agent, no message is involved.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

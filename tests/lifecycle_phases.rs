@@ -1,7 +1,7 @@
 //! Phase progress: review -> parallel -> exclusive -> complete, what counts
 //! for a phase, agent failures, and the phase timeout.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! reason, once, whether someone else made it (adoption) or we did; the
 //! artefact decision names a claim someone else made (`foreign`).
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::{Cause, Effect, Phase};
 use sett_orchestrator::lifecycle::scripts::Set;

@@ -5,7 +5,7 @@
 //! that lost them (loaded again, flushed) answers NOREGISTRY having done
 //! nothing, and the call is sent again with the registry.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! claim completes, each agent receives each grant once, each message is
 //! published once, and each claim's log lines come from one replica in all.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! once. And how often a periodic pass looks for claims to adopt, and how a
 //! pass cut after its walk is resumed.
 
-mod support;
+use sett_test_support as support;
 
 use serde_json::json;
 use support::e2e::*;

@@ -2,7 +2,7 @@
 //! on a UTF-8 boundary, escaped as Go's encoder does), verdict order, and
 //! the rejection's termination reason.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use support::lifecycle::*;

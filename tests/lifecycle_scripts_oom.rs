@@ -6,7 +6,7 @@
 //! is made once memory is back (docs/operations.md, "Refused before it
 //! runs"). A test binary of its own: the fallback is a flag of the process.
 
-mod support;
+use sett_test_support as support;
 
 use redis::{ErrorKind, RedisError};
 use sett_orchestrator::redis_io::{functions, scripts};

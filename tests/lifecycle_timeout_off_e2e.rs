@@ -5,7 +5,7 @@
 //! found by the first catch-up pass when it was written while no
 //! orchestrator ran.
 
-mod support;
+use sett_test_support as support;
 
 use serde_json::json;
 use support::e2e::*;

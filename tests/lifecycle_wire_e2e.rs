@@ -7,7 +7,7 @@
 //! registry formats (Sett: a `role` per agent, two names sharing one; Holt:
 //! name = role) and both namespaces (`holt` keeps everything under `holt:`).
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! and no output (logs, stderr, probe bodies) ever shows the Redis password,
 //! through a whole session with claims, bad input, an outage and a shutdown.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::{Duration, Instant};
 

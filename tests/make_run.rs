@@ -3,7 +3,7 @@
 //! the URLs to try, on stderr; with `SETT_HTTP_ADDR` it uses that. The
 //! orchestrator is the binary under test, against a test Redis.
 
-mod support;
+use sett_test_support as support;
 
 use std::net::TcpListener;
 

@@ -7,7 +7,7 @@
 //! the 5 s drain limit), so a signal that reached it twice would show as a
 //! forced exit. Make is the real one, running the Makefile's `run` recipe.
 
-mod support;
+use sett_test_support as support;
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::ExitStatus;

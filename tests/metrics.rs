@@ -3,7 +3,7 @@
 //! touch Redis (they answer while Redis is paused or gone, and never count a
 //! Redis error).
 
-mod support;
+use sett_test_support as support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! cap (2,048) takes at most its own 64; probes from another address answer
 //! within 1 s each, and the refusals are logged rate-limited, counted exactly.
 
-mod support;
+use sett_test_support as support;
 
 use std::net::{Ipv4Addr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};

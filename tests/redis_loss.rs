@@ -2,7 +2,7 @@
 //! rebuilt and claiming resumes; gone for longer than the retry budget, the
 //! process exits 1.
 
-mod support;
+use sett_test_support as support;
 
 use support::*;
 

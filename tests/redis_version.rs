@@ -2,7 +2,7 @@
 //! it is older (`INFO server`, here rewritten on its way by a proxy in front
 //! of a real redis-server) stops the start with exit 1 and one stderr line.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! A claim Redis refuses while the connection stays up (MISCONF, OOM,
 //! NOREPLICAS, READONLY…) is not lost: the catch-up scan retries it.
 
-mod support;
+use sett_test_support as support;
 
 use support::*;
 

@@ -7,7 +7,7 @@
 //! Registries live in a temp dir named by `SETT_CONFIG_FILE`; the default
 //! `/workspace` paths are covered by unit tests (this never creates `/workspace`).
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Several orchestrators on one instance: the atomic claim script makes
 //! exactly one claim per artefact, however the replicas race.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::{HashMap, HashSet};
 

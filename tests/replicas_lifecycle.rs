@@ -6,7 +6,7 @@
 //! published once and every claim ends as its flow dictates
 //! (`support::e2e_chain`).
 
-mod support;
+use sett_test_support as support;
 
 use support::e2e_chain::*;
 use support::e2e_flow::*;

@@ -3,8 +3,6 @@
 //! decode stops the start-up, never claim after claim failing with
 //! "unexpected reply".
 
-mod support;
-
 use sett_orchestrator::blackboard::effects::PROTOCOL;
 use sett_orchestrator::config::Config;
 use sett_orchestrator::redis_io::scripts::{check_protocols, ProtocolMismatch, Script};

@@ -1,7 +1,7 @@
 //! SIGTERM and SIGINT: a graceful exit 0 that finishes in-flight claims and
 //! leaves no half-written claim; a second signal during the drain exits 1 at once.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::HashSet;
 

@@ -4,7 +4,7 @@
 //! again. Each connection step has its own time limit; no one limit covers
 //! the five or six round trips of an attempt.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::Duration;
 

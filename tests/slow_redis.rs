@@ -4,7 +4,7 @@
 //! no answer at all for 10 s ends the session. A pass cut by a real reconnect
 //! resumes from its cursor.
 
-mod support;
+use sett_test_support as support;
 
 use std::thread;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! numbers, `nan`, deep nesting, invalid UTF-8) the catch-up leaves to the
 //! script. So a deliverable counted live is never missed by a replay.
 
-mod support;
+use sett_test_support as support;
 
 use std::collections::HashSet;
 

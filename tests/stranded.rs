@@ -6,7 +6,7 @@
 //! expected bytes, published once; every claim, bids hash, index entry and
 //! artefact as expected; each agent granted once per claim.
 
-mod support;
+use sett_test_support as support;
 
 use sett_sim::{SimAgent, Spec, Target};
 use support::e2e_chain::*;

@@ -3,7 +3,7 @@
 //! probes and signals go on; lines that do not fit are dropped, counted, and
 //! summed up in one `log_lines_dropped` line once output flows again.
 
-mod support;
+use sett_test_support as support;
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 
 #[path = "subscriber/alloc.rs"]
 mod alloc;
-mod support;
+use sett_test_support as support;
 
 use std::path::Path;
 use std::time::Duration;

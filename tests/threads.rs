@@ -1,7 +1,7 @@
 //! The threads of a running orchestrator are the ones `src/main.rs` lists,
 //! whatever `SMOL_THREADS` says: the executor is pinned to one thread.
 
-mod support;
+use sett_test_support as support;
 
 use support::verify::stop;
 use support::*;

@@ -5,7 +5,7 @@
 //! orchestrator refuses the server and exits 1 saying why; a CA file it
 //! cannot read is refused with the configuration.
 
-mod support;
+use sett_test_support as support;
 
 use support::certs::make_ca;
 use support::tls_redis::TlsRedis;

@@ -3,7 +3,7 @@
 //! in a `FROM scratch` image (see `support::workers`). Each test asserts
 //! exact claim fields, artefacts, log lines and the containers left.
 
-mod support;
+use sett_test_support as support;
 
 use sett_sim::Spec;
 use support::e2e::*;

@@ -4,7 +4,7 @@
 //! binary, a real Redis and the machine's real Docker engine (see
 //! `support::workers`).
 
-mod support;
+use sett_test_support as support;
 
 use sett_sim::SimAgent;
 use support::e2e::*;

@@ -3,7 +3,7 @@
 //! nothing, so the engine keeps an exited container until a later pass, after
 //! the repair, records its end once.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::{Cause, Effect};
 use sett_orchestrator::lifecycle::scripts::Set;

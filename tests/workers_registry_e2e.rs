@@ -10,7 +10,7 @@
 //! artefact does not revive it. The shipped binary, a real Redis and the
 //! machine's real Docker engine (see `support::workers`).
 
-mod support;
+use sett_test_support as support;
 
 use sett_sim::{Spec, Work};
 use support::e2e::*;

@@ -4,7 +4,7 @@
 //! (exactly one container per claim), endings, and a controller's feedback
 //! claim getting a worker.
 
-mod support;
+use sett_test_support as support;
 
 use sett_orchestrator::blackboard::effects::{Cause, Effect, Phase};
 use sett_orchestrator::workers::scripts::Ending;

@@ -58,7 +58,11 @@ pub fn bin() -> &'static str {
             path
         }
         _ => {
-            let debug = env!("CARGO_BIN_EXE_sett-orchestrator");
+            // cargo's debug build of the binary, beside the test binary's
+            // `deps` folder (what CARGO_BIN_EXE_sett-orchestrator names in a
+            // test file; this crate is a library, which is not told it).
+            let debug = target_profile_dir().join("sett-orchestrator");
+            let debug = debug.display();
             // Straight to stderr: the test harness would swallow eprintln! of a passing test.
             let _ = writeln!(
                 std::io::stderr(),
@@ -82,12 +86,39 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
-/// `target/test-skips` (next to cargo's `target/tmp`, wherever the target dir is).
+/// `target/test-skips`, wherever the target dir is.
 pub fn skips_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    target_dir().join("test-skips")
+}
+
+/// The running test binary's profile folder (`target/debug`: the binary is
+/// in its `deps`).
+fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .expect("a test binary lies in <profile>/deps")
+        .to_path_buf()
+}
+
+/// cargo's target folder: the running test binary's nearest ancestor holding
+/// cargo's `CACHEDIR.TAG` (the test files' CARGO_TARGET_TMPDIR is not told
+/// to a library).
+fn target_dir() -> PathBuf {
+    let profile = target_profile_dir();
+    profile
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| profile.parent().expect("<target>/<profile>"))
+        .to_path_buf()
+}
+
+/// The repository's root (this crate is tests/support).
+pub fn repo_root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("test-skips")
+        .and_then(std::path::Path::parent)
+        .expect("tests/support lies two folders down")
 }
 /// Generous bound for anything the tests wait on (the machines are shared and noisy).
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -147,6 +178,8 @@ pub fn uuid() -> String {
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
 
+// No `Default`: making one creates a directory.
+#[allow(clippy::new_without_default)]
 impl TempDir {
     pub fn new() -> TempDir {
         let dir = std::env::temp_dir().join(format!("sett-test-{}", uuid()));

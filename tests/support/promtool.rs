@@ -2,7 +2,6 @@
 //! when promtool is installed, otherwise recorded as a skip (see `skip`).
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::skip;
@@ -20,7 +19,7 @@ fn promtool() -> Option<&'static str> {
         return Some("promtool");
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-deps.sh");
+        let script = super::repo_root().join("scripts/ensure-deps.sh");
         let status = Command::new(script)
             .arg("promtool")
             .status()

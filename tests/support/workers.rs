@@ -11,8 +11,6 @@
 //! Without Docker, or without the test worker binary, the test records a
 //! `SKIPPED:` line and returns (with `CI=true` it fails instead).
 
-use std::path::Path;
-
 use sett_sim::worker_image::{docker_cli, Network, WorkerImage};
 use sett_sim::{worker_image, SimAgent, Spec, Work};
 
@@ -41,7 +39,7 @@ impl WorkerLab {
             skip(test, &format!("no Docker engine: {e}"));
             return None;
         }
-        let bin = worker_image::worker_bin(Path::new(env!("CARGO_MANIFEST_DIR")));
+        let bin = worker_image::worker_bin(super::repo_root());
         if !bin.is_file() {
             skip(
                 test,
