@@ -11,7 +11,7 @@
 #   TEST_JOBS   binaries at once (default 3)
 #   RUN_TESTS_ALONGSIDE
 #               a command run in the background (niced) while the test
-#               binaries run, e.g. the next step's build (make test sets
+#               binaries are built and run, e.g. the next step's build (make test sets
 #               scripts/prebuild-integration.sh); waited for before the doc
 #               tests, its output printed then. Its exit status is reported,
 #               not counted: it must be a warm-up the next step repeats.
@@ -28,6 +28,19 @@ listing="$(mktemp)"
 outdir="$(mktemp -d)"
 alongside=""
 trap '[ -z "$alongside" ] || kill -- "-$alongside" 2>/dev/null || true; rm -rf "$listing" "$outdir"' EXIT
+
+# The command alongside starts before the test binaries are built: a build
+# of another profile or target (scripts/prebuild-integration.sh: the aarch64
+# release first) takes no lock this build takes, and gets the core this
+# build's link steps and the tests' waits leave idle.
+if [ -n "${RUN_TESTS_ALONGSIDE:-}" ]; then
+  alongside_start=$SECONDS
+  # Its own process group (setsid execs: $! is the group), which the exit
+  # trap ends should this script stop first.
+  setsid bash -c 'nice -n 10 bash -c "$1" >"$2/alongside.log" 2>&1; echo $? >"$2/alongside.exit"' \
+    _ "$RUN_TESTS_ALONGSIDE" "$outdir" &
+  alongside=$!
+fi
 
 # The build's errors and warnings are rendered on stderr as usual; stdout's
 # JSON keeps the artefacts, listed below.
@@ -66,15 +79,6 @@ run_one() { # index, "name<TAB>dir<TAB>executable", args…
   } >"$outdir/$i.done"
   echo "$status" >"$outdir/$i.status"
 }
-
-if [ -n "${RUN_TESTS_ALONGSIDE:-}" ]; then
-  alongside_start=$SECONDS
-  # Its own process group (setsid execs: $! is the group), which the exit
-  # trap ends should this script stop first.
-  setsid bash -c 'nice -n 10 bash -c "$1" >"$2/alongside.log" 2>&1; echo $? >"$2/alongside.exit"' \
-    _ "$RUN_TESTS_ALONGSIDE" "$outdir" &
-  alongside=$!
-fi
 
 running=0
 shown=()
