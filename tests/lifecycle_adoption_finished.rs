@@ -13,6 +13,7 @@ use sett_test_support as support;
 use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::blackboard::Indexed;
 use sett_orchestrator::lifecycle::scripts::Set;
+use sett_orchestrator::lifecycle::{adopt, Lifecycle};
 use support::adoption::*;
 use support::lifecycle::*;
 
@@ -50,6 +51,15 @@ fn finished_deliverable(status: &str) -> (Lab, String, Art, String) {
 /// The recount set's members.
 fn recount_set(lab: &mut Lab) -> Vec<String> {
     lab.set_members(Set::Recount)
+}
+
+/// `claim`'s score in the recount set (server ms when it joined).
+fn recount_score(lab: &mut Lab, claim: &str) -> u64 {
+    redis::cmd("ZSCORE")
+        .arg(format!("{P}orchestrator:recount"))
+        .arg(claim)
+        .query(&mut lab.sync)
+        .unwrap()
 }
 
 /// What a replay answers when `work` completes Go's claim `go` in its
@@ -225,4 +235,54 @@ fn a_refused_recount_keeps_its_claim_for_a_later_replay() {
         .unwrap();
     let effects = adopt_replaying(&mut lab, &ids);
     assert_eq!(effects, completes(&go, &work));
+}
+
+/// A replaying pass that completes removes from the recount set the claims
+/// adopted before it began (`adopt::replayed`, from the server time
+/// `adopt::replay_from` read as it began), and keeps those adopted since,
+/// down to one adopted in the very millisecond it began: their finished
+/// claims' artefacts are the next pass's to recount.
+#[test]
+fn a_completed_replaying_pass_keeps_the_claims_adopted_since_it_began() {
+    let mut lab = Lab::new(CODERS, 3);
+    let lc = Lifecycle::new(&lab.keys, registry(CODERS, 3), None, None);
+    assert_eq!(smol::block_on(adopt::replay_from(&mut lab.conn, &lc)), None);
+    let first = Art::goal();
+    lab.store(&first);
+    let start = lab.now_ms();
+    let before = go_claim_in_exclusive(&mut lab, &first, start);
+    let effects = adopt(&mut lab, &[indexed(&first.id, &before)]);
+    assert_eq!(effects, vec![adopted(&before, "exclusive")]);
+    // The pass begins a few ms after that adoption.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let from =
+        smol::block_on(adopt::replay_from(&mut lab.conn, &lc)).expect("the set holds a claim");
+    assert!(
+        from > recount_score(&mut lab, &before),
+        "adopted before the pass began"
+    );
+    let second = Art::goal();
+    lab.store(&second);
+    let since = go_claim_in_exclusive(&mut lab, &second, start);
+    let effects = adopt(&mut lab, &[indexed(&second.id, &since)]);
+    assert_eq!(effects, vec![adopted(&since, "exclusive")]);
+    assert!(
+        recount_score(&mut lab, &since) >= from,
+        "adopted as the pass went on"
+    );
+    // The edge: adopted in the very millisecond the pass began.
+    redis::cmd("ZADD")
+        .arg(format!("{P}orchestrator:recount"))
+        .arg("XX")
+        .arg(from)
+        .arg(&since)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    smol::block_on(adopt::replayed(&mut lab.conn, &lc, from)).unwrap();
+    assert_eq!(recount_set(&mut lab), vec![since.clone()]);
+    let next = smol::block_on(adopt::replay_from(&mut lab.conn, &lc));
+    assert!(
+        next.is_some_and(|next| next >= from),
+        "the next pass replays for it"
+    );
 }
