@@ -24,13 +24,17 @@ run: build-orchestrator
 ## the tests that could not run here, one `SKIPPED: …` line each (CI=true: none may).
 test: test-deps lint test-unit test-integration
 	@scripts/test-skips.sh report
-# While the test binaries run (mostly waiting), test-integration's builds run
-# beside them, niced, on the core they leave idle (scripts/prebuild-integration.sh).
+# From the start of the test binaries' build and while they run (mostly
+# waiting), test-integration's builds run beside them, niced, on the core they
+# leave idle (scripts/prebuild-integration.sh: the aarch64 release first).
 test: export RUN_TESTS_ALONGSIDE := scripts/prebuild-integration.sh
 
-# What only the tests need: promtool (the /metrics check) and qemu-user (the aarch64 smoke).
+# What only the tests need: promtool (the /metrics check) and qemu-user (the aarch64 smoke),
+# and the aarch64 build's packages, installed here in the foreground: the build beside the
+# tests (scripts/prebuild-integration.sh) is stopped with them should their build fail.
 test-deps:
 	@scripts/ensure-deps.sh promtool qemu
+	@[ "$${SETT_SKIP_AARCH64:-}" = 1 ] || ARCH=aarch64 scripts/ensure-deps.sh qemu
 
 lint:
 	cargo fmt --all -- --check

@@ -37,7 +37,8 @@ if [ -n "${RUN_TESTS_ALONGSIDE:-}" ]; then
   alongside_start=$SECONDS
   # Its own process group (setsid execs: $! is the group), which the exit
   # trap ends should this script stop first.
-  setsid bash -c 'nice -n 10 bash -c "$1" >"$2/alongside.log" 2>&1; echo $? >"$2/alongside.exit"' \
+  # It writes its exit status and its own duration (its shell's SECONDS).
+  setsid bash -c 'nice -n 10 bash -c "$1" >"$2/alongside.log" 2>&1; echo "$? $SECONDS" >"$2/alongside.exit"' \
     _ "$RUN_TESTS_ALONGSIDE" "$outdir" &
   alongside=$!
 fi
@@ -109,8 +110,9 @@ wait || true
 show_finished
 if [ -n "$alongside" ]; then
   wait "$alongside" 2>/dev/null || true
-  alongside_status=$(cat "$outdir/alongside.exit" 2>/dev/null || echo unknown)
-  echo "run-tests: alongside the tests, \`$RUN_TESTS_ALONGSIDE\` took $((SECONDS - alongside_start)) s, exit $alongside_status"
+  read -r alongside_status alongside_secs 2>/dev/null <"$outdir/alongside.exit" || alongside_status=unknown
+  echo "run-tests: alongside the tests, \`$RUN_TESTS_ALONGSIDE\` took ${alongside_secs:-?} s, exit $alongside_status;" \
+    "the tests and it were done $((SECONDS - alongside_start)) s after it started"
   if [ "$alongside_status" != 0 ]; then tail -n 40 "$outdir/alongside.log"; fi
   alongside=""
 fi

@@ -281,8 +281,5 @@ fn a_completed_replaying_pass_keeps_the_claims_adopted_since_it_began() {
     smol::block_on(adopt::replayed(&mut lab.conn, &lc, from)).unwrap();
     assert_eq!(recount_set(&mut lab), vec![since.clone()]);
     let next = smol::block_on(adopt::replay_from(&mut lab.conn, &lc));
-    assert!(
-        next.is_some_and(|next| next >= from),
-        "the next pass replays for it"
-    );
+    assert!(next.is_some(), "the next pass replays for it");
 }

@@ -62,6 +62,11 @@ pub fn bin() -> &'static str {
             // `deps` folder (what CARGO_BIN_EXE_sett-orchestrator names in a
             // test file; this crate is a library, which is not told it).
             let debug = target_profile_dir().join("sett-orchestrator");
+            assert!(
+                debug.is_file(),
+                "SETT_TEST_BIN is unset and there is no debug build at {} (set SETT_TEST_BIN to the binary to test)",
+                debug.display()
+            );
             let debug = debug.display();
             // Straight to stderr: the test harness would swallow eprintln! of a passing test.
             let _ = writeln!(
@@ -86,9 +91,11 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
-/// `target/test-skips`, wherever the target dir is.
+/// `target/test-skips`: `$CARGO_TARGET_DIR/test-skips` when that is set,
+/// as scripts/test-skips.sh reads it.
 pub fn skips_dir() -> PathBuf {
-    target_dir().join("test-skips")
+    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+    repo_root().join(target).join("test-skips")
 }
 
 /// The running test binary's profile folder (`target/debug`: the binary is
@@ -98,18 +105,6 @@ fn target_profile_dir() -> PathBuf {
     exe.parent()
         .and_then(std::path::Path::parent)
         .expect("a test binary lies in <profile>/deps")
-        .to_path_buf()
-}
-
-/// cargo's target folder: the running test binary's nearest ancestor holding
-/// cargo's `CACHEDIR.TAG` (the test files' CARGO_TARGET_TMPDIR is not told
-/// to a library).
-fn target_dir() -> PathBuf {
-    let profile = target_profile_dir();
-    profile
-        .ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-        .unwrap_or_else(|| profile.parent().expect("<target>/<profile>"))
         .to_path_buf()
 }
 
