@@ -4,8 +4,9 @@
 # building the test binaries, and it goes on while they run. They spend most
 # of their time waiting (time-outs, stalls, restarts), so the container
 # tests' build and the aarch64 cross-build use a core that would idle,
-# instead of running after them. A warm-up only: scripts/container-tests.sh runs the same commands
-# again (no-ops then), so a failure here shows there, in the foreground.
+# instead of running after them. A warm-up only: scripts/container-tests.sh
+# runs the same commands again (no-ops then), so a failure here shows there,
+# in the foreground.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The aarch64 release first: it shares no cargo lock with the test

@@ -21,25 +21,30 @@ use support::lifecycle::*;
 const CODERS: &[(&str, &str)] = &[("Alpha", "coder"), ("Beta", "coder"), ("Gamma", "gamma")];
 
 /// One adoption call in a replaying pass over `ids`, decided: its effects.
-fn adopt_replaying(
-    lab: &mut Lab,
-    ids: &[Indexed],
-) -> Vec<sett_orchestrator::blackboard::effects::Effect> {
+fn adopt_replaying(lab: &mut Lab, ids: &[Indexed]) -> Vec<Effect> {
     let call = lab.ctx.adopt_in(ids, true);
     lab.decide(call)
 }
 
-/// Go's claim on a goal in its exclusive phase (granted to Beta, a coder),
-/// and the coder's deliverable for it written at the phase's start, whose
-/// own claim Go ran to `status`.
-fn finished_deliverable(status: &str) -> (Lab, String, Art, String) {
-    let mut lab = Lab::new(CODERS, 3);
+/// A goal and Go's claim on it in its exclusive phase (granted to Beta, a
+/// coder, at `start`), adopted into that phase: the claim joins the recount
+/// set.
+fn adopted_in_exclusive(lab: &mut Lab, start: u64) -> (Art, String) {
     let goal = Art::goal();
     lab.store(&goal);
-    let start = lab.now_ms();
-    let go = go_claim_in_exclusive(&mut lab, &goal, start);
-    let effects = adopt(&mut lab, &[indexed(&goal.id, &go)]);
+    let go = go_claim_in_exclusive(lab, &goal, start);
+    let effects = adopt(lab, &[indexed(&goal.id, &go)]);
     assert_eq!(effects, vec![adopted(&go, "exclusive")]);
+    (goal, go)
+}
+
+/// Go's claim on a goal in its exclusive phase, adopted
+/// ([`adopted_in_exclusive`]), and the coder's deliverable for it written
+/// at the phase's start, whose own claim Go ran to `status`.
+fn finished_deliverable(status: &str) -> (Lab, String, Art, String) {
+    let mut lab = Lab::new(CODERS, 3);
+    let start = lab.now_ms();
+    let (goal, go) = adopted_in_exclusive(&mut lab, start);
     assert_eq!(recount_set(&mut lab), vec![go.clone()]);
     let mut work = Art::work("coder", &goal.id);
     work.created_at_ms = start.to_string();
@@ -56,7 +61,7 @@ fn recount_set(lab: &mut Lab) -> Vec<String> {
 /// `claim`'s score in the recount set (server ms when it joined).
 fn recount_score(lab: &mut Lab, claim: &str) -> u64 {
     redis::cmd("ZSCORE")
-        .arg(format!("{P}orchestrator:recount"))
+        .arg(lab.ctx.set_key(Set::Recount))
         .arg(claim)
         .query(&mut lab.sync)
         .unwrap()
@@ -168,7 +173,7 @@ fn a_recount_key_of_another_type_refuses_only_adoptions_into_a_phase() {
     let go = go_claim_in_exclusive(&mut lab, &goal, start);
     let other = Art::goal();
     let phase1 = claimed_by_someone_else(&mut lab, &other, false);
-    let recount = format!("{P}orchestrator:recount");
+    let recount = lab.ctx.set_key(Set::Recount);
     lab.junk_list(&recount);
     let ids = [indexed(&goal.id, &go), indexed(&other.id, &phase1)];
     let effects = adopt(&mut lab, &ids);
@@ -193,14 +198,7 @@ fn a_recount_key_of_another_type_refuses_only_adoptions_into_a_phase() {
 #[test]
 fn a_refused_recount_keeps_its_claim_for_a_later_replay() {
     let (mut lab, go, work, work_claim) = finished_deliverable("complete");
-    let recount = format!("{P}orchestrator:recount");
-    let score = |lab: &mut Lab| -> u64 {
-        redis::cmd("ZSCORE")
-            .arg(&recount)
-            .arg(&go)
-            .query(&mut lab.sync)
-            .unwrap()
-    };
+    let recount = lab.ctx.set_key(Set::Recount);
     redis::cmd("ZADD")
         .arg(&recount)
         .arg(1)
@@ -219,7 +217,7 @@ fn a_refused_recount_keeps_its_claim_for_a_later_replay() {
             key_type: "list".into()
         }]
     );
-    assert!(score(&mut lab) >= before, "scored again, now");
+    assert!(recount_score(&mut lab, &go) >= before, "scored again, now");
     assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
     // The pass ends (it began at `before`): the claim stays in the set.
     redis::cmd("ZREMRANGEBYSCORE")
@@ -247,12 +245,8 @@ fn a_completed_replaying_pass_keeps_the_claims_adopted_since_it_began() {
     let mut lab = Lab::new(CODERS, 3);
     let lc = Lifecycle::new(&lab.keys, registry(CODERS, 3), None, None);
     assert_eq!(smol::block_on(adopt::replay_from(&mut lab.conn, &lc)), None);
-    let first = Art::goal();
-    lab.store(&first);
     let start = lab.now_ms();
-    let before = go_claim_in_exclusive(&mut lab, &first, start);
-    let effects = adopt(&mut lab, &[indexed(&first.id, &before)]);
-    assert_eq!(effects, vec![adopted(&before, "exclusive")]);
+    let (_, before) = adopted_in_exclusive(&mut lab, start);
     // The pass begins a few ms after that adoption.
     std::thread::sleep(std::time::Duration::from_millis(5));
     let from =
@@ -261,18 +255,14 @@ fn a_completed_replaying_pass_keeps_the_claims_adopted_since_it_began() {
         from > recount_score(&mut lab, &before),
         "adopted before the pass began"
     );
-    let second = Art::goal();
-    lab.store(&second);
-    let since = go_claim_in_exclusive(&mut lab, &second, start);
-    let effects = adopt(&mut lab, &[indexed(&second.id, &since)]);
-    assert_eq!(effects, vec![adopted(&since, "exclusive")]);
+    let (_, since) = adopted_in_exclusive(&mut lab, start);
     assert!(
         recount_score(&mut lab, &since) >= from,
         "adopted as the pass went on"
     );
     // The edge: adopted in the very millisecond the pass began.
     redis::cmd("ZADD")
-        .arg(format!("{P}orchestrator:recount"))
+        .arg(lab.ctx.set_key(Set::Recount))
         .arg("XX")
         .arg(from)
         .arg(&since)

@@ -166,8 +166,9 @@ impl Context {
         )
     }
 
-    /// `{p}:{i}:orchestrator:bidding`, `…:active` or `…:dormant` (orchestrator-owned sorted
-    /// sets of claim ids; other programs ignore keys they do not know).
+    /// `{p}:{i}:orchestrator:bidding`, `…:active`, `…:dormant` or `…:recount`
+    /// (orchestrator-owned sorted sets of claim ids; other programs ignore
+    /// keys they do not know).
     pub fn set_key(&self, set: Set) -> String {
         self.key(match set {
             Set::Bidding => "orchestrator:bidding",
