@@ -29,6 +29,14 @@ mod track;
 mod workerlab;
 mod workers;
 
+/// The bench's allocator: glibc's malloc was about 30% of the bench's CPU
+/// samples in the lifecycle burst, CPU taken from the two cores Redis and
+/// the orchestrator share with it (docs/performance.md, "The simulated
+/// agents on the connections' thread"). The orchestrator keeps its own
+/// (`src/alloc_cache.rs`); this changes only what measures it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use cli::Mode;

@@ -1,25 +1,35 @@
-//! Simulated agents as tasks on one single-threaded executor, every message
-//! handled by a task of its own, so that any number of claims are in
-//! flight at once on one multiplexed connection: sett-bench's load, and
-//! sett-demo's agents beside its timeline. [`run`] gives the future to
-//! drive (on any executor); [`Swarm`] drives it on a thread of its own.
+//! Simulated agents as tasks, every message handled by a task of its own,
+//! so that any number of claims are in flight at once on one multiplexed
+//! connection: sett-bench's load, and sett-demo's agents beside its
+//! timeline. [`run`] gives the future to drive (on any executor); [`Swarm`]
+//! drives it on a thread of its own.
+//!
+//! The tasks run on smol's global executor, the thread where redis-rs
+//! drives every connection it opens (`smol-comp` spawns there): a command
+//! or a message then crosses no thread on its way between an agent and
+//! Redis (docs/performance.md, "The simulated agents on the connections'
+//! thread"). A message's task belongs to its agent's reader: dropping the
+//! future [`run`] returns stops every agent and drops the work in progress.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use futures_lite::{FutureExt as _, Stream, StreamExt as _};
 use redis::aio::MultiplexedConnection;
-use smol::LocalExecutor;
+use smol::Task;
 
 use crate::agent::{Agent, Heard, Next, Watch};
 use crate::keys::Keys;
 use crate::spec::Spec;
 
-type Messages = Pin<Box<dyn Stream<Item = redis::Msg>>>;
+type Messages = Pin<Box<dyn Stream<Item = redis::Msg> + Send>>;
+
+/// A reader first prunes its finished tasks when it holds this many, then
+/// each time it holds twice as many as the last pruning left.
+const PRUNE_AT: usize = 256;
 
 /// Subscribes every agent of `specs` (its `claim_events` and its own
 /// channel) and returns the future that runs them all: nothing published
@@ -43,48 +53,49 @@ pub async fn run(
         let channels = [keys.channel("claim_events"), keys.agent_events(&spec.name)];
         pubsub.subscribe(&channels).await?;
         let messages: Messages = Box::pin(pubsub.into_on_message());
-        agents.push((Rc::new(Agent::new(spec, keys.clone())), messages));
+        agents.push((Arc::new(Agent::new(spec, keys.clone())), messages));
     }
     Ok(async move {
-        let ex = Rc::new(LocalExecutor::new());
-        ex.run(async {
-            let readers: Vec<_> = agents
-                .into_iter()
-                .map(|(agent, messages)| {
-                    let job = read(ex.clone(), agent, messages, conn.clone(), watch.clone());
-                    ex.spawn(job)
-                })
-                .collect();
-            for reader in readers {
-                reader.await;
-            }
-        })
-        .await
+        let readers: Vec<_> = agents
+            .into_iter()
+            .map(|(agent, messages)| {
+                smol::spawn(read(agent, messages, conn.clone(), watch.clone()))
+            })
+            .collect();
+        for reader in readers {
+            reader.await;
+        }
     })
 }
 
-/// One agent's subscription: each message becomes a task.
+/// One agent's subscription: each message becomes a task, held here (so
+/// that dropping the reader drops it) until it is done.
 async fn read(
-    ex: Rc<LocalExecutor<'static>>,
-    agent: Rc<Agent>,
+    agent: Arc<Agent>,
     mut messages: Messages,
     conn: MultiplexedConnection,
     watch: Arc<dyn Watch>,
 ) {
     let claims = agent.keys.channel("claim_events");
+    let mut tasks: Vec<Task<()>> = Vec::new();
+    let mut prune_at = PRUNE_AT;
     while let Some(msg) = messages.next().await {
         let on_claims = msg.get_channel_name() == claims;
         if let Some(heard) = Heard::parse(on_claims, msg.get_payload_bytes()) {
             watch.heard(&agent.spec.name, &heard);
             let job = handle(agent.clone(), conn.clone(), watch.clone(), heard);
-            ex.spawn(job).detach();
+            if tasks.len() >= prune_at {
+                tasks.retain(|t| !t.is_finished());
+                prune_at = PRUNE_AT.max(2 * tasks.len());
+            }
+            tasks.push(smol::spawn(job));
         }
     }
 }
 
 /// Everything `agent` does about `heard`.
 async fn handle(
-    agent: Rc<Agent>,
+    agent: Arc<Agent>,
     mut conn: MultiplexedConnection,
     watch: Arc<dyn Watch>,
     heard: Heard,
