@@ -42,6 +42,10 @@ use std::process::ExitCode;
 use cli::Mode;
 
 fn main() -> ExitCode {
+    // One thread for smol's global executor, whatever the environment says:
+    // the simulated agents' tasks and their connections' drivers share it
+    // (sett-sim's swarm), as the orchestrator's own tasks share its one.
+    std::env::set_var("SMOL_THREADS", "1");
     let o = match cli::parse(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) if e.is_empty() => {

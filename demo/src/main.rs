@@ -7,9 +7,9 @@
 //! changes, as readable lines, with `ids` shortened), `board` (what the
 //! timeline saw) and `stories` (what the user writes, and how each story is
 //! judged), `workers` (the controller story: workers in containers), `options`
-//! (the command line). One
-//! single-threaded executor: the agents are tasks, the timeline is the
-//! main one.
+//! (the command line). The timeline runs on the main thread's executor;
+//! the agents are tasks on smol's global executor, beside their
+//! connections (sett-sim's swarm).
 
 mod agents;
 mod board;

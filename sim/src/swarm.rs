@@ -2,14 +2,15 @@
 //! so that any number of claims are in flight at once on one multiplexed
 //! connection: sett-bench's load, and sett-demo's agents beside its
 //! timeline. [`run`] gives the future to drive (on any executor); [`Swarm`]
-//! drives it on a thread of its own.
+//! starts it from a thread of its own and stops it.
 //!
-//! The tasks run on smol's global executor, the thread where redis-rs
-//! drives every connection it opens (`smol-comp` spawns there): a command
-//! or a message then crosses no thread on its way between an agent and
-//! Redis (docs/performance.md, "The simulated agents on the connections'
+//! The tasks run on smol's global executor, where redis-rs (`smol-comp`)
+//! also runs every connection's driver: an agent's command or message is
+//! no longer handed between its task's thread and its connection's
+//! (docs/performance.md, "The simulated agents on the connections'
 //! thread"). A message's task belongs to its agent's reader: dropping the
-//! future [`run`] returns stops every agent and drops the work in progress.
+//! future [`run`] returns drops every reader, and with it the work in
+//! progress; [`Swarm::stop`] returns once all of it is dropped.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +32,11 @@ type Messages = Pin<Box<dyn Stream<Item = redis::Msg> + Send>>;
 /// each time it holds twice as many as the last pruning left.
 const PRUNE_AT: usize = 256;
 
+/// Held by every reader and every message's task, so that [`Swarm::stop`]
+/// can wait until all of them are dropped (its receiver then reads the
+/// channel closed). Nothing is sent on it.
+type Alive = smol::channel::Sender<()>;
+
 /// Subscribes every agent of `specs` (its `claim_events` and its own
 /// channel) and returns the future that runs them all: nothing published
 /// after this returns is missed. The future ends when Redis goes away.
@@ -39,6 +45,18 @@ pub async fn run(
     keys: &Keys,
     specs: Vec<Spec>,
     watch: Arc<dyn Watch>,
+) -> redis::RedisResult<impl Future<Output = ()>> {
+    let (alive, _) = smol::channel::bounded(1);
+    run_alive(client, keys, specs, watch, alive).await
+}
+
+/// [`run`], every reader and task holding a clone of `alive`.
+async fn run_alive(
+    client: &redis::Client,
+    keys: &Keys,
+    specs: Vec<Spec>,
+    watch: Arc<dyn Watch>,
+    alive: Alive,
 ) -> redis::RedisResult<impl Future<Output = ()>> {
     // No response timeout: under a burst, a reply may take seconds.
     let config = redis::AsyncConnectionConfig::new()
@@ -59,7 +77,8 @@ pub async fn run(
         let readers: Vec<_> = agents
             .into_iter()
             .map(|(agent, messages)| {
-                smol::spawn(read(agent, messages, conn.clone(), watch.clone()))
+                let reader = read(agent, messages, conn.clone(), watch.clone(), alive.clone());
+                smol::spawn(reader)
             })
             .collect();
         for reader in readers {
@@ -69,12 +88,14 @@ pub async fn run(
 }
 
 /// One agent's subscription: each message becomes a task, held here (so
-/// that dropping the reader drops it) until it is done.
+/// that dropping the reader drops it) until it is done. When the messages
+/// end (Redis went away) the tasks under way finish, or fail and say so.
 async fn read(
     agent: Arc<Agent>,
     mut messages: Messages,
     conn: MultiplexedConnection,
     watch: Arc<dyn Watch>,
+    alive: Alive,
 ) {
     let claims = agent.keys.channel("claim_events");
     let mut tasks: Vec<Task<()>> = Vec::new();
@@ -85,11 +106,24 @@ async fn read(
             watch.heard(&agent.spec.name, &heard);
             let job = handle(agent.clone(), conn.clone(), watch.clone(), heard);
             if tasks.len() >= prune_at {
-                tasks.retain(|t| !t.is_finished());
+                let (done, left): (Vec<_>, Vec<_>) =
+                    tasks.into_iter().partition(|t| t.is_finished());
+                tasks = left;
+                // Finished: each returns at once (a task's panic is raised here).
+                for task in done {
+                    task.await;
+                }
                 prune_at = PRUNE_AT.max(2 * tasks.len());
             }
-            tasks.push(smol::spawn(job));
+            let alive = alive.clone();
+            tasks.push(smol::spawn(async move {
+                job.await;
+                drop(alive);
+            }));
         }
+    }
+    for task in tasks {
+        task.await;
     }
 }
 
@@ -124,7 +158,7 @@ async fn handle(
     }
 }
 
-/// Agents running on a thread of their own until [`Swarm::stop`].
+/// Agents started from a thread of their own, running until [`Swarm::stop`].
 pub struct Swarm {
     stop: smol::channel::Sender<()>,
     thread: JoinHandle<()>,
@@ -143,9 +177,10 @@ impl Swarm {
         let keys = Keys::new(prefix);
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let (alive, all_dropped) = smol::channel::bounded::<()>(1);
         let thread = std::thread::spawn(move || {
             smol::block_on(async {
-                match run(&client, &keys, specs, watch).await {
+                match run_alive(&client, &keys, specs, watch, alive).await {
                     Ok(agents) => {
                         let _ = ready_tx.send(Ok(()));
                         let stopped = async {
@@ -155,6 +190,9 @@ impl Swarm {
                     }
                     Err(e) => drop(ready_tx.send(Err(e.to_string()))),
                 }
+                // The readers and their tasks are dropped on the executor's
+                // thread, after the future above: wait until they all are.
+                let _ = all_dropped.recv().await;
             })
         });
         match ready_rx.recv() {
@@ -164,7 +202,9 @@ impl Swarm {
         }
     }
 
-    /// Stops every agent (work in progress is dropped).
+    /// Stops every agent: returns once every reader and every task under
+    /// way is dropped (a command already handed to the connection may
+    /// still reach Redis).
     pub fn stop(self) {
         let _ = self.stop.try_send(());
         let _ = self.thread.join();
