@@ -1,0 +1,131 @@
+//! sett-sim's `Swarm`, the simulated agents of `sett-bench` and `sett-demo`
+//! (no orchestrator here): once `Swarm::stop` returns, no agent does
+//! anything more, even with many messages' work under way when it is
+//! called. Its tasks run on smol's global executor beside their connections
+//! (sim/src/swarm.rs), so the stop has to wait for them to be dropped there.
+//! Without that wait (`54a88a7`'s swarm, which a review found wanting) this
+//! test failed five runs of five, 81 to 181 callbacks after the stop: the
+//! bench could read and clean the board while an agent still wrote to it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sett_sim::{wire, Act, Artefact, Heard, Keys, Spec, Swarm, Watch, Work};
+use sett_test_support as support;
+use support::{RedisServer, PATIENCE};
+
+/// How many claim events are published at once: enough for many of the
+/// agent's reads and writes to be under way when the stop comes.
+const EVENTS: usize = 2000;
+
+/// Counts what the agent does, and what it does after `stopped` is set: a
+/// callback that starts, or is still running, once `stop` has returned.
+#[derive(Default)]
+struct Counting {
+    stopped: AtomicBool,
+    heard: AtomicUsize,
+    sending: AtomicUsize,
+    sent: AtomicUsize,
+    after_stop: AtomicUsize,
+}
+
+/// How long each `sending` callback holds the executor's thread: the stop
+/// then comes, most likely, while one runs (the agents' tasks share that
+/// one thread), and a stop that returned before the agents' tasks were
+/// dropped would return in the middle of it.
+const SENDING_TAKES: Duration = Duration::from_millis(2);
+
+impl Counting {
+    fn saw(&self) {
+        if self.stopped.load(Ordering::SeqCst) {
+            self.after_stop.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Watch for Counting {
+    fn heard(&self, _: &str, _: &Heard) {
+        self.saw();
+        self.heard.fetch_add(1, Ordering::SeqCst);
+    }
+    fn sending(&self, _: &str, _: &Act) {
+        self.saw();
+        self.sending.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(SENDING_TAKES);
+        self.saw();
+    }
+    fn sent(&self, _: &str, _: &Act) {
+        self.saw();
+        self.sent.fetch_add(1, Ordering::SeqCst);
+    }
+    fn failed(&self, _: &str, _: &redis::RedisError) {
+        self.saw();
+    }
+}
+
+/// `n` artefacts the user wrote (the agent bids on each), and the
+/// `claim_events` message of a claim on each.
+fn publish_claims(conn: &mut redis::Connection, keys: &Keys, n: usize) {
+    let mut pipe = redis::pipe();
+    let mut events = Vec::new();
+    for i in 0..n {
+        let artefact = Artefact::new("Standard", "Goal", "a goal", "user");
+        artefact.write(keys, &mut pipe);
+        events.push(wire::claim_event(&format!("claim-{i}"), &artefact.id));
+    }
+    for event in events {
+        pipe.cmd("PUBLISH")
+            .arg(keys.channel(&event.channel))
+            .arg(event.payload)
+            .ignore();
+    }
+    pipe.query::<()>(conn).unwrap();
+}
+
+#[test]
+fn nothing_is_heard_sent_or_reported_after_stop_returns() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    let keys = Keys::new("sett:swarmstop");
+    let watch = Arc::new(Counting::default());
+    let coder = Spec::new("Coder", "exclusive", Work::new("Standard", "Code", "code"));
+    let swarm = Swarm::start(&redis.url(), keys.prefix(), vec![coder], watch.clone()).unwrap();
+
+    publish_claims(&mut conn, &keys, EVENTS);
+    // Stopped in the middle of the work: a few bids on their way, most not
+    // yet (2,000 take the agent at least 4 s, SENDING_TAKES each).
+    let began = Instant::now();
+    while watch.sending.load(Ordering::SeqCst) < 10 {
+        assert!(began.elapsed() < PATIENCE, "no bid sent");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    swarm.stop();
+    watch.stopped.store(true, Ordering::SeqCst);
+    let heard = watch.heard.load(Ordering::SeqCst);
+    let sending = watch.sending.load(Ordering::SeqCst);
+    let sent = watch.sent.load(Ordering::SeqCst);
+    assert!(
+        sending < EVENTS,
+        "all {EVENTS} bids were on their way before the stop: nothing was left to do"
+    );
+
+    // More messages after the stop: nobody listens any more.
+    publish_claims(&mut conn, &keys, 100);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(watch.after_stop.load(Ordering::SeqCst), 0);
+    assert_eq!(watch.heard.load(Ordering::SeqCst), heard);
+    assert_eq!(watch.sending.load(Ordering::SeqCst), sending);
+    assert_eq!(watch.sent.load(Ordering::SeqCst), sent);
+    // Every bid acknowledged before the stop is stored.
+    let bids: usize = (0..EVENTS)
+        .map(|i| {
+            let n: usize = redis::cmd("HLEN")
+                .arg(keys.bids(&format!("claim-{i}")))
+                .query(&mut conn)
+                .unwrap();
+            n
+        })
+        .sum();
+    assert!(bids >= sent, "{bids} bids stored, {sent} acknowledged");
+}
