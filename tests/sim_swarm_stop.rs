@@ -4,7 +4,7 @@
 //! called. Its tasks run on smol's global executor beside their connections
 //! (sim/src/swarm.rs), so the stop has to wait for them to be dropped there.
 //! Without that wait (`54a88a7`'s swarm, which a review found wanting) this
-//! test failed five runs of five, 81 to 181 callbacks after the stop: the
+//! test failed five runs of five, 59 to 380 callbacks after the stop: the
 //! bench could read and clean the board while an agent still wrote to it.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -65,14 +65,14 @@ impl Watch for Counting {
 }
 
 /// `n` artefacts the user wrote (the agent bids on each), and the
-/// `claim_events` message of a claim on each.
-fn publish_claims(conn: &mut redis::Connection, keys: &Keys, n: usize) {
+/// `claim_events` message of a claim on each, the claims named `{name}-{i}`.
+fn publish_claims(conn: &mut redis::Connection, keys: &Keys, name: &str, n: usize) {
     let mut pipe = redis::pipe();
     let mut events = Vec::new();
     for i in 0..n {
         let artefact = Artefact::new("Standard", "Goal", "a goal", "user");
         artefact.write(keys, &mut pipe);
-        events.push(wire::claim_event(&format!("claim-{i}"), &artefact.id));
+        events.push(wire::claim_event(&format!("{name}-{i}"), &artefact.id));
     }
     for event in events {
         pipe.cmd("PUBLISH")
@@ -81,6 +81,19 @@ fn publish_claims(conn: &mut redis::Connection, keys: &Keys, n: usize) {
             .ignore();
     }
     pipe.query::<()>(conn).unwrap();
+}
+
+/// Bids stored for the claims `{name}-0` to `{name}-{n-1}`.
+fn bids_stored(conn: &mut redis::Connection, keys: &Keys, name: &str, n: usize) -> usize {
+    (0..n)
+        .map(|i| {
+            let stored: usize = redis::cmd("HLEN")
+                .arg(keys.bids(&format!("{name}-{i}")))
+                .query(conn)
+                .unwrap();
+            stored
+        })
+        .sum()
 }
 
 #[test]
@@ -92,40 +105,44 @@ fn nothing_is_heard_sent_or_reported_after_stop_returns() {
     let coder = Spec::new("Coder", "exclusive", Work::new("Standard", "Code", "code"));
     let swarm = Swarm::start(&redis.url(), keys.prefix(), vec![coder], watch.clone()).unwrap();
 
-    publish_claims(&mut conn, &keys, EVENTS);
-    // Stopped in the middle of the work: a few bids on their way, most not
-    // yet (2,000 take the agent at least 4 s, SENDING_TAKES each).
+    publish_claims(&mut conn, &keys, "claim", EVENTS);
+    // Stopped in the middle of the work: a few bids on their way (each
+    // SENDING_TAKES), the rest not yet. Tasks already woken may still run
+    // before the stop returns; none may after.
     let began = Instant::now();
     while watch.sending.load(Ordering::SeqCst) < 10 {
         assert!(began.elapsed() < PATIENCE, "no bid sent");
         std::thread::sleep(Duration::from_millis(1));
     }
-    swarm.stop();
+    let under_way = EVENTS - watch.sending.load(Ordering::SeqCst);
+    assert!(under_way > 0, "every bid was on its way before the stop");
+    // On a thread of its own: a stop that never returned fails the test.
+    let (stopped, stop_returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        swarm.stop();
+        let _ = stopped.send(());
+    });
+    stop_returned
+        .recv_timeout(PATIENCE)
+        .expect("Swarm::stop did not return");
     watch.stopped.store(true, Ordering::SeqCst);
     let heard = watch.heard.load(Ordering::SeqCst);
     let sending = watch.sending.load(Ordering::SeqCst);
     let sent = watch.sent.load(Ordering::SeqCst);
-    assert!(
-        sending < EVENTS,
-        "all {EVENTS} bids were on their way before the stop: nothing was left to do"
-    );
 
     // More messages after the stop: nobody listens any more.
-    publish_claims(&mut conn, &keys, 100);
+    publish_claims(&mut conn, &keys, "late", 100);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(watch.after_stop.load(Ordering::SeqCst), 0);
     assert_eq!(watch.heard.load(Ordering::SeqCst), heard);
     assert_eq!(watch.sending.load(Ordering::SeqCst), sending);
     assert_eq!(watch.sent.load(Ordering::SeqCst), sent);
-    // Every bid acknowledged before the stop is stored.
-    let bids: usize = (0..EVENTS)
-        .map(|i| {
-            let n: usize = redis::cmd("HLEN")
-                .arg(keys.bids(&format!("claim-{i}")))
-                .query(&mut conn)
-                .unwrap();
-            n
-        })
-        .sum();
-    assert!(bids >= sent, "{bids} bids stored, {sent} acknowledged");
+    // Every bid acknowledged is stored, and each one stored was announced
+    // by `sending` first; none for the claims published after the stop.
+    let bids = bids_stored(&mut conn, &keys, "claim", EVENTS);
+    assert!(
+        (sent..=sending).contains(&bids),
+        "{bids} bids stored, {sent} acknowledged, {sending} on their way"
+    );
+    assert_eq!(bids_stored(&mut conn, &keys, "late", 100), 0);
 }

@@ -1,8 +1,9 @@
 //! The lifecycle scenarios' agents: who bids what ([`Behaviour`]), run as
 //! sett-sim's simulated agents (tasks on smol's one executor thread, any
-//! number of claims at once; they read, bid, accept and write as the lifecycle contract says
-//! agents do), with the run's [`Tracker`] watching what they hear and send,
-//! so the scenario can time artefact -> complete and last bid -> grant.
+//! number of claims at once; they read, bid, accept and write as the
+//! lifecycle contract says agents do), with the run's [`Tracker`] watching
+//! what they hear and send, so the scenario can time artefact -> complete
+//! and last bid -> grant.
 
 use std::sync::Arc;
 

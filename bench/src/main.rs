@@ -29,6 +29,10 @@ mod track;
 mod workerlab;
 mod workers;
 
+use std::process::ExitCode;
+
+use cli::Mode;
+
 /// The bench's allocator: glibc's malloc was about 30% of the bench's CPU
 /// samples in the lifecycle burst, CPU taken from the two cores Redis and
 /// the orchestrator share with it (docs/performance.md, "The simulated
@@ -36,10 +40,6 @@ mod workers;
 /// (`src/alloc_cache.rs`); this changes only what measures it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use std::process::ExitCode;
-
-use cli::Mode;
 
 fn main() -> ExitCode {
     // One thread for smol's global executor, whatever the environment says:
