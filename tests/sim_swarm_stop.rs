@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sett_sim::{wire, Act, Artefact, Heard, Keys, Spec, Swarm, Watch, Work};
+use sett_sim::{commands, wire, Act, Artefact, Heard, Keys, Spec, Swarm, Watch, Work};
 use sett_test_support as support;
 use support::{RedisServer, PATIENCE};
 
@@ -74,11 +74,8 @@ fn publish_claims(conn: &mut redis::Connection, keys: &Keys, name: &str, n: usiz
         artefact.write(keys, &mut pipe);
         events.push(wire::claim_event(&format!("{name}-{i}"), &artefact.id));
     }
-    for event in events {
-        pipe.cmd("PUBLISH")
-            .arg(keys.channel(&event.channel))
-            .arg(event.payload)
-            .ignore();
+    for event in &events {
+        pipe.add_command(commands::publish(keys, event)).ignore();
     }
     pipe.query::<()>(conn).unwrap();
 }
