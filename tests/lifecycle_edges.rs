@@ -236,7 +236,7 @@ fn the_phase1_claim_writes_nothing_over_a_wrong_typed_claim_key() {
         .query::<()>(&mut sync)
         .unwrap();
     let before: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut sync).unwrap();
-    let call = claim_call(&keys, &aid(&art.id), &claim);
+    let call = claim_call(&keys, &[(aid(&art.id), claim)]);
     let decided = smol::block_on(decide(&mut conn, &[call])).unwrap();
     assert_eq!(
         decided.into_iter().next().unwrap().unwrap(),

@@ -7,8 +7,10 @@ pub const USAGE: &str = "\
 sett-bench: load generator and meter for sett-orchestrator
 
   sett-bench --burst N | --rate R --count N  [load options]   one load run
-  sett-bench --limit [--count N] [--in-flight M] [--per-call]  the claim-script ceiling (pipelined
-                                                              EVALSHA; --per-call: claim_artefact calls)
+  sett-bench --limit [--count N] [--in-flight M] [--per-call] [--artefacts-per-call K]
+                                                              the claim-script ceiling (pipelined
+                                                              EVALSHA of K artefacts each, default 1;
+                                                              --per-call: claim_artefact calls)
   sett-bench startup --bin PATH [--runs 5]                    start-up to healthy, SIGTERM to exit
   sett-bench suite --bin PATH --pid P [--runs 3] [--out FILE]  everything `make bench` reports
         [--lifecycle-pid Q --registry FILE]                   ... and the lifecycle scenarios on Q
@@ -38,11 +40,14 @@ pub enum Mode {
         count: usize,
     },
     /// `per_call`: one `claim_artefact` call per claim (the orchestrator's client
-    /// path); else pipelined EVALSHA batches (what Redis itself sustains).
+    /// path); else pipelined EVALSHA batches (what Redis itself sustains), each
+    /// call deciding `per_script` artefacts (1: the ceiling the budgets name;
+    /// `phase1::PER_CALL`: as the orchestrator sends them in a burst).
     Limit {
         count: usize,
         in_flight: usize,
         per_call: bool,
+        per_script: usize,
     },
     Startup,
     Suite,
@@ -115,6 +120,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     };
     let (mut burst, mut rate, mut count, mut limit, mut in_flight, mut per_call) =
         (None, None, None, false, 256, false);
+    let mut per_script = 1;
     let mut waiting = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -127,6 +133,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--rate" => rate = Some(number::<f64>(&flag, &value()?)?),
             "--count" => count = Some(number(&flag, &value()?)?),
             "--in-flight" => in_flight = number(&flag, &value()?)?,
+            "--artefacts-per-call" => per_script = number::<usize>(&flag, &value()?)?.max(1),
             "--redis-url" => o.redis_url = value()?,
             "--instance" => o.instance = value()?,
             "--payload-bytes" => o.payload_bytes = number(&flag, &value()?)?,
@@ -165,6 +172,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             count: count.unwrap_or(10_000),
             in_flight,
             per_call,
+            per_script,
         },
         (None, Some(n), None, None, false) => Mode::Burst { count: n },
         (None, None, Some(r), Some(n), false) if r > 0.0 => Mode::Paced { rate: r, count: n },
@@ -247,7 +255,8 @@ mod tests {
             Mode::Limit {
                 count: 10_000,
                 in_flight: 8,
-                per_call: false
+                per_call: false,
+                per_script: 1
             }
         );
         assert_eq!(
@@ -255,7 +264,17 @@ mod tests {
             Mode::Limit {
                 count: 10_000,
                 in_flight: 256,
-                per_call: true
+                per_call: true,
+                per_script: 1
+            }
+        );
+        assert_eq!(
+            p("--limit --artefacts-per-call 32").unwrap().mode,
+            Mode::Limit {
+                count: 10_000,
+                in_flight: 256,
+                per_call: false,
+                per_script: 32
             }
         );
         let o =

@@ -92,8 +92,9 @@ fn execute(o: &cli::Options) -> Result<(), String> {
             count,
             in_flight,
             per_call,
+            per_script,
         } => {
-            let r = run::limit(o, count, in_flight, per_call)?;
+            let r = run::limit(o, count, in_flight, per_call, per_script)?;
             print(o.json, &r, || r.table())
         }
         Mode::Lifecycle(load) => {

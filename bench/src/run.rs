@@ -149,13 +149,15 @@ pub fn load(o: &Options) -> Result<RunReport, String> {
 }
 
 /// `--limit`: the claim script itself, `in_flight` claims at once, no orchestrator
-/// involved: pipelined EVALSHA batches (what Redis sustains), or with `per_call`
-/// one `claim_artefact` future per claim (the orchestrator's client path).
+/// involved: pipelined EVALSHA batches (what Redis sustains), each call of
+/// `per_script` artefacts, or with `per_call` one `claim_artefact` future per
+/// claim (the orchestrator's client path).
 pub fn limit(
     o: &Options,
     count: usize,
     in_flight: usize,
     per_call: bool,
+    per_script: usize,
 ) -> Result<RunReport, String> {
     // A sibling instance: the orchestrator on `o.instance` neither sees nor scans it.
     let mut instance = format!("{}-limit", o.instance);
@@ -215,9 +217,14 @@ pub fn limit(
             async move {
                 while let Some(range) = producer::take(&next, per_pipeline, batch.ids.len()) {
                     let mut pipe = redis::pipe();
-                    for id in &batch.ids[range.clone()] {
-                        // KEYS and ARGV exactly as `claim_artefact` passes them.
-                        let call = claim_call(keys, &ArtefactId::from(*id), &Uuid::new_v4());
+                    for ids in batch.ids[range.clone()].chunks(per_script) {
+                        // `per_script` artefacts a call, KEYS and ARGV as the
+                        // orchestrator passes them (`claim_artefact`: one).
+                        let claims: Vec<_> = ids
+                            .iter()
+                            .map(|id| (ArtefactId::from(*id), Uuid::new_v4()))
+                            .collect();
+                        let call = claim_call(keys, &claims);
                         let cmd = pipe.cmd("EVALSHA").arg(script.sha()).arg(call.keys.len());
                         cmd.arg(&call.keys).arg(&call.args);
                     }
@@ -231,12 +238,12 @@ pub fn limit(
                         .map_err(|e| format!("EVALSHA: {e}"))?;
                     for r in replies {
                         let effects = decode(&r).unwrap_or_default();
-                        if !matches!(effects[..], [Effect::Created { .. }]) {
-                            return Err(format!(
-                                "claim script answered {r:?} for a fresh artefact"
-                            ));
+                        if effects.is_empty()
+                            || !effects.iter().all(|e| matches!(e, Effect::Created { .. }))
+                        {
+                            return Err(format!("claim script answered {r:?} for fresh artefacts"));
                         }
-                        created.set(created.get() + 1);
+                        created.set(created.get() + effects.len() as u64);
                     }
                 }
                 Ok(())
@@ -256,10 +263,10 @@ pub fn limit(
     report.bench_cpu_s = bench_cpu;
     report.mode = format!(
         "limit ({in_flight} in flight, {})",
-        if per_call {
-            "claim_artefact calls"
-        } else {
-            "pipelined EVALSHA"
+        match (per_call, per_script) {
+            (true, _) => "claim_artefact calls".to_string(),
+            (false, 1) => "pipelined EVALSHA".to_string(),
+            (false, k) => format!("pipelined EVALSHA, {k} artefacts a call"),
         }
     );
     report.events_published = 0;

@@ -64,7 +64,7 @@ pub struct BidJob {
     pub received: Instant,
 }
 
-/// Counts `n` claim scripts in flight for as long as it lives.
+/// Counts `n` claim decisions in flight for as long as it lives.
 struct InFlight<'a> {
     gauge: &'a AtomicI64,
     n: i64,

@@ -11,7 +11,7 @@ use super::outcome::{bids_and_report, claim_and_report, BidJob, Job, Source, BAT
 use super::retry::Retries;
 use super::subscription::{Item, Pending};
 
-/// Tasks in the pool: TASKS x BATCH = 256 decision scripts in flight at most.
+/// Tasks in the pool: TASKS x BATCH = 256 decisions in flight at most.
 pub const TASKS: usize = 8;
 
 /// Decides queued items a batch at a time until the session stops: claims

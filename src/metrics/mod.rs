@@ -162,7 +162,7 @@ impl Metrics {
             (
                 "claims_in_flight",
                 &self.claims_in_flight,
-                "Claim scripts sent and not yet answered.",
+                "Artefacts whose claim decision was sent and not yet answered.",
             ),
         ];
         for (name, value, help) in gauges {

@@ -1,48 +1,90 @@
--- claim.lua: the Phase-1 claim decision (no agent registry). An artefact that
--- is not Terminal gets exactly one claim, announced once; the check and the
--- writes are one script, so racing replicas make one claim.
--- KEYS[1] the artefact hash, KEYS[2] its claim_by_artefact index, KEYS[3] the
--- new claim hash. ARGV[1] the claim id, ARGV[2] the artefact id (as written),
--- ARGV[3] the claim_events channel, ARGV[4] the claim event JSON.
--- Answers one row (src/blackboard/effects.rs); the protocol version stated
--- below is checked against the decoder's before the script loads.
+-- claim.lua: the Phase-1 claim decision (no agent registry), for a batch of
+-- artefacts in one call. An artefact that is not Terminal gets exactly one
+-- claim, announced once; each artefact's check and writes run in this one
+-- script, so racing replicas make one claim. One call decides many
+-- artefacts because each call costs Redis a fixed part (parsing, the call,
+-- its tables) about as large as a decision's own work
+-- (docs/performance.md, "Phase 1: several artefacts a call").
+-- KEYS, three per artefact: the artefact hash, its claim_by_artefact index,
+-- the new claim hash. ARGV[1] the claim_events channel; then three per
+-- artefact: the claim id, the artefact id (as written), the claim event JSON.
+-- Answers one row per artefact, in order, each laid flat after its cell
+-- count (src/blackboard/effects.rs); the protocol version stated below is
+-- checked against the decoder's before the script loads. Each artefact's
+-- decision reads and checks every key it writes before its first write, so
+-- it writes all or nothing, and a bad key costs that artefact a row, not
+-- the others their decisions.
 local PROTOCOL = 7
 
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return { { 'not_found' } } end
-if kind ~= 'hash' then return { { 'invalid', 'artefact key is a ' .. kind .. ', not a hash' } } end
-local fields = redis.call('HMGET', KEYS[1], 'structural_type', 'type')
-local structural_type = fields[1]
-if not structural_type or structural_type == '' then
-  return { { 'invalid', 'artefact hash has no structural_type' } }
+local out, n = {}, 0
+local function row(tag, a, b)
+  local cells = b ~= nil and 3 or a ~= nil and 2 or 1
+  out[n + 1], out[n + 2] = cells, tag
+  if cells > 1 then out[n + 3] = a end
+  if cells > 2 then out[n + 4] = b end
+  n = n + 1 + cells
 end
-if structural_type == 'Terminal' then return { { 'skipped', 'Terminal', fields[2] or '' } } end
--- Every key is checked before the first write, so the decision writes all or
--- nothing: the index must be absent (a string is a duplicate, another type a
--- conflict); the claim key is new (a random v4 id): of another type, the
--- decision writes nothing and answers key_conflict.
-local existing = redis.pcall('GET', KEYS[2])
-if type(existing) == 'table' and existing.err then
-  return { { 'index_conflict', redis.call('TYPE', KEYS[2])['ok'] } }
-end
-if existing then return { { 'duplicate', existing } } end
--- The claim hash is the first write, so it is its own type check (no extra
--- TYPE call on the hot path): if it fails, nothing has been written.
-local first = redis.pcall('HSET', KEYS[3],
-  'id', ARGV[1],
-  'artefact_id', ARGV[2],
-  'status', 'pending_review',
-  'granted_review_agents', '[]',
-  'granted_parallel_agents', '[]',
-  'granted_exclusive_agent', '')
-if type(first) == 'table' and first.err then
-  -- Only a wrong type is a conflict; any other refusal (OOM, MISCONF,
-  -- READONLY after a failover...) is Redis's error, answered as such.
-  if string.find(first.err, 'WRONGTYPE', 1, true) then
-    return { { 'key_conflict', KEYS[3], redis.call('TYPE', KEYS[3])['ok'] } }
+
+local channel = ARGV[1]
+local written = false
+for i = 1, #KEYS / 3 do
+  local artefact, index, claim = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local id = ARGV[3 * i - 1]
+  -- A hash's two fields, or an error for another type; a missing key reads
+  -- as no fields (told apart from a hash without them by EXISTS, off the hot
+  -- path).
+  local fields = redis.pcall('HMGET', artefact, 'structural_type', 'type')
+  local structural_type = fields[1]
+  if fields.err then
+    row('invalid', 'artefact key is a ' .. redis.call('TYPE', artefact)['ok'] .. ', not a hash')
+  elseif not structural_type and not fields[2] and redis.call('EXISTS', artefact) == 0 then
+    row('not_found')
+  elseif not structural_type or structural_type == '' then
+    row('invalid', 'artefact hash has no structural_type')
+  elseif structural_type == 'Terminal' then
+    row('skipped', 'Terminal', fields[2] or '')
+  else
+    -- The index must be absent (a string is a duplicate, another type a
+    -- conflict); the claim key is new (a random v4 id): of another type, the
+    -- decision writes nothing and answers key_conflict.
+    local existing = redis.pcall('GET', index)
+    if type(existing) == 'table' and existing.err then
+      row('index_conflict', redis.call('TYPE', index)['ok'])
+    elseif existing then
+      row('duplicate', existing)
+    else
+      -- The claim hash is the first write, so it is its own type check (no
+      -- extra TYPE call on the hot path): if it fails, nothing is written.
+      local first = redis.pcall('HSET', claim,
+        'id', id,
+        'artefact_id', ARGV[3 * i],
+        'status', 'pending_review',
+        'granted_review_agents', '[]',
+        'granted_parallel_agents', '[]',
+        'granted_exclusive_agent', '')
+      if type(first) == 'table' and first.err then
+        if string.find(first.err, 'WRONGTYPE', 1, true) then
+          row('key_conflict', claim, redis.call('TYPE', claim)['ok'])
+        elseif not written then
+          -- Any other refusal (OOM, MISCONF, READONLY after a failover...)
+          -- is Redis's error, answered as such for the whole call. Such a
+          -- refusal comes at a script's first write or not at all (what
+          -- Redis checks cannot change while a script runs), so no
+          -- artefact of this call was written.
+          return redis.error_reply(first.err)
+        else
+          -- Not reached (see above), but should it be: the answer stops
+          -- here, and the orchestrator counts every artefact without a row
+          -- as refused (the catch-up tries it again).
+          return out
+        end
+      else
+        written = true
+        redis.call('SET', index, id)
+        redis.call('PUBLISH', channel, ARGV[3 * i + 1])
+        row('created', id)
+      end
+    end
   end
-  return redis.error_reply(first.err)
 end
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return { { 'created', ARGV[1] } }
+return out

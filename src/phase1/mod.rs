@@ -13,9 +13,10 @@ use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use uuid::Uuid;
 
+use crate::blackboard::decode::UnexpectedReply;
 use crate::blackboard::{claim_json, Keys};
 use crate::ids::{new_v4, uuid_string, ArtefactId};
-use crate::redis_io::scripts::{decide, Call, Decided, Script};
+use crate::redis_io::scripts::{decide, Call, CallError, Decided, Script};
 
 /// The claim script (`claim.lua`): KEYS and ARGV are described there.
 pub static CLAIM: LazyLock<Script> =
@@ -26,28 +27,35 @@ pub fn scripts() -> Vec<&'static Script> {
     vec![&CLAIM]
 }
 
-/// The call that claims `artefact_id` as `claim_id` (sett-bench pipelines it
-/// to measure the ceiling).
-pub fn claim_call(keys: &Keys, artefact_id: &ArtefactId, claim_id: &Uuid) -> Call<'static> {
-    Call {
+/// Artefacts decided by one call of the claim script at most: a call's fixed
+/// cost to Redis is spread over them (docs/performance.md), and one call
+/// holds Redis for about their decisions' time (tens of µs each).
+pub const PER_CALL: usize = 32;
+
+/// The call that claims each artefact as its claim id, in order (sett-bench
+/// pipelines calls of one to measure the ceiling).
+pub fn claim_call(keys: &Keys, claims: &[(ArtefactId, Uuid)]) -> Call<'static> {
+    let mut call = Call {
         script: &CLAIM,
-        keys: vec![
-            keys.artefact(artefact_id),
-            keys.claim_by_artefact(artefact_id),
-            keys.claim(claim_id),
-        ],
-        args: vec![
-            uuid_string(claim_id),
-            artefact_id.as_str().to_string(),
-            keys.claim_events(),
-            claim_json(claim_id, artefact_id),
-        ],
+        keys: Vec::with_capacity(3 * claims.len()),
+        args: Vec::with_capacity(1 + 3 * claims.len()),
         frame: None,
+    };
+    call.args.push(keys.claim_events());
+    for (artefact_id, claim_id) in claims {
+        call.keys.push(keys.artefact(artefact_id));
+        call.keys.push(keys.claim_by_artefact(artefact_id));
+        call.keys.push(keys.claim(claim_id));
+        call.args.push(uuid_string(claim_id));
+        call.args.push(artefact_id.as_str().to_string());
+        call.args.push(claim_json(claim_id, artefact_id));
     }
+    call
 }
 
-/// Runs the claim script for each artefact, as one pipeline (NOSCRIPT is
-/// retried once after SCRIPT LOAD). `Err` only when the pipeline as a whole
+/// Runs the claim script for the artefacts, [`PER_CALL`] a call, as one
+/// pipeline (NOSCRIPT is retried once after SCRIPT LOAD), and answers one
+/// outcome per artefact, in order. `Err` only when the pipeline as a whole
 /// failed (connection lost).
 pub async fn claim_batch(
     conn: &mut MultiplexedConnection,
@@ -55,10 +63,45 @@ pub async fn claim_batch(
     artefact_ids: &[ArtefactId],
 ) -> Result<Vec<Decided>, RedisError> {
     let calls: Vec<Call> = artefact_ids
-        .iter()
-        .map(|id| claim_call(keys, id, &new_v4()))
+        .chunks(PER_CALL)
+        .map(|chunk| {
+            let claims: Vec<(ArtefactId, Uuid)> = chunk.iter().map(|id| (*id, new_v4())).collect();
+            claim_call(keys, &claims)
+        })
         .collect();
-    decide(conn, &calls).await
+    let answers = decide(conn, &calls).await?;
+    let mut out = Vec::with_capacity(artefact_ids.len());
+    for (chunk, answer) in artefact_ids.chunks(PER_CALL).zip(answers) {
+        split(chunk.len(), answer, &mut out);
+    }
+    Ok(out)
+}
+
+/// One call's answer as one outcome per artefact: row i is artefact i's
+/// outcome. A refusal of the whole call is every artefact's; an answer that
+/// stops early (claim.lua: not reached) leaves the rest refused, to be
+/// claimed again by the catch-up; more rows than artefacts is not our script.
+fn split(artefacts: usize, answer: Decided, out: &mut Vec<Decided>) {
+    match answer {
+        Ok(rows) if rows.len() <= artefacts => {
+            let answered = rows.len();
+            out.extend(rows.into_iter().map(|row| Ok(vec![row])));
+            let stopped = || {
+                RedisError::from((
+                    redis::ErrorKind::Client,
+                    "the claim script stopped before this artefact",
+                ))
+            };
+            out.extend((answered..artefacts).map(|_| Err(CallError::Redis(stopped()))));
+        }
+        Ok(_) => out.extend((0..artefacts).map(|_| Err(CallError::Unexpected(UnexpectedReply)))),
+        Err(CallError::Redis(e)) => {
+            out.extend((0..artefacts).map(|_| Err(CallError::Redis(e.clone()))))
+        }
+        Err(CallError::Unexpected(e)) => {
+            out.extend((0..artefacts).map(|_| Err(CallError::Unexpected(e))))
+        }
+    }
 }
 
 /// Runs the claim script for one artefact.
@@ -74,6 +117,44 @@ pub async fn claim_artefact(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blackboard::effects::Effect;
+
+    fn refused(d: &Decided) -> String {
+        match d {
+            Err(CallError::Redis(e)) => e.to_string(),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_call_answer_is_split_one_row_per_artefact() {
+        let mut out = Vec::new();
+        split(2, Ok(vec![Effect::NotFound, Effect::NotFound]), &mut out);
+        assert!(
+            matches!(&out[..], [Ok(a), Ok(b)] if a == &[Effect::NotFound] && b == &[Effect::NotFound])
+        );
+
+        // An answer that stops early: the rest refused, for the catch-up.
+        let mut out = Vec::new();
+        split(3, Ok(vec![Effect::NotFound]), &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(&out[0], Ok(a) if a == &[Effect::NotFound]));
+        for d in &out[1..] {
+            assert!(refused(d).contains("the claim script stopped before this artefact"));
+        }
+
+        // More rows than artefacts: not our script's answer.
+        let mut out = Vec::new();
+        split(1, Ok(vec![Effect::NotFound, Effect::NotFound]), &mut out);
+        assert!(matches!(&out[..], [Err(CallError::Unexpected(_))]));
+
+        // A refused call: every artefact refused with its error.
+        let mut out = Vec::new();
+        let oom = RedisError::from((redis::ErrorKind::Client, "OOM", "full".to_string()));
+        split(2, Err(CallError::Redis(oom)), &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|d| refused(d).contains("full")));
+    }
 
     #[test]
     fn the_script_writes_exactly_the_contract_fields() {

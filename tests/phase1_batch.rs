@@ -1,0 +1,358 @@
+//! Phase 1 decides many artefacts in one call of its claim script
+//! (`phase1::PER_CALL` a call): each artefact's decision is still its own,
+//! checked before it writes, answered in its own row, in order. Driven
+//! through the real script on a real Redis, with the calls counted.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sett_test_support as support;
+
+use redis::aio::MultiplexedConnection;
+use sett_orchestrator::blackboard::effects::Effect;
+use sett_orchestrator::blackboard::{claim_json, Keys};
+use sett_orchestrator::ids::{ArtefactId, ClaimId};
+use sett_orchestrator::phase1::{claim_batch, claim_call, CLAIM, PER_CALL};
+use sett_orchestrator::redis_io::scripts::{decide, CallError, Decided};
+use support::{command_calls, uuid, RedisServer};
+
+struct Board {
+    redis: RedisServer,
+    sync: redis::Connection,
+    conn: MultiplexedConnection,
+    keys: Keys,
+}
+
+impl Board {
+    fn new() -> Board {
+        let redis = RedisServer::start();
+        let sync = redis.conn();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = smol::block_on(client.get_multiplexed_async_connection()).unwrap();
+        smol::block_on(CLAIM.load(&mut conn)).unwrap();
+        Board {
+            redis,
+            sync,
+            conn,
+            keys: Keys::new("pb"),
+        }
+    }
+
+    fn cmd(&mut self, args: &[&str]) {
+        redis::cmd(args[0])
+            .arg(&args[1..])
+            .query::<redis::Value>(&mut self.sync)
+            .unwrap();
+    }
+
+    /// An artefact hash with these fields, under a fresh id.
+    fn artefact(&mut self, fields: &[(&str, &str)]) -> String {
+        let id = uuid();
+        let key = format!("sett:pb:artefact:{id}");
+        let mut args = vec!["HSET", key.as_str(), "id", id.as_str()];
+        for (k, v) in fields {
+            args.extend([*k, *v]);
+        }
+        self.cmd(&args);
+        id
+    }
+
+    fn standard(&mut self) -> String {
+        self.artefact(&[("structural_type", "Standard"), ("type", "Goal")])
+    }
+
+    /// Every key and its type.
+    fn keys_now(&mut self) -> BTreeMap<String, String> {
+        let names: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut self.sync).unwrap();
+        names
+            .into_iter()
+            .map(|k| {
+                let t: String = redis::cmd("TYPE").arg(&k).query(&mut self.sync).unwrap();
+                (k, t)
+            })
+            .collect()
+    }
+
+    fn hash(&mut self, key: &str) -> BTreeMap<String, String> {
+        redis::cmd("HGETALL")
+            .arg(key)
+            .query(&mut self.sync)
+            .unwrap()
+    }
+
+    fn get(&mut self, key: &str) -> Option<String> {
+        redis::cmd("GET").arg(key).query(&mut self.sync).unwrap()
+    }
+
+    /// Runs claim_batch over `ids` with the calls counted: (outcomes, EVALSHA calls).
+    fn claim(&mut self, ids: &[String]) -> (Vec<Decided>, u64) {
+        let ids: Vec<ArtefactId> = ids.iter().map(|s| ArtefactId::parse(s).unwrap()).collect();
+        self.cmd(&["CONFIG", "RESETSTAT"]);
+        let out = smol::block_on(claim_batch(&mut self.conn, &self.keys, &ids)).unwrap();
+        let calls = command_calls(&mut self.sync);
+        (out, calls.get("evalsha").copied().unwrap_or(0))
+    }
+}
+
+/// Listens on the claim_events channel (a thread of its own); `messages`
+/// stops it and answers what came, in order.
+struct Listener {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Listener {
+    fn start(redis: &RedisServer) -> Listener {
+        let mut conn = redis.conn();
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut pubsub = conn.as_pubsub();
+            pubsub.subscribe("sett:pb:claim_events").unwrap();
+            ready_tx.send(()).unwrap();
+            let mut out = Vec::new();
+            loop {
+                // Looked at before the read: a stop asked for before it began
+                // has every message in the socket already (see `messages`).
+                let stopping = stopped.load(std::sync::atomic::Ordering::SeqCst);
+                match pubsub.get_message() {
+                    Ok(m) => out.push(m.get_payload().unwrap()),
+                    Err(e) if e.is_timeout() && stopping => return out,
+                    Err(e) if e.is_timeout() => {}
+                    // Redis gone (a test failing): what came is the answer.
+                    Err(_) => return out,
+                }
+            }
+        });
+        ready.recv().unwrap();
+        Listener { stop, thread }
+    }
+
+    /// Every message that came. Called after a later round trip than the
+    /// calls' (`Board::claim` reads the command counts): Redis writes every
+    /// client's pending output before it reads the next command, so each
+    /// message of those calls is in the listener's socket by then; it reads
+    /// until a read finds nothing.
+    fn messages(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+fn created(effects: &Decided) -> ClaimId {
+    match effects.as_ref().unwrap()[..] {
+        [Effect::Created { claim }] => claim,
+        ref other => panic!("not created: {other:?}"),
+    }
+}
+
+fn one(effect: Effect) -> Vec<Effect> {
+    vec![effect]
+}
+
+#[test]
+fn one_call_decides_every_artefact_on_its_own_in_order() {
+    let mut b = Board::new();
+    let listener = Listener::start(&b.redis);
+    let fresh = b.standard();
+    let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
+    let missing = uuid();
+    let listed = uuid();
+    b.cmd(&["RPUSH", &format!("sett:pb:artefact:{listed}"), "junk"]);
+    let untyped = b.artefact(&[("type", "Goal")]);
+    let empty_type = b.artefact(&[("structural_type", ""), ("type", "Goal")]);
+    let bad_index = b.standard();
+    b.cmd(&[
+        "SADD",
+        &format!("sett:pb:claim_by_artefact:{bad_index}"),
+        "x",
+    ]);
+    let claimed = b.standard();
+    b.cmd(&[
+        "SET",
+        &format!("sett:pb:claim_by_artefact:{claimed}"),
+        "someone",
+    ]);
+    let second = b.standard();
+    let before = b.keys_now();
+
+    let ids = [
+        &fresh,
+        &terminal,
+        &missing,
+        &listed,
+        &untyped,
+        &empty_type,
+        &bad_index,
+        &claimed,
+        &second,
+        &fresh,
+    ]
+    .map(String::clone);
+    let (out, calls) = b.claim(&ids);
+    assert_eq!(calls, 1, "ten artefacts, one call");
+    assert_eq!(out.len(), 10);
+    let (first_claim, second_claim) = (created(&out[0]), created(&out[8]));
+    let rest: Vec<Vec<Effect>> = out[1..8]
+        .iter()
+        .chain(&out[9..])
+        .map(|d| d.as_ref().unwrap().clone())
+        .collect();
+    let invalid = |reason: &str| {
+        one(Effect::Invalid {
+            reason: reason.into(),
+        })
+    };
+    assert_eq!(
+        rest,
+        vec![
+            one(Effect::Skipped {
+                structural_type: "Terminal".into(),
+                artefact_type: "Done".into()
+            }),
+            one(Effect::NotFound),
+            invalid("artefact key is a list, not a hash"),
+            invalid("artefact hash has no structural_type"),
+            invalid("artefact hash has no structural_type"),
+            one(Effect::IndexConflict {
+                key_type: "set".into()
+            }),
+            one(Effect::Duplicate {
+                existing: "someone".into()
+            }),
+            one(Effect::Duplicate {
+                existing: first_claim.as_str().to_string()
+            }),
+        ]
+    );
+
+    // Exactly two claims, two index entries and two events: nothing else written.
+    let mut expected = before;
+    for (artefact, claim) in [(&fresh, first_claim), (&second, second_claim)] {
+        let claim_key = format!("sett:pb:claim:{}", claim.as_str());
+        expected.insert(claim_key.clone(), "hash".into());
+        expected.insert(
+            format!("sett:pb:claim_by_artefact:{artefact}"),
+            "string".into(),
+        );
+        let fields: BTreeMap<String, String> =
+            support::phase1_claim_fields(claim.as_str(), artefact)
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(b.hash(&claim_key), fields);
+        assert_eq!(
+            b.get(&format!("sett:pb:claim_by_artefact:{artefact}"))
+                .as_deref(),
+            Some(claim.as_str())
+        );
+    }
+    assert_eq!(b.keys_now(), expected);
+    let json = |claim: ClaimId, artefact: &str| {
+        claim_json(
+            &uuid::Uuid::parse_str(claim.as_str()).unwrap(),
+            &ArtefactId::parse(artefact).unwrap(),
+        )
+    };
+    assert_eq!(
+        listener.messages(),
+        vec![json(first_claim, &fresh), json(second_claim, &second)]
+    );
+}
+
+#[test]
+fn more_artefacts_than_a_call_holds_go_in_several_calls_each_answered_in_order() {
+    let mut b = Board::new();
+    let n = 2 * PER_CALL + 3;
+    let ids: Vec<String> = (0..n).map(|_| b.standard()).collect();
+    let (out, calls) = b.claim(&ids);
+    assert_eq!(calls, 3, "{n} artefacts at {PER_CALL} a call");
+    assert_eq!(out.len(), n);
+    for (id, outcome) in ids.iter().zip(&out) {
+        let claim = created(outcome);
+        assert_eq!(
+            b.get(&format!("sett:pb:claim_by_artefact:{id}")).as_deref(),
+            Some(claim.as_str()),
+            "each row is its own artefact's"
+        );
+    }
+    // Claimed again: every one a duplicate of its own claim, nothing new.
+    let (again, _) = b.claim(&ids);
+    for (first, second) in out.iter().zip(&again) {
+        assert_eq!(
+            second.as_ref().unwrap(),
+            &one(Effect::Duplicate {
+                existing: created(first).as_str().to_string()
+            })
+        );
+    }
+}
+
+#[test]
+fn a_wrong_typed_claim_key_costs_its_own_artefact_alone() {
+    let mut b = Board::new();
+    let (blocked, next) = (b.standard(), b.standard());
+    let (blocked_claim, next_claim) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let blocked_key = format!("sett:pb:claim:{blocked_claim}");
+    b.cmd(&["RPUSH", &blocked_key, "junk"]);
+    let call = claim_call(
+        &b.keys,
+        &[
+            (ArtefactId::parse(&blocked).unwrap(), blocked_claim),
+            (ArtefactId::parse(&next).unwrap(), next_claim),
+        ],
+    );
+    let out = smol::block_on(decide(&mut b.conn, &[call])).unwrap();
+    assert_eq!(
+        out.into_iter().next().unwrap().unwrap(),
+        vec![
+            Effect::KeyConflict {
+                key: blocked_key,
+                key_type: "list".into()
+            },
+            Effect::Created {
+                claim: ClaimId::parse(&next_claim.to_string()).unwrap()
+            },
+        ]
+    );
+    assert_eq!(b.get(&format!("sett:pb:claim_by_artefact:{blocked}")), None);
+    assert_eq!(
+        b.get(&format!("sett:pb:claim_by_artefact:{next}")),
+        Some(next_claim.to_string())
+    );
+}
+
+#[test]
+fn a_call_redis_refuses_is_every_artefact_refused_and_writes_nothing() {
+    let mut b = Board::new();
+    let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
+    let ids: Vec<String> = vec![b.standard(), terminal, b.standard()];
+    let before = b.keys_now();
+    b.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    b.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+    let (out, calls) = b.claim(&ids);
+    b.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    assert_eq!(calls, 1);
+    assert_eq!(out.len(), 3);
+    for outcome in &out {
+        match outcome {
+            Err(CallError::Redis(e)) => assert_eq!(e.code(), Some("OOM"), "{e}"),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+    assert_eq!(b.keys_now(), before, "nothing written");
+    // Memory back: the same artefacts are decided as usual.
+    let (out, _) = b.claim(&ids);
+    created(&out[0]);
+    created(&out[2]);
+    assert_eq!(
+        out[1].as_ref().unwrap(),
+        &one(Effect::Skipped {
+            structural_type: "Terminal".into(),
+            artefact_type: "Done".into()
+        })
+    );
+}
