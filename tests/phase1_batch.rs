@@ -104,14 +104,16 @@ struct Listener {
 impl Listener {
     fn start(redis: &RedisServer) -> Listener {
         let mut conn = redis.conn();
-        conn.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (ready_tx, ready) = std::sync::mpsc::channel();
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut pubsub = conn.as_pubsub();
             pubsub.subscribe("sett:pb:claim_events").unwrap();
+            // Short reads from here on (the subscription is confirmed).
+            pubsub
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
             ready_tx.send(()).unwrap();
             let mut out = Vec::new();
             loop {
@@ -294,18 +296,22 @@ fn more_artefacts_than_a_call_holds_go_in_several_calls_each_answered_in_order()
 #[test]
 fn a_wrong_typed_claim_key_costs_its_own_artefact_alone() {
     let mut b = Board::new();
+    let listener = Listener::start(&b.redis);
     let (blocked, next) = (b.standard(), b.standard());
     let (blocked_claim, next_claim) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let blocked_key = format!("sett:pb:claim:{blocked_claim}");
     b.cmd(&["RPUSH", &blocked_key, "junk"]);
+    let before = b.keys_now();
+    let (blocked_id, next_id) = (
+        ArtefactId::parse(&blocked).unwrap(),
+        ArtefactId::parse(&next).unwrap(),
+    );
     let call = claim_call(
         &b.keys,
-        &[
-            (ArtefactId::parse(&blocked).unwrap(), blocked_claim),
-            (ArtefactId::parse(&next).unwrap(), next_claim),
-        ],
+        &[(blocked_id, blocked_claim), (next_id, next_claim)],
     );
     let out = smol::block_on(decide(&mut b.conn, &[call])).unwrap();
+    b.cmd(&["PING"]);
     assert_eq!(
         out.into_iter().next().unwrap().unwrap(),
         vec![
@@ -318,41 +324,119 @@ fn a_wrong_typed_claim_key_costs_its_own_artefact_alone() {
             },
         ]
     );
-    assert_eq!(b.get(&format!("sett:pb:claim_by_artefact:{blocked}")), None);
+    // The next artefact's claim, index and event; nothing of the blocked one's.
+    let next_key = format!("sett:pb:claim:{next_claim}");
+    let mut expected = before;
+    expected.insert(next_key.clone(), "hash".into());
+    expected.insert(format!("sett:pb:claim_by_artefact:{next}"), "string".into());
+    assert_eq!(b.keys_now(), expected);
+    let fields: BTreeMap<String, String> =
+        support::phase1_claim_fields(&next_claim.to_string(), &next)
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    assert_eq!(b.hash(&next_key), fields);
     assert_eq!(
         b.get(&format!("sett:pb:claim_by_artefact:{next}")),
         Some(next_claim.to_string())
     );
+    assert_eq!(listener.messages(), vec![claim_json(&next_claim, &next_id)]);
 }
 
+/// How a refusal is made and undone, and the code Redis answers with.
+struct Refusal {
+    code: &'static str,
+    on: fn(&mut Board),
+    off: fn(&mut Board),
+}
+
+const REFUSALS: [Refusal; 3] = [
+    Refusal {
+        code: "OOM",
+        on: |b| {
+            b.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+            b.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+        },
+        off: |b| b.cmd(&["CONFIG", "SET", "maxmemory", "0"]),
+    },
+    Refusal {
+        code: "NOREPLICAS",
+        on: |b| support::refuse_writes(&mut b.sync, true),
+        off: |b| support::refuse_writes(&mut b.sync, false),
+    },
+    // A replica of a primary that is not there: read-only.
+    Refusal {
+        code: "READONLY",
+        on: |b| b.cmd(&["REPLICAOF", "127.0.0.1", &support::free_port().to_string()]),
+        off: |b| b.cmd(&["REPLICAOF", "NO", "ONE"]),
+    },
+];
+
+/// Redis refusing writes refuses each artefact that would write, with its
+/// error, and writes nothing; the artefacts that need no write get their
+/// own outcomes in the same call, before and after a refused one.
 #[test]
-fn a_call_redis_refuses_is_every_artefact_refused_and_writes_nothing() {
+fn a_refused_write_is_its_artefacts_alone_and_writes_nothing() {
     let mut b = Board::new();
-    let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
-    let ids: Vec<String> = vec![b.standard(), terminal, b.standard()];
-    let before = b.keys_now();
-    b.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
-    b.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
-    let (out, calls) = b.claim(&ids);
-    b.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
-    assert_eq!(calls, 1);
-    assert_eq!(out.len(), 3);
-    for outcome in &out {
-        match outcome {
-            Err(CallError::Redis(e)) => assert_eq!(e.code(), Some("OOM"), "{e}"),
-            other => panic!("not refused: {other:?}"),
-        }
+    for refusal in &REFUSALS {
+        let listener = Listener::start(&b.redis);
+        let claimed = b.standard();
+        b.cmd(&[
+            "SET",
+            &format!("sett:pb:claim_by_artefact:{claimed}"),
+            "earlier",
+        ]);
+        let bare = uuid();
+        b.cmd(&["HSET", &format!("sett:pb:artefact:{bare}"), "id", &bare]);
+        let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
+        let ids: Vec<String> = vec![claimed, b.standard(), bare, terminal, b.standard()];
+        let before = b.keys_now();
+        (refusal.on)(&mut b);
+        let (out, calls) = b.claim(&ids);
+        (refusal.off)(&mut b);
+        assert_eq!(calls, 1);
+        assert_eq!(out.len(), 5);
+        let refused = |d: &Decided| match d {
+            Err(CallError::Redis(e)) => e.code().map(str::to_string),
+            other => panic!("{}: not refused: {other:?}", refusal.code),
+        };
+        assert_eq!(
+            out[0].as_ref().unwrap(),
+            &one(Effect::Duplicate {
+                existing: "earlier".into()
+            })
+        );
+        assert_eq!(refused(&out[1]).as_deref(), Some(refusal.code));
+        assert_eq!(
+            out[2].as_ref().unwrap(),
+            &one(Effect::Invalid {
+                reason: "artefact hash has no structural_type".into()
+            }),
+            "a hash with neither field is not absent"
+        );
+        assert_eq!(
+            out[3].as_ref().unwrap(),
+            &one(Effect::Skipped {
+                structural_type: "Terminal".into(),
+                artefact_type: "Done".into()
+            })
+        );
+        assert_eq!(refused(&out[4]).as_deref(), Some(refusal.code));
+        assert_eq!(b.keys_now(), before, "{}: nothing written", refusal.code);
+        // Writes back: the refused artefacts are claimed as usual.
+        let (again, _) = b.claim(&[ids[1].clone(), ids[4].clone()]);
+        let claims = [created(&again[0]), created(&again[1])];
+        let json = |claim: ClaimId, artefact: &str| {
+            claim_json(
+                &uuid::Uuid::parse_str(claim.as_str()).unwrap(),
+                &ArtefactId::parse(artefact).unwrap(),
+            )
+        };
+        assert_eq!(
+            listener.messages(),
+            vec![json(claims[0], &ids[1]), json(claims[1], &ids[4])],
+            "{}: announced once, when claimed",
+            refusal.code
+        );
     }
-    assert_eq!(b.keys_now(), before, "nothing written");
-    // Memory back: the same artefacts are decided as usual.
-    let (out, _) = b.claim(&ids);
-    created(&out[0]);
-    created(&out[2]);
-    assert_eq!(
-        out[1].as_ref().unwrap(),
-        &one(Effect::Skipped {
-            structural_type: "Terminal".into(),
-            artefact_type: "Done".into()
-        })
-    );
 }

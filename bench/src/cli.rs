@@ -168,6 +168,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             }
         }),
         (Some(other), ..) => return Err(format!("'{other}' takes no --limit")),
+        (None, None, None, _, true) if per_call && per_script > 1 => {
+            return Err("--artefacts-per-call is for the pipelined ceiling, not --per-call".into())
+        }
         (None, None, None, count, true) => Mode::Limit {
             count: count.unwrap_or(10_000),
             in_flight,
@@ -268,6 +271,7 @@ mod tests {
                 per_script: 1
             }
         );
+        assert!(p("--limit --per-call --artefacts-per-call 2").is_err());
         assert_eq!(
             p("--limit --artefacts-per-call 32").unwrap().mode,
             Mode::Limit {

@@ -210,8 +210,9 @@ pub fn limit(
             }
         })
     } else {
-        // Four pipelines of in_flight/4 scripts each, resent as each one is answered.
-        let per_pipeline = (in_flight / 4).max(1);
+        // Four pipelines of in_flight/4 artefacts each (at least one call's),
+        // resent as each one is answered.
+        let per_pipeline = (in_flight / 4).max(per_script).max(1);
         producer::run_workers(4, |next| {
             let (mut conn, keys, batch, created) = (conn.clone(), &keys, &batch, &created);
             async move {
@@ -229,16 +230,17 @@ pub fn limit(
                         cmd.arg(&call.keys).arg(&call.args);
                     }
                     let now = batch.clock.elapsed().as_nanos() as u64 + 1;
-                    for i in range {
+                    for i in range.clone() {
                         batch.sent_at[i].store(now, Ordering::Relaxed);
                     }
                     let replies: Vec<redis::Value> = pipe
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| format!("EVALSHA: {e}"))?;
-                    for r in replies {
-                        let effects = decode(&r).unwrap_or_default();
-                        if effects.is_empty()
+                    let sizes = batch.ids[range.clone()].chunks(per_script).map(<[_]>::len);
+                    for (r, size) in replies.iter().zip(sizes) {
+                        let effects = decode(r).unwrap_or_default();
+                        if effects.len() != size
                             || !effects.iter().all(|e| matches!(e, Effect::Created { .. }))
                         {
                             return Err(format!("claim script answered {r:?} for fresh artefacts"));

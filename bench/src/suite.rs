@@ -13,7 +13,7 @@ use crate::startup::{self, StartupRun};
 use crate::{procstat, run};
 use sett_orchestrator::phase1::PER_CALL;
 
-// The row "burst / ceiling'' (32 artefacts a call)" names it.
+// The rows "burst / ceiling'' (claims/s, 32 artefacts a call)" name it.
 const _: () = assert!(PER_CALL == 32);
 
 const COUNT: usize = 10_000;
@@ -233,8 +233,8 @@ fn budgets(r: &SuiteReport) -> String {
             .unwrap_or(u64::MAX)
     };
     let (ceiling, per_call, burst) = (rate("ceiling:"), rate("ceiling':"), rate("burst 10k x 256"));
-    let batched = rate("ceiling''");
-    let ratio = burst / ceiling;
+    let batched = rate("ceiling'':");
+    let ratio = burst / batched;
     let lost: u64 = r
         .scenarios
         .iter()
@@ -269,15 +269,18 @@ fn budgets(r: &SuiteReport) -> String {
     };
     let (redis_us, bench_us) = (per_claim(|r| r.redis_cpu_s), per_claim(|r| r.bench_cpu_s));
     let mut rows = vec![
+        // The budget (issue 15) against the ceiling of the calls as the
+        // orchestrator sends them in a burst (32 artefacts a call); the
+        // ceiling of one artefact a call (what the issue measured) reported.
         (
-            "burst / ceiling (claims/s)",
-            format!("{burst:.0} / {ceiling:.0} = {ratio:.2}"),
+            "burst / ceiling'' (claims/s, 32 artefacts a call)",
+            format!("{burst:.0} / {batched:.0} = {ratio:.2}"),
             ">= 0.75",
             verdict(ratio >= 0.75),
         ),
         (
-            "burst / ceiling'' (32 artefacts a call)",
-            format!("{burst:.0} / {batched:.0} = {:.2}", burst / batched),
+            "burst / ceiling (one artefact a call)",
+            format!("{burst:.0} / {ceiling:.0} = {:.2}", burst / ceiling),
             "report",
             "-",
         ),

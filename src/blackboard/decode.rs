@@ -152,6 +152,9 @@ impl Row<'_> {
                 key: self.text(1)?,
                 key_type: self.text(2)?,
             },
+            "refused" => Effect::Refused {
+                error: self.text(1)?,
+            },
             "skipped" => Effect::Skipped {
                 structural_type: self.text(1)?,
                 artefact_type: self.text(2)?,

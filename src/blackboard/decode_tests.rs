@@ -46,6 +46,7 @@ fn rows_decode_into_typed_effects() {
         vec![s("adopted_claims"), s("phase1"), Value::Array(vec![])],
         vec![s("adopted"), s(C), s("closed")],
         vec![s("not_counted"), s(C), s("parallel"), s("coder"), s(C)],
+        vec![s("refused"), s("OOM command not allowed")],
     ]);
     assert_eq!(
         decode(&reply),
@@ -99,6 +100,9 @@ fn rows_decode_into_typed_effects() {
                 phase: Phase::Parallel,
                 role: "coder".into(),
                 artefact: ArtefactId::parse(C).unwrap()
+            },
+            Effect::Refused {
+                error: "OOM command not allowed".into()
             },
         ])
     );

@@ -19,7 +19,7 @@
 use crate::ids::{ArtefactId, ClaimId};
 
 /// The reply protocol this decoder reads. Bump it with any change to a row.
-pub const PROTOCOL: i64 = 7;
+pub const PROTOCOL: i64 = 8;
 
 /// The phases a claim goes through, as scripts and log lines name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +120,13 @@ pub enum Effect {
     KeyConflict {
         key: String,
         key_type: String,
+    },
+    /// Redis refused a write of this artefact's claim (OOM, MISCONF,
+    /// NOREPLICAS, READONLY…), with its error text: Phase 1's claim script
+    /// answers it per artefact of a call, and the artefact is reported as
+    /// that Redis error (`phase1::claim_batch`).
+    Refused {
+        error: String,
     },
     /// Terminal (and in lifecycle mode Failure and Review) artefacts get no claim.
     Skipped {

@@ -12,9 +12,10 @@
 -- count (src/blackboard/effects.rs); the protocol version stated below is
 -- checked against the decoder's before the script loads. Each artefact's
 -- decision reads and checks every key it writes before its first write, so
--- it writes all or nothing, and a bad key costs that artefact a row, not
--- the others their decisions.
-local PROTOCOL = 7
+-- it writes all or nothing, and a bad key or a refused write costs that
+-- artefact a row (`refused` carries Redis's error), not the others their
+-- decisions.
+local PROTOCOL = 8
 
 local out, n = {}, 0
 local function row(tag, a, b)
@@ -26,7 +27,6 @@ local function row(tag, a, b)
 end
 
 local channel = ARGV[1]
-local written = false
 for i = 1, #KEYS / 3 do
   local artefact, index, claim = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local id = ARGV[3 * i - 1]
@@ -65,24 +65,24 @@ for i = 1, #KEYS / 3 do
       if type(first) == 'table' and first.err then
         if string.find(first.err, 'WRONGTYPE', 1, true) then
           row('key_conflict', claim, redis.call('TYPE', claim)['ok'])
-        elseif not written then
-          -- Any other refusal (OOM, MISCONF, READONLY after a failover...)
-          -- is Redis's error, answered as such for the whole call. Such a
-          -- refusal comes at a script's first write or not at all (what
-          -- Redis checks cannot change while a script runs), so no
-          -- artefact of this call was written.
-          return redis.error_reply(first.err)
         else
-          -- Not reached (see above), but should it be: the answer stops
-          -- here, and the orchestrator counts every artefact without a row
-          -- as refused (the catch-up tries it again).
-          return out
+          -- Any other refusal (OOM, MISCONF, NOREPLICAS, READONLY after a
+          -- failover...) is Redis's error, answered as this artefact's; the
+          -- next artefacts are still decided (those that write meet the
+          -- same refusal).
+          row('refused', first.err)
         end
       else
-        written = true
-        redis.call('SET', index, id)
-        redis.call('PUBLISH', channel, ARGV[3 * i + 1])
-        row('created', id)
+        -- Refused only where Redis lets a write through and refuses the
+        -- next (an ACL without SET or PUBLISH): answered as above, the
+        -- claim left as a script of its own would leave it.
+        local refused = redis.pcall('SET', index, id)
+        if not refused.err then refused = redis.pcall('PUBLISH', channel, ARGV[3 * i + 1]) end
+        if type(refused) == 'table' and refused.err then
+          row('refused', refused.err)
+        else
+          row('created', id)
+        end
       end
     end
   end

@@ -10,10 +10,11 @@
 use std::sync::LazyLock;
 
 use redis::aio::MultiplexedConnection;
-use redis::RedisError;
+use redis::{RedisError, Value};
 use uuid::Uuid;
 
 use crate::blackboard::decode::UnexpectedReply;
+use crate::blackboard::effects::Effect;
 use crate::blackboard::{claim_json, Keys};
 use crate::ids::{new_v4, uuid_string, ArtefactId};
 use crate::redis_io::scripts::{decide, Call, CallError, Decided, Script};
@@ -78,22 +79,15 @@ pub async fn claim_batch(
 }
 
 /// One call's answer as one outcome per artefact: row i is artefact i's
-/// outcome. A refusal of the whole call is every artefact's; an answer that
-/// stops early (claim.lua: not reached) leaves the rest refused, to be
-/// claimed again by the catch-up; more rows than artefacts is not our script.
+/// outcome, a `refused` row that artefact's Redis error. A refusal of the
+/// whole call (e.g. NOSCRIPT twice, the connection's own errors) is every
+/// artefact's; rows not one per artefact are not our script's answer.
 fn split(artefacts: usize, answer: Decided, out: &mut Vec<Decided>) {
     match answer {
-        Ok(rows) if rows.len() <= artefacts => {
-            let answered = rows.len();
-            out.extend(rows.into_iter().map(|row| Ok(vec![row])));
-            let stopped = || {
-                RedisError::from((
-                    redis::ErrorKind::Client,
-                    "the claim script stopped before this artefact",
-                ))
-            };
-            out.extend((answered..artefacts).map(|_| Err(CallError::Redis(stopped()))));
-        }
+        Ok(rows) if rows.len() == artefacts => out.extend(rows.into_iter().map(|row| match row {
+            Effect::Refused { error } => Err(CallError::Redis(server_error(&error))),
+            row => Ok(vec![row]),
+        })),
         Ok(_) => out.extend((0..artefacts).map(|_| Err(CallError::Unexpected(UnexpectedReply)))),
         Err(CallError::Redis(e)) => {
             out.extend((0..artefacts).map(|_| Err(CallError::Redis(e.clone()))))
@@ -101,6 +95,20 @@ fn split(artefacts: usize, answer: Decided, out: &mut Vec<Decided>) {
         Err(CallError::Unexpected(e)) => {
             out.extend((0..artefacts).map(|_| Err(CallError::Unexpected(e))))
         }
+    }
+}
+
+/// The error a Redis error reply's text names, as if Redis had answered it to
+/// a call of its own (so `READONLY` still ends the session).
+fn server_error(text: &str) -> RedisError {
+    let line: String = text
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    match redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).and_then(Value::extract_error)
+    {
+        Err(e) => e,
+        Ok(_) => RedisError::from((redis::ErrorKind::Client, "refused", line)),
     }
 }
 
@@ -117,43 +125,46 @@ pub async fn claim_artefact(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blackboard::effects::Effect;
-
-    fn refused(d: &Decided) -> String {
-        match d {
-            Err(CallError::Redis(e)) => e.to_string(),
-            other => panic!("not refused: {other:?}"),
-        }
-    }
+    use crate::redis_io::ends_session;
 
     #[test]
     fn a_call_answer_is_split_one_row_per_artefact() {
         let mut out = Vec::new();
-        split(2, Ok(vec![Effect::NotFound, Effect::NotFound]), &mut out);
-        assert!(
-            matches!(&out[..], [Ok(a), Ok(b)] if a == &[Effect::NotFound] && b == &[Effect::NotFound])
-        );
-
-        // An answer that stops early: the rest refused, for the catch-up.
-        let mut out = Vec::new();
-        split(3, Ok(vec![Effect::NotFound]), &mut out);
-        assert_eq!(out.len(), 3);
+        let refused = |error: &str| Effect::Refused {
+            error: error.into(),
+        };
+        let rows = vec![
+            Effect::NotFound,
+            refused("READONLY You can't write against a read only replica."),
+            refused("OOM command not allowed when used memory > 'maxmemory'."),
+        ];
+        split(3, Ok(rows), &mut out);
         assert!(matches!(&out[0], Ok(a) if a == &[Effect::NotFound]));
-        for d in &out[1..] {
-            assert!(refused(d).contains("the claim script stopped before this artefact"));
-        }
+        let code = |d: &Decided| match d {
+            Err(CallError::Redis(e)) => (e.code().map(str::to_string), ends_session(e)),
+            other => panic!("not refused: {other:?}"),
+        };
+        assert_eq!(code(&out[1]), (Some("READONLY".into()), true));
+        assert_eq!(code(&out[2]), (Some("OOM".into()), false));
 
-        // More rows than artefacts: not our script's answer.
-        let mut out = Vec::new();
-        split(1, Ok(vec![Effect::NotFound, Effect::NotFound]), &mut out);
-        assert!(matches!(&out[..], [Err(CallError::Unexpected(_))]));
+        // Fewer or more rows than artefacts: not our script's answer.
+        for rows in [vec![Effect::NotFound], vec![Effect::NotFound; 3]] {
+            let mut out = Vec::new();
+            split(2, Ok(rows), &mut out);
+            assert!(matches!(
+                &out[..],
+                [Err(CallError::Unexpected(_)), Err(CallError::Unexpected(_))]
+            ));
+        }
 
         // A refused call: every artefact refused with its error.
         let mut out = Vec::new();
         let oom = RedisError::from((redis::ErrorKind::Client, "OOM", "full".to_string()));
         split(2, Err(CallError::Redis(oom)), &mut out);
         assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|d| refused(d).contains("full")));
+        assert!(out
+            .iter()
+            .all(|d| matches!(d, Err(CallError::Redis(e)) if e.to_string().contains("full"))));
     }
 
     #[test]

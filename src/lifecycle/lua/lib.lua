@@ -4,7 +4,7 @@
 -- same text is also the head of one Redis Functions library holding every
 -- decision (src/lifecycle/library.rs), each still one atomic call.
 --
--- Answers follow protocol 7 (src/blackboard/effects.rs): a list of rows, each
+-- Answers follow protocol 8 (src/blackboard/effects.rs): a list of rows, each
 -- a tag and its cells (strings, integers, lists of strings), as a list or
 -- laid flat after its cell count (effect, below). The version is
 -- stated below and checked against the decoder's before the scripts load.
@@ -29,7 +29,7 @@
 -- Every decision reads the claim's current state first, so a replay or a
 -- second replica changes nothing and publishes nothing.
 
-local PROTOCOL = 7
+local PROTOCOL = 8
 
 -- Per call: everything below that depends on the call's arguments or the
 -- server's clock. Declared here, set by begin() at the start of every call:
