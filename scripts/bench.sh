@@ -3,7 +3,8 @@
 # redis-server and two orchestrators on it: one in Phase-1 mode (instance
 # bench), one in lifecycle mode (instance bench-lc, a registry of three
 # agents, SETT_BID_TIMEOUT=0). Runs `sett-bench suite` on them: the
-# claim-script ceiling, 10k bursts (256 B, 4 KiB, 64 KiB), 10k at 1,000/s,
+# claim-script ceilings (calls of one artefact, of 32 as the orchestrator
+# sends them, and claim_artefact calls), 10k bursts (256 B, 4 KiB, 64 KiB), 10k at 1,000/s,
 # 5 fresh start-ups with SIGTERM; then the lifecycle with simulated agents
 # (10k burst to `complete`, 2k at 100/s for last bid -> grant, 10k claims
 # waiting for bids) and 5 fresh start-ups with the registry. Prints one table;
