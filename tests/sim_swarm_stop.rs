@@ -143,3 +143,43 @@ fn nothing_is_heard_sent_or_reported_after_stop_returns() {
     );
     assert_eq!(bids_stored(&mut conn, &keys, "late", 100), 0);
 }
+
+/// Panics when the last agent hears a message; the others only listen.
+struct PanicsInLast;
+
+impl Watch for PanicsInLast {
+    fn heard(&self, agent: &str, _: &Heard) {
+        if agent == "Zed" {
+            panic!("Zed's watch panicked");
+        }
+    }
+}
+
+/// A panic in any agent's reader, the last one's included, is raised by
+/// `stop` (it was lost: the readers were awaited in order, so the first,
+/// still listening, held the others back, and the stop dropped the
+/// panicked reader with its panic; and the stop ignored the thread's end).
+#[test]
+fn a_panic_in_any_agents_reader_is_raised_by_stop() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    let keys = Keys::new("sett:swarmpanic");
+    let spec = |name: &str| Spec::new(name, "ignore", Work::new("Standard", "Code", "code"));
+    let agents = vec![spec("Ann"), spec("Bob"), spec("Zed")];
+    let swarm = Swarm::start(&redis.url(), keys.prefix(), agents, Arc::new(PanicsInLast)).unwrap();
+    publish_claims(&mut conn, &keys, "c", 1);
+    // Zed's panic ends the agents' thread by itself, while Ann and Bob
+    // still listen (with the readers awaited in order it never ended).
+    assert!(
+        support::wait_until(PATIENCE, || swarm.is_finished()),
+        "the agents' thread went on after Zed's reader panicked"
+    );
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| swarm.stop()));
+    let panic = stopped.expect_err("stop returned as if nothing had panicked");
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert_eq!(text, "Zed's watch panicked");
+}

@@ -15,10 +15,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{mpsc, Arc};
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use futures_lite::{FutureExt as _, Stream, StreamExt as _};
+use futures_lite::{future, FutureExt as _, Stream, StreamExt as _};
 use redis::aio::MultiplexedConnection;
 use smol::Task;
 
@@ -74,16 +75,24 @@ async fn run_alive(
         agents.push((Arc::new(Agent::new(spec, keys.clone())), messages));
     }
     Ok(async move {
-        let readers: Vec<_> = agents
+        let mut readers: Vec<Task<()>> = agents
             .into_iter()
             .map(|(agent, messages)| {
                 let reader = read(agent, messages, conn.clone(), watch.clone(), alive.clone());
                 smol::spawn(reader)
             })
             .collect();
-        for reader in readers {
-            reader.await;
-        }
+        // All at once, not in order: a reader's panic is raised as soon as
+        // it happens, whichever agent's it is.
+        future::poll_fn(|cx| {
+            readers.retain_mut(|reader| Pin::new(reader).poll(cx).is_pending());
+            if readers.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     })
 }
 
@@ -202,11 +211,20 @@ impl Swarm {
         }
     }
 
+    /// The agents' thread has ended by itself: Redis went away, or an agent
+    /// panicked (then [`Swarm::stop`] raises the panic).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
     /// Stops every agent: returns once every reader and every task under
     /// way is dropped (a command already handed to the connection may
-    /// still reach Redis).
+    /// still reach Redis). A panic of the agents' thread (a reader's or a
+    /// task's, e.g. a `Watch` asserting) is raised here.
     pub fn stop(self) {
         let _ = self.stop.try_send(());
-        let _ = self.thread.join();
+        if let Err(panic) = self.thread.join() {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
