@@ -21,6 +21,8 @@ struct Board {
     sync: redis::Connection,
     conn: MultiplexedConnection,
     keys: Keys,
+    /// A port held while Redis is a replica of it (nothing else can take it).
+    held: Option<std::net::TcpListener>,
 }
 
 impl Board {
@@ -35,6 +37,7 @@ impl Board {
             sync,
             conn,
             keys: Keys::new("pb"),
+            held: None,
         }
     }
 
@@ -364,11 +367,20 @@ const REFUSALS: [Refusal; 3] = [
         on: |b| support::refuse_writes(&mut b.sync, true),
         off: |b| support::refuse_writes(&mut b.sync, false),
     },
-    // A replica of a primary that is not there: read-only.
+    // A replica of a primary that never answers (a port held here, which
+    // accepts and says nothing): read-only.
     Refusal {
         code: "READONLY",
-        on: |b| b.cmd(&["REPLICAOF", "127.0.0.1", &support::free_port().to_string()]),
-        off: |b| b.cmd(&["REPLICAOF", "NO", "ONE"]),
+        on: |b| {
+            let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = held.local_addr().unwrap().port().to_string();
+            b.held = Some(held);
+            b.cmd(&["REPLICAOF", "127.0.0.1", &port]);
+        },
+        off: |b| {
+            b.cmd(&["REPLICAOF", "NO", "ONE"]);
+            b.held = None;
+        },
     },
 ];
 
@@ -439,4 +451,52 @@ fn a_refused_write_is_its_artefacts_alone_and_writes_nothing() {
             refusal.code
         );
     }
+}
+
+/// A user whose ACL refuses PUBLISH: each artefact's claim is written as a
+/// script of its own would leave it (hash and index, not announced) and
+/// answered as refused, each on its own; nothing is published.
+#[test]
+fn a_write_refused_after_the_first_is_its_artefacts_alone() {
+    let mut b = Board::new();
+    b.cmd(&[
+        "ACL", "SETUSER", "mute", "on", ">pw", "~*", "&*", "+@all", "-publish",
+    ]);
+    let url = b.redis.url().replacen("redis://", "redis://mute:pw@", 1);
+    let client = redis::Client::open(url).unwrap();
+    let mut mute = smol::block_on(client.get_multiplexed_async_connection()).unwrap();
+    let listener = Listener::start(&b.redis);
+    let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
+    let ids = [b.standard(), terminal, b.standard()];
+    let artefacts: Vec<ArtefactId> = ids.iter().map(|s| ArtefactId::parse(s).unwrap()).collect();
+    let out = smol::block_on(claim_batch(&mut mute, &b.keys, &artefacts)).unwrap();
+    b.cmd(&["PING"]);
+    assert_eq!(out.len(), 3);
+    for i in [0, 2] {
+        match &out[i] {
+            // (Redis 7.0's words for an ACL's refusal inside a script.)
+            Err(CallError::Redis(e)) => assert!(
+                e.code() == Some("ERR") && e.to_string().contains("can't run this command"),
+                "{e}"
+            ),
+            other => panic!("not refused: {other:?}"),
+        }
+        let claim = b.get(&format!("sett:pb:claim_by_artefact:{}", ids[i]));
+        let claim = claim.expect("the claim's index, written before the refusal");
+        assert_eq!(
+            b.hash(&format!("sett:pb:claim:{claim}")),
+            support::phase1_claim_fields(&claim, &ids[i])
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        );
+    }
+    assert_eq!(
+        out[1].as_ref().unwrap(),
+        &one(Effect::Skipped {
+            structural_type: "Terminal".into(),
+            artefact_type: "Done".into()
+        })
+    );
+    assert_eq!(listener.messages(), Vec::<String>::new());
 }

@@ -133,7 +133,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--rate" => rate = Some(number::<f64>(&flag, &value()?)?),
             "--count" => count = Some(number(&flag, &value()?)?),
             "--in-flight" => in_flight = number(&flag, &value()?)?,
-            "--artefacts-per-call" => per_script = number::<usize>(&flag, &value()?)?.max(1),
+            "--artefacts-per-call" => match number::<usize>(&flag, &value()?)? {
+                0 => return Err("--artefacts-per-call takes 1 or more".into()),
+                k => per_script = k,
+            },
             "--redis-url" => o.redis_url = value()?,
             "--instance" => o.instance = value()?,
             "--payload-bytes" => o.payload_bytes = number(&flag, &value()?)?,
@@ -168,6 +171,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             }
         }),
         (Some(other), ..) => return Err(format!("'{other}' takes no --limit")),
+        _ if per_script > 1 && !limit => return Err("--artefacts-per-call is for --limit".into()),
         (None, None, None, _, true) if per_call && per_script > 1 => {
             return Err("--artefacts-per-call is for the pipelined ceiling, not --per-call".into())
         }
@@ -272,6 +276,8 @@ mod tests {
             }
         );
         assert!(p("--limit --per-call --artefacts-per-call 2").is_err());
+        assert!(p("--limit --artefacts-per-call 0").is_err());
+        assert!(p("--burst 10 --artefacts-per-call 2").is_err());
         assert_eq!(
             p("--limit --artefacts-per-call 32").unwrap().mode,
             Mode::Limit {

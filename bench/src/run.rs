@@ -148,6 +148,13 @@ pub fn load(o: &Options) -> Result<RunReport, String> {
     Ok(report)
 }
 
+/// Artefacts a pipeline of the pipelined ceiling carries: a quarter of
+/// `in_flight`, in whole calls of `per_script` (at least one call).
+fn pipeline_size(in_flight: usize, per_script: usize) -> usize {
+    let per_script = per_script.max(1);
+    ((in_flight / 4).max(per_script) / per_script) * per_script
+}
+
 /// `--limit`: the claim script itself, `in_flight` claims at once, no orchestrator
 /// involved: pipelined EVALSHA batches (what Redis sustains), each call of
 /// `per_script` artefacts, or with `per_call` one `claim_artefact` future per
@@ -212,7 +219,7 @@ pub fn limit(
     } else {
         // Four pipelines of in_flight/4 artefacts each (at least one call's),
         // resent as each one is answered.
-        let per_pipeline = (in_flight / 4).max(per_script).max(1);
+        let per_pipeline = pipeline_size(in_flight, per_script);
         producer::run_workers(4, |next| {
             let (mut conn, keys, batch, created) = (conn.clone(), &keys, &batch, &created);
             async move {
@@ -264,7 +271,12 @@ pub fn limit(
     report.redis_cpu_s = redis_cpu;
     report.bench_cpu_s = bench_cpu;
     report.mode = format!(
-        "limit ({in_flight} in flight, {})",
+        "limit ({} in flight, {})",
+        if per_call {
+            in_flight
+        } else {
+            4 * pipeline_size(in_flight, per_script)
+        },
         match (per_call, per_script) {
             (true, _) => "claim_artefact calls".to_string(),
             (false, 1) => "pipelined EVALSHA".to_string(),

@@ -3,7 +3,7 @@
 -- claim, announced once; each artefact's check and writes run in this one
 -- script, so racing replicas make one claim. One call decides many
 -- artefacts because each call costs Redis a fixed part (parsing, the call,
--- its tables) about as large as a decision's own work
+-- its tables) of about a third of a decision's own work
 -- (docs/performance.md, "Phase 1: several artefacts a call").
 -- KEYS, three per artefact: the artefact hash, its claim_by_artefact index,
 -- the new claim hash. ARGV[1] the claim_events channel; then three per
@@ -26,18 +26,41 @@ local function row(tag, a, b)
   n = n + 1 + cells
 end
 
+-- A key's type, or nil and Redis's refusal (an ACL without TYPE).
+local function type_of(key)
+  local t = redis.pcall('TYPE', key)
+  if t.err then return nil, t.err end
+  return t.ok
+end
+
+local function wrong_type(reply)
+  return string.find(reply.err, 'WRONGTYPE', 1, true) ~= nil
+end
+
 local channel = ARGV[1]
 for i = 1, #KEYS / 3 do
   local artefact, index, claim = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local id = ARGV[3 * i - 1]
   -- A hash's two fields, or an error for another type; a missing key reads
-  -- as no fields (told apart from a hash without them by EXISTS, off the hot
-  -- path).
+  -- as no fields (told apart from a hash without them by TYPE, off the hot
+  -- path). Any other error of a read is Redis refusing it (an ACL): the
+  -- artefact's `refused` row, like a refused write below.
   local fields = redis.pcall('HMGET', artefact, 'structural_type', 'type')
   local structural_type = fields[1]
-  if fields.err then
-    row('invalid', 'artefact key is a ' .. redis.call('TYPE', artefact)['ok'] .. ', not a hash')
-  elseif not structural_type and not fields[2] and redis.call('EXISTS', artefact) == 0 then
+  local kind, refused
+  if fields.err and wrong_type(fields) then
+    kind, refused = type_of(artefact)
+    if kind then row('invalid', 'artefact key is a ' .. kind .. ', not a hash') end
+  elseif fields.err then
+    refused = fields.err
+  elseif not structural_type and not fields[2] then
+    kind, refused = type_of(artefact)
+  end
+  if refused then
+    row('refused', refused)
+  elseif fields.err then
+    -- (answered above)
+  elseif kind == 'none' then
     row('not_found')
   elseif not structural_type or structural_type == '' then
     row('invalid', 'artefact hash has no structural_type')
@@ -48,8 +71,11 @@ for i = 1, #KEYS / 3 do
     -- conflict); the claim key is new (a random v4 id): of another type, the
     -- decision writes nothing and answers key_conflict.
     local existing = redis.pcall('GET', index)
-    if type(existing) == 'table' and existing.err then
-      row('index_conflict', redis.call('TYPE', index)['ok'])
+    if type(existing) == 'table' and existing.err and wrong_type(existing) then
+      kind, refused = type_of(index)
+      if kind then row('index_conflict', kind) else row('refused', refused) end
+    elseif type(existing) == 'table' and existing.err then
+      row('refused', existing.err)
     elseif existing then
       row('duplicate', existing)
     else
@@ -62,24 +88,23 @@ for i = 1, #KEYS / 3 do
         'granted_review_agents', '[]',
         'granted_parallel_agents', '[]',
         'granted_exclusive_agent', '')
-      if type(first) == 'table' and first.err then
-        if string.find(first.err, 'WRONGTYPE', 1, true) then
-          row('key_conflict', claim, redis.call('TYPE', claim)['ok'])
-        else
-          -- Any other refusal (OOM, MISCONF, NOREPLICAS, READONLY after a
-          -- failover...) is Redis's error, answered as this artefact's; the
-          -- next artefacts are still decided (those that write meet the
-          -- same refusal).
-          row('refused', first.err)
-        end
+      if type(first) == 'table' and first.err and wrong_type(first) then
+        kind, refused = type_of(claim)
+        if kind then row('key_conflict', claim, kind) else row('refused', refused) end
+      elseif type(first) == 'table' and first.err then
+        -- Any other refusal (OOM, MISCONF, NOREPLICAS, READONLY after a
+        -- failover, an ACL...) is Redis's error, answered as this
+        -- artefact's; the next artefacts are still decided (those that
+        -- write meet the same refusal).
+        row('refused', first.err)
       else
         -- Refused only where Redis lets a write through and refuses the
         -- next (an ACL without SET or PUBLISH): answered as above, the
         -- claim left as a script of its own would leave it.
-        local refused = redis.pcall('SET', index, id)
-        if not refused.err then refused = redis.pcall('PUBLISH', channel, ARGV[3 * i + 1]) end
-        if type(refused) == 'table' and refused.err then
-          row('refused', refused.err)
+        local done = redis.pcall('SET', index, id)
+        if not done.err then done = redis.pcall('PUBLISH', channel, ARGV[3 * i + 1]) end
+        if type(done) == 'table' and done.err then
+          row('refused', done.err)
         else
           row('created', id)
         end

@@ -99,8 +99,14 @@ fn split(artefacts: usize, answer: Decided, out: &mut Vec<Decided>) {
 }
 
 /// The error a Redis error reply's text names, as if Redis had answered it to
-/// a call of its own (so `READONLY` still ends the session).
+/// a call of its own (so `READONLY` still ends the session). Redis before 7
+/// puts where in the script the command ran in front of it
+/// (`@user_script: 58: -READONLY …`).
 fn server_error(text: &str) -> RedisError {
+    let text = match text.strip_prefix('@').and_then(|t| t.split_once(": -")) {
+        Some((_, reply)) => reply,
+        None => text,
+    };
     let line: String = text
         .chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
@@ -146,6 +152,12 @@ mod tests {
         };
         assert_eq!(code(&out[1]), (Some("READONLY".into()), true));
         assert_eq!(code(&out[2]), (Some("OOM".into()), false));
+        // As Redis 5 and 6 word it inside a script.
+        let mut out = Vec::new();
+        let old =
+            refused("@user_script: 58: -READONLY You can't write against a read only replica.");
+        split(1, Ok(vec![old]), &mut out);
+        assert_eq!(code(&out[0]), (Some("READONLY".into()), true));
 
         // Fewer or more rows than artefacts: not our script's answer.
         for rows in [vec![Effect::NotFound], vec![Effect::NotFound; 3]] {
