@@ -158,6 +158,22 @@ fn one(effect: Effect) -> Vec<Effect> {
     vec![effect]
 }
 
+/// The claim event of `claim` on `artefact`, byte for byte.
+fn event(claim: ClaimId, artefact: &str) -> String {
+    claim_json(
+        &uuid::Uuid::parse_str(claim.as_str()).unwrap(),
+        &ArtefactId::parse(artefact).unwrap(),
+    )
+}
+
+/// The six fields of a Phase-1 claim, as a map.
+fn claim_fields(claim: &str, artefact: &str) -> BTreeMap<String, String> {
+    support::phase1_claim_fields(claim, artefact)
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[test]
 fn one_call_decides_every_artefact_on_its_own_in_order() {
     let mut b = Board::new();
@@ -243,11 +259,7 @@ fn one_call_decides_every_artefact_on_its_own_in_order() {
             format!("sett:pb:claim_by_artefact:{artefact}"),
             "string".into(),
         );
-        let fields: BTreeMap<String, String> =
-            support::phase1_claim_fields(claim.as_str(), artefact)
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        let fields: BTreeMap<String, String> = claim_fields(claim.as_str(), artefact);
         assert_eq!(b.hash(&claim_key), fields);
         assert_eq!(
             b.get(&format!("sett:pb:claim_by_artefact:{artefact}"))
@@ -256,15 +268,9 @@ fn one_call_decides_every_artefact_on_its_own_in_order() {
         );
     }
     assert_eq!(b.keys_now(), expected);
-    let json = |claim: ClaimId, artefact: &str| {
-        claim_json(
-            &uuid::Uuid::parse_str(claim.as_str()).unwrap(),
-            &ArtefactId::parse(artefact).unwrap(),
-        )
-    };
     assert_eq!(
         listener.messages(),
-        vec![json(first_claim, &fresh), json(second_claim, &second)]
+        vec![event(first_claim, &fresh), event(second_claim, &second)]
     );
 }
 
@@ -333,11 +339,7 @@ fn a_wrong_typed_claim_key_costs_its_own_artefact_alone() {
     expected.insert(next_key.clone(), "hash".into());
     expected.insert(format!("sett:pb:claim_by_artefact:{next}"), "string".into());
     assert_eq!(b.keys_now(), expected);
-    let fields: BTreeMap<String, String> =
-        support::phase1_claim_fields(&next_claim.to_string(), &next)
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    let fields: BTreeMap<String, String> = claim_fields(&next_claim.to_string(), &next);
     assert_eq!(b.hash(&next_key), fields);
     assert_eq!(
         b.get(&format!("sett:pb:claim_by_artefact:{next}")),
@@ -438,15 +440,9 @@ fn a_refused_write_is_its_artefacts_alone_and_writes_nothing() {
         // Writes back: the refused artefacts are claimed as usual.
         let (again, _) = b.claim(&[ids[1].clone(), ids[4].clone()]);
         let claims = [created(&again[0]), created(&again[1])];
-        let json = |claim: ClaimId, artefact: &str| {
-            claim_json(
-                &uuid::Uuid::parse_str(claim.as_str()).unwrap(),
-                &ArtefactId::parse(artefact).unwrap(),
-            )
-        };
         assert_eq!(
             listener.messages(),
-            vec![json(claims[0], &ids[1]), json(claims[1], &ids[4])],
+            vec![event(claims[0], &ids[1]), event(claims[1], &ids[4])],
             "{}: announced once, when claimed",
             refusal.code
         );
@@ -485,10 +481,7 @@ fn a_write_refused_after_the_first_is_its_artefacts_alone() {
         let claim = claim.expect("the claim's index, written before the refusal");
         assert_eq!(
             b.hash(&format!("sett:pb:claim:{claim}")),
-            support::phase1_claim_fields(&claim, &ids[i])
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>()
+            claim_fields(&claim, &ids[i])
         );
     }
     assert_eq!(

@@ -62,45 +62,33 @@ pub fn run(o: &Options) -> Result<SuiteReport, String> {
         payload_bytes,
         ..o.clone()
     };
+    // The claim script's ceiling, 256 B artefacts.
+    let limit = |per_call: bool, per_script: usize| {
+        with(
+            Mode::Limit {
+                count: COUNT,
+                in_flight: IN_FLIGHT,
+                per_call,
+                per_script,
+            },
+            256,
+        )
+    };
     let scenarios = vec![
         repeat(
             "ceiling: pipelined EVALSHA, 256 in flight",
             runs,
-            &with(
-                Mode::Limit {
-                    count: COUNT,
-                    in_flight: IN_FLIGHT,
-                    per_call: false,
-                    per_script: 1,
-                },
-                256,
-            ),
+            &limit(false, 1),
         )?,
         repeat(
             &format!("ceiling'': pipelined EVALSHA of {PER_CALL} artefacts a call, 256 in flight"),
             runs,
-            &with(
-                Mode::Limit {
-                    count: COUNT,
-                    in_flight: IN_FLIGHT,
-                    per_call: false,
-                    per_script: PER_CALL,
-                },
-                256,
-            ),
+            &limit(false, PER_CALL),
         )?,
         repeat(
             "ceiling': claim_artefact x 256 in flight",
             runs,
-            &with(
-                Mode::Limit {
-                    count: COUNT,
-                    in_flight: IN_FLIGHT,
-                    per_call: true,
-                    per_script: 1,
-                },
-                256,
-            ),
+            &limit(true, 1),
         )?,
         repeat(
             "burst 10k x 256 B",
