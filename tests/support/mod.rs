@@ -32,6 +32,7 @@ mod lifecycle_flow;
 pub mod lifecycle_loop;
 mod lifecycle_wire;
 mod orchestrator;
+pub mod phase1_board;
 mod producer;
 pub mod promtool;
 pub mod proxy;
