@@ -15,9 +15,8 @@ n=${N:-4000}
 . scripts/lib-callgrind-redis.sh
 old=$(redis-cli -p "$port" script load "$(git show "$base:src/phase1/claim.lua")")
 new=$(redis-cli -p "$port" script load "$(cat src/phase1/claim.lua)")
-redis-cli -p "$port" subscribe sett:x:claim_events >/dev/null &
-sub=$!
-trap 'kill "$sub" 2>/dev/null; kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null; rm -rf "$dir"' EXIT
+# (It ends with the server, which the library's exit trap stops.)
+redis-cli -p "$port" subscribe sett:x:claim_events >/dev/null 2>&1 &
 sleep 0.5
 # commands MODE K SHA TAG: RESP for N artefacts (MODE store) or their claim
 # calls, K a call (MODE one: BASE's ARGV, one a call; many: this tree's).
@@ -59,9 +58,7 @@ for spec in "one 1" "many 1" "many 4" "many 16" "many 64"; do
   commands store "$n" 1 - "$spec" | redis-cli -p "$port" --pipe >/dev/null
   cg_zero
   commands "$mode" "$n" "$k" "$sha" "$spec" | redis-cli -p "$port" --pipe >/dev/null
-  callgrind_control -d "$vg" >/dev/null
-  sleep 0.3
-  ir=$(sed -n 's/^summary: //p; s/^totals: //p' "$(ls -t "$dir"/cg.* | head -1)" | sort -n | tail -1)
+  ir=$(cg_total)
   label=$([ "$mode" = one ] && echo "$base" || echo "this tree")
   echo "$label, $k a call: $((ir / n)) instructions a claim; claims: $(redis-cli -p "$port" --scan --pattern 'sett:x:claim:*' | wc -l)"
   redis-cli -p "$port" flushall >/dev/null

@@ -144,15 +144,45 @@ fn nothing_is_heard_sent_or_reported_after_stop_returns() {
     assert_eq!(bids_stored(&mut conn, &keys, "late", 100), 0);
 }
 
-/// Panics when the last agent hears a message; the others only listen.
-struct PanicsInLast;
+/// Panics in the last agent's `heard` (its reader) or `sending` (a task of
+/// its reader's), once, having said so; the others only listen and bid.
+struct PanicsInLast {
+    in_sending: bool,
+    panicked: AtomicBool,
+}
 
-impl Watch for PanicsInLast {
-    fn heard(&self, agent: &str, _: &Heard) {
-        if agent == "Zed" {
+impl PanicsInLast {
+    fn panic_if(&self, agent: &str, here: bool) {
+        if agent == "Zed" && here && !self.panicked.swap(true, Ordering::SeqCst) {
             panic!("Zed's watch panicked");
         }
     }
+}
+
+impl Watch for PanicsInLast {
+    fn heard(&self, agent: &str, _: &Heard) {
+        self.panic_if(agent, !self.in_sending);
+    }
+    fn sending(&self, agent: &str, _: &Act) {
+        self.panic_if(agent, self.in_sending);
+    }
+}
+
+/// The panic `stop` raised, as text.
+fn stop_panic(swarm: Swarm) -> String {
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| swarm.stop()));
+    let panic = stopped.expect_err("stop returned as if nothing had panicked");
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+fn three_agents(redis: &RedisServer, keys: &Keys, watch: Arc<PanicsInLast>) -> Swarm {
+    let spec = |name: &str| Spec::new(name, "ignore", Work::new("Standard", "Code", "code"));
+    let agents = vec![spec("Ann"), spec("Bob"), spec("Zed")];
+    Swarm::start(&redis.url(), keys.prefix(), agents, watch).unwrap()
 }
 
 /// A panic in any agent's reader, the last one's included, is raised by
@@ -164,9 +194,11 @@ fn a_panic_in_any_agents_reader_is_raised_by_stop() {
     let redis = RedisServer::start();
     let mut conn = redis.conn();
     let keys = Keys::new("sett:swarmpanic");
-    let spec = |name: &str| Spec::new(name, "ignore", Work::new("Standard", "Code", "code"));
-    let agents = vec![spec("Ann"), spec("Bob"), spec("Zed")];
-    let swarm = Swarm::start(&redis.url(), keys.prefix(), agents, Arc::new(PanicsInLast)).unwrap();
+    let watch = Arc::new(PanicsInLast {
+        in_sending: false,
+        panicked: AtomicBool::new(false),
+    });
+    let swarm = three_agents(&redis, &keys, watch);
     publish_claims(&mut conn, &keys, "c", 1);
     // Zed's panic ends the agents' thread by itself, while Ann and Bob
     // still listen (with the readers awaited in order it never ended).
@@ -174,12 +206,25 @@ fn a_panic_in_any_agents_reader_is_raised_by_stop() {
         support::wait_until(PATIENCE, || swarm.is_finished()),
         "the agents' thread went on after Zed's reader panicked"
     );
-    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| swarm.stop()));
-    let panic = stopped.expect_err("stop returned as if nothing had panicked");
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    assert_eq!(text, "Zed's watch panicked");
+    assert_eq!(stop_panic(swarm), "Zed's watch panicked");
+}
+
+/// A panic in a task of an agent's (the work on one message) is raised by
+/// `stop` too (it was dropped with the task when the stop dropped its
+/// reader).
+#[test]
+fn a_panic_in_an_agents_task_is_raised_by_stop() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    let keys = Keys::new("sett:swarmtaskpanic");
+    let watch = Arc::new(PanicsInLast {
+        in_sending: true,
+        panicked: AtomicBool::new(false),
+    });
+    let swarm = three_agents(&redis, &keys, watch.clone());
+    publish_claims(&mut conn, &keys, "c", 1);
+    assert!(support::wait_until(PATIENCE, || watch
+        .panicked
+        .load(Ordering::SeqCst)));
+    assert_eq!(stop_panic(swarm), "Zed's watch panicked");
 }

@@ -156,6 +156,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
+    if per_script > 1 && (!limit || sub.is_some()) {
+        return Err("--artefacts-per-call is for --limit".into());
+    }
     o.mode = match (sub.as_deref(), burst, rate, count, limit) {
         (Some("startup"), ..) => Mode::Startup,
         (Some("suite"), ..) => Mode::Suite,
@@ -171,7 +174,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             }
         }),
         (Some(other), ..) => return Err(format!("'{other}' takes no --limit")),
-        _ if per_script > 1 && !limit => return Err("--artefacts-per-call is for --limit".into()),
         (None, None, None, _, true) if per_call && per_script > 1 => {
             return Err("--artefacts-per-call is for the pipelined ceiling, not --per-call".into())
         }
@@ -278,6 +280,7 @@ mod tests {
         assert!(p("--limit --per-call --artefacts-per-call 2").is_err());
         assert!(p("--limit --artefacts-per-call 0").is_err());
         assert!(p("--burst 10 --artefacts-per-call 2").is_err());
+        assert!(p("lifecycle --burst 10 --artefacts-per-call 2").is_err());
         assert_eq!(
             p("--limit --artefacts-per-call 32").unwrap().mode,
             Mode::Limit {

@@ -12,9 +12,11 @@
 //! future [`run`] returns drops every reader, and with it the work in
 //! progress; [`Swarm::stop`] returns once all of it is dropped.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -38,6 +40,27 @@ const PRUNE_AT: usize = 256;
 /// channel closed). Nothing is sent on it.
 type Alive = smol::channel::Sender<()>;
 
+/// The first panic of an agent's task or reader, kept to be raised where
+/// the agents are awaited or stopped (a task's would otherwise be dropped
+/// with it when its reader is).
+#[derive(Clone, Default)]
+struct Panics(Arc<Mutex<Option<Box<dyn Any + Send>>>>);
+
+impl Panics {
+    fn keep(&self, panic: Box<dyn Any + Send>) {
+        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert(panic);
+    }
+
+    /// Raises the first panic kept, if any.
+    fn raise(&self) {
+        let first = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(panic) = first {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
 /// Subscribes every agent of `specs` (its `claim_events` and its own
 /// channel) and returns the future that runs them all: nothing published
 /// after this returns is missed. The future ends when Redis goes away.
@@ -48,16 +71,23 @@ pub async fn run(
     watch: Arc<dyn Watch>,
 ) -> redis::RedisResult<impl Future<Output = ()>> {
     let (alive, _) = smol::channel::bounded(1);
-    run_alive(client, keys, specs, watch, alive).await
+    let panics = Panics::default();
+    let agents = run_alive(client, keys, specs, watch, alive, panics.clone()).await?;
+    Ok(async move {
+        agents.await;
+        panics.raise();
+    })
 }
 
-/// [`run`], every reader and task holding a clone of `alive`.
+/// [`run`], every reader and task holding a clone of `alive`; a task's
+/// panic is kept in `panics` (a reader's is raised).
 async fn run_alive(
     client: &redis::Client,
     keys: &Keys,
     specs: Vec<Spec>,
     watch: Arc<dyn Watch>,
     alive: Alive,
+    panics: Panics,
 ) -> redis::RedisResult<impl Future<Output = ()>> {
     // No response timeout: under a burst, a reply may take seconds.
     let config = redis::AsyncConnectionConfig::new()
@@ -78,7 +108,13 @@ async fn run_alive(
         let mut readers: Vec<Task<()>> = agents
             .into_iter()
             .map(|(agent, messages)| {
-                let reader = read(agent, messages, conn.clone(), watch.clone(), alive.clone());
+                let reader = read(
+                    agent,
+                    messages,
+                    (conn.clone(), watch.clone()),
+                    alive.clone(),
+                    panics.clone(),
+                );
                 smol::spawn(reader)
             })
             .collect();
@@ -102,9 +138,9 @@ async fn run_alive(
 async fn read(
     agent: Arc<Agent>,
     mut messages: Messages,
-    conn: MultiplexedConnection,
-    watch: Arc<dyn Watch>,
+    (conn, watch): (MultiplexedConnection, Arc<dyn Watch>),
     alive: Alive,
+    panics: Panics,
 ) {
     let claims = agent.keys.channel("claim_events");
     let mut tasks: Vec<Task<()>> = Vec::new();
@@ -118,15 +154,18 @@ async fn read(
                 let (done, left): (Vec<_>, Vec<_>) =
                     tasks.into_iter().partition(|t| t.is_finished());
                 tasks = left;
-                // Finished: each returns at once (a task's panic is raised here).
+                // Finished: each returns at once (a task's panic is kept in
+                // `panics`, raised where the agents end).
                 for task in done {
                     task.await;
                 }
                 prune_at = PRUNE_AT.max(2 * tasks.len());
             }
-            let alive = alive.clone();
+            let (alive, panics) = (alive.clone(), panics.clone());
             tasks.push(smol::spawn(async move {
-                job.await;
+                if let Err(panic) = AssertUnwindSafe(job).catch_unwind().await {
+                    panics.keep(panic);
+                }
                 drop(alive);
             }));
         }
@@ -189,19 +228,27 @@ impl Swarm {
         let (alive, all_dropped) = smol::channel::bounded::<()>(1);
         let thread = std::thread::spawn(move || {
             smol::block_on(async {
-                match run_alive(&client, &keys, specs, watch, alive).await {
+                let panics = Panics::default();
+                match run_alive(&client, &keys, specs, watch, alive, panics.clone()).await {
                     Ok(agents) => {
                         let _ = ready_tx.send(Ok(()));
                         let stopped = async {
                             let _ = stopped.recv().await;
                         };
-                        agents.or(stopped).await
+                        // A reader's panic is kept too: the wait below
+                        // comes first, then the panic is raised.
+                        if let Err(panic) =
+                            AssertUnwindSafe(agents.or(stopped)).catch_unwind().await
+                        {
+                            panics.keep(panic);
+                        }
                     }
                     Err(e) => drop(ready_tx.send(Err(e.to_string()))),
                 }
                 // The readers and their tasks are dropped on the executor's
                 // thread, after the future above: wait until they all are.
                 let _ = all_dropped.recv().await;
+                panics.raise();
             })
         });
         match ready_rx.recv() {
@@ -211,20 +258,23 @@ impl Swarm {
         }
     }
 
-    /// The agents' thread has ended by itself: Redis went away, or an agent
-    /// panicked (then [`Swarm::stop`] raises the panic).
+    /// The agents' thread has ended by itself: Redis went away, or an
+    /// agent's reader panicked (then [`Swarm::stop`] raises the panic).
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }
 
     /// Stops every agent: returns once every reader and every task under
     /// way is dropped (a command already handed to the connection may
-    /// still reach Redis). A panic of the agents' thread (a reader's or a
-    /// task's, e.g. a `Watch` asserting) is raised here.
+    /// still reach Redis). The first panic of an agent's reader or task
+    /// (e.g. a `Watch` asserting) is raised here, after that, unless this
+    /// thread is panicking already (a stop in a destructor while unwinding).
     pub fn stop(self) {
         let _ = self.stop.try_send(());
         if let Err(panic) = self.thread.join() {
-            std::panic::resume_unwind(panic);
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(panic);
+            }
         }
     }
 }
