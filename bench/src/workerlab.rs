@@ -257,12 +257,15 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if let Some(b) = self.bidder.take() {
-            b.stop();
-        }
+        let bidder = self.bidder.take();
         let _ = self.child.kill();
         let _ = self.child.wait();
         remove_containers(&format!("holt.instance.name={}", self.name));
+        // Last: its agents' panic, if any, is raised here (none while
+        // unwinding already), after the process and containers are gone.
+        if let Some(b) = bidder {
+            b.stop();
+        }
     }
 }
 

@@ -52,6 +52,10 @@ impl Panics {
         first.get_or_insert(panic);
     }
 
+    fn any(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// Raises the first panic kept, if any.
     fn raise(&self) {
         let first = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -63,7 +67,10 @@ impl Panics {
 
 /// Subscribes every agent of `specs` (its `claim_events` and its own
 /// channel) and returns the future that runs them all: nothing published
-/// after this returns is missed. The future ends when Redis goes away.
+/// after this returns is missed. The future ends when Redis goes away, or
+/// when an agent's reader panics; it then raises the first panic of an
+/// agent's reader or task (a task's panic does not end it: it is raised
+/// when the future ends).
 pub async fn run(
     client: &redis::Client,
     keys: &Keys,
@@ -79,8 +86,8 @@ pub async fn run(
     })
 }
 
-/// [`run`], every reader and task holding a clone of `alive`; a task's
-/// panic is kept in `panics` (a reader's is raised).
+/// [`run`], every reader and task holding a clone of `alive`; a reader's
+/// or task's panic is kept in `panics` (a reader's ends the future).
 async fn run_alive(
     client: &redis::Client,
     keys: &Keys,
@@ -115,14 +122,21 @@ async fn run_alive(
                     alive.clone(),
                     panics.clone(),
                 );
-                smol::spawn(reader)
+                // A reader's panic is kept in the poll that raised it, so
+                // that a stop coming at once cannot drop it with the reader.
+                let panics = panics.clone();
+                smol::spawn(async move {
+                    if let Err(panic) = AssertUnwindSafe(reader).catch_unwind().await {
+                        panics.keep(panic);
+                    }
+                })
             })
             .collect();
-        // All at once, not in order: a reader's panic is raised as soon as
-        // it happens, whichever agent's it is.
+        // All at once, not in order: a reader's panic ends them all as soon
+        // as it happens, whichever agent's it is.
         future::poll_fn(|cx| {
             readers.retain_mut(|reader| Pin::new(reader).poll(cx).is_pending());
-            if readers.is_empty() {
+            if readers.is_empty() || panics.any() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -235,8 +249,8 @@ impl Swarm {
                         let stopped = async {
                             let _ = stopped.recv().await;
                         };
-                        // A reader's panic is kept too: the wait below
-                        // comes first, then the panic is raised.
+                        // Any other panic is kept too: the wait below comes
+                        // first, then the first panic kept is raised.
                         if let Err(panic) =
                             AssertUnwindSafe(agents.or(stopped)).catch_unwind().await
                         {
