@@ -238,7 +238,18 @@ fn a_sleeping_worker_is_stopped_by_sigterm() {
         .block_on(d.create(&engine.spec("sleeper", [1, 0, 600_000, 0])))
         .unwrap();
     engine.block_on(d.start(&created.id)).unwrap();
-    engine.block_on(d.start(&created.id)).unwrap(); // already running: 304, success
+    // Already running: 304, success.
+    engine.block_on(d.start(&created.id)).unwrap();
+    // Its SIGTERM handler is in place once it has printed its line: stopped
+    // before that (PID 1 ignores a signal it has no handler for) it would
+    // be killed after the stop's 20 s, 137 (seen once in a clean clone's CI).
+    let printed = support::wait_until(support::PATIENCE, || {
+        let logs = engine
+            .block_on(d.logs(&created.id, LogOptions::default()))
+            .unwrap();
+        logs.text.ends_with(b"out 1\n")
+    });
+    assert!(printed, "the sleeper never printed its line");
     let running = engine.block_on(d.inspect(&created.id)).unwrap();
     assert_eq!(
         (running.state.status.as_str(), running.state.running),
