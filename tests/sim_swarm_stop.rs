@@ -179,10 +179,20 @@ fn stop_panic(swarm: Swarm) -> String {
         .unwrap_or_default()
 }
 
-fn three_agents(redis: &RedisServer, keys: &Keys, watch: Arc<PanicsInLast>) -> Swarm {
+/// Ann, Bob and Zed (who panics `in_sending` or in `heard`) on a Redis of
+/// their own, one claim event published to them.
+fn three_agents(prefix: &str, in_sending: bool) -> (RedisServer, Swarm, Arc<PanicsInLast>) {
+    let redis = RedisServer::start();
+    let keys = Keys::new(prefix);
+    let watch = Arc::new(PanicsInLast {
+        in_sending,
+        panicked: AtomicBool::new(false),
+    });
     let spec = |name: &str| Spec::new(name, "ignore", Work::new("Standard", "Code", "code"));
     let agents = vec![spec("Ann"), spec("Bob"), spec("Zed")];
-    Swarm::start(&redis.url(), keys.prefix(), agents, watch).unwrap()
+    let swarm = Swarm::start(&redis.url(), keys.prefix(), agents, watch.clone()).unwrap();
+    publish_claims(&mut redis.conn(), &keys, "c", 1);
+    (redis, swarm, watch)
 }
 
 /// A panic in any agent's reader, the last one's included, is raised by
@@ -191,15 +201,7 @@ fn three_agents(redis: &RedisServer, keys: &Keys, watch: Arc<PanicsInLast>) -> S
 /// panicked reader with its panic; and the stop ignored the thread's end).
 #[test]
 fn a_panic_in_any_agents_reader_is_raised_by_stop() {
-    let redis = RedisServer::start();
-    let mut conn = redis.conn();
-    let keys = Keys::new("sett:swarmpanic");
-    let watch = Arc::new(PanicsInLast {
-        in_sending: false,
-        panicked: AtomicBool::new(false),
-    });
-    let swarm = three_agents(&redis, &keys, watch);
-    publish_claims(&mut conn, &keys, "c", 1);
+    let (_redis, swarm, _) = three_agents("sett:swarmpanic", false);
     // Zed's panic ends the agents' thread by itself, while Ann and Bob
     // still listen (with the readers awaited in order it never ended).
     assert!(
@@ -214,15 +216,7 @@ fn a_panic_in_any_agents_reader_is_raised_by_stop() {
 /// reader).
 #[test]
 fn a_panic_in_an_agents_task_is_raised_by_stop() {
-    let redis = RedisServer::start();
-    let mut conn = redis.conn();
-    let keys = Keys::new("sett:swarmtaskpanic");
-    let watch = Arc::new(PanicsInLast {
-        in_sending: true,
-        panicked: AtomicBool::new(false),
-    });
-    let swarm = three_agents(&redis, &keys, watch.clone());
-    publish_claims(&mut conn, &keys, "c", 1);
+    let (_redis, swarm, watch) = three_agents("sett:swarmtaskpanic", true);
     assert!(support::wait_until(PATIENCE, || watch
         .panicked
         .load(Ordering::SeqCst)));

@@ -156,8 +156,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
-    if per_script > 1 && (!limit || sub.is_some()) {
-        return Err("--artefacts-per-call is for --limit".into());
+    if per_script > 1 && (!limit || sub.is_some() || per_call) {
+        return Err("--artefacts-per-call is for the pipelined --limit".into());
     }
     o.mode = match (sub.as_deref(), burst, rate, count, limit) {
         (Some("startup"), ..) => Mode::Startup,
@@ -174,9 +174,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             }
         }),
         (Some(other), ..) => return Err(format!("'{other}' takes no --limit")),
-        (None, None, None, _, true) if per_call && per_script > 1 => {
-            return Err("--artefacts-per-call is for the pipelined ceiling, not --per-call".into())
-        }
         (None, None, None, count, true) => Mode::Limit {
             count: count.unwrap_or(10_000),
             in_flight,

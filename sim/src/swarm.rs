@@ -56,6 +56,13 @@ impl Panics {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
+    /// `work`, its panic kept here instead of raised.
+    async fn keeping(self, work: impl Future<Output = ()>) {
+        if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+            self.keep(panic);
+        }
+    }
+
     /// Raises the first panic kept, if any.
     fn raise(&self) {
         let first = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -124,12 +131,7 @@ async fn run_alive(
                 );
                 // A reader's panic is kept in the poll that raised it, so
                 // that a stop coming at once cannot drop it with the reader.
-                let panics = panics.clone();
-                smol::spawn(async move {
-                    if let Err(panic) = AssertUnwindSafe(reader).catch_unwind().await {
-                        panics.keep(panic);
-                    }
-                })
+                smol::spawn(panics.clone().keeping(reader))
             })
             .collect();
         // All at once, not in order: a reader's panic ends them all as soon
@@ -165,21 +167,14 @@ async fn read(
             watch.heard(&agent.spec.name, &heard);
             let job = handle(agent.clone(), conn.clone(), watch.clone(), heard);
             if tasks.len() >= prune_at {
-                let (done, left): (Vec<_>, Vec<_>) =
-                    tasks.into_iter().partition(|t| t.is_finished());
-                tasks = left;
-                // Finished: each returns at once (a task's panic is kept in
-                // `panics`, raised where the agents end).
-                for task in done {
-                    task.await;
-                }
+                // A finished task has nothing more to give (its panic is
+                // kept in `panics`, raised where the agents end).
+                tasks.retain(|t| !t.is_finished());
                 prune_at = PRUNE_AT.max(2 * tasks.len());
             }
-            let (alive, panics) = (alive.clone(), panics.clone());
+            let (alive, job) = (alive.clone(), panics.clone().keeping(job));
             tasks.push(smol::spawn(async move {
-                if let Err(panic) = AssertUnwindSafe(job).catch_unwind().await {
-                    panics.keep(panic);
-                }
+                job.await;
                 drop(alive);
             }));
         }
@@ -249,13 +244,9 @@ impl Swarm {
                         let stopped = async {
                             let _ = stopped.recv().await;
                         };
-                        // Any other panic is kept too: the wait below comes
-                        // first, then the first panic kept is raised.
-                        if let Err(panic) =
-                            AssertUnwindSafe(agents.or(stopped)).catch_unwind().await
-                        {
-                            panics.keep(panic);
-                        }
+                        // The readers and tasks keep their panics: the wait
+                        // below comes first, then the first one is raised.
+                        agents.or(stopped).await
                     }
                     Err(e) => drop(ready_tx.send(Err(e.to_string()))),
                 }

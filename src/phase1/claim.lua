@@ -26,15 +26,25 @@ local function row(tag, a, b)
   n = n + 1 + cells
 end
 
--- A key's type, or nil and Redis's refusal (an ACL without TYPE).
-local function type_of(key)
+-- A key's type; nil when Redis refuses TYPE (an ACL), answered `refused`.
+local function kind_of(key)
   local t = redis.pcall('TYPE', key)
-  if t.err then return nil, t.err end
+  if t.err then
+    row('refused', t.err)
+    return nil
+  end
   return t.ok
 end
 
-local function wrong_type(reply)
-  return string.find(reply.err, 'WRONGTYPE', 1, true) ~= nil
+-- Answers an error reply of a command on `key`: a wrong type is `on_type`'s
+-- row, given the key's type; any other error is Redis refusing the command
+-- (OOM, MISCONF, NOREPLICAS, READONLY after a failover, an ACL...), answered
+-- as this artefact's `refused` row. The next artefacts are still decided
+-- (those that write meet the same refusal).
+local function failed(reply, key, on_type)
+  if not string.find(reply.err, 'WRONGTYPE', 1, true) then return row('refused', reply.err) end
+  local kind = kind_of(key)
+  if kind then on_type(kind) end
 end
 
 local channel = ARGV[1]
@@ -43,25 +53,18 @@ for i = 1, #KEYS / 3 do
   local id = ARGV[3 * i - 1]
   -- A hash's two fields, or an error for another type; a missing key reads
   -- as no fields (told apart from a hash without them by TYPE, off the hot
-  -- path). Any other error of a read is Redis refusing it (an ACL): the
-  -- artefact's `refused` row, like a refused write below.
+  -- path).
   local fields = redis.pcall('HMGET', artefact, 'structural_type', 'type')
   local structural_type = fields[1]
-  local kind, refused
-  if fields.err and wrong_type(fields) then
-    kind, refused = type_of(artefact)
-    if kind then row('invalid', 'artefact key is a ' .. kind .. ', not a hash') end
-  elseif fields.err then
-    refused = fields.err
+  if fields.err then
+    failed(fields, artefact, function(t) row('invalid', 'artefact key is a ' .. t .. ', not a hash') end)
   elseif not structural_type and not fields[2] then
-    kind, refused = type_of(artefact)
-  end
-  if refused then
-    row('refused', refused)
-  elseif fields.err then
-    -- (answered above)
-  elseif kind == 'none' then
-    row('not_found')
+    local kind = kind_of(artefact)
+    if kind == 'none' then
+      row('not_found')
+    elseif kind then
+      row('invalid', 'artefact hash has no structural_type')
+    end
   elseif not structural_type or structural_type == '' then
     row('invalid', 'artefact hash has no structural_type')
   elseif structural_type == 'Terminal' then
@@ -71,11 +74,8 @@ for i = 1, #KEYS / 3 do
     -- conflict); the claim key is new (a random v4 id): of another type, the
     -- decision writes nothing and answers key_conflict.
     local existing = redis.pcall('GET', index)
-    if type(existing) == 'table' and existing.err and wrong_type(existing) then
-      kind, refused = type_of(index)
-      if kind then row('index_conflict', kind) else row('refused', refused) end
-    elseif type(existing) == 'table' and existing.err then
-      row('refused', existing.err)
+    if type(existing) == 'table' and existing.err then
+      failed(existing, index, function(t) row('index_conflict', t) end)
     elseif existing then
       row('duplicate', existing)
     else
@@ -88,15 +88,8 @@ for i = 1, #KEYS / 3 do
         'granted_review_agents', '[]',
         'granted_parallel_agents', '[]',
         'granted_exclusive_agent', '')
-      if type(first) == 'table' and first.err and wrong_type(first) then
-        kind, refused = type_of(claim)
-        if kind then row('key_conflict', claim, kind) else row('refused', refused) end
-      elseif type(first) == 'table' and first.err then
-        -- Any other refusal (OOM, MISCONF, NOREPLICAS, READONLY after a
-        -- failover, an ACL...) is Redis's error, answered as this
-        -- artefact's; the next artefacts are still decided (those that
-        -- write meet the same refusal).
-        row('refused', first.err)
+      if type(first) == 'table' and first.err then
+        failed(first, claim, function(t) row('key_conflict', claim, t) end)
       else
         -- Refused only where Redis lets a write through and refuses the
         -- next (an ACL without SET or PUBLISH): answered as above, the

@@ -10,13 +10,14 @@
 use std::sync::LazyLock;
 
 use redis::aio::MultiplexedConnection;
-use redis::{RedisError, Value};
+use redis::RedisError;
 use uuid::Uuid;
 
 use crate::blackboard::decode::UnexpectedReply;
 use crate::blackboard::effects::Effect;
 use crate::blackboard::{claim_json, Keys};
 use crate::ids::{new_v4, uuid_string, ArtefactId};
+use crate::redis_io::error_from_reply;
 use crate::redis_io::scripts::{decide, Call, CallError, Decided, Script};
 
 /// The claim script (`claim.lua`): KEYS and ARGV are described there.
@@ -89,12 +90,7 @@ fn split(artefacts: usize, answer: Decided, out: &mut Vec<Decided>) {
             row => Ok(vec![row]),
         })),
         Ok(_) => out.extend((0..artefacts).map(|_| Err(CallError::Unexpected(UnexpectedReply)))),
-        Err(CallError::Redis(e)) => {
-            out.extend((0..artefacts).map(|_| Err(CallError::Redis(e.clone()))))
-        }
-        Err(CallError::Unexpected(e)) => {
-            out.extend((0..artefacts).map(|_| Err(CallError::Unexpected(e))))
-        }
+        Err(e) => out.extend((0..artefacts).map(|_| Err(e.clone()))),
     }
 }
 
@@ -107,15 +103,7 @@ fn server_error(text: &str) -> RedisError {
         Some((_, reply)) => reply,
         None => text,
     };
-    let line: String = text
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect();
-    match redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).and_then(Value::extract_error)
-    {
-        Err(e) => e,
-        Ok(_) => RedisError::from((redis::ErrorKind::Client, "refused", line)),
-    }
+    error_from_reply(text)
 }
 
 /// Runs the claim script for one artefact.

@@ -2,7 +2,7 @@
 //! stopped being a writable primary. Everything else a decision meets (OOM,
 //! MISCONF, NOREPLICAS, BUSY…) is that decision's failure alone.
 
-use redis::{ErrorKind, RedisError, ServerErrorKind};
+use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 /// True when the connection itself is gone.
 pub fn is_connection_lost(e: &RedisError) -> bool {
@@ -21,18 +21,28 @@ pub fn ends_session(e: &RedisError) -> bool {
         )
 }
 
+/// The error an error reply's text names (`OOM command not allowed…`), as
+/// if Redis had answered it to a command of its own: its code read into the
+/// same kind. Line breaks in the text become spaces.
+pub fn error_from_reply(text: &str) -> RedisError {
+    let line: String = text
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    match redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).and_then(Value::extract_error)
+    {
+        Err(e) => e,
+        Ok(_) => RedisError::from((ErrorKind::Client, "error reply", line)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redis::Value;
 
     #[test]
     fn readonly_and_masterdown_end_the_session_other_refusals_do_not() {
-        let reply = |text: &str| -> RedisError {
-            redis::parse_redis_value(format!("-{text}\r\n").as_bytes())
-                .and_then(Value::extract_error)
-                .unwrap_err()
-        };
+        let reply = error_from_reply;
         for text in [
             "READONLY You can't write against a read only replica.",
             "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",

@@ -125,13 +125,7 @@ pub fn is_missing(e: &RedisError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redis::Value;
-
-    fn reply(text: &str) -> RedisError {
-        redis::parse_redis_value(format!("-{text}\r\n").as_bytes())
-            .and_then(Value::extract_error)
-            .unwrap_err()
-    }
+    use crate::redis_io::error_from_reply as reply;
 
     #[test]
     fn only_errors_raised_before_a_function_runs_are_missing_functions() {

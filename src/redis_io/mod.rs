@@ -22,4 +22,4 @@ pub mod scripts;
 pub mod subscriber;
 
 pub use connect::{connect, connect_at_startup, Clients, ConnectError, Session};
-pub use errors::{ends_session, is_connection_lost};
+pub use errors::{ends_session, error_from_reply, is_connection_lost};

@@ -170,7 +170,7 @@ pub struct Call<'a> {
 }
 
 /// Why one decision did not report its effects.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum CallError {
     /// Redis refused it (OOM, MISCONF, a script error…) or the connection failed.
     Redis(RedisError),
