@@ -120,12 +120,7 @@ fn a_refused_write_is_its_artefacts_alone_and_writes_nothing() {
 #[test]
 fn a_write_refused_after_the_first_is_its_artefacts_alone() {
     let mut b = Board::start();
-    b.cmd(&[
-        "ACL", "SETUSER", "mute", "on", ">pw", "~*", "&*", "+@all", "-publish",
-    ]);
-    let url = b.redis.url().replacen("redis://", "redis://mute:pw@", 1);
-    let client = redis::Client::open(url).unwrap();
-    let mut mute = smol::block_on(client.get_multiplexed_async_connection()).unwrap();
+    let mut mute = b.user_without("mute", "publish");
     let listener = Listener::start(&b.redis);
     let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
     let ids = [b.standard(), terminal, b.standard()];
@@ -134,14 +129,7 @@ fn a_write_refused_after_the_first_is_its_artefacts_alone() {
     b.cmd(&["PING"]);
     assert_eq!(out.len(), 3);
     for i in [0, 2] {
-        match &out[i] {
-            // (Redis 7.0's words for an ACL's refusal inside a script.)
-            Err(CallError::Redis(e)) => assert!(
-                e.code() == Some("ERR") && e.to_string().contains("can't run this command"),
-                "{e}"
-            ),
-            other => panic!("not refused: {other:?}"),
-        }
+        assert_acl_refused(&out[i]);
         let claim = b.get(&format!("sett:pb:claim_by_artefact:{}", ids[i]));
         let claim = claim.expect("the claim's index, written before the refusal");
         assert_eq!(
@@ -157,4 +145,155 @@ fn a_write_refused_after_the_first_is_its_artefacts_alone() {
         })
     );
     assert_eq!(listener.messages(), Vec::<String>::new());
+}
+
+/// An outcome refused by the caller's ACL (Redis 7.0's words for it inside
+/// a script).
+fn assert_acl_refused(d: &Decided) {
+    match d {
+        Err(CallError::Redis(e)) => assert!(
+            e.code() == Some("ERR") && e.to_string().contains("can't run this command"),
+            "{e}"
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+/// What an artefact of [`an_acl_refusing_one_command_costs_only_the_artefacts_that_need_it`]
+/// answers.
+#[derive(Debug)]
+enum Want {
+    Refused,
+    Is(Effect),
+    Created,
+}
+
+/// A user whose ACL refuses one command the script reads or writes with:
+/// every artefact whose decision needs that command is refused, each on its
+/// own (a wrong-typed artefact whose type cannot be asked too); the others
+/// in the same call get their own outcomes; nothing is written but what a
+/// call of its own would write (a refused SET leaves the claim hash, as a
+/// refused PUBLISH does), and only the claims made are announced.
+#[test]
+fn an_acl_refusing_one_command_costs_only_the_artefacts_that_need_it() {
+    use Want::*;
+    let mut b = Board::start();
+    let not_a_hash = || {
+        Is(Effect::Invalid {
+            reason: "artefact key is a string, not a hash".into(),
+        })
+    };
+    let skipped = || {
+        Is(Effect::Skipped {
+            structural_type: "Terminal".into(),
+            artefact_type: "Done".into(),
+        })
+    };
+    let dup = || {
+        Is(Effect::Duplicate {
+            existing: "earlier".into(),
+        })
+    };
+    // The artefacts of each call, in order: absent, a string (not a hash),
+    // a Standard one, a Terminal one, one claimed already.
+    let cases: [(&str, [Want; 5]); 5] = [
+        ("hmget", [Refused, Refused, Refused, Refused, Refused]),
+        ("type", [Refused, Refused, Created, skipped(), dup()]),
+        (
+            "get",
+            [
+                Is(Effect::NotFound),
+                not_a_hash(),
+                Refused,
+                skipped(),
+                Refused,
+            ],
+        ),
+        (
+            "hset",
+            [
+                Is(Effect::NotFound),
+                not_a_hash(),
+                Refused,
+                skipped(),
+                dup(),
+            ],
+        ),
+        (
+            "set",
+            [
+                Is(Effect::NotFound),
+                not_a_hash(),
+                Refused,
+                skipped(),
+                dup(),
+            ],
+        ),
+    ];
+    for (command, wants) in cases {
+        let absent = uuid();
+        let string = uuid();
+        b.cmd(&["SET", &format!("sett:pb:artefact:{string}"), "junk"]);
+        let standard = b.standard();
+        let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
+        let claimed = b.standard();
+        b.cmd(&[
+            "SET",
+            &format!("sett:pb:claim_by_artefact:{claimed}"),
+            "earlier",
+        ]);
+        let ids = [absent, string, standard.clone(), terminal, claimed];
+        let artefacts: Vec<ArtefactId> =
+            ids.iter().map(|s| ArtefactId::parse(s).unwrap()).collect();
+        let mut conn = b.user_without(&format!("no-{command}"), command);
+        let listener = Listener::start(&b.redis);
+        let before = b.keys_now();
+        let out = smol::block_on(claim_batch(&mut conn, &b.keys, &artefacts)).unwrap();
+        assert_eq!(out.len(), 5, "{command}");
+        let mut announced = Vec::new();
+        for (i, want) in wants.iter().enumerate() {
+            match want {
+                Refused => assert_acl_refused(&out[i]),
+                Is(effect) => assert_eq!(
+                    out[i].as_ref().unwrap(),
+                    &one(effect.clone()),
+                    "{command}: {i}"
+                ),
+                Created => announced.push(event(created(&out[i]), &ids[i])),
+            }
+        }
+        // The keys written: the claim made (hash and index), or with SET
+        // refused the claim hash alone.
+        let mut after = b.keys_now();
+        let new: Vec<String> = after
+            .keys()
+            .filter(|k| !before.contains_key(*k))
+            .cloned()
+            .collect();
+        match command {
+            "type" => {
+                let claim = b
+                    .get(&format!("sett:pb:claim_by_artefact:{standard}"))
+                    .unwrap();
+                assert_eq!(
+                    b.hash(&format!("sett:pb:claim:{claim}")),
+                    claim_fields(&claim, &standard)
+                );
+                assert_eq!(new.len(), 2, "{new:?}");
+            }
+            "set" => {
+                assert_eq!(new.len(), 1, "{new:?}");
+                let claim = new[0].strip_prefix("sett:pb:claim:").expect("a claim hash");
+                assert_eq!(b.hash(&new[0]), claim_fields(claim, &standard));
+                assert_eq!(
+                    b.get(&format!("sett:pb:claim_by_artefact:{standard}")),
+                    None
+                );
+            }
+            _ => assert_eq!(new, Vec::<String>::new(), "{command}: nothing written"),
+        }
+        after.retain(|k, _| before.contains_key(k));
+        assert_eq!(after, before, "{command}: no key changed type or went");
+        assert_eq!(listener.messages(), announced, "{command}");
+    }
 }

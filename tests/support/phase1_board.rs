@@ -87,6 +87,21 @@ impl Board {
         redis::cmd("GET").arg(key).query(&mut self.sync).unwrap()
     }
 
+    /// A connection as a new ACL user `name` that may run every command but
+    /// `refused` (Redis checks a script's commands against its caller's ACL).
+    pub fn user_without(&mut self, name: &str, refused: &str) -> MultiplexedConnection {
+        let minus = format!("-{refused}");
+        self.cmd(&[
+            "ACL", "SETUSER", name, "on", ">pw", "~*", "&*", "+@all", &minus,
+        ]);
+        let url = self
+            .redis
+            .url()
+            .replacen("redis://", &format!("redis://{name}:pw@"), 1);
+        let client = redis::Client::open(url).unwrap();
+        smol::block_on(client.get_multiplexed_async_connection()).unwrap()
+    }
+
     /// Runs claim_batch over `ids` with the calls counted: (outcomes, EVALSHA calls).
     pub fn claim(&mut self, ids: &[String]) -> (Vec<Decided>, u64) {
         let ids: Vec<ArtefactId> = ids.iter().map(|s| ArtefactId::parse(s).unwrap()).collect();
