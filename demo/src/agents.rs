@@ -3,8 +3,11 @@
 //! [`Agent::bid`] and [`Agent::work`]); how they read, bid, accept grants
 //! and rework is the lifecycle contract's, played by sett-sim.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_lite::FutureExt as _;
 use sett_sim::{swarm, Keys, Spec, Target, Watch, Work};
 
 /// The registry the orchestrator runs with. `max_review_iterations: 1`: a
@@ -116,4 +119,57 @@ pub async fn start(
 ) -> redis::RedisResult<impl std::future::Future<Output = ()>> {
     let specs = AGENTS.iter().map(|a| a.spec()).collect();
     swarm::run(client, keys, specs, Arc::new(Complain)).await
+}
+
+/// Plays `stories` with the agents' future (from [`start`] or
+/// `swarm::run`) polled beside it: when the agents end first (Redis went
+/// away, or an agent panicked: sett-sim raises the first panic of an
+/// agent's reader or task), the play ends at once with an error. A
+/// detached task would drop that panic and leave the stories waiting out
+/// their timeout. The agents stop when the stories end.
+pub async fn alongside<T>(
+    agents: impl Future<Output = ()>,
+    stories: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    let ended = async {
+        let why = match AssertUnwindSafe(agents).catch_unwind().await {
+            Ok(()) => "the simulated agents stopped: Redis went away",
+            Err(_) => "a simulated agent panicked (its message is above)",
+        };
+        Err(redis::RedisError::from((redis::ErrorKind::Io, why)))
+    };
+    stories.or(ended).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn play(
+        agents: impl Future<Output = ()>,
+        stories: impl Future<Output = redis::RedisResult<u8>>,
+    ) -> Result<u8, String> {
+        smol::block_on(alongside(agents, stories)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_agents_panic_ends_the_play_at_once() {
+        let out = play(async { panic!("a grant twice") }, std::future::pending());
+        assert!(out.unwrap_err().contains("a simulated agent panicked"));
+    }
+
+    #[test]
+    fn agents_that_end_end_the_play() {
+        let out = play(async {}, std::future::pending());
+        assert!(out.unwrap_err().contains("the simulated agents stopped"));
+    }
+
+    #[test]
+    fn the_stories_answer_while_the_agents_run() {
+        assert_eq!(play(std::future::pending(), async { Ok(7) }), Ok(7));
+        let err = play(std::future::pending(), async {
+            Err(redis::RedisError::from((redis::ErrorKind::Client, "story")))
+        });
+        assert!(err.unwrap_err().contains("story"));
+    }
 }

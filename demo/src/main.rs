@@ -7,9 +7,10 @@
 //! changes, as readable lines, with `ids` shortened), `board` (what the
 //! timeline saw) and `stories` (what the user writes, and how each story is
 //! judged), `workers` (the controller story: workers in containers), `options`
-//! (the command line). The timeline runs on the main thread's executor;
-//! the agents are tasks on smol's global executor, beside their
-//! connections (sett-sim's swarm).
+//! (the command line). The stories and the timeline run on the main
+//! thread, the agents' future polled beside them (`agents::alongside`: an
+//! agent's panic ends the demo at once); the agents' readers and tasks run
+//! on smol's global executor, beside their connections (sett-sim's swarm).
 
 mod agents;
 mod board;
@@ -87,11 +88,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ex = smol::LocalExecutor::new();
     let played = if controllers {
-        smol::block_on(ex.run(workers::play(&ex, &o)))
+        smol::block_on(workers::play(&o))
     } else {
-        smol::block_on(ex.run(play(&ex, &o)))
+        smol::block_on(play(&o))
     };
     match played {
         Ok(true) => ExitCode::SUCCESS,
@@ -104,12 +104,22 @@ fn main() -> ExitCode {
 }
 
 /// Plays the stories; `Ok(true)` when every one ended as it should.
-async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<bool> {
+async fn play(o: &Options) -> redis::RedisResult<bool> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = AGENTS.iter().map(|a| a.name().to_string()).collect();
-    let mut timeline = Timeline::start(&client, &keys, names).await?;
-    ex.spawn(agents::start(&client, &keys).await?).detach();
+    let timeline = Timeline::start(&client, &keys, names).await?;
+    let agents = agents::start(&client, &keys).await?;
+    agents::alongside(agents, tell(&client, &keys, timeline, o)).await
+}
+
+/// The three stories, one after the other, while the agents run.
+async fn tell(
+    client: &redis::Client,
+    keys: &Keys,
+    mut timeline: Timeline,
+    o: &Options,
+) -> redis::RedisResult<bool> {
     let mut conn = client.get_multiplexed_async_connection().await?;
     println!(
         "Simulated agents on {p}:*, with one registry for all three stories:\n\
@@ -129,7 +139,7 @@ async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<b
         timeline.restart_clock();
         let goal = Artefact::new("Standard", story.kind, story.payload, "user");
         let mut write = redis::pipe();
-        goal.write(&keys, &mut write);
+        goal.write(keys, &mut write);
         write.query_async::<()>(&mut conn).await?;
         let settled = timeline.run_until_settled(Instant::now() + o.timeout).await;
         outcomes.push(settled.and_then(|()| story.judge(&timeline.board, &goal.id)));

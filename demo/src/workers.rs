@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use sett_sim::{swarm, Artefact, Keys, Spec, Work};
 
-use crate::agents::Complain;
+use crate::agents::{alongside, Complain};
 use crate::board::{Board, Claim};
 use crate::options::Options;
 use crate::stories::report;
@@ -62,17 +62,26 @@ fn bidder(name: &'static str, kind: &'static str) -> Spec {
 const GOALS: [&str; 3] = ["build the bridge", "build the door", "build the roof"];
 
 /// Plays both parts; `Ok(true)` when both ended as they should.
-pub async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResult<bool> {
+pub async fn play(o: &Options) -> redis::RedisResult<bool> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = CONTROLLERS.iter().map(|n| n.to_string()).collect();
-    let mut timeline = Timeline::start(&client, &keys, names).await?;
+    let timeline = Timeline::start(&client, &keys, names).await?;
     let specs = vec![
         bidder("Coder", "GoalDefined"),
         bidder("Tester", "TestRequest"),
     ];
-    ex.spawn(swarm::run(&client, &keys, specs, Arc::new(Complain)).await?)
-        .detach();
+    let agents = swarm::run(&client, &keys, specs, Arc::new(Complain)).await?;
+    alongside(agents, tell(&client, &keys, timeline, o)).await
+}
+
+/// Both parts, one after the other, while the controllers run.
+async fn tell(
+    client: &redis::Client,
+    keys: &Keys,
+    mut timeline: Timeline,
+    o: &Options,
+) -> redis::RedisResult<bool> {
     let mut conn = client.get_multiplexed_async_connection().await?;
     println!(
         "Controllers on {p}:* (they only bid; each claim they win runs in a worker\n\
@@ -99,7 +108,7 @@ pub async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResu
         .collect();
     let mut write = redis::pipe();
     for goal in &goals {
-        goal.write(&keys, &mut write);
+        goal.write(keys, &mut write);
     }
     write.query_async::<()>(&mut conn).await?;
     let settled = timeline.run_until_settled(Instant::now() + o.timeout).await;
@@ -113,7 +122,7 @@ pub async fn play(ex: &smol::LocalExecutor<'_>, o: &Options) -> redis::RedisResu
         timeline.restart_clock();
         let request = Artefact::new("Standard", "TestRequest", "test the bridge", "user");
         let mut write = redis::pipe();
-        request.write(&keys, &mut write);
+        request.write(keys, &mut write);
         write.query_async::<()>(&mut conn).await?;
         let settled = timeline.run_until_settled(Instant::now() + o.timeout).await;
         outcomes.push(settled.and_then(|()| failed(&timeline.board, &request)));
