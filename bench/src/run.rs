@@ -232,9 +232,7 @@ pub fn limit(
                             .iter()
                             .map(|id| (ArtefactId::from(*id), Uuid::new_v4()))
                             .collect();
-                        let call = claim_call(keys, &claims);
-                        let cmd = pipe.cmd("EVALSHA").arg(script.sha()).arg(call.keys.len());
-                        cmd.arg(&call.keys).arg(&call.args);
+                        pipe.add_command(claim_call(keys, &claims).command());
                     }
                     let now = batch.clock.elapsed().as_nanos() as u64 + 1;
                     for i in range.clone() {

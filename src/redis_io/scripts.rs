@@ -169,6 +169,33 @@ pub struct Call<'a> {
     pub frame: Option<Framed>,
 }
 
+impl Call<'_> {
+    /// The command that makes this call: FCALL naming the registry by its
+    /// tag for a library function, else EVALSHA (carrying the registry, when
+    /// the call has a frame).
+    pub fn command(&self) -> redis::Cmd {
+        self.command_sent(false)
+    }
+
+    /// [`Call::command`]; `again`: a library call sent again carries its
+    /// registry for the library to keep ([`pipeline`]).
+    fn command_sent(&self, again: bool) -> redis::Cmd {
+        let (verb, name, registry) = match (self.script.fcall(), again) {
+            (Some(function), false) => ("FCALL", function, Registry::Tagged),
+            (Some(function), true) => ("FCALL", function, Registry::Kept),
+            (None, _) => ("EVALSHA", self.script.sha(), Registry::Sent),
+        };
+        super::call::command(
+            verb,
+            name,
+            &self.keys,
+            self.frame.as_ref(),
+            &self.args,
+            registry,
+        )
+    }
+}
+
 /// Why one decision did not report its effects.
 #[derive(Clone, Debug)]
 pub enum CallError {
@@ -323,20 +350,7 @@ async fn pipeline(
 ) -> Result<Vec<RedisResult<Value>>, RedisError> {
     let mut pipe = redis::Pipeline::with_capacity(only.map_or(calls.len(), <[usize]>::len));
     let mut add = |call: &Call<'_>| {
-        let (verb, name, registry) = match (call.script.fcall(), only) {
-            (Some(function), None) => ("FCALL", function, Registry::Tagged),
-            (Some(function), Some(_)) => ("FCALL", function, Registry::Kept),
-            (None, _) => ("EVALSHA", call.script.sha(), Registry::Sent),
-        };
-        let cmd = super::call::command(
-            verb,
-            name,
-            &call.keys,
-            call.frame.as_ref(),
-            &call.args,
-            registry,
-        );
-        pipe.add_command(cmd);
+        pipe.add_command(call.command_sent(only.is_some()));
     };
     match only {
         Some(indices) => indices.iter().for_each(|&i| add(&calls[i])),
