@@ -211,14 +211,20 @@ fn a_panic_in_any_agents_reader_is_raised_by_stop() {
     assert_eq!(stop_panic(swarm), "Zed's watch panicked");
 }
 
-/// A panic in a task of an agent's (the work on one message) is raised by
-/// `stop` too (it was dropped with the task when the stop dropped its
-/// reader).
+/// A panic in a task of an agent's (the work on one message) ends the
+/// agents' thread by itself too, and is raised by `stop` (it was dropped
+/// with the task when the stop dropped its reader; then it was kept, but
+/// nothing woke the agents' future, whose readers all went on listening,
+/// until the stop).
 #[test]
 fn a_panic_in_an_agents_task_is_raised_by_stop() {
     let (_redis, swarm, watch) = three_agents("sett:swarmtaskpanic", true);
     assert!(support::wait_until(PATIENCE, || watch
         .panicked
         .load(Ordering::SeqCst)));
+    assert!(
+        support::wait_until(PATIENCE, || swarm.is_finished()),
+        "the agents' thread went on after Zed's task panicked"
+    );
     assert_eq!(stop_panic(swarm), "Zed's watch panicked");
 }

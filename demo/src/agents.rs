@@ -5,9 +5,11 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
-use futures_lite::FutureExt as _;
+use futures_lite::{future, FutureExt as _};
 use sett_sim::{swarm, Keys, Spec, Target, Watch, Work};
 
 /// The registry the orchestrator runs with. `max_review_iterations: 1`: a
@@ -121,24 +123,52 @@ pub async fn start(
     swarm::run(client, keys, specs, Arc::new(Complain)).await
 }
 
+/// Why a play ended without its outcomes.
+#[derive(Debug)]
+pub enum PlayError {
+    Redis(redis::RedisError),
+    /// The agents ended before the stories: [`PANICKED`] or [`STOPPED`].
+    Agents(&'static str),
+}
+
+pub const PANICKED: &str = "a simulated agent panicked (its message is above)";
+pub const STOPPED: &str = "the simulated agents stopped: their subscriptions ended";
+
+impl From<redis::RedisError> for PlayError {
+    fn from(e: redis::RedisError) -> Self {
+        PlayError::Redis(e)
+    }
+}
+
+impl std::fmt::Display for PlayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlayError::Redis(e) => write!(f, "{e}"),
+            PlayError::Agents(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Plays `stories` with the agents' future (from [`start`] or
-/// `swarm::run`) polled beside it: when the agents end first (Redis went
-/// away, or an agent panicked: sett-sim raises the first panic of an
-/// agent's reader or task), the play ends at once with an error. A
-/// detached task would drop that panic and leave the stories waiting out
-/// their timeout. The agents stop when the stories end.
+/// `swarm::run`) polled beside it, first: when the agents end first (an
+/// agent's reader or task panicked, which sett-sim raises at once; or their
+/// subscriptions ended: Redis went away or closed them), the play ends then
+/// with an error. A detached task would drop that panic and leave the
+/// stories waiting out their timeout. The agents stop when the stories end.
 pub async fn alongside<T>(
     agents: impl Future<Output = ()>,
     stories: impl Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    let ended = async {
-        let why = match AssertUnwindSafe(agents).catch_unwind().await {
-            Ok(()) => "the simulated agents stopped: Redis went away",
-            Err(_) => "a simulated agent panicked (its message is above)",
-        };
-        Err(redis::RedisError::from((redis::ErrorKind::Io, why)))
-    };
-    stories.or(ended).await
+) -> Result<T, PlayError> {
+    let mut agents = pin!(AssertUnwindSafe(agents).catch_unwind());
+    let mut stories = pin!(stories);
+    future::poll_fn(|cx| {
+        if let Poll::Ready(ended) = agents.as_mut().poll(cx) {
+            let why = if ended.is_ok() { STOPPED } else { PANICKED };
+            return Poll::Ready(Err(PlayError::Agents(why)));
+        }
+        stories.as_mut().poll(cx).map_err(PlayError::Redis)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -149,19 +179,27 @@ mod tests {
         agents: impl Future<Output = ()>,
         stories: impl Future<Output = redis::RedisResult<u8>>,
     ) -> Result<u8, String> {
-        smol::block_on(alongside(agents, stories)).map_err(|e| e.to_string())
+        smol::block_on(alongside(agents, stories)).map_err(|e| match e {
+            PlayError::Agents(why) => why.to_string(),
+            PlayError::Redis(e) => format!("redis: {e}"),
+        })
     }
 
     #[test]
     fn an_agents_panic_ends_the_play_at_once() {
         let out = play(async { panic!("a grant twice") }, std::future::pending());
-        assert!(out.unwrap_err().contains("a simulated agent panicked"));
+        assert_eq!(out, Err(PANICKED.into()));
     }
 
     #[test]
     fn agents_that_end_end_the_play() {
-        let out = play(async {}, std::future::pending());
-        assert!(out.unwrap_err().contains("the simulated agents stopped"));
+        assert_eq!(play(async {}, std::future::pending()), Err(STOPPED.into()));
+    }
+
+    #[test]
+    fn a_panic_seen_with_the_stories_end_is_not_lost() {
+        let out = play(async { panic!("a grant twice") }, async { Ok(1) });
+        assert_eq!(out, Err(PANICKED.into()));
     }
 
     #[test]
@@ -170,6 +208,6 @@ mod tests {
         let err = play(std::future::pending(), async {
             Err(redis::RedisError::from((redis::ErrorKind::Client, "story")))
         });
-        assert!(err.unwrap_err().contains("story"));
+        assert!(err.unwrap_err().starts_with("redis: story"));
     }
 }

@@ -23,7 +23,7 @@ mod workers;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use agents::{AGENTS, REGISTRY};
+use agents::{PlayError, AGENTS, REGISTRY};
 use options::{parse, Options};
 use sett_sim::{Artefact, Keys};
 use stories::STORIES;
@@ -104,20 +104,25 @@ fn main() -> ExitCode {
 }
 
 /// Plays the stories; `Ok(true)` when every one ended as it should.
-async fn play(o: &Options) -> redis::RedisResult<bool> {
+async fn play(o: &Options) -> Result<bool, PlayError> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = AGENTS.iter().map(|a| a.name().to_string()).collect();
-    let timeline = Timeline::start(&client, &keys, names).await?;
+    let mut timeline = Timeline::start(&client, &keys, names).await?;
     let agents = agents::start(&client, &keys).await?;
-    agents::alongside(agents, tell(&client, &keys, timeline, o)).await
+    let told = agents::alongside(agents, tell(&client, &keys, &mut timeline, o)).await;
+    // Redis's notification setting put back, however the play ended.
+    let finished = timeline.finish().await;
+    let ok = told?;
+    finished?;
+    Ok(ok)
 }
 
 /// The three stories, one after the other, while the agents run.
 async fn tell(
     client: &redis::Client,
     keys: &Keys,
-    mut timeline: Timeline,
+    timeline: &mut Timeline,
     o: &Options,
 ) -> redis::RedisResult<bool> {
     let mut conn = client.get_multiplexed_async_connection().await?;
@@ -147,7 +152,6 @@ async fn tell(
             break;
         }
     }
-    timeline.finish().await?;
     let labels: Vec<String> = STORIES
         .iter()
         .map(|s| format!("\"{}\"", s.payload))

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use sett_sim::{swarm, Artefact, Keys, Spec, Work};
 
-use crate::agents::{alongside, Complain};
+use crate::agents::{alongside, Complain, PlayError};
 use crate::board::{Board, Claim};
 use crate::options::Options;
 use crate::stories::report;
@@ -62,24 +62,29 @@ fn bidder(name: &'static str, kind: &'static str) -> Spec {
 const GOALS: [&str; 3] = ["build the bridge", "build the door", "build the roof"];
 
 /// Plays both parts; `Ok(true)` when both ended as they should.
-pub async fn play(o: &Options) -> redis::RedisResult<bool> {
+pub async fn play(o: &Options) -> Result<bool, PlayError> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = CONTROLLERS.iter().map(|n| n.to_string()).collect();
-    let timeline = Timeline::start(&client, &keys, names).await?;
+    let mut timeline = Timeline::start(&client, &keys, names).await?;
     let specs = vec![
         bidder("Coder", "GoalDefined"),
         bidder("Tester", "TestRequest"),
     ];
     let agents = swarm::run(&client, &keys, specs, Arc::new(Complain)).await?;
-    alongside(agents, tell(&client, &keys, timeline, o)).await
+    let told = alongside(agents, tell(&client, &keys, &mut timeline, o)).await;
+    // Redis's notification setting put back, however the play ended.
+    let finished = timeline.finish().await;
+    let ok = told?;
+    finished?;
+    Ok(ok)
 }
 
 /// Both parts, one after the other, while the controllers run.
 async fn tell(
     client: &redis::Client,
     keys: &Keys,
-    mut timeline: Timeline,
+    timeline: &mut Timeline,
     o: &Options,
 ) -> redis::RedisResult<bool> {
     let mut conn = client.get_multiplexed_async_connection().await?;
@@ -127,7 +132,6 @@ async fn tell(
         let settled = timeline.run_until_settled(Instant::now() + o.timeout).await;
         outcomes.push(settled.and_then(|()| failed(&timeline.board, &request)));
     }
-    timeline.finish().await?;
     Ok(report(4, &labels, &outcomes))
 }
 

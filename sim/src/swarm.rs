@@ -17,7 +17,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{mpsc, Arc, Mutex};
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -42,18 +42,42 @@ type Alive = smol::channel::Sender<()>;
 
 /// The first panic of an agent's task or reader, kept to be raised where
 /// the agents are awaited or stopped (a task's would otherwise be dropped
-/// with it when its reader is).
+/// with it when its reader is), and the waker of the future that awaits
+/// the readers: a panic ends it at once, a task's too (nothing else would
+/// wake it: the task's reader goes on listening).
 #[derive(Clone, Default)]
-struct Panics(Arc<Mutex<Option<Box<dyn Any + Send>>>>);
+struct Panics(Arc<Mutex<Kept>>);
+
+#[derive(Default)]
+struct Kept {
+    first: Option<Box<dyn Any + Send>>,
+    waker: Option<Waker>,
+}
 
 impl Panics {
-    fn keep(&self, panic: Box<dyn Any + Send>) {
-        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        first.get_or_insert(panic);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn any(&self) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    fn keep(&self, panic: Box<dyn Any + Send>) {
+        let waker = {
+            let mut kept = self.lock();
+            kept.first.get_or_insert(panic);
+            kept.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether a panic is kept; if not, `waker` is woken when one is.
+    fn any(&self, waker: &Waker) -> bool {
+        let mut kept = self.lock();
+        if kept.first.is_some() {
+            return true;
+        }
+        kept.waker = Some(waker.clone());
+        false
     }
 
     /// `work`, its panic kept here instead of raised.
@@ -65,7 +89,7 @@ impl Panics {
 
     /// Raises the first panic kept, if any.
     fn raise(&self) {
-        let first = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let first = self.lock().first.take();
         if let Some(panic) = first {
             std::panic::resume_unwind(panic);
         }
@@ -75,9 +99,8 @@ impl Panics {
 /// Subscribes every agent of `specs` (its `claim_events` and its own
 /// channel) and returns the future that runs them all: nothing published
 /// after this returns is missed. The future ends when Redis goes away, or
-/// when an agent's reader panics; it then raises the first panic of an
-/// agent's reader or task (a task's panic does not end it: it is raised
-/// when the future ends).
+/// as soon as an agent's reader or task panics; it then raises the first
+/// panic of an agent's reader or task.
 pub async fn run(
     client: &redis::Client,
     keys: &Keys,
@@ -94,7 +117,7 @@ pub async fn run(
 }
 
 /// [`run`], every reader and task holding a clone of `alive`; a reader's
-/// or task's panic is kept in `panics` (a reader's ends the future).
+/// or task's panic is kept in `panics` and ends the future.
 async fn run_alive(
     client: &redis::Client,
     keys: &Keys,
@@ -138,7 +161,7 @@ async fn run_alive(
         // as it happens, whichever agent's it is.
         future::poll_fn(|cx| {
             readers.retain_mut(|reader| Pin::new(reader).poll(cx).is_pending());
-            if readers.is_empty() || panics.any() {
+            if readers.is_empty() || panics.any(cx.waker()) {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -264,7 +287,8 @@ impl Swarm {
     }
 
     /// The agents' thread has ended by itself: Redis went away, or an
-    /// agent's reader panicked (then [`Swarm::stop`] raises the panic).
+    /// agent's reader or task panicked (then [`Swarm::stop`] raises the
+    /// panic).
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }
