@@ -69,7 +69,7 @@ fn a_refused_write_is_its_artefacts_alone_and_writes_nothing() {
         b.cmd(&["HSET", &format!("sett:pb:artefact:{bare}"), "id", &bare]);
         let terminal = b.artefact(&[("structural_type", "Terminal"), ("type", "Done")]);
         let ids: Vec<String> = vec![claimed, b.standard(), bare, terminal, b.standard()];
-        let before = b.keys_now();
+        let before = b.contents_now();
         (refusal.on)(&mut b);
         let (out, calls) = b.claim(&ids);
         (refusal.off)(&mut b);
@@ -101,7 +101,12 @@ fn a_refused_write_is_its_artefacts_alone_and_writes_nothing() {
             })
         );
         assert_eq!(refused(&out[4]).as_deref(), Some(refusal.code));
-        assert_eq!(b.keys_now(), before, "{}: nothing written", refusal.code);
+        assert_eq!(
+            b.contents_now(),
+            before,
+            "{}: nothing written",
+            refusal.code
+        );
         // Writes back: the refused artefacts are claimed as usual.
         let (again, _) = b.claim(&[ids[1].clone(), ids[4].clone()]);
         let claims = [created(&again[0]), created(&again[1])];
@@ -247,7 +252,7 @@ fn an_acl_refusing_one_command_costs_only_the_artefacts_that_need_it() {
             ids.iter().map(|s| ArtefactId::parse(s).unwrap()).collect();
         let mut conn = b.user_without(&format!("no-{command}"), command);
         let listener = Listener::start(&b.redis);
-        let before = b.keys_now();
+        let before = b.contents_now();
         let out = smol::block_on(claim_batch(&mut conn, &b.keys, &artefacts)).unwrap();
         assert_eq!(out.len(), 5, "{command}");
         let mut announced = Vec::new();
@@ -264,7 +269,7 @@ fn an_acl_refusing_one_command_costs_only_the_artefacts_that_need_it() {
         }
         // The keys written: the claim made (hash and index), or with SET
         // refused the claim hash alone.
-        let mut after = b.keys_now();
+        let mut after = b.contents_now();
         let new: Vec<String> = after
             .keys()
             .filter(|k| !before.contains_key(*k))
@@ -293,7 +298,7 @@ fn an_acl_refusing_one_command_costs_only_the_artefacts_that_need_it() {
             _ => assert_eq!(new, Vec::<String>::new(), "{command}: nothing written"),
         }
         after.retain(|k, _| before.contains_key(k));
-        assert_eq!(after, before, "{command}: no key changed type or went");
+        assert_eq!(after, before, "{command}: no other key written or gone");
         assert_eq!(listener.messages(), announced, "{command}");
     }
 }

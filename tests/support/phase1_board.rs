@@ -76,6 +76,19 @@ impl Board {
             .collect()
     }
 
+    /// Every key and its value, serialized (DUMP): a write to any key,
+    /// not only a new key or another type, changes it.
+    pub fn contents_now(&mut self) -> BTreeMap<String, Vec<u8>> {
+        let names: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut self.sync).unwrap();
+        names
+            .into_iter()
+            .map(|k| {
+                let dump: Vec<u8> = redis::cmd("DUMP").arg(&k).query(&mut self.sync).unwrap();
+                (k, dump)
+            })
+            .collect()
+    }
+
     pub fn hash(&mut self, key: &str) -> BTreeMap<String, String> {
         redis::cmd("HGETALL")
             .arg(key)
