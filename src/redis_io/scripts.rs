@@ -172,7 +172,10 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// The command that makes this call: FCALL naming the registry by its
     /// tag for a library function, else EVALSHA (carrying the registry, when
-    /// the call has a frame).
+    /// the call has a frame). A library call sent this way may answer
+    /// `NOREGISTRY` (or a missing function, or NOSCRIPT for EVALSHA), having
+    /// done nothing: [`decide`] sends it again as it must; this is for
+    /// callers that load what they call themselves (the bench's ceiling).
     pub fn command(&self) -> redis::Cmd {
         self.command_sent(false)
     }
