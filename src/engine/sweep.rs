@@ -4,7 +4,7 @@
 //! fresh (`lifecycle::lock`). Each step runs whole: the session's stop is
 //! looked at between steps, never inside one.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt as _;
@@ -106,21 +106,37 @@ struct Hold {
 
 impl Hold {
     fn new(ctx: &SessionCtx) -> Hold {
+        Hold::starting(ctx.shared.bids_walk_owed.load(Ordering::Relaxed))
+    }
+
+    /// A session's hold; `owed`: an earlier session's walk waited and none
+    /// reached the end of the set since (then no walk waits).
+    fn starting(owed: bool) -> Hold {
         Hold {
-            done: ctx.shared.bids_walk_owed.load(Ordering::Relaxed),
+            done: owed,
             since: None,
         }
     }
 
     /// Whether the walk due now waits.
     fn holds(&mut self, ctx: &SessionCtx) -> bool {
-        if self.done || ctx.first_pass_over() {
+        self.holds_at(
+            Instant::now(),
+            ctx.first_pass_over(),
+            &ctx.shared.bids_walk_owed,
+        )
+    }
+
+    /// [`Hold::holds`] at `now`, the first pass over or not, `owed` the
+    /// shared `bids_walk_owed` (set while a walk waits).
+    fn holds_at(&mut self, now: Instant, first_pass_over: bool, owed: &AtomicBool) -> bool {
+        if self.done || first_pass_over {
             return false;
         }
-        if self.since.get_or_insert_with(Instant::now).elapsed() >= WALK_HOLD {
+        if now.saturating_duration_since(*self.since.get_or_insert(now)) >= WALK_HOLD {
             return false;
         }
-        ctx.shared.bids_walk_owed.store(true, Ordering::Relaxed);
+        owed.store(true, Ordering::Relaxed);
         true
     }
 
@@ -211,4 +227,42 @@ async fn sweep_once(
     let since = std::iter::repeat(None);
     let report = report_decisions(shared, lc, "sweep", Ok(decided), since);
     report.end_session.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_walk_waits_for_the_first_pass_at_most_walk_hold() {
+        let owed = AtomicBool::new(false);
+        let start = Instant::now();
+        let mut h = Hold::starting(false);
+        assert!(h.holds_at(start, false, &owed));
+        assert!(owed.load(Ordering::Relaxed), "a walk waiting is owed");
+        let almost = start + WALK_HOLD - Duration::from_millis(1);
+        assert!(h.holds_at(almost, false, &owed));
+        assert!(
+            !h.holds_at(start + WALK_HOLD, false, &owed),
+            "held 30 s: it walks"
+        );
+    }
+
+    #[test]
+    fn the_first_walk_goes_once_the_pass_is_over_and_later_ones_never_wait() {
+        let owed = AtomicBool::new(false);
+        let start = Instant::now();
+        let mut h = Hold::starting(false);
+        assert!(h.holds_at(start, false, &owed));
+        assert!(!h.holds_at(start + Duration::from_secs(1), true, &owed));
+        h.walked();
+        assert!(!h.holds_at(start + Duration::from_secs(2), false, &owed));
+    }
+
+    #[test]
+    fn a_walk_owed_by_an_earlier_session_does_not_wait() {
+        let owed = AtomicBool::new(true);
+        let mut h = Hold::starting(owed.load(Ordering::Relaxed));
+        assert!(!h.holds_at(Instant::now(), false, &owed));
+    }
 }
