@@ -108,14 +108,11 @@ async fn play(o: &Options) -> Result<bool, PlayError> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = AGENTS.iter().map(|a| a.name().to_string()).collect();
-    let mut timeline = Timeline::start(&client, &keys, names).await?;
+    let timeline = Timeline::start(&client, &keys, names).await?;
     let agents = agents::start(&client, &keys).await?;
-    let told = agents::alongside(agents, tell(&client, &keys, &mut timeline, o)).await;
-    // Redis's notification setting put back, however the play ended.
-    let finished = timeline.finish().await;
-    let ok = told?;
-    finished?;
-    Ok(ok)
+    let stories =
+        async |t: &mut Timeline| agents::alongside(agents, tell(&client, &keys, t, o)).await;
+    timeline.around(stories).await
 }
 
 /// The three stories, one after the other, while the agents run.

@@ -89,6 +89,19 @@ impl Timeline {
         config_set_notify(&mut self.conn, &self.notify_was).await
     }
 
+    /// Runs `play` on this timeline, then [`Timeline::finish`]es it however
+    /// the play ended; the play's error comes first.
+    pub async fn around<T, E: From<redis::RedisError>>(
+        mut self,
+        play: impl AsyncFnOnce(&mut Timeline) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let played = play(&mut self).await;
+        let finished = self.finish().await;
+        let out = played?;
+        finished?;
+        Ok(out)
+    }
+
     /// Times from now on are relative to now.
     pub fn restart_clock(&mut self) {
         self.start = Instant::now();

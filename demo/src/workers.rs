@@ -66,18 +66,14 @@ pub async fn play(o: &Options) -> Result<bool, PlayError> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = CONTROLLERS.iter().map(|n| n.to_string()).collect();
-    let mut timeline = Timeline::start(&client, &keys, names).await?;
+    let timeline = Timeline::start(&client, &keys, names).await?;
     let specs = vec![
         bidder("Coder", "GoalDefined"),
         bidder("Tester", "TestRequest"),
     ];
     let agents = swarm::run(&client, &keys, specs, Arc::new(Complain)).await?;
-    let told = alongside(agents, tell(&client, &keys, &mut timeline, o)).await;
-    // Redis's notification setting put back, however the play ended.
-    let finished = timeline.finish().await;
-    let ok = told?;
-    finished?;
-    Ok(ok)
+    let stories = async |t: &mut Timeline| alongside(agents, tell(&client, &keys, t, o)).await;
+    timeline.around(stories).await
 }
 
 /// Both parts, one after the other, while the controllers run.
