@@ -132,8 +132,8 @@ fn a_claimer_that_skips_every_other_event_leaves_half_missing() {
 #[test]
 fn the_real_orchestrator_claims_each_artefact_exactly_once() {
     let redis = Redis::start();
-    let orch = start_orchestrator(&redis);
-    let pid = orch.0.id();
+    let orch = Orchestrator::start(&redis, "t");
+    let pid = orch.pid();
     let v = bench(&redis, &format!("--burst 300 --duplicates 3 --pid {pid}"));
     assert_eq!(counts(&v), [300, 300, 0, 0, 0]);
     assert_eq!(v["events_published"], 900);

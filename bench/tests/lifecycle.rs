@@ -34,8 +34,9 @@ fn keys(redis: &Redis) -> Vec<String> {
 #[test]
 fn every_claim_completes_through_bids_one_grant_and_one_deliverable() {
     let redis = Redis::start();
-    let registry = TempFile::new("sett.yml", REGISTRY);
-    let orch = start_orchestrator_with(
+    let dir = TempDir::new();
+    let registry = dir.file("sett.yml", REGISTRY);
+    let orch = Orchestrator::start_env(
         &redis,
         "lc",
         &[
@@ -43,7 +44,7 @@ fn every_claim_completes_through_bids_one_grant_and_one_deliverable() {
             ("SETT_BID_TIMEOUT", "0"),
         ],
     );
-    let pid = orch.0.id();
+    let pid = orch.pid();
     let registry_arg = format!("--registry {}", registry.as_str());
 
     let v = bench_lifecycle(
@@ -88,13 +89,14 @@ fn every_claim_completes_through_bids_one_grant_and_one_deliverable() {
 #[test]
 fn an_unknown_exclusive_bidder_leaves_every_claim_incomplete() {
     let redis = Redis::start();
-    let registry = TempFile::new("sett.yml", REGISTRY);
+    let dir = TempDir::new();
+    let registry = dir.file("sett.yml", REGISTRY);
     // The bench's first agent, Aaron, bids exclusive; the orchestrator waits for Coder for ever.
-    let wrong = TempFile::new(
+    let wrong = dir.file(
         "wrong.yml",
         "version: '1.0'\nagents:\n  Aaron: {}\n  Docs: {}\n  Lint: {}\n",
     );
-    let _orch = start_orchestrator_with(
+    let _orch = Orchestrator::start_env(
         &redis,
         "lc",
         &[
@@ -117,9 +119,10 @@ fn an_unknown_exclusive_bidder_leaves_every_claim_incomplete() {
 #[test]
 fn claims_count_as_waiting_only_while_they_collect_bids() {
     let redis = Redis::start();
-    let registry = TempFile::new("sett.yml", REGISTRY);
+    let dir = TempDir::new();
+    let registry = dir.file("sett.yml", REGISTRY);
     let args = format!("--registry {} --waiting 20", registry.as_str());
-    let lifecycle = start_orchestrator_with(
+    let lifecycle = Orchestrator::start_env(
         &redis,
         "lc",
         &[
@@ -127,7 +130,7 @@ fn claims_count_as_waiting_only_while_they_collect_bids() {
             ("SETT_BID_TIMEOUT", "0"),
         ],
     );
-    let pid = lifecycle.0.id();
+    let pid = lifecycle.pid();
     let v = bench_lifecycle(&redis, "lc", &format!("{args} --pid {pid}"));
     assert_eq!(counts(&v), [20, 20, 0, 0]);
     assert_eq!(lc(&v, "bids_sent"), 0);
@@ -136,7 +139,7 @@ fn claims_count_as_waiting_only_while_they_collect_bids() {
     assert_eq!(keys(&redis), ["sett:lc:lock"]);
 
     // A Phase-1 orchestrator claims them too, but nothing collects bids.
-    let _phase1 = start_orchestrator_with(&redis, "p1", &[]);
+    let _phase1 = Orchestrator::start_env(&redis, "p1", &[]);
     let v = bench_lifecycle(&redis, "p1", &args);
     assert_eq!(counts(&v), [20, 0, 20, 0]);
     assert_eq!(v["board_unclaimed"], 0);
