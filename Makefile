@@ -52,7 +52,7 @@ test-unit: deps
 	@scripts/build.sh x86_64
 	cargo build --release --locked -p sett-sim --bin sett-test-worker --target x86_64-unknown-linux-musl
 	@scripts/test-skips.sh reset
-	SETT_TEST_BIN=$(SHIPPED) SETT_ORCHESTRATOR_BIN=$(SHIPPED) SETT_TEST_WORKER_BIN=$(TEST_WORKER) \
+	SETT_TEST_BIN=$(SHIPPED) SETT_TEST_WORKER_BIN=$(TEST_WORKER) \
 	  scripts/run-tests.sh --skip the_aarch64_binary_runs_under_qemu
 
 ## Container tests: the FROM-scratch image next to a Redis container.

@@ -11,6 +11,7 @@
 //! What it saw is kept on a [`Board`], which the stories judge.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures_lite::{FutureExt as _, StreamExt as _};
@@ -65,11 +66,22 @@ impl Timeline {
         notify.extend(['K', 'h'].into_iter().filter(|f| !notify_was.contains(*f)));
         config_set_notify(&mut conn, &notify).await?;
         let db = client.get_connection_info().redis_settings().db();
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.psubscribe(keys.channel("*")).await?;
-        pubsub
-            .psubscribe(format!("__keyspace@{db}__:{}", keys.claim("*")))
-            .await?;
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.psubscribe(keys.channel("*")).await?;
+            pubsub
+                .psubscribe(format!("__keyspace@{db}__:{}", keys.claim("*")))
+                .await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = match subscribed.await {
+            Ok(pubsub) => pubsub,
+            Err(e) => {
+                // The setting put back before the error goes up.
+                report_unrestored(config_set_notify(&mut conn, &notify_was).await);
+                return Err(e);
+            }
+        };
         Ok(Timeline {
             keys: keys.clone(),
             conn,
@@ -90,16 +102,28 @@ impl Timeline {
     }
 
     /// Runs `play` on this timeline, then [`Timeline::finish`]es it however
-    /// the play ended; the play's error comes first.
+    /// the play ended, a panic included (raised again after); the play's
+    /// error comes first (a failed finish is then said on stderr).
     pub async fn around<T, E: From<redis::RedisError>>(
         mut self,
         play: impl AsyncFnOnce(&mut Timeline) -> Result<T, E>,
     ) -> Result<T, E> {
-        let played = play(&mut self).await;
+        let played = AssertUnwindSafe(play(&mut self)).catch_unwind().await;
         let finished = self.finish().await;
-        let out = played?;
-        finished?;
-        Ok(out)
+        match played {
+            Err(panic) => {
+                report_unrestored(finished);
+                std::panic::resume_unwind(panic)
+            }
+            Ok(Err(e)) => {
+                report_unrestored(finished);
+                Err(e)
+            }
+            Ok(Ok(out)) => {
+                finished?;
+                Ok(out)
+            }
+        }
     }
 
     /// Times from now on are relative to now.
@@ -367,4 +391,12 @@ async fn config_set_notify(
         .arg(flags)
         .query_async(conn)
         .await
+}
+
+/// Says on stderr that Redis's notification setting could not be put back
+/// (when another error is already on its way up).
+fn report_unrestored(restored: redis::RedisResult<()>) {
+    if let Err(e) = restored {
+        eprintln!("sett-demo: notify-keyspace-events not put back as it was: {e}");
+    }
 }

@@ -66,12 +66,13 @@ pub async fn play(o: &Options) -> Result<bool, PlayError> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = CONTROLLERS.iter().map(|n| n.to_string()).collect();
-    let timeline = Timeline::start(&client, &keys, names).await?;
     let specs = vec![
         bidder("Coder", "GoalDefined"),
         bidder("Tester", "TestRequest"),
     ];
+    // The controllers first, as in main.rs's play.
     let agents = swarm::run(&client, &keys, specs, Arc::new(Complain)).await?;
+    let timeline = Timeline::start(&client, &keys, names).await?;
     let stories = async |t: &mut Timeline| alongside(agents, tell(&client, &keys, t, o)).await;
     timeline.around(stories).await
 }

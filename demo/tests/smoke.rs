@@ -4,152 +4,28 @@
 //! sett-demo must fail and say why. With Docker, the controller story the
 //! way demo.sh plays it: its two expected outcomes, no container left.
 //!
-//! The orchestrator is `$SETT_ORCHESTRATOR_BIN` (`make test` sets it to the
-//! shipped binary), else the debug build next to this test binary.
+//! The private redis-server, the orchestrator (`$SETT_TEST_BIN`: `make
+//! test` sets it to the shipped binary) and the skips are the orchestrator's
+//! tests' own (sett-test-support).
 
-use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sett_sim::docker_cli::docker_cli;
+use sett_test_support::{skip, Orchestrator, RedisServer as Redis, PATIENCE};
 
 const DEMO: &str = env!("CARGO_BIN_EXE_sett-demo");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Redis {
-    port: u16,
-    _child: Process,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        Redis::listening_also_on(&[])
-    }
-
-    /// Listening on 127.0.0.1 and `addresses` (then without protected mode,
-    /// for containers).
-    fn listening_also_on(addresses: &[&str]) -> Redis {
-        let port = free_port();
-        let open: &[&str] = if addresses.is_empty() {
-            &[]
-        } else {
-            &["--protected-mode", "no"]
-        };
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(addresses)
-            .args(open)
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (make deps installs it)");
-        let r = Redis {
-            port,
-            _child: Process(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while r.client().get_connection().is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).unwrap()
-    }
-}
-
-/// `$SETT_ORCHESTRATOR_BIN`, else target/<profile>/sett-orchestrator, which
-/// `cargo test --workspace` builds for the root package's tests. (Not built
-/// from here: a nested cargo would wait for ever on the outer one's lock.)
-fn orchestrator_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("SETT_ORCHESTRATOR_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("sett-orchestrator");
-    assert!(
-        bin.exists(),
-        "no orchestrator binary at {}: run `cargo test --workspace` (it builds it) or `cargo build -p sett-orchestrator` first",
-        bin.display()
-    );
-    bin
-}
-
 /// The orchestrator on `redis`, instance `demo`, with `registry` when given;
-/// returns once `/healthz` answers 200.
-fn start_orchestrator(redis: &Redis, registry: Option<&PathBuf>) -> Process {
-    let env: Vec<(&str, &std::ffi::OsStr)> = registry
-        .map(|file| ("SETT_CONFIG_FILE", file.as_os_str()))
-        .into_iter()
+/// returns once it has started.
+fn start_orchestrator(redis: &Redis, registry: Option<&PathBuf>) -> Orchestrator {
+    let file = registry.map(|f| f.to_str().unwrap().to_string());
+    let env: Vec<(&str, &str)> = file
+        .iter()
+        .map(|f| ("SETT_CONFIG_FILE", f.as_str()))
         .collect();
-    start_orchestrator_with(redis, "demo", &env)
-}
-
-/// The orchestrator on `redis` as `instance`, with `env` added.
-fn start_orchestrator_with(
-    redis: &Redis,
-    instance: &str,
-    env: &[(&str, &std::ffi::OsStr)],
-) -> Process {
-    let port = free_port();
-    let mut cmd = Command::new(orchestrator_bin());
-    cmd.env_clear()
-        .env("REDIS_URL", redis.url())
-        .env("SETT_INSTANCE_NAME", instance)
-        .env("SETT_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .envs(env.iter().copied())
-        .stdout(Stdio::null());
-    let orch = Process(cmd.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reply = std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .and_then(|mut s| {
-                use std::io::{Read, Write};
-                s.write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
-                    .ok()?;
-                let mut out = String::new();
-                s.read_to_string(&mut out).ok()?;
-                Some(out)
-            });
-        if reply.is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-            return orch;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "orchestrator never became healthy"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    Orchestrator::start_env(redis, "demo", &env)
 }
 
 fn demo(args: &[&str]) -> Output {
@@ -171,9 +47,9 @@ fn last_lines(out: &Output, n: usize) -> Vec<String> {
 }
 
 /// SIGTERM; the exit code.
-fn sigterm(mut orch: Process) -> Option<i32> {
-    assert_eq!(unsafe { libc::kill(orch.0.id() as i32, libc::SIGTERM) }, 0);
-    orch.0.wait().unwrap().code()
+fn sigterm(mut orch: Orchestrator) -> Option<i32> {
+    orch.signal(libc::SIGTERM);
+    orch.wait_exit(PATIENCE).and_then(|status| status.code())
 }
 
 #[test]
@@ -200,7 +76,7 @@ fn the_demo_ends_with_the_three_expected_outcomes() {
 
     // On the blackboard: 12 claims (4 per story, feedback claims included),
     // and the keyspace notifications put back as they were.
-    let mut conn = redis.client().get_connection().unwrap();
+    let mut conn = redis.conn();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("sett:demo:claim:*")
         .query(&mut conn)
@@ -244,6 +120,74 @@ fn without_the_registry_the_demo_fails_and_says_why() {
     assert_eq!(sigterm(orch), Some(0));
 }
 
+/// The clients subscribed as the simulated agents are (each to
+/// `claim_events` and its own channel; the timeline uses patterns, the
+/// Phase-1 orchestrator one channel): their `CLIENT LIST` ids.
+fn agent_subscribers(conn: &mut redis::Connection) -> Vec<String> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(conn).unwrap();
+    list.lines()
+        .filter(|l| l.contains(" sub=2 psub=0 "))
+        .filter_map(|l| l.strip_prefix("id=")?.split(' ').next().map(String::from))
+        .collect()
+}
+
+/// When the agents' subscriptions end under it (their clients killed),
+/// sett-demo ends at once with exit 1 and says so, and puts Redis's
+/// notification setting back (before, the ended agents went unnoticed and
+/// the story waited out its timeout, here a minute).
+#[test]
+fn when_the_agents_subscriptions_end_the_demo_fails_at_once_and_puts_redis_back() {
+    let redis = Redis::start();
+    // No registry: the first story waits for grants that never come.
+    let orch = start_orchestrator(&redis, None);
+    let child = Command::new(DEMO)
+        .args(["--redis-url", &redis.url(), "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut conn = redis.conn();
+    let notify = |conn: &mut redis::Connection| {
+        let (_, flags): (String, String) = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("notify-keyspace-events")
+            .query(conn)
+            .unwrap();
+        flags
+    };
+    // The timeline's setting is made once every agent has subscribed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(notify(&mut conn).contains('K') && notify(&mut conn).contains('h')) {
+        assert!(Instant::now() < deadline, "sett-demo never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let agents = agent_subscribers(&mut conn);
+    assert_eq!(agents.len(), 4, "{agents:?}");
+    for id in &agents {
+        redis::cmd("CLIENT")
+            .arg(&["KILL", "ID", id])
+            .query::<()>(&mut conn)
+            .unwrap();
+    }
+    // On a thread of its own: a demo that waited out its timeout fails here.
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output().unwrap());
+    });
+    let out = exited
+        .recv_timeout(Duration::from_secs(30))
+        .expect("sett-demo went on after its agents' subscriptions ended");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("sett-demo: the simulated agents stopped: their subscriptions ended"),
+        "{stderr}"
+    );
+    assert_eq!(notify(&mut conn), "");
+    assert_eq!(sigterm(orch), Some(0));
+}
+
 #[test]
 fn without_redis_it_says_how_to_give_one() {
     let out = Command::new(DEMO).env_remove("REDIS_URL").output().unwrap();
@@ -277,18 +221,6 @@ fn workers_of(instance: &str) -> Vec<String> {
     let filter = format!("label=holt.instance.name={instance}");
     let ids = docker_cli(&["ps", "-aq", "--filter", &filter]).unwrap_or_default();
     ids.lines().map(String::from).collect()
-}
-
-/// A test that cannot run says why once (recorded in target/test-skips, as
-/// the other suites' skips are); with `CI=true` it fails instead.
-fn skip(test: &str, why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} cannot run: {why} (required when CI=true)");
-    }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../test-skips");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join(format!("{test}.txt")), format!("{test}: {why}\n"));
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
 #[test]
@@ -329,14 +261,16 @@ fn the_controller_story_ends_with_its_two_expected_outcomes() {
         demo(&["registry", "--workers", &lab.image]).stdout,
     )
     .unwrap();
-    let redis = Redis::listening_also_on(&[&gateway]);
+    // Also on the network's gateway, for the workers (then without
+    // protected mode, which would refuse them).
+    let redis = Redis::start_with(&["--bind", "127.0.0.1", &gateway, "--protected-mode", "no"]);
     let worker_url = format!("redis://{gateway}:{}", redis.port);
-    let orch = start_orchestrator_with(
+    let orch = Orchestrator::start_env(
         &redis,
         &lab.instance,
         &[
-            ("SETT_CONFIG_FILE", registry.as_os_str()),
-            ("SETT_WORKER_REDIS_URL", worker_url.as_ref()),
+            ("SETT_CONFIG_FILE", registry.to_str().unwrap()),
+            ("SETT_WORKER_REDIS_URL", &worker_url),
         ],
     );
     let out = demo(&[
