@@ -105,7 +105,9 @@ pub fn run(o: &Options, load: LcLoad) -> Result<RunReport, String> {
                 completed >= n
             }
         };
-        while !done(&tracker) && Instant::now() < deadline {
+        // An agent's panic ends the swarm (its stop below raises it): no
+        // waiting out the deadline then.
+        while !done(&tracker) && !agents.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         if waiting {
@@ -113,7 +115,7 @@ pub fn run(o: &Options, load: LcLoad) -> Result<RunReport, String> {
         } else {
             // The deliverables' claims: every agent bids `ignore`, so they go dormant.
             let bidding = format!("{}orchestrator:bidding", keys.prefix());
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && !agents.is_finished() {
                 let left: u64 =
                     smol::block_on(redis::cmd("ZCARD").arg(&bidding).query_async(&mut conn))
                         .map_err(|e| format!("ZCARD: {e}"))?;

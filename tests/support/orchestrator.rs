@@ -51,7 +51,7 @@ fn capture_into(
 }
 
 impl Orchestrator {
-    /// Spawns the binary with exactly `env` (plus PATH); does not wait for start-up.
+    /// Spawns the binary with exactly `env` (no PATH either); does not wait for start-up.
     pub fn spawn(env: &[(&str, &str)]) -> Orchestrator {
         Orchestrator::spawn_args(env, &[])
     }
