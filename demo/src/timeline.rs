@@ -3,7 +3,7 @@
 //! claims' status changes (and a controller's claim waiting in its grant
 //! queue). Nothing announces those (a transition publishes
 //! only the next phase's grants), so the timeline asks Redis for keyspace
-//! notifications of hash writes (`notify-keyspace-events Kh`, restored when
+//! notifications of hash writes (`notify-keyspace-events Kh`, `notify`: restored when
 //! done) and reads a claim's status when its hash was written: at that point
 //! in the stream, so a change is shown after what caused it. When no message
 //! comes for a few milliseconds, open claims are read again as well.
@@ -23,7 +23,10 @@ use sett_sim::{Artefact, Keys};
 use crate::board::{Board, Claim};
 use crate::ids::{short, shorten_ids};
 
+mod notify;
 mod status;
+
+use notify::{report_unrestored, Notify};
 
 /// How long nothing may happen before a story counts as settled.
 const QUIET: Duration = Duration::from_millis(150);
@@ -34,8 +37,8 @@ pub struct Timeline {
     keys: Keys,
     conn: MultiplexedConnection,
     messages: PubSubStream,
-    /// `notify-keyspace-events` as it was before we started.
-    notify_was: String,
+    /// The notification setting it turned on, to put back.
+    notify: Notify,
     start: Instant,
     last_line: Instant,
     pub board: Board,
@@ -57,14 +60,7 @@ impl Timeline {
         agents: Vec<String>,
     ) -> redis::RedisResult<Timeline> {
         let mut conn = client.get_multiplexed_async_connection().await?;
-        let (_, notify_was): (String, String) = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("notify-keyspace-events")
-            .query_async(&mut conn)
-            .await?;
-        let mut notify = notify_was.clone();
-        notify.extend(['K', 'h'].into_iter().filter(|f| !notify_was.contains(*f)));
-        config_set_notify(&mut conn, &notify).await?;
+        let notify = Notify::turn_on(&mut conn).await?;
         let db = client.get_connection_info().redis_settings().db();
         let subscribed = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -78,7 +74,7 @@ impl Timeline {
             Ok(pubsub) => pubsub,
             Err(e) => {
                 // The setting put back before the error goes up.
-                report_unrestored(config_set_notify(&mut conn, &notify_was).await);
+                report_unrestored(notify.put_back(&mut conn).await);
                 return Err(e);
             }
         };
@@ -86,7 +82,7 @@ impl Timeline {
             keys: keys.clone(),
             conn,
             messages: pubsub.into_on_message(),
-            notify_was,
+            notify,
             start: Instant::now(),
             last_line: Instant::now(),
             board: Board::default(),
@@ -98,7 +94,7 @@ impl Timeline {
 
     /// Puts `notify-keyspace-events` back as it was.
     pub async fn finish(mut self) -> redis::RedisResult<()> {
-        config_set_notify(&mut self.conn, &self.notify_was).await
+        self.notify.put_back(&mut self.conn).await
     }
 
     /// Runs `play` on this timeline, then [`Timeline::finish`]es it however
@@ -378,25 +374,5 @@ impl Timeline {
             open.join(", "),
             self.board.unclaimed()
         )
-    }
-}
-
-async fn config_set_notify(
-    conn: &mut MultiplexedConnection,
-    flags: &str,
-) -> redis::RedisResult<()> {
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("notify-keyspace-events")
-        .arg(flags)
-        .query_async(conn)
-        .await
-}
-
-/// Says on stderr that Redis's notification setting could not be put back
-/// (when another error is already on its way up).
-fn report_unrestored(restored: redis::RedisResult<()>) {
-    if let Err(e) = restored {
-        eprintln!("sett-demo: notify-keyspace-events not put back as it was: {e}");
     }
 }
