@@ -297,3 +297,68 @@ fn reconcile_takes_on_and_off_in_any_letter_case() {
         support::verify::stop(&mut orch);
     }
 }
+
+/// `DOCKER_HOST` is a configuration value where it is used: with a registry
+/// that has controllers, a bad one is the exact one stderr line, exit 1 and
+/// nothing on stdout (never its password); without controllers nobody talks
+/// to Docker, and a `DOCKER_HOST` set for other tools starts as usual.
+#[test]
+fn a_bad_docker_host_is_a_configuration_error_only_for_controllers() {
+    let dir = TempDir::new();
+    let controllers = dir.file(
+        "controllers.yml",
+        "version: '1.0'\nagents:\n  Coder:\n    mode: controller\n    \
+         worker: {image: 'coder:1', command: [run]}\n",
+    );
+    let plain = dir.file("plain.yml", "version: '1.0'\nagents:\n  Coder: {}\n");
+    let tcp = format!("tcp://admin:{SECRET}@10.0.0.1:2376");
+    let fix = "the registry's controller agents need the Docker Engine's unix socket: \
+               set DOCKER_HOST=unix:///path/to/docker.sock, or unset it for /var/run/docker.sock";
+    let cases = [
+        (
+            tcp.as_str(),
+            "only unix:///path sockets are supported (scheme \"tcp\")",
+        ),
+        (
+            "/var/run/docker.sock",
+            "only unix:///path sockets are supported (scheme \"(none)\")",
+        ),
+        (
+            "unix://docker.sock",
+            "must be unix:///absolute/path/to/docker.sock",
+        ),
+    ];
+    for (host, why) in cases {
+        let env = [
+            ("SETT_INSTANCE_NAME", "prod"),
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("SETT_CONFIG_FILE", controllers.as_str()),
+            ("DOCKER_HOST", host),
+        ];
+        let (orch, code) = run_to_exit(&env);
+        assert_eq!(code, 1, "{host}");
+        assert_eq!(orch.stdout(), Vec::<String>::new(), "{host}");
+        assert_eq!(
+            orch.stderr(),
+            vec![format!(
+                "sett-orchestrator: DOCKER_HOST is invalid: {why}; {fix}"
+            )],
+            "{host}"
+        );
+    }
+    let redis = RedisServer::start();
+    for registry in [None, Some(plain.as_str())] {
+        let mut env = vec![("DOCKER_HOST", tcp.as_str())];
+        env.extend(registry.map(|file| ("SETT_CONFIG_FILE", file)));
+        let mut orch = Orchestrator::start_env(&redis, "dockerhost", &env);
+        let startup = orch.wait_for_event("orchestrator_startup");
+        let mode = if registry.is_some() {
+            "lifecycle"
+        } else {
+            "phase1"
+        };
+        assert_eq!(startup["mode"], mode);
+        support::verify::stop(&mut orch);
+        assert_eq!(orch.stderr(), Vec::<String>::new(), "{registry:?}");
+    }
+}

@@ -14,12 +14,14 @@ use std::time::Duration;
 use registry::Registry;
 
 mod ca_file;
+mod docker_host;
 mod error;
 pub mod registry;
 mod registry_file;
 mod values;
 
 pub use ca_file::RedisCa;
+pub use docker_host::{socket_from_docker_host, DEFAULT_SOCKET};
 use error::invalid;
 pub use error::ConfigError;
 pub use registry_file::{RegistryFile, MAX_REGISTRY_BYTES};
@@ -92,8 +94,13 @@ pub struct Config {
     /// Period of the slow catch-up scan; `None`: off.
     pub catchup_interval: Option<Duration>,
     pub log_level: LogLevel,
-    /// `DOCKER_HOST` as given (checked where the socket is opened).
-    pub docker_host: Option<String>,
+    /// `DOCKER_HOST` as given (checked by [`Config::load_files`] when the
+    /// registry has controllers).
+    docker_host: Option<String>,
+    /// The Docker socket `DOCKER_HOST` names, read by
+    /// [`Config::load_files`] when the registry has controllers (the
+    /// default socket until then).
+    pub docker_socket: PathBuf,
     /// `HOST_WORKSPACE_PATH`: absolute, or empty when unset.
     pub host_workspace: String,
     /// `SETT_WORKER_REDIS_URL`, else `REDIS_URL` (password included: only for workers' env).
@@ -163,6 +170,7 @@ impl Config {
         };
         Ok(Config {
             docker_host: lookup("DOCKER_HOST"),
+            docker_socket: PathBuf::from(DEFAULT_SOCKET),
             host_workspace,
             worker_redis_url,
             namespace,
@@ -186,9 +194,25 @@ impl Config {
     /// Reads the files the variables name (before the runtime starts, so a
     /// bad one is refused like a bad variable): the agent registry (present
     /// and valid, the lifecycle runs; absent at the default path, Phase 1),
-    /// then the Redis CA file.
+    /// `DOCKER_HOST` when the registry has controllers (the one time it is
+    /// used), then the Redis CA file.
     pub fn load_files(&mut self) -> Result<(), ConfigError> {
         self.load_registry()?;
+        if self
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.controllers().next().is_some())
+        {
+            self.docker_socket = socket_from_docker_host(self.docker_host.as_deref()).map_err(|why| {
+                invalid(
+                    "DOCKER_HOST",
+                    format!(
+                        "{why}; the registry's controller agents need the Docker Engine's unix socket: \
+                         set DOCKER_HOST=unix:///path/to/docker.sock, or unset it for {DEFAULT_SOCKET}"
+                    ),
+                )
+            })?;
+        }
         self.redis_ca = match &self.redis_ca_file {
             Some(path) => Some(RedisCa::load(path)?),
             None => None,

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::error::{self, daemon_message, from_status, is_version_refusal, DockerError, Missing};
 use super::wire::{self, Conn, Request};
+use crate::config::socket_from_docker_host;
 
-/// The socket when `DOCKER_HOST` is unset.
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// The oldest Engine API we speak: Docker 20.10's.
 pub const OLDEST_API: ApiVersion = ApiVersion(1, 41);
 /// The newest we speak (Docker 25's); also the oldest Docker 29.0 accepts.
@@ -42,26 +41,6 @@ impl ApiVersion {
 impl std::fmt::Display for ApiVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.0, self.1)
-    }
-}
-
-/// The socket `DOCKER_HOST` names (`None` or empty: [`DEFAULT_SOCKET`]).
-/// Only `unix:///absolute/path` is supported; the error names DOCKER_HOST and
-/// the scheme, never the rest of the value.
-pub fn socket_from_docker_host(value: Option<&str>) -> Result<PathBuf, String> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return Ok(PathBuf::from(DEFAULT_SOCKET));
-    };
-    match value.strip_prefix("unix://") {
-        Some(path) if path.starts_with('/') && path.len() > 1 => Ok(PathBuf::from(path)),
-        Some(_) => Err("DOCKER_HOST must be unix:///absolute/path/to/docker.sock".to_string()),
-        None => {
-            let scheme = value.split_once("://").map_or("(none)", |(s, _)| s);
-            let scheme = crate::log::truncate(scheme, 16);
-            Err(format!(
-                "DOCKER_HOST: only unix:///path sockets are supported (scheme {scheme:?})"
-            ))
-        }
     }
 }
 
@@ -120,7 +99,8 @@ impl Docker {
     /// The socket `DOCKER_HOST` names (see [`socket_from_docker_host`]), default time-outs.
     pub fn from_env() -> Result<Docker, String> {
         let host = std::env::var("DOCKER_HOST").ok();
-        let socket = socket_from_docker_host(host.as_deref())?;
+        let socket = socket_from_docker_host(host.as_deref())
+            .map_err(|why| format!("DOCKER_HOST: {why}"))?;
         Ok(Docker::new(socket, Timeouts::default()))
     }
 

@@ -42,13 +42,11 @@ mod spec;
 mod tests;
 mod wire;
 
+pub use crate::config::{socket_from_docker_host, DEFAULT_SOCKET};
 pub use api::{
     ContainerInfo, ContainerState, ContainerSummary, Created, ImageInfo, LogOptions, Version,
 };
-pub use client::{
-    socket_from_docker_host, ApiVersion, Docker, Ping, Timeouts, DEFAULT_SOCKET, MAX_JSON_BYTES,
-    NEWEST_API, OLDEST_API,
-};
+pub use client::{ApiVersion, Docker, Ping, Timeouts, MAX_JSON_BYTES, NEWEST_API, OLDEST_API};
 pub use error::{DockerError, ErrorKind, MAX_MESSAGE_BYTES};
 pub use events::{Event, EventFilter, Events};
 pub use logs::{failure_text, Logs, Stream, FAILURE_BYTES, FAILURE_LINES, MAX_LOG_BYTES};

@@ -3,7 +3,7 @@
 use super::super::error::{
     daemon_message, from_status, redact, DockerError, ErrorKind, Missing, MAX_MESSAGE_BYTES,
 };
-use super::super::{socket_from_docker_host, ApiVersion, DEFAULT_SOCKET, NEWEST_API, OLDEST_API};
+use super::super::{ApiVersion, NEWEST_API, OLDEST_API};
 
 #[test]
 fn statuses_map_to_the_four_kinds() {
@@ -94,41 +94,6 @@ fn secrets_are_redacted_from_messages() {
     );
     // Short values would redact ordinary words: left alone.
     assert_eq!(redact("abc def", &["abc"]), "abc def");
-}
-
-#[test]
-fn docker_host_names_a_unix_socket_or_is_refused() {
-    assert_eq!(
-        socket_from_docker_host(None).unwrap().to_str(),
-        Some(DEFAULT_SOCKET)
-    );
-    assert_eq!(
-        socket_from_docker_host(Some("")).unwrap().to_str(),
-        Some(DEFAULT_SOCKET)
-    );
-    assert_eq!(
-        socket_from_docker_host(Some("unix:///run/user/1000/docker.sock"))
-            .unwrap()
-            .to_str(),
-        Some("/run/user/1000/docker.sock")
-    );
-    for bad in ["unix://relative.sock", "unix://", "unix:///"] {
-        let e = socket_from_docker_host(Some(bad)).unwrap_err();
-        assert_eq!(
-            e,
-            "DOCKER_HOST must be unix:///absolute/path/to/docker.sock"
-        );
-    }
-    let e = socket_from_docker_host(Some("tcp://admin:s3cret@10.0.0.1:2376")).unwrap_err();
-    assert_eq!(
-        e,
-        "DOCKER_HOST: only unix:///path sockets are supported (scheme \"tcp\")"
-    );
-    let e = socket_from_docker_host(Some("/var/run/docker.sock")).unwrap_err();
-    assert_eq!(
-        e,
-        "DOCKER_HOST: only unix:///path sockets are supported (scheme \"(none)\")"
-    );
 }
 
 #[test]

@@ -48,8 +48,7 @@ pub async fn startup(
     if registry.controllers().next().is_none() {
         return Ok(None);
     }
-    let socket = crate::docker::socket_from_docker_host(config.docker_host.as_deref())?;
-    let docker = Docker::new(socket, crate::docker::Timeouts::default());
+    let docker = Docker::new(&config.docker_socket, crate::docker::Timeouts::default());
     let socket = docker.socket().display().to_string();
     let deadline = Instant::now() + STARTUP_DOCKER_BUDGET;
     let ping = loop {
