@@ -123,6 +123,28 @@ fn late_bids_join_the_phase_under_way_or_a_later_one_else_are_reported_once() {
     });
 }
 
+/// A late `review` bid from a name that sorts before the one granted joins
+/// the review phase in name order: the grant arrays stay sorted bytewise.
+#[test]
+fn a_late_joiner_keeps_the_grant_arrays_in_name_order() {
+    let mut lab = Lab::new(TEAM, 3);
+    let claim = lab.new_claim(&Art::goal());
+    lab.bid(&claim, "Beta", "review");
+    let effects = lab.time_out(&claim);
+    assert_eq!(effects[1], granted(&claim, "review", &["Beta"]));
+    lab.published();
+    lab.bid(&claim, "Alpha", "review");
+    assert_eq!(
+        lab.on_late_bids(&[&claim]),
+        vec![honoured(&claim, "Alpha", "review", Phase::Review)]
+    );
+    assert_eq!(lab.published(), grants(&claim, "review", &["Alpha"], &[]));
+    let stored = lab.claim(&claim);
+    assert_eq!(stored["granted_review_agents"], r#"["Alpha","Beta"]"#);
+    let ps: serde_json::Value = serde_json::from_str(&stored["phase_state"]).unwrap();
+    assert_eq!(ps["granted_agents"], serde_json::json!(["Alpha", "Beta"]));
+}
+
 /// A wrong-typed key the late-bid decision would write: one row, no write.
 #[test]
 fn a_wrong_typed_late_key_writes_nothing() {

@@ -85,6 +85,8 @@ local function late_bids(cid, c, ps, dormant)
     end
   end
   if changed then
+    -- Grant arrays are sorted bytewise, a joiner's name included.
+    if #joined > 0 then sorted(ps.granted_agents) end
     local fields = { 'phase_state', enc_phase_state(ps) }
     if #joined > 0 then
       fields[3], fields[4] = GRANTED_FIELD[current], enc_list(ps.granted_agents)
