@@ -104,8 +104,9 @@ fn a_wrong_typed_orchestrator_set_stops_every_decision_before_it_writes() {
 }
 
 /// Only a rework (the target's logical_id, its version + 1) completes a
-/// feedback claim; a Question, an Answer or new work from the author,
-/// sourced from the reviewed artefact, leave it waiting.
+/// feedback claim; a Question, an Answer (each version 1 of its own thread,
+/// as Holt's agent runner writes them outside a feedback claim) or new work
+/// from the author, sourced from the reviewed artefact, leave it waiting.
 #[test]
 fn only_a_rework_completes_a_feedback_claim() {
     let mut lab = Lab::new(TEAM, 3);
@@ -138,6 +139,34 @@ fn only_a_rework_completes_a_feedback_claim() {
         assert_eq!(lab.claim(&fb)["status"], "pending_assignment", "{what}");
     }
     rework(&mut lab, &target, &fb, &review);
+}
+
+/// What Holt's agent runner writes for a feedback claim is the target's next
+/// version whatever structural type its tool picked (`createReworkArtefact`),
+/// and the runner is then done with the claim: a `Question` written so is the
+/// rework (left waiting, the claim would be stranded), and gets its own claim.
+#[test]
+fn a_question_written_as_the_targets_next_version_is_the_rework() {
+    let mut lab = Lab::new(TEAM, 3);
+    let target = Art::work("writer", &support::uuid());
+    let claim = lab.new_claim(&target);
+    let (review, out) = review_round(&mut lab, &target, &claim, b"fix it");
+    let fb = expect_feedback_claim(&mut lab, (&claim, &target, &review, &out), "Writer");
+    let mut question = Art::rework(&target, "writer", &[&review.id]);
+    question.structural_type = "Question".into();
+    let out = lab.deliver(&question);
+    assert_eq!(
+        out.effects,
+        vec![
+            Effect::Reworked {
+                claim: cid(&fb),
+                artefact: aid(&question.id)
+            },
+            complete(&fb)
+        ]
+    );
+    assert_eq!(lab.claim(&fb)["status"], "complete");
+    assert!(out.own_claim.is_some(), "a Question is claimable");
 }
 
 #[test]

@@ -75,9 +75,11 @@ end
 -- agent's role: its Failure terminates the claim; its rework completes it.
 -- A rework is the target's next version, as Holt's agent runner writes it:
 -- the target's logical_id, and version = the target's version + 1 (any
--- structural type but Review, Terminal and Failure). Anything else the
--- author writes from the target (a Question, an Answer, new work, its own
--- review) leaves the claim waiting.
+-- structural type but Review, Terminal and Failure: the runner writes its
+-- tool's answer to a feedback claim so, a Question included, and is then
+-- done with the claim). Anything else the author writes from the target (a
+-- Question or an Answer of its own thread, new work, its own review) leaves
+-- the claim waiting.
 local function deliver_rework(c, art)
   local agent = c.granted_exclusive_agent or ''
   if agent == '' or role_of(agent) ~= art.role or art.structural_type == 'Review' then return end
