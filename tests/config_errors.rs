@@ -362,3 +362,33 @@ fn a_bad_docker_host_is_a_configuration_error_only_for_controllers() {
         assert_eq!(orch.stderr(), Vec::<String>::new(), "{registry:?}");
     }
 }
+
+/// A controller whose workers mount the workspace needs
+/// `HOST_WORKSPACE_PATH`: without it, the exact one stderr line naming the
+/// variable, the agent and the file, exit 1, nothing on stdout, before Redis
+/// or Docker is asked anything (the Redis URL here answers nothing).
+#[test]
+fn a_workspace_mount_without_host_workspace_path_is_one_line_naming_the_file() {
+    let dir = TempDir::new();
+    let registry = dir.file(
+        "mounts.yml",
+        "version: '1.0'\nagents:\n  Coder:\n    mode: controller\n    \
+         worker: {image: 'coder:1', command: [run], workspace: {mode: ro}}\n",
+    );
+    let env = [
+        ("SETT_INSTANCE_NAME", "prod"),
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("SETT_CONFIG_FILE", registry.as_str()),
+    ];
+    let (orch, code) = run_to_exit(&env);
+    assert_eq!(code, 1);
+    assert_eq!(orch.stdout(), Vec::<String>::new());
+    assert_eq!(
+        orch.stderr(),
+        vec![format!(
+            "sett-orchestrator: HOST_WORKSPACE_PATH is not set, and agent 'Coder' in {registry} \
+             has worker.workspace: set it to the workspace's path on the Docker host (mounted at \
+             /workspace in that agent's workers), or remove worker.workspace"
+        )]
+    );
+}

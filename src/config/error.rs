@@ -13,6 +13,11 @@ pub enum ConfigError {
         var: &'static str,
         reason: String,
     },
+    /// Not set, though what `by` says needs it.
+    Needed {
+        var: &'static str,
+        by: String,
+    },
     /// Two variables that exclude each other are both set.
     Conflict(&'static str, &'static str),
     /// The registry file cannot be read or is invalid. `named`: its path came
@@ -29,6 +34,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Missing(var) => write!(f, "{var} is not set (it is required)"),
             ConfigError::Invalid { var, reason } => write!(f, "{var} is invalid: {reason}"),
+            ConfigError::Needed { var, by } => write!(f, "{var} is not set, and {by}"),
             ConfigError::Conflict(a, b) => {
                 write!(
                     f,

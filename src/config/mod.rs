@@ -14,14 +14,14 @@ use std::time::Duration;
 use registry::Registry;
 
 mod ca_file;
-mod docker_host;
+mod controller_env;
 mod error;
 pub mod registry;
 mod registry_file;
 mod values;
 
 pub use ca_file::RedisCa;
-pub use docker_host::{socket_from_docker_host, DEFAULT_SOCKET};
+pub use controller_env::{socket_from_docker_host, DEFAULT_SOCKET};
 use error::invalid;
 pub use error::ConfigError;
 pub use registry_file::{RegistryFile, MAX_REGISTRY_BYTES};
@@ -194,24 +194,21 @@ impl Config {
     /// Reads the files the variables name (before the runtime starts, so a
     /// bad one is refused like a bad variable): the agent registry (present
     /// and valid, the lifecycle runs; absent at the default path, Phase 1),
-    /// `DOCKER_HOST` when the registry has controllers (the one time it is
-    /// used), then the Redis CA file.
+    /// `DOCKER_HOST` and `HOST_WORKSPACE_PATH` when the registry has
+    /// controllers (the one time they are used), then the Redis CA file.
     pub fn load_files(&mut self) -> Result<(), ConfigError> {
         self.load_registry()?;
-        if self
-            .registry
-            .as_ref()
-            .is_some_and(|r| r.controllers().next().is_some())
-        {
-            self.docker_socket = socket_from_docker_host(self.docker_host.as_deref()).map_err(|why| {
-                invalid(
-                    "DOCKER_HOST",
-                    format!(
-                        "{why}; the registry's controller agents need the Docker Engine's unix socket: \
-                         set DOCKER_HOST=unix:///path/to/docker.sock, or unset it for {DEFAULT_SOCKET}"
-                    ),
-                )
-            })?;
+        if let Some(registry) = &self.registry {
+            let file = self.registry_file.display();
+            let needs = controller_env::check(
+                registry,
+                &file,
+                self.docker_host.as_deref(),
+                &self.host_workspace,
+            )?;
+            if let Some(socket) = needs {
+                self.docker_socket = socket;
+            }
         }
         self.redis_ca = match &self.redis_ca_file {
             Some(path) => Some(RedisCa::load(path)?),

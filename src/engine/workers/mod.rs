@@ -66,22 +66,11 @@ pub async fn startup(
         }
     };
     let host_workspace = config.host_workspace.clone();
-    let names: Vec<(String, String, bool)> = registry
+    let names: Vec<(String, String)> = registry
         .controllers()
-        .map(|(a, c)| {
-            (
-                a.name.clone(),
-                c.worker.image.clone(),
-                c.worker.workspace.is_some(),
-            )
-        })
+        .map(|(a, c)| (a.name.clone(), c.worker.image.clone()))
         .collect();
-    for (name, image, workspace) in names {
-        if workspace && host_workspace.is_empty() {
-            return Err(format!(
-                "agent '{name}': worker.workspace needs HOST_WORKSPACE_PATH (the workspace's path on the Docker host)"
-            ));
-        }
+    for (name, image) in names {
         match docker.image_inspect(&image).await {
             Ok(info) => registry.set_image_id(&name, &info.id),
             Err(e) if e.is_transient() => {
