@@ -299,24 +299,16 @@ fn due_lists_old_members_by_server_time() {
     assert_eq!(lab.due(Set::Bidding, Duration::ZERO, 10), claims);
 }
 
-fn set_string(lab: &mut Lab, key: &str) {
-    redis::cmd("SET")
-        .arg(key)
-        .arg("junk")
-        .query::<()>(&mut lab.sync)
-        .unwrap();
-}
-
 /// Keys of the wrong type (junk written by someone else) read as absent:
 /// Redis does not undo a script's writes when it raises, so a raise after a
 /// write would break exactly-once.
 #[test]
 fn keys_of_the_wrong_type_never_raise() {
     let mut lab = Lab::new(TEAM, 3);
-    set_string(&mut lab, &format!("{P}agent_images"));
+    lab.junk_string(&format!("{P}agent_images"));
     let goal = Art::goal();
     let claim = lab.new_claim(&goal);
-    set_string(&mut lab, &format!("{P}claim:{claim}:bids"));
+    lab.junk_string(&format!("{P}claim:{claim}:bids"));
     assert!(matches!(
         lab.on_bids(&claim, None)[..],
         [Effect::Waiting { missing: 2, .. }]
@@ -343,7 +335,7 @@ fn keys_of_the_wrong_type_never_raise() {
         .arg(&stray)
         .query::<()>(&mut lab.sync)
         .unwrap();
-    set_string(&mut lab, &format!("{P}claim:{stray}"));
+    lab.junk_string(&format!("{P}claim:{stray}"));
     redis::cmd("SET")
         .arg(format!("{P}claim_by_artefact:{not_id}"))
         .arg("../x")

@@ -3,8 +3,9 @@
 
 use sett_test_support as support;
 
-use sett_orchestrator::blackboard::effects::Effect;
+use sett_orchestrator::blackboard::effects::{Effect, Phase};
 use sett_orchestrator::lifecycle::scripts::Set;
+use support::adoption::*;
 use support::lifecycle::*;
 use support::*;
 
@@ -197,4 +198,88 @@ fn a_wrong_typed_dormant_set_stops_a_dormant_decision_before_it_writes() {
     );
     assert_eq!(lab.set_members(Set::Dormant), vec![claim.clone()]);
     assert_eq!(lab.published(), vec![]);
+}
+
+/// A dormant set of another type holds up only the adoptions that read it
+/// (a claim with a `phase_state`: is it in one of our sets?); a Phase-1
+/// claim in the same call is adopted. Once the set is deleted, the other
+/// is adopted too.
+#[test]
+fn a_wrong_typed_dormant_set_holds_up_only_the_adoptions_that_read_it() {
+    let mut lab = Lab::new(AUTHOR_REVIEWS, 3);
+    let (go_goal, phase1_goal) = (Art::goal(), Art::goal());
+    let go = claimed_by_someone_else(&mut lab, &go_goal, true);
+    let phase1 = claimed_by_someone_else(&mut lab, &phase1_goal, false);
+    let dormant = format!("{P}orchestrator:dormant");
+    lab.junk_string(&dormant);
+    let go_before = lab.claim(&go);
+    let ids = [indexed(&go_goal.id, &go), indexed(&phase1_goal.id, &phase1)];
+    let conflict = Effect::KeyConflict {
+        key: dormant.clone(),
+        key_type: "string".into(),
+    };
+    assert_eq!(
+        adopt(&mut lab, &ids),
+        vec![conflict, adopted(&phase1, "phase1")]
+    );
+    assert_eq!(lab.claim(&go), go_before, "left as it was");
+    assert_eq!(lab.set_members(Set::Bidding), vec![phase1.clone()]);
+    redis::cmd("DEL")
+        .arg(&dormant)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    assert_eq!(adopt(&mut lab, &ids), vec![adopted(&go, "bidding")]);
+}
+
+/// A dormant set of another type holds up only the late bids on a claim
+/// that may be in it; a late bid joining a claim's review phase is
+/// honoured meanwhile. Once the set is repaired, the held-up one is too.
+#[test]
+fn a_wrong_typed_dormant_set_holds_up_only_late_bids_on_dormant_claims() {
+    let mut lab = Lab::new(AUTHOR_REVIEWS, 3);
+    let reviewed = lab.new_claim(&Art::goal());
+    lab.bid(&reviewed, "Ann", "review");
+    assert_eq!(
+        lab.time_out(&reviewed)[1],
+        granted(&reviewed, "review", &["Ann"])
+    );
+    lab.published();
+    let quiet = lab.new_claim(&Art::goal());
+    lab.time_out(&quiet);
+    assert_eq!(lab.set_members(Set::Dormant), vec![quiet.clone()]);
+    lab.published();
+    let dormant = format!("{P}orchestrator:dormant");
+    lab.junk_string(&dormant);
+    lab.bid(&reviewed, "Writer", "review");
+    lab.bid(&quiet, "Ann", "review");
+    assert_eq!(
+        lab.on_late_bids(&[&reviewed, &quiet]),
+        vec![
+            honoured(&reviewed, "Writer", "review", Phase::Review),
+            Effect::KeyConflict {
+                key: dormant.clone(),
+                key_type: "string".into(),
+            },
+        ]
+    );
+    assert_eq!(lab.claim(&quiet)["status"], "pending_review");
+    // Repaired: the set back with the claim in it.
+    redis::cmd("DEL")
+        .arg(&dormant)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    redis::cmd("ZADD")
+        .arg(&dormant)
+        .arg(1)
+        .arg(&quiet)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    lab.published();
+    assert_eq!(
+        lab.on_late_bids(&[&quiet]),
+        vec![
+            honoured(&quiet, "Ann", "review", Phase::Review),
+            granted(&quiet, "review", &["Ann"]),
+        ]
+    );
 }

@@ -224,6 +224,15 @@ impl Lab {
             .unwrap();
     }
 
+    /// Makes `key` a string (the same, for the sets and hashes).
+    pub fn junk_string(&mut self, key: &str) {
+        redis::cmd("SET")
+            .arg(key)
+            .arg("junk")
+            .query::<()>(&mut self.sync)
+            .unwrap();
+    }
+
     pub fn hgetall(&mut self, key: &str) -> BTreeMap<String, String> {
         redis::cmd("HGETALL")
             .arg(key)

@@ -38,16 +38,27 @@ local FILL = { 'additional_context_ids', '[]', 'termination_reason', '', 'phase_
 local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
 local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive = true, pending_assignment = true }
 
-local conflict = key_conflict({ BIDDING, 'zset', ACTIVE, 'zset', DORMANT, 'zset' })
+-- The sets every adoption may write. The dormant set it only reads (held,
+-- below), for the claims that need it: one of another type holds up those
+-- claims alone.
+local conflict = key_conflict({ BIDDING, 'zset', ACTIVE, 'zset' })
 if conflict then return conflict end
 -- Claims adopted into a phase or awaiting rework, by when: the replaying
 -- passes recount for them (recount), and a replaying pass that completes
 -- removes those adopted before it began (src/lifecycle/adopt.rs).
 local RECOUNT = P .. 'orchestrator:recount'
 
+-- Whether one of our sets holds the claim; nil and the key_conflict row
+-- when the dormant set is of another type (the claim is then left as it is).
 local function held(cid)
-  return redis.call('ZSCORE', BIDDING, cid) or redis.call('ZSCORE', ACTIVE, cid)
-    or redis.call('ZSCORE', DORMANT, cid)
+  if redis.call('ZSCORE', BIDDING, cid) or redis.call('ZSCORE', ACTIVE, cid) then return true end
+  local dormant = redis.pcall('ZSCORE', DORMANT, cid)
+  if type(dormant) == 'table' and dormant.err then
+    local conflict = key_conflict({ DORMANT, 'zset' })
+    if conflict then return nil, conflict[1] end
+    error(dormant)
+  end
+  return dormant
 end
 
 -- Claims that join bidding, as ZADD arguments: one ZADD for the batch (the
@@ -198,7 +209,12 @@ end
 -- of ours from before a set held it), in none of our sets: it joins (join),
 -- and its artefact counts (prepare).
 local function adopt_ours(cid, key, status, phase_state, artefact, indexed)
-  if held(cid) then return end
+  local ours, conflict = held(cid)
+  if conflict then
+    EFFECTS[#EFFECTS + 1] = conflict
+    return
+  end
+  if ours then return end
   local claims = NONE
   if artefact == indexed then
     local f = kind_and_sources(artefact)

@@ -30,8 +30,10 @@ local PHASE_OF_BID = { review = 'review', claim = 'parallel', exclusive = 'exclu
 local RANK = { review = 1, parallel = 2, exclusive = 3 }
 local GRANTED_FIELD = { review = 'granted_review_agents', parallel = 'granted_parallel_agents' }
 
--- The sets a decision here may write (a grant, an end, the dormant set).
-local conflict = key_conflict({ ACTIVE, 'zset', DORMANT, 'zset', BIDDING, 'zset' })
+-- The sets a decision here may write (a grant, an end). The dormant set is
+-- read, and left, only for a claim that may be in it (recheck): one of
+-- another type holds up those claims alone.
+local conflict = key_conflict({ ACTIVE, 'zset', BIDDING, 'zset' })
 if conflict then return conflict end
 
 local function late_bids(cid, c, ps, dormant)
@@ -108,8 +110,19 @@ local function recheck(cid)
     local why = stranded(c, ps)
     if why then return finish(c, 'terminated', why, 'missing_agent') end
   end
-  local dormant = c.status == 'pending_review' and c.phase_state == ''
-    and read('ZSCORE', DORMANT, cid) and true
+  local dormant = false
+  if c.status == 'pending_review' and c.phase_state == '' then
+    local score = redis.pcall('ZSCORE', DORMANT, cid)
+    if type(score) == 'table' and score.err then
+      local conflict = key_conflict({ DORMANT, 'zset' })
+      if conflict then
+        EFFECTS[#EFFECTS + 1] = conflict[1]
+        return
+      end
+      error(score)
+    end
+    dormant = score and true or false
+  end
   if not dormant and not ps then return effect('not_late', cid) end
   late_bids(cid, c, ps, dormant)
 end
