@@ -18,6 +18,10 @@ use crate::metrics::workers::WorkerMetrics;
 use crate::workers::scripts::Calls;
 use crate::workers::spec::Settings;
 
+/// Most `die` events kept between passes (a pass that misses one records
+/// that end on a later pass, as before).
+const MAX_DIED: usize = 1024;
+
 /// What the worker tasks share.
 pub struct Workers {
     pub docker: Docker,
@@ -36,6 +40,10 @@ pub struct Workers {
     failures: AtomicU32,
     /// The slots this process granted, until their workers start.
     pub(super) granted: Granted,
+    /// Containers whose `die` event came since the last pass took them
+    /// (at most [`MAX_DIED`]): Docker's list still calls such a container
+    /// `running` for a while after the event, so the pass asks them.
+    died: Mutex<Vec<String>>,
     /// Held by the launcher while it launches a batch: a pass waits for it
     /// before it lists (never the other way round), so a list and a batch
     /// of launches do not hold their buffers at once.
@@ -67,8 +75,24 @@ impl Workers {
             docker_error: Mutex::new(None),
             failures: AtomicU32::new(0),
             granted: Granted::default(),
+            died: Mutex::new(Vec::new()),
             launcher_busy: smol::lock::Mutex::new(()),
         }
+    }
+
+    /// Container `id` died (its event): the next pass asks it, then wakes.
+    pub fn died(&self, id: &str) {
+        let mut died = self.died.lock().unwrap_or_else(|p| p.into_inner());
+        if died.len() < MAX_DIED {
+            died.push(id.to_string());
+        }
+        drop(died);
+        self.wake();
+    }
+
+    /// The containers that died since the last call.
+    pub(super) fn take_died(&self) -> Vec<String> {
+        std::mem::take(&mut *self.died.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Asks for a reconciliation pass now (requests coalesce).

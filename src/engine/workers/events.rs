@@ -1,5 +1,6 @@
 //! The one Docker events stream: this instance's workers' `die` events wake
-//! the reconciliation pass, which records the exit. A broken stream marks
+//! the reconciliation pass, which records the exit (each event's container
+//! is asked by that pass: Docker's list may not show the exit yet). A broken stream marks
 //! Docker down and is opened again after a pause, from where it stopped.
 
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub async fn run(w: &Workers, stop: Shutdown) {
         loop {
             match stop.unless_triggered(events.next()).await {
                 None => return,
-                Some(Ok(Some(_))) => w.wake(),
+                Some(Ok(Some(event))) => w.died(&event.id),
                 Some(Ok(None)) => break,
                 Some(Err(e)) => {
                     w.docker_failed("events", &e);

@@ -90,9 +90,11 @@ async fn pass(
     drop(w.launcher_busy.lock().await);
     let instance = format!("{LABEL_INSTANCE}={}", w.settings.instance);
     let component = format!("{LABEL_COMPONENT}=worker");
+    let died = w.take_died();
     let containers = match w.docker.list(true, &[&instance, &component]).await {
-        Ok(c) => {
+        Ok(mut c) => {
             w.docker_ok();
+            seen_dead(&mut c, &died);
             c
         }
         Err(e) => {
@@ -194,6 +196,8 @@ async fn held(
 ) -> Result<(), String> {
     match c.state.as_str() {
         "exited" | "dead" => match w.docker.inspect(&c.id).await {
+            // Listed as ended (seen_dead) but not yet: a later pass.
+            Ok(info) if info.state.running => Ok(()),
             Ok(info) => record_exit(shared, w, conn, &info, claim, role).await,
             Err(DockerError::NotFound(_)) => Ok(()),
             Err(e) => {
@@ -217,6 +221,18 @@ async fn held(
                 stop(w, c, claim, role).await;
             }
             Ok(())
+        }
+    }
+}
+
+/// A container whose `die` event came is ended, whatever the list says:
+/// Docker lists it `running` for a while after the event (its exit is then
+/// recorded at once, not by the pass after, `PERIOD` later). Inspected before
+/// its end is recorded (`held`), which tells its exit code.
+fn seen_dead(containers: &mut [ContainerSummary], died: &[String]) {
+    for c in containers {
+        if c.state == "running" && died.contains(&c.id) {
+            c.state = "exited".to_string();
         }
     }
 }
@@ -314,5 +330,34 @@ fn redis_failed(shared: &Shared, e: redis::RedisError) -> Result<bool, String> {
         Err(format!("workers: {e}"))
     } else {
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(id: &str, state: &str) -> ContainerSummary {
+        ContainerSummary {
+            id: id.into(),
+            names: vec![format!("worker-{id}")],
+            state: state.into(),
+            labels: BTreeMap::new(),
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn a_container_whose_die_event_came_is_taken_as_ended() {
+        let mut list = vec![
+            listed("a", "running"),
+            listed("b", "running"),
+            listed("c", "created"),
+            listed("d", "exited"),
+        ];
+        seen_dead(&mut list, &["a".into(), "c".into(), "gone".into()]);
+        let states: Vec<&str> = list.iter().map(|c| c.state.as_str()).collect();
+        // Only a running one that died: a created one never ran.
+        assert_eq!(states, ["exited", "running", "created", "exited"]);
     }
 }
