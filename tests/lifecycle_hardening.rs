@@ -252,6 +252,7 @@ fn a_wrong_typed_dormant_set_holds_up_only_late_bids_on_dormant_claims() {
     lab.junk_string(&dormant);
     lab.bid(&reviewed, "Writer", "review");
     lab.bid(&quiet, "Ann", "review");
+    let quiet_before = lab.claim(&quiet);
     assert_eq!(
         lab.on_late_bids(&[&reviewed, &quiet]),
         vec![
@@ -262,7 +263,11 @@ fn a_wrong_typed_dormant_set_holds_up_only_late_bids_on_dormant_claims() {
             },
         ]
     );
-    assert_eq!(lab.claim(&quiet)["status"], "pending_review");
+    assert_eq!(lab.claim(&quiet), quiet_before, "left as it was");
+    assert_eq!(
+        lab.published(),
+        grants(&reviewed, "review", &["Writer"], &[])
+    );
     // Repaired: the set back with the claim in it.
     redis::cmd("DEL")
         .arg(&dormant)

@@ -56,7 +56,7 @@ local function held(cid)
   if type(dormant) == 'table' and dormant.err then
     local conflict = key_conflict({ DORMANT, 'zset' })
     if conflict then return nil, conflict[1] end
-    error(dormant)
+    error(dormant.err)
   end
   return dormant
 end

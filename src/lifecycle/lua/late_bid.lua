@@ -119,7 +119,7 @@ local function recheck(cid)
         EFFECTS[#EFFECTS + 1] = conflict[1]
         return
       end
-      error(score)
+      error(score.err)
     end
     dormant = score and true or false
   end
