@@ -12,6 +12,8 @@ use std::task::Poll;
 use futures_lite::{future, FutureExt as _};
 use sett_sim::{swarm, Keys, Spec, Target, Watch, Work};
 
+use crate::timeline::Timeline;
+
 /// The registry the orchestrator runs with. `max_review_iterations: 1`: a
 /// first draft may be rejected and reworked once; a rejected rework is a
 /// Failure (`MaxIterationsExceeded`).
@@ -113,14 +115,28 @@ impl Watch for Complain {
     }
 }
 
-/// Subscribes every agent and returns the future that runs them (already
-/// subscribed: nothing published after this returns is missed).
-pub async fn start(
+/// The specs of the three stories' agents.
+pub fn specs() -> Vec<Spec> {
+    AGENTS.iter().map(|a| a.spec()).collect()
+}
+
+/// One play (the stories', the workers'): the agents of `specs` subscribed
+/// first (nothing published after is missed; and the timeline changes a
+/// Redis setting that `around` puts back, so nothing may fail between the
+/// two), then the timeline of `names`, then `tell` with the agents polled
+/// beside it ([`alongside`]).
+pub async fn stage(
     client: &redis::Client,
     keys: &Keys,
-) -> redis::RedisResult<impl std::future::Future<Output = ()>> {
-    let specs = AGENTS.iter().map(|a| a.spec()).collect();
-    swarm::run(client, keys, specs, Arc::new(Complain)).await
+    specs: Vec<Spec>,
+    names: Vec<String>,
+    tell: impl AsyncFnOnce(&mut Timeline) -> redis::RedisResult<bool>,
+) -> Result<bool, PlayError> {
+    let agents = swarm::run(client, keys, specs, Arc::new(Complain)).await?;
+    let timeline = Timeline::start(client, keys, names).await?;
+    timeline
+        .around(async |t: &mut Timeline| alongside(agents, tell(t)).await)
+        .await
 }
 
 /// Why a play ended without its outcomes.

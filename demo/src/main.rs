@@ -108,13 +108,8 @@ async fn play(o: &Options) -> Result<bool, PlayError> {
     let client = redis::Client::open(o.redis_url.as_str())?;
     let keys = Keys::new(&format!("sett:{}", o.instance));
     let names = AGENTS.iter().map(|a| a.name().to_string()).collect();
-    // The agents first: the timeline changes a Redis setting, which
-    // `around` puts back, so nothing may fail between the two.
-    let agents = agents::start(&client, &keys).await?;
-    let timeline = Timeline::start(&client, &keys, names).await?;
-    let stories =
-        async |t: &mut Timeline| agents::alongside(agents, tell(&client, &keys, t, o)).await;
-    timeline.around(stories).await
+    let stories = async |t: &mut Timeline| tell(&client, &keys, t, o).await;
+    agents::stage(&client, &keys, agents::specs(), names, stories).await
 }
 
 /// The three stories, one after the other, while the agents run.

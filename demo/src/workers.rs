@@ -10,12 +10,11 @@
 //! - Tester's worker exits 3: the orchestrator writes a `WorkerFailure`
 //!   Failure artefact with the worker's logs and terminates the claim.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use sett_sim::{swarm, Artefact, Keys, Spec, Work};
+use sett_sim::{Artefact, Keys, Spec, Work};
 
-use crate::agents::{alongside, Complain, PlayError};
+use crate::agents::{stage, PlayError};
 use crate::board::{Board, Claim};
 use crate::options::Options;
 use crate::stories::report;
@@ -70,11 +69,8 @@ pub async fn play(o: &Options) -> Result<bool, PlayError> {
         bidder("Coder", "GoalDefined"),
         bidder("Tester", "TestRequest"),
     ];
-    // The controllers first, as in main.rs's play.
-    let agents = swarm::run(&client, &keys, specs, Arc::new(Complain)).await?;
-    let timeline = Timeline::start(&client, &keys, names).await?;
-    let stories = async |t: &mut Timeline| alongside(agents, tell(&client, &keys, t, o)).await;
-    timeline.around(stories).await
+    let stories = async |t: &mut Timeline| tell(&client, &keys, t, o).await;
+    stage(&client, &keys, specs, names, stories).await
 }
 
 /// Both parts, one after the other, while the controllers run.
