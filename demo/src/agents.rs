@@ -165,8 +165,8 @@ impl std::fmt::Display for PlayError {
     }
 }
 
-/// Plays `stories` with the agents' future (from [`start`] or
-/// `swarm::run`) polled beside it, first: when the agents end first (an
+/// Plays `stories` with the agents' future (from `swarm::run`, as
+/// [`stage`] starts it) polled beside it, first: when the agents end first (an
 /// agent's reader or task panicked, which sett-sim raises at once; or their
 /// subscriptions ended: Redis went away or closed them), the play ends then
 /// with an error. A detached task would drop that panic and leave the
