@@ -19,7 +19,8 @@ use crate::workers::scripts::Calls;
 use crate::workers::spec::Settings;
 
 /// Most `die` events kept between passes (a pass that misses one records
-/// that end on a later pass, as before).
+/// that end on a later pass, as before); also the most starts whose answer
+/// was lost that are kept to be counted.
 const MAX_DIED: usize = 1024;
 
 /// What the worker tasks share.
@@ -44,6 +45,10 @@ pub struct Workers {
     /// (at most [`MAX_DIED`]): Docker's list still calls such a container
     /// `running` for a while after the event, so the pass asks them.
     died: Mutex<Vec<String>>,
+    /// Containers whose start call got no answer (Docker went away while it
+    /// was asked; at most [`MAX_DIED`]): Docker may have started them, and a
+    /// pass that finds one started counts it launched then, once.
+    unanswered: Mutex<Vec<String>>,
     /// Held by the launcher while it launches a batch: a pass waits for it
     /// before it lists (never the other way round), so a list and a batch
     /// of launches do not hold their buffers at once.
@@ -76,6 +81,7 @@ impl Workers {
             failures: AtomicU32::new(0),
             granted: Granted::default(),
             died: Mutex::new(Vec::new()),
+            unanswered: Mutex::new(Vec::new()),
             launcher_busy: smol::lock::Mutex::new(()),
         }
     }
@@ -93,6 +99,27 @@ impl Workers {
     /// The containers that died since the last call.
     pub(super) fn take_died(&self) -> Vec<String> {
         std::mem::take(&mut *self.died.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Container `id`'s start call got no answer: a pass that finds it
+    /// started counts it then ([`Workers::take_unanswered`]).
+    pub(super) fn start_unanswered(&self, id: &str) {
+        let mut ids = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.len() < MAX_DIED && !ids.iter().any(|i| i == id) {
+            ids.push(id.to_string());
+        }
+    }
+
+    /// Whether container `id`'s start got no answer; forgotten once asked.
+    pub(super) fn take_unanswered(&self, id: &str) -> bool {
+        let mut ids = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
+        match ids.iter().position(|i| i == id) {
+            Some(at) => {
+                ids.swap_remove(at);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Asks for a reconciliation pass now (requests coalesce).

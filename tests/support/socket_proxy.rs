@@ -1,6 +1,8 @@
 //! A unix-socket proxy in the test process (plain threads) in front of the
 //! Docker socket: `down` closes every open connection and makes new ones
-//! close at once (Docker gone); `up` forwards again.
+//! close at once (Docker gone); `up` forwards again; `lose_answer_to`
+//! lets one request reach Docker and closes its connection unanswered (Docker
+//! gone right after it acted).
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -15,6 +17,8 @@ pub struct SocketProxy {
     pub path: String,
     up: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<UnixStream>>>,
+    /// The request-line part whose next request goes unanswered.
+    lose: Arc<Mutex<Option<String>>>,
     _dir: TempDir,
 }
 
@@ -33,6 +37,38 @@ fn pump(mut from: UnixStream, mut to: UnixStream) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
+/// One connection (one request: the client sends `Connection: close`):
+/// forwarded both ways, or, for the request `lose` names, forwarded and its
+/// answer dropped.
+fn relay(mut client: UnixStream, mut server: UnixStream, lose: &Mutex<Option<String>>) {
+    let mut first = [0u8; 16 * 1024];
+    let n = match client.read(&mut first) {
+        Ok(0) | Err(_) => return,
+        Ok(n) => n,
+    };
+    let head = String::from_utf8_lossy(&first[..n]);
+    let line = head.lines().next().unwrap_or("");
+    let lost = {
+        let mut lose = lose.lock().unwrap();
+        let hit = lose.as_deref().is_some_and(|part| line.contains(part));
+        if hit {
+            *lose = None;
+        }
+        hit
+    };
+    if server.write_all(&first[..n]).is_err() {
+        return;
+    }
+    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    thread::spawn(move || pump(c2, s2));
+    if lost {
+        let _ = std::io::copy(&mut server, &mut std::io::sink());
+        let _ = client.shutdown(Shutdown::Both);
+    } else {
+        pump(server, client);
+    }
+}
+
 impl SocketProxy {
     /// Forwards every connection to the socket at `target`.
     pub fn start(target: &str) -> SocketProxy {
@@ -41,7 +77,9 @@ impl SocketProxy {
         let listener = UnixListener::bind(&path).unwrap();
         let up = Arc::new(AtomicBool::new(true));
         let streams: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
-        let (up2, streams2, target) = (up.clone(), streams.clone(), target.to_string());
+        let lose: Arc<Mutex<Option<String>>> = Arc::default();
+        let (up2, streams2, lose2) = (up.clone(), streams.clone(), lose.clone());
+        let target = target.to_string();
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { break };
@@ -55,17 +93,24 @@ impl SocketProxy {
                 let mut kept = streams2.lock().unwrap();
                 kept.push(client.try_clone().unwrap());
                 kept.push(server.try_clone().unwrap());
-                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                thread::spawn(move || pump(client, server));
-                thread::spawn(move || pump(s2, c2));
+                let lose = lose2.clone();
+                thread::spawn(move || relay(client, server, &lose));
             }
         });
         SocketProxy {
             path,
             up,
             streams,
+            lose,
             _dir: dir,
         }
+    }
+
+    /// The next request whose first line contains `part` (say `/start`)
+    /// reaches Docker, which acts on it; its answer is read and dropped, and
+    /// the connection closed: to the caller, Docker went away unanswering.
+    pub fn lose_answer_to(&self, part: &str) {
+        *self.lose.lock().unwrap() = Some(part.to_string());
     }
 
     /// Docker goes away: open connections closed, new ones closed at once.

@@ -275,7 +275,6 @@ pub async fn start(
         Ok(()) => {
             let started = start_began.elapsed();
             w.docker_ok();
-            inc(&w.metrics.launched);
             let mut line = worker.line(Line::info("worker_launched"));
             if let Some(t) = timing {
                 line = line
@@ -285,10 +284,16 @@ pub async fn start(
                     line = line.millis("since_grant_ms", granted.elapsed());
                 }
             }
-            line.emit();
+            // Not counted again by a pass, if an earlier start of it got
+            // no answer.
+            w.take_unanswered(worker.id);
+            launched(w, line);
             Ok(())
         }
         Err(e) if e.is_transient() => {
+            // Docker may have started it before the answer was lost: a
+            // pass that finds it started counts it (`started_unanswered`).
+            w.start_unanswered(worker.id);
             w.docker_failed("start container", &e);
             Ok(())
         }
@@ -300,6 +305,19 @@ pub async fn start(
             Ok(())
         }
     }
+}
+
+/// A worker started: counted in `workers_launched_total`, its line written.
+fn launched(w: &Workers, line: Line) {
+    inc(&w.metrics.launched);
+    line.emit();
+}
+
+/// A worker whose start call got no answer (Docker went away while it was
+/// asked), found started by a pass: counted and logged then, once, without
+/// the timings only the answer gives.
+pub fn started_unanswered(w: &Workers, worker: Worker<'_>) {
+    launched(w, worker.line(Line::info("worker_launched")));
 }
 
 /// Records an exited worker (its code; its logs when it failed), then removes it

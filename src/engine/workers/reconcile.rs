@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
-use super::launch::{created_recorded, record_exit, remove, run_call, start, Worker};
+use super::launch::{
+    created_recorded, record_exit, remove, run_call, start, started_unanswered, Worker,
+};
 use super::launcher::launch_all;
 use crate::docker::{ContainerSummary, DockerError};
 use crate::engine::ctx::SessionCtx;
@@ -109,6 +111,11 @@ async fn pass(
             .get(LABEL_CLAIM)
             .filter(|id| claim_uuid(id).is_some())
         {
+            // Started, though its start call got no answer here: counted now.
+            if c.state != "created" && w.take_unanswered(&c.id) {
+                let role = c.labels.get(LABEL_ROLE).map_or("", String::as_str);
+                started_unanswered(w, worker(&c, claim, role));
+            }
             by_claim.insert(claim.clone(), c);
         }
     }
