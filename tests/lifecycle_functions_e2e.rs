@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use sett_orchestrator::blackboard::effects::Effect;
 use sett_orchestrator::lifecycle::scripts::Set;
+use sett_orchestrator::redis_io::{functions, scripts};
 use sett_sim::{SimAgent, Spec, Work};
 use support::e2e::*;
 use support::lifecycle::*;
@@ -178,6 +179,32 @@ fn due_still_answers_under_oom() {
         .query::<()>(&mut lab.sync)
         .unwrap();
     assert_eq!(due, vec![claim]);
+}
+
+/// Redis refuses a function that may write as a whole under MISCONF too (a
+/// snapshot that cannot be written): a bids decision writes and publishes
+/// nothing, and is made once writes are back.
+#[test]
+fn a_bids_decision_under_misconf_writes_nothing_and_is_made_after() {
+    let mut lab = Lab::new(&[("Ann", "ann"), ("Writer", "writer")], 3);
+    let claim = lab.new_claim(&Art::goal());
+    lab.bid(&claim, "Ann", "ignore");
+    lab.bid(&claim, "Writer", "exclusive");
+    let before = lab.snapshot();
+    let dir = lab.redis.dir.clone();
+    refuse_writes_misconf(&mut lab.sync, &dir, true);
+    let call = lab.ctx.bids(&cid(&claim), None);
+    let replies = smol::block_on(scripts::run_batch(&mut lab.conn, &[call])).expect("pipeline");
+    refuse_writes_misconf(&mut lab.sync, &dir, false);
+    let refused = replies[0].as_ref().expect_err("refused under MISCONF");
+    assert_eq!(refused.code(), Some("MISCONF"), "{refused}");
+    assert_eq!(lab.snapshot(), before);
+    assert_eq!(lab.published(), vec![]);
+    assert!(functions::enabled(), "the decision was a function");
+    assert_eq!(
+        lab.on_bids(&claim, None),
+        vec![granted(&claim, "exclusive", &["Writer"])]
+    );
 }
 
 /// A user whose ACL denies FUNCTION: one line says so at start-up, and the

@@ -215,6 +215,28 @@ pub fn refuse_writes(conn: &mut redis::Connection, refuse: bool) {
         .unwrap();
 }
 
+/// With `refuse`, Redis refuses writes with `MISCONF` as a server whose
+/// snapshot cannot be written does: a save point set, the server's
+/// directory `dir` removed, and one `BGSAVE` failed (reads and PUBLISH go
+/// on). Without, it accepts them again (no save points).
+pub fn refuse_writes_misconf(conn: &mut redis::Connection, dir: &std::path::Path, refuse: bool) {
+    let save = if refuse { "3600 1" } else { "" };
+    redis::cmd("CONFIG")
+        .arg(&["SET", "save", save])
+        .query::<()>(conn)
+        .unwrap();
+    if !refuse {
+        return;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+    redis::cmd("BGSAVE").query::<()>(conn).unwrap();
+    let failed = wait_until(PATIENCE, || {
+        let info: String = redis::cmd("INFO").arg("persistence").query(conn).unwrap();
+        info.contains("rdb_bgsave_in_progress:0") && info.contains("rdb_last_bgsave_status:err")
+    });
+    assert!(failed, "the snapshot did not fail");
+}
+
 /// `INFO commandstats`: command -> calls (scripts' own commands counted too).
 pub fn command_calls(conn: &mut redis::Connection) -> std::collections::BTreeMap<String, u64> {
     let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
