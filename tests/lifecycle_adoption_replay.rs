@@ -132,9 +132,46 @@ fn a_review_claimed_by_phase1_is_judged_when_its_claim_is_closed() {
     });
 }
 
+/// A live event of a Review that a Phase-1 replica claimed (a rolling
+/// update) asks for a pass at once, as one of a claimable artefact does:
+/// the pass closes that claim within a second, not at the next interval.
+#[test]
+fn a_live_review_event_meeting_a_phase1_claim_asks_for_a_pass() {
+    let mut lab = Lab::new(TEAM, 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let review = Art::review("alpha", &goal.id, b"{}");
+    let review_claim = claimed_by_someone_else(&mut lab, &review, false);
+    lab.assert_noop("a live Review event", |lab| {
+        assert_eq!(
+            lab.on_artefact(&review.id),
+            vec![
+                Effect::Skipped {
+                    structural_type: "Review".into(),
+                    artefact_type: review.kind.clone(),
+                },
+                Effect::Foreign {
+                    claim: cid(&review_claim)
+                },
+            ]
+        );
+    });
+    let effects = adopt(&mut lab, &[indexed(&review.id, &review_claim)]);
+    assert_eq!(effects, vec![adopted(&review_claim, "closed")]);
+    assert_eq!(
+        lab.on_artefact(&review.id),
+        vec![Effect::Skipped {
+            structural_type: "Review".into(),
+            artefact_type: review.kind.clone(),
+        }],
+        "closed: nothing to ask for"
+    );
+}
+
 /// Holt's Go orchestrator's claim on a deliverable (`phase_state ""`, not
 /// granted yet) joins bidding and its artefact counts, as a Phase-1 one.
-/// A claim naming another artefact than its index entry counts nothing.
+/// A claim naming another artefact than its index entry is junk there: it
+/// is neither adopted nor counted, until its own entry is given.
 #[test]
 fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
     let mut lab = Lab::new(TEAM, 3);
@@ -143,8 +180,7 @@ fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
     let a_claim = claimed_by_someone_else(&mut lab, &a, true);
     let b_claim = claimed_by_someone_else(&mut lab, &b, true);
 
-    // b's claim given under a's index entry: it joins bidding, but b (not
-    // the artefact of that entry) is not counted.
+    // b's claim given under a's index entry: left alone, b not counted.
     let effects = adopt(
         &mut lab,
         &[indexed(&a.id, &a_claim), indexed(&a.id, &b_claim)],
@@ -154,23 +190,27 @@ fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
         vec![
             adopted(&a_claim, "bidding"),
             delivered(&claim, "parallel", "alpha", &a.id),
-            adopted(&b_claim, "bidding"),
         ]
     );
     assert_eq!(lab.claim(&claim)["status"], "pending_parallel");
+    assert!(!lab.set_members(Set::Bidding).contains(&b_claim));
+    // Under its own entry it is adopted and b counts: the phase completes.
     let effects = adopt(&mut lab, &[indexed(&b.id, &b_claim)]);
-    assert_eq!(effects, vec![], "b's claim is held now: nothing to adopt");
-    // b's artefact decision (its event heard) counts it: the phase completes.
-    let effects = lab.on_artefact(&b.id);
     assert_eq!(
         effects,
         vec![
+            adopted(&b_claim, "bidding"),
             delivered(&claim, "parallel", "beta", &b.id),
             complete(&claim),
-            Effect::Duplicate {
-                existing: b_claim.clone()
-            },
         ]
+    );
+    // b's artefact decision (its event heard) counts nothing again.
+    let effects = lab.on_artefact(&b.id);
+    assert_eq!(
+        effects,
+        vec![Effect::Duplicate {
+            existing: b_claim.clone()
+        }]
     );
 }
 

@@ -149,3 +149,104 @@ fn adopted_and_completes(claim: &str, go: &str, work: &str) -> Vec<Effect> {
         complete(go),
     ]
 }
+
+/// The same rule when a catch-up pass replays an artefact that has no claim
+/// of its own (a Review: none in lifecycle mode) for a claim adopted from
+/// Go: a coder's Review written before the exclusive phase began is left out
+/// (said once), and no later pass counts it, even after the claim leaves
+/// the recount set; one written since the phase began completes it. A live
+/// event is not a replay: the rule is the catch-up's.
+#[test]
+fn a_replayed_artefact_of_an_earlier_phase_is_not_counted_by_any_later_pass() {
+    let (mut lab, goal, start) = coders_and_goal();
+    let go = go_claim_in_exclusive(&mut lab, &goal, start);
+    assert_eq!(
+        adopt(&mut lab, &[indexed(&goal.id, &go)]),
+        vec![adopted(&go, "exclusive")]
+    );
+    let mut earlier = Art::review("coder", &goal.id, b"{}");
+    earlier.created_at_ms = (start - 1).to_string();
+    lab.store(&earlier);
+    assert_eq!(
+        lab.on_artefact_replayed(&earlier.id),
+        vec![
+            not_counted(&go, "exclusive", "coder", &earlier.id),
+            skipped_review()
+        ]
+    );
+    assert_eq!(
+        lab.on_artefact_replayed(&earlier.id),
+        vec![skipped_review()]
+    );
+    redis::cmd("DEL")
+        .arg(format!("{P}orchestrator:recount"))
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    assert_eq!(
+        lab.on_artefact_replayed(&earlier.id),
+        vec![skipped_review()]
+    );
+    assert_eq!(lab.claim(&go)["status"], "pending_exclusive");
+    redis::cmd("ZADD")
+        .arg(format!("{P}orchestrator:recount"))
+        .arg(start)
+        .arg(&go)
+        .query::<()>(&mut lab.sync)
+        .unwrap();
+    let mut later = Art::review("coder", &goal.id, b"{}");
+    later.created_at_ms = start.to_string();
+    lab.store(&later);
+    assert_eq!(
+        lab.on_artefact_replayed(&later.id),
+        vec![
+            delivered(&go, "exclusive", "coder", &later.id),
+            complete(&go),
+            skipped_review()
+        ]
+    );
+}
+
+/// Two agents sharing a role (Holt allows it): Go's claim in its review
+/// phase, full (the QA reviewer's approval in `received`), is adopted, the
+/// review completes and the parallel phase is granted to the other QA agent.
+/// Replaying that approval then counts nothing: it is the review phase's,
+/// and no replay may complete the parallel phase with it.
+#[test]
+fn a_review_go_counted_is_not_counted_again_for_a_later_phase_of_the_same_role() {
+    let mut lab = Lab::new(&[("qa1", "QA"), ("qa2", "QA"), ("Coder", "Coder")], 3);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let start = lab.now_ms();
+    let mut review = Art::review("QA", &goal.id, b"{}");
+    review.created_at_ms = start.to_string();
+    lab.store(&review);
+    let go = uuid();
+    let mut fields = new_claim_fields(&go, &goal.id);
+    fields.insert("granted_review_agents".into(), r#"["qa1"]"#.into());
+    fields.insert(
+        "phase_state".into(),
+        format!(
+            r#"{{"current":"review","granted_agents":["qa1"],"received":{{"QA":"{}"}},"all_bids":{{"Coder":"exclusive","qa1":"review","qa2":"claim"}},"start_time_ms":{start}}}"#,
+            review.id
+        ),
+    );
+    store_claim(&mut lab, &go, &goal.id, fields);
+    let effects = adopt(&mut lab, &[indexed(&goal.id, &go)]);
+    assert_eq!(effects[0], adopted(&go, "review"), "{effects:?}");
+    assert_eq!(
+        effects.last(),
+        Some(&granted(&go, "parallel", &["qa2"])),
+        "{effects:?}"
+    );
+    assert_eq!(lab.on_artefact_replayed(&review.id), vec![skipped_review()]);
+    assert_eq!(lab.on_artefact(&review.id), vec![skipped_review()]);
+    assert_eq!(lab.claim(&go)["status"], "pending_parallel");
+}
+
+/// What the artefact decision answers for a Review (no claim of its own).
+fn skipped_review() -> Effect {
+    Effect::Skipped {
+        structural_type: "Review".into(),
+        artefact_type: Art::review("r", &uuid(), b"").kind,
+    }
+}

@@ -319,9 +319,10 @@ fn feedback_and_ungranted_claims_are_adopted_once() {
 
 /// Phase-1 claims get the eight missing fields and join bidding (the batch
 /// answers them in one row, decoded into an effect per claim, in order); a
-/// Phase-1 claim on a Review is closed, decided by the claim's own
-/// `artefact_id` even where the index entry given names another artefact; a
-/// claim given twice in a batch is adopted once; a second run adopts nothing.
+/// Phase-1 claim on a Review is closed; a claim given under an index entry
+/// of another artefact than its own is junk there, left alone, and adopted
+/// under its own; a claim given twice in a batch is adopted once; a second
+/// run adopts nothing.
 #[test]
 fn phase1_claims_are_adopted_in_one_batch() {
     let mut lab = Lab::new(TEAM, 3);
@@ -336,9 +337,22 @@ fn phase1_claims_are_adopted_in_one_batch() {
             lab.hset(&format!("{P}claim:{claim}"), f, v);
         }
     }
+    // Under another artefact's entry only, or with no artefact_id: junk,
+    // left alone (it would otherwise be a claim granted on no artefact).
+    let cx = uuid();
+    for (f, v) in phase1_claim_fields(&cx, &b.id) {
+        if f != "artefact_id" {
+            lab.hset(&format!("{P}claim:{cx}"), f, v);
+        }
+    }
+    lab.assert_noop("junk claims", |lab| {
+        let call = lab.ctx.adopt(&[indexed(&a.id, &cr), indexed(&b.id, &cx)]);
+        assert_eq!(lab.decide(call), vec![]);
+    });
     let ids = [
         indexed(&a.id, &ca),
         indexed(&a.id, &cr),
+        indexed(&review.id, &cr),
         indexed(&b.id, &cb),
         indexed(&a.id, &ca),
     ];

@@ -99,7 +99,10 @@ pub async fn claim_and_report(
     let results = {
         let _in_flight = InFlight::new(&shared.metrics.claims_in_flight, ids.len());
         match &shared.lifecycle {
-            Some(lc) => lifecycle::artefacts::decide_batch(conn, &shared.keys, lc, &ids).await,
+            Some(lc) => {
+                let replay = source == Source::Reconcile;
+                lifecycle::artefacts::decide_batch(conn, &shared.keys, lc, &ids, replay).await
+            }
             None => phase1::claim_batch(conn, &shared.keys, &ids).await,
         }
     };

@@ -14,17 +14,19 @@ use crate::blackboard::Keys;
 use crate::ids::{new_v4, ArtefactId};
 use crate::redis_io::scripts::{decide, Decided};
 
-/// Runs the artefact decision for each id (one pipeline). `Err` only when the
-/// pipeline as a whole failed (the connection is gone).
+/// Runs the artefact decision for each id (one pipeline); `replay`: a
+/// catch-up pass found them. `Err` only when the pipeline as a whole failed
+/// (the connection is gone).
 pub async fn decide_batch(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     lc: &Lifecycle,
     ids: &[ArtefactId],
+    replay: bool,
 ) -> Result<Vec<Decided>, RedisError> {
     let calls: Vec<_> = ids
         .iter()
-        .map(|id| lc.scripts.artefact(keys, id, &new_v4()))
+        .map(|id| lc.scripts.artefact(keys, id, &new_v4(), replay))
         .collect();
     decide(conn, &calls).await
 }

@@ -69,12 +69,25 @@ impl Context {
     }
 
     /// An artefact arrived: count it for its sources' claims, claim it.
-    /// `claim_id` is the id its claim gets if one is created.
-    pub fn artefact(&self, keys: &Keys, id: &ArtefactId, claim_id: &Uuid) -> Call<'static> {
+    /// `claim_id` is the id its claim gets if one is created; `replay`: a
+    /// catch-up pass found it (not a live event), so for a claim adopted
+    /// from someone else it counts only if written since the phase began.
+    pub fn artefact(
+        &self,
+        keys: &Keys,
+        id: &ArtefactId,
+        claim_id: &Uuid,
+        replay: bool,
+    ) -> Call<'static> {
+        let replay = if replay { "replay" } else { "" };
         self.call(
             &ARTEFACT,
             vec![keys.artefact(id), keys.claim_by_artefact(id)],
-            vec![id.as_str().to_string(), uuid_string(claim_id)],
+            vec![
+                id.as_str().to_string(),
+                uuid_string(claim_id),
+                replay.to_string(),
+            ],
         )
     }
 

@@ -120,15 +120,26 @@ impl Lab {
         effects(&reply)
     }
 
-    /// The artefact decision for `id` (with a fresh claim id).
+    /// The artefact decision for `id` (with a fresh claim id), as a live
+    /// event makes it.
     pub fn on_artefact(&mut self, id: &str) -> Vec<Effect> {
         let call = self.artefact_call(id);
         self.decide(call)
     }
 
+    /// The same, as a catch-up pass makes it (replaying).
+    pub fn on_artefact_replayed(&mut self, id: &str) -> Vec<Effect> {
+        let id = ArtefactId::parse(id).unwrap_or_else(|| panic!("bad test id {id}"));
+        let call = self
+            .ctx
+            .artefact(&self.keys, &id, &uuid::Uuid::new_v4(), true);
+        self.decide(call)
+    }
+
     pub fn artefact_call(&self, id: &str) -> Call<'static> {
         let id = ArtefactId::parse(id).unwrap_or_else(|| panic!("bad test id {id}"));
-        self.ctx.artefact(&self.keys, &id, &uuid::Uuid::new_v4())
+        self.ctx
+            .artefact(&self.keys, &id, &uuid::Uuid::new_v4(), false)
     }
 
     /// The bids decision for `claim` (`None`: wait for ever).

@@ -78,15 +78,6 @@ local JOIN, JOINED, SCORE = {}, {}, now_text()
 -- write; false and the key_conflict row when a key a delivery would write
 -- is of another type (the claim is then left as it is, to a later pass).
 local NONE = {}
--- When an artefact was written (its created_at_ms): decimal Unix ms from
--- 2001 on (10^12), else nil. Sett-era writers omit it, and a value that is
--- no such time (0, junk) is taken as absent: it then counts in the phase
--- under way, as a live event would.
-local function written_ms(text)
-  local written = is_version(text) and tonumber(text) or nil
-  if written and written < 1e12 then return nil end
-  return written
-end
 
 local function prepare(cid, aid, kind, sources, keep)
   if not kind or kind == '' or not sources or sources == '[]' then return NONE end
@@ -126,15 +117,13 @@ local function kind_and_sources(aid)
 end
 
 -- A claim with no phase_state field: Phase 1 wrote its six fields; the eight
--- the lifecycle adds are written with their initial values. `indexed`: the
--- artefact id of the index entry that named the claim, one the orchestrator
--- checked (ArtefactId); a claim naming any other artefact has it checked here.
-local function adopt_phase1(cid, key, artefact, indexed)
-  local own = artefact == indexed
-  local f = (own or valid_id(artefact)) and kind_and_sources(artefact) or NO_FIELDS
+-- the lifecycle adds are written with their initial values. `artefact`: the
+-- claim's own, the one its index entry names (the orchestrator checked it:
+-- ArtefactId).
+local function adopt_phase1(cid, key, artefact)
+  local f = kind_and_sources(artefact)
   local kind = f[1]
-  local claims = NONE
-  if own then claims = prepared(cid, artefact, kind, f[2]) end
+  local claims = prepared(cid, artefact, kind, f[2])
   if not claims then return end
   if kind and NO_CLAIM[kind] then
     local fill = { unpack(FILL) }
@@ -169,13 +158,30 @@ local function join(cid, key, status, phase_state, indexed)
   end
   -- It joins the recount set with the active one: the replaying passes
   -- count for it the artefacts of claims someone else finished (recount).
-  -- A set of another type refuses this claim only, before its first write.
-  local conflict = key_conflict({ RECOUNT, 'zset' })
+  -- What the phase received already (Holt's Go orchestrator counted it)
+  -- joins its counted set: once the phase completes, no replay counts it
+  -- again in a later phase granting the same role (docs/lifecycle.md,
+  -- "Once."). A set of another type refuses this claim only, before its
+  -- first write.
+  local received = {}
+  for _, id in pairs(ps and ps.received or NONE) do
+    if type(id) == 'string' then received[#received + 1] = id end
+  end
+  local checks = { RECOUNT, 'zset' }
+  if #received > 0 then checks[3], checks[4] = counted_key(cid), 'set' end
+  local conflict = key_conflict(checks)
   if conflict then
     EFFECTS[#EFFECTS + 1] = conflict[1]
     return
   end
+  -- Written with the sets, once every check (this and the index's below) passed.
+  local function count_received()
+    if #received == 0 then return end
+    redis.call('SADD', counted_key(cid), unpack(received))
+    if NO_COUNTED then NO_COUNTED[cid] = nil end
+  end
   if status == 'pending_assignment' then
+    count_received()
     redis.call('ZADD', ACTIVE, NOW, cid)
     redis.call('ZADD', RECOUNT, now_text(), cid)
     effect('adopted', cid, 'assignment')
@@ -198,6 +204,7 @@ local function join(cid, key, status, phase_state, indexed)
       return
     end
   end
+  count_received()
   redis.call('ZADD', ACTIVE, NOW, cid)
   redis.call('ZADD', RECOUNT, now_text(), cid)
   effect('adopted', cid, ps.current)
@@ -208,20 +215,17 @@ end
 -- A claim with a phase_state field (Holt's Go orchestrator made it, or one
 -- of ours from before a set held it), in none of our sets: it joins (join),
 -- and its artefact counts (prepare).
-local function adopt_ours(cid, key, status, phase_state, artefact, indexed)
+local function adopt_ours(cid, key, status, phase_state, artefact)
   local ours, conflict = held(cid)
   if conflict then
     EFFECTS[#EFFECTS + 1] = conflict
     return
   end
   if ours then return end
-  local claims = NONE
-  if artefact == indexed then
-    local f = kind_and_sources(artefact)
-    claims = prepared(cid, artefact, f[1], f[2])
-  end
+  local f = kind_and_sources(artefact)
+  local claims = prepared(cid, artefact, f[1], f[2])
   if not claims then return end
-  if join(cid, key, status, phase_state, indexed) then replay(claims) end
+  if join(cid, key, status, phase_state, artefact) then replay(claims) end
 end
 
 -- A finished claim's artefact, in a replaying pass: whoever finished the
@@ -260,23 +264,29 @@ local seen = {}
 local n = tonumber(ARGV[6]) or 0
 for i = 7, 6 + n do
   -- Claim ids the orchestrator checked (ClaimId::parse: the valid_id forms).
-  local cid = ARGV[i]
+  local cid, indexed = ARGV[i], ARGV[i + n]
   local key = claim_key(cid)
   -- One read per claim (a key of another type reads as nil: left alone;
   -- read()'s test written out here, per claim of a batch).
   local got = not seen[cid] and redis.pcall('HMGET', key, 'status', 'phase_state', 'artefact_id')
   if got and got.err then got = nil end
-  seen[cid] = true
+  -- Only the claim of the artefact whose index entry named it: a hash with
+  -- no artefact_id, or another's, is junk (every orchestrator writes the
+  -- claim's own artefact there), left alone (docs/lifecycle.md, "A claim
+  -- hash that is not its artefact's claim"); its own entry, later in the
+  -- batch, still adopts it.
+  if got and got[3] ~= indexed then got = nil end
+  if got then seen[cid] = true end
   if got and LIVE[got[1] or ''] then
     if got[2] then
-      adopt_ours(cid, key, got[1], got[2], got[3] or '', ARGV[i + n])
+      adopt_ours(cid, key, got[1], got[2], indexed)
     elseif got[1] == 'pending_review' then
       -- No phase_state field: a Phase-1 claim, in none of our sets (every
       -- claim we hold has all 14 fields).
-      adopt_phase1(cid, key, got[3] or '', ARGV[i + n])
+      adopt_phase1(cid, key, indexed)
     end
-  elseif got and REPLAYING and FINISHED[got[1] or ''] and got[3] == ARGV[i + n] then
-    recount(cid, got[3])
+  elseif got and REPLAYING and FINISHED[got[1] or ''] then
+    recount(cid, indexed)
   end
 end
 if #JOIN > 0 then

@@ -3,12 +3,18 @@
 --  2. unless it is Terminal, Failure or Review, it gets its own claim, which
 --     then collects bids (it joins the bidding set).
 -- KEYS[1] the artefact hash, KEYS[2] its claim_by_artefact index key.
--- ARGV[5] the artefact id as written, ARGV[6] a fresh claim id.
-local AID, CID = ARGV[5], ARGV[6]
+-- ARGV[5] the artefact id as written, ARGV[6] a fresh claim id, ARGV[7]
+-- 'replay' when a catch-up pass runs it (else '': a live event).
+local AID, CID, REPLAY = ARGV[5], ARGV[6], ARGV[7] == 'replay'
 
 -- TYPE only when the read says nothing (no key, or not a hash: an error).
 -- (logical_id and version only a rework needs: feedback.lua reads them.)
-local a = redis.pcall('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role')
+local a
+if REPLAY then
+  a = redis.pcall('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role', 'created_at_ms')
+else
+  a = redis.pcall('HMGET', KEYS[1], 'structural_type', 'type', 'source_artefacts', 'produced_by_role')
+end
 if a.err or not (a[1] or a[2] or a[3] or a[4]) then
   local kind = redis.call('TYPE', KEYS[1])['ok']
   if kind == 'none' then return { { 'not_found' } } end
@@ -43,11 +49,38 @@ conflict = key_conflict(checks)
 if conflict then return conflict end
 if #claims > 0 then
   local art = { id = AID, structural_type = structural_type, role = a[4] or '' }
-  for i = 1, #claims do deliver(claims[i], art) end
+  -- Replayed for a claim adopted from someone else (the recount set: Holt's
+  -- Go orchestrator counted its earlier phases in memory only), it carries
+  -- its written time, as adoption's replay does: one written before the
+  -- claim's phase began is an earlier phase's and does not count
+  -- (phases.lua, not_counted).
+  local old = REPLAY and written_ms(a[5]) and
+    { id = AID, structural_type = structural_type, role = art.role, written = written_ms(a[5]) }
+  local recount = P .. 'orchestrator:recount'
+  for i = 1, #claims do
+    deliver(claims[i], old and read('ZSCORE', recount, claims[i].key_id) and old or art)
+  end
+end
+
+-- A claim someone else made (a Phase-1 replica, Holt's Go orchestrator)
+-- in a live status and none of our sets: a catch-up pass is asked for at
+-- once and adopts it (docs/lifecycle.md, "Which passes adopt").
+local function foreign(existing)
+  if valid_id(existing) and not (read('ZSCORE', BIDDING, existing) or read('ZSCORE', ACTIVE, existing)
+      or read('ZSCORE', DORMANT, existing)) then
+    local status = read('HGET', claim_key(existing), 'status')
+    if status == 'pending_review' or status == 'pending_parallel' or status == 'pending_exclusive'
+        or status == 'pending_assignment' then
+      effect('foreign', existing)
+    end
+  end
 end
 
 if not claimable then
   effect('skipped', structural_type, a[2] or '')
+  -- A Phase-1 orchestrator claims these too; the pass closes its claim.
+  local existing = read('GET', KEYS[2])
+  if existing then foreign(existing) end
 else
   -- A wrong-typed index key is reported and left alone (raising here, after
   -- the deliveries above were written, would break exactly-once). Read
@@ -58,17 +91,7 @@ else
     effect('index_conflict', redis.call('TYPE', KEYS[2])['ok'])
   elseif existing then
     effect('duplicate', existing)
-    -- A claim someone else made (a Phase-1 replica, Holt's Go orchestrator)
-    -- in a live status and none of our sets: a catch-up pass is asked for at
-    -- once and adopts it (docs/lifecycle.md, "Which passes adopt").
-    if valid_id(existing) and not (read('ZSCORE', BIDDING, existing) or read('ZSCORE', ACTIVE, existing)
-        or read('ZSCORE', DORMANT, existing)) then
-      local status = read('HGET', claim_key(existing), 'status')
-      if status == 'pending_review' or status == 'pending_parallel' or status == 'pending_exclusive'
-          or status == 'pending_assignment' then
-        effect('foreign', existing)
-      end
-    end
+    foreign(existing)
   else
     write_claim(CID, AID, 'pending_review', '', '[]')
     redis.call('SET', KEYS[2], CID)

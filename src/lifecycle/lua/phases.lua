@@ -99,12 +99,28 @@ local function exclusive_unreceived(text)
   return head, agent, tail, start
 end
 
--- An artefact replayed by adoption and written before the phase began (an
--- earlier phase's): not counted, and the answer says so, unless it would
--- not have counted anyway (counted already, e.g. live in an earlier phase;
--- `received`: its role has delivered in this phase, and it is no Failure).
+-- When an artefact was written (its created_at_ms): decimal Unix ms from
+-- 2001 on (10^12), else nil. Sett-era writers omit it, and a value that is
+-- no such time (0, junk) is taken as absent: it then counts in the phase
+-- under way, as a live event would.
+local function written_ms(text)
+  local written = is_version(text) and tonumber(text) or nil
+  if written and written < 1e12 then return nil end
+  return written
+end
+
+-- An artefact replayed for a claim someone else ran (art.written) and
+-- written before the phase began (an earlier phase's): not counted, and the
+-- answer says so, unless it would not have counted anyway (counted already,
+-- e.g. live in an earlier phase; `received`: its role has delivered in this
+-- phase, and it is no Failure). It joins the claim's counted set, so that
+-- no later replay counts it in this phase or a later one (a phase granting
+-- the same role again). delivery_claims checked that set's type.
 local function not_counted(c, phase, art, received)
-  if received or counted_already(c, art) then return end
+  if counted_already(c, art) then return end
+  redis.call('SADD', counted_key(c.key_id), art.id)
+  if NO_COUNTED then NO_COUNTED[c.key_id] = nil end
+  if received then return end
   effect('not_counted', c.key_id, phase, art.role, art.id)
 end
 
