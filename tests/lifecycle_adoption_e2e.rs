@@ -242,3 +242,49 @@ fn a_pass_that_adopts_reads_index_values_bounded() {
         (32 << 20, 0)
     );
 }
+
+/// Through the binary: claims in a live status that adoption cannot read
+/// (a `phase_state` that is no phase of its status; an `artefact_id` that is
+/// not its index entry's artefact) are left as they are, and each is one
+/// `claim_not_adopted` warning naming the claim and why, at each pass.
+#[test]
+fn junk_claims_are_left_alone_and_said_once_a_pass() {
+    let mut stack = Stack::new("sett", "not-adopted", E2E_TEAM);
+    let (a, b) = (Art::goal(), Art::goal());
+    stack.store(&a);
+    stack.store(&b);
+    let hset = |stack: &mut Stack, claim: &str, field: &str, value: &str| {
+        redis::cmd("HSET")
+            .arg(stack.key(&format!("claim:{claim}")))
+            .arg(field)
+            .arg(value)
+            .query::<()>(&mut stack.conn)
+            .unwrap();
+    };
+    let bad_phase = stack.phase1_claim(&a.id);
+    hset(&mut stack, &bad_phase, "phase_state", "{not json");
+    hset(&mut stack, &bad_phase, "status", "pending_parallel");
+    let elsewhere = stack.phase1_claim(&b.id);
+    hset(&mut stack, &elsewhere, "artefact_id", &a.id);
+    let before = (stack.claim(&bad_phase), stack.claim(&elsewhere));
+    let orch = stack.orchestrator(&[("SETT_CATCHUP_INTERVAL", "1s")]);
+    assert!(wait_until(PATIENCE, || orch
+        .events("reconcile_complete")
+        .len()
+        >= 2));
+    let lines = orch.events("claim_not_adopted");
+    let said = |claim: &str, reason: &str| {
+        lines
+            .iter()
+            .filter(|l| l["claim_id"] == claim && l["reason"] == reason && l["level"] == "warn")
+            .count()
+    };
+    assert!(said(&bad_phase, NOT_A_PHASE) >= 2, "{lines:?}");
+    assert!(said(&elsewhere, NOT_ITS_ARTEFACT) >= 2, "{lines:?}");
+    assert_eq!(
+        lines.len(),
+        said(&bad_phase, NOT_A_PHASE) + said(&elsewhere, NOT_ITS_ARTEFACT)
+    );
+    assert_eq!((stack.claim(&bad_phase), stack.claim(&elsewhere)), before);
+    assert!(orch.events("claim_adopted").is_empty());
+}

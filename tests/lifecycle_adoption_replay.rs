@@ -190,6 +190,7 @@ fn a_deliverable_claimed_by_go_counts_when_adopted_and_junk_counts_nothing() {
         vec![
             adopted(&a_claim, "bidding"),
             delivered(&claim, "parallel", "alpha", &a.id),
+            not_adopted(&b_claim, NOT_ITS_ARTEFACT),
         ]
     );
     assert_eq!(lab.claim(&claim)["status"], "pending_parallel");

@@ -347,7 +347,13 @@ fn phase1_claims_are_adopted_in_one_batch() {
     }
     lab.assert_noop("junk claims", |lab| {
         let call = lab.ctx.adopt(&[indexed(&a.id, &cr), indexed(&b.id, &cx)]);
-        assert_eq!(lab.decide(call), vec![]);
+        assert_eq!(
+            lab.decide(call),
+            vec![
+                not_adopted(&cr, NOT_ITS_ARTEFACT),
+                not_adopted(&cx, NOT_ITS_ARTEFACT)
+            ]
+        );
     });
     let ids = [
         indexed(&a.id, &ca),
@@ -360,6 +366,7 @@ fn phase1_claims_are_adopted_in_one_batch() {
     assert_eq!(
         lab.decide(call),
         vec![
+            not_adopted(&cr, NOT_ITS_ARTEFACT),
             adopted(&cr, "closed"),
             adopted(&ca, "phase1"),
             adopted(&cb, "phase1"),

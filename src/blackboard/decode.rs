@@ -256,6 +256,10 @@ impl Row<'_> {
                 claim: claim()?,
                 how: self.text(2)?,
             },
+            "not_adopted" => Effect::NotAdopted {
+                claim: claim()?,
+                reason: self.text(2)?,
+            },
             "not_active" => Effect::NotActive { claim: claim()? },
             "running" => Effect::Running { claim: claim()? },
             "worker_granted" => Effect::WorkerGranted {

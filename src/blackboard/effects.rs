@@ -254,6 +254,12 @@ pub enum Effect {
         claim: ClaimId,
         how: String,
     },
+    /// A claim someone else made, in a live status, that adoption leaves
+    /// alone as junk (`reason`: what is wrong with it); said every pass.
+    NotAdopted {
+        claim: ClaimId,
+        reason: String,
+    },
     NotActive {
         claim: ClaimId,
     },

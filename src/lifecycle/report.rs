@@ -170,6 +170,10 @@ pub fn effects(
                     .str("claim_id", claim.as_str())
                     .str("as", how)
             }
+            Effect::NotAdopted { claim, reason } => Line::warn("claim_not_adopted")
+                .str("claim_id", claim.as_str())
+                .str("reason", reason)
+                .limited(),
             Effect::Delivered {
                 claim,
                 phase,

@@ -157,6 +157,20 @@ pub fn adopted(claim: &str, how: &str) -> Effect {
     }
 }
 
+/// Why adoption leaves a claim alone: its `artefact_id` is not the
+/// artefact whose index entry named it.
+pub const NOT_ITS_ARTEFACT: &str = "its artefact_id is not the artefact whose index names it";
+/// ... or its `phase_state` is not a phase of its status.
+pub const NOT_A_PHASE: &str = "its phase_state does not read as a phase of its status";
+
+/// A claim in a live status that adoption leaves alone, and why.
+pub fn not_adopted(claim: &str, reason: &str) -> Effect {
+    Effect::NotAdopted {
+        claim: cid(claim),
+        reason: reason.into(),
+    }
+}
+
 /// The index entry of `artefact` naming `claim`, as the catch-up reads it.
 pub fn indexed(artefact: impl AsRef<str>, claim: impl AsRef<str>) -> Indexed {
     Indexed {

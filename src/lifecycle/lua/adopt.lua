@@ -147,7 +147,11 @@ local function join(cid, key, status, phase_state, indexed)
     return true
   end
   local ps = dec_phase_state(phase_state)
-  if status ~= 'pending_assignment' and (not ps or PHASE_STATUS[ps.current] ~= status) then return end
+  if status ~= 'pending_assignment' and (not ps or PHASE_STATUS[ps.current] ~= status) then
+    -- Junk, or a form no orchestrator writes: left alone, and said (every
+    -- pass, rate-limited: only a hand can repair it).
+    return effect('not_adopted', cid, 'its phase_state does not read as a phase of its status')
+  end
   -- Granted to (or assigned to) an agent the registry no longer has: it
   -- would wait for ever; terminated instead (claims.lua, stranded).
   local c = load_claim(cid)
@@ -275,7 +279,12 @@ for i = 7, 6 + n do
   -- claim's own artefact there), left alone (docs/lifecycle.md, "A claim
   -- hash that is not its artefact's claim"); its own entry, later in the
   -- batch, still adopts it.
-  if got and got[3] ~= indexed then got = nil end
+  if got and got[3] ~= indexed then
+    if LIVE[got[1] or ''] then
+      effect('not_adopted', cid, 'its artefact_id is not the artefact whose index names it')
+    end
+    got = nil
+  end
   if got then seen[cid] = true end
   if got and LIVE[got[1] or ''] then
     if got[2] then
