@@ -314,3 +314,45 @@ fn a_wrong_typed_counted_key_stops_that_adoption_only() {
         ]
     );
 }
+
+/// Go's claim whose phase `received` map is huge (junk, or a very wide
+/// team): adopting it writes every id into the counted set in chunks (Lua
+/// unpacks some 8,000 values at most), in the same batch as a Phase-1
+/// claim adopted before it, and the batch completes.
+#[test]
+fn a_received_map_of_thousands_is_counted_whole_and_the_batch_completes() {
+    let mut lab = Lab::new(TEAM, 3);
+    let first = Art::goal();
+    let first_claim = claimed_by_someone_else(&mut lab, &first, false);
+    let goal = Art::goal();
+    lab.store(&goal);
+    let received: Vec<String> = (0..9_000)
+        .map(|i| format!(r#""r{i}":"{}""#, uuid()))
+        .collect();
+    let go = uuid();
+    let mut fields = new_claim_fields(&go, &goal.id);
+    fields.insert("status".into(), "pending_parallel".into());
+    fields.insert("granted_parallel_agents".into(), r#"["Alpha"]"#.into());
+    fields.insert(
+        "phase_state".into(),
+        format!(
+            r#"{{"current":"parallel","granted_agents":["Alpha"],"received":{{{}}},"all_bids":{{"Alpha":"claim"}},"start_time_ms":1}}"#,
+            received.join(",")
+        ),
+    );
+    store_claim(&mut lab, &go, &goal.id, fields);
+    let effects = adopt(
+        &mut lab,
+        &[indexed(&first.id, &first_claim), indexed(&goal.id, &go)],
+    );
+    assert_eq!(
+        effects,
+        vec![adopted(&go, "parallel"), adopted(&first_claim, "phase1")]
+    );
+    let counted: u64 = redis::cmd("SCARD")
+        .arg(format!("{P}orchestrator:counted:{go}"))
+        .query(&mut lab.sync)
+        .unwrap();
+    assert_eq!(counted, 9_000);
+    assert_eq!(lab.claim(&first_claim).len(), 14);
+}

@@ -345,13 +345,27 @@ fn phase1_claims_are_adopted_in_one_batch() {
             lab.hset(&format!("{P}claim:{cx}"), f, v);
         }
     }
+    // In a phase's status with no phase_state field: junk too. A claim of
+    // ours under a stray entry is no junk: nothing said.
+    let cy = uuid();
+    for (f, v) in phase1_claim_fields(&cy, &b.id) {
+        lab.hset(&format!("{P}claim:{cy}"), f, v);
+    }
+    lab.hset(&format!("{P}claim:{cy}"), "status", "pending_parallel");
+    let ours = lab.new_claim(&Art::goal());
     lab.assert_noop("junk claims", |lab| {
-        let call = lab.ctx.adopt(&[indexed(&a.id, &cr), indexed(&b.id, &cx)]);
+        let call = lab.ctx.adopt(&[
+            indexed(&a.id, &cr),
+            indexed(&b.id, &cx),
+            indexed(&b.id, &cy),
+            indexed(&a.id, &ours),
+        ]);
         assert_eq!(
             lab.decide(call),
             vec![
                 not_adopted(&cr, NOT_ITS_ARTEFACT),
-                not_adopted(&cx, NOT_ITS_ARTEFACT)
+                not_adopted(&cx, NOT_ITS_ARTEFACT),
+                not_adopted(&cy, NOT_A_PHASE),
             ]
         );
     });
@@ -372,9 +386,11 @@ fn phase1_claims_are_adopted_in_one_batch() {
             adopted(&cb, "phase1"),
         ]
     );
-    let mut bidding = vec![ca.clone(), cb.clone()];
+    let mut bidding = vec![ca.clone(), cb.clone(), ours.clone()];
     bidding.sort();
-    assert_eq!(lab.set_members(Set::Bidding), bidding);
+    let mut members = lab.set_members(Set::Bidding);
+    members.sort();
+    assert_eq!(members, bidding);
     for claim in [&ca, &cb] {
         let stored = lab.claim(claim);
         assert_eq!(stored.len(), 14, "{stored:?}");

@@ -373,6 +373,8 @@ pub async fn record_exit(
 pub async fn remove(w: &Workers, worker: Worker<'_>) {
     match w.docker.remove(worker.id).await {
         Ok(()) | Err(DockerError::NotFound(_)) => {
+            // Gone: a start of it whose answer was lost is no longer looked for.
+            w.take_unanswered(worker.id);
             worker.line(Line::info("worker_cleanup")).emit();
         }
         Err(e) if e.is_transient() => w.docker_failed("remove container", &e),

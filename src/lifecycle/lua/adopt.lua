@@ -36,6 +36,9 @@
 local FILL = { 'additional_context_ids', '[]', 'termination_reason', '', 'phase_state', '', 'grant_queue', '',
   'last_grant_agent', '', 'last_grant_time', '0', 'artefact_expected', '0', 'granted_agent_image_id', '' }
 local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
+-- Why a claim in a live status is left alone as junk (a not_adopted row).
+local NOT_ITS_ARTEFACT = 'its artefact_id is not the artefact whose index names it'
+local NOT_A_PHASE = 'its phase_state does not read as a phase of its status'
 local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive = true, pending_assignment = true }
 
 -- The sets every adoption may write. The dormant set it only reads (held,
@@ -150,7 +153,7 @@ local function join(cid, key, status, phase_state, indexed)
   if status ~= 'pending_assignment' and (not ps or PHASE_STATUS[ps.current] ~= status) then
     -- Junk, or a form no orchestrator writes: left alone, and said (every
     -- pass, rate-limited: only a hand can repair it).
-    return effect('not_adopted', cid, 'its phase_state does not read as a phase of its status')
+    return effect('not_adopted', cid, NOT_A_PHASE)
   end
   -- Granted to (or assigned to) an agent the registry no longer has: it
   -- would wait for ever; terminated instead (claims.lua, stranded).
@@ -181,7 +184,11 @@ local function join(cid, key, status, phase_state, indexed)
   -- Written with the sets, once every check (this and the index's below) passed.
   local function count_received()
     if #received == 0 then return end
-    redis.call('SADD', counted_key(cid), unpack(received))
+    -- In chunks: Lua unpacks some 8,000 values at most, and a junk map may
+    -- hold more (raising here would leave the batch half written).
+    for from = 1, #received, 1000 do
+      redis.call('SADD', counted_key(cid), unpack(received, from, math.min(from + 999, #received)))
+    end
     if NO_COUNTED then NO_COUNTED[cid] = nil end
   end
   if status == 'pending_assignment' then
@@ -280,8 +287,10 @@ for i = 7, 6 + n do
   -- hash that is not its artefact's claim"); its own entry, later in the
   -- batch, still adopts it.
   if got and got[3] ~= indexed then
-    if LIVE[got[1] or ''] then
-      effect('not_adopted', cid, 'its artefact_id is not the artefact whose index names it')
+    -- Said when no set of ours holds it (one we run is no junk, whatever
+    -- a stray index entry says).
+    if LIVE[got[1] or ''] and held(cid) == false then
+      effect('not_adopted', cid, NOT_ITS_ARTEFACT)
     end
     got = nil
   end
@@ -293,6 +302,10 @@ for i = 7, 6 + n do
       -- No phase_state field: a Phase-1 claim, in none of our sets (every
       -- claim we hold has all 14 fields).
       adopt_phase1(cid, key, indexed)
+    elseif held(cid) == false then
+      -- In a phase, or awaiting rework, with no phase_state field: no
+      -- orchestrator writes that.
+      effect('not_adopted', cid, NOT_A_PHASE)
     end
   elseif got and REPLAYING and FINISHED[got[1] or ''] then
     recount(cid, indexed)

@@ -56,7 +56,7 @@ if #claims > 0 then
   -- (phases.lua, not_counted).
   local old = REPLAY and written_ms(a[5]) and
     { id = AID, structural_type = structural_type, role = art.role, written = written_ms(a[5]) }
-  local recount = P .. 'orchestrator:recount'
+  local recount = old and P .. 'orchestrator:recount'
   for i = 1, #claims do
     deliver(claims[i], old and read('ZSCORE', recount, claims[i].key_id) and old or art)
   end
@@ -78,7 +78,7 @@ end
 
 if not claimable then
   effect('skipped', structural_type, a[2] or '')
-  -- A Phase-1 orchestrator claims these too; the pass closes its claim.
+  -- A Phase-1 orchestrator claims Reviews and Failures too; the pass closes its claim.
   local existing = read('GET', KEYS[2])
   if existing then foreign(existing) end
 else
