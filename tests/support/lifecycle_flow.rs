@@ -162,6 +162,8 @@ pub fn adopted(claim: &str, how: &str) -> Effect {
 pub const NOT_ITS_ARTEFACT: &str = "its artefact_id is not the artefact whose index names it";
 /// ... or its `phase_state` is not a phase of its status.
 pub const NOT_A_PHASE: &str = "its phase_state does not read as a phase of its status";
+/// ... or its phase grants no agent (nobody to wait for).
+pub const NO_AGENT: &str = "its phase grants no agent";
 
 /// A claim in a live status that adoption leaves alone, and why.
 pub fn not_adopted(claim: &str, reason: &str) -> Effect {

@@ -39,6 +39,7 @@ local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
 -- Why a claim in a live status is left alone as junk (a not_adopted row).
 local NOT_ITS_ARTEFACT = 'its artefact_id is not the artefact whose index names it'
 local NOT_A_PHASE = 'its phase_state does not read as a phase of its status'
+local NO_AGENT = 'its phase grants no agent'
 local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive = true, pending_assignment = true }
 
 -- The sets every adoption may write. The dormant set it only reads (held,
@@ -154,6 +155,11 @@ local function join(cid, key, status, phase_state, indexed)
     -- Junk, or a form no orchestrator writes: left alone, and said (every
     -- pass, rate-limited: only a hand can repair it).
     return effect('not_adopted', cid, NOT_A_PHASE)
+  end
+  -- A phase that grants nobody (an empty list, or not a list of names)
+  -- would wait for ever: junk too.
+  if status ~= 'pending_assignment' and #ps.granted_agents == 0 then
+    return effect('not_adopted', cid, NO_AGENT)
   end
   -- Granted to (or assigned to) an agent the registry no longer has: it
   -- would wait for ever; terminated instead (claims.lua, stranded).
