@@ -39,24 +39,33 @@ fn junk_claims_are_left_alone_with_a_row_each() {
         "status",
         "pending_parallel",
     );
-    // Go's claim in a phase that grants no agent: nobody to wait for.
-    let nobody = uuid();
-    let mut fields = new_claim_fields(&nobody, &b.id);
-    fields.insert("status".into(), "pending_parallel".into());
-    fields.insert(
-        "phase_state".into(),
-        r#"{"current":"parallel","granted_agents":"Alpha","received":{},"all_bids":{"Alpha":"claim"},"start_time_ms":1}"#.into(),
-    );
-    for (f, v) in fields {
-        lab.hset(&format!("{P}claim:{nobody}"), &f, v);
-    }
+    // Go's claim in a phase that grants no agent (no list of names, an
+    // empty one, null): nobody to wait for.
+    let nobody: Vec<String> = ["\"Alpha\"", "[]", "null"]
+        .iter()
+        .map(|granted| {
+            let claim = uuid();
+            let mut fields = new_claim_fields(&claim, &b.id);
+            fields.insert("status".into(), "pending_parallel".into());
+            fields.insert(
+                "phase_state".into(),
+                format!(r#"{{"current":"parallel","granted_agents":{granted},"received":{{}},"all_bids":{{"Alpha":"claim"}},"start_time_ms":1}}"#),
+            );
+            for (f, v) in fields {
+                lab.hset(&format!("{P}claim:{claim}"), &f, v);
+            }
+            claim
+        })
+        .collect();
     let ours = lab.new_claim(&Art::goal());
     lab.assert_noop("junk claims", |lab| {
         let call = lab.ctx.adopt(&[
             indexed(&a.id, &elsewhere),
             indexed(&b.id, &no_artefact),
             indexed(&b.id, &no_phase),
-            indexed(&b.id, &nobody),
+            indexed(&b.id, &nobody[0]),
+            indexed(&b.id, &nobody[1]),
+            indexed(&b.id, &nobody[2]),
             indexed(&a.id, &ours),
         ]);
         assert_eq!(
@@ -65,7 +74,9 @@ fn junk_claims_are_left_alone_with_a_row_each() {
                 not_adopted(&elsewhere, NOT_ITS_ARTEFACT),
                 not_adopted(&no_artefact, NOT_ITS_ARTEFACT),
                 not_adopted(&no_phase, NOT_A_PHASE),
-                not_adopted(&nobody, NO_AGENT),
+                not_adopted(&nobody[0], NO_AGENT),
+                not_adopted(&nobody[1], NO_AGENT),
+                not_adopted(&nobody[2], NO_AGENT),
             ]
         );
     });

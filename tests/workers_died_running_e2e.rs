@@ -43,9 +43,15 @@ impl Container {
             self.started.store(true, Ordering::SeqCst);
             Answer::Bytes(b"HTTP/1.1 204 No Content\r\nApi-Version: 1.41\r\n\r\n".to_vec())
         } else if path.contains("/containers/json") {
+            // Created now: never "left created" by a stop (30 s), which a
+            // pass would start again.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
             let list = match (&labels, self.started.load(Ordering::SeqCst)) {
                 (Some(l), started) => serde_json::json!([{
-                    "Id": ID, "Names": ["/w0"], "Created": 1,
+                    "Id": ID, "Names": ["/w0"], "Created": now,
                     "State": if started { "running" } else { "created" }, "Labels": l,
                 }]),
                 (None, _) => serde_json::json!([]),
@@ -61,10 +67,17 @@ impl Container {
             });
             Answer::Bytes(json("200 OK", &info.to_string()))
         } else if path.starts_with("/v1.41/events") || path.starts_with("/events") {
-            // The die comes once the container runs (a stream opened before
-            // that waits for it), on the first stream after the start.
+            // The die comes once the container runs: a stream opened before
+            // that waits for it (well within the client's 10 s for an
+            // answer), or fails, and the client opens another.
             let since = Instant::now();
-            while !self.started.load(Ordering::SeqCst) && since.elapsed() < Duration::from_secs(8) {
+            while !self.started.load(Ordering::SeqCst) {
+                if since.elapsed() > Duration::from_secs(5) {
+                    return Answer::Bytes(json(
+                        "500 Internal Server Error",
+                        r#"{"message":"later"}"#,
+                    ));
+                }
                 std::thread::sleep(Duration::from_millis(10));
             }
             let die = format!(
