@@ -253,19 +253,11 @@ fn junk_claims_are_left_alone_and_said_once_a_pass() {
     let (a, b) = (Art::goal(), Art::goal());
     stack.store(&a);
     stack.store(&b);
-    let hset = |stack: &mut Stack, claim: &str, field: &str, value: &str| {
-        redis::cmd("HSET")
-            .arg(stack.key(&format!("claim:{claim}")))
-            .arg(field)
-            .arg(value)
-            .query::<()>(&mut stack.conn)
-            .unwrap();
-    };
     let bad_phase = stack.phase1_claim(&a.id);
-    hset(&mut stack, &bad_phase, "phase_state", "{not json");
-    hset(&mut stack, &bad_phase, "status", "pending_parallel");
+    stack.hset(&format!("claim:{bad_phase}"), "phase_state", "{not json");
+    stack.hset(&format!("claim:{bad_phase}"), "status", "pending_parallel");
     let elsewhere = stack.phase1_claim(&b.id);
-    hset(&mut stack, &elsewhere, "artefact_id", &a.id);
+    stack.hset(&format!("claim:{elsewhere}"), "artefact_id", &a.id);
     let before = (stack.claim(&bad_phase), stack.claim(&elsewhere));
     let orch = stack.orchestrator(&[("SETT_CATCHUP_INTERVAL", "1s")]);
     assert!(wait_until(PATIENCE, || orch

@@ -1,6 +1,6 @@
-//! The feedback loop after a rejection: feedback claims, reworks, the
-//! max-iterations and missing-agent Failure artefacts, and the feedback
-//! claim's agent failing.
+//! The feedback loop after a rejection: feedback claims, reworks (and what
+//! counts as one), the max-iterations and missing-agent Failure artefacts,
+//! and the feedback claim's agent failing.
 
 use sett_test_support as support;
 
@@ -304,4 +304,64 @@ fn a_junk_target_version_counts_as_version_1() {
         lab.deliver(&Art::failure("writer", &target.id));
         assert_eq!(lab.claim(&fb)["status"], "terminated", "{review:?}");
     }
+}
+
+/// Only a rework (the target's logical_id, its version + 1) completes a
+/// feedback claim; a Question, an Answer (each version 1 of its own thread,
+/// as Holt's agent runner writes them outside a feedback claim) or new work
+/// from the author, sourced from the reviewed artefact, leave it waiting.
+#[test]
+fn only_a_rework_completes_a_feedback_claim() {
+    let mut lab = Lab::new(TEAM, 3);
+    let (target, review, fb) = rejected_once(&mut lab);
+    let sources = format!(r#"["{}","{}"]"#, target.id, review.id);
+    let mut same_thread_wrong_version = Art::rework(&target, "writer", &[&review.id]);
+    same_thread_wrong_version.version = "3".into();
+    let mut other_thread = Art::rework(&target, "writer", &[&review.id]);
+    other_thread.logical_id = support::uuid();
+    for (what, art) in [
+        (
+            "a Question",
+            Art::of_type("Question").with_sources_text(&sources),
+        ),
+        (
+            "an Answer",
+            Art::of_type("Answer").with_sources_text(&sources),
+        ),
+        ("new work", Art::work("user", &target.id)),
+        ("version + 2", same_thread_wrong_version),
+        ("another thread", other_thread),
+    ] {
+        let mut art = art;
+        art.role = "writer".into();
+        let out = lab.deliver(&art);
+        assert_eq!(out.effects, vec![], "{what}");
+        assert_eq!(lab.claim(&fb)["status"], "pending_assignment", "{what}");
+    }
+    rework(&mut lab, &target, &fb, &review);
+}
+
+/// What Holt's agent runner writes for a feedback claim is the target's next
+/// version whatever structural type its tool picked (`createReworkArtefact`),
+/// and the runner is then done with the claim: a `Question` written so is the
+/// rework (left waiting, the claim would be stranded), and gets its own claim.
+#[test]
+fn a_question_written_as_the_targets_next_version_is_the_rework() {
+    let mut lab = Lab::new(TEAM, 3);
+    let (target, review, fb) = rejected_once(&mut lab);
+    let mut question = Art::rework(&target, "writer", &[&review.id]);
+    question.structural_type = "Question".into();
+    let out = lab.deliver(&question);
+    assert_eq!(
+        out.effects,
+        vec![
+            Effect::Reworked {
+                claim: cid(&fb),
+                artefact: aid(&question.id)
+            },
+            complete(&fb)
+        ]
+    );
+    assert_eq!(lab.claim(&fb)["status"], "complete");
+    assert!(out.own_claim.is_some(), "a Question is claimable");
 }

@@ -102,16 +102,7 @@ fn a_die_event_for_a_worker_docker_says_is_running_records_nothing() {
             c.answer(seen)
         }))
     };
-    let instance = format!("workers-{}", &uuid()[..8]);
-    let mut stack = Stack::new(
-        "holt",
-        &instance,
-        &controller("'x'", 1).replace("{IMAGE}", "w"),
-    );
-    let _coder = bidder(&stack);
-    let host = format!("unix://{}", fake.socket.display());
-    let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
-    let claim = stack.goal();
+    let (mut stack, orch, claim, _coder) = fake_stack(&fake);
     wait_one_line(&orch, "worker_launched", &claim);
     // The die event wakes a pass, which asks the container.
     let inspect = format!("/containers/{ID}/json");

@@ -6,7 +6,6 @@
 
 use sett_test_support as support;
 
-use sett_sim::SimAgent;
 use support::e2e::*;
 use support::fake_docker::{json, Answer, FakeDocker};
 use support::workers::*;
@@ -250,23 +249,6 @@ fn a_controller_registry_without_docker_is_refused_with_one_line() {
     );
     let failed = orch.wait_for_event("startup_failed");
     assert_eq!(failed["stage"], "docker");
-}
-
-/// A holt stack whose one controller agent (Coder, one worker at most)
-/// bids, an orchestrator on `fake` as its Docker, and a goal written: the
-/// stack, the orchestrator, the goal's claim and the bidder (keep it).
-fn fake_stack(fake: &FakeDocker) -> (Stack, Orchestrator, String, SimAgent) {
-    let instance = format!("workers-{}", &uuid()[..8]);
-    let mut stack = Stack::new(
-        "holt",
-        &instance,
-        &controller("'x'", 1).replace("{IMAGE}", "w"),
-    );
-    let coder = bidder(&stack);
-    let host = format!("unix://{}", fake.socket.display());
-    let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
-    let claim = stack.goal();
-    (stack, orch, claim, coder)
 }
 
 /// A daemon that answers `/_ping` and the image inspect, then misbehaves as

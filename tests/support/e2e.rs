@@ -132,9 +132,14 @@ impl Stack {
     /// A bid whose `bid_submitted` never came (lost: nobody listened): the
     /// bids hash only.
     pub fn bid_unannounced(&mut self, claim: &str, agent: &str, value: &str) {
+        self.hset(&format!("claim:{claim}:bids"), agent, value);
+    }
+
+    /// `HSET` of one field of the instance's key `rest` (`claim:<id>`, …).
+    pub fn hset(&mut self, rest: &str, field: &str, value: &str) {
         redis::cmd("HSET")
-            .arg(self.key(&format!("claim:{claim}:bids")))
-            .arg(agent)
+            .arg(self.key(rest))
+            .arg(field)
             .arg(value)
             .query::<()>(&mut self.conn)
             .unwrap();

@@ -27,6 +27,17 @@ pub fn feedback_json(review: &Art) -> String {
     json::string(std::str::from_utf8(&review.payload).unwrap())
 }
 
+/// A writer's work, claimed, rejected once by its review: the work, the
+/// review, and the feedback claim assigned to Writer (checked as
+/// [`expect_feedback_claim`] checks it).
+pub fn rejected_once(lab: &mut Lab) -> (Art, Art, String) {
+    let target = Art::work("writer", &super::uuid());
+    let claim = lab.new_claim(&target);
+    let (review, out) = review_round(lab, &target, &claim, b"fix it");
+    let fb = expect_feedback_claim(lab, (&claim, &target, &review, &out), "Writer");
+    (target, review, fb)
+}
+
 /// Everything a rejection that makes a feedback claim must do; returns its id.
 pub fn expect_feedback_claim(
     lab: &mut Lab,

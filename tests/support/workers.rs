@@ -15,6 +15,7 @@ use sett_sim::worker_image::{docker_cli, Network, WorkerImage};
 use sett_sim::{worker_image, SimAgent, Spec, Work};
 
 use super::e2e::{lines_for, Stack};
+use super::fake_docker::FakeDocker;
 use super::*;
 
 pub struct WorkerLab {
@@ -267,4 +268,21 @@ pub fn docker_socket() -> String {
         .unwrap()
         .display()
         .to_string()
+}
+
+/// A holt stack whose one controller agent (Coder, one worker at most)
+/// bids, an orchestrator on `fake` as its Docker, and a goal written: the
+/// stack, the orchestrator, the goal's claim and the bidder (keep it).
+pub fn fake_stack(fake: &FakeDocker) -> (Stack, Orchestrator, String, SimAgent) {
+    let instance = format!("workers-{}", &uuid()[..8]);
+    let mut stack = Stack::new(
+        "holt",
+        &instance,
+        &controller("'x'", 1).replace("{IMAGE}", "w"),
+    );
+    let coder = bidder(&stack);
+    let host = format!("unix://{}", fake.socket.display());
+    let orch = stack.orchestrator(&[("DOCKER_HOST", host.as_str())]);
+    let claim = stack.goal();
+    (stack, orch, claim, coder)
 }
