@@ -18,10 +18,34 @@ use crate::metrics::workers::WorkerMetrics;
 use crate::workers::scripts::Calls;
 use crate::workers::spec::Settings;
 
-/// Most `die` events kept between passes (a pass that misses one records
-/// that end on a later pass, as before); also the most starts whose answer
-/// was lost that are kept to be counted.
-const MAX_DIED: usize = 1024;
+/// Most container ids an [`Ids`] keeps: one more is not noted (a later
+/// pass finds what it would have said).
+const MAX_IDS: usize = 1024;
+
+/// Container ids noted by one task for the reconciliation pass, at most
+/// [`MAX_IDS`], each once.
+#[derive(Default)]
+struct Ids(Mutex<Vec<String>>);
+
+impl Ids {
+    fn note(&self, id: &str) {
+        let mut ids = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.len() < MAX_IDS && !ids.iter().any(|i| i == id) {
+            ids.push(id.to_string());
+        }
+    }
+
+    fn take_all(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether `id` was noted; forgotten once asked.
+    fn take(&self, id: &str) -> bool {
+        let mut ids = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let at = ids.iter().position(|i| i == id);
+        at.map(|at| ids.swap_remove(at)).is_some()
+    }
+}
 
 /// What the worker tasks share.
 pub struct Workers {
@@ -41,14 +65,14 @@ pub struct Workers {
     failures: AtomicU32,
     /// The slots this process granted, until their workers start.
     pub(super) granted: Granted,
-    /// Containers whose `die` event came since the last pass took them
-    /// (at most [`MAX_DIED`]): Docker's list still calls such a container
-    /// `running` for a while after the event, so the pass asks them.
-    died: Mutex<Vec<String>>,
+    /// Containers whose `die` event came since the last pass took them:
+    /// Docker's list still calls such a container `running` for a while
+    /// after the event, so the pass asks them.
+    died: Ids,
     /// Containers whose start call got no answer (Docker went away while it
-    /// was asked; at most [`MAX_DIED`]): Docker may have started them, and a
-    /// pass that finds one started counts it launched then, once.
-    unanswered: Mutex<Vec<String>>,
+    /// was asked): Docker may have started them, and a pass that finds one
+    /// started counts it launched then, once.
+    unanswered: Ids,
     /// Held by the launcher while it launches a batch: a pass waits for it
     /// before it lists (never the other way round), so a list and a batch
     /// of launches do not hold their buffers at once.
@@ -80,46 +104,32 @@ impl Workers {
             docker_error: Mutex::new(None),
             failures: AtomicU32::new(0),
             granted: Granted::default(),
-            died: Mutex::new(Vec::new()),
-            unanswered: Mutex::new(Vec::new()),
+            died: Ids::default(),
+            unanswered: Ids::default(),
             launcher_busy: smol::lock::Mutex::new(()),
         }
     }
 
     /// Container `id` died (its event): the next pass asks it, then wakes.
     pub fn died(&self, id: &str) {
-        let mut died = self.died.lock().unwrap_or_else(|p| p.into_inner());
-        if died.len() < MAX_DIED {
-            died.push(id.to_string());
-        }
-        drop(died);
+        self.died.note(id);
         self.wake();
     }
 
     /// The containers that died since the last call.
     pub(super) fn take_died(&self) -> Vec<String> {
-        std::mem::take(&mut *self.died.lock().unwrap_or_else(|p| p.into_inner()))
+        self.died.take_all()
     }
 
     /// Container `id`'s start call got no answer: a pass that finds it
     /// started counts it then ([`Workers::take_unanswered`]).
     pub(super) fn start_unanswered(&self, id: &str) {
-        let mut ids = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
-        if ids.len() < MAX_DIED && !ids.iter().any(|i| i == id) {
-            ids.push(id.to_string());
-        }
+        self.unanswered.note(id);
     }
 
     /// Whether container `id`'s start got no answer; forgotten once asked.
     pub(super) fn take_unanswered(&self, id: &str) -> bool {
-        let mut ids = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
-        match ids.iter().position(|i| i == id) {
-            Some(at) => {
-                ids.swap_remove(at);
-                true
-            }
-            None => false,
-        }
+        self.unanswered.take(id)
     }
 
     /// Asks for a reconciliation pass now (requests coalesce).

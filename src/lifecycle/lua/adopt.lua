@@ -40,7 +40,6 @@ local NO_CLAIM = { Review = true, Failure = true, Terminal = true }
 local NOT_ITS_ARTEFACT = 'its artefact_id is not the artefact whose index names it'
 local NOT_A_PHASE = 'its phase_state does not read as a phase of its status'
 local NO_AGENT = 'its phase grants no agent'
-local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive = true, pending_assignment = true }
 
 -- The sets every adoption may write. The dormant set it only reads (held,
 -- below), for the claims that need it: one of another type holds up those

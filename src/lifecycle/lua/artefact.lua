@@ -54,25 +54,11 @@ if #claims > 0 then
   -- its written time, as adoption's replay does: one written before the
   -- claim's phase began is an earlier phase's and does not count
   -- (phases.lua, not_counted).
-  local old = REPLAY and written_ms(a[5]) and
-    { id = AID, structural_type = structural_type, role = art.role, written = written_ms(a[5]) }
+  local written = REPLAY and written_ms(a[5])
+  local old = written and { id = AID, structural_type = structural_type, role = art.role, written = written }
   local recount = old and P .. 'orchestrator:recount'
   for i = 1, #claims do
     deliver(claims[i], old and read('ZSCORE', recount, claims[i].key_id) and old or art)
-  end
-end
-
--- A claim someone else made (a Phase-1 replica, Holt's Go orchestrator)
--- in a live status and none of our sets: a catch-up pass is asked for at
--- once and adopts it (docs/lifecycle.md, "Which passes adopt").
-local function foreign(existing)
-  if valid_id(existing) and not (read('ZSCORE', BIDDING, existing) or read('ZSCORE', ACTIVE, existing)
-      or read('ZSCORE', DORMANT, existing)) then
-    local status = read('HGET', claim_key(existing), 'status')
-    if status == 'pending_review' or status == 'pending_parallel' or status == 'pending_exclusive'
-        or status == 'pending_assignment' then
-      effect('foreign', existing)
-    end
   end
 end
 

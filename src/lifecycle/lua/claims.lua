@@ -179,3 +179,18 @@ local function stranded(c, ps)
   end
   return nil
 end
+
+-- The statuses of a claim still under way (neither complete nor terminated).
+local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive = true, pending_assignment = true }
+
+-- Claim `cid`, named by an artefact's index entry, is someone else's (a
+-- Phase-1 replica's, Holt's Go orchestrator's) when it is in a live status
+-- and none of our sets: the artefact decision answers 'foreign', which asks
+-- for the catch-up pass that adopts it (docs/lifecycle.md, "Which passes
+-- adopt"). Reads only; a key of another type reads as absent.
+local function foreign(cid)
+  if valid_id(cid) and not (read('ZSCORE', BIDDING, cid) or read('ZSCORE', ACTIVE, cid)
+      or read('ZSCORE', DORMANT, cid)) and LIVE[read('HGET', claim_key(cid), 'status') or ''] then
+    effect('foreign', cid)
+  end
+end
