@@ -55,13 +55,7 @@ local RECOUNT = P .. 'orchestrator:recount'
 -- when the dormant set is of another type (the claim is then left as it is).
 local function held(cid)
   if redis.call('ZSCORE', BIDDING, cid) or redis.call('ZSCORE', ACTIVE, cid) then return true end
-  local dormant = redis.pcall('ZSCORE', DORMANT, cid)
-  if type(dormant) == 'table' and dormant.err then
-    local conflict = key_conflict({ DORMANT, 'zset' })
-    if conflict then return nil, conflict[1] end
-    error(dormant.err)
-  end
-  return dormant
+  return dormant_score(cid)
 end
 
 -- Claims that join bidding, as ZADD arguments: one ZADD for the batch (the

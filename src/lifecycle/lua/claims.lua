@@ -180,6 +180,19 @@ local function stranded(c, ps)
   return nil
 end
 
+-- Claim `cid`'s score in the dormant set (false: not in it), or nil and the
+-- key_conflict row when that set is of another type: it holds up only the
+-- decisions that read it for a claim. Any other refusal is raised.
+local function dormant_score(cid)
+  local score = redis.pcall('ZSCORE', DORMANT, cid)
+  if type(score) == 'table' and score.err then
+    local conflict = key_conflict({ DORMANT, 'zset' })
+    if conflict then return nil, conflict[1] end
+    error(score.err)
+  end
+  return score
+end
+
 -- The statuses of a claim still under way (neither complete nor terminated).
 local LIVE = { pending_review = true, pending_parallel = true, pending_exclusive = true, pending_assignment = true }
 

@@ -112,14 +112,10 @@ local function recheck(cid)
   end
   local dormant = false
   if c.status == 'pending_review' and c.phase_state == '' then
-    local score = redis.pcall('ZSCORE', DORMANT, cid)
-    if type(score) == 'table' and score.err then
-      local conflict = key_conflict({ DORMANT, 'zset' })
-      if conflict then
-        EFFECTS[#EFFECTS + 1] = conflict[1]
-        return
-      end
-      error(score.err)
+    local score, conflict = dormant_score(cid)
+    if conflict then
+      EFFECTS[#EFFECTS + 1] = conflict
+      return
     end
     dormant = score and true or false
   end
